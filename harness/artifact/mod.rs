@@ -1,0 +1,440 @@
+//! Prompt artifacts: Dotprompt parsing and rendering to messages. No I/O.
+//!
+//! A `.prompt` file is optional YAML front matter between `---` lines and a Handlebars body.
+//! [`parse`] reads the front matter (with promptgate's own `promptgate.*` keys), compiles the
+//! Picoschema input and output schemas, and [`Template::compile`] turns the body and its partials
+//! into something that renders a case's variables to chat [`Message`]s.
+
+mod picoschema;
+mod render;
+
+use std::path::Path;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+pub use picoschema::{NamedSchemas, compile as compile_schema};
+pub use render::{RenderData, Template, partial_references};
+
+use crate::errors::{Error, Location, VariableProblem};
+use crate::ids::PromptName;
+
+/// One chat message: a role and its content parts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// `system`, `user`, `model` (Dotprompt's name for the assistant) or `tool`.
+    pub role: String,
+    /// The content, in order.
+    pub content: Vec<Part>,
+    /// Dotprompt metadata, such as `purpose: history` on inserted history messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Map<String, Value>>,
+}
+
+impl Message {
+    /// A message holding one text part.
+    pub fn text(role: impl Into<String>, text: impl Into<String>) -> Self {
+        Self { role: role.into(), content: vec![Part::Text(text.into())], metadata: None }
+    }
+
+    /// The concatenated text parts of the message.
+    pub fn text_content(&self) -> String {
+        self.content
+            .iter()
+            .filter_map(|p| match p {
+                Part::Text(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// One part of a message's content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Part {
+    /// Plain text.
+    Text(String),
+    /// A media reference (`{{media url=... contentType=...}}`).
+    Media(Media),
+    /// A marker such as the start of a `{{section}}`.
+    Metadata(Map<String, Value>),
+}
+
+/// A media reference inside a message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Media {
+    /// Where the media is.
+    pub url: String,
+    /// Its MIME type, if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+}
+
+/// How much scrutiny a prompt's changes get (DESIGN §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RiskTier {
+    /// Low-stakes prompts: looser default tolerance.
+    Low,
+    /// The default.
+    #[default]
+    Standard,
+    /// Prompts where a regression is costly: strictest defaults.
+    Exceptional,
+}
+
+impl RiskTier {
+    /// The tier's name as written in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Standard => "standard",
+            Self::Exceptional => "exceptional",
+        }
+    }
+}
+
+/// promptgate's own front matter keys (`promptgate.owner` and friends).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Governance {
+    /// Who answers for this prompt.
+    pub owner: Option<String>,
+    /// The risk tier that selects default policy.
+    pub risk_tier: RiskTier,
+    /// Suites that must run for this prompt, by name.
+    pub suites: Vec<String>,
+}
+
+/// The input section of the front matter.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct InputSpec {
+    /// Default values for variables.
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub default: Map<String, Value>,
+    /// The input schema compiled to JSON Schema.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema: Option<Value>,
+}
+
+/// The output section of the front matter.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct OutputSpec {
+    /// `text`, `json`, ...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// The output schema compiled to JSON Schema.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema: Option<Value>,
+}
+
+/// Everything the front matter says, in Dotprompt's shape.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Metadata {
+    /// Optional explicit name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Optional variant name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    /// Optional version string.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Human description.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Model identifier, e.g. `openai/gpt-4o-mini`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Model parameters (`temperature`, `maxOutputTokens`, ...).
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub config: Map<String, Value>,
+    /// Input defaults and schema.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input: Option<InputSpec>,
+    /// Output format and schema.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<OutputSpec>,
+    /// Tool names.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<String>,
+    /// Namespaced extension keys: `ns.key: v` lands in `ext[ns][key]`.
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub ext: Map<String, Value>,
+    /// The front matter exactly as written.
+    #[serde(skip_serializing_if = "Value::is_null")]
+    pub raw: Value,
+    /// promptgate's keys, validated.
+    #[serde(skip)]
+    pub governance: Governance,
+}
+
+/// A parsed prompt: metadata plus the template body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prompt {
+    /// The prompt's name.
+    pub name: PromptName,
+    /// Front matter.
+    pub metadata: Metadata,
+    /// The Handlebars body.
+    pub template: String,
+}
+
+static FRONT_MATTER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"^(?:(?:#[^\n]*|[ \t]*)\n)*---\s*(?:\r\n|\r|\n)([\s\S]*?)(?:\r\n|\r|\n)---\s*(?:\r\n|\r|\n)([\s\S]*)$",
+    )
+    .expect("front matter pattern is valid")
+});
+
+const RESERVED: [&str; 12] = [
+    "name", "variant", "version", "description", "model", "tools", "toolDefs", "config", "input",
+    "output", "raw", "ext",
+];
+
+/// Parses a `.prompt` file. `file` is used only to locate errors; `named` resolves named schema
+/// types (`field: Foo`).
+pub fn parse(name: PromptName, file: &Path, source: &str, named: &NamedSchemas) -> Result<Prompt, Error> {
+    let Some(captures) = FRONT_MATTER.captures(source) else {
+        return Ok(Prompt { name, metadata: Metadata::default(), template: source.to_string() });
+    };
+    let yaml = captures.get(1).map_or("", |m| m.as_str());
+    let body = captures.get(2).map_or("", |m| m.as_str());
+    let yaml_start = captures.get(1).map_or(0, |m| m.start());
+    let first_line = source[..yaml_start].matches('\n').count() as u64 + 1;
+
+    let raw: Value = if yaml.trim().is_empty() {
+        Value::Null
+    } else {
+        crate::yaml::from_str(file, yaml, first_line)?
+    };
+    let fields = match &raw {
+        Value::Object(map) => map.clone(),
+        Value::Null => Map::new(),
+        _ => {
+            return Err(Error::invalid_with_hint(
+                Location::new(file, first_line, 1),
+                "front matter must be a YAML mapping",
+                "write `key: value` lines between the `---` markers",
+            ));
+        }
+    };
+    let at = |key: &str| Location::new(file, key_line(yaml, key, first_line), 1);
+
+    let mut metadata = Metadata { raw: raw.clone(), ..Metadata::default() };
+    for (key, value) in &fields {
+        if let Some((namespace, leaf)) = key.rsplit_once('.') {
+            let entry = metadata.ext.entry(namespace.to_string()).or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(map) = entry {
+                map.insert(leaf.to_string(), value.clone());
+            }
+            continue;
+        }
+        if !RESERVED.contains(&key.as_str()) {
+            continue;
+        }
+        let string = |v: &Value| -> Result<String, Error> {
+            v.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| Error::invalid(at(key), format!("`{key}` must be a string")))
+        };
+        match key.as_str() {
+            "name" => metadata.name = Some(string(value)?),
+            "variant" => metadata.variant = Some(string(value)?),
+            "version" => metadata.version = Some(value.as_str().map_or_else(|| value.to_string(), str::to_string)),
+            "description" => metadata.description = Some(string(value)?),
+            "model" => metadata.model = Some(string(value)?),
+            "tools" => {
+                metadata.tools = value
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                    .ok_or_else(|| Error::invalid(at(key), "`tools` must be a list of names"))?;
+            }
+            "config" => {
+                metadata.config = value
+                    .as_object()
+                    .cloned()
+                    .ok_or_else(|| Error::invalid(at(key), "`config` must be a mapping of model parameters"))?;
+            }
+            "input" => metadata.input = Some(input_spec(value, named, &at(key))?),
+            "output" => metadata.output = Some(output_spec(value, named, &at(key))?),
+            _ => {}
+        }
+    }
+    metadata.governance = governance(&metadata.ext, &|key| at(key))?;
+    Ok(Prompt { name, metadata, template: body.trim().to_string() })
+}
+
+fn input_spec(value: &Value, named: &NamedSchemas, at: &Location) -> Result<InputSpec, Error> {
+    let Value::Object(map) = value else {
+        return Err(Error::invalid(at.clone(), "`input` must be a mapping with `schema` and/or `default`"));
+    };
+    let default = match map.get("default") {
+        None => Map::new(),
+        Some(Value::Object(d)) => d.clone(),
+        Some(_) => return Err(Error::invalid(at.clone(), "`input.default` must be a mapping of variable values")),
+    };
+    let schema = schema(map.get("schema"), named, at, "input")?;
+    Ok(InputSpec { default, schema })
+}
+
+fn output_spec(value: &Value, named: &NamedSchemas, at: &Location) -> Result<OutputSpec, Error> {
+    let Value::Object(map) = value else {
+        return Err(Error::invalid(at.clone(), "`output` must be a mapping with `format` and/or `schema`"));
+    };
+    let format = map.get("format").and_then(Value::as_str).map(str::to_string);
+    let schema = schema(map.get("schema"), named, at, "output")?;
+    Ok(OutputSpec { format, schema })
+}
+
+fn schema(value: Option<&Value>, named: &NamedSchemas, at: &Location, section: &str) -> Result<Option<Value>, Error> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => compile_schema(v, named).map(Some).map_err(|e| {
+            Error::invalid_with_hint(
+                at.clone(),
+                format!("invalid {section}.schema: {e}"),
+                "Picoschema fields read `name: type, description`; optional fields end in `?`",
+            )
+        }),
+    }
+}
+
+fn governance(ext: &Map<String, Value>, at: &dyn Fn(&str) -> Location) -> Result<Governance, Error> {
+    let mut governance = Governance::default();
+    let Some(Value::Object(keys)) = ext.get("promptgate") else {
+        return Ok(governance);
+    };
+    for (key, value) in keys {
+        let full = format!("promptgate.{key}");
+        match key.as_str() {
+            "owner" => {
+                governance.owner = Some(
+                    value
+                        .as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| Error::invalid(at(&full), "`promptgate.owner` must be a string"))?,
+                );
+            }
+            "risk_tier" => {
+                governance.risk_tier = match value.as_str() {
+                    Some("low") => RiskTier::Low,
+                    Some("standard") => RiskTier::Standard,
+                    Some("exceptional") => RiskTier::Exceptional,
+                    _ => {
+                        return Err(Error::invalid_with_hint(
+                            at(&full),
+                            format!("invalid `promptgate.risk_tier` {value}"),
+                            "expected one of: low, standard, exceptional",
+                        ));
+                    }
+                };
+            }
+            "suites" => {
+                governance.suites = value
+                    .as_array()
+                    .and_then(|a| a.iter().map(|v| v.as_str().map(str::to_string)).collect())
+                    .ok_or_else(|| Error::invalid(at(&full), "`promptgate.suites` must be a list of suite names"))?;
+            }
+            _ => {
+                return Err(Error::invalid_with_hint(
+                    at(&full),
+                    format!("unknown key `{full}`"),
+                    "promptgate reads promptgate.owner, promptgate.risk_tier and promptgate.suites",
+                ));
+            }
+        }
+    }
+    Ok(governance)
+}
+
+/// The 1-based file line of a top-level `key:` in front matter, or the first line if not found.
+fn key_line(yaml: &str, key: &str, first_line: u64) -> u64 {
+    yaml.lines()
+        .position(|l| {
+            l.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with(':'))
+        })
+        .map_or(first_line, |i| first_line + i as u64)
+}
+
+/// Checks a case's variables against the prompt's input schema.
+///
+/// Returns the first problem as `(variable, problem, detail)`. Without a declared schema there
+/// is nothing to check against, and every set of variables is accepted.
+pub fn check_variables(
+    prompt: &Prompt,
+    vars: &Map<String, Value>,
+) -> Option<(String, VariableProblem, String)> {
+    let input = prompt.metadata.input.as_ref()?;
+    let schema = input.schema.as_ref()?;
+    let properties = schema.get("properties").and_then(Value::as_object);
+    let closed = schema.get("additionalProperties") == Some(&Value::Bool(false));
+    if let Some(required) = schema.get("required").and_then(Value::as_array) {
+        for name in required.iter().filter_map(Value::as_str) {
+            if !vars.contains_key(name) && !input.default.contains_key(name) {
+                return Some((name.to_string(), VariableProblem::Missing, String::new()));
+            }
+        }
+    }
+    if closed {
+        for name in vars.keys() {
+            if !properties.is_some_and(|p| p.contains_key(name)) {
+                return Some((name.clone(), VariableProblem::Undeclared, String::new()));
+            }
+        }
+    }
+    let mut merged = input.default.clone();
+    merged.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let instance = Value::Object(merged);
+    let validator = jsonschema::validator_for(schema).ok()?;
+    validator.iter_errors(&instance).next().map(|e| {
+        let path = e.instance_path().to_string();
+        let variable = path.trim_start_matches('/').split('/').next().unwrap_or_default().to_string();
+        (variable, VariableProblem::WrongType, e.to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(source: &str) -> Result<Prompt, Error> {
+        parse(PromptName::new("t"), Path::new("prompts/t.prompt"), source, &Map::new())
+    }
+
+    #[test]
+    fn governance_keys_are_read_and_checked() {
+        let p = parse_str("---\npromptgate.owner: ana\npromptgate.risk_tier: exceptional\n---\nHi").unwrap();
+        assert_eq!(p.metadata.governance.owner.as_deref(), Some("ana"));
+        assert_eq!(p.metadata.governance.risk_tier, RiskTier::Exceptional);
+        let err = parse_str("---\nmodel: x\npromptgate.risk_tier: huge\n---\nHi").unwrap_err().to_string();
+        assert!(err.starts_with("prompts/t.prompt:3:1: invalid `promptgate.risk_tier`"), "{err}");
+        let err = parse_str("---\npromptgate.ownr: x\n---\n").unwrap_err().to_string();
+        assert!(err.contains("unknown key `promptgate.ownr`"), "{err}");
+    }
+
+    #[test]
+    fn malformed_front_matter_names_the_line() {
+        let err = parse_str("---\nmodel: x\ninput: [unclosed\n---\nHi").unwrap_err().to_string();
+        assert!(err.starts_with("prompts/t.prompt:"), "{err}");
+        let line: u64 = err.split(':').nth(1).unwrap().parse().unwrap();
+        assert!((3..=5).contains(&line), "{err}");
+    }
+
+    #[test]
+    fn variables_are_checked_against_the_schema() {
+        let p = parse_str("---\ninput:\n  schema:\n    message: string\n    n?: integer\n---\n{{message}}").unwrap();
+        let vars = |v: Value| v.as_object().unwrap().clone();
+        assert_eq!(check_variables(&p, &vars(serde_json::json!({"message": "x"}))), None);
+        let (var, problem, _) = check_variables(&p, &vars(serde_json::json!({}))).unwrap();
+        assert_eq!((var.as_str(), problem), ("message", VariableProblem::Missing));
+        let (var, problem, _) = check_variables(&p, &vars(serde_json::json!({"message": "x", "extra": 1}))).unwrap();
+        assert_eq!((var.as_str(), problem), ("extra", VariableProblem::Undeclared));
+        let (var, problem, _) = check_variables(&p, &vars(serde_json::json!({"message": "x", "n": "two"}))).unwrap();
+        assert_eq!((var.as_str(), problem), ("n", VariableProblem::WrongType));
+    }
+}

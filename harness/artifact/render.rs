@@ -1,0 +1,309 @@
+//! Rendering a prompt body to messages: Handlebars without HTML escaping, Dotprompt's helpers,
+//! and the marker protocol that splits the rendered text into messages and parts.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use handlebars::{
+    BlockContext, Context, Handlebars, Helper, HelperDef, HelperResult, Output, RenderContext, RenderError,
+    RenderErrorReason, Renderable, StringOutput,
+};
+use regex::Regex;
+use serde_json::{Map, Value};
+
+use super::{Media, Message, Part, Prompt};
+
+const ROOT: &str = "root";
+const ROLE_PREFIX: &str = "<<<dotprompt:role:";
+const HISTORY_PREFIX: &str = "<<<dotprompt:history";
+const MEDIA_PREFIX: &str = "<<<dotprompt:media:";
+const SECTION_PREFIX: &str = "<<<dotprompt:section";
+
+static ROLE_OR_HISTORY: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"<<<dotprompt:(?:role:[a-z]+|history)>>>").expect("valid"));
+static MEDIA_OR_SECTION: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"<<<dotprompt:(?:media:url|section).*?>>>").expect("valid"));
+static MUSTACHE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\{\{[^}]*\}\}").expect("valid"));
+static DOTTED_DATA_VAR: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"@([A-Za-z_]\w*)((?:\.[A-Za-z_]\w*)+)").expect("valid"));
+static PARTIAL_REF: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\{\{~?#?>\s*([A-Za-z0-9_./-]+)").expect("valid"));
+
+/// The data a template renders against.
+#[derive(Debug, Clone, Default)]
+pub struct RenderData {
+    /// The case's variables (merged over the prompt's `input.default`).
+    pub input: Map<String, Value>,
+    /// Values exposed as `@name` (Dotprompt's `context`, e.g. `@state`).
+    pub context: Map<String, Value>,
+    /// Conversation history for `{{history}}`.
+    pub messages: Vec<Message>,
+}
+
+/// A compiled prompt body with its partials, ready to render many cases.
+pub struct Template {
+    registry: Handlebars<'static>,
+    defaults: Map<String, Value>,
+}
+
+impl std::fmt::Debug for Template {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Template").finish_non_exhaustive()
+    }
+}
+
+/// The partial names a template refers to (`{{> name}}`).
+pub fn partial_references(template: &str) -> Vec<String> {
+    PARTIAL_REF.captures_iter(template).map(|c| c[1].to_string()).collect()
+}
+
+impl Template {
+    /// Compiles `prompt`'s body. `partials` maps each partial name the body (or another partial)
+    /// uses to its template text; a reference with no entry is an error, never an empty render.
+    pub fn compile(prompt: &Prompt, partials: &BTreeMap<String, String>) -> Result<Self, String> {
+        let mut registry = Handlebars::new();
+        registry.register_escape_fn(handlebars::no_escape);
+        registry.register_helper("role", Box::new(role));
+        registry.register_helper("history", Box::new(history));
+        registry.register_helper("section", Box::new(section));
+        registry.register_helper("media", Box::new(media));
+        registry.register_helper("json", Box::new(json));
+        registry.register_helper("ifEquals", Box::new(EqualsBlock { want_equal: true }));
+        registry.register_helper("unlessEquals", Box::new(EqualsBlock { want_equal: false }));
+        let mut pending = partial_references(&prompt.template);
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(name) = pending.pop() {
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            let body = partials.get(&name).ok_or_else(|| format!("partial `{name}` not found"))?;
+            pending.extend(partial_references(body));
+            registry
+                .register_partial(&name, body.as_str())
+                .map_err(|e| format!("partial `{name}`: {e}"))?;
+        }
+        registry
+            .register_template_string(ROOT, flatten_data_paths(&prompt.template))
+            .map_err(|e| format!("template: {e}"))?;
+        let defaults = prompt.metadata.input.as_ref().map(|i| i.default.clone()).unwrap_or_default();
+        Ok(Self { registry, defaults })
+    }
+
+    /// Renders the body for `data` and splits the text into messages.
+    pub fn render(&self, data: &RenderData) -> Result<Vec<Message>, String> {
+        let mut input = self.defaults.clone();
+        input.extend(data.input.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let text = self.render_text(&Value::Object(input), &data.context).map_err(|e| e.to_string())?;
+        Ok(to_messages(&text, &data.messages))
+    }
+
+    fn render_text(&self, input: &Value, context: &Map<String, Value>) -> Result<String, RenderError> {
+        let template = self
+            .registry
+            .get_template(ROOT)
+            .ok_or_else(|| RenderError::from(RenderErrorReason::TemplateNotFound(ROOT.into())))?;
+        let ctx = Context::wraps(input)?;
+        let mut rc = RenderContext::new(None);
+        let mut block = BlockContext::new();
+        for (key, value) in context {
+            set_data_var(&mut block, key, value);
+        }
+        rc.push_block(block);
+        let mut out = StringOutput::new();
+        template.render(&self.registry, &ctx, &mut rc, &mut out)?;
+        out.into_string().map_err(|e| RenderError::from(RenderErrorReason::Utf8Error(e)))
+    }
+}
+
+/// handlebars-rust resolves `@name` but ignores any path after it (`@state.count` yields the
+/// whole `@state`). Dotprompt exposes nested context that way, so inside mustaches a dotted data
+/// path is rewritten to one flat name, and [`set_data_var`] defines every such flat name.
+fn flatten_data_paths(template: &str) -> String {
+    MUSTACHE
+        .replace_all(template, |m: &regex::Captures<'_>| {
+            DOTTED_DATA_VAR
+                .replace_all(&m[0], |d: &regex::Captures<'_>| format!("@{}{}", &d[1], d[2].replace('.', FLAT_SEPARATOR)))
+                .into_owned()
+        })
+        .into_owned()
+}
+
+const FLAT_SEPARATOR: &str = "__";
+
+/// Defines `@key` and, for objects, every nested path under its flattened name.
+fn set_data_var(block: &mut BlockContext<'_>, key: &str, value: &Value) {
+    block.set_local_var(key, value.clone());
+    if let Value::Object(map) = value {
+        for (child, v) in map {
+            set_data_var(block, &format!("{key}{FLAT_SEPARATOR}{child}"), v);
+        }
+    }
+}
+
+/// Splits rendered text into messages at role and history markers (Dotprompt's `toMessages`).
+fn to_messages(rendered: &str, history: &[Message]) -> Vec<Message> {
+    struct Source {
+        role: String,
+        text: String,
+        message: Option<Message>,
+    }
+    let mut sources = vec![Source { role: "user".into(), text: String::new(), message: None }];
+    let mut current = 0;
+    for piece in split_keeping(&ROLE_OR_HISTORY, rendered) {
+        if piece.trim().is_empty() {
+            continue;
+        }
+        if let Some(role) = piece.strip_prefix(ROLE_PREFIX).and_then(|r| r.strip_suffix(">>>")) {
+            if sources[current].text.trim().is_empty() {
+                sources[current].role = role.to_string();
+            } else {
+                sources.push(Source { role: role.to_string(), text: String::new(), message: None });
+                current = sources.len() - 1;
+            }
+        } else if piece.starts_with(HISTORY_PREFIX) {
+            for m in history {
+                let mut m = m.clone();
+                m.metadata.get_or_insert_with(Map::new).insert("purpose".into(), "history".into());
+                sources.push(Source { role: m.role.clone(), text: String::new(), message: Some(m) });
+            }
+            sources.push(Source { role: "model".into(), text: String::new(), message: None });
+            current = sources.len() - 1;
+        } else {
+            sources[current].text.push_str(piece);
+        }
+    }
+    let messages: Vec<Message> = sources
+        .into_iter()
+        .filter_map(|s| match s.message {
+            Some(m) => Some(m),
+            None if s.text.is_empty() => None,
+            None => Some(Message { role: s.role, content: to_parts(&s.text), metadata: None }),
+        })
+        .collect();
+    insert_history(messages, history)
+}
+
+fn insert_history(mut messages: Vec<Message>, history: &[Message]) -> Vec<Message> {
+    let has_history = messages
+        .iter()
+        .any(|m| m.metadata.as_ref().and_then(|md| md.get("purpose")) == Some(&Value::from("history")));
+    if history.is_empty() || has_history {
+        return messages;
+    }
+    if messages.last().is_some_and(|m| m.role == "user") {
+        let last = messages.pop().expect("checked non-empty");
+        messages.extend(history.iter().cloned());
+        messages.push(last);
+    } else {
+        messages.extend(history.iter().cloned());
+    }
+    messages
+}
+
+fn to_parts(source: &str) -> Vec<Part> {
+    let mut parts = Vec::new();
+    for piece in split_keeping(&MEDIA_OR_SECTION, source) {
+        if let Some(rest) = piece.strip_prefix(MEDIA_PREFIX) {
+            let mut words = rest.trim_end_matches(">>>").split(' ').skip(1);
+            let url = words.next().unwrap_or_default().to_string();
+            let content_type = words.next().map(str::to_string);
+            parts.push(Part::Media(Media { url, content_type }));
+        } else if let Some(rest) = piece.strip_prefix(SECTION_PREFIX) {
+            let purpose = rest.trim_end_matches(">>>").trim().to_string();
+            let mut marker = Map::new();
+            marker.insert("purpose".into(), purpose.into());
+            marker.insert("pending".into(), true.into());
+            parts.push(Part::Metadata(marker));
+        } else if !piece.is_empty() {
+            parts.push(Part::Text(piece.to_string()));
+        }
+    }
+    parts
+}
+
+/// Splits `text` around every match of `pattern`, keeping the matches as pieces of their own.
+fn split_keeping<'t>(pattern: &Regex, text: &'t str) -> Vec<&'t str> {
+    let mut pieces = Vec::new();
+    let mut last = 0;
+    for m in pattern.find_iter(text) {
+        pieces.push(&text[last..m.start()]);
+        pieces.push(m.as_str());
+        last = m.end();
+    }
+    pieces.push(&text[last..]);
+    pieces
+}
+
+fn string_param(h: &Helper<'_>, index: usize, helper: &'static str) -> Result<String, RenderError> {
+    h.param(index)
+        .and_then(|p| p.value().as_str().map(str::to_string))
+        .ok_or_else(|| RenderErrorReason::ParamNotFoundForIndex(helper, index).into())
+}
+
+fn role(h: &Helper<'_>, _: &Handlebars<'_>, _: &Context, _: &mut RenderContext<'_, '_>, out: &mut dyn Output) -> HelperResult {
+    let role = string_param(h, 0, "role")?;
+    out.write(&format!("{ROLE_PREFIX}{role}>>>"))?;
+    Ok(())
+}
+
+fn history(_: &Helper<'_>, _: &Handlebars<'_>, _: &Context, _: &mut RenderContext<'_, '_>, out: &mut dyn Output) -> HelperResult {
+    out.write(&format!("{HISTORY_PREFIX}>>>"))?;
+    Ok(())
+}
+
+fn section(h: &Helper<'_>, _: &Handlebars<'_>, _: &Context, _: &mut RenderContext<'_, '_>, out: &mut dyn Output) -> HelperResult {
+    let name = string_param(h, 0, "section")?;
+    out.write(&format!("{SECTION_PREFIX} {name}>>>"))?;
+    Ok(())
+}
+
+fn media(h: &Helper<'_>, _: &Handlebars<'_>, _: &Context, _: &mut RenderContext<'_, '_>, out: &mut dyn Output) -> HelperResult {
+    let hash = |key: &str| h.hash_get(key).and_then(|v| v.value().as_str().map(str::to_string));
+    let url = hash("url").ok_or(RenderErrorReason::ParamNotFoundForName("media", "url".into()))?;
+    match hash("contentType") {
+        Some(ct) => out.write(&format!("{MEDIA_PREFIX}url {url} {ct}>>>"))?,
+        None => out.write(&format!("{MEDIA_PREFIX}url {url}>>>"))?,
+    }
+    Ok(())
+}
+
+fn json(h: &Helper<'_>, _: &Handlebars<'_>, _: &Context, _: &mut RenderContext<'_, '_>, out: &mut dyn Output) -> HelperResult {
+    let value = h.param(0).map(|p| p.value().clone()).unwrap_or(Value::Null);
+    let indent = h.hash_get("indent").and_then(|v| v.value().as_u64()).unwrap_or(0);
+    let text = if indent == 0 {
+        serde_json::to_string(&value)
+    } else {
+        let spaces = " ".repeat(indent as usize);
+        let mut buf = Vec::new();
+        let formatter = serde_json::ser::PrettyFormatter::with_indent(spaces.as_bytes());
+        let mut ser = serde_json::Serializer::with_formatter(&mut buf, formatter);
+        serde::Serialize::serialize(&value, &mut ser).map(|()| String::from_utf8_lossy(&buf).into_owned())
+    }
+    .map_err(|e| RenderErrorReason::Other(e.to_string()))?;
+    out.write(&text)?;
+    Ok(())
+}
+
+/// `{{#ifEquals a b}}` (`want_equal`) and `{{#unlessEquals a b}}`: strict equality, as in JS `===`.
+struct EqualsBlock {
+    want_equal: bool,
+}
+
+impl HelperDef for EqualsBlock {
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        r: &'reg Handlebars<'reg>,
+        ctx: &'rc Context,
+        rc: &mut RenderContext<'reg, 'rc>,
+        out: &mut dyn Output,
+    ) -> HelperResult {
+        let a = h.param(0).map(|p| p.value());
+        let b = h.param(1).map(|p| p.value());
+        let branch = if (a == b) == self.want_equal { h.template() } else { h.inverse() };
+        if let Some(t) = branch {
+            t.render(r, ctx, rc, out)?;
+        }
+        Ok(())
+    }
+}

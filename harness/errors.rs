@@ -1,0 +1,213 @@
+//! Error types and the one documented table of exit codes.
+//!
+//! Every error a user can cause names where it happened (file, line and column, or the revision)
+//! and what was expected, and maps to exactly one exit code.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Process exit codes, the contract with CI (DESIGN §5). The README carries the same table.
+pub mod exit {
+    /// The gate passed (or the command succeeded).
+    pub const PASS: i32 = 0;
+    /// An unexpected internal or environment error.
+    pub const UNEXPECTED: i32 = 1;
+    /// Usage error or invalid input: config, suite, prompt, or git revision.
+    pub const INVALID_INPUT: i32 = 2;
+    /// No cases were selected, so nothing was checked.
+    pub const NO_CASES: i32 = 3;
+    /// The gate failed: a regression beyond tolerance.
+    pub const GATE_FAILED: i32 = 10;
+    /// The verdict is inconclusive and the policy blocks on inconclusive.
+    pub const INCONCLUSIVE_BLOCKED: i32 = 11;
+    /// The run is incomplete: provider errors, exhausted budget, or interruption.
+    pub const INCOMPLETE: i32 = 12;
+}
+
+/// A position in a user-written file. Lines and columns are 1-based.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// The file, as the user would name it (relative to the project root where possible).
+    pub file: PathBuf,
+    /// 1-based line, 0 when unknown.
+    pub line: u64,
+    /// 1-based column, 0 when unknown.
+    pub column: u64,
+}
+
+impl Location {
+    /// A location in `file` at `line`:`column`.
+    pub fn new(file: impl Into<PathBuf>, line: u64, column: u64) -> Self {
+        Self { file: file.into(), line, column }
+    }
+
+    /// A location naming only the file.
+    pub fn file(file: impl Into<PathBuf>) -> Self {
+        Self::new(file, 0, 0)
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if self.line > 0 {
+            write!(f, ":{}", self.line)?;
+            if self.column > 0 {
+                write!(f, ":{}", self.column)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a case's variables do not fit its prompt's input schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VariableProblem {
+    /// The schema requires the variable and the case does not give it.
+    Missing,
+    /// The case gives a variable the schema does not declare.
+    Undeclared,
+    /// The value does not match the declared type.
+    WrongType,
+}
+
+/// Every error promptgate reports. Messages are lowercase fragments that read well after
+/// "error: ".
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Invalid content in a user-written file, at a known place.
+    #[error("{location}: {message}{}", hint_suffix(.hint))]
+    Invalid {
+        /// Where the problem is.
+        location: Location,
+        /// What is wrong.
+        message: String,
+        /// How to fix it, when there is something useful to say.
+        hint: Option<String>,
+    },
+    /// A case's variables do not match the prompt's declared input.
+    #[error("{location}: case `{case}` of suite `{suite}`: {}", variable_message(*.problem, .prompt, .variable, .detail))]
+    Variable {
+        /// Where the case is defined.
+        location: Location,
+        /// The suite's name.
+        suite: String,
+        /// The case id.
+        case: String,
+        /// The prompt whose schema was violated.
+        prompt: String,
+        /// The variable in question.
+        variable: String,
+        /// What is wrong with it.
+        problem: VariableProblem,
+        /// Extra detail (the expected type, for instance).
+        detail: String,
+    },
+    /// A git revision that does not resolve.
+    #[error("revision `{rev}` {message}")]
+    Revision {
+        /// The revision as the user wrote it.
+        rev: String,
+        /// What went wrong, as a fragment following the revision.
+        message: String,
+    },
+    /// A prompt name that does not exist at the given version.
+    #[error("no prompt named `{name}` at {rev} (looked for {path}){}", hint_suffix(.hint))]
+    UnknownPrompt {
+        /// The prompt name.
+        name: String,
+        /// The revision searched.
+        rev: String,
+        /// The path looked up.
+        path: String,
+        /// Nearby names, if any.
+        hint: Option<String>,
+    },
+    /// Command-line usage that cannot be satisfied.
+    #[error("{0}")]
+    Usage(String),
+    /// The selection of prompts and suites produced no cases.
+    #[error("no cases selected: {0}")]
+    NoCases(String),
+    /// A file could not be read or written.
+    #[error("cannot {action} {}: {source}", .path.display())]
+    Io {
+        /// What was being done ("read", "write", "create directory").
+        action: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A git operation failed for a reason other than a bad revision.
+    #[error("git: {0}")]
+    Git(#[from] git2::Error),
+    /// A provider could not be set up (not a per-case call failure, which is recorded instead).
+    #[error("provider `{provider}`: {message}")]
+    Provider {
+        /// The provider name from the config.
+        provider: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Any other failure that is not the user's input.
+    #[error("{0}")]
+    Internal(String),
+}
+
+fn hint_suffix(hint: &Option<String>) -> String {
+    hint.as_ref().map(|h| format!("\n  help: {h}")).unwrap_or_default()
+}
+
+fn variable_message(problem: VariableProblem, prompt: &str, variable: &str, detail: &str) -> String {
+    match problem {
+        VariableProblem::Missing => format!(
+            "missing variable `{variable}` required by prompt `{prompt}`\n  help: add `{variable}` to the case's `vars`, or mark it optional (`{variable}?:`) in the prompt's input.schema"
+        ),
+        VariableProblem::Undeclared => format!(
+            "variable `{variable}` is not declared by prompt `{prompt}`\n  help: remove it from the case, or declare it in the prompt's input.schema"
+        ),
+        VariableProblem::WrongType => {
+            format!("variable `{variable}` does not match prompt `{prompt}`'s input.schema: {detail}")
+        }
+    }
+}
+
+impl Error {
+    /// An [`Error::Invalid`] at `location` with a message and no hint.
+    pub fn invalid(location: Location, message: impl Into<String>) -> Self {
+        Self::Invalid { location, message: message.into(), hint: None }
+    }
+
+    /// An [`Error::Invalid`] with a hint saying how to fix it.
+    pub fn invalid_with_hint(
+        location: Location,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        Self::Invalid { location, message: message.into(), hint: Some(hint.into()) }
+    }
+
+    /// An I/O error while doing `action` on `path`.
+    pub fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
+        Self::Io { action, path: path.to_path_buf(), source }
+    }
+
+    /// The exit code this error maps to (see [`exit`]).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::Invalid { .. }
+            | Self::Variable { .. }
+            | Self::Revision { .. }
+            | Self::UnknownPrompt { .. }
+            | Self::Usage(_)
+            | Self::Provider { .. } => exit::INVALID_INPUT,
+            Self::NoCases(_) => exit::NO_CASES,
+            Self::Io { .. } | Self::Git(_) | Self::Internal(_) => exit::UNEXPECTED,
+        }
+    }
+}
+
+/// Result alias used across the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,15 @@
+//! promptgate: prompts as production artifacts.
+//!
+//! Prompts live as Dotprompt files in git. promptgate runs regression suites against a candidate
+//! version and a baseline version of each prompt, compares their outputs case by case, scores
+//! them, and gates promotion on the suite's tolerance. The layers, bottom up (see `DESIGN.md`):
+//!
+//! - L0: [`artifact`] (parse and render prompts), [`errors`], [`ids`], [`yaml`];
+//! - L1: [`store`] (git), [`config`], [`suite`], [`provider`], [`record`];
+//! - L2: [`runner`], [`score`], [`compare`], [`gate`], [`report`];
+//! - L3: [`ops`], one function per command.
+
+pub mod artifact;
+pub mod errors;
+pub mod ids;
+pub mod yaml;
