@@ -10,6 +10,9 @@
 //! - L3: [`ops`], one function per command.
 
 pub mod artifact;
+pub mod config;
 pub mod errors;
 pub mod ids;
+pub mod store;
+pub mod suite;
 pub mod yaml;

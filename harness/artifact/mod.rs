@@ -195,6 +195,14 @@ const RESERVED: [&str; 12] = [
     "output", "raw", "ext",
 ];
 
+/// The template body of a `.prompt` file (what follows the front matter, if any).
+pub fn body_of(source: &str) -> &str {
+    FRONT_MATTER
+        .captures(source)
+        .and_then(|c| c.get(2))
+        .map_or(source, |m| m.as_str().trim())
+}
+
 /// Parses a `.prompt` file. `file` is used only to locate errors; `named` resolves named schema
 /// types (`field: Foo`).
 pub fn parse(name: PromptName, file: &Path, source: &str, named: &NamedSchemas) -> Result<Prompt, Error> {

@@ -1,0 +1,316 @@
+//! The project config, `promptgate.yaml`: providers, default parameters and tolerances.
+//!
+//! Every field has a built-in default, so the tool runs with no config file at all; unknown keys
+//! are an error naming the file and line.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::artifact::RiskTier;
+use crate::errors::{Error, Location, Result};
+
+/// The config file's name at the project root.
+pub const CONFIG_FILE: &str = "promptgate.yaml";
+
+/// The built-in provider that needs no configuration.
+pub const ECHO: &str = "echo";
+
+/// The whole project config.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The provider suites use unless they name one.
+    #[serde(default)]
+    pub default_provider: Option<String>,
+    /// Named providers.
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderConfig>,
+    /// Default sampling parameters for every request.
+    #[serde(default)]
+    pub params: Params,
+    /// Default tolerance per risk tier.
+    #[serde(default)]
+    pub tolerance: TierTolerances,
+    /// Maximum concurrent provider calls across the run (default 16).
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+    /// Where the config was read from (`None` when built in).
+    #[serde(skip)]
+    pub path: Option<PathBuf>,
+}
+
+/// The kinds of provider promptgate can talk to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// Replies with the rendered messages as text; for testing prompts and suites themselves.
+    Echo,
+    /// Runs a command with the request as JSON on stdin and reads the reply from stdout.
+    Exec,
+    /// An OpenAI-compatible chat completions endpoint.
+    Openai,
+}
+
+/// One configured provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Which implementation.
+    pub kind: ProviderKind,
+    /// The model name sent to the provider.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Base URL of the API (OpenAI-compatible: up to and including `/v1`).
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Name of the environment variable holding the API key (never the key itself).
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Maximum concurrent calls to this provider.
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+    /// The command for `exec` providers: program then arguments.
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// Per-call timeout in milliseconds (default 60 000; never unbounded).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// Prices for cost accounting; without them cost is unknown, never zero.
+    #[serde(default)]
+    pub price: Option<Price>,
+    /// Parameters for this provider, over the project's.
+    #[serde(default)]
+    pub params: Params,
+}
+
+/// Token prices in dollars per million tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    /// Dollars per million input tokens.
+    pub input_per_mtok: f64,
+    /// Dollars per million output tokens.
+    pub output_per_mtok: f64,
+}
+
+/// Sampling parameters; unset fields inherit from the layer below.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    /// Sampling temperature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// Nucleus sampling mass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    /// Maximum output tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// Sampling seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+}
+
+impl Params {
+    /// `self` with every unset field taken from `below`.
+    pub fn over(self, below: Params) -> Params {
+        Params {
+            temperature: self.temperature.or(below.temperature),
+            top_p: self.top_p.or(below.top_p),
+            max_tokens: self.max_tokens.or(below.max_tokens),
+            seed: self.seed.or(below.seed),
+        }
+    }
+
+    /// Fills every unset field with the built-in default, so each request is explicit.
+    pub fn effective(self) -> EffectiveParams {
+        EffectiveParams {
+            temperature: self.temperature.unwrap_or(0.0),
+            top_p: self.top_p.unwrap_or(1.0),
+            max_tokens: self.max_tokens.unwrap_or(256),
+            seed: self.seed.unwrap_or(7),
+        }
+    }
+}
+
+/// Fully specified sampling parameters, as sent and as recorded with each sample.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EffectiveParams {
+    /// Sampling temperature.
+    pub temperature: f64,
+    /// Nucleus sampling mass.
+    pub top_p: f64,
+    /// Maximum output tokens.
+    pub max_tokens: u32,
+    /// Sampling seed.
+    pub seed: u64,
+}
+
+/// Limits on how much worse a candidate may be than its baseline. Unset limits are not checked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tolerance {
+    /// Largest allowed drop in suite pass rate, as a fraction (0.02 = two points).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_pass_rate_drop: Option<f64>,
+    /// Largest allowed number of cases that passed on the baseline and fail on the candidate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_new_failures: Option<u32>,
+    /// Largest allowed relative increase in total cost (0.10 = +10%).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cost_increase: Option<f64>,
+    /// Largest allowed relative increase in mean latency (0.25 = +25%).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_latency_increase: Option<f64>,
+}
+
+impl Tolerance {
+    /// `self` with every unset limit taken from `below`.
+    pub fn over(self, below: Tolerance) -> Tolerance {
+        Tolerance {
+            max_pass_rate_drop: self.max_pass_rate_drop.or(below.max_pass_rate_drop),
+            max_new_failures: self.max_new_failures.or(below.max_new_failures),
+            max_cost_increase: self.max_cost_increase.or(below.max_cost_increase),
+            max_latency_increase: self.max_latency_increase.or(below.max_latency_increase),
+        }
+    }
+}
+
+/// Default tolerance for each risk tier.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierTolerances {
+    /// For `low` prompts.
+    #[serde(default)]
+    pub low: Tolerance,
+    /// For `standard` prompts (the default tier).
+    #[serde(default)]
+    pub standard: Tolerance,
+    /// For `exceptional` prompts.
+    #[serde(default)]
+    pub exceptional: Tolerance,
+}
+
+impl TierTolerances {
+    /// The configured tolerance for `tier` over the built-in one.
+    pub fn for_tier(&self, tier: RiskTier) -> Tolerance {
+        let (configured, builtin) = match tier {
+            RiskTier::Low => (self.low, Tolerance { max_pass_rate_drop: Some(0.05), ..Tolerance::default() }),
+            RiskTier::Standard => (self.standard, Tolerance { max_pass_rate_drop: Some(0.02), ..Tolerance::default() }),
+            RiskTier::Exceptional => (
+                self.exceptional,
+                Tolerance { max_pass_rate_drop: Some(0.0), max_new_failures: Some(0), ..Tolerance::default() },
+            ),
+        };
+        configured.over(builtin)
+    }
+}
+
+impl Config {
+    /// Loads `promptgate.yaml` from `root`, or the built-in defaults when there is none.
+    pub fn load(root: &Path) -> Result<Config> {
+        let path = root.join(CONFIG_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(e) => return Err(Error::io("read", &path, e)),
+        };
+        let shown = PathBuf::from(CONFIG_FILE);
+        let mut config: Config =
+            if text.trim().is_empty() { Config::default() } else { crate::yaml::from_str(&shown, &text, 1)? };
+        config.path = Some(shown.clone());
+        config.validate(&shown, &text)?;
+        Ok(config)
+    }
+
+    fn validate(&self, file: &Path, text: &str) -> Result<()> {
+        let line_of = |needle: &str| {
+            text.lines()
+                .position(|l| l.trim_start().starts_with(needle))
+                .map_or(0, |i| i as u64 + 1)
+        };
+        if let Some(name) = &self.default_provider {
+            if name != ECHO && !self.providers.contains_key(name) {
+                return Err(Error::invalid_with_hint(
+                    Location::new(file, line_of("default_provider"), 1),
+                    format!("default_provider `{name}` is not defined under `providers`"),
+                    format!("define it, or use one of: {}", self.provider_names().join(", ")),
+                ));
+            }
+        }
+        for (name, p) in &self.providers {
+            let at = Location::new(file, line_of(&format!("{name}:")), 1);
+            match p.kind {
+                ProviderKind::Exec if p.command.is_empty() => {
+                    return Err(Error::invalid_with_hint(
+                        at,
+                        format!("provider `{name}` of kind exec has no `command`"),
+                        "add `command: [\"python3\", \"bot.py\"]`",
+                    ));
+                }
+                ProviderKind::Openai if p.model.is_none() => {
+                    return Err(Error::invalid_with_hint(
+                        at,
+                        format!("provider `{name}` of kind openai has no `model`"),
+                        "add `model: gpt-4o-mini` (or the model your server serves)",
+                    ));
+                }
+                _ => {}
+            }
+            if p.timeout_ms == Some(0) {
+                return Err(Error::invalid_with_hint(
+                    at,
+                    format!("provider `{name}`: timeout_ms must be positive"),
+                    "a zero timeout would mean waiting forever; give a number of milliseconds",
+                ));
+            }
+            if p.concurrency == Some(0) {
+                return Err(Error::invalid(at, format!("provider `{name}`: concurrency must be at least 1")));
+            }
+        }
+        if self.concurrency == Some(0) {
+            return Err(Error::invalid(Location::new(file, line_of("concurrency"), 1), "concurrency must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// The configured provider names plus the built-in `echo`.
+    pub fn provider_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.providers.keys().cloned().collect();
+        if !names.iter().any(|n| n == ECHO) {
+            names.push(ECHO.to_string());
+        }
+        names
+    }
+
+    /// The provider named `name`, with `echo` built in.
+    pub fn provider(&self, name: &str) -> Result<ProviderConfig> {
+        if let Some(p) = self.providers.get(name) {
+            return Ok(p.clone());
+        }
+        if name == ECHO {
+            return Ok(ProviderConfig {
+                kind: ProviderKind::Echo,
+                model: None,
+                base_url: None,
+                api_key_env: None,
+                concurrency: None,
+                command: Vec::new(),
+                timeout_ms: None,
+                price: None,
+                params: Params::default(),
+            });
+        }
+        Err(Error::Usage(format!(
+            "unknown provider `{name}`; configured providers: {}",
+            self.provider_names().join(", ")
+        )))
+    }
+
+    /// The provider used when neither the command line nor the suite names one.
+    pub fn default_provider(&self) -> &str {
+        self.default_provider.as_deref().unwrap_or(ECHO)
+    }
+}

@@ -1,0 +1,305 @@
+//! The only code that touches git: resolving `NAME@REV` to content, listing prompts and versions.
+//!
+//! A revision is the working tree (`worktree`, the default candidate), a label
+//! (`refs/prompts/NAME@LABEL`, e.g. `production`), or anything `git rev-parse` understands
+//! (commits, branches, tags, `HEAD~2`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use git2::{ObjectType, Oid, Repository, Sort, Tree};
+use serde::Serialize;
+
+use crate::errors::{Error, Result};
+use crate::ids::{ContentHash, PromptName};
+
+/// The revision name for uncommitted files.
+pub const WORKTREE: &str = "worktree";
+
+/// Where prompt files live, relative to the project root.
+pub const PROMPTS_DIR: &str = "prompts";
+
+/// A prompt's content at one revision.
+#[derive(Debug, Clone, Serialize)]
+pub struct Version {
+    /// The prompt.
+    pub name: PromptName,
+    /// The revision as the user named it (`worktree`, `HEAD`, `production`, a sha...).
+    pub rev: String,
+    /// The commit the revision resolved to; `None` for the working tree.
+    pub commit: Option<String>,
+    /// The file's text.
+    #[serde(skip)]
+    pub source: String,
+    /// SHA-256 of the file's text.
+    pub hash: ContentHash,
+}
+
+impl Version {
+    /// `name@rev`, for display.
+    pub fn label(&self) -> String {
+        format!("{}@{}", self.name, self.rev)
+    }
+}
+
+/// One commit that changed a prompt, as listed by `promptgate log`.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogEntry {
+    /// Full commit id.
+    pub commit: String,
+    /// Commit time, RFC 3339.
+    pub date: String,
+    /// Author name and email.
+    pub author: String,
+    /// Hash of the prompt's content at this commit.
+    pub hash: ContentHash,
+    /// First line of the commit message.
+    pub subject: String,
+}
+
+/// A resolved revision: the working tree or a commit's tree.
+enum Resolved<'r> {
+    Worktree,
+    Commit(git2::Commit<'r>),
+}
+
+/// The project's git repository.
+pub struct Store {
+    repo: Repository,
+    root: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("root", &self.root).finish()
+    }
+}
+
+impl Store {
+    /// Opens the repository whose work tree is `root`.
+    pub fn open(root: &Path) -> Result<Self> {
+        let repo = Repository::open(root).map_err(|e| {
+            Error::Usage(format!(
+                "{} is not the root of a git repository ({}); promptgate versions prompts with git: run `git init` there",
+                root.display(),
+                e.message()
+            ))
+        })?;
+        let root = repo
+            .workdir()
+            .ok_or_else(|| Error::Usage("the repository is bare; promptgate needs a work tree".into()))?
+            .to_path_buf();
+        Ok(Self { repo, root })
+    }
+
+    /// The project root (the repository's work tree).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The label ref for a prompt: `refs/prompts/NAME@LABEL`.
+    pub fn label_ref(name: &PromptName, label: &str) -> String {
+        format!("refs/prompts/{name}@{label}")
+    }
+
+    /// Whether `name` has the given label.
+    pub fn has_label(&self, name: &PromptName, label: &str) -> bool {
+        self.repo.find_reference(&Self::label_ref(name, label)).is_ok()
+    }
+
+    fn resolve(&self, name: Option<&PromptName>, rev: &str) -> Result<Resolved<'_>> {
+        if rev == WORKTREE {
+            return Ok(Resolved::Worktree);
+        }
+        if let Some(name) = name {
+            if let Ok(reference) = self.repo.find_reference(&Self::label_ref(name, rev)) {
+                let commit = reference.peel_to_commit()?;
+                return Ok(Resolved::Commit(commit));
+            }
+        }
+        let object = self.repo.revparse_single(rev).map_err(|e| Error::Revision {
+            rev: rev.to_string(),
+            message: match e.code() {
+                git2::ErrorCode::NotFound if rev == "HEAD" => {
+                    "does not exist: the repository has no commits yet (commit the prompts, or pass --baseline)".into()
+                }
+                git2::ErrorCode::NotFound => {
+                    "does not exist (expected a commit, branch, tag, label such as `production`, or `worktree`)".into()
+                }
+                _ => format!("is not valid: {}", e.message()),
+            },
+        })?;
+        let commit = object.peel_to_commit().map_err(|_| Error::Revision {
+            rev: rev.to_string(),
+            message: format!("names a {} rather than a commit", object.kind().map_or("object", |k| k.str())),
+        })?;
+        Ok(Resolved::Commit(commit))
+    }
+
+    /// Reads the file at `path` (relative to the root) at `rev`; `Ok(None)` if it is absent there.
+    pub fn read_at(&self, rev: &str, path: &str, name: Option<&PromptName>) -> Result<Option<String>> {
+        match self.resolve(name, rev)? {
+            Resolved::Worktree => read_worktree(&self.root.join(path)),
+            Resolved::Commit(commit) => self.read_tree(&commit.tree()?, path),
+        }
+    }
+
+    fn read_tree(&self, tree: &Tree<'_>, path: &str) -> Result<Option<String>> {
+        let entry = match tree.get_path(Path::new(path)) {
+            Ok(entry) => entry,
+            Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let blob = entry.to_object(&self.repo)?.peel_to_blob()?;
+        Ok(Some(String::from_utf8_lossy(blob.content()).into_owned()))
+    }
+
+    /// The commit `rev` resolves to, or `None` for the working tree.
+    pub fn commit_id(&self, rev: &str, name: Option<&PromptName>) -> Result<Option<String>> {
+        Ok(match self.resolve(name, rev)? {
+            Resolved::Worktree => None,
+            Resolved::Commit(c) => Some(c.id().to_string()),
+        })
+    }
+
+    /// The prompt `name` at `rev`.
+    pub fn version(&self, name: &PromptName, rev: &str) -> Result<Version> {
+        let resolved = self.resolve(Some(name), rev)?;
+        let path = name.path();
+        let (source, commit) = match &resolved {
+            Resolved::Worktree => (read_worktree(&self.root.join(&path))?, None),
+            Resolved::Commit(c) => (self.read_tree(&c.tree()?, &path)?, Some(c.id().to_string())),
+        };
+        let source = source.ok_or_else(|| {
+            let known = self.prompt_names(rev).unwrap_or_default();
+            let close: Vec<&str> = known
+                .iter()
+                .map(PromptName::as_str)
+                .filter(|k| k.contains(name.as_str()) || name.as_str().contains(k.rsplit('/').next().unwrap_or(k)))
+                .collect();
+            Error::UnknownPrompt {
+                name: name.to_string(),
+                rev: rev.to_string(),
+                path: path.clone(),
+                hint: (!close.is_empty()).then(|| format!("did you mean {}?", close.join(", "))),
+            }
+        })?;
+        Ok(Version { name: name.clone(), rev: rev.to_string(), commit, hash: ContentHash::of(&source), source })
+    }
+
+    /// Every prompt (partials excluded) present at `rev`, sorted.
+    pub fn prompt_names(&self, rev: &str) -> Result<Vec<PromptName>> {
+        let mut files = Vec::new();
+        match self.resolve(None, rev)? {
+            Resolved::Worktree => walk_dir(&self.root.join(PROMPTS_DIR), "", &mut files),
+            Resolved::Commit(commit) => {
+                let tree = commit.tree()?;
+                if let Ok(entry) = tree.get_path(Path::new(PROMPTS_DIR)) {
+                    let sub = entry.to_object(&self.repo)?.peel_to_tree()?;
+                    sub.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+                        if entry.kind() == Some(ObjectType::Blob) {
+                            if let Ok(n) = entry.name() {
+                                files.push(format!("{dir}{n}"));
+                            }
+                        }
+                        git2::TreeWalkResult::Ok
+                    })?;
+                }
+            }
+        }
+        let mut names: Vec<PromptName> = files
+            .iter()
+            .filter(|f| f.ends_with(".prompt"))
+            .map(PromptName::new)
+            .filter(|n| !n.is_partial())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// The commits that changed `name`'s file, newest first, walking back from HEAD.
+    pub fn log(&self, name: &PromptName) -> Result<Vec<LogEntry>> {
+        let path = name.path();
+        let mut walk = self.repo.revwalk()?;
+        walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)?;
+        if walk.push_head().is_err() {
+            return Ok(Vec::new());
+        }
+        let blob_at = |tree: &Tree<'_>| tree.get_path(Path::new(&path)).ok().map(|e| e.id());
+        let mut entries = Vec::new();
+        for oid in walk {
+            let commit = self.repo.find_commit(oid?)?;
+            let Some(blob) = blob_at(&commit.tree()?) else { continue };
+            let changed = commit.parent_count() == 0
+                || commit.parents().all(|p| p.tree().ok().and_then(|t| blob_at(&t)) != Some(blob));
+            if !changed {
+                continue;
+            }
+            let content = self.repo.find_blob(blob)?;
+            let author = commit.author();
+            let time = commit.time();
+            let date = chrono::DateTime::from_timestamp(time.seconds(), 0)
+                .map(|d| d.with_timezone(&chrono::FixedOffset::east_opt(time.offset_minutes() * 60).unwrap_or(chrono::FixedOffset::east_opt(0).expect("zero offset"))).to_rfc3339())
+                .unwrap_or_default();
+            entries.push(LogEntry {
+                commit: oid_string(commit.id()),
+                date,
+                author: format!("{} <{}>", author.name().unwrap_or("?"), author.email().unwrap_or("?")),
+                hash: ContentHash::of(content.content()),
+                subject: commit.summary().ok().flatten().unwrap_or_default().to_string(),
+            });
+        }
+        Ok(entries)
+    }
+
+    /// The partial sources a prompt needs at `rev`, found by following `{{> name}}` references
+    /// transitively. A partial named `a/b` lives in `prompts/a/_b.prompt`. Missing partials are
+    /// left out; compiling the template reports them by name.
+    pub fn partials(&self, template: &str, rev: &str) -> Result<BTreeMap<String, String>> {
+        let mut found = BTreeMap::new();
+        let mut pending = crate::artifact::partial_references(template);
+        while let Some(name) = pending.pop() {
+            if found.contains_key(&name) {
+                continue;
+            }
+            let Some(source) = self.read_at(rev, &partial_path(&name), None)? else { continue };
+            let body = crate::artifact::body_of(&source).to_string();
+            pending.extend(crate::artifact::partial_references(&body));
+            found.insert(name, body);
+        }
+        Ok(found)
+    }
+}
+
+/// The file that holds partial `name`.
+pub fn partial_path(name: &str) -> String {
+    match name.rsplit_once('/') {
+        Some((dir, leaf)) => format!("{PROMPTS_DIR}/{dir}/_{leaf}.prompt"),
+        None => format!("{PROMPTS_DIR}/_{name}.prompt"),
+    }
+}
+
+fn oid_string(oid: Oid) -> String {
+    oid.to_string()
+}
+
+fn read_worktree(path: &Path) -> Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("read", path, e)),
+    }
+}
+
+fn walk_dir(dir: &Path, prefix: &str, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        if path.is_dir() {
+            walk_dir(&path, &format!("{prefix}{name}/"), out);
+        } else {
+            out.push(format!("{prefix}{name}"));
+        }
+    }
+}

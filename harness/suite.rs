@@ -1,0 +1,529 @@
+//! Suites: YAML files under `suites/` that say which prompt to test, with which cases, how many
+//! samples, which assertions, and how much worse a candidate may be.
+//!
+//! Loading validates everything up front (assertion types, regexes, JSON schemas, case files), so
+//! a bad suite fails before any provider call, naming the file and line.
+
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use serde_saphyr::Spanned;
+
+use crate::config::{Params, Tolerance};
+use crate::errors::{Error, Location, Result};
+use crate::ids::PromptName;
+
+/// Where suite files live, relative to the project root.
+pub const SUITES_DIR: &str = "suites";
+
+/// What a suite tests for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SuiteKind {
+    /// Expected behaviour: a failing assertion is a failure.
+    Regression,
+}
+
+/// A loaded, validated suite.
+#[derive(Debug, Clone)]
+pub struct Suite {
+    /// Path under `suites/` without the extension (`suites/triage.yaml` is `triage`).
+    pub name: String,
+    /// The file, relative to the project root.
+    pub path: PathBuf,
+    /// What the suite tests for.
+    pub kind: SuiteKind,
+    /// The prompts the suite targets.
+    pub prompts: Vec<PromptName>,
+    /// The provider to use, if the suite names one.
+    pub provider: Option<String>,
+    /// Samples drawn per case and version.
+    pub samples: u32,
+    /// The suite's own limits, over the prompt's risk-tier defaults.
+    pub tolerance: Tolerance,
+    /// Sampling parameters for this suite, over the provider's.
+    pub params: Params,
+    /// The cases, each with the suite's default assertions first.
+    pub cases: Vec<Case>,
+}
+
+/// One case: variables to render the prompt with, and what the output must satisfy.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// Unique within the suite.
+    pub id: String,
+    /// What the case is about, for reviewers.
+    pub description: Option<String>,
+    /// Variables for the prompt.
+    pub vars: Map<String, Value>,
+    /// The expected output, for `similar` and for reviewers.
+    pub expected: Option<String>,
+    /// Assertions: the suite's defaults, then the case's own.
+    pub assertions: Vec<Assertion>,
+    /// Where the case is written.
+    pub location: Location,
+}
+
+/// One deterministic check on an output.
+#[derive(Debug, Clone)]
+pub enum Assertion {
+    /// The output equals the text (after normalisation when asked).
+    Equals {
+        /// The expected text.
+        value: String,
+        /// Trim, lowercase, collapse whitespace and drop trailing punctuation on both sides.
+        normalize: bool,
+    },
+    /// The output contains the text.
+    Contains(String),
+    /// The output contains the text, ignoring case.
+    IContains(String),
+    /// The output does not contain the text.
+    NotContains(String),
+    /// The output starts with the text (after trimming leading whitespace).
+    StartsWith(String),
+    /// The output matches the pattern.
+    Regex(Regex),
+    /// The output does not match the pattern.
+    NotRegex(Regex),
+    /// The output is JSON (a fenced ```json block counts).
+    IsJson,
+    /// The output is JSON valid against the schema.
+    JsonSchema(Box<JsonSchema>),
+    /// The JSON output has `value` at `path`.
+    JsonField {
+        /// JSON pointer (`/a/0/b`) or dotted path (`a.0.b`).
+        path: String,
+        /// The value expected there.
+        value: Value,
+    },
+    /// At most this many characters.
+    MaxLength(usize),
+    /// At least this many characters.
+    MinLength(usize),
+    /// Word-level similarity to the text is at least the threshold.
+    Similar {
+        /// The reference text; the case's `expected` when not given.
+        value: Option<String>,
+        /// Minimum similarity in [0, 1].
+        threshold: f64,
+    },
+    /// The call took at most this many milliseconds.
+    MaxLatencyMs(u64),
+    /// The call cost at most this many dollars (an unknown cost fails).
+    MaxCost(f64),
+}
+
+/// A compiled JSON Schema with its source, for reports.
+pub struct JsonSchema {
+    /// The schema as written.
+    pub schema: Value,
+    /// The compiled validator.
+    pub validator: jsonschema::Validator,
+}
+
+impl std::fmt::Debug for JsonSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonSchema").field("schema", &self.schema).finish_non_exhaustive()
+    }
+}
+
+impl Clone for JsonSchema {
+    fn clone(&self) -> Self {
+        let validator = jsonschema::validator_for(&self.schema).expect("schema compiled once already");
+        Self { schema: self.schema.clone(), validator }
+    }
+}
+
+impl Assertion {
+    /// The assertion's type name as written in suites.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Equals { .. } => "equals",
+            Self::Contains(_) => "contains",
+            Self::IContains(_) => "icontains",
+            Self::NotContains(_) => "not-contains",
+            Self::StartsWith(_) => "starts-with",
+            Self::Regex(_) => "regex",
+            Self::NotRegex(_) => "not-regex",
+            Self::IsJson => "is-json",
+            Self::JsonSchema(_) => "json-schema",
+            Self::JsonField { .. } => "json-field",
+            Self::MaxLength(_) => "max-length",
+            Self::MinLength(_) => "min-length",
+            Self::Similar { .. } => "similar",
+            Self::MaxLatencyMs(_) => "max-latency-ms",
+            Self::MaxCost(_) => "max-cost",
+        }
+    }
+}
+
+const ASSERTION_TYPES: &str = "equals, contains, icontains, not-contains, starts-with, regex, not-regex, is-json, json-schema, json-field, max-length, min-length, similar, max-latency-ms, max-cost";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSuite {
+    kind: Spanned<String>,
+    #[serde(default)]
+    prompt: Option<String>,
+    #[serde(default)]
+    prompts: Vec<String>,
+    #[serde(default)]
+    provider: Option<String>,
+    #[serde(default)]
+    samples: Option<Spanned<u32>>,
+    #[serde(default)]
+    tolerance: Tolerance,
+    #[serde(default)]
+    params: Params,
+    #[serde(default)]
+    defaults: RawDefaults,
+    #[serde(default)]
+    cases: Vec<Spanned<RawCase>>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDefaults {
+    #[serde(default)]
+    assert: Vec<RawAssertion>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCase {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    vars: Map<String, Value>,
+    #[serde(default)]
+    expected: Option<String>,
+    #[serde(default)]
+    assert: Vec<RawAssertion>,
+    #[serde(default)]
+    file: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAssertion {
+    #[serde(rename = "type")]
+    kind: Spanned<String>,
+    #[serde(default)]
+    value: Option<Value>,
+    #[serde(default)]
+    normalize: bool,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    threshold: Option<f64>,
+}
+
+/// A bulk case, one JSON object per line of a `.jsonl` file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonlCase {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    vars: Map<String, Value>,
+    #[serde(default)]
+    expected: Option<String>,
+    #[serde(default)]
+    assert: Vec<JsonlAssertion>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonlAssertion {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    value: Option<Value>,
+    #[serde(default)]
+    normalize: bool,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    threshold: Option<f64>,
+}
+
+impl Suite {
+    /// Loads and validates the suite at `path` (relative to `root`).
+    pub fn load(root: &Path, path: &Path) -> Result<Suite> {
+        let text = std::fs::read_to_string(root.join(path)).map_err(|e| Error::io("read", path, e))?;
+        let raw: RawSuite = crate::yaml::from_str(path, &text, 1)?;
+        let at = |loc: &serde_saphyr::Location| crate::yaml::location(path, loc, 1);
+        let kind = match raw.kind.value.as_str() {
+            "regression" => SuiteKind::Regression,
+            "adversarial" => {
+                return Err(Error::invalid_with_hint(
+                    at(&raw.kind.referenced),
+                    "suite kind `adversarial` is not supported by this version of promptgate",
+                    "use `kind: regression`",
+                ));
+            }
+            other => {
+                return Err(Error::invalid_with_hint(
+                    at(&raw.kind.referenced),
+                    format!("unknown suite kind `{other}`"),
+                    "expected `regression`",
+                ));
+            }
+        };
+        let mut prompts: Vec<PromptName> = raw.prompts.iter().map(PromptName::new).collect();
+        prompts.extend(raw.prompt.iter().map(PromptName::new));
+        if prompts.is_empty() {
+            return Err(Error::invalid_with_hint(
+                Location::new(path, 1, 1),
+                "the suite names no prompt",
+                "add `prompt: NAME` (the path under prompts/ without .prompt)",
+            ));
+        }
+        let samples = match raw.samples {
+            Some(s) if s.value == 0 => {
+                return Err(Error::invalid(at(&s.referenced), "samples must be at least 1"));
+            }
+            Some(s) => s.value,
+            None => 1,
+        };
+        let defaults = raw
+            .defaults
+            .assert
+            .into_iter()
+            .map(|a| compile_raw(path, a))
+            .collect::<Result<Vec<_>>>()?;
+
+        let mut cases = Vec::new();
+        for entry in raw.cases {
+            let location = at(&entry.referenced);
+            let raw_case = entry.value;
+            if let Some(file) = raw_case.file {
+                if raw_case.id.is_some() || !raw_case.vars.is_empty() || !raw_case.assert.is_empty() {
+                    return Err(Error::invalid_with_hint(
+                        location,
+                        "a case entry has both `file` and its own fields",
+                        "an entry is either `file: PATH.jsonl` or an inline case with `id`, `vars` and `assert`",
+                    ));
+                }
+                load_jsonl(root, Path::new(&file), &location, &defaults, &mut cases)?;
+                continue;
+            }
+            let id = raw_case.id.ok_or_else(|| {
+                Error::invalid_with_hint(location.clone(), "case has no `id`", "give every case a unique `id`")
+            })?;
+            let mut assertions = defaults.clone();
+            for a in raw_case.assert {
+                assertions.push(compile_raw(path, a)?);
+            }
+            cases.push(Case {
+                id,
+                description: raw_case.description,
+                vars: raw_case.vars,
+                expected: raw_case.expected,
+                assertions,
+                location,
+            });
+        }
+        let mut seen = std::collections::HashSet::new();
+        for case in &cases {
+            let needs_expected = case.assertions.iter().any(|a| matches!(a, Assertion::Similar { value: None, .. }));
+            if needs_expected && case.expected.is_none() {
+                return Err(Error::invalid_with_hint(
+                    case.location.clone(),
+                    format!("case `{}` has a `similar` assertion without a `value` and no `expected` text", case.id),
+                    "give the case `expected: ...`, or the assertion a `value`",
+                ));
+            }
+            if !seen.insert(case.id.as_str()) {
+                return Err(Error::invalid_with_hint(
+                    case.location.clone(),
+                    format!("duplicate case id `{}`", case.id),
+                    "case ids must be unique within a suite",
+                ));
+            }
+        }
+        let name = path
+            .strip_prefix(SUITES_DIR)
+            .unwrap_or(path)
+            .with_extension("")
+            .to_string_lossy()
+            .replace('\\', "/");
+        Ok(Suite {
+            name,
+            path: path.to_path_buf(),
+            kind,
+            prompts,
+            provider: raw.provider,
+            samples,
+            tolerance: raw.tolerance,
+            params: raw.params,
+            cases,
+        })
+    }
+
+    /// Finds and loads every suite under `root/suites/`, sorted by name.
+    pub fn load_all(root: &Path) -> Result<Vec<Suite>> {
+        let mut files = Vec::new();
+        collect_yaml(&root.join(SUITES_DIR), Path::new(SUITES_DIR), &mut files);
+        files.sort();
+        files.iter().map(|f| Suite::load(root, f)).collect()
+    }
+
+    /// Whether the suite targets `prompt` (a variant is tested by its base prompt's suites).
+    pub fn targets(&self, prompt: &PromptName) -> bool {
+        self.prompts.iter().any(|p| p == prompt || *p == prompt.base())
+    }
+}
+
+fn collect_yaml(dir: &Path, shown: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let shown = shown.join(entry.file_name());
+        if path.is_dir() {
+            collect_yaml(&path, &shown, out);
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            out.push(shown);
+        }
+    }
+}
+
+fn load_jsonl(root: &Path, file: &Path, from: &Location, defaults: &[Assertion], cases: &mut Vec<Case>) -> Result<()> {
+    let text = std::fs::read_to_string(root.join(file)).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::invalid_with_hint(
+            from.clone(),
+            format!("case file `{}` does not exist", file.display()),
+            "case file paths are relative to the project root",
+        ),
+        _ => Error::io("read", file, e),
+    })?;
+    let stem = file.file_stem().map_or_else(|| "case".into(), |s| s.to_string_lossy().into_owned());
+    for (index, line) in text.lines().enumerate() {
+        let line_no = index as u64 + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let location = Location::new(file, line_no, 1);
+        let raw: JsonlCase = serde_json::from_str(line).map_err(|e| {
+            Error::invalid_with_hint(
+                Location::new(file, line_no, e.column() as u64),
+                format!("invalid case: {e}"),
+                "each line is one JSON object with `vars` and optionally `id`, `expected` and `assert`",
+            )
+        })?;
+        let mut assertions = defaults.to_vec();
+        for a in raw.assert {
+            let spec = AssertionSpec { kind: &a.kind, value: a.value, normalize: a.normalize, path: a.path, threshold: a.threshold };
+            assertions.push(spec.compile().map_err(|(message, hint)| Error::Invalid {
+                location: location.clone(),
+                message,
+                hint,
+            })?);
+        }
+        let id = raw.id.unwrap_or_else(|| format!("{stem}-{line_no}"));
+        cases.push(Case { id, description: raw.description, vars: raw.vars, expected: raw.expected, assertions, location });
+    }
+    Ok(())
+}
+
+fn compile_raw(file: &Path, raw: RawAssertion) -> Result<Assertion> {
+    let location = crate::yaml::location(file, &raw.kind.referenced, 1);
+    let spec = AssertionSpec {
+        kind: &raw.kind.value,
+        value: raw.value,
+        normalize: raw.normalize,
+        path: raw.path,
+        threshold: raw.threshold,
+    };
+    spec.compile().map_err(|(message, hint)| Error::Invalid { location, message, hint })
+}
+
+/// An assertion as written, before validation; shared by YAML and JSONL cases.
+struct AssertionSpec<'a> {
+    kind: &'a str,
+    value: Option<Value>,
+    normalize: bool,
+    path: Option<String>,
+    threshold: Option<f64>,
+}
+
+type SpecError = (String, Option<String>);
+
+impl AssertionSpec<'_> {
+    fn compile(self) -> Result<Assertion, SpecError> {
+        let kind = self.kind;
+        let text = |v: &Option<Value>| -> Result<String, SpecError> {
+            match v {
+                Some(Value::String(s)) => Ok(s.clone()),
+                Some(v @ (Value::Number(_) | Value::Bool(_))) => Ok(v.to_string()),
+                _ => Err((format!("`{kind}` needs a text `value`"), Some(format!("write `{{ type: {kind}, value: \"...\" }}`")))),
+            }
+        };
+        let count = |v: &Option<Value>| -> Result<u64, SpecError> {
+            v.as_ref().and_then(Value::as_u64).ok_or_else(|| {
+                (format!("`{kind}` needs a whole-number `value`"), Some(format!("write `{{ type: {kind}, value: 400 }}`")))
+            })
+        };
+        let regex = |v: &Option<Value>| -> Result<Regex, SpecError> {
+            let pattern = text(v)?;
+            Regex::new(&pattern).map_err(|e| {
+                (format!("invalid regex in `{kind}`: {e}"), Some("patterns use Rust regex syntax".to_string()))
+            })
+        };
+        Ok(match kind {
+            "equals" => Assertion::Equals { value: text(&self.value)?, normalize: self.normalize },
+            "contains" => Assertion::Contains(text(&self.value)?),
+            "icontains" => Assertion::IContains(text(&self.value)?),
+            "not-contains" => Assertion::NotContains(text(&self.value)?),
+            "starts-with" => Assertion::StartsWith(text(&self.value)?),
+            "regex" => Assertion::Regex(regex(&self.value)?),
+            "not-regex" => Assertion::NotRegex(regex(&self.value)?),
+            "is-json" => Assertion::IsJson,
+            "json-schema" => {
+                let schema = self.value.ok_or_else(|| {
+                    ("`json-schema` needs a schema in `value`".to_string(), Some("write `value: { type: object, ... }`".into()))
+                })?;
+                let validator = jsonschema::validator_for(&schema)
+                    .map_err(|e| (format!("invalid JSON Schema in `json-schema`: {e}"), None))?;
+                Assertion::JsonSchema(Box::new(JsonSchema { schema, validator }))
+            }
+            "json-field" => {
+                let path = self.path.ok_or_else(|| {
+                    ("`json-field` needs a `path`".to_string(), Some("write `{ type: json-field, path: category, value: billing }`".into()))
+                })?;
+                let value = self.value.ok_or_else(|| ("`json-field` needs a `value`".to_string(), None))?;
+                Assertion::JsonField { path, value }
+            }
+            "max-length" => Assertion::MaxLength(count(&self.value)? as usize),
+            "min-length" => Assertion::MinLength(count(&self.value)? as usize),
+            "similar" => {
+                let threshold = self.threshold.unwrap_or(0.8);
+                if !(0.0..=1.0).contains(&threshold) {
+                    return Err(("`similar` threshold must be between 0 and 1".into(), None));
+                }
+                let value = match &self.value {
+                    None => None,
+                    v => Some(text(v)?),
+                };
+                Assertion::Similar { value, threshold }
+            }
+            "max-latency-ms" => Assertion::MaxLatencyMs(count(&self.value)?),
+            "max-cost" => Assertion::MaxCost(self.value.as_ref().and_then(Value::as_f64).ok_or_else(|| {
+                ("`max-cost` needs a number of dollars in `value`".to_string(), None)
+            })?),
+            other => {
+                return Err((
+                    format!("unknown assertion type `{other}`"),
+                    Some(format!("expected one of: {ASSERTION_TYPES}")),
+                ));
+            }
+        })
+    }
+}
