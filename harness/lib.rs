@@ -10,9 +10,17 @@
 //! - L3: [`ops`], one function per command.
 
 pub mod artifact;
+pub mod compare;
 pub mod config;
 pub mod errors;
+pub mod gate;
+pub mod ops;
 pub mod ids;
+pub mod provider;
+pub mod record;
+pub mod report;
+pub mod runner;
+pub mod score;
 pub mod store;
 pub mod suite;
 pub mod yaml;

@@ -1,0 +1,97 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Gate prompt changes on regression suites: candidate against baseline, case by case.
+#[derive(Debug, Parser)]
+#[command(name = "promptgate", version, about, after_help = EXIT_CODES)]
+pub(crate) struct Args {
+    /// Project root (a git work tree); default: the current directory.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) root: Option<PathBuf>,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+const EXIT_CODES: &str = "Exit codes: 0 pass · 1 unexpected error · 2 invalid input (config, suite, prompt, revision) · \
+3 no cases selected · 10 gate failed · 11 inconclusive and blocked · 12 run incomplete";
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Compare candidate and baseline versions of prompts on their suites, and gate.
+    Check(Check),
+    /// Run suites on one version of each prompt, without comparing.
+    Run(Run),
+    /// Check the config, every prompt and every suite without calling a provider.
+    Validate,
+    /// List the committed versions of a prompt.
+    Log(Log),
+    /// Print a prompt version rendered to messages.
+    Show(Show),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Check {
+    /// Prompts to check (default: those that differ between baseline and candidate).
+    pub(crate) prompts: Vec<String>,
+    /// Check every prompt, changed or not.
+    #[arg(long)]
+    pub(crate) all: bool,
+    /// Only run these suites (repeatable).
+    #[arg(long, value_name = "SUITE")]
+    pub(crate) suite: Vec<String>,
+    /// Baseline revision (default: the prompt's `production` label, else HEAD).
+    #[arg(long, value_name = "REV")]
+    pub(crate) baseline: Option<String>,
+    /// Candidate revision or variant such as `triage.terse` or `triage.*` (repeatable;
+    /// default: the working tree).
+    #[arg(long, value_name = "REV|VARIANT")]
+    pub(crate) candidate: Vec<String>,
+    /// Run every suite on this provider.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) provider: Option<String>,
+    /// Provider calls in flight at once (default 16).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) concurrency: Option<u16>,
+    /// Print report.json to stdout instead of the summary.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Run {
+    /// Prompts to run (default: every prompt a suite targets).
+    pub(crate) prompts: Vec<String>,
+    /// Only run these suites (repeatable).
+    #[arg(long, value_name = "SUITE")]
+    pub(crate) suite: Vec<String>,
+    /// Revision to run (default: the working tree).
+    #[arg(long, value_name = "REV")]
+    pub(crate) version: Option<String>,
+    /// Run every suite on this provider.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) provider: Option<String>,
+    /// Provider calls in flight at once (default 16).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) concurrency: Option<u16>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Log {
+    /// The prompt's name (its path under prompts/ without .prompt).
+    pub(crate) prompt: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Show {
+    /// NAME or NAME@REV (REV: worktree, a commit, branch, tag, or label).
+    pub(crate) prompt: String,
+    /// Render with this case's variables.
+    #[arg(long, value_name = "SUITE:ID")]
+    pub(crate) case: Option<String>,
+}

@@ -1,0 +1,62 @@
+//! One function per command, wiring the modules together. Nothing here prints or reads the
+//! environment: the CLI passes in what it read and renders what comes back.
+
+mod check;
+mod inspect;
+mod plan;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub use check::{CheckOptions, CheckOutcome, CheckResult, RunOptions, RunOutcome, check, run};
+pub use inspect::{ShowOptions, log, show, validate};
+
+use crate::config::Config;
+use crate::errors::Result;
+use crate::store::Store;
+use crate::suite::Suite;
+
+/// A progress event for the caller's display.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress {
+    /// Calls are about to start.
+    Started {
+        /// Calls to make.
+        calls: usize,
+    },
+    /// One call finished.
+    Finished {
+        /// Calls finished so far.
+        done: usize,
+        /// Calls that failed so far.
+        errors: usize,
+        /// Tokens so far.
+        tokens: u64,
+    },
+}
+
+/// An opened project: its root, config, repository and suites.
+pub struct Project {
+    /// The project root.
+    pub root: PathBuf,
+    /// `promptgate.yaml`, or the built-in defaults.
+    pub config: Config,
+    /// The git repository.
+    pub store: Store,
+    /// Every suite under `suites/`.
+    pub suites: Vec<Suite>,
+}
+
+impl Project {
+    /// Opens the project at `root`, loading and validating its config and suites.
+    pub fn open(root: &Path) -> Result<Self> {
+        let store = Store::open(root)?;
+        let root = store.root().to_path_buf();
+        let config = Config::load(&root)?;
+        let suites = Suite::load_all(&root)?;
+        Ok(Self { root, config, store, suites })
+    }
+}
+
+/// Environment variables the CLI read, for API keys named in the config.
+pub type Env = BTreeMap<String, String>;

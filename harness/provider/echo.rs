@@ -1,0 +1,46 @@
+//! The `echo` provider: replies with the rendered messages as text.
+//!
+//! It makes no model call, so it shows exactly what a prompt version sends. Suites run on it
+//! test the prompt text itself, which is what promptgate's own tests and a first look need.
+
+use super::{BoxFuture, Completion, FinishReason, Provider, ProviderError, Request, Usage, approximate_tokens};
+use crate::config::Price;
+
+/// Replies with `role: text` lines for each message.
+#[derive(Debug, Default)]
+pub struct Echo;
+
+impl Echo {
+    /// The echo provider.
+    pub fn new() -> Self {
+        Self
+    }
+}
+
+impl Provider for Echo {
+    fn fingerprint(&self) -> &str {
+        "echo"
+    }
+
+    fn price(&self) -> Option<Price> {
+        Some(Price { input_per_mtok: 0.0, output_per_mtok: 0.0 })
+    }
+
+    fn complete<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Completion, ProviderError>> {
+        Box::pin(async move {
+            let text: String = request
+                .messages
+                .iter()
+                .map(|m| format!("{}: {}", m.role, m.text_content().trim_end()))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let tokens = approximate_tokens(&text);
+            Ok(Completion {
+                usage: Usage { input_tokens: tokens, output_tokens: tokens },
+                text,
+                finish: FinishReason::Stop,
+                fingerprint: None,
+            })
+        })
+    }
+}

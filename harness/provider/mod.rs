@@ -1,0 +1,183 @@
+//! Providers: the one trait every model backend implements, and the built-in backends.
+//!
+//! This is the only module that talks to models (and the only one that touches reqwest). A
+//! provider turns a [`Request`] into a [`Completion`] or a [`ProviderError`]; retrying,
+//! concurrency limits and recording belong to the runner.
+
+mod echo;
+mod exec;
+mod openai;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::artifact::Message;
+use crate::config::{EffectiveParams, Price, ProviderConfig, ProviderKind};
+use crate::errors::{Error, Result};
+
+pub use echo::Echo;
+pub use exec::Exec;
+pub use openai::OpenAi;
+
+/// A boxed future, so that providers can be used as trait objects.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One call: the rendered messages and fully specified parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    /// The messages to send.
+    pub messages: Vec<Message>,
+    /// Sampling parameters, all explicit.
+    pub params: EffectiveParams,
+    /// Which sample of the case this is (0-based); part of the request's identity.
+    pub sample: u32,
+}
+
+/// Why generation stopped, mapped to one vocabulary across providers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// The model finished its answer.
+    Stop,
+    /// The token limit cut the answer.
+    Length,
+    /// The provider's content filter blocked or cut the answer.
+    ContentFilter,
+    /// The model asked to call a tool.
+    ToolCalls,
+    /// Anything else, as the provider named it.
+    Other(String),
+}
+
+impl FinishReason {
+    /// Maps a provider's finish or stop reason string.
+    pub fn from_provider(reason: &str) -> Self {
+        match reason {
+            "stop" | "end_turn" | "stop_sequence" | "eos" => Self::Stop,
+            "length" | "max_tokens" => Self::Length,
+            "content_filter" | "refusal" => Self::ContentFilter,
+            "tool_calls" | "function_call" | "tool_use" => Self::ToolCalls,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+
+/// Token counts for one call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Generated tokens.
+    pub output_tokens: u64,
+}
+
+/// A successful call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Completion {
+    /// The generated text.
+    pub text: String,
+    /// Why generation stopped.
+    pub finish: FinishReason,
+    /// Token counts.
+    pub usage: Usage,
+    /// The provider's own fingerprint of the serving system, when it gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+}
+
+/// Whether a failed call may succeed if tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Retry {
+    /// Rate limits, server errors, timeouts, dropped connections.
+    Transient,
+    /// Bad requests, authentication, unknown models: retrying cannot help.
+    Permanent,
+}
+
+/// A failed call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct ProviderError {
+    /// Whether to retry.
+    pub retry: Retry,
+    /// What happened, without secrets.
+    pub message: String,
+    /// How long the provider asked us to wait, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+}
+
+impl ProviderError {
+    /// A failure that may succeed on retry.
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self { retry: Retry::Transient, message: message.into(), retry_after_ms: None }
+    }
+
+    /// A failure that will not.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self { retry: Retry::Permanent, message: message.into(), retry_after_ms: None }
+    }
+}
+
+/// A model backend.
+pub trait Provider: Send + Sync {
+    /// The identity that goes into cache keys and records: kind, model and endpoint, never keys.
+    fn fingerprint(&self) -> &str;
+
+    /// Token prices, when known. `None` means cost is unknown, which is never treated as zero.
+    fn price(&self) -> Option<Price>;
+
+    /// Performs one call.
+    fn complete<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Completion, ProviderError>>;
+}
+
+/// Default per-call timeout when the config gives none. There is no way to wait forever.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Builds the provider named `name` from its config.
+///
+/// `root` is the project root (exec commands run there); `env` supplies the API key variables
+/// the config names. Keys are read here and held only inside the provider.
+pub fn build(
+    name: &str,
+    config: &ProviderConfig,
+    root: &Path,
+    env: &BTreeMap<String, String>,
+) -> Result<Arc<dyn Provider>> {
+    let timeout = config.timeout_ms.map_or(DEFAULT_TIMEOUT, Duration::from_millis);
+    let setup = |message: String| Error::Provider { provider: name.to_string(), message };
+    Ok(match config.kind {
+        ProviderKind::Echo => Arc::new(Echo::new()),
+        ProviderKind::Exec => Arc::new(Exec::new(config.command.clone(), root.to_path_buf(), timeout, config.price)),
+        ProviderKind::Openai => {
+            let model = config.model.clone().ok_or_else(|| setup("no `model` configured".into()))?;
+            let base_url = config.base_url.clone().unwrap_or_else(|| openai::DEFAULT_BASE_URL.to_string());
+            let api_key = match &config.api_key_env {
+                Some(var) => Some(env.get(var).cloned().filter(|k| !k.is_empty()).ok_or_else(|| {
+                    setup(format!("the environment variable `{var}` (api_key_env) is not set"))
+                })?),
+                None => None,
+            };
+            Arc::new(OpenAi::new(base_url, model, api_key, timeout, config.price).map_err(setup)?)
+        }
+    })
+}
+
+/// Cost of a call in dollars, or `None` when the price is unknown.
+pub fn cost(price: Option<Price>, usage: Usage) -> Option<f64> {
+    price.map(|p| {
+        (usage.input_tokens as f64 * p.input_per_mtok + usage.output_tokens as f64 * p.output_per_mtok) / 1e6
+    })
+}
+
+/// A rough token count (whitespace-separated words), for providers that report none.
+pub fn approximate_tokens(text: &str) -> u64 {
+    text.split_whitespace().count() as u64
+}

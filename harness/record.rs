@@ -1,0 +1,108 @@
+//! The on-disk run: `reports/<run-id>/` with a manifest written first and an append-only
+//! results log (`results.jsonl`) that gets one line per finished call, as it finishes.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::EffectiveParams;
+use crate::errors::{Error, Result};
+use crate::ids::RunId;
+use crate::runner::Outcome;
+
+/// Where runs are written, relative to the project root.
+pub const REPORTS_DIR: &str = "reports";
+
+/// The version of the files in a run directory; bumped on any incompatible change.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Written before any call, so an interrupted run still says what it was.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Format of this run directory.
+    pub format_version: u32,
+    /// The run's id.
+    pub run_id: RunId,
+    /// When the run started (RFC 3339).
+    pub started_at: String,
+    /// The command, for humans.
+    pub command: String,
+    /// The calls the run will make.
+    pub calls: usize,
+}
+
+/// One line of `results.jsonl`: a finished call and everything needed to score it again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CallRecord {
+    /// Index of the call in the run's plan.
+    pub call: usize,
+    /// The provider's fingerprint.
+    pub provider: String,
+    /// The request's content key.
+    pub key: String,
+    /// Effective parameters.
+    pub params: EffectiveParams,
+    /// Sample index.
+    pub sample: u32,
+    /// What happened.
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// An open run directory.
+pub struct RunDir {
+    path: PathBuf,
+    results: BufWriter<File>,
+}
+
+impl RunDir {
+    /// Creates `reports/<run-id>/` under `root` and writes the manifest.
+    pub fn create(root: &Path, manifest: &Manifest) -> Result<Self> {
+        let path = root.join(REPORTS_DIR).join(manifest.run_id.as_str());
+        std::fs::create_dir_all(&path).map_err(|e| Error::io("create directory", &path, e))?;
+        write_json(&path.join("manifest.json"), manifest)?;
+        let results_path = path.join("results.jsonl");
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&results_path)
+            .map_err(|e| Error::io("open", &results_path, e))?;
+        Ok(Self { path, results: BufWriter::new(file) })
+    }
+
+    /// The run directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one call and flushes it to the OS, so a crash of this process loses nothing.
+    pub fn append(&mut self, record: &CallRecord) -> Result<()> {
+        let line = serde_json::to_string(record).map_err(|e| Error::Internal(e.to_string()))?;
+        let results = self.path.join("results.jsonl");
+        writeln!(self.results, "{line}").map_err(|e| Error::io("write", &results, e))?;
+        self.results.flush().map_err(|e| Error::io("write", &results, e))
+    }
+
+    /// Syncs the results log to disk.
+    pub fn finish(mut self) -> Result<PathBuf> {
+        let results = self.path.join("results.jsonl");
+        self.results.flush().map_err(|e| Error::io("write", &results, e))?;
+        self.results.get_ref().sync_data().map_err(|e| Error::io("sync", &results, e))?;
+        Ok(self.path)
+    }
+}
+
+/// Writes `value` as pretty JSON to `path` atomically (write to a temporary file, then rename).
+pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Internal(e.to_string()))?;
+    write_atomic(path, text.as_bytes())
+}
+
+/// Writes `bytes` to `path` atomically.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io("write", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io("write", path, e))
+}

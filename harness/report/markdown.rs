@@ -1,0 +1,102 @@
+//! `summary.md`: the verdict, its reasons and the regressions, short enough for a pull request.
+
+use std::fmt::Write;
+
+use super::CheckReport;
+use crate::compare::CaseStatus;
+
+/// Most regressions listed before the table is cut.
+const MAX_ROWS: usize = 25;
+
+/// Renders the Markdown summary of a check.
+pub fn summary_markdown(report: &CheckReport) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "## promptgate: {}", report.verdict.as_str().to_uppercase());
+    let _ = writeln!(md);
+    let _ = writeln!(
+        md,
+        "Run `{}`: {} case comparisons, {} calls, {} errors, {}.",
+        report.run_id,
+        report.totals.cases,
+        report.totals.calls,
+        report.totals.errors,
+        report.totals.cost.map_or_else(|| "cost unknown".to_string(), |c| format!("${c:.4}"))
+    );
+    let _ = writeln!(md);
+    let _ = writeln!(md, "| candidate | baseline | verdict | pass rate (base → cand) | regressed | fixed | errors |");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|");
+    for c in &report.candidates {
+        for s in &c.suites {
+            let cmp = &s.comparison;
+            let _ = writeln!(
+                md,
+                "| {} `{}` | `{}` {} | {} | {} → {} ({}) | {} | {} | {} |",
+                escape(&c.candidate.name.to_string()),
+                escape(&c.label),
+                escape(&c.baseline.rev),
+                c.baseline.hash,
+                c.verdict.as_str(),
+                pct(cmp.baseline.pass_rate),
+                pct(cmp.candidate.pass_rate),
+                delta(cmp.pass_rate_delta),
+                cmp.regressed,
+                cmp.fixed,
+                cmp.errors
+            );
+        }
+    }
+    let reasons: Vec<String> = report
+        .candidates
+        .iter()
+        .flat_map(|c| c.reasons.iter().map(move |r| format!("- **{}** ({}, suite `{}`): {}", c.label, r.metric, r.suite, r.message)))
+        .collect();
+    if !reasons.is_empty() {
+        let _ = writeln!(md, "\n### Why it failed\n");
+        for r in reasons {
+            let _ = writeln!(md, "{}", escape(&r));
+        }
+    }
+    let regressions: Vec<(&str, &str, &str)> = report
+        .candidates
+        .iter()
+        .flat_map(|c| {
+            c.suites.iter().flat_map(move |s| {
+                s.cases
+                    .iter()
+                    .filter(|k| k.status == CaseStatus::Regressed)
+                    .map(move |k| (c.label.as_str(), s.name.as_str(), k.id.as_str()))
+            })
+        })
+        .collect();
+    if !regressions.is_empty() {
+        let _ = writeln!(md, "\n### Regressions\n");
+        let _ = writeln!(md, "| candidate | suite | case |");
+        let _ = writeln!(md, "|---|---|---|");
+        for (candidate, suite, case) in regressions.iter().take(MAX_ROWS) {
+            let _ = writeln!(md, "| {} | {} | {} |", escape(candidate), escape(suite), escape(case));
+        }
+        if regressions.len() > MAX_ROWS {
+            let _ = writeln!(md, "\n…and {} more in `report.json`.", regressions.len() - MAX_ROWS);
+        }
+    }
+    md
+}
+
+fn pct(rate: Option<f64>) -> String {
+    rate.map_or_else(|| "n/a".into(), |r| format!("{:.1}%", r * 100.0))
+}
+
+fn delta(d: Option<f64>) -> String {
+    d.map_or_else(|| "n/a".into(), |d| format!("{:+.1} pts", d * 100.0))
+}
+
+/// Keeps user and model text from breaking the table or injecting markup.
+fn escape(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| match c {
+            '|' | '<' | '>' | '[' | ']' | '`' | '*' | '_' => vec!['\\', c],
+            '\n' | '\r' => vec![' '],
+            c => vec![c],
+        })
+        .collect()
+}

@@ -1,0 +1,145 @@
+//! The terminal summary: one block per candidate, the regressions with their diffs, and the
+//! verdict last, where the eye lands.
+
+use std::fmt::Write;
+
+use super::{CheckReport, RunReport, SampleReport};
+use crate::compare::{CaseStatus, DiffTag, word_diff};
+
+/// Regressed or fixed cases shown per suite before the list is cut.
+const MAX_CASES: usize = 8;
+/// Characters of an output shown in a diff line.
+const MAX_CHARS: usize = 240;
+
+/// Renders a check for the terminal (no colour codes: the caller decides).
+pub fn check_summary(report: &CheckReport, run_dir: &str) -> String {
+    let mut out = String::new();
+    for c in &report.candidates {
+        let _ = writeln!(
+            out,
+            "{} {}  {} ({}) vs {} ({})",
+            c.verdict.as_str().to_uppercase(),
+            c.prompt,
+            c.label,
+            c.candidate.hash,
+            c.baseline.rev,
+            c.baseline.hash
+        );
+        for s in &c.suites {
+            let cmp = &s.comparison;
+            let _ = writeln!(
+                out,
+                "  suite {:<24} pass {} -> {} ({})  regressed {}  fixed {}  errors {}",
+                s.name,
+                pct(cmp.baseline.pass_rate),
+                pct(cmp.candidate.pass_rate),
+                cmp.pass_rate_delta.map_or_else(|| "n/a".into(), |d| format!("{:+.1} pts", d * 100.0)),
+                cmp.regressed,
+                cmp.fixed,
+                cmp.errors
+            );
+            for status in [CaseStatus::Regressed, CaseStatus::Error, CaseStatus::Fixed] {
+                let cases: Vec<_> = s.cases.iter().filter(|k| k.status == status).collect();
+                for k in cases.iter().take(MAX_CASES) {
+                    let _ = writeln!(out, "    {:<10} {}", status.as_str(), k.id);
+                    match (k.baseline.samples.first(), k.candidate.samples.first()) {
+                        (Some(b), Some(cand)) if status != CaseStatus::Error => {
+                            let _ = writeln!(out, "      diff: {}", inline_diff(b, cand));
+                            for a in cand.assertions.iter().filter(|a| !a.pass) {
+                                let _ = writeln!(out, "      candidate failed {}: {}", a.kind, a.reason);
+                            }
+                        }
+                        (b, cand) => {
+                            for e in [b, cand].into_iter().flatten().filter_map(|s| s.error.as_deref()) {
+                                let _ = writeln!(out, "      error: {e}");
+                            }
+                        }
+                    }
+                }
+                if cases.len() > MAX_CASES {
+                    let _ = writeln!(out, "    … {} more {} cases in the report", cases.len() - MAX_CASES, status.as_str());
+                }
+            }
+        }
+        for r in &c.reasons {
+            let _ = writeln!(out, "  ✗ {} ({}): {}", r.metric, r.suite, r.message);
+        }
+    }
+    if report.candidates.len() > 1 {
+        let _ = writeln!(out, "ranking (best first):");
+        for (i, c) in report.candidates.iter().enumerate() {
+            let _ = writeln!(out, "  {}. {} {} ({:+.1} pts)", i + 1, c.label, c.verdict.as_str(), c.mean_delta() * 100.0);
+        }
+    }
+    let t = &report.totals;
+    let _ = writeln!(
+        out,
+        "{} case comparisons, {} calls, {} errors, {} tokens, {}, {:.1}s",
+        t.cases,
+        t.calls,
+        t.errors,
+        t.tokens,
+        t.cost.map_or_else(|| "cost unknown".to_string(), |c| format!("${c:.4}")),
+        report.duration_ms as f64 / 1000.0
+    );
+    let _ = writeln!(out, "report: {run_dir}");
+    let _ = write!(
+        out,
+        "verdict: {}{}",
+        report.verdict.as_str().to_uppercase(),
+        if report.complete { "" } else { " (incomplete: some calls failed)" }
+    );
+    out
+}
+
+/// Renders a run (no comparison) for the terminal.
+pub fn run_summary(report: &RunReport, run_dir: &str) -> String {
+    let mut out = String::new();
+    for s in &report.suites {
+        let _ = writeln!(out, "{} {}  suite {}  pass {}", s.version.label(), s.version.hash, s.name, pct(s.pass_rate));
+        for case in &s.cases {
+            let failed = case.side.samples.iter().filter(|x| x.pass() != Some(true)).count();
+            if failed > 0 {
+                let _ = writeln!(out, "    fail {} ({failed}/{} samples)", case.id, case.side.samples.len());
+                if let Some(sample) = case.side.samples.iter().find(|x| x.pass() != Some(true)) {
+                    if let Some(e) = &sample.error {
+                        let _ = writeln!(out, "      error: {e}");
+                    }
+                    for a in sample.assertions.iter().filter(|a| !a.pass) {
+                        let _ = writeln!(out, "      {}: {}", a.kind, a.reason);
+                    }
+                }
+            }
+        }
+    }
+    let t = &report.totals;
+    let _ = write!(out, "{} calls, {} errors, {} tokens\nreport: {run_dir}", t.calls, t.errors, t.tokens);
+    out
+}
+
+fn pct(rate: Option<f64>) -> String {
+    rate.map_or_else(|| "n/a".into(), |r| format!("{:.1}%", r * 100.0))
+}
+
+/// `[-removed-]{+added+}` word diff of two samples' outputs, cut to a readable length.
+fn inline_diff(baseline: &SampleReport, candidate: &SampleReport) -> String {
+    let b = baseline.output.as_deref().unwrap_or_default();
+    let c = candidate.output.as_deref().unwrap_or_default();
+    let mut line = String::new();
+    for span in word_diff(b, c) {
+        let text = span.text.replace('\n', "⏎");
+        match span.tag {
+            DiffTag::Equal => line.push_str(&text),
+            DiffTag::Delete => {
+                let _ = write!(line, "[-{text}-]");
+            }
+            DiffTag::Insert => {
+                let _ = write!(line, "{{+{text}+}}");
+            }
+        }
+    }
+    match line.char_indices().nth(MAX_CHARS) {
+        Some((i, _)) => format!("{}…", &line[..i]),
+        None => line,
+    }
+}

@@ -1,0 +1,241 @@
+//! Scoring: deterministic assertions on one output. Pure, so it parallelises with rayon and
+//! benchmarks alone.
+
+use serde::Serialize;
+use serde_json::Value;
+use similar::TextDiff;
+
+use crate::suite::Assertion;
+
+/// What an assertion looks at: one sample's output and its measurements.
+#[derive(Debug, Clone, Copy)]
+pub struct Observed<'a> {
+    /// The generated text.
+    pub text: &'a str,
+    /// Wall time of the call in milliseconds.
+    pub latency_ms: u64,
+    /// Cost in dollars, `None` when unknown.
+    pub cost: Option<f64>,
+    /// The case's expected text, if any.
+    pub expected: Option<&'a str>,
+}
+
+/// The result of one assertion on one output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AssertionResult {
+    /// The assertion type (`contains`, `regex`, ...).
+    pub kind: &'static str,
+    /// Whether it held.
+    pub pass: bool,
+    /// Degree in [0, 1]: 1 when it holds; partial credit where the assertion has a measure.
+    pub score: f64,
+    /// Why it failed (empty when it passed).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+}
+
+impl AssertionResult {
+    fn binary(kind: &'static str, pass: bool, reason: impl FnOnce() -> String) -> Self {
+        Self { kind, pass, score: if pass { 1.0 } else { 0.0 }, reason: if pass { String::new() } else { reason() } }
+    }
+}
+
+/// Runs every assertion on `observed`.
+pub fn score(assertions: &[Assertion], observed: Observed<'_>) -> Vec<AssertionResult> {
+    assertions.iter().map(|a| check(a, observed)).collect()
+}
+
+/// Whether every result passed (an output with no assertions passes).
+pub fn all_pass(results: &[AssertionResult]) -> bool {
+    results.iter().all(|r| r.pass)
+}
+
+fn check(assertion: &Assertion, o: Observed<'_>) -> AssertionResult {
+    let kind = assertion.kind();
+    let text = o.text;
+    match assertion {
+        Assertion::Equals { value, normalize } => {
+            let pass = if *normalize { normalized(text) == normalized(value) } else { text == value };
+            AssertionResult::binary(kind, pass, || format!("expected {value:?}, got {}", preview(text)))
+        }
+        Assertion::Contains(needle) => {
+            AssertionResult::binary(kind, text.contains(needle.as_str()), || format!("does not contain {needle:?}"))
+        }
+        Assertion::IContains(needle) => AssertionResult::binary(
+            kind,
+            text.to_lowercase().contains(&needle.to_lowercase()),
+            || format!("does not contain {needle:?} (ignoring case)"),
+        ),
+        Assertion::NotContains(needle) => {
+            AssertionResult::binary(kind, !text.contains(needle.as_str()), || format!("contains {needle:?}"))
+        }
+        Assertion::StartsWith(prefix) => AssertionResult::binary(
+            kind,
+            text.trim_start().starts_with(prefix.as_str()),
+            || format!("does not start with {prefix:?}"),
+        ),
+        Assertion::Regex(re) => {
+            AssertionResult::binary(kind, re.is_match(text), || format!("does not match /{}/", re.as_str()))
+        }
+        Assertion::NotRegex(re) => {
+            AssertionResult::binary(kind, !re.is_match(text), || format!("matches /{}/", re.as_str()))
+        }
+        Assertion::IsJson => {
+            let parsed = parse_json(text);
+            AssertionResult::binary(kind, parsed.is_ok(), || parsed.err().unwrap_or_default())
+        }
+        Assertion::JsonSchema(schema) => match parse_json(text) {
+            Err(e) => AssertionResult::binary(kind, false, || e),
+            Ok(value) => {
+                let first_error = schema.validator.iter_errors(&value).next();
+                AssertionResult::binary(kind, first_error.is_none(), || {
+                    first_error.map(|e| format!("schema violation at `{}`: {e}", e.instance_path())).unwrap_or_default()
+                })
+            }
+        },
+        Assertion::JsonField { path, value } => match parse_json(text) {
+            Err(e) => AssertionResult::binary(kind, false, || e),
+            Ok(json) => {
+                let found = lookup(&json, path);
+                AssertionResult::binary(kind, found == Some(value), || match found {
+                    Some(v) => format!("`{path}` is {v}, expected {value}"),
+                    None => format!("`{path}` is missing, expected {value}"),
+                })
+            }
+        },
+        Assertion::MaxLength(max) => {
+            let len = text.chars().count();
+            let pass = len <= *max;
+            AssertionResult {
+                kind,
+                pass,
+                score: if pass { 1.0 } else { *max as f64 / len as f64 },
+                reason: if pass { String::new() } else { format!("{len} characters, limit {max}") },
+            }
+        }
+        Assertion::MinLength(min) => {
+            let len = text.chars().count();
+            let pass = len >= *min;
+            AssertionResult {
+                kind,
+                pass,
+                score: if pass { 1.0 } else { len as f64 / *min as f64 },
+                reason: if pass { String::new() } else { format!("{len} characters, minimum {min}") },
+            }
+        }
+        Assertion::Similar { value, threshold } => {
+            let reference = value.as_deref().or(o.expected).unwrap_or_default();
+            let ratio = similarity(reference, text);
+            AssertionResult {
+                kind,
+                pass: ratio >= *threshold,
+                score: ratio,
+                reason: if ratio >= *threshold {
+                    String::new()
+                } else {
+                    format!("similarity {ratio:.2} below {threshold:.2}")
+                },
+            }
+        }
+        Assertion::MaxLatencyMs(max) => {
+            AssertionResult::binary(kind, o.latency_ms <= *max, || format!("took {} ms, limit {max} ms", o.latency_ms))
+        }
+        Assertion::MaxCost(max) => match o.cost {
+            Some(cost) => AssertionResult::binary(kind, cost <= *max, || format!("cost ${cost:.6}, limit ${max:.6}")),
+            None => AssertionResult::binary(kind, false, || "cost unknown (configure the provider's price)".into()),
+        },
+    }
+}
+
+/// Word-level similarity in [0, 1] (the `similar` crate's diff ratio).
+pub fn similarity(a: &str, b: &str) -> f64 {
+    f64::from(TextDiff::configure().timeout(std::time::Duration::from_millis(100)).diff_words(a, b).ratio())
+}
+
+fn normalized(s: &str) -> String {
+    let collapsed = s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    collapsed.trim_end_matches(|c: char| c.is_ascii_punctuation()).to_string()
+}
+
+/// Parses JSON output, accepting one surrounding fenced code block (```json ... ```).
+fn parse_json(text: &str) -> Result<Value, String> {
+    let trimmed = text.trim();
+    let body = trimmed
+        .strip_prefix("```")
+        .and_then(|rest| rest.strip_suffix("```"))
+        .map(|inner| inner.strip_prefix("json").unwrap_or(inner))
+        .unwrap_or(trimmed);
+    serde_json::from_str(body.trim()).map_err(|e| format!("not JSON: {e}"))
+}
+
+/// Looks up a JSON pointer (`/a/0`) or dotted path (`a.0`).
+fn lookup<'v>(json: &'v Value, path: &str) -> Option<&'v Value> {
+    if path.starts_with('/') {
+        return json.pointer(path);
+    }
+    path.split('.').filter(|s| !s.is_empty()).try_fold(json, |v, key| match v {
+        Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
+        _ => v.get(key),
+    })
+}
+
+fn preview(text: &str) -> String {
+    match text.char_indices().nth(80) {
+        Some((i, _)) => format!("{:?}…", &text[..i]),
+        None => format!("{text:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn observed(text: &str) -> Observed<'_> {
+        Observed { text, latency_ms: 120, cost: Some(0.001), expected: Some("the cat sat on the mat") }
+    }
+
+    fn run(a: Assertion, text: &str) -> AssertionResult {
+        score(&[a], observed(text)).remove(0)
+    }
+
+    #[test]
+    fn text_assertions() {
+        assert!(run(Assertion::Equals { value: "Billing.".into(), normalize: true }, "  billing \n").pass);
+        assert!(!run(Assertion::Equals { value: "billing".into(), normalize: false }, "Billing").pass);
+        assert!(run(Assertion::Contains("bill".into()), "billing").pass);
+        assert!(run(Assertion::IContains("BILL".into()), "billing").pass);
+        assert!(!run(Assertion::NotContains("bill".into()), "billing").pass);
+        assert!(run(Assertion::StartsWith("Dear".into()), "  Dear Ana").pass);
+        assert!(run(Assertion::Regex(regex::Regex::new(r"^\d+$").unwrap()), "42").pass);
+        assert!(!run(Assertion::NotRegex(regex::Regex::new(r"\d").unwrap()), "a1").pass);
+    }
+
+    #[test]
+    fn json_assertions() {
+        assert!(run(Assertion::IsJson, "```json\n{\"a\": 1}\n```").pass);
+        assert!(!run(Assertion::IsJson, "{a: 1}").pass);
+        let field = |path: &str, value: Value| Assertion::JsonField { path: path.into(), value };
+        assert!(run(field("a.b.1", Value::from(3)), r#"{"a":{"b":[2,3]}}"#).pass);
+        assert!(run(field("/a/b/0", Value::from(2)), r#"{"a":{"b":[2,3]}}"#).pass);
+        let miss = run(field("a.c", Value::from(1)), r#"{"a":{}}"#);
+        assert!(!miss.pass && miss.reason.contains("missing"), "{miss:?}");
+        let schema = serde_json::json!({"type": "object", "required": ["name"]});
+        let compiled = crate::suite::JsonSchema { validator: jsonschema::validator_for(&schema).unwrap(), schema };
+        assert!(!run(Assertion::JsonSchema(Box::new(compiled)), r#"{"nom": 1}"#).pass);
+    }
+
+    #[test]
+    fn measured_assertions_give_partial_scores() {
+        let r = run(Assertion::MaxLength(5), "0123456789");
+        assert!(!r.pass && (r.score - 0.5).abs() < 1e-9);
+        assert!(run(Assertion::MinLength(3), "abc").pass);
+        let close = run(Assertion::Similar { value: None, threshold: 0.7 }, "the cat sat on a mat");
+        assert!(close.pass && close.score < 1.0, "{close:?}");
+        assert!(!run(Assertion::Similar { value: None, threshold: 0.9 }, "dogs bark loudly").pass);
+        assert!(run(Assertion::MaxLatencyMs(200), "").pass);
+        assert!(!run(Assertion::MaxLatencyMs(100), "").pass);
+        assert!(run(Assertion::MaxCost(0.01), "").pass);
+        let unknown = score(&[Assertion::MaxCost(1.0)], Observed { cost: None, ..observed("") });
+        assert!(!unknown[0].pass && unknown[0].reason.contains("unknown"));
+    }
+}
