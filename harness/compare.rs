@@ -118,7 +118,10 @@ pub struct CasePair<'a> {
 
 /// Compares a suite's cases.
 pub fn compare_suite(cases: &[CasePair<'_>]) -> SuiteComparison {
-    let statuses: Vec<CaseStatus> = cases.iter().map(|c| case_status(c.baseline, c.candidate)).collect();
+    let statuses: Vec<CaseStatus> = cases
+        .iter()
+        .map(|c| case_status(c.baseline, c.candidate))
+        .collect();
     let paired: Vec<(f64, f64)> = cases
         .iter()
         .filter_map(|c| Some((pass_rate(c.baseline)?, pass_rate(c.candidate)?)))
@@ -129,7 +132,10 @@ pub fn compare_suite(cases: &[CasePair<'_>]) -> SuiteComparison {
         baseline: side_totals(cases.iter().map(|c| c.baseline)),
         candidate: side_totals(cases.iter().map(|c| c.candidate)),
         pass_rate_delta,
-        regressed: statuses.iter().filter(|s| **s == CaseStatus::Regressed).count(),
+        regressed: statuses
+            .iter()
+            .filter(|s| **s == CaseStatus::Regressed)
+            .count(),
         fixed: statuses.iter().filter(|s| **s == CaseStatus::Fixed).count(),
         errors: statuses.iter().filter(|s| **s == CaseStatus::Error).count(),
     }
@@ -139,7 +145,10 @@ fn side_totals<'a>(cases: impl Iterator<Item = &'a [SampleScore]>) -> SideTotals
     let cases: Vec<&[SampleScore]> = cases.collect();
     let rates: Vec<f64> = cases.iter().filter_map(|c| pass_rate(c)).collect();
     let samples = || cases.iter().flat_map(|c| c.iter());
-    let latencies: Vec<f64> = samples().filter(|s| s.pass.is_some()).map(|s| s.latency_ms as f64).collect();
+    let latencies: Vec<f64> = samples()
+        .filter(|s| s.pass.is_some())
+        .map(|s| s.latency_ms as f64)
+        .collect();
     SideTotals {
         pass_rate: mean(&rates),
         cost: samples().filter(|s| s.pass.is_some()).map(|s| s.cost).sum(),
@@ -189,7 +198,10 @@ pub fn word_diff(baseline: &str, candidate: &str) -> Vec<DiffSpan> {
         };
         match spans.last_mut() {
             Some(last) if last.tag == tag => last.text.push_str(change.value()),
-            _ => spans.push(DiffSpan { tag, text: change.value().to_string() }),
+            _ => spans.push(DiffSpan {
+                tag,
+                text: change.value().to_string(),
+            }),
         }
     }
     spans
@@ -200,7 +212,12 @@ mod tests {
     use super::*;
 
     fn s(pass: Option<bool>) -> SampleScore {
-        SampleScore { pass, latency_ms: 100, cost: Some(0.01), tokens: 10 }
+        SampleScore {
+            pass,
+            latency_ms: 100,
+            cost: Some(0.01),
+            tokens: 10,
+        }
     }
 
     #[test]
@@ -218,24 +235,53 @@ mod tests {
     fn suite_totals_and_delta() {
         let (p, f, e) = ([s(Some(true))], [s(Some(false))], [s(None)]);
         let cases = [
-            CasePair { baseline: &p, candidate: &f },
-            CasePair { baseline: &p, candidate: &p },
-            CasePair { baseline: &f, candidate: &p },
-            CasePair { baseline: &p, candidate: &e },
+            CasePair {
+                baseline: &p,
+                candidate: &f,
+            },
+            CasePair {
+                baseline: &p,
+                candidate: &p,
+            },
+            CasePair {
+                baseline: &f,
+                candidate: &p,
+            },
+            CasePair {
+                baseline: &p,
+                candidate: &e,
+            },
         ];
         let c = compare_suite(&cases);
         assert_eq!((c.regressed, c.fixed, c.errors, c.cases), (1, 1, 1, 4));
         assert_eq!(c.pass_rate_delta, Some(0.0));
         assert_eq!(c.candidate.errors, 1);
         assert!((c.baseline.cost.unwrap() - 0.04).abs() < 1e-12);
-        let unknown = [SampleScore { cost: None, ..s(Some(true)) }];
-        assert_eq!(compare_suite(&[CasePair { baseline: &unknown, candidate: &p }]).baseline.cost, None);
+        let unknown = [SampleScore {
+            cost: None,
+            ..s(Some(true))
+        }];
+        assert_eq!(
+            compare_suite(&[CasePair {
+                baseline: &unknown,
+                candidate: &p
+            }])
+            .baseline
+            .cost,
+            None
+        );
     }
 
     #[test]
     fn diff_marks_words() {
         let spans = word_diff("the cat sat", "the dog sat");
-        assert!(spans.contains(&DiffSpan { tag: DiffTag::Delete, text: "cat".into() }));
-        assert!(spans.contains(&DiffSpan { tag: DiffTag::Insert, text: "dog".into() }));
+        assert!(spans.contains(&DiffSpan {
+            tag: DiffTag::Delete,
+            text: "cat".into()
+        }));
+        assert!(spans.contains(&DiffSpan {
+            tag: DiffTag::Insert,
+            text: "dog".into()
+        }));
     }
 }

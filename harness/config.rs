@@ -197,11 +197,27 @@ impl TierTolerances {
     /// The configured tolerance for `tier` over the built-in one.
     pub fn for_tier(&self, tier: RiskTier) -> Tolerance {
         let (configured, builtin) = match tier {
-            RiskTier::Low => (self.low, Tolerance { max_pass_rate_drop: Some(0.05), ..Tolerance::default() }),
-            RiskTier::Standard => (self.standard, Tolerance { max_pass_rate_drop: Some(0.02), ..Tolerance::default() }),
+            RiskTier::Low => (
+                self.low,
+                Tolerance {
+                    max_pass_rate_drop: Some(0.05),
+                    ..Tolerance::default()
+                },
+            ),
+            RiskTier::Standard => (
+                self.standard,
+                Tolerance {
+                    max_pass_rate_drop: Some(0.02),
+                    ..Tolerance::default()
+                },
+            ),
             RiskTier::Exceptional => (
                 self.exceptional,
-                Tolerance { max_pass_rate_drop: Some(0.0), max_new_failures: Some(0), ..Tolerance::default() },
+                Tolerance {
+                    max_pass_rate_drop: Some(0.0),
+                    max_new_failures: Some(0),
+                    ..Tolerance::default()
+                },
             ),
         };
         configured.over(builtin)
@@ -218,8 +234,11 @@ impl Config {
             Err(e) => return Err(Error::io("read", &path, e)),
         };
         let shown = PathBuf::from(CONFIG_FILE);
-        let mut config: Config =
-            if text.trim().is_empty() { Config::default() } else { crate::yaml::from_str(&shown, &text, 1)? };
+        let mut config: Config = if text.trim().is_empty() {
+            Config::default()
+        } else {
+            crate::yaml::from_str(&shown, &text, 1)?
+        };
         config.path = Some(shown.clone());
         config.validate(&shown, &text)?;
         Ok(config)
@@ -236,7 +255,10 @@ impl Config {
                 return Err(Error::invalid_with_hint(
                     Location::new(file, line_of("default_provider"), 1),
                     format!("default_provider `{name}` is not defined under `providers`"),
-                    format!("define it, or use one of: {}", self.provider_names().join(", ")),
+                    format!(
+                        "define it, or use one of: {}",
+                        self.provider_names().join(", ")
+                    ),
                 ));
             }
         }
@@ -267,11 +289,17 @@ impl Config {
                 ));
             }
             if p.concurrency == Some(0) {
-                return Err(Error::invalid(at, format!("provider `{name}`: concurrency must be at least 1")));
+                return Err(Error::invalid(
+                    at,
+                    format!("provider `{name}`: concurrency must be at least 1"),
+                ));
             }
         }
         if self.concurrency == Some(0) {
-            return Err(Error::invalid(Location::new(file, line_of("concurrency"), 1), "concurrency must be at least 1"));
+            return Err(Error::invalid(
+                Location::new(file, line_of("concurrency"), 1),
+                "concurrency must be at least 1",
+            ));
         }
         Ok(())
     }

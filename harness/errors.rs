@@ -38,7 +38,11 @@ pub struct Location {
 impl Location {
     /// A location in `file` at `line`:`column`.
     pub fn new(file: impl Into<PathBuf>, line: u64, column: u64) -> Self {
-        Self { file: file.into(), line, column }
+        Self {
+            file: file.into(),
+            line,
+            column,
+        }
     }
 
     /// A location naming only the file.
@@ -157,10 +161,17 @@ pub enum Error {
 }
 
 fn hint_suffix(hint: &Option<String>) -> String {
-    hint.as_ref().map(|h| format!("\n  help: {h}")).unwrap_or_default()
+    hint.as_ref()
+        .map(|h| format!("\n  help: {h}"))
+        .unwrap_or_default()
 }
 
-fn variable_message(problem: VariableProblem, prompt: &str, variable: &str, detail: &str) -> String {
+fn variable_message(
+    problem: VariableProblem,
+    prompt: &str,
+    variable: &str,
+    detail: &str,
+) -> String {
     match problem {
         VariableProblem::Missing => format!(
             "missing variable `{variable}` required by prompt `{prompt}`\n  help: add `{variable}` to the case's `vars`, or mark it optional (`{variable}?:`) in the prompt's input.schema"
@@ -169,7 +180,9 @@ fn variable_message(problem: VariableProblem, prompt: &str, variable: &str, deta
             "variable `{variable}` is not declared by prompt `{prompt}`\n  help: remove it from the case, or declare it in the prompt's input.schema"
         ),
         VariableProblem::WrongType => {
-            format!("variable `{variable}` does not match prompt `{prompt}`'s input.schema: {detail}")
+            format!(
+                "variable `{variable}` does not match prompt `{prompt}`'s input.schema: {detail}"
+            )
         }
     }
 }
@@ -177,7 +190,11 @@ fn variable_message(problem: VariableProblem, prompt: &str, variable: &str, deta
 impl Error {
     /// An [`Error::Invalid`] at `location` with a message and no hint.
     pub fn invalid(location: Location, message: impl Into<String>) -> Self {
-        Self::Invalid { location, message: message.into(), hint: None }
+        Self::Invalid {
+            location,
+            message: message.into(),
+            hint: None,
+        }
     }
 
     /// An [`Error::Invalid`] with a hint saying how to fix it.
@@ -186,12 +203,20 @@ impl Error {
         message: impl Into<String>,
         hint: impl Into<String>,
     ) -> Self {
-        Self::Invalid { location, message: message.into(), hint: Some(hint.into()) }
+        Self::Invalid {
+            location,
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
     }
 
     /// An I/O error while doing `action` on `path`.
     pub fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
-        Self::Io { action, path: path.to_path_buf(), source }
+        Self::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
     }
 
     /// The exit code this error maps to (see [`exit`]).

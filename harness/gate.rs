@@ -47,7 +47,13 @@ const EPSILON: f64 = 1e-9;
 pub fn check(suite: &str, tolerance: &Tolerance, comparison: &SuiteComparison) -> Vec<Reason> {
     let mut reasons = Vec::new();
     let mut breach = |metric: &str, limit: f64, observed: Option<f64>, message: String| {
-        reasons.push(Reason { suite: suite.to_string(), metric: metric.to_string(), limit, observed, message });
+        reasons.push(Reason {
+            suite: suite.to_string(),
+            metric: metric.to_string(),
+            limit,
+            observed,
+            message,
+        });
     };
     if let (Some(limit), Some(delta)) = (tolerance.max_pass_rate_drop, comparison.pass_rate_delta) {
         let drop = -delta;
@@ -56,7 +62,11 @@ pub fn check(suite: &str, tolerance: &Tolerance, comparison: &SuiteComparison) -
                 "max_pass_rate_drop",
                 limit,
                 Some(drop),
-                format!("pass rate dropped {:.1} points, limit {:.1}", drop * 100.0, limit * 100.0),
+                format!(
+                    "pass rate dropped {:.1} points, limit {:.1}",
+                    drop * 100.0,
+                    limit * 100.0
+                ),
             );
         }
     }
@@ -93,13 +103,20 @@ pub fn check(suite: &str, tolerance: &Tolerance, comparison: &SuiteComparison) -
         }
     }
     if let Some(limit) = tolerance.max_latency_increase {
-        if let Some(increase) = relative_increase(comparison.baseline.mean_latency_ms, comparison.candidate.mean_latency_ms) {
+        if let Some(increase) = relative_increase(
+            comparison.baseline.mean_latency_ms,
+            comparison.candidate.mean_latency_ms,
+        ) {
             if increase > limit + EPSILON {
                 breach(
                     "max_latency_increase",
                     limit,
                     Some(increase),
-                    format!("mean latency rose {:.1}%, limit {:.1}%", increase * 100.0, limit * 100.0),
+                    format!(
+                        "mean latency rose {:.1}%, limit {:.1}%",
+                        increase * 100.0,
+                        limit * 100.0
+                    ),
                 );
             }
         }
@@ -114,7 +131,11 @@ fn relative_increase(before: f64, after: f64) -> Option<f64> {
 
 /// The verdict for a set of reasons.
 pub fn verdict(reasons: &[Reason]) -> Verdict {
-    if reasons.is_empty() { Verdict::Pass } else { Verdict::Fail }
+    if reasons.is_empty() {
+        Verdict::Pass
+    } else {
+        Verdict::Fail
+    }
 }
 
 #[cfg(test)]
@@ -122,10 +143,20 @@ mod tests {
     use super::*;
     use crate::compare::SideTotals;
 
-    fn comparison(delta: f64, regressed: usize, cost: (Option<f64>, Option<f64>)) -> SuiteComparison {
+    fn comparison(
+        delta: f64,
+        regressed: usize,
+        cost: (Option<f64>, Option<f64>),
+    ) -> SuiteComparison {
         SuiteComparison {
             cases: 10,
-            baseline: SideTotals { pass_rate: Some(0.9), cost: cost.0, mean_latency_ms: 100.0, tokens: 0, errors: 0 },
+            baseline: SideTotals {
+                pass_rate: Some(0.9),
+                cost: cost.0,
+                mean_latency_ms: 100.0,
+                tokens: 0,
+                errors: 0,
+            },
             candidate: SideTotals {
                 pass_rate: Some(0.9 + delta),
                 cost: cost.1,
@@ -148,18 +179,36 @@ mod tests {
             max_cost_increase: Some(0.10),
             max_latency_increase: Some(0.25),
         };
-        let reasons = check("s", &tolerance, &comparison(-0.1, 1, (Some(1.0), Some(1.2))));
+        let reasons = check(
+            "s",
+            &tolerance,
+            &comparison(-0.1, 1, (Some(1.0), Some(1.2))),
+        );
         let metrics: Vec<&str> = reasons.iter().map(|r| r.metric.as_str()).collect();
-        assert_eq!(metrics, ["max_pass_rate_drop", "max_new_failures", "max_cost_increase", "max_latency_increase"]);
+        assert_eq!(
+            metrics,
+            [
+                "max_pass_rate_drop",
+                "max_new_failures",
+                "max_cost_increase",
+                "max_latency_increase"
+            ]
+        );
         assert_eq!(reasons[0].observed.map(|o| (o * 100.0).round()), Some(10.0));
         assert_eq!(verdict(&reasons), Verdict::Fail);
     }
 
     #[test]
     fn limits_are_inclusive_and_unset_limits_are_ignored() {
-        let tolerance = Tolerance { max_pass_rate_drop: Some(0.02), ..Tolerance::default() };
+        let tolerance = Tolerance {
+            max_pass_rate_drop: Some(0.02),
+            ..Tolerance::default()
+        };
         assert!(check("s", &tolerance, &comparison(-0.02, 3, (None, None))).is_empty());
-        let unknown_cost = Tolerance { max_cost_increase: Some(0.1), ..Tolerance::default() };
+        let unknown_cost = Tolerance {
+            max_cost_increase: Some(0.1),
+            ..Tolerance::default()
+        };
         let reasons = check("s", &unknown_cost, &comparison(0.0, 0, (Some(1.0), None)));
         assert_eq!(reasons.len(), 1);
         assert_eq!(reasons[0].observed, None);

@@ -46,7 +46,10 @@ impl PromptName {
 
     /// Whether this is a partial (`_name.prompt`), which is included, never run alone.
     pub fn is_partial(&self) -> bool {
-        self.0.rsplit('/').next().is_some_and(|stem| stem.starts_with('_'))
+        self.0
+            .rsplit('/')
+            .next()
+            .is_some_and(|stem| stem.starts_with('_'))
     }
 }
 
@@ -96,10 +99,12 @@ impl fmt::Display for ContentHash {
 
 fn hex(bytes: &[u8]) -> String {
     use fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// A run's id: a UTC timestamp then a random suffix, so ids sort by start time.
@@ -117,7 +122,11 @@ impl RunId {
             std::process::id(),
             std::thread::current().id()
         ));
-        Self(format!("{}-{}", now.format("%Y%m%dT%H%M%S%.3fZ"), &entropy.as_str()[..6]))
+        Self(format!(
+            "{}-{}",
+            now.format("%Y%m%dT%H%M%S%.3fZ"),
+            &entropy.as_str()[..6]
+        ))
     }
 
     /// Wraps an existing id (from the command line or a directory name).

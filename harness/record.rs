@@ -69,7 +69,10 @@ impl RunDir {
             .append(true)
             .open(&results_path)
             .map_err(|e| Error::io("open", &results_path, e))?;
-        Ok(Self { path, results: BufWriter::new(file) })
+        Ok(Self {
+            path,
+            results: BufWriter::new(file),
+        })
     }
 
     /// The run directory.
@@ -82,14 +85,21 @@ impl RunDir {
         let line = serde_json::to_string(record).map_err(|e| Error::Internal(e.to_string()))?;
         let results = self.path.join("results.jsonl");
         writeln!(self.results, "{line}").map_err(|e| Error::io("write", &results, e))?;
-        self.results.flush().map_err(|e| Error::io("write", &results, e))
+        self.results
+            .flush()
+            .map_err(|e| Error::io("write", &results, e))
     }
 
     /// Syncs the results log to disk.
     pub fn finish(mut self) -> Result<PathBuf> {
         let results = self.path.join("results.jsonl");
-        self.results.flush().map_err(|e| Error::io("write", &results, e))?;
-        self.results.get_ref().sync_data().map_err(|e| Error::io("sync", &results, e))?;
+        self.results
+            .flush()
+            .map_err(|e| Error::io("write", &results, e))?;
+        self.results
+            .get_ref()
+            .sync_data()
+            .map_err(|e| Error::io("sync", &results, e))?;
         Ok(self.path)
     }
 }

@@ -78,11 +78,17 @@ impl Limits {
 
 /// Runs every job and returns their outcomes in job order. `on_finished(index, outcome)` is
 /// called on the calling thread as each job completes, in completion order.
-pub fn run(jobs: Vec<Job>, options: RunnerOptions, mut on_finished: impl FnMut(usize, &Outcome)) -> Result<Vec<Outcome>> {
+pub fn run(
+    jobs: Vec<Job>,
+    options: RunnerOptions,
+    mut on_finished: impl FnMut(usize, &Outcome),
+) -> Result<Vec<Outcome>> {
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8);
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(2, 8);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .enable_all()
@@ -111,7 +117,9 @@ pub fn run(jobs: Vec<Job>, options: RunnerOptions, mut on_finished: impl FnMut(u
     outcomes
         .into_iter()
         .enumerate()
-        .map(|(i, o)| o.ok_or_else(|| Error::Internal(format!("job {i} did not report an outcome"))))
+        .map(|(i, o)| {
+            o.ok_or_else(|| Error::Internal(format!("job {i} did not report an outcome")))
+        })
         .collect()
 }
 
@@ -129,17 +137,30 @@ async fn execute(job: &Job, global: &Semaphore, options: RunnerOptions) -> Outco
             (result, started.elapsed())
         };
         if let Ok(completion) = &result {
-            cost = cost.zip(provider::cost(job.provider.price(), completion.usage)).map(|(a, b)| a + b);
+            cost = cost
+                .zip(provider::cost(job.provider.price(), completion.usage))
+                .map(|(a, b)| a + b);
         }
         let retry_in = match &result {
-            Err(e) if e.retry == Retry::Transient && attempts <= options.retries => Some(backoff(e, attempts, options)),
+            Err(e) if e.retry == Retry::Transient && attempts <= options.retries => {
+                Some(backoff(e, attempts, options))
+            }
             _ => None,
         };
         match retry_in {
             Some(delay) => tokio::time::sleep(delay).await,
             None => {
-                let cost = if job.provider.price().is_some() { cost } else { None };
-                return Outcome { result, latency_ms: latency.as_millis() as u64, attempts, cost };
+                let cost = if job.provider.price().is_some() {
+                    cost
+                } else {
+                    None
+                };
+                return Outcome {
+                    result,
+                    latency_ms: latency.as_millis() as u64,
+                    attempts,
+                    cost,
+                };
             }
         }
     }
@@ -150,7 +171,9 @@ fn backoff(error: &ProviderError, attempt: u32, options: RunnerOptions) -> Durat
     if let Some(ms) = error.retry_after_ms {
         return Duration::from_millis(ms).min(options.max_retry_after);
     }
-    let ceiling = options.backoff.saturating_mul(1u32 << (attempt - 1).min(10));
+    let ceiling = options
+        .backoff
+        .saturating_mul(1u32 << (attempt - 1).min(10));
     let unit = (RandomState::new().hash_one(attempt) % 10_000) as f64 / 10_000.0;
     ceiling.mul_f64(unit)
 }

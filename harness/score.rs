@@ -36,7 +36,12 @@ pub struct AssertionResult {
 
 impl AssertionResult {
     fn binary(kind: &'static str, pass: bool, reason: impl FnOnce() -> String) -> Self {
-        Self { kind, pass, score: if pass { 1.0 } else { 0.0 }, reason: if pass { String::new() } else { reason() } }
+        Self {
+            kind,
+            pass,
+            score: if pass { 1.0 } else { 0.0 },
+            reason: if pass { String::new() } else { reason() },
+        }
     }
 }
 
@@ -55,11 +60,19 @@ fn check(assertion: &Assertion, o: Observed<'_>) -> AssertionResult {
     let text = o.text;
     match assertion {
         Assertion::Equals { value, normalize } => {
-            let pass = if *normalize { normalized(text) == normalized(value) } else { text == value };
-            AssertionResult::binary(kind, pass, || format!("expected {value:?}, got {}", preview(text)))
+            let pass = if *normalize {
+                normalized(text) == normalized(value)
+            } else {
+                text == value
+            };
+            AssertionResult::binary(kind, pass, || {
+                format!("expected {value:?}, got {}", preview(text))
+            })
         }
         Assertion::Contains(needle) => {
-            AssertionResult::binary(kind, text.contains(needle.as_str()), || format!("does not contain {needle:?}"))
+            AssertionResult::binary(kind, text.contains(needle.as_str()), || {
+                format!("does not contain {needle:?}")
+            })
         }
         Assertion::IContains(needle) => AssertionResult::binary(
             kind,
@@ -67,19 +80,21 @@ fn check(assertion: &Assertion, o: Observed<'_>) -> AssertionResult {
             || format!("does not contain {needle:?} (ignoring case)"),
         ),
         Assertion::NotContains(needle) => {
-            AssertionResult::binary(kind, !text.contains(needle.as_str()), || format!("contains {needle:?}"))
+            AssertionResult::binary(kind, !text.contains(needle.as_str()), || {
+                format!("contains {needle:?}")
+            })
         }
-        Assertion::StartsWith(prefix) => AssertionResult::binary(
-            kind,
-            text.trim_start().starts_with(prefix.as_str()),
-            || format!("does not start with {prefix:?}"),
-        ),
-        Assertion::Regex(re) => {
-            AssertionResult::binary(kind, re.is_match(text), || format!("does not match /{}/", re.as_str()))
+        Assertion::StartsWith(prefix) => {
+            AssertionResult::binary(kind, text.trim_start().starts_with(prefix.as_str()), || {
+                format!("does not start with {prefix:?}")
+            })
         }
-        Assertion::NotRegex(re) => {
-            AssertionResult::binary(kind, !re.is_match(text), || format!("matches /{}/", re.as_str()))
-        }
+        Assertion::Regex(re) => AssertionResult::binary(kind, re.is_match(text), || {
+            format!("does not match /{}/", re.as_str())
+        }),
+        Assertion::NotRegex(re) => AssertionResult::binary(kind, !re.is_match(text), || {
+            format!("matches /{}/", re.as_str())
+        }),
         Assertion::IsJson => {
             let parsed = parse_json(text);
             AssertionResult::binary(kind, parsed.is_ok(), || parsed.err().unwrap_or_default())
@@ -89,7 +104,9 @@ fn check(assertion: &Assertion, o: Observed<'_>) -> AssertionResult {
             Ok(value) => {
                 let first_error = schema.validator.iter_errors(&value).next();
                 AssertionResult::binary(kind, first_error.is_none(), || {
-                    first_error.map(|e| format!("schema violation at `{}`: {e}", e.instance_path())).unwrap_or_default()
+                    first_error
+                        .map(|e| format!("schema violation at `{}`: {e}", e.instance_path()))
+                        .unwrap_or_default()
                 })
             }
         },
@@ -110,7 +127,11 @@ fn check(assertion: &Assertion, o: Observed<'_>) -> AssertionResult {
                 kind,
                 pass,
                 score: if pass { 1.0 } else { *max as f64 / len as f64 },
-                reason: if pass { String::new() } else { format!("{len} characters, limit {max}") },
+                reason: if pass {
+                    String::new()
+                } else {
+                    format!("{len} characters, limit {max}")
+                },
             }
         }
         Assertion::MinLength(min) => {
@@ -120,7 +141,11 @@ fn check(assertion: &Assertion, o: Observed<'_>) -> AssertionResult {
                 kind,
                 pass,
                 score: if pass { 1.0 } else { len as f64 / *min as f64 },
-                reason: if pass { String::new() } else { format!("{len} characters, minimum {min}") },
+                reason: if pass {
+                    String::new()
+                } else {
+                    format!("{len} characters, minimum {min}")
+                },
             }
         }
         Assertion::Similar { value, threshold } => {
@@ -137,24 +162,39 @@ fn check(assertion: &Assertion, o: Observed<'_>) -> AssertionResult {
                 },
             }
         }
-        Assertion::MaxLatencyMs(max) => {
-            AssertionResult::binary(kind, o.latency_ms <= *max, || format!("took {} ms, limit {max} ms", o.latency_ms))
-        }
+        Assertion::MaxLatencyMs(max) => AssertionResult::binary(kind, o.latency_ms <= *max, || {
+            format!("took {} ms, limit {max} ms", o.latency_ms)
+        }),
         Assertion::MaxCost(max) => match o.cost {
-            Some(cost) => AssertionResult::binary(kind, cost <= *max, || format!("cost ${cost:.6}, limit ${max:.6}")),
-            None => AssertionResult::binary(kind, false, || "cost unknown (configure the provider's price)".into()),
+            Some(cost) => AssertionResult::binary(kind, cost <= *max, || {
+                format!("cost ${cost:.6}, limit ${max:.6}")
+            }),
+            None => AssertionResult::binary(kind, false, || {
+                "cost unknown (configure the provider's price)".into()
+            }),
         },
     }
 }
 
 /// Word-level similarity in [0, 1] (the `similar` crate's diff ratio).
 pub fn similarity(a: &str, b: &str) -> f64 {
-    f64::from(TextDiff::configure().timeout(std::time::Duration::from_millis(100)).diff_words(a, b).ratio())
+    f64::from(
+        TextDiff::configure()
+            .timeout(std::time::Duration::from_millis(100))
+            .diff_words(a, b)
+            .ratio(),
+    )
 }
 
 fn normalized(s: &str) -> String {
-    let collapsed = s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
-    collapsed.trim_end_matches(|c: char| c.is_ascii_punctuation()).to_string()
+    let collapsed = s
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
+    collapsed
+        .trim_end_matches(|c: char| c.is_ascii_punctuation())
+        .to_string()
 }
 
 /// Parses JSON output, accepting one surrounding fenced code block (```json ... ```).
@@ -173,10 +213,12 @@ fn lookup<'v>(json: &'v Value, path: &str) -> Option<&'v Value> {
     if path.starts_with('/') {
         return json.pointer(path);
     }
-    path.split('.').filter(|s| !s.is_empty()).try_fold(json, |v, key| match v {
-        Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
-        _ => v.get(key),
-    })
+    path.split('.')
+        .filter(|s| !s.is_empty())
+        .try_fold(json, |v, key| match v {
+            Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
+            _ => v.get(key),
+        })
 }
 
 fn preview(text: &str) -> String {
@@ -191,7 +233,12 @@ mod tests {
     use super::*;
 
     fn observed(text: &str) -> Observed<'_> {
-        Observed { text, latency_ms: 120, cost: Some(0.001), expected: Some("the cat sat on the mat") }
+        Observed {
+            text,
+            latency_ms: 120,
+            cost: Some(0.001),
+            expected: Some("the cat sat on the mat"),
+        }
     }
 
     fn run(a: Assertion, text: &str) -> AssertionResult {
@@ -200,8 +247,26 @@ mod tests {
 
     #[test]
     fn text_assertions() {
-        assert!(run(Assertion::Equals { value: "Billing.".into(), normalize: true }, "  billing \n").pass);
-        assert!(!run(Assertion::Equals { value: "billing".into(), normalize: false }, "Billing").pass);
+        assert!(
+            run(
+                Assertion::Equals {
+                    value: "Billing.".into(),
+                    normalize: true
+                },
+                "  billing \n"
+            )
+            .pass
+        );
+        assert!(
+            !run(
+                Assertion::Equals {
+                    value: "billing".into(),
+                    normalize: false
+                },
+                "Billing"
+            )
+            .pass
+        );
         assert!(run(Assertion::Contains("bill".into()), "billing").pass);
         assert!(run(Assertion::IContains("BILL".into()), "billing").pass);
         assert!(!run(Assertion::NotContains("bill".into()), "billing").pass);
@@ -214,13 +279,19 @@ mod tests {
     fn json_assertions() {
         assert!(run(Assertion::IsJson, "```json\n{\"a\": 1}\n```").pass);
         assert!(!run(Assertion::IsJson, "{a: 1}").pass);
-        let field = |path: &str, value: Value| Assertion::JsonField { path: path.into(), value };
+        let field = |path: &str, value: Value| Assertion::JsonField {
+            path: path.into(),
+            value,
+        };
         assert!(run(field("a.b.1", Value::from(3)), r#"{"a":{"b":[2,3]}}"#).pass);
         assert!(run(field("/a/b/0", Value::from(2)), r#"{"a":{"b":[2,3]}}"#).pass);
         let miss = run(field("a.c", Value::from(1)), r#"{"a":{}}"#);
         assert!(!miss.pass && miss.reason.contains("missing"), "{miss:?}");
         let schema = serde_json::json!({"type": "object", "required": ["name"]});
-        let compiled = crate::suite::JsonSchema { validator: jsonschema::validator_for(&schema).unwrap(), schema };
+        let compiled = crate::suite::JsonSchema {
+            validator: jsonschema::validator_for(&schema).unwrap(),
+            schema,
+        };
         assert!(!run(Assertion::JsonSchema(Box::new(compiled)), r#"{"nom": 1}"#).pass);
     }
 
@@ -229,13 +300,34 @@ mod tests {
         let r = run(Assertion::MaxLength(5), "0123456789");
         assert!(!r.pass && (r.score - 0.5).abs() < 1e-9);
         assert!(run(Assertion::MinLength(3), "abc").pass);
-        let close = run(Assertion::Similar { value: None, threshold: 0.7 }, "the cat sat on a mat");
+        let close = run(
+            Assertion::Similar {
+                value: None,
+                threshold: 0.7,
+            },
+            "the cat sat on a mat",
+        );
         assert!(close.pass && close.score < 1.0, "{close:?}");
-        assert!(!run(Assertion::Similar { value: None, threshold: 0.9 }, "dogs bark loudly").pass);
+        assert!(
+            !run(
+                Assertion::Similar {
+                    value: None,
+                    threshold: 0.9
+                },
+                "dogs bark loudly"
+            )
+            .pass
+        );
         assert!(run(Assertion::MaxLatencyMs(200), "").pass);
         assert!(!run(Assertion::MaxLatencyMs(100), "").pass);
         assert!(run(Assertion::MaxCost(0.01), "").pass);
-        let unknown = score(&[Assertion::MaxCost(1.0)], Observed { cost: None, ..observed("") });
+        let unknown = score(
+            &[Assertion::MaxCost(1.0)],
+            Observed {
+                cost: None,
+                ..observed("")
+            },
+        );
         assert!(!unknown[0].pass && unknown[0].reason.contains("unknown"));
     }
 }

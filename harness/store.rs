@@ -87,7 +87,9 @@ impl Store {
         })?;
         let root = repo
             .workdir()
-            .ok_or_else(|| Error::Usage("the repository is bare; promptgate needs a work tree".into()))?
+            .ok_or_else(|| {
+                Error::Usage("the repository is bare; promptgate needs a work tree".into())
+            })?
             .to_path_buf();
         Ok(Self { repo, root })
     }
@@ -104,7 +106,9 @@ impl Store {
 
     /// Whether `name` has the given label.
     pub fn has_label(&self, name: &PromptName, label: &str) -> bool {
-        self.repo.find_reference(&Self::label_ref(name, label)).is_ok()
+        self.repo
+            .find_reference(&Self::label_ref(name, label))
+            .is_ok()
     }
 
     fn resolve(&self, name: Option<&PromptName>, rev: &str) -> Result<Resolved<'_>> {
@@ -131,13 +135,21 @@ impl Store {
         })?;
         let commit = object.peel_to_commit().map_err(|_| Error::Revision {
             rev: rev.to_string(),
-            message: format!("names a {} rather than a commit", object.kind().map_or("object", |k| k.str())),
+            message: format!(
+                "names a {} rather than a commit",
+                object.kind().map_or("object", |k| k.str())
+            ),
         })?;
         Ok(Resolved::Commit(commit))
     }
 
     /// Reads the file at `path` (relative to the root) at `rev`; `Ok(None)` if it is absent there.
-    pub fn read_at(&self, rev: &str, path: &str, name: Option<&PromptName>) -> Result<Option<String>> {
+    pub fn read_at(
+        &self,
+        rev: &str,
+        path: &str,
+        name: Option<&PromptName>,
+    ) -> Result<Option<String>> {
         match self.resolve(name, rev)? {
             Resolved::Worktree => read_worktree(&self.root.join(path)),
             Resolved::Commit(commit) => self.read_tree(&commit.tree()?, path),
@@ -175,7 +187,10 @@ impl Store {
             let close: Vec<&str> = known
                 .iter()
                 .map(PromptName::as_str)
-                .filter(|k| k.contains(name.as_str()) || name.as_str().contains(k.rsplit('/').next().unwrap_or(k)))
+                .filter(|k| {
+                    k.contains(name.as_str())
+                        || name.as_str().contains(k.rsplit('/').next().unwrap_or(k))
+                })
                 .collect();
             Error::UnknownPrompt {
                 name: name.to_string(),
@@ -184,7 +199,13 @@ impl Store {
                 hint: (!close.is_empty()).then(|| format!("did you mean {}?", close.join(", "))),
             }
         })?;
-        Ok(Version { name: name.clone(), rev: rev.to_string(), commit, hash: ContentHash::of(&source), source })
+        Ok(Version {
+            name: name.clone(),
+            rev: rev.to_string(),
+            commit,
+            hash: ContentHash::of(&source),
+            source,
+        })
     }
 
     /// Every prompt (partials excluded) present at `rev`, sorted.
@@ -229,9 +250,13 @@ impl Store {
         let mut entries = Vec::new();
         for oid in walk {
             let commit = self.repo.find_commit(oid?)?;
-            let Some(blob) = blob_at(&commit.tree()?) else { continue };
+            let Some(blob) = blob_at(&commit.tree()?) else {
+                continue;
+            };
             let changed = commit.parent_count() == 0
-                || commit.parents().all(|p| p.tree().ok().and_then(|t| blob_at(&t)) != Some(blob));
+                || commit
+                    .parents()
+                    .all(|p| p.tree().ok().and_then(|t| blob_at(&t)) != Some(blob));
             if !changed {
                 continue;
             }
@@ -239,14 +264,29 @@ impl Store {
             let author = commit.author();
             let time = commit.time();
             let date = chrono::DateTime::from_timestamp(time.seconds(), 0)
-                .map(|d| d.with_timezone(&chrono::FixedOffset::east_opt(time.offset_minutes() * 60).unwrap_or(chrono::FixedOffset::east_opt(0).expect("zero offset"))).to_rfc3339())
+                .map(|d| {
+                    d.with_timezone(
+                        &chrono::FixedOffset::east_opt(time.offset_minutes() * 60)
+                            .unwrap_or(chrono::FixedOffset::east_opt(0).expect("zero offset")),
+                    )
+                    .to_rfc3339()
+                })
                 .unwrap_or_default();
             entries.push(LogEntry {
                 commit: oid_string(commit.id()),
                 date,
-                author: format!("{} <{}>", author.name().unwrap_or("?"), author.email().unwrap_or("?")),
+                author: format!(
+                    "{} <{}>",
+                    author.name().unwrap_or("?"),
+                    author.email().unwrap_or("?")
+                ),
                 hash: ContentHash::of(content.content()),
-                subject: commit.summary().ok().flatten().unwrap_or_default().to_string(),
+                subject: commit
+                    .summary()
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default()
+                    .to_string(),
             });
         }
         Ok(entries)
@@ -262,7 +302,9 @@ impl Store {
             if found.contains_key(&name) {
                 continue;
             }
-            let Some(source) = self.read_at(rev, &partial_path(&name), None)? else { continue };
+            let Some(source) = self.read_at(rev, &partial_path(&name), None)? else {
+                continue;
+            };
             let body = crate::artifact::body_of(&source).to_string();
             pending.extend(crate::artifact::partial_references(&body));
             found.insert(name, body);
@@ -292,7 +334,9 @@ fn read_worktree(path: &Path) -> Result<Option<String>> {
 }
 
 fn walk_dir(dir: &Path, prefix: &str, out: &mut Vec<String>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();

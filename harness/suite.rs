@@ -126,14 +126,20 @@ pub struct JsonSchema {
 
 impl std::fmt::Debug for JsonSchema {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JsonSchema").field("schema", &self.schema).finish_non_exhaustive()
+        f.debug_struct("JsonSchema")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
     }
 }
 
 impl Clone for JsonSchema {
     fn clone(&self) -> Self {
-        let validator = jsonschema::validator_for(&self.schema).expect("schema compiled once already");
-        Self { schema: self.schema.clone(), validator }
+        let validator =
+            jsonschema::validator_for(&self.schema).expect("schema compiled once already");
+        Self {
+            schema: self.schema.clone(),
+            validator,
+        }
     }
 }
 
@@ -257,7 +263,8 @@ struct JsonlAssertion {
 impl Suite {
     /// Loads and validates the suite at `path` (relative to `root`).
     pub fn load(root: &Path, path: &Path) -> Result<Suite> {
-        let text = std::fs::read_to_string(root.join(path)).map_err(|e| Error::io("read", path, e))?;
+        let text =
+            std::fs::read_to_string(root.join(path)).map_err(|e| Error::io("read", path, e))?;
         let raw: RawSuite = crate::yaml::from_str(path, &text, 1)?;
         let at = |loc: &serde_saphyr::Location| crate::yaml::location(path, loc, 1);
         let kind = match raw.kind.value.as_str() {
@@ -288,7 +295,10 @@ impl Suite {
         }
         let samples = match raw.samples {
             Some(s) if s.value == 0 => {
-                return Err(Error::invalid(at(&s.referenced), "samples must be at least 1"));
+                return Err(Error::invalid(
+                    at(&s.referenced),
+                    "samples must be at least 1",
+                ));
             }
             Some(s) => s.value,
             None => 1,
@@ -305,7 +315,8 @@ impl Suite {
             let location = at(&entry.referenced);
             let raw_case = entry.value;
             if let Some(file) = raw_case.file {
-                if raw_case.id.is_some() || !raw_case.vars.is_empty() || !raw_case.assert.is_empty() {
+                if raw_case.id.is_some() || !raw_case.vars.is_empty() || !raw_case.assert.is_empty()
+                {
                     return Err(Error::invalid_with_hint(
                         location,
                         "a case entry has both `file` and its own fields",
@@ -316,7 +327,11 @@ impl Suite {
                 continue;
             }
             let id = raw_case.id.ok_or_else(|| {
-                Error::invalid_with_hint(location.clone(), "case has no `id`", "give every case a unique `id`")
+                Error::invalid_with_hint(
+                    location.clone(),
+                    "case has no `id`",
+                    "give every case a unique `id`",
+                )
             })?;
             let mut assertions = defaults.clone();
             for a in raw_case.assert {
@@ -333,11 +348,17 @@ impl Suite {
         }
         let mut seen = std::collections::HashSet::new();
         for case in &cases {
-            let needs_expected = case.assertions.iter().any(|a| matches!(a, Assertion::Similar { value: None, .. }));
+            let needs_expected = case
+                .assertions
+                .iter()
+                .any(|a| matches!(a, Assertion::Similar { value: None, .. }));
             if needs_expected && case.expected.is_none() {
                 return Err(Error::invalid_with_hint(
                     case.location.clone(),
-                    format!("case `{}` has a `similar` assertion without a `value` and no `expected` text", case.id),
+                    format!(
+                        "case `{}` has a `similar` assertion without a `value` and no `expected` text",
+                        case.id
+                    ),
                     "give the case `expected: ...`, or the assertion a `value`",
                 ));
             }
@@ -378,12 +399,16 @@ impl Suite {
 
     /// Whether the suite targets `prompt` (a variant is tested by its base prompt's suites).
     pub fn targets(&self, prompt: &PromptName) -> bool {
-        self.prompts.iter().any(|p| p == prompt || *p == prompt.base())
+        self.prompts
+            .iter()
+            .any(|p| p == prompt || *p == prompt.base())
     }
 }
 
 fn collect_yaml(dir: &Path, shown: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         let shown = shown.join(entry.file_name());
@@ -395,7 +420,13 @@ fn collect_yaml(dir: &Path, shown: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn load_jsonl(root: &Path, file: &Path, from: &Location, defaults: &[Assertion], cases: &mut Vec<Case>) -> Result<()> {
+fn load_jsonl(
+    root: &Path,
+    file: &Path,
+    from: &Location,
+    defaults: &[Assertion],
+    cases: &mut Vec<Case>,
+) -> Result<()> {
     let text = std::fs::read_to_string(root.join(file)).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::invalid_with_hint(
             from.clone(),
@@ -404,7 +435,9 @@ fn load_jsonl(root: &Path, file: &Path, from: &Location, defaults: &[Assertion],
         ),
         _ => Error::io("read", file, e),
     })?;
-    let stem = file.file_stem().map_or_else(|| "case".into(), |s| s.to_string_lossy().into_owned());
+    let stem = file
+        .file_stem()
+        .map_or_else(|| "case".into(), |s| s.to_string_lossy().into_owned());
     for (index, line) in text.lines().enumerate() {
         let line_no = index as u64 + 1;
         if line.trim().is_empty() {
@@ -420,7 +453,13 @@ fn load_jsonl(root: &Path, file: &Path, from: &Location, defaults: &[Assertion],
         })?;
         let mut assertions = defaults.to_vec();
         for a in raw.assert {
-            let spec = AssertionSpec { kind: &a.kind, value: a.value, normalize: a.normalize, path: a.path, threshold: a.threshold };
+            let spec = AssertionSpec {
+                kind: &a.kind,
+                value: a.value,
+                normalize: a.normalize,
+                path: a.path,
+                threshold: a.threshold,
+            };
             assertions.push(spec.compile().map_err(|(message, hint)| Error::Invalid {
                 location: location.clone(),
                 message,
@@ -428,7 +467,14 @@ fn load_jsonl(root: &Path, file: &Path, from: &Location, defaults: &[Assertion],
             })?);
         }
         let id = raw.id.unwrap_or_else(|| format!("{stem}-{line_no}"));
-        cases.push(Case { id, description: raw.description, vars: raw.vars, expected: raw.expected, assertions, location });
+        cases.push(Case {
+            id,
+            description: raw.description,
+            vars: raw.vars,
+            expected: raw.expected,
+            assertions,
+            location,
+        });
     }
     Ok(())
 }
@@ -442,7 +488,11 @@ fn compile_raw(file: &Path, raw: RawAssertion) -> Result<Assertion> {
         path: raw.path,
         threshold: raw.threshold,
     };
-    spec.compile().map_err(|(message, hint)| Error::Invalid { location, message, hint })
+    spec.compile().map_err(|(message, hint)| Error::Invalid {
+        location,
+        message,
+        hint,
+    })
 }
 
 /// An assertion as written, before validation; shared by YAML and JSONL cases.
@@ -463,22 +513,34 @@ impl AssertionSpec<'_> {
             match v {
                 Some(Value::String(s)) => Ok(s.clone()),
                 Some(v @ (Value::Number(_) | Value::Bool(_))) => Ok(v.to_string()),
-                _ => Err((format!("`{kind}` needs a text `value`"), Some(format!("write `{{ type: {kind}, value: \"...\" }}`")))),
+                _ => Err((
+                    format!("`{kind}` needs a text `value`"),
+                    Some(format!("write `{{ type: {kind}, value: \"...\" }}`")),
+                )),
             }
         };
         let count = |v: &Option<Value>| -> Result<u64, SpecError> {
             v.as_ref().and_then(Value::as_u64).ok_or_else(|| {
-                (format!("`{kind}` needs a whole-number `value`"), Some(format!("write `{{ type: {kind}, value: 400 }}`")))
+                (
+                    format!("`{kind}` needs a whole-number `value`"),
+                    Some(format!("write `{{ type: {kind}, value: 400 }}`")),
+                )
             })
         };
         let regex = |v: &Option<Value>| -> Result<Regex, SpecError> {
             let pattern = text(v)?;
             Regex::new(&pattern).map_err(|e| {
-                (format!("invalid regex in `{kind}`: {e}"), Some("patterns use Rust regex syntax".to_string()))
+                (
+                    format!("invalid regex in `{kind}`: {e}"),
+                    Some("patterns use Rust regex syntax".to_string()),
+                )
             })
         };
         Ok(match kind {
-            "equals" => Assertion::Equals { value: text(&self.value)?, normalize: self.normalize },
+            "equals" => Assertion::Equals {
+                value: text(&self.value)?,
+                normalize: self.normalize,
+            },
             "contains" => Assertion::Contains(text(&self.value)?),
             "icontains" => Assertion::IContains(text(&self.value)?),
             "not-contains" => Assertion::NotContains(text(&self.value)?),
@@ -488,7 +550,10 @@ impl AssertionSpec<'_> {
             "is-json" => Assertion::IsJson,
             "json-schema" => {
                 let schema = self.value.ok_or_else(|| {
-                    ("`json-schema` needs a schema in `value`".to_string(), Some("write `value: { type: object, ... }`".into()))
+                    (
+                        "`json-schema` needs a schema in `value`".to_string(),
+                        Some("write `value: { type: object, ... }`".into()),
+                    )
                 })?;
                 let validator = jsonschema::validator_for(&schema)
                     .map_err(|e| (format!("invalid JSON Schema in `json-schema`: {e}"), None))?;
@@ -496,9 +561,14 @@ impl AssertionSpec<'_> {
             }
             "json-field" => {
                 let path = self.path.ok_or_else(|| {
-                    ("`json-field` needs a `path`".to_string(), Some("write `{ type: json-field, path: category, value: billing }`".into()))
+                    (
+                        "`json-field` needs a `path`".to_string(),
+                        Some("write `{ type: json-field, path: category, value: billing }`".into()),
+                    )
                 })?;
-                let value = self.value.ok_or_else(|| ("`json-field` needs a `value`".to_string(), None))?;
+                let value = self
+                    .value
+                    .ok_or_else(|| ("`json-field` needs a `value`".to_string(), None))?;
                 Assertion::JsonField { path, value }
             }
             "max-length" => Assertion::MaxLength(count(&self.value)? as usize),
@@ -515,9 +585,14 @@ impl AssertionSpec<'_> {
                 Assertion::Similar { value, threshold }
             }
             "max-latency-ms" => Assertion::MaxLatencyMs(count(&self.value)?),
-            "max-cost" => Assertion::MaxCost(self.value.as_ref().and_then(Value::as_f64).ok_or_else(|| {
-                ("`max-cost` needs a number of dollars in `value`".to_string(), None)
-            })?),
+            "max-cost" => Assertion::MaxCost(
+                self.value.as_ref().and_then(Value::as_f64).ok_or_else(|| {
+                    (
+                        "`max-cost` needs a number of dollars in `value`".to_string(),
+                        None,
+                    )
+                })?,
+            ),
             other => {
                 return Err((
                     format!("unknown assertion type `{other}`"),

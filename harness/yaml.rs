@@ -20,16 +20,22 @@ pub fn from_str<T: DeserializeOwned>(file: &Path, text: &str, first_line: u64) -
             .location()
             .map(|l| (l.line() + line_offset, l.column()))
             .unwrap_or((0, 0));
-        let message = e.without_snippet().render_with_options(serde_saphyr::render_options! {
-            snippets: serde_saphyr::SnippetMode::Off,
-        });
+        let message = e
+            .without_snippet()
+            .render_with_options(serde_saphyr::render_options! {
+                snippets: serde_saphyr::SnippetMode::Off,
+            });
         Error::invalid(Location::new(file, line, column), clean_message(&message))
     })
 }
 
 /// Converts a span from a [`serde_saphyr::Spanned`] value into a [`Location`] in `file`.
 pub fn location(file: &Path, loc: &serde_saphyr::Location, first_line: u64) -> Location {
-    Location::new(file, loc.line() + first_line.saturating_sub(1), loc.column())
+    Location::new(
+        file,
+        loc.line() + first_line.saturating_sub(1),
+        loc.column(),
+    )
 }
 
 /// Drops the parser's own " at line X column Y" suffix: the location is reported once, up front.

@@ -33,9 +33,17 @@ fn object(v: Option<&Value>) -> Map<String, Value> {
 fn run_vector(file: &Path, group: &Value, test: &Value) -> Result<(), String> {
     let source = group["template"].as_str().ok_or("group has no template")?;
     let named = object(group.get("schemas"));
-    let mut prompt = artifact::parse(PromptName::new("spec"), file, source, &named).map_err(|e| e.to_string())?;
-    if let Some(default) = test.pointer("/options/input/default").and_then(Value::as_object) {
-        prompt.metadata.input.get_or_insert_with(Default::default).default = default.clone();
+    let mut prompt = artifact::parse(PromptName::new("spec"), file, source, &named)
+        .map_err(|e| e.to_string())?;
+    if let Some(default) = test
+        .pointer("/options/input/default")
+        .and_then(Value::as_object)
+    {
+        prompt
+            .metadata
+            .input
+            .get_or_insert_with(Default::default)
+            .default = default.clone();
     }
     let mut partials = BTreeMap::new();
     for key in ["partials", "resolverPartials"] {
@@ -47,16 +55,25 @@ fn run_vector(file: &Path, group: &Value, test: &Value) -> Result<(), String> {
     let mut data = object(group.get("data"));
     data.extend(object(test.get("data")));
     let history: Vec<Message> = match data.get("messages") {
-        Some(m) => serde_json::from_value(m.clone()).map_err(|e| format!("bad history in vector: {e}"))?,
+        Some(m) => {
+            serde_json::from_value(m.clone()).map_err(|e| format!("bad history in vector: {e}"))?
+        }
         None => Vec::new(),
     };
-    let render_data = RenderData { input: object(data.get("input")), context: object(data.get("context")), messages: history };
+    let render_data = RenderData {
+        input: object(data.get("input")),
+        context: object(data.get("context")),
+        messages: history,
+    };
     let messages = template.render(&render_data)?;
 
     let expect = &test["expect"];
     let got = serde_json::to_value(&messages).expect("messages serialize");
     if got != expect["messages"] {
-        return Err(format!("messages differ\n  expected: {}\n  got:      {got}", expect["messages"]));
+        return Err(format!(
+            "messages differ\n  expected: {}\n  got:      {got}",
+            expect["messages"]
+        ));
     }
     let metadata = serde_json::to_value(&prompt.metadata).expect("metadata serializes");
     for (key, want) in object(Some(expect)) {
@@ -64,7 +81,10 @@ fn run_vector(file: &Path, group: &Value, test: &Value) -> Result<(), String> {
             continue;
         }
         if metadata.get(&key) != Some(&want) {
-            return Err(format!("metadata `{key}` differs\n  expected: {want}\n  got:      {:?}", metadata.get(&key)));
+            return Err(format!(
+                "metadata `{key}` differs\n  expected: {want}\n  got:      {:?}",
+                metadata.get(&key)
+            ));
         }
     }
     Ok(())
@@ -83,7 +103,10 @@ fn dotprompt_conformance_vectors() {
             let group_name = group["name"].as_str().unwrap_or("?");
             for test in group["tests"].as_array().expect("tests list") {
                 let desc = test["desc"].as_str().unwrap_or("?");
-                if SKIPPED.iter().any(|(f, g, d, _)| *f == file_name && *g == group_name && *d == desc) {
+                if SKIPPED
+                    .iter()
+                    .any(|(f, g, d, _)| *f == file_name && *g == group_name && *d == desc)
+                {
                     skipped_seen += 1;
                     continue;
                 }
@@ -94,7 +117,16 @@ fn dotprompt_conformance_vectors() {
             }
         }
     }
-    assert_eq!(skipped_seen, SKIPPED.len(), "every SKIPPED entry must name an existing vector");
+    assert_eq!(
+        skipped_seen,
+        SKIPPED.len(),
+        "every SKIPPED entry must name an existing vector"
+    );
     assert!(ran >= 110, "expected the full vector set, ran {ran}");
-    assert!(failures.is_empty(), "{} of {ran} vectors failed:\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {ran} vectors failed:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }

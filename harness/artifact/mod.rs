@@ -36,7 +36,11 @@ pub struct Message {
 impl Message {
     /// A message holding one text part.
     pub fn text(role: impl Into<String>, text: impl Into<String>) -> Self {
-        Self { role: role.into(), content: vec![Part::Text(text.into())], metadata: None }
+        Self {
+            role: role.into(),
+            content: vec![Part::Text(text.into())],
+            metadata: None,
+        }
     }
 
     /// The concatenated text parts of the message.
@@ -191,8 +195,18 @@ static FRONT_MATTER: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 const RESERVED: [&str; 12] = [
-    "name", "variant", "version", "description", "model", "tools", "toolDefs", "config", "input",
-    "output", "raw", "ext",
+    "name",
+    "variant",
+    "version",
+    "description",
+    "model",
+    "tools",
+    "toolDefs",
+    "config",
+    "input",
+    "output",
+    "raw",
+    "ext",
 ];
 
 /// The template body of a `.prompt` file (what follows the front matter, if any).
@@ -205,9 +219,18 @@ pub fn body_of(source: &str) -> &str {
 
 /// Parses a `.prompt` file. `file` is used only to locate errors; `named` resolves named schema
 /// types (`field: Foo`).
-pub fn parse(name: PromptName, file: &Path, source: &str, named: &NamedSchemas) -> Result<Prompt, Error> {
+pub fn parse(
+    name: PromptName,
+    file: &Path,
+    source: &str,
+    named: &NamedSchemas,
+) -> Result<Prompt, Error> {
     let Some(captures) = FRONT_MATTER.captures(source) else {
-        return Ok(Prompt { name, metadata: Metadata::default(), template: source.to_string() });
+        return Ok(Prompt {
+            name,
+            metadata: Metadata::default(),
+            template: source.to_string(),
+        });
     };
     let yaml = captures.get(1).map_or("", |m| m.as_str());
     let body = captures.get(2).map_or("", |m| m.as_str());
@@ -232,10 +255,16 @@ pub fn parse(name: PromptName, file: &Path, source: &str, named: &NamedSchemas) 
     };
     let at = |key: &str| Location::new(file, key_line(yaml, key, first_line), 1);
 
-    let mut metadata = Metadata { raw: raw.clone(), ..Metadata::default() };
+    let mut metadata = Metadata {
+        raw: raw.clone(),
+        ..Metadata::default()
+    };
     for (key, value) in &fields {
         if let Some((namespace, leaf)) = key.rsplit_once('.') {
-            let entry = metadata.ext.entry(namespace.to_string()).or_insert_with(|| Value::Object(Map::new()));
+            let entry = metadata
+                .ext
+                .entry(namespace.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
             if let Value::Object(map) = entry {
                 map.insert(leaf.to_string(), value.clone());
             }
@@ -252,20 +281,30 @@ pub fn parse(name: PromptName, file: &Path, source: &str, named: &NamedSchemas) 
         match key.as_str() {
             "name" => metadata.name = Some(string(value)?),
             "variant" => metadata.variant = Some(string(value)?),
-            "version" => metadata.version = Some(value.as_str().map_or_else(|| value.to_string(), str::to_string)),
+            "version" => {
+                metadata.version = Some(
+                    value
+                        .as_str()
+                        .map_or_else(|| value.to_string(), str::to_string),
+                )
+            }
             "description" => metadata.description = Some(string(value)?),
             "model" => metadata.model = Some(string(value)?),
             "tools" => {
                 metadata.tools = value
                     .as_array()
-                    .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    })
                     .ok_or_else(|| Error::invalid(at(key), "`tools` must be a list of names"))?;
             }
             "config" => {
-                metadata.config = value
-                    .as_object()
-                    .cloned()
-                    .ok_or_else(|| Error::invalid(at(key), "`config` must be a mapping of model parameters"))?;
+                metadata.config = value.as_object().cloned().ok_or_else(|| {
+                    Error::invalid(at(key), "`config` must be a mapping of model parameters")
+                })?;
             }
             "input" => metadata.input = Some(input_spec(value, named, &at(key))?),
             "output" => metadata.output = Some(output_spec(value, named, &at(key))?),
@@ -273,17 +312,29 @@ pub fn parse(name: PromptName, file: &Path, source: &str, named: &NamedSchemas) 
         }
     }
     metadata.governance = governance(&metadata.ext, &|key| at(key))?;
-    Ok(Prompt { name, metadata, template: body.trim().to_string() })
+    Ok(Prompt {
+        name,
+        metadata,
+        template: body.trim().to_string(),
+    })
 }
 
 fn input_spec(value: &Value, named: &NamedSchemas, at: &Location) -> Result<InputSpec, Error> {
     let Value::Object(map) = value else {
-        return Err(Error::invalid(at.clone(), "`input` must be a mapping with `schema` and/or `default`"));
+        return Err(Error::invalid(
+            at.clone(),
+            "`input` must be a mapping with `schema` and/or `default`",
+        ));
     };
     let default = match map.get("default") {
         None => Map::new(),
         Some(Value::Object(d)) => d.clone(),
-        Some(_) => return Err(Error::invalid(at.clone(), "`input.default` must be a mapping of variable values")),
+        Some(_) => {
+            return Err(Error::invalid(
+                at.clone(),
+                "`input.default` must be a mapping of variable values",
+            ));
+        }
     };
     let schema = schema(map.get("schema"), named, at, "input")?;
     Ok(InputSpec { default, schema })
@@ -291,14 +342,25 @@ fn input_spec(value: &Value, named: &NamedSchemas, at: &Location) -> Result<Inpu
 
 fn output_spec(value: &Value, named: &NamedSchemas, at: &Location) -> Result<OutputSpec, Error> {
     let Value::Object(map) = value else {
-        return Err(Error::invalid(at.clone(), "`output` must be a mapping with `format` and/or `schema`"));
+        return Err(Error::invalid(
+            at.clone(),
+            "`output` must be a mapping with `format` and/or `schema`",
+        ));
     };
-    let format = map.get("format").and_then(Value::as_str).map(str::to_string);
+    let format = map
+        .get("format")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let schema = schema(map.get("schema"), named, at, "output")?;
     Ok(OutputSpec { format, schema })
 }
 
-fn schema(value: Option<&Value>, named: &NamedSchemas, at: &Location, section: &str) -> Result<Option<Value>, Error> {
+fn schema(
+    value: Option<&Value>,
+    named: &NamedSchemas,
+    at: &Location,
+    section: &str,
+) -> Result<Option<Value>, Error> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(v) => compile_schema(v, named).map(Some).map_err(|e| {
@@ -311,7 +373,10 @@ fn schema(value: Option<&Value>, named: &NamedSchemas, at: &Location, section: &
     }
 }
 
-fn governance(ext: &Map<String, Value>, at: &dyn Fn(&str) -> Location) -> Result<Governance, Error> {
+fn governance(
+    ext: &Map<String, Value>,
+    at: &dyn Fn(&str) -> Location,
+) -> Result<Governance, Error> {
     let mut governance = Governance::default();
     let Some(Value::Object(keys)) = ext.get("promptgate") else {
         return Ok(governance);
@@ -320,12 +385,9 @@ fn governance(ext: &Map<String, Value>, at: &dyn Fn(&str) -> Location) -> Result
         let full = format!("promptgate.{key}");
         match key.as_str() {
             "owner" => {
-                governance.owner = Some(
-                    value
-                        .as_str()
-                        .map(str::to_string)
-                        .ok_or_else(|| Error::invalid(at(&full), "`promptgate.owner` must be a string"))?,
-                );
+                governance.owner = Some(value.as_str().map(str::to_string).ok_or_else(|| {
+                    Error::invalid(at(&full), "`promptgate.owner` must be a string")
+                })?);
             }
             "risk_tier" => {
                 governance.risk_tier = match value.as_str() {
@@ -345,7 +407,12 @@ fn governance(ext: &Map<String, Value>, at: &dyn Fn(&str) -> Location) -> Result
                 governance.suites = value
                     .as_array()
                     .and_then(|a| a.iter().map(|v| v.as_str().map(str::to_string)).collect())
-                    .ok_or_else(|| Error::invalid(at(&full), "`promptgate.suites` must be a list of suite names"))?;
+                    .ok_or_else(|| {
+                        Error::invalid(
+                            at(&full),
+                            "`promptgate.suites` must be a list of suite names",
+                        )
+                    })?;
             }
             _ => {
                 return Err(Error::invalid_with_hint(
@@ -401,7 +468,12 @@ pub fn check_variables(
     let validator = jsonschema::validator_for(schema).ok()?;
     validator.iter_errors(&instance).next().map(|e| {
         let path = e.instance_path().to_string();
-        let variable = path.trim_start_matches('/').split('/').next().unwrap_or_default().to_string();
+        let variable = path
+            .trim_start_matches('/')
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
         (variable, VariableProblem::WrongType, e.to_string())
     })
 }
@@ -411,23 +483,38 @@ mod tests {
     use super::*;
 
     fn parse_str(source: &str) -> Result<Prompt, Error> {
-        parse(PromptName::new("t"), Path::new("prompts/t.prompt"), source, &Map::new())
+        parse(
+            PromptName::new("t"),
+            Path::new("prompts/t.prompt"),
+            source,
+            &Map::new(),
+        )
     }
 
     #[test]
     fn governance_keys_are_read_and_checked() {
-        let p = parse_str("---\npromptgate.owner: ana\npromptgate.risk_tier: exceptional\n---\nHi").unwrap();
+        let p = parse_str("---\npromptgate.owner: ana\npromptgate.risk_tier: exceptional\n---\nHi")
+            .unwrap();
         assert_eq!(p.metadata.governance.owner.as_deref(), Some("ana"));
         assert_eq!(p.metadata.governance.risk_tier, RiskTier::Exceptional);
-        let err = parse_str("---\nmodel: x\npromptgate.risk_tier: huge\n---\nHi").unwrap_err().to_string();
-        assert!(err.starts_with("prompts/t.prompt:3:1: invalid `promptgate.risk_tier`"), "{err}");
-        let err = parse_str("---\npromptgate.ownr: x\n---\n").unwrap_err().to_string();
+        let err = parse_str("---\nmodel: x\npromptgate.risk_tier: huge\n---\nHi")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("prompts/t.prompt:3:1: invalid `promptgate.risk_tier`"),
+            "{err}"
+        );
+        let err = parse_str("---\npromptgate.ownr: x\n---\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown key `promptgate.ownr`"), "{err}");
     }
 
     #[test]
     fn malformed_front_matter_names_the_line() {
-        let err = parse_str("---\nmodel: x\ninput: [unclosed\n---\nHi").unwrap_err().to_string();
+        let err = parse_str("---\nmodel: x\ninput: [unclosed\n---\nHi")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("prompts/t.prompt:"), "{err}");
         let line: u64 = err.split(':').nth(1).unwrap().parse().unwrap();
         assert!((3..=5).contains(&line), "{err}");
@@ -435,14 +522,28 @@ mod tests {
 
     #[test]
     fn variables_are_checked_against_the_schema() {
-        let p = parse_str("---\ninput:\n  schema:\n    message: string\n    n?: integer\n---\n{{message}}").unwrap();
+        let p = parse_str(
+            "---\ninput:\n  schema:\n    message: string\n    n?: integer\n---\n{{message}}",
+        )
+        .unwrap();
         let vars = |v: Value| v.as_object().unwrap().clone();
-        assert_eq!(check_variables(&p, &vars(serde_json::json!({"message": "x"}))), None);
+        assert_eq!(
+            check_variables(&p, &vars(serde_json::json!({"message": "x"}))),
+            None
+        );
         let (var, problem, _) = check_variables(&p, &vars(serde_json::json!({}))).unwrap();
-        assert_eq!((var.as_str(), problem), ("message", VariableProblem::Missing));
-        let (var, problem, _) = check_variables(&p, &vars(serde_json::json!({"message": "x", "extra": 1}))).unwrap();
-        assert_eq!((var.as_str(), problem), ("extra", VariableProblem::Undeclared));
-        let (var, problem, _) = check_variables(&p, &vars(serde_json::json!({"message": "x", "n": "two"}))).unwrap();
+        assert_eq!(
+            (var.as_str(), problem),
+            ("message", VariableProblem::Missing)
+        );
+        let (var, problem, _) =
+            check_variables(&p, &vars(serde_json::json!({"message": "x", "extra": 1}))).unwrap();
+        assert_eq!(
+            (var.as_str(), problem),
+            ("extra", VariableProblem::Undeclared)
+        );
+        let (var, problem, _) =
+            check_variables(&p, &vars(serde_json::json!({"message": "x", "n": "two"}))).unwrap();
         assert_eq!((var.as_str(), problem), ("n", VariableProblem::WrongType));
     }
 }

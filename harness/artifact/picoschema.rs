@@ -27,7 +27,9 @@ pub fn compile(schema: &Value, named: &NamedSchemas) -> Result<Value, String> {
             Ok(Value::Object(out))
         }
         Value::Object(obj) => object(obj, named, ""),
-        other => Err(format!("a schema must be a type name or a map, found `{other}`")),
+        other => Err(format!(
+            "a schema must be a type name or a map, found `{other}`"
+        )),
     }
 }
 
@@ -71,7 +73,11 @@ fn object(obj: &Map<String, Value>, named: &NamedSchemas, path: &str) -> Result<
     let mut required = Vec::new();
     let mut additional = json!(false);
     for (key, value) in obj {
-        let here = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+        let here = if path.is_empty() {
+            key.clone()
+        } else {
+            format!("{path}.{key}")
+        };
         if key == "(*)" {
             additional = pico(value, named, &here)?;
             continue;
@@ -110,7 +116,11 @@ fn object(obj: &Map<String, Value>, named: &NamedSchemas, path: &str) -> Result<
                     }),
                     "object" => {
                         let mut prop = pico(value, named, &here)?;
-                        prop["type"] = if optional { json!(["object", "null"]) } else { json!("object") };
+                        prop["type"] = if optional {
+                            json!(["object", "null"])
+                        } else {
+                            json!("object")
+                        };
                         prop
                     }
                     "enum" => {
@@ -152,7 +162,9 @@ fn pico(value: &Value, named: &NamedSchemas, path: &str) -> Result<Value, String
         Value::String(s) => scalar(s, named).map_err(|e| format!("`{path}`: {e}")),
         Value::Object(obj) => object(obj, named, path),
         Value::Null => Err(format!("`{path}`: missing type")),
-        other => Err(format!("`{path}`: expected a type name or a map, found `{other}`")),
+        other => Err(format!(
+            "`{path}`: expected a type name or a map, found `{other}`"
+        )),
     }
 }
 
@@ -164,7 +176,10 @@ mod tests {
     fn optional_scalars_become_nullable() {
         let schema = compile(&json!({"a": "string", "b?": "integer, count"}), &Map::new()).unwrap();
         assert_eq!(schema["required"], json!(["a"]));
-        assert_eq!(schema["properties"]["b"]["type"], json!(["integer", "null"]));
+        assert_eq!(
+            schema["properties"]["b"]["type"],
+            json!(["integer", "null"])
+        );
         assert_eq!(schema["properties"]["b"]["description"], json!("count"));
         assert_eq!(schema["additionalProperties"], json!(false));
     }

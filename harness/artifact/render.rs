@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use handlebars::{
-    BlockContext, Context, Handlebars, Helper, HelperDef, HelperResult, Output, RenderContext, RenderError,
-    RenderErrorReason, Renderable, StringOutput,
+    BlockContext, Context, Handlebars, Helper, HelperDef, HelperResult, Output, RenderContext,
+    RenderError, RenderErrorReason, Renderable, StringOutput,
 };
 use regex::Regex;
 use serde_json::{Map, Value};
@@ -54,7 +54,10 @@ impl std::fmt::Debug for Template {
 
 /// The partial names a template refers to (`{{> name}}`).
 pub fn partial_references(template: &str) -> Vec<String> {
-    PARTIAL_REF.captures_iter(template).map(|c| c[1].to_string()).collect()
+    PARTIAL_REF
+        .captures_iter(template)
+        .map(|c| c[1].to_string())
+        .collect()
 }
 
 impl Template {
@@ -76,7 +79,9 @@ impl Template {
             if !seen.insert(name.clone()) {
                 continue;
             }
-            let body = partials.get(&name).ok_or_else(|| format!("partial `{name}` not found"))?;
+            let body = partials
+                .get(&name)
+                .ok_or_else(|| format!("partial `{name}` not found"))?;
             pending.extend(partial_references(body));
             registry
                 .register_partial(&name, body.as_str())
@@ -85,7 +90,12 @@ impl Template {
         registry
             .register_template_string(ROOT, flatten_data_paths(&prompt.template))
             .map_err(|e| format!("template: {e}"))?;
-        let defaults = prompt.metadata.input.as_ref().map(|i| i.default.clone()).unwrap_or_default();
+        let defaults = prompt
+            .metadata
+            .input
+            .as_ref()
+            .map(|i| i.default.clone())
+            .unwrap_or_default();
         Ok(Self { registry, defaults })
     }
 
@@ -93,11 +103,17 @@ impl Template {
     pub fn render(&self, data: &RenderData) -> Result<Vec<Message>, String> {
         let mut input = self.defaults.clone();
         input.extend(data.input.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let text = self.render_text(&Value::Object(input), &data.context).map_err(|e| e.to_string())?;
+        let text = self
+            .render_text(&Value::Object(input), &data.context)
+            .map_err(|e| e.to_string())?;
         Ok(to_messages(&text, &data.messages))
     }
 
-    fn render_text(&self, input: &Value, context: &Map<String, Value>) -> Result<String, RenderError> {
+    fn render_text(
+        &self,
+        input: &Value,
+        context: &Map<String, Value>,
+    ) -> Result<String, RenderError> {
         let template = self
             .registry
             .get_template(ROOT)
@@ -111,7 +127,8 @@ impl Template {
         rc.push_block(block);
         let mut out = StringOutput::new();
         template.render(&self.registry, &ctx, &mut rc, &mut out)?;
-        out.into_string().map_err(|e| RenderError::from(RenderErrorReason::Utf8Error(e)))
+        out.into_string()
+            .map_err(|e| RenderError::from(RenderErrorReason::Utf8Error(e)))
     }
 }
 
@@ -122,7 +139,9 @@ fn flatten_data_paths(template: &str) -> String {
     MUSTACHE
         .replace_all(template, |m: &regex::Captures<'_>| {
             DOTTED_DATA_VAR
-                .replace_all(&m[0], |d: &regex::Captures<'_>| format!("@{}{}", &d[1], d[2].replace('.', FLAT_SEPARATOR)))
+                .replace_all(&m[0], |d: &regex::Captures<'_>| {
+                    format!("@{}{}", &d[1], d[2].replace('.', FLAT_SEPARATOR))
+                })
                 .into_owned()
         })
         .into_owned()
@@ -147,26 +166,47 @@ fn to_messages(rendered: &str, history: &[Message]) -> Vec<Message> {
         text: String,
         message: Option<Message>,
     }
-    let mut sources = vec![Source { role: "user".into(), text: String::new(), message: None }];
+    let mut sources = vec![Source {
+        role: "user".into(),
+        text: String::new(),
+        message: None,
+    }];
     let mut current = 0;
     for piece in split_keeping(&ROLE_OR_HISTORY, rendered) {
         if piece.trim().is_empty() {
             continue;
         }
-        if let Some(role) = piece.strip_prefix(ROLE_PREFIX).and_then(|r| r.strip_suffix(">>>")) {
+        if let Some(role) = piece
+            .strip_prefix(ROLE_PREFIX)
+            .and_then(|r| r.strip_suffix(">>>"))
+        {
             if sources[current].text.trim().is_empty() {
                 sources[current].role = role.to_string();
             } else {
-                sources.push(Source { role: role.to_string(), text: String::new(), message: None });
+                sources.push(Source {
+                    role: role.to_string(),
+                    text: String::new(),
+                    message: None,
+                });
                 current = sources.len() - 1;
             }
         } else if piece.starts_with(HISTORY_PREFIX) {
             for m in history {
                 let mut m = m.clone();
-                m.metadata.get_or_insert_with(Map::new).insert("purpose".into(), "history".into());
-                sources.push(Source { role: m.role.clone(), text: String::new(), message: Some(m) });
+                m.metadata
+                    .get_or_insert_with(Map::new)
+                    .insert("purpose".into(), "history".into());
+                sources.push(Source {
+                    role: m.role.clone(),
+                    text: String::new(),
+                    message: Some(m),
+                });
             }
-            sources.push(Source { role: "model".into(), text: String::new(), message: None });
+            sources.push(Source {
+                role: "model".into(),
+                text: String::new(),
+                message: None,
+            });
             current = sources.len() - 1;
         } else {
             sources[current].text.push_str(piece);
@@ -177,16 +217,20 @@ fn to_messages(rendered: &str, history: &[Message]) -> Vec<Message> {
         .filter_map(|s| match s.message {
             Some(m) => Some(m),
             None if s.text.is_empty() => None,
-            None => Some(Message { role: s.role, content: to_parts(&s.text), metadata: None }),
+            None => Some(Message {
+                role: s.role,
+                content: to_parts(&s.text),
+                metadata: None,
+            }),
         })
         .collect();
     insert_history(messages, history)
 }
 
 fn insert_history(mut messages: Vec<Message>, history: &[Message]) -> Vec<Message> {
-    let has_history = messages
-        .iter()
-        .any(|m| m.metadata.as_ref().and_then(|md| md.get("purpose")) == Some(&Value::from("history")));
+    let has_history = messages.iter().any(|m| {
+        m.metadata.as_ref().and_then(|md| md.get("purpose")) == Some(&Value::from("history"))
+    });
     if history.is_empty() || has_history {
         return messages;
     }
@@ -240,26 +284,56 @@ fn string_param(h: &Helper<'_>, index: usize, helper: &'static str) -> Result<St
         .ok_or_else(|| RenderErrorReason::ParamNotFoundForIndex(helper, index).into())
 }
 
-fn role(h: &Helper<'_>, _: &Handlebars<'_>, _: &Context, _: &mut RenderContext<'_, '_>, out: &mut dyn Output) -> HelperResult {
+fn role(
+    h: &Helper<'_>,
+    _: &Handlebars<'_>,
+    _: &Context,
+    _: &mut RenderContext<'_, '_>,
+    out: &mut dyn Output,
+) -> HelperResult {
     let role = string_param(h, 0, "role")?;
     out.write(&format!("{ROLE_PREFIX}{role}>>>"))?;
     Ok(())
 }
 
-fn history(_: &Helper<'_>, _: &Handlebars<'_>, _: &Context, _: &mut RenderContext<'_, '_>, out: &mut dyn Output) -> HelperResult {
+fn history(
+    _: &Helper<'_>,
+    _: &Handlebars<'_>,
+    _: &Context,
+    _: &mut RenderContext<'_, '_>,
+    out: &mut dyn Output,
+) -> HelperResult {
     out.write(&format!("{HISTORY_PREFIX}>>>"))?;
     Ok(())
 }
 
-fn section(h: &Helper<'_>, _: &Handlebars<'_>, _: &Context, _: &mut RenderContext<'_, '_>, out: &mut dyn Output) -> HelperResult {
+fn section(
+    h: &Helper<'_>,
+    _: &Handlebars<'_>,
+    _: &Context,
+    _: &mut RenderContext<'_, '_>,
+    out: &mut dyn Output,
+) -> HelperResult {
     let name = string_param(h, 0, "section")?;
     out.write(&format!("{SECTION_PREFIX} {name}>>>"))?;
     Ok(())
 }
 
-fn media(h: &Helper<'_>, _: &Handlebars<'_>, _: &Context, _: &mut RenderContext<'_, '_>, out: &mut dyn Output) -> HelperResult {
-    let hash = |key: &str| h.hash_get(key).and_then(|v| v.value().as_str().map(str::to_string));
-    let url = hash("url").ok_or(RenderErrorReason::ParamNotFoundForName("media", "url".into()))?;
+fn media(
+    h: &Helper<'_>,
+    _: &Handlebars<'_>,
+    _: &Context,
+    _: &mut RenderContext<'_, '_>,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let hash = |key: &str| {
+        h.hash_get(key)
+            .and_then(|v| v.value().as_str().map(str::to_string))
+    };
+    let url = hash("url").ok_or(RenderErrorReason::ParamNotFoundForName(
+        "media",
+        "url".into(),
+    ))?;
     match hash("contentType") {
         Some(ct) => out.write(&format!("{MEDIA_PREFIX}url {url} {ct}>>>"))?,
         None => out.write(&format!("{MEDIA_PREFIX}url {url}>>>"))?,
@@ -267,9 +341,18 @@ fn media(h: &Helper<'_>, _: &Handlebars<'_>, _: &Context, _: &mut RenderContext<
     Ok(())
 }
 
-fn json(h: &Helper<'_>, _: &Handlebars<'_>, _: &Context, _: &mut RenderContext<'_, '_>, out: &mut dyn Output) -> HelperResult {
+fn json(
+    h: &Helper<'_>,
+    _: &Handlebars<'_>,
+    _: &Context,
+    _: &mut RenderContext<'_, '_>,
+    out: &mut dyn Output,
+) -> HelperResult {
     let value = h.param(0).map(|p| p.value().clone()).unwrap_or(Value::Null);
-    let indent = h.hash_get("indent").and_then(|v| v.value().as_u64()).unwrap_or(0);
+    let indent = h
+        .hash_get("indent")
+        .and_then(|v| v.value().as_u64())
+        .unwrap_or(0);
     let text = if indent == 0 {
         serde_json::to_string(&value)
     } else {
@@ -277,7 +360,8 @@ fn json(h: &Helper<'_>, _: &Handlebars<'_>, _: &Context, _: &mut RenderContext<'
         let mut buf = Vec::new();
         let formatter = serde_json::ser::PrettyFormatter::with_indent(spaces.as_bytes());
         let mut ser = serde_json::Serializer::with_formatter(&mut buf, formatter);
-        serde::Serialize::serialize(&value, &mut ser).map(|()| String::from_utf8_lossy(&buf).into_owned())
+        serde::Serialize::serialize(&value, &mut ser)
+            .map(|()| String::from_utf8_lossy(&buf).into_owned())
     }
     .map_err(|e| RenderErrorReason::Other(e.to_string()))?;
     out.write(&text)?;
@@ -300,7 +384,11 @@ impl HelperDef for EqualsBlock {
     ) -> HelperResult {
         let a = h.param(0).map(|p| p.value());
         let b = h.param(1).map(|p| p.value());
-        let branch = if (a == b) == self.want_equal { h.template() } else { h.inverse() };
+        let branch = if (a == b) == self.want_equal {
+            h.template()
+        } else {
+            h.inverse()
+        };
         if let Some(t) = branch {
             t.render(r, ctx, rc, out)?;
         }

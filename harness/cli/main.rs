@@ -28,7 +28,8 @@ fn main() -> ExitCode {
 fn dispatch(args: Args) -> Result<i32, Error> {
     let root = match args.root {
         Some(root) => root,
-        None => std::env::current_dir().map_err(|e| Error::Internal(format!("cannot read the current directory: {e}")))?,
+        None => std::env::current_dir()
+            .map_err(|e| Error::Internal(format!("cannot read the current directory: {e}")))?,
     };
     let command_line = std::env::args().collect::<Vec<_>>().join(" ");
     let env = || -> ops::Env { std::env::vars().collect() };
@@ -51,15 +52,29 @@ fn dispatch(args: Args) -> Result<i32, Error> {
             let outcome = match outcome? {
                 ops::CheckResult::Checked(outcome) => outcome,
                 ops::CheckResult::NothingChanged => {
-                    println!("nothing to check: no prompt differs between the baseline and the candidate (name prompts, or pass --all)");
+                    println!(
+                        "nothing to check: no prompt differs between the baseline and the candidate (name prompts, or pass --all)"
+                    );
                     return Ok(exit::PASS);
                 }
             };
-            let shown = outcome.run_dir.strip_prefix(&root).unwrap_or(&outcome.run_dir).display().to_string();
+            let shown = outcome
+                .run_dir
+                .strip_prefix(&root)
+                .unwrap_or(&outcome.run_dir)
+                .display()
+                .to_string();
             if c.json {
-                println!("{}", serde_json::to_string_pretty(&outcome.report).map_err(|e| Error::Internal(e.to_string()))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&outcome.report)
+                        .map_err(|e| Error::Internal(e.to_string()))?
+                );
             } else {
-                println!("{}", promptgate::report::check_summary(&outcome.report, &shown));
+                println!(
+                    "{}",
+                    promptgate::report::check_summary(&outcome.report, &shown)
+                );
             }
             write_step_summary(&outcome.run_dir);
             Ok(outcome.exit_code)
@@ -78,30 +93,58 @@ fn dispatch(args: Args) -> Result<i32, Error> {
             let outcome = ops::run(&root, &options, &mut |p| bar.update(p));
             bar.finish();
             let outcome = outcome?;
-            let shown = outcome.run_dir.strip_prefix(&root).unwrap_or(&outcome.run_dir).display().to_string();
-            println!("{}", promptgate::report::run_summary(&outcome.report, &shown));
+            let shown = outcome
+                .run_dir
+                .strip_prefix(&root)
+                .unwrap_or(&outcome.run_dir)
+                .display()
+                .to_string();
+            println!(
+                "{}",
+                promptgate::report::run_summary(&outcome.report, &shown)
+            );
             Ok(outcome.exit_code)
         }
         Command::Validate => {
             let v = ops::validate(&root)?;
-            println!("ok: {} prompts, {} suites, {} cases checked", v.prompts, v.suites, v.cases);
+            println!(
+                "ok: {} prompts, {} suites, {} cases checked",
+                v.prompts, v.suites, v.cases
+            );
             Ok(exit::PASS)
         }
         Command::Log(l) => {
             let entries = ops::log(&root, &l.prompt)?;
             if l.json {
-                println!("{}", serde_json::to_string_pretty(&entries).map_err(|e| Error::Internal(e.to_string()))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&entries)
+                        .map_err(|e| Error::Internal(e.to_string()))?
+                );
             } else if entries.is_empty() {
                 println!("{} has no committed versions yet", l.prompt);
             } else {
                 for e in entries {
-                    println!("{}  {}  {}  {}  {}", &e.commit[..12], e.date, e.hash, e.author, e.subject);
+                    println!(
+                        "{}  {}  {}  {}  {}",
+                        &e.commit[..12],
+                        e.date,
+                        e.hash,
+                        e.author,
+                        e.subject
+                    );
                 }
             }
             Ok(exit::PASS)
         }
         Command::Show(s) => {
-            let messages = ops::show(&root, &ops::ShowOptions { prompt: s.prompt, case: s.case })?;
+            let messages = ops::show(
+                &root,
+                &ops::ShowOptions {
+                    prompt: s.prompt,
+                    case: s.case,
+                },
+            )?;
             for m in messages {
                 println!("--- {} ---", m.role);
                 println!("{}", m.text_content());
@@ -113,8 +156,12 @@ fn dispatch(args: Args) -> Result<i32, Error> {
 
 /// Appends the run's Markdown summary to the CI job summary when the CI provides one.
 fn write_step_summary(run_dir: &std::path::Path) {
-    let Some(target) = std::env::var_os("GITHUB_STEP_SUMMARY") else { return };
-    let Ok(summary) = std::fs::read_to_string(run_dir.join("summary.md")) else { return };
+    let Some(target) = std::env::var_os("GITHUB_STEP_SUMMARY") else {
+        return;
+    };
+    let Ok(summary) = std::fs::read_to_string(run_dir.join("summary.md")) else {
+        return;
+    };
     let appended = std::fs::OpenOptions::new()
         .append(true)
         .create(true)

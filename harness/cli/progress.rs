@@ -13,7 +13,12 @@ pub(crate) struct Bar {
 
 impl Bar {
     pub(crate) fn new(interactive: bool) -> Self {
-        Self { interactive, bar: None, total: 0, next_line: 0 }
+        Self {
+            interactive,
+            bar: None,
+            total: 0,
+            next_line: 0,
+        }
     }
 
     pub(crate) fn update(&mut self, progress: Progress) {
@@ -23,21 +28,30 @@ impl Bar {
                 if self.interactive {
                     let bar = ProgressBar::new(calls as u64);
                     bar.set_style(
-                        ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} calls {msg} ({elapsed})")
-                            .unwrap_or_else(|_| ProgressStyle::default_bar())
-                            .progress_chars("=> "),
+                        ProgressStyle::with_template(
+                            "{spinner} [{bar:30}] {pos}/{len} calls {msg} ({elapsed})",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> "),
                     );
                     self.bar = Some(bar);
                 } else {
                     eprintln!("running {calls} calls");
                 }
             }
-            Progress::Finished { done, errors, tokens } => {
+            Progress::Finished {
+                done,
+                errors,
+                tokens,
+            } => {
                 if let Some(bar) = &self.bar {
                     bar.set_position(done as u64);
                     bar.set_message(format!("· {errors} errors · {tokens} tokens"));
                 } else if done >= self.next_line || done == self.total {
-                    eprintln!("{done}/{} calls, {errors} errors, {tokens} tokens", self.total);
+                    eprintln!(
+                        "{done}/{} calls, {errors} errors, {tokens} tokens",
+                        self.total
+                    );
                     self.next_line = done + self.total.div_ceil(10).max(1);
                 }
             }

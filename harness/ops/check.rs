@@ -7,7 +7,10 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use super::plan::{Jobs, Prepared, Providers, SuiteProvider, check_suite_names, ordered_unique, plan_suite, suites_for};
+use super::plan::{
+    Jobs, Prepared, Providers, SuiteProvider, check_suite_names, ordered_unique, plan_suite,
+    suites_for,
+};
 use super::{Env, Progress, Project};
 use crate::compare::{self, CasePair, SampleScore};
 use crate::errors::{Error, Result, exit};
@@ -15,8 +18,8 @@ use crate::gate::{self, Verdict};
 use crate::ids::{PromptName, RunId};
 use crate::record::{self, CallRecord, FORMAT_VERSION, Manifest, RunDir};
 use crate::report::{
-    self, CandidateReport, CaseReport, CheckReport, RunCaseReport, RunReport, RunSuiteReport, SampleReport,
-    SideReport, SuiteReport, Totals,
+    self, CandidateReport, CaseReport, CheckReport, RunCaseReport, RunReport, RunSuiteReport,
+    SampleReport, SideReport, SuiteReport, Totals,
 };
 use crate::runner::{self, Outcome, RunnerOptions};
 use crate::score::{self, Observed};
@@ -82,21 +85,30 @@ enum Candidate {
 
 fn classify_candidates(project: &Project, specs: &[String]) -> Result<Vec<Candidate>> {
     let worktree = project.store.prompt_names(WORKTREE)?;
-    let specs: Vec<String> = if specs.is_empty() { vec![WORKTREE.to_string()] } else { specs.to_vec() };
+    let specs: Vec<String> = if specs.is_empty() {
+        vec![WORKTREE.to_string()]
+    } else {
+        specs.to_vec()
+    };
     specs
         .into_iter()
         .map(|spec| {
             let pattern = variant_pattern(&spec);
             let variants: Vec<PromptName> = worktree
                 .iter()
-                .filter(|n| n.variant().is_some() && pattern.as_ref().is_some_and(|p| p.is_match(n.as_str())))
+                .filter(|n| {
+                    n.variant().is_some()
+                        && pattern.as_ref().is_some_and(|p| p.is_match(n.as_str()))
+                })
                 .cloned()
                 .collect();
             if !variants.is_empty() {
                 return Ok(Candidate::Variants(variants));
             }
             if spec.contains('*') {
-                return Err(Error::Usage(format!("`--candidate {spec}` matches no prompt variant in prompts/")));
+                return Err(Error::Usage(format!(
+                    "`--candidate {spec}` matches no prompt variant in prompts/"
+                )));
             }
             project.store.commit_id(&spec, None)?;
             Ok(Candidate::Revision(spec))
@@ -138,15 +150,24 @@ fn select(project: &Project, options: &CheckOptions) -> Result<Vec<ComparisonSpe
             Candidate::Revision(_) => Vec::new(),
         }))
     } else {
-        let names: Vec<PromptName> =
-            project.store.prompt_names(WORKTREE)?.into_iter().filter(|n| n.variant().is_none()).collect();
+        let names: Vec<PromptName> = project
+            .store
+            .prompt_names(WORKTREE)?
+            .into_iter()
+            .filter(|n| n.variant().is_none())
+            .collect();
         if options.all {
             names
         } else {
             let mut changed = Vec::new();
             for name in names {
                 let base_rev = baseline_rev(project, options, &name);
-                let Ok(base) = Prepared::effective_hash(project, &name, &base_rev) else { continue };
+                let base = match Prepared::effective_hash(project, &name, &base_rev) {
+                    Ok(hash) => hash,
+                    // A prompt new since the baseline has nothing to compare with.
+                    Err(Error::UnknownPrompt { .. }) => continue,
+                    Err(e) => return Err(e),
+                };
                 for rev in &revisions {
                     if Prepared::effective_hash(project, &name, rev)? != base {
                         changed.push(name.clone());
@@ -194,7 +215,11 @@ struct PlannedSuite<'s> {
 
 /// Runs `check`: plans every comparison, makes the calls, scores, compares, gates, and writes
 /// `report.json` and `summary.md` into the run directory.
-pub fn check(root: &Path, options: &CheckOptions, progress: &mut dyn FnMut(Progress)) -> Result<CheckResult> {
+pub fn check(
+    root: &Path,
+    options: &CheckOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<CheckResult> {
     let clock = Instant::now();
     let started_at = chrono::Utc::now().to_rfc3339();
     let project = Project::open(root)?;
@@ -225,21 +250,42 @@ pub fn check(root: &Path, options: &CheckOptions, progress: &mut dyn FnMut(Progr
             let provider = providers.for_suite(suite)?;
             let base_jobs = plan_suite(suite, &baseline, &provider, &mut jobs)?;
             let cand_jobs = plan_suite(suite, &candidate, &provider, &mut jobs)?;
-            suites.push(PlannedSuite { suite, provider, baseline: base_jobs, candidate: cand_jobs });
+            suites.push(PlannedSuite {
+                suite,
+                provider,
+                baseline: base_jobs,
+                candidate: cand_jobs,
+            });
         }
         planned.push((spec, baseline, candidate, suites));
     }
-    let cases: usize = planned.iter().flat_map(|p| &p.3).map(|s| s.suite.cases.len()).sum();
+    let cases: usize = planned
+        .iter()
+        .flat_map(|p| &p.3)
+        .map(|s| s.suite.cases.len())
+        .sum();
     if cases == 0 {
         let names: Vec<String> = specs.iter().map(|s| s.prompt.to_string()).collect();
         return Err(Error::NoCases(format!(
             "no suite with cases targets {}; add a suite under suites/ with `prompt: NAME`",
-            if names.is_empty() { "the selected prompts".to_string() } else { names.join(", ") }
+            if names.is_empty() {
+                "the selected prompts".to_string()
+            } else {
+                names.join(", ")
+            }
         )));
     }
 
     let run_id = RunId::generate();
-    let (outcomes, run_dir) = execute(&project.root, &run_id, &started_at, &options.command, jobs, options.concurrency, progress)?;
+    let (outcomes, run_dir) = execute(
+        &project.root,
+        &run_id,
+        &started_at,
+        &options.command,
+        jobs,
+        options.concurrency,
+        progress,
+    )?;
 
     let mut candidates: Vec<CandidateReport> = planned
         .into_iter()
@@ -255,16 +301,28 @@ pub fn check(root: &Path, options: &CheckOptions, progress: &mut dyn FnMut(Progr
                         .map(|(i, case)| {
                             let baseline = side_report(case, &p.baseline[i], &outcomes);
                             let candidate = side_report(case, &p.candidate[i], &outcomes);
-                            let status = compare::case_status(&scores(&baseline), &scores(&candidate));
-                            CaseReport { id: case.id.clone(), description: case.description.clone(), status, baseline, candidate }
+                            let status =
+                                compare::case_status(&scores(&baseline), &scores(&candidate));
+                            CaseReport {
+                                id: case.id.clone(),
+                                description: case.description.clone(),
+                                status,
+                                baseline,
+                                candidate,
+                            }
                         })
                         .collect();
-                    let baseline_scores: Vec<Vec<SampleScore>> = cases.iter().map(|c| scores(&c.baseline)).collect();
-                    let candidate_scores: Vec<Vec<SampleScore>> = cases.iter().map(|c| scores(&c.candidate)).collect();
+                    let baseline_scores: Vec<Vec<SampleScore>> =
+                        cases.iter().map(|c| scores(&c.baseline)).collect();
+                    let candidate_scores: Vec<Vec<SampleScore>> =
+                        cases.iter().map(|c| scores(&c.candidate)).collect();
                     let pairs: Vec<CasePair<'_>> = baseline_scores
                         .iter()
                         .zip(&candidate_scores)
-                        .map(|(b, c)| CasePair { baseline: b, candidate: c })
+                        .map(|(b, c)| CasePair {
+                            baseline: b,
+                            candidate: c,
+                        })
                         .collect();
                     let comparison = compare::compare_suite(&pairs);
                     let mut cases = cases;
@@ -274,15 +332,20 @@ pub fn check(root: &Path, options: &CheckOptions, progress: &mut dyn FnMut(Progr
                         provider: p.provider.name.clone(),
                         samples: p.suite.samples,
                         tolerance: p.suite.tolerance.over(
-                            project.config.tolerance.for_tier(candidate.prompt.metadata.governance.risk_tier),
+                            project
+                                .config
+                                .tolerance
+                                .for_tier(candidate.prompt.metadata.governance.risk_tier),
                         ),
                         comparison,
                         cases,
                     }
                 })
                 .collect();
-            let reasons: Vec<gate::Reason> =
-                suites.iter().flat_map(|s| gate::check(&s.name, &s.tolerance, &s.comparison)).collect();
+            let reasons: Vec<gate::Reason> = suites
+                .iter()
+                .flat_map(|s| gate::check(&s.name, &s.tolerance, &s.comparison))
+                .collect();
             CandidateReport {
                 label: spec.label.clone(),
                 prompt: spec.prompt.clone(),
@@ -294,10 +357,22 @@ pub fn check(root: &Path, options: &CheckOptions, progress: &mut dyn FnMut(Progr
             }
         })
         .collect();
-    candidates.sort_by(|a, b| a.verdict.cmp(&b.verdict).then(b.mean_delta().total_cmp(&a.mean_delta())));
+    candidates.sort_by(|a, b| {
+        a.verdict
+            .cmp(&b.verdict)
+            .then(b.mean_delta().total_cmp(&a.mean_delta()))
+    });
 
-    let verdict = candidates.iter().map(|c| c.verdict).max().unwrap_or(Verdict::Pass);
-    let case_errors: usize = candidates.iter().flat_map(|c| &c.suites).map(|s| s.comparison.errors).sum();
+    let verdict = candidates
+        .iter()
+        .map(|c| c.verdict)
+        .max()
+        .unwrap_or(Verdict::Pass);
+    let case_errors: usize = candidates
+        .iter()
+        .flat_map(|c| &c.suites)
+        .map(|s| s.comparison.errors)
+        .sum();
     let report = CheckReport {
         format_version: FORMAT_VERSION,
         run_id,
@@ -309,13 +384,20 @@ pub fn check(root: &Path, options: &CheckOptions, progress: &mut dyn FnMut(Progr
         candidates,
     };
     record::write_json(&run_dir.join("report.json"), &report)?;
-    record::write_atomic(&run_dir.join("summary.md"), report::summary_markdown(&report).as_bytes())?;
+    record::write_atomic(
+        &run_dir.join("summary.md"),
+        report::summary_markdown(&report).as_bytes(),
+    )?;
     let exit_code = match (report.verdict, report.complete) {
         (Verdict::Fail, _) => exit::GATE_FAILED,
         (Verdict::Pass, false) => exit::INCOMPLETE,
         (Verdict::Pass, true) => exit::PASS,
     };
-    Ok(CheckResult::Checked(CheckOutcome { report, run_dir, exit_code }))
+    Ok(CheckResult::Checked(CheckOutcome {
+        report,
+        run_dir,
+        exit_code,
+    }))
 }
 
 /// What `promptgate run` was asked to do.
@@ -349,7 +431,11 @@ pub struct RunOutcome {
 }
 
 /// Runs suites on one version of each prompt, without comparing or gating.
-pub fn run(root: &Path, options: &RunOptions, progress: &mut dyn FnMut(Progress)) -> Result<RunOutcome> {
+pub fn run(
+    root: &Path,
+    options: &RunOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<RunOutcome> {
     let started_at = chrono::Utc::now().to_rfc3339();
     let project = Project::open(root)?;
     check_suite_names(&project.suites, &options.suites)?;
@@ -375,10 +461,20 @@ pub fn run(root: &Path, options: &RunOptions, progress: &mut dyn FnMut(Progress)
         }
     }
     if planned.iter().all(|p| p.1.cases.is_empty()) {
-        return Err(Error::NoCases("no suite with cases targets the selected prompts".into()));
+        return Err(Error::NoCases(
+            "no suite with cases targets the selected prompts".into(),
+        ));
     }
     let run_id = RunId::generate();
-    let (outcomes, run_dir) = execute(&project.root, &run_id, &started_at, &options.command, jobs, options.concurrency, progress)?;
+    let (outcomes, run_dir) = execute(
+        &project.root,
+        &run_id,
+        &started_at,
+        &options.command,
+        jobs,
+        options.concurrency,
+        progress,
+    )?;
     let suites: Vec<RunSuiteReport> = planned
         .into_iter()
         .map(|(version, suite, provider, per_case)| {
@@ -386,23 +482,40 @@ pub fn run(root: &Path, options: &RunOptions, progress: &mut dyn FnMut(Progress)
                 .cases
                 .par_iter()
                 .zip(per_case.par_iter())
-                .map(|(case, indices)| RunCaseReport { id: case.id.clone(), side: side_report(case, indices, &outcomes) })
+                .map(|(case, indices)| RunCaseReport {
+                    id: case.id.clone(),
+                    side: side_report(case, indices, &outcomes),
+                })
                 .collect();
             let rates: Vec<f64> = cases.iter().filter_map(|c| c.side.pass_rate).collect();
             RunSuiteReport {
                 name: suite.name.clone(),
                 version,
                 provider: provider.name.clone(),
-                pass_rate: (!rates.is_empty()).then(|| rates.iter().sum::<f64>() / rates.len() as f64),
+                pass_rate: (!rates.is_empty())
+                    .then(|| rates.iter().sum::<f64>() / rates.len() as f64),
                 cases,
             }
         })
         .collect();
     let case_count = suites.iter().map(|s| s.cases.len()).sum();
-    let report = RunReport { format_version: FORMAT_VERSION, run_id, totals: totals(case_count, &outcomes), suites };
+    let report = RunReport {
+        format_version: FORMAT_VERSION,
+        run_id,
+        totals: totals(case_count, &outcomes),
+        suites,
+    };
     record::write_json(&run_dir.join("report.json"), &report)?;
-    let exit_code = if report.totals.errors > 0 { exit::INCOMPLETE } else { exit::PASS };
-    Ok(RunOutcome { report, run_dir, exit_code })
+    let exit_code = if report.totals.errors > 0 {
+        exit::INCOMPLETE
+    } else {
+        exit::PASS
+    };
+    Ok(RunOutcome {
+        report,
+        run_dir,
+        exit_code,
+    })
 }
 
 /// Creates the run directory, makes every call, and logs each one as it finishes.
@@ -423,14 +536,26 @@ fn execute(
         calls: jobs.jobs.len(),
     };
     let mut run_dir = RunDir::create(root, &manifest)?;
-    let options = RunnerOptions { concurrency: concurrency.unwrap_or(16), ..RunnerOptions::default() };
+    let options = RunnerOptions {
+        concurrency: concurrency.unwrap_or(16),
+        ..RunnerOptions::default()
+    };
     let meta: Vec<(String, String, crate::config::EffectiveParams, u32)> = jobs
         .jobs
         .iter()
         .zip(&jobs.keys)
-        .map(|(j, k)| (j.provider.fingerprint().to_string(), k.clone(), j.request.params, j.request.sample))
+        .map(|(j, k)| {
+            (
+                j.provider.fingerprint().to_string(),
+                k.clone(),
+                j.request.params,
+                j.request.sample,
+            )
+        })
         .collect();
-    progress(Progress::Started { calls: jobs.jobs.len() });
+    progress(Progress::Started {
+        calls: jobs.jobs.len(),
+    });
     let (mut done, mut errors, mut tokens) = (0, 0, 0);
     let mut write_error = None;
     let outcomes = runner::run(jobs.jobs, options, |index, outcome| {
@@ -440,11 +565,22 @@ fn execute(
             Err(_) => errors += 1,
         }
         let (provider, key, params, sample) = meta[index].clone();
-        let record = CallRecord { call: index, provider, key, params, sample, outcome: outcome.clone() };
+        let record = CallRecord {
+            call: index,
+            provider,
+            key,
+            params,
+            sample,
+            outcome: outcome.clone(),
+        };
         if let Err(e) = run_dir.append(&record) {
             write_error.get_or_insert(e);
         }
-        progress(Progress::Finished { done, errors, tokens });
+        progress(Progress::Finished {
+            done,
+            errors,
+            tokens,
+        });
     })?;
     if let Some(e) = write_error {
         return Err(e);
@@ -499,7 +635,12 @@ fn scores(side: &SideReport) -> Vec<SampleScore> {
 fn scores_of(samples: &[SampleReport]) -> Vec<SampleScore> {
     samples
         .iter()
-        .map(|s| SampleScore { pass: s.pass(), latency_ms: s.latency_ms, cost: s.cost, tokens: s.tokens })
+        .map(|s| SampleScore {
+            pass: s.pass(),
+            latency_ms: s.latency_ms,
+            cost: s.cost,
+            tokens: s.tokens,
+        })
         .collect()
 }
 

@@ -25,7 +25,10 @@ pub struct Validated {
 pub fn validate(root: &Path) -> Result<Validated> {
     let project = Project::open(root)?;
     let names = project.store.prompt_names(WORKTREE)?;
-    let mut checked = Validated { suites: project.suites.len(), ..Validated::default() };
+    let mut checked = Validated {
+        suites: project.suites.len(),
+        ..Validated::default()
+    };
     for name in &names {
         let prepared = Prepared::load(&project, name, WORKTREE)?;
         checked.prompts += 1;
@@ -35,7 +38,10 @@ pub fn validate(root: &Path) -> Result<Validated> {
                     Error::invalid_with_hint(
                         crate::errors::Location::file(&suite.path),
                         format!("suite `{}` names unknown provider `{provider}`", suite.name),
-                        format!("configured providers: {}", project.config.provider_names().join(", ")),
+                        format!(
+                            "configured providers: {}",
+                            project.config.provider_names().join(", ")
+                        ),
                     )
                 })?;
             }
@@ -56,7 +62,10 @@ pub fn validate(root: &Path) -> Result<Validated> {
             if !names.contains(prompt) {
                 return Err(Error::invalid_with_hint(
                     crate::errors::Location::file(&suite.path),
-                    format!("suite `{}` targets prompt `{prompt}`, which does not exist", suite.name),
+                    format!(
+                        "suite `{}` targets prompt `{prompt}`, which does not exist",
+                        suite.name
+                    ),
                     format!("expected a file {}", prompt.path()),
                 ));
             }
@@ -108,8 +117,12 @@ pub fn show(root: &Path, options: &ShowOptions) -> Result<Vec<Message>> {
                 .cases
                 .iter()
                 .find(|c| c.id == case_id)
-                .ok_or_else(|| Error::Usage(format!("suite `{suite_name}` has no case `{case_id}`")))?;
-            if let Some((variable, problem, detail)) = crate::artifact::check_variables(&prepared.prompt, &case.vars) {
+                .ok_or_else(|| {
+                    Error::Usage(format!("suite `{suite_name}` has no case `{case_id}`"))
+                })?;
+            if let Some((variable, problem, detail)) =
+                crate::artifact::check_variables(&prepared.prompt, &case.vars)
+            {
                 return Err(Error::Variable {
                     location: case.location.clone(),
                     suite: suite.name.clone(),
@@ -125,6 +138,9 @@ pub fn show(root: &Path, options: &ShowOptions) -> Result<Vec<Message>> {
     };
     prepared
         .template
-        .render(&RenderData { input, ..RenderData::default() })
+        .render(&RenderData {
+            input,
+            ..RenderData::default()
+        })
         .map_err(|e| Error::Usage(format!("cannot render {}: {e}", prepared.version.label())))
 }

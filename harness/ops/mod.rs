@@ -54,7 +54,12 @@ impl Project {
         let root = store.root().to_path_buf();
         let config = Config::load(&root)?;
         let suites = Suite::load_all(&root)?;
-        Ok(Self { root, config, store, suites })
+        Ok(Self {
+            root,
+            config,
+            store,
+            suites,
+        })
     }
 }
 

@@ -36,11 +36,19 @@ impl Prepared {
                 "partial `a/b` is read from prompts/a/_b.prompt; templates use Handlebars syntax",
             )
         })?;
-        Ok(Self { version, prompt, template })
+        Ok(Self {
+            version,
+            prompt,
+            template,
+        })
     }
 
     /// A hash of everything that determines rendering: the prompt and its partials' sources.
-    pub(super) fn effective_hash(project: &Project, name: &PromptName, rev: &str) -> Result<ContentHash> {
+    pub(super) fn effective_hash(
+        project: &Project,
+        name: &PromptName,
+        rev: &str,
+    ) -> Result<ContentHash> {
         let version = project.store.version(name, rev)?;
         let body = artifact::body_of(&version.source);
         let partials = project.store.partials(body, rev)?;
@@ -72,7 +80,13 @@ pub(super) struct Providers<'p> {
 
 impl<'p> Providers<'p> {
     pub(super) fn new(project: &'p Project, env: &'p Env, override_name: Option<&'p str>) -> Self {
-        Self { project, env, override_name, built: HashMap::new(), limits: Limits::default() }
+        Self {
+            project,
+            env,
+            override_name,
+            built: HashMap::new(),
+            limits: Limits::default(),
+        }
     }
 
     /// The provider for `suite`: the command line's, else the suite's, else the project default.
@@ -112,13 +126,18 @@ pub(super) struct Jobs {
 impl Jobs {
     /// Adds a call, or finds the identical one already planned; returns its index.
     pub(super) fn add(&mut self, provider: &SuiteProvider, request: Request) -> usize {
-        let identity = serde_json::to_string(&(provider.provider.fingerprint(), &request)).unwrap_or_default();
+        let identity =
+            serde_json::to_string(&(provider.provider.fingerprint(), &request)).unwrap_or_default();
         let key = ContentHash::of(identity).as_str().to_string();
         if let Some(&i) = self.index.get(&key) {
             return i;
         }
         let i = self.jobs.len();
-        self.jobs.push(Job { provider: provider.provider.clone(), limit: provider.limit.clone(), request });
+        self.jobs.push(Job {
+            provider: provider.provider.clone(),
+            limit: provider.limit.clone(),
+            request,
+        });
         self.keys.push(key.clone());
         self.index.insert(key, i);
         i
@@ -135,10 +154,16 @@ pub(super) fn plan_suite(
     provider: &SuiteProvider,
     jobs: &mut Jobs,
 ) -> Result<Vec<Vec<usize>>> {
-    let params = suite.params.over(prompt_params(&prepared.prompt)).over(provider.params).effective();
+    let params = suite
+        .params
+        .over(prompt_params(&prepared.prompt))
+        .over(provider.params)
+        .effective();
     let mut per_case = Vec::with_capacity(suite.cases.len());
     for case in &suite.cases {
-        if let Some((variable, problem, detail)) = artifact::check_variables(&prepared.prompt, &case.vars) {
+        if let Some((variable, problem, detail)) =
+            artifact::check_variables(&prepared.prompt, &case.vars)
+        {
             return Err(Error::Variable {
                 location: case.location.clone(),
                 suite: suite.name.clone(),
@@ -149,12 +174,31 @@ pub(super) fn plan_suite(
                 detail,
             });
         }
-        let data = RenderData { input: case.vars.clone(), ..RenderData::default() };
+        let data = RenderData {
+            input: case.vars.clone(),
+            ..RenderData::default()
+        };
         let messages = prepared.template.render(&data).map_err(|e| {
-            Error::invalid(case.location.clone(), format!("case `{}`: cannot render {}: {e}", case.id, prepared.version.label()))
+            Error::invalid(
+                case.location.clone(),
+                format!(
+                    "case `{}`: cannot render {}: {e}",
+                    case.id,
+                    prepared.version.label()
+                ),
+            )
         })?;
         let samples = (0..suite.samples)
-            .map(|sample| jobs.add(provider, Request { messages: messages.clone(), params, sample }))
+            .map(|sample| {
+                jobs.add(
+                    provider,
+                    Request {
+                        messages: messages.clone(),
+                        params,
+                        sample,
+                    },
+                )
+            })
             .collect();
         per_case.push(samples);
     }
@@ -168,13 +212,20 @@ fn prompt_params(prompt: &Prompt) -> crate::config::Params {
     crate::config::Params {
         temperature: number("temperature"),
         top_p: number("topP"),
-        max_tokens: config.get("maxOutputTokens").and_then(serde_json::Value::as_u64).map(|v| v as u32),
+        max_tokens: config
+            .get("maxOutputTokens")
+            .and_then(serde_json::Value::as_u64)
+            .map(|v| v as u32),
         seed: config.get("seed").and_then(serde_json::Value::as_u64),
     }
 }
 
 /// The suites that target `prompt`, filtered by the names the user selected (if any).
-pub(super) fn suites_for<'s>(suites: &'s [Suite], prompt: &PromptName, selected: &[String]) -> Vec<&'s Suite> {
+pub(super) fn suites_for<'s>(
+    suites: &'s [Suite],
+    prompt: &PromptName,
+    selected: &[String],
+) -> Vec<&'s Suite> {
     suites
         .iter()
         .filter(|s| s.targets(prompt))
@@ -187,7 +238,10 @@ pub(super) fn check_suite_names(suites: &[Suite], selected: &[String]) -> Result
     for name in selected {
         if !suites.iter().any(|s| &s.name == name) {
             let known: Vec<&str> = suites.iter().map(|s| s.name.as_str()).collect();
-            return Err(Error::Usage(format!("unknown suite `{name}`; suites: {}", known.join(", "))));
+            return Err(Error::Usage(format!(
+                "unknown suite `{name}`; suites: {}",
+                known.join(", ")
+            )));
         }
     }
     Ok(())

@@ -3,7 +3,10 @@
 //! It makes no model call, so it shows exactly what a prompt version sends. Suites run on it
 //! test the prompt text itself, which is what promptgate's own tests and a first look need.
 
-use super::{BoxFuture, Completion, FinishReason, Provider, ProviderError, Request, Usage, approximate_tokens};
+use super::{
+    BoxFuture, Completion, FinishReason, Provider, ProviderError, Request, Usage,
+    approximate_tokens,
+};
 use crate::config::Price;
 
 /// Replies with `role: text` lines for each message.
@@ -23,10 +26,16 @@ impl Provider for Echo {
     }
 
     fn price(&self) -> Option<Price> {
-        Some(Price { input_per_mtok: 0.0, output_per_mtok: 0.0 })
+        Some(Price {
+            input_per_mtok: 0.0,
+            output_per_mtok: 0.0,
+        })
     }
 
-    fn complete<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Completion, ProviderError>> {
+    fn complete<'a>(
+        &'a self,
+        request: &'a Request,
+    ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
         Box::pin(async move {
             let text: String = request
                 .messages
@@ -36,7 +45,10 @@ impl Provider for Echo {
                 .join("\n");
             let tokens = approximate_tokens(&text);
             Ok(Completion {
-                usage: Usage { input_tokens: tokens, output_tokens: tokens },
+                usage: Usage {
+                    input_tokens: tokens,
+                    output_tokens: tokens,
+                },
                 text,
                 finish: FinishReason::Stop,
                 fingerprint: None,

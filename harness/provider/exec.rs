@@ -11,7 +11,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 
-use super::{BoxFuture, Completion, FinishReason, Provider, ProviderError, Request, Usage, approximate_tokens};
+use super::{
+    BoxFuture, Completion, FinishReason, Provider, ProviderError, Request, Usage,
+    approximate_tokens,
+};
 use crate::config::Price;
 
 /// Runs a local command for each call.
@@ -35,9 +38,20 @@ struct Reply {
 
 impl Exec {
     /// A provider running `command` (program, then arguments) in `dir`.
-    pub fn new(command: Vec<String>, dir: PathBuf, timeout: Duration, price: Option<Price>) -> Self {
+    pub fn new(
+        command: Vec<String>,
+        dir: PathBuf,
+        timeout: Duration,
+        price: Option<Price>,
+    ) -> Self {
         let fingerprint = format!("exec:{}", command.join(" "));
-        Self { command, dir, timeout, price, fingerprint }
+        Self {
+            command,
+            dir,
+            timeout,
+            price,
+            fingerprint,
+        }
     }
 
     async fn call(&self, request: &Request) -> Result<Completion, ProviderError> {
@@ -54,7 +68,8 @@ impl Exec {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| ProviderError::permanent(format!("cannot start `{program}`: {e}")))?;
-        let input = serde_json::to_vec(request).map_err(|e| ProviderError::permanent(e.to_string()))?;
+        let input =
+            serde_json::to_vec(request).map_err(|e| ProviderError::permanent(e.to_string()))?;
         if let Some(mut stdin) = child.stdin.take() {
             // A command that exits without reading its input is allowed; its output still counts.
             let _ = stdin.write_all(&input).await;
@@ -65,22 +80,47 @@ impl Exec {
             .map_err(|e| ProviderError::transient(format!("`{program}` failed: {e}")))?;
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
-            let tail: String = stderr.trim().lines().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" | ");
-            return Err(ProviderError::transient(format!("`{program}` exited with {}: {tail}", output.status)));
+            let tail: String = stderr
+                .trim()
+                .lines()
+                .rev()
+                .take(3)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join(" | ");
+            return Err(ProviderError::transient(format!(
+                "`{program}` exited with {}: {tail}",
+                output.status
+            )));
         }
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        let input_tokens = request.messages.iter().map(|m| approximate_tokens(&m.text_content())).sum();
+        let input_tokens = request
+            .messages
+            .iter()
+            .map(|m| approximate_tokens(&m.text_content()))
+            .sum();
         match serde_json::from_str::<Reply>(stdout.trim()) {
             Ok(reply) => Ok(Completion {
-                usage: reply.usage.unwrap_or(Usage { input_tokens, output_tokens: approximate_tokens(&reply.text) }),
-                finish: reply.finish.as_deref().map_or(FinishReason::Stop, FinishReason::from_provider),
+                usage: reply.usage.unwrap_or(Usage {
+                    input_tokens,
+                    output_tokens: approximate_tokens(&reply.text),
+                }),
+                finish: reply
+                    .finish
+                    .as_deref()
+                    .map_or(FinishReason::Stop, FinishReason::from_provider),
                 text: reply.text,
                 fingerprint: None,
             }),
             Err(_) => {
                 let text = stdout.strip_suffix('\n').unwrap_or(&stdout).to_string();
                 Ok(Completion {
-                    usage: Usage { input_tokens, output_tokens: approximate_tokens(&text) },
+                    usage: Usage {
+                        input_tokens,
+                        output_tokens: approximate_tokens(&text),
+                    },
                     text,
                     finish: FinishReason::Stop,
                     fingerprint: None,
@@ -99,11 +139,19 @@ impl Provider for Exec {
         self.price
     }
 
-    fn complete<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Completion, ProviderError>> {
+    fn complete<'a>(
+        &'a self,
+        request: &'a Request,
+    ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
         Box::pin(async move {
             tokio::time::timeout(self.timeout, self.call(request))
                 .await
-                .unwrap_or_else(|_| Err(ProviderError::transient(format!("timed out after {:?}", self.timeout))))
+                .unwrap_or_else(|_| {
+                    Err(ProviderError::transient(format!(
+                        "timed out after {:?}",
+                        self.timeout
+                    )))
+                })
         })
     }
 }

@@ -117,12 +117,20 @@ pub struct ProviderError {
 impl ProviderError {
     /// A failure that may succeed on retry.
     pub fn transient(message: impl Into<String>) -> Self {
-        Self { retry: Retry::Transient, message: message.into(), retry_after_ms: None }
+        Self {
+            retry: Retry::Transient,
+            message: message.into(),
+            retry_after_ms: None,
+        }
     }
 
     /// A failure that will not.
     pub fn permanent(message: impl Into<String>) -> Self {
-        Self { retry: Retry::Permanent, message: message.into(), retry_after_ms: None }
+        Self {
+            retry: Retry::Permanent,
+            message: message.into(),
+            retry_after_ms: None,
+        }
     }
 }
 
@@ -135,7 +143,10 @@ pub trait Provider: Send + Sync {
     fn price(&self) -> Option<Price>;
 
     /// Performs one call.
-    fn complete<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Completion, ProviderError>>;
+    fn complete<'a>(
+        &'a self,
+        request: &'a Request,
+    ) -> BoxFuture<'a, Result<Completion, ProviderError>>;
 }
 
 /// Default per-call timeout when the config gives none. There is no way to wait forever.
@@ -151,18 +162,38 @@ pub fn build(
     root: &Path,
     env: &BTreeMap<String, String>,
 ) -> Result<Arc<dyn Provider>> {
-    let timeout = config.timeout_ms.map_or(DEFAULT_TIMEOUT, Duration::from_millis);
-    let setup = |message: String| Error::Provider { provider: name.to_string(), message };
+    let timeout = config
+        .timeout_ms
+        .map_or(DEFAULT_TIMEOUT, Duration::from_millis);
+    let setup = |message: String| Error::Provider {
+        provider: name.to_string(),
+        message,
+    };
     Ok(match config.kind {
         ProviderKind::Echo => Arc::new(Echo::new()),
-        ProviderKind::Exec => Arc::new(Exec::new(config.command.clone(), root.to_path_buf(), timeout, config.price)),
+        ProviderKind::Exec => Arc::new(Exec::new(
+            config.command.clone(),
+            root.to_path_buf(),
+            timeout,
+            config.price,
+        )),
         ProviderKind::Openai => {
-            let model = config.model.clone().ok_or_else(|| setup("no `model` configured".into()))?;
-            let base_url = config.base_url.clone().unwrap_or_else(|| openai::DEFAULT_BASE_URL.to_string());
+            let model = config
+                .model
+                .clone()
+                .ok_or_else(|| setup("no `model` configured".into()))?;
+            let base_url = config
+                .base_url
+                .clone()
+                .unwrap_or_else(|| openai::DEFAULT_BASE_URL.to_string());
             let api_key = match &config.api_key_env {
-                Some(var) => Some(env.get(var).cloned().filter(|k| !k.is_empty()).ok_or_else(|| {
-                    setup(format!("the environment variable `{var}` (api_key_env) is not set"))
-                })?),
+                Some(var) => Some(env.get(var).cloned().filter(|k| !k.is_empty()).ok_or_else(
+                    || {
+                        setup(format!(
+                            "the environment variable `{var}` (api_key_env) is not set"
+                        ))
+                    },
+                )?),
                 None => None,
             };
             Arc::new(OpenAi::new(base_url, model, api_key, timeout, config.price).map_err(setup)?)
@@ -173,7 +204,9 @@ pub fn build(
 /// Cost of a call in dollars, or `None` when the price is unknown.
 pub fn cost(price: Option<Price>, usage: Usage) -> Option<f64> {
     price.map(|p| {
-        (usage.input_tokens as f64 * p.input_per_mtok + usage.output_tokens as f64 * p.output_per_mtok) / 1e6
+        (usage.input_tokens as f64 * p.input_per_mtok
+            + usage.output_tokens as f64 * p.output_per_mtok)
+            / 1e6
     })
 }
 

@@ -27,7 +27,10 @@ pub struct OpenAi {
 impl std::fmt::Debug for OpenAi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The API key is deliberately absent.
-        f.debug_struct("OpenAi").field("url", &self.url).field("model", &self.model).finish_non_exhaustive()
+        f.debug_struct("OpenAi")
+            .field("url", &self.url)
+            .field("model", &self.model)
+            .finish_non_exhaustive()
     }
 }
 
@@ -77,7 +80,14 @@ impl OpenAi {
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         let base = base_url.trim_end_matches('/');
         let fingerprint = format!("openai:{base}:{model}");
-        Ok(Self { client, url: format!("{base}/chat/completions"), model, api_key, price, fingerprint })
+        Ok(Self {
+            client,
+            url: format!("{base}/chat/completions"),
+            model,
+            api_key,
+            price,
+            fingerprint,
+        })
     }
 
     fn body(&self, request: &Request) -> Value {
@@ -85,7 +95,11 @@ impl OpenAi {
             .messages
             .iter()
             .map(|m| {
-                let role = if m.role == "model" { "assistant" } else { m.role.as_str() };
+                let role = if m.role == "model" {
+                    "assistant"
+                } else {
+                    m.role.as_str()
+                };
                 json!({ "role": role, "content": m.text_content() })
             })
             .collect();
@@ -104,20 +118,32 @@ impl OpenAi {
         if let Some(key) = &self.api_key {
             http = http.bearer_auth(key);
         }
-        let response = http.send().await.map_err(|e| ProviderError::transient(describe(e)))?;
+        let response = http
+            .send()
+            .await
+            .map_err(|e| ProviderError::transient(describe(e)))?;
         let status = response.status();
         let retry_after_ms = retry_after(response.headers());
-        let text = response.text().await.map_err(|e| ProviderError::transient(describe(e)))?;
+        let text = response
+            .text()
+            .await
+            .map_err(|e| ProviderError::transient(describe(e)))?;
         if !status.is_success() {
             let retry = matches!(status.as_u16(), 408 | 409 | 429) || status.is_server_error();
             let message = format!("HTTP {}: {}", status.as_u16(), error_message(&text));
-            let mut error =
-                if retry { ProviderError::transient(message) } else { ProviderError::permanent(message) };
+            let mut error = if retry {
+                ProviderError::transient(message)
+            } else {
+                ProviderError::permanent(message)
+            };
             error.retry_after_ms = retry_after_ms;
             return Err(error);
         }
         let parsed: ChatResponse = serde_json::from_str(&text).map_err(|e| {
-            ProviderError::transient(format!("unreadable response body ({e}): {}", snippet(&text)))
+            ProviderError::transient(format!(
+                "unreadable response body ({e}): {}",
+                snippet(&text)
+            ))
         })?;
         let choice = parsed
             .choices
@@ -126,10 +152,16 @@ impl OpenAi {
             .ok_or_else(|| ProviderError::transient("response has no choices"))?;
         Ok(Completion {
             text: choice.message.content.unwrap_or_default(),
-            finish: choice.finish_reason.as_deref().map_or(FinishReason::Stop, FinishReason::from_provider),
+            finish: choice
+                .finish_reason
+                .as_deref()
+                .map_or(FinishReason::Stop, FinishReason::from_provider),
             usage: parsed
                 .usage
-                .map(|u| Usage { input_tokens: u.prompt_tokens, output_tokens: u.completion_tokens })
+                .map(|u| Usage {
+                    input_tokens: u.prompt_tokens,
+                    output_tokens: u.completion_tokens,
+                })
                 .unwrap_or_default(),
             fingerprint: parsed.system_fingerprint,
         })
@@ -149,7 +181,9 @@ fn describe(e: reqwest::Error) -> String {
 
 /// The `error.message` of an error body in any of the common shapes, else a snippet of it.
 fn error_message(body: &str) -> String {
-    let Ok(value) = serde_json::from_str::<Value>(body) else { return snippet(body) };
+    let Ok(value) = serde_json::from_str::<Value>(body) else {
+        return snippet(body);
+    };
     let candidates = [
         value.pointer("/error/message"),
         value.pointer("/message"),
@@ -176,7 +210,9 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<u64> {
     if let Some(ms) = get("retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok()) {
         return Some(ms.max(0.0) as u64);
     }
-    get("retry-after").and_then(|v| v.trim().parse::<f64>().ok()).map(|s| (s.max(0.0) * 1000.0) as u64)
+    get("retry-after")
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|s| (s.max(0.0) * 1000.0) as u64)
 }
 
 impl Provider for OpenAi {
@@ -188,7 +224,10 @@ impl Provider for OpenAi {
         self.price
     }
 
-    fn complete<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Completion, ProviderError>> {
+    fn complete<'a>(
+        &'a self,
+        request: &'a Request,
+    ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
         Box::pin(self.call(request))
     }
 }

@@ -11,7 +11,11 @@ const MAX_ROWS: usize = 25;
 /// Renders the Markdown summary of a check.
 pub fn summary_markdown(report: &CheckReport) -> String {
     let mut md = String::new();
-    let _ = writeln!(md, "## promptgate: {}", report.verdict.as_str().to_uppercase());
+    let _ = writeln!(
+        md,
+        "## promptgate: {}",
+        report.verdict.as_str().to_uppercase()
+    );
     let _ = writeln!(md);
     let _ = writeln!(
         md,
@@ -20,10 +24,16 @@ pub fn summary_markdown(report: &CheckReport) -> String {
         report.totals.cases,
         report.totals.calls,
         report.totals.errors,
-        report.totals.cost.map_or_else(|| "cost unknown".to_string(), |c| format!("${c:.4}"))
+        report
+            .totals
+            .cost
+            .map_or_else(|| "cost unknown".to_string(), |c| format!("${c:.4}"))
     );
     let _ = writeln!(md);
-    let _ = writeln!(md, "| candidate | baseline | verdict | pass rate (base → cand) | regressed | fixed | errors |");
+    let _ = writeln!(
+        md,
+        "| candidate | baseline | verdict | pass rate (base → cand) | regressed | fixed | errors |"
+    );
     let _ = writeln!(md, "|---|---|---|---|---|---|---|");
     for c in &report.candidates {
         for s in &c.suites {
@@ -48,7 +58,14 @@ pub fn summary_markdown(report: &CheckReport) -> String {
     let reasons: Vec<String> = report
         .candidates
         .iter()
-        .flat_map(|c| c.reasons.iter().map(move |r| format!("- **{}** ({}, suite `{}`): {}", c.label, r.metric, r.suite, r.message)))
+        .flat_map(|c| {
+            c.reasons.iter().map(move |r| {
+                format!(
+                    "- **{}** ({}, suite `{}`): {}",
+                    c.label, r.metric, r.suite, r.message
+                )
+            })
+        })
         .collect();
     if !reasons.is_empty() {
         let _ = writeln!(md, "\n### Why it failed\n");
@@ -73,10 +90,20 @@ pub fn summary_markdown(report: &CheckReport) -> String {
         let _ = writeln!(md, "| candidate | suite | case |");
         let _ = writeln!(md, "|---|---|---|");
         for (candidate, suite, case) in regressions.iter().take(MAX_ROWS) {
-            let _ = writeln!(md, "| {} | {} | {} |", escape(candidate), escape(suite), escape(case));
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} |",
+                escape(candidate),
+                escape(suite),
+                escape(case)
+            );
         }
         if regressions.len() > MAX_ROWS {
-            let _ = writeln!(md, "\n…and {} more in `report.json`.", regressions.len() - MAX_ROWS);
+            let _ = writeln!(
+                md,
+                "\n…and {} more in `report.json`.",
+                regressions.len() - MAX_ROWS
+            );
         }
     }
     md

@@ -73,8 +73,16 @@ pub struct CandidateReport {
 impl CandidateReport {
     /// Mean pass-rate delta over the candidate's suites, for ranking.
     pub fn mean_delta(&self) -> f64 {
-        let deltas: Vec<f64> = self.suites.iter().filter_map(|s| s.comparison.pass_rate_delta).collect();
-        if deltas.is_empty() { 0.0 } else { deltas.iter().sum::<f64>() / deltas.len() as f64 }
+        let deltas: Vec<f64> = self
+            .suites
+            .iter()
+            .filter_map(|s| s.comparison.pass_rate_delta)
+            .collect();
+        if deltas.is_empty() {
+            0.0
+        } else {
+            deltas.iter().sum::<f64>() / deltas.len() as f64
+        }
     }
 }
 
@@ -144,7 +152,9 @@ pub struct SampleReport {
 impl SampleReport {
     /// Whether every assertion held; `None` when the call failed.
     pub fn pass(&self) -> Option<bool> {
-        self.output.as_ref().map(|_| self.assertions.iter().all(|a| a.pass))
+        self.output
+            .as_ref()
+            .map(|_| self.assertions.iter().all(|a| a.pass))
     }
 }
 

@@ -33,7 +33,8 @@ pub fn check_summary(report: &CheckReport, run_dir: &str) -> String {
                 s.name,
                 pct(cmp.baseline.pass_rate),
                 pct(cmp.candidate.pass_rate),
-                cmp.pass_rate_delta.map_or_else(|| "n/a".into(), |d| format!("{:+.1} pts", d * 100.0)),
+                cmp.pass_rate_delta
+                    .map_or_else(|| "n/a".into(), |d| format!("{:+.1} pts", d * 100.0)),
                 cmp.regressed,
                 cmp.fixed,
                 cmp.errors
@@ -46,18 +47,31 @@ pub fn check_summary(report: &CheckReport, run_dir: &str) -> String {
                         (Some(b), Some(cand)) if status != CaseStatus::Error => {
                             let _ = writeln!(out, "      diff: {}", inline_diff(b, cand));
                             for a in cand.assertions.iter().filter(|a| !a.pass) {
-                                let _ = writeln!(out, "      candidate failed {}: {}", a.kind, a.reason);
+                                let _ = writeln!(
+                                    out,
+                                    "      candidate failed {}: {}",
+                                    a.kind, a.reason
+                                );
                             }
                         }
                         (b, cand) => {
-                            for e in [b, cand].into_iter().flatten().filter_map(|s| s.error.as_deref()) {
+                            for e in [b, cand]
+                                .into_iter()
+                                .flatten()
+                                .filter_map(|s| s.error.as_deref())
+                            {
                                 let _ = writeln!(out, "      error: {e}");
                             }
                         }
                     }
                 }
                 if cases.len() > MAX_CASES {
-                    let _ = writeln!(out, "    … {} more {} cases in the report", cases.len() - MAX_CASES, status.as_str());
+                    let _ = writeln!(
+                        out,
+                        "    … {} more {} cases in the report",
+                        cases.len() - MAX_CASES,
+                        status.as_str()
+                    );
                 }
             }
         }
@@ -68,7 +82,14 @@ pub fn check_summary(report: &CheckReport, run_dir: &str) -> String {
     if report.candidates.len() > 1 {
         let _ = writeln!(out, "ranking (best first):");
         for (i, c) in report.candidates.iter().enumerate() {
-            let _ = writeln!(out, "  {}. {} {} ({:+.1} pts)", i + 1, c.label, c.verdict.as_str(), c.mean_delta() * 100.0);
+            let _ = writeln!(
+                out,
+                "  {}. {} {} ({:+.1} pts)",
+                i + 1,
+                c.label,
+                c.verdict.as_str(),
+                c.mean_delta() * 100.0
+            );
         }
     }
     let t = &report.totals;
@@ -79,7 +100,8 @@ pub fn check_summary(report: &CheckReport, run_dir: &str) -> String {
         t.calls,
         t.errors,
         t.tokens,
-        t.cost.map_or_else(|| "cost unknown".to_string(), |c| format!("${c:.4}")),
+        t.cost
+            .map_or_else(|| "cost unknown".to_string(), |c| format!("${c:.4}")),
         report.duration_ms as f64 / 1000.0
     );
     let _ = writeln!(out, "report: {run_dir}");
@@ -87,7 +109,11 @@ pub fn check_summary(report: &CheckReport, run_dir: &str) -> String {
         out,
         "verdict: {}{}",
         report.verdict.as_str().to_uppercase(),
-        if report.complete { "" } else { " (incomplete: some calls failed)" }
+        if report.complete {
+            ""
+        } else {
+            " (incomplete: some calls failed)"
+        }
     );
     out
 }
@@ -96,11 +122,28 @@ pub fn check_summary(report: &CheckReport, run_dir: &str) -> String {
 pub fn run_summary(report: &RunReport, run_dir: &str) -> String {
     let mut out = String::new();
     for s in &report.suites {
-        let _ = writeln!(out, "{} {}  suite {}  pass {}", s.version.label(), s.version.hash, s.name, pct(s.pass_rate));
+        let _ = writeln!(
+            out,
+            "{} {}  suite {}  pass {}",
+            s.version.label(),
+            s.version.hash,
+            s.name,
+            pct(s.pass_rate)
+        );
         for case in &s.cases {
-            let failed = case.side.samples.iter().filter(|x| x.pass() != Some(true)).count();
+            let failed = case
+                .side
+                .samples
+                .iter()
+                .filter(|x| x.pass() != Some(true))
+                .count();
             if failed > 0 {
-                let _ = writeln!(out, "    fail {} ({failed}/{} samples)", case.id, case.side.samples.len());
+                let _ = writeln!(
+                    out,
+                    "    fail {} ({failed}/{} samples)",
+                    case.id,
+                    case.side.samples.len()
+                );
                 if let Some(sample) = case.side.samples.iter().find(|x| x.pass() != Some(true)) {
                     if let Some(e) = &sample.error {
                         let _ = writeln!(out, "      error: {e}");
@@ -113,7 +156,11 @@ pub fn run_summary(report: &RunReport, run_dir: &str) -> String {
         }
     }
     let t = &report.totals;
-    let _ = write!(out, "{} calls, {} errors, {} tokens\nreport: {run_dir}", t.calls, t.errors, t.tokens);
+    let _ = write!(
+        out,
+        "{} calls, {} errors, {} tokens\nreport: {run_dir}",
+        t.calls, t.errors, t.tokens
+    );
     out
 }
 

@@ -1,1 +1,8 @@
+//! Integration tests: the real `promptgate` binary against real git repositories in temp dirs
+//! and real HTTP servers on 127.0.0.1.
 
+mod check;
+mod errors;
+mod mock;
+mod providers;
+mod support;

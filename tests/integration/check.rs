@@ -1,0 +1,268 @@
+//! `promptgate check` end to end on the echo provider, whose reply is the rendered prompt, so
+//! prompt edits change outcomes deterministically.
+
+use crate::support::{Project, TRIAGE_PROMPT, pairs, statuses};
+
+#[test]
+fn a_regression_beyond_tolerance_exits_10_with_per_case_statuses() {
+    let p = Project::triage();
+    // Drop "billing" and "bug" (both regress), add "refund" (fixes).
+    p.write(
+        "prompts/support/triage.prompt",
+        &TRIAGE_PROMPT.replace("billing, bug", "refund"),
+    );
+    let out = p.run(&["check"]);
+    assert_eq!(out.code, 10, "{}\n{}", out.stdout, out.stderr);
+    let report = p.report(&out);
+    assert_eq!(
+        statuses(&report),
+        pairs(&[
+            ("billing", "regressed"),
+            ("bug", "regressed"),
+            ("refund", "fixed")
+        ])
+    );
+    assert_eq!(report["verdict"], "fail");
+    assert_eq!(
+        report["candidates"][0]["reasons"][0]["metric"],
+        "max_pass_rate_drop"
+    );
+    assert!(out.stdout.contains("regressed  billing"), "{}", out.stdout);
+    let summary = p.read(&format!("{}/summary.md", out.report_dir()));
+    assert!(
+        summary.contains("FAIL") && summary.contains("billing"),
+        "{summary}"
+    );
+    assert_eq!(report["format_version"], 1);
+}
+
+#[test]
+fn an_unchanged_prompt_passes() {
+    let p = Project::triage();
+    let out = p.run(&["check"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("nothing to check"), "{}", out.stdout);
+    let out = p.run(&["check", "support/triage"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report = p.report(&out);
+    assert_eq!(
+        statuses(&report),
+        pairs(&[
+            ("billing", "unchanged-pass"),
+            ("bug", "unchanged-pass"),
+            ("refund", "unchanged-fail")
+        ])
+    );
+    // Identical requests are made once: baseline and candidate share every call.
+    assert_eq!(report["totals"]["calls"], 3);
+    assert_eq!(report["totals"]["cases"], 3);
+}
+
+#[test]
+fn an_improvement_passes() {
+    let p = Project::triage();
+    p.write(
+        "prompts/support/triage.prompt",
+        &TRIAGE_PROMPT.replace("account.", "account, refund."),
+    );
+    let out = p.run(&["check"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let report = p.report(&out);
+    assert_eq!(
+        statuses(&report),
+        pairs(&[
+            ("billing", "unchanged-pass"),
+            ("bug", "unchanged-pass"),
+            ("refund", "fixed")
+        ])
+    );
+    assert_eq!(
+        report["candidates"][0]["suites"][0]["comparison"]["fixed"],
+        1
+    );
+}
+
+#[test]
+fn suite_tolerance_decides() {
+    let p = Project::triage();
+    let loose = crate::support::TRIAGE_SUITE
+        .replace("cases:", "tolerance: { max_pass_rate_drop: 0.5 }\ncases:");
+    p.write("suites/triage.yaml", &loose);
+    p.commit("loosen");
+    p.write(
+        "prompts/support/triage.prompt",
+        &TRIAGE_PROMPT.replace("billing, bug", "bug, refund"),
+    );
+    assert_eq!(
+        p.run(&["check"]).code,
+        0,
+        "a net-zero change within a 50-point tolerance passes"
+    );
+    let strict = crate::support::TRIAGE_SUITE.replace(
+        "cases:",
+        "tolerance: { max_pass_rate_drop: 0.5, max_new_failures: 0 }\ncases:",
+    );
+    p.write("suites/triage.yaml", &strict);
+    let out = p.run(&["check"]);
+    assert_eq!(out.code, 10);
+    assert_eq!(
+        p.report(&out)["candidates"][0]["reasons"][0]["metric"],
+        "max_new_failures"
+    );
+}
+
+#[test]
+fn revisions_labels_and_history() {
+    let p = Project::triage();
+    let first = p.commit("noop");
+    p.write(
+        "prompts/support/triage.prompt",
+        &TRIAGE_PROMPT.replace("billing, bug", "bug"),
+    );
+    p.commit("drop billing");
+
+    // HEAD against HEAD~1 by explicit revisions.
+    let out = p.run(&[
+        "check",
+        "support/triage",
+        "--baseline",
+        "HEAD~1",
+        "--candidate",
+        "HEAD",
+    ]);
+    assert_eq!(out.code, 10, "{}", out.stderr);
+    // The working tree equals HEAD: nothing changed.
+    assert_eq!(p.run(&["check"]).code, 0);
+    // A production label becomes the default baseline.
+    p.label("support/triage", "production", first);
+    let out = p.run(&["check", "support/triage"]);
+    assert_eq!(out.code, 10, "{}", out.stdout);
+    assert_eq!(
+        p.report(&out)["candidates"][0]["baseline"]["rev"],
+        "production"
+    );
+
+    let log = p.run(&["log", "support/triage", "--json"]);
+    assert_eq!(log.code, 0, "{}", log.stderr);
+    let entries: serde_json::Value = serde_json::from_str(&log.stdout).unwrap();
+    let subjects: Vec<&str> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        subjects,
+        ["drop billing", "add triage"],
+        "the no-op commit did not change the prompt"
+    );
+    assert_eq!(entries[0]["author"], "Test Author <author@example.com>");
+
+    let show = p.run(&["show", "support/triage@HEAD~1", "--case", "triage:billing"]);
+    assert_eq!(show.code, 0, "{}", show.stderr);
+    assert!(
+        show.stdout
+            .contains("--- system ---\nCategories: billing, bug, account."),
+        "{}",
+        show.stdout
+    );
+    assert!(
+        show.stdout.contains("--- user ---\ncharged twice"),
+        "{}",
+        show.stdout
+    );
+}
+
+#[test]
+fn variants_are_candidates_gated_on_their_own_and_ranked() {
+    let p = Project::triage();
+    p.write(
+        "prompts/support/triage.terse.prompt",
+        &TRIAGE_PROMPT.replace("billing, bug", "bug"),
+    );
+    p.write(
+        "prompts/support/triage.wide.prompt",
+        &TRIAGE_PROMPT.replace("account.", "account, refund."),
+    );
+    let out = p.run(&["check", "--candidate", "triage.*"]);
+    assert_eq!(out.code, 10, "{}\n{}", out.stdout, out.stderr);
+    let report = p.report(&out);
+    let ranked: Vec<(&str, &str)> = report["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["label"].as_str().unwrap(), c["verdict"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        ranked,
+        [
+            ("support/triage.wide", "pass"),
+            ("support/triage.terse", "fail")
+        ]
+    );
+    assert!(
+        out.stdout.contains("ranking (best first):"),
+        "{}",
+        out.stdout
+    );
+    let one = p.run(&["check", "--candidate", "triage.wide"]);
+    assert_eq!(one.code, 0, "{}", one.stderr);
+}
+
+#[test]
+fn samples_partials_and_jsonl_cases() {
+    let p = Project::new();
+    p.write(
+        "prompts/reply.prompt",
+        "---\ninput:\n  schema:\n    name: string\n---\n{{> shared/greeting}} {{name}}. {{> sign}}\n",
+    );
+    p.write("prompts/shared/_greeting.prompt", "Dear");
+    p.write("prompts/_sign.prompt", "Regards, Support");
+    p.write("fixtures/reply.jsonl", "{\"id\": \"ana\", \"vars\": {\"name\": \"Ana\"}, \"assert\": [{\"type\": \"contains\", \"value\": \"Dear Ana\"}]}\n\n{\"vars\": {\"name\": \"Bo\"}}\n");
+    p.write(
+        "suites/reply.yaml",
+        "kind: regression\nprompt: reply\nsamples: 3\ndefaults:\n  assert:\n    - { type: contains, value: Regards }\ncases:\n  - file: fixtures/reply.jsonl\n",
+    );
+    p.commit("reply");
+    p.write("prompts/_sign.prompt", "Cheers");
+    let out = p.run(&["check"]);
+    assert_eq!(
+        out.code, 10,
+        "a partial change is a prompt change:\n{}\n{}",
+        out.stdout, out.stderr
+    );
+    let report = p.report(&out);
+    assert_eq!(
+        statuses(&report),
+        pairs(&[("ana", "regressed"), ("reply-3", "regressed")])
+    );
+    assert_eq!(
+        report["candidates"][0]["suites"][0]["cases"][0]["candidate"]["samples"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        report["totals"]["calls"], 12,
+        "2 cases × 3 samples × 2 versions"
+    );
+}
+
+#[test]
+fn run_and_validate_work_on_one_version() {
+    let p = Project::triage();
+    let out = p.run(&["run"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("fail refund"), "{}", out.stdout);
+    let report = p.report(&out);
+    let rate = report["suites"][0]["pass_rate"].as_f64().unwrap();
+    assert!((rate - 2.0 / 3.0).abs() < 1e-9);
+    let v = p.run(&["validate"]);
+    assert_eq!(v.code, 0, "{}", v.stderr);
+    assert!(
+        v.stdout.contains("1 prompts, 1 suites, 3 cases"),
+        "{}",
+        v.stdout
+    );
+}

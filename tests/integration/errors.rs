@@ -1,0 +1,252 @@
+//! Bad input exits 2 (or 3) with a message naming the file and line, or the revision, and what
+//! was expected. Every message is asserted; nothing may panic.
+
+use crate::support::{Project, TRIAGE_PROMPT, TRIAGE_SUITE};
+
+fn fails_with(p: &Project, args: &[&str], code: i32, fragments: &[&str]) {
+    let out = p.run(args);
+    assert_eq!(
+        out.code, code,
+        "args {args:?}\nstdout: {}\nstderr: {}",
+        out.stdout, out.stderr
+    );
+    for f in fragments {
+        assert!(
+            out.stderr.contains(f),
+            "expected {f:?} in stderr:\n{}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn malformed_yaml_names_file_and_line() {
+    let p = Project::triage();
+    p.write("suites/triage.yaml", "kind: regression\nprompt: support/triage\ncases:\n  - id: x\n    vars: { message: \"unclosed }\n");
+    fails_with(&p, &["check", "--all"], 2, &["error: suites/triage.yaml:"]);
+    let out = p.run(&["validate"]);
+    let line: u32 = out
+        .stderr
+        .split(':')
+        .nth(2)
+        .and_then(|l| l.trim().parse().ok())
+        .expect("a line number");
+    assert!((4..=6).contains(&line), "{}", out.stderr);
+}
+
+#[test]
+fn unknown_keys_are_errors_with_lines() {
+    let p = Project::triage();
+    p.write(
+        "suites/triage.yaml",
+        &TRIAGE_SUITE.replace("cases:", "sampels: 3\ncases:"),
+    );
+    fails_with(&p, &["validate"], 2, &["suites/triage.yaml:3:", "sampels"]);
+    p.write("suites/triage.yaml", TRIAGE_SUITE);
+    p.write("promptgate.yaml", "default_provider: echo\nconcurency: 4\n");
+    fails_with(&p, &["validate"], 2, &["promptgate.yaml:2:", "concurency"]);
+}
+
+#[test]
+fn unknown_assertion_type_and_invalid_regex() {
+    let p = Project::triage();
+    p.write(
+        "suites/triage.yaml",
+        &TRIAGE_SUITE.replace("type: contains, value: bug", "type: contain, value: bug"),
+    );
+    fails_with(
+        &p,
+        &["validate"],
+        2,
+        &[
+            "suites/triage.yaml:11:",
+            "unknown assertion type `contain`",
+            "expected one of: equals",
+        ],
+    );
+    p.write(
+        "suites/triage.yaml",
+        &TRIAGE_SUITE.replace("type: contains, value: bug", "type: regex, value: \"(bug\""),
+    );
+    fails_with(
+        &p,
+        &["check", "--all"],
+        2,
+        &["suites/triage.yaml:11:", "invalid regex"],
+    );
+}
+
+#[test]
+fn variables_are_checked_before_any_call() {
+    let p = Project::triage();
+    p.write(
+        "suites/triage.yaml",
+        &TRIAGE_SUITE.replace(
+            "{ message: \"app crashes\" }",
+            "{ mesage: \"app crashes\" }",
+        ),
+    );
+    fails_with(
+        &p,
+        &["check", "--all"],
+        2,
+        &[
+            "suites/triage.yaml:8:",
+            "case `bug`",
+            "missing variable `message`",
+            "support/triage@",
+        ],
+    );
+    p.write(
+        "suites/triage.yaml",
+        &TRIAGE_SUITE.replace(
+            "{ message: \"app crashes\" }",
+            "{ message: \"x\", tone: formal }",
+        ),
+    );
+    fails_with(
+        &p,
+        &["check", "--all"],
+        2,
+        &[
+            "case `bug`",
+            "variable `tone` is not declared by prompt `support/triage@",
+        ],
+    );
+    assert!(
+        !p.path()
+            .join("reports")
+            .read_dir()
+            .is_ok_and(|mut d| d.next().is_some()),
+        "no run was started"
+    );
+}
+
+#[test]
+fn unknown_prompts_revisions_and_suites() {
+    let p = Project::triage();
+    fails_with(
+        &p,
+        &["check", "support/triag"],
+        2,
+        &[
+            "no prompt named `support/triag`",
+            "prompts/support/triag.prompt",
+            "did you mean support/triage",
+        ],
+    );
+    fails_with(
+        &p,
+        &["check", "--baseline", "v9"],
+        2,
+        &["revision `v9` does not exist"],
+    );
+    fails_with(
+        &p,
+        &["check", "--candidate", "nope~3"],
+        2,
+        &["revision `nope~3`"],
+    );
+    fails_with(
+        &p,
+        &["check", "--all", "--suite", "nosuch"],
+        2,
+        &["unknown suite `nosuch`"],
+    );
+    fails_with(
+        &p,
+        &["check", "--all", "--provider", "gpt"],
+        2,
+        &["unknown provider `gpt`"],
+    );
+    fails_with(
+        &p,
+        &["show", "support/triage@HEAD", "--case", "triage:nope"],
+        2,
+        &["has no case `nope`"],
+    );
+}
+
+#[test]
+fn a_prompt_without_suites_selects_no_cases() {
+    let p = Project::triage();
+    p.write("prompts/other.prompt", "Hello");
+    p.commit("other");
+    fails_with(&p, &["check", "other"], 3, &["no cases selected"]);
+}
+
+#[test]
+fn an_empty_repository_names_the_fix() {
+    let p = Project::new();
+    p.write("prompts/support/triage.prompt", TRIAGE_PROMPT);
+    p.write("suites/triage.yaml", TRIAGE_SUITE);
+    fails_with(
+        &p,
+        &["check", "support/triage"],
+        2,
+        &["revision `HEAD` does not exist: the repository has no commits yet"],
+    );
+}
+
+#[test]
+fn broken_prompts_are_located() {
+    let p = Project::triage();
+    p.write(
+        "prompts/support/triage.prompt",
+        "---\ninput:\n  schema:\n    message: strng\n---\n{{message}}",
+    );
+    fails_with(
+        &p,
+        &["validate"],
+        2,
+        &["prompts/support/triage.prompt:2:", "unknown type `strng`"],
+    );
+    p.write(
+        "prompts/support/triage.prompt",
+        "---\npromptgate.risk_tier: extreme\n---\nHi",
+    );
+    fails_with(
+        &p,
+        &["validate"],
+        2,
+        &[
+            "prompts/support/triage.prompt:2:",
+            "expected one of: low, standard, exceptional",
+        ],
+    );
+    p.write("prompts/support/triage.prompt", "{{#if x}}unclosed");
+    fails_with(
+        &p,
+        &["validate"],
+        2,
+        &["prompts/support/triage.prompt", "template"],
+    );
+    p.write("prompts/support/triage.prompt", "{{> missing}}");
+    fails_with(&p, &["validate"], 2, &["partial `missing` not found"]);
+}
+
+#[test]
+fn garbage_never_panics() {
+    let p = Project::triage();
+    let garbage = [
+        "\u{0}\u{1}---\n---\n",
+        "---\n: : :\n---",
+        "---\n[1, 2]\n---\n{{",
+        "\u{feff}---\nx: !!binary AAA\n---",
+        "{{{{raw}}}}",
+    ];
+    for g in garbage {
+        p.write("prompts/support/triage.prompt", g);
+        let out = p.run(&["validate"]);
+        assert!(matches!(out.code, 0 | 2), "{g:?}: {}", out.stderr);
+        p.write("suites/triage.yaml", g);
+        let out = p.run(&["check", "--all"]);
+        assert!(
+            matches!(out.code, 2),
+            "{g:?}: {} {}",
+            out.stdout,
+            out.stderr
+        );
+        p.write("suites/triage.yaml", TRIAGE_SUITE);
+    }
+}

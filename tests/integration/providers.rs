@@ -1,0 +1,177 @@
+//! Providers over real processes and real HTTP: `exec` runs a script, `openai` talks to the mock.
+
+use crate::mock::{Mock, Reply};
+use crate::support::{Project, TRIAGE_PROMPT};
+
+const SHOUT_SUITE: &str = "kind: regression\nprompt: support/triage\ncases:\n  - id: billing\n    vars: { message: \"charged twice\" }\n    assert:\n      - { type: contains, value: CHARGED }\n  - id: bug\n    vars: { message: \"app crashes\" }\n    assert:\n      - { type: contains, value: CRASH }\n";
+
+fn openai_project(mock: &Mock, extra: &str) -> Project {
+    let p = Project::new();
+    p.write("prompts/support/triage.prompt", TRIAGE_PROMPT);
+    p.write("suites/triage.yaml", SHOUT_SUITE);
+    p.write(
+        "promptgate.yaml",
+        &format!(
+            "default_provider: mock\nproviders:\n  mock:\n    kind: openai\n    model: tiny-1\n    base_url: \"{}\"\n    api_key_env: MOCK_API_KEY\n    price: {{ input_per_mtok: 1.0, output_per_mtok: 2.0 }}\n{extra}params: {{ temperature: 0.3, top_p: 0.9, max_tokens: 64, seed: 11 }}\n",
+            mock.base_url
+        ),
+    );
+    p.commit("init");
+    p
+}
+
+const KEY: &str = "sk-test-5ecret-never-written";
+
+#[test]
+fn openai_requests_carry_explicit_params_and_the_key_stays_secret() {
+    let mock = Mock::start(vec![]);
+    let p = openai_project(&mock, "");
+    let out = p.run_env(&["check", "--all"], &[("MOCK_API_KEY", KEY)]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        mock.hits(),
+        2,
+        "baseline and candidate are identical, so each case is called once"
+    );
+    let (headers, body) = &mock.requests()[0];
+    assert_eq!(headers["authorization"], format!("Bearer {KEY}").as_str());
+    assert_eq!(body["model"], "tiny-1");
+    assert_eq!(
+        (body["temperature"].as_f64(), body["top_p"].as_f64()),
+        (Some(0.3), Some(0.9))
+    );
+    assert_eq!(
+        (body["max_tokens"].as_u64(), body["seed"].as_u64()),
+        (Some(64), Some(11))
+    );
+    assert_eq!(body["messages"][0]["role"], "system");
+    let report = p.report(&out);
+    let totals = &report["totals"];
+    assert_eq!(totals["tokens"], 28);
+    let expected_cost = 2.0 * (11.0 * 1.0 + 3.0 * 2.0) / 1e6;
+    assert!(
+        (totals["cost"].as_f64().unwrap() - expected_cost).abs() < 1e-12,
+        "{totals}"
+    );
+    // The key appears in no file the run wrote, nor in the output.
+    for entry in std::fs::read_dir(p.path().join(out.report_dir())).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        assert!(!text.contains(KEY) && !text.contains("5ecret"));
+    }
+    assert!(!out.stdout.contains(KEY) && !out.stderr.contains(KEY));
+}
+
+#[test]
+fn a_missing_key_variable_is_a_setup_error_naming_the_variable() {
+    let mock = Mock::start(vec![]);
+    let p = openai_project(&mock, "");
+    let out = p.run(&["check", "--all"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("`MOCK_API_KEY` (api_key_env) is not set"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(mock.hits(), 0);
+}
+
+#[test]
+fn transient_errors_are_retried_and_permanent_ones_recorded() {
+    // Two server errors then success for the first call; a 429 with retry-after for the next.
+    let mock = Mock::start(vec![
+        Reply::Status(500),
+        Reply::Status(503),
+        Reply::Status(429),
+    ]);
+    let p = openai_project(&mock, "    concurrency: 1\n");
+    let out = p.run_env(&["check", "--all"], &[("MOCK_API_KEY", KEY)]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        mock.hits(),
+        5,
+        "3 attempts for the first call, 2 for the second"
+    );
+    let report = p.report(&out);
+    let attempts: Vec<u64> = report["candidates"][0]["suites"][0]["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["candidate"]["samples"][0]["attempts"].as_u64().unwrap())
+        .collect();
+    assert_eq!(attempts.iter().sum::<u64>(), 5);
+
+    // A 401 is permanent: one attempt, recorded as an error, the run goes on and is incomplete.
+    let mock = Mock::start(vec![Reply::Status(401)]);
+    let p = openai_project(&mock, "    concurrency: 1\n");
+    let out = p.run_env(&["check", "--all"], &[("MOCK_API_KEY", KEY)]);
+    assert_eq!(out.code, 12, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(mock.hits(), 2);
+    let report = p.report(&out);
+    assert_eq!(report["complete"], false);
+    assert_eq!(report["totals"]["errors"], 1);
+    assert!(
+        out.stdout.contains("HTTP 401: scripted 401"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn an_unreadable_body_is_an_error_for_that_case_only() {
+    let mock = Mock::start(vec![]);
+    let p = openai_project(&mock, "");
+    p.write(
+        "suites/triage.yaml",
+        &SHOUT_SUITE.replace("app crashes", "[garbage] app crashes"),
+    );
+    let out = p.run_env(&["run"], &[("MOCK_API_KEY", KEY)]);
+    assert_eq!(out.code, 12, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("unreadable response body"),
+        "{}",
+        out.stdout
+    );
+    let report = p.report(&out);
+    assert_eq!(report["totals"]["errors"], 1);
+    assert_eq!(report["totals"]["calls"], 2);
+    assert_eq!(
+        mock.hits(),
+        4,
+        "the garbage case was tried three times, the other once"
+    );
+}
+
+#[test]
+fn exec_runs_a_command_with_the_request_on_stdin() {
+    let p = Project::new();
+    p.write("prompts/support/triage.prompt", TRIAGE_PROMPT);
+    p.write("suites/triage.yaml", SHOUT_SUITE);
+    p.write(
+        "bot.py",
+        "import json, sys\nreq = json.load(sys.stdin)\nlast = req['messages'][-1]['content'][0]['text']\nif 'crash' in last:\n    sys.exit('bot cannot handle crashes')\nprint(json.dumps({'text': last.upper() + ' seed=' + str(req['params']['seed']), 'usage': {'input_tokens': 5, 'output_tokens': 2}}))\n",
+    );
+    p.write("promptgate.yaml", "default_provider: bot\nproviders:\n  bot: { kind: exec, command: [\"python3\", \"bot.py\"] }\n");
+    p.commit("init");
+    let out = p.run(&["run"]);
+    assert_eq!(
+        out.code, 12,
+        "one case errors, the run goes on:\n{}\n{}",
+        out.stdout, out.stderr
+    );
+    let report = p.report(&out);
+    let cases = report["suites"][0]["cases"].as_array().unwrap();
+    let billing = cases.iter().find(|c| c["id"] == "billing").unwrap();
+    assert_eq!(
+        billing["side"]["samples"][0]["output"],
+        "CHARGED TWICE seed=7"
+    );
+    assert_eq!(billing["side"]["samples"][0]["tokens"], 7);
+    let bug = cases.iter().find(|c| c["id"] == "bug").unwrap();
+    assert!(
+        bug["side"]["samples"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("bot cannot handle crashes")
+    );
+}

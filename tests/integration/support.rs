@@ -1,0 +1,168 @@
+//! A throwaway project: a git repository in a temp dir, files, commits, and the real binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// A temporary promptgate project in its own git repository.
+pub(crate) struct Project {
+    dir: tempfile::TempDir,
+    repo: git2::Repository,
+}
+
+/// What a run of the binary produced.
+#[derive(Debug)]
+pub(crate) struct Output {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+impl Output {
+    /// The `report: reports/<id>` path printed by check and run.
+    pub(crate) fn report_dir(&self) -> String {
+        self.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("report: "))
+            .unwrap_or_else(|| panic!("no report line in:\n{}\n{}", self.stdout, self.stderr))
+            .to_string()
+    }
+}
+
+pub(crate) const TRIAGE_PROMPT: &str = "---\ndescription: Classify a ticket.\npromptgate.owner: support\ninput:\n  schema:\n    message: string, the ticket\n---\n{{role \"system\"}}Categories: billing, bug, account.\n{{role \"user\"}}{{message}}\n";
+
+pub(crate) const TRIAGE_SUITE: &str = "kind: regression\nprompt: support/triage\ncases:\n  - id: billing\n    vars: { message: \"charged twice\" }\n    assert:\n      - { type: contains, value: billing }\n  - id: bug\n    vars: { message: \"app crashes\" }\n    assert:\n      - { type: contains, value: bug }\n  - id: refund\n    vars: { message: \"money back please\" }\n    assert:\n      - { type: contains, value: refund }\n";
+
+impl Project {
+    /// An empty repository with a committer identity.
+    pub(crate) fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let repo = git2::Repository::init(dir.path()).expect("git init");
+        let mut config = repo.config().expect("config");
+        config.set_str("user.name", "Test Author").unwrap();
+        config.set_str("user.email", "author@example.com").unwrap();
+        Self { dir, repo }
+    }
+
+    /// The triage prompt and its suite, committed.
+    pub(crate) fn triage() -> Self {
+        let p = Self::new();
+        p.write("prompts/support/triage.prompt", TRIAGE_PROMPT);
+        p.write("suites/triage.yaml", TRIAGE_SUITE);
+        p.commit("add triage");
+        p
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub(crate) fn write(&self, path: &str, content: &str) -> &Self {
+        let full = self.dir.path().join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, content).unwrap();
+        self
+    }
+
+    pub(crate) fn read(&self, path: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(path)).unwrap()
+    }
+
+    /// Commits every file in the work tree; returns the commit id.
+    pub(crate) fn commit(&self, message: &str) -> git2::Oid {
+        let mut index = self.repo.index().unwrap();
+        index
+            .add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None)
+            .unwrap();
+        index.write().unwrap();
+        let tree = self.repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let sig = self.repo.signature().unwrap();
+        let parents: Vec<git2::Commit<'_>> = self
+            .repo
+            .head()
+            .ok()
+            .and_then(|h| h.peel_to_commit().ok())
+            .into_iter()
+            .collect();
+        let parents: Vec<&git2::Commit<'_>> = parents.iter().collect();
+        self.repo
+            .commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
+            .unwrap()
+    }
+
+    /// Points `refs/prompts/NAME@LABEL` at a commit.
+    pub(crate) fn label(&self, name: &str, label: &str, commit: git2::Oid) {
+        self.repo
+            .reference(
+                &format!("refs/prompts/{name}@{label}"),
+                commit,
+                true,
+                "label",
+            )
+            .unwrap();
+    }
+
+    /// Runs the binary in the project with the given arguments.
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
+        self.run_env(args, &[])
+    }
+
+    pub(crate) fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let out = Command::new(env!("CARGO_BIN_EXE_promptgate"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .envs(env.iter().copied())
+            .env_remove("GITHUB_STEP_SUMMARY")
+            .output()
+            .expect("run promptgate");
+        let output = Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        assert!(
+            !output.stderr.contains("panicked"),
+            "promptgate panicked:\n{}",
+            output.stderr
+        );
+        output
+    }
+
+    /// The report.json of a run.
+    pub(crate) fn report(&self, output: &Output) -> Value {
+        let path: PathBuf = self
+            .dir
+            .path()
+            .join(output.report_dir())
+            .join("report.json");
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("report.json exists"))
+            .expect("report.json is JSON")
+    }
+}
+
+/// `case id → status` for the first candidate's first suite.
+pub(crate) fn statuses(report: &Value) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = report["candidates"][0]["suites"][0]["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_string(),
+                c["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+pub(crate) fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = items
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    v.sort();
+    v
+}
