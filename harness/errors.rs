@@ -91,23 +91,8 @@ pub enum Error {
         hint: Option<String>,
     },
     /// A case's variables do not match the prompt's declared input.
-    #[error("{location}: case `{case}` of suite `{suite}`: {}", variable_message(*.problem, .prompt, .variable, .detail))]
-    Variable {
-        /// Where the case is defined.
-        location: Location,
-        /// The suite's name.
-        suite: String,
-        /// The case id.
-        case: String,
-        /// The prompt whose schema was violated.
-        prompt: String,
-        /// The variable in question.
-        variable: String,
-        /// What is wrong with it.
-        problem: VariableProblem,
-        /// Extra detail (the expected type, for instance).
-        detail: String,
-    },
+    #[error("{0}")]
+    Variable(Box<VariableError>),
     /// A git revision that does not resolve.
     #[error("revision `{rev}` {message}")]
     Revision {
@@ -164,6 +149,38 @@ fn hint_suffix(hint: &Option<String>) -> String {
     hint.as_ref()
         .map(|h| format!("\n  help: {h}"))
         .unwrap_or_default()
+}
+
+/// A case whose variables do not fit its prompt's input schema.
+#[derive(Debug)]
+pub struct VariableError {
+    /// Where the case is defined.
+    pub location: Location,
+    /// The suite's name.
+    pub suite: String,
+    /// The case id.
+    pub case: String,
+    /// The prompt version whose schema was violated.
+    pub prompt: String,
+    /// The variable in question.
+    pub variable: String,
+    /// What is wrong with it.
+    pub problem: VariableProblem,
+    /// Extra detail (the expected type, for instance).
+    pub detail: String,
+}
+
+impl fmt::Display for VariableError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: case `{}` of suite `{}`: {}",
+            self.location,
+            self.case,
+            self.suite,
+            variable_message(self.problem, &self.prompt, &self.variable, &self.detail)
+        )
+    }
 }
 
 fn variable_message(
@@ -223,7 +240,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Self::Invalid { .. }
-            | Self::Variable { .. }
+            | Self::Variable(_)
             | Self::Revision { .. }
             | Self::UnknownPrompt { .. }
             | Self::Usage(_)

@@ -123,7 +123,7 @@ pub fn show(root: &Path, options: &ShowOptions) -> Result<Vec<Message>> {
             if let Some((variable, problem, detail)) =
                 crate::artifact::check_variables(&prepared.prompt, &case.vars)
             {
-                return Err(Error::Variable {
+                return Err(Error::Variable(Box::new(crate::errors::VariableError {
                     location: case.location.clone(),
                     suite: suite.name.clone(),
                     case: case.id.clone(),
@@ -131,7 +131,7 @@ pub fn show(root: &Path, options: &ShowOptions) -> Result<Vec<Message>> {
                     variable,
                     problem,
                     detail,
-                });
+                })));
             }
             case.vars.clone()
         }

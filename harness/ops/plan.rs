@@ -164,7 +164,7 @@ pub(super) fn plan_suite(
         if let Some((variable, problem, detail)) =
             artifact::check_variables(&prepared.prompt, &case.vars)
         {
-            return Err(Error::Variable {
+            return Err(Error::Variable(Box::new(crate::errors::VariableError {
                 location: case.location.clone(),
                 suite: suite.name.clone(),
                 case: case.id.clone(),
@@ -172,7 +172,7 @@ pub(super) fn plan_suite(
                 variable,
                 problem,
                 detail,
-            });
+            })));
         }
         let data = RenderData {
             input: case.vars.clone(),
@@ -229,7 +229,7 @@ pub(super) fn suites_for<'s>(
     suites
         .iter()
         .filter(|s| s.targets(prompt))
-        .filter(|s| selected.is_empty() || selected.iter().any(|n| *n == s.name))
+        .filter(|s| selected.is_empty() || selected.contains(&s.name))
         .collect()
 }
 
