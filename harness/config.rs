@@ -14,8 +14,11 @@ use crate::errors::{Error, Location, Result};
 /// The config file's name at the project root.
 pub const CONFIG_FILE: &str = "promptgate.yaml";
 
-/// The built-in provider that needs no configuration.
+/// The built-in provider that replies with the rendered prompt.
 pub const ECHO: &str = "echo";
+
+/// The built-in provider that runs the default local model; the default provider.
+pub const LOCAL: &str = "local";
 
 /// The whole project config.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -47,6 +50,8 @@ pub struct Config {
 pub enum ProviderKind {
     /// Replies with the rendered messages as text; for testing prompts and suites themselves.
     Echo,
+    /// A GGUF model run in-process on the CPU (the default: SmolLM2-135M-Instruct).
+    Local,
     /// Runs a command with the request as JSON on stdin and reads the reply from stdout.
     Exec,
     /// An OpenAI-compatible chat completions endpoint.
@@ -71,6 +76,10 @@ pub struct ProviderConfig {
     /// Maximum concurrent calls to this provider.
     #[serde(default)]
     pub concurrency: Option<usize>,
+    /// A GGUF file for `local` providers, relative to the project root (default: the bundled
+    /// SmolLM2 model in the model directory).
+    #[serde(default)]
+    pub model_path: Option<PathBuf>,
     /// The command for `exec` providers: program then arguments.
     #[serde(default)]
     pub command: Vec<String>,
@@ -251,7 +260,7 @@ impl Config {
                 .map_or(0, |i| i as u64 + 1)
         };
         if let Some(name) = &self.default_provider {
-            if name != ECHO && !self.providers.contains_key(name) {
+            if name != ECHO && name != LOCAL && !self.providers.contains_key(name) {
                 return Err(Error::invalid_with_hint(
                     Location::new(file, line_of("default_provider"), 1),
                     format!("default_provider `{name}` is not defined under `providers`"),
@@ -304,27 +313,35 @@ impl Config {
         Ok(())
     }
 
-    /// The configured provider names plus the built-in `echo`.
+    /// The configured provider names plus the built-in `echo` and `local`.
     pub fn provider_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.providers.keys().cloned().collect();
-        if !names.iter().any(|n| n == ECHO) {
-            names.push(ECHO.to_string());
+        for builtin in [ECHO, LOCAL] {
+            if !names.iter().any(|n| n == builtin) {
+                names.push(builtin.to_string());
+            }
         }
         names
     }
 
-    /// The provider named `name`, with `echo` built in.
+    /// The provider named `name`, with `echo` and `local` built in.
     pub fn provider(&self, name: &str) -> Result<ProviderConfig> {
         if let Some(p) = self.providers.get(name) {
             return Ok(p.clone());
         }
-        if name == ECHO {
+        let builtin = match name {
+            ECHO => Some(ProviderKind::Echo),
+            LOCAL => Some(ProviderKind::Local),
+            _ => None,
+        };
+        if let Some(kind) = builtin {
             return Ok(ProviderConfig {
-                kind: ProviderKind::Echo,
+                kind,
                 model: None,
                 base_url: None,
                 api_key_env: None,
                 concurrency: None,
+                model_path: None,
                 command: Vec::new(),
                 timeout_ms: None,
                 price: None,
@@ -339,6 +356,6 @@ impl Config {
 
     /// The provider used when neither the command line nor the suite names one.
     pub fn default_provider(&self) -> &str {
-        self.default_provider.as_deref().unwrap_or(ECHO)
+        self.default_provider.as_deref().unwrap_or(LOCAL)
     }
 }

@@ -30,6 +30,16 @@ pub(crate) enum Command {
     Log(Log),
     /// Print a prompt version rendered to messages.
     Show(Show),
+    /// Manage the default local model.
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ModelCommand {
+    /// Download and verify the default local model (SmolLM2-135M-Instruct, about 98 MB) into
+    /// $PROMPTGATE_MODEL_DIR or the user's cache directory.
+    Fetch,
 }
 
 #[derive(Debug, clap::Args)]

@@ -11,7 +11,7 @@ use clap::Parser;
 use promptgate::errors::{Error, exit};
 use promptgate::ops;
 
-use args::{Args, Command};
+use args::{Args, Command, ModelCommand};
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -135,6 +135,11 @@ fn dispatch(args: Args) -> Result<i32, Error> {
                     );
                 }
             }
+            Ok(exit::PASS)
+        }
+        Command::Model(ModelCommand::Fetch) => {
+            let path = ops::fetch_model(&env(), &mut |note| eprintln!("{note}"))?;
+            println!("{}", path.display());
             Ok(exit::PASS)
         }
         Command::Show(s) => {

@@ -23,6 +23,7 @@ impl Bar {
 
     pub(crate) fn update(&mut self, progress: Progress) {
         match progress {
+            Progress::Note(note) => eprintln!("{note}"),
             Progress::Started { calls } => {
                 self.total = calls;
                 if self.interactive {

@@ -17,8 +17,10 @@ use crate::store::Store;
 use crate::suite::Suite;
 
 /// A progress event for the caller's display.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Progress {
+    /// Something slow is happening before the calls (fetching or loading a model).
+    Note(String),
     /// Calls are about to start.
     Started {
         /// Calls to make.
@@ -65,3 +67,26 @@ impl Project {
 
 /// Environment variables the CLI read, for API keys named in the config.
 pub type Env = BTreeMap<String, String>;
+
+/// Where the default local model is kept: `$PROMPTGATE_MODEL_DIR`, else the user's cache
+/// directory (`$XDG_CACHE_HOME` or `~/.cache`) under `promptgate/models`.
+pub fn model_dir(env: &Env) -> PathBuf {
+    if let Some(dir) = env.get("PROMPTGATE_MODEL_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let cache = env
+        .get("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| env.get("HOME").map(|h| Path::new(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from(".cache"));
+    cache.join("promptgate").join("models")
+}
+
+/// Downloads and verifies the default local model (`promptgate model fetch`).
+pub fn fetch_model(env: &Env, notify: &mut dyn FnMut(&str)) -> Result<PathBuf> {
+    crate::provider::local::fetch(&model_dir(env), notify).map_err(|message| crate::errors::Error::Provider {
+        provider: crate::config::LOCAL.into(),
+        message,
+    })
+}

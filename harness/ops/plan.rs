@@ -73,20 +73,20 @@ pub(super) struct SuiteProvider {
 pub(super) struct Providers<'p> {
     project: &'p Project,
     env: &'p Env,
+    notify: &'p mut dyn FnMut(super::Progress),
     override_name: Option<&'p str>,
     built: HashMap<String, Arc<SuiteProvider>>,
     limits: Limits,
 }
 
 impl<'p> Providers<'p> {
-    pub(super) fn new(project: &'p Project, env: &'p Env, override_name: Option<&'p str>) -> Self {
-        Self {
-            project,
-            env,
-            override_name,
-            built: HashMap::new(),
-            limits: Limits::default(),
-        }
+    pub(super) fn new(
+        project: &'p Project,
+        env: &'p Env,
+        override_name: Option<&'p str>,
+        notify: &'p mut dyn FnMut(super::Progress),
+    ) -> Self {
+        Self { project, env, notify, override_name, built: HashMap::new(), limits: Limits::default() }
     }
 
     /// The provider for `suite`: the command line's, else the suite's, else the project default.
@@ -101,8 +101,17 @@ impl<'p> Providers<'p> {
             return Ok(p.clone());
         }
         let provider_config = config.provider(&name)?;
-        let provider = provider::build(&name, &provider_config, &self.project.root, self.env)?;
-        let permits = provider_config.concurrency.unwrap_or(usize::MAX >> 4);
+        let model_dir = super::model_dir(self.env);
+        if provider_config.kind == crate::config::ProviderKind::Local && provider_config.model_path.is_none() {
+            if !crate::provider::local::default_model_path(&model_dir).is_file() {
+                let notify = &mut *self.notify;
+                crate::provider::local::fetch(&model_dir, &mut |note| notify(super::Progress::Note(note.to_string())))
+                    .map_err(|message| Error::Provider { provider: name.clone(), message })?;
+            }
+            (self.notify)(super::Progress::Note(format!("loading the local model for `{name}`")));
+        }
+        let provider = provider::build(&name, &provider_config, &self.project.root, &model_dir, self.env)?;
+        let permits = provider_config.concurrency.unwrap_or_else(|| provider.default_concurrency());
         let limit = self.limits.for_provider(provider.as_ref(), permits);
         let built = Arc::new(SuiteProvider {
             name: name.clone(),

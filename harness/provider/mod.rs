@@ -6,6 +6,7 @@
 
 mod echo;
 mod exec;
+pub mod local;
 mod openai;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,7 @@ use crate::errors::{Error, Result};
 
 pub use echo::Echo;
 pub use exec::Exec;
+pub use local::Local;
 pub use openai::OpenAi;
 
 /// A boxed future, so that providers can be used as trait objects.
@@ -142,6 +144,11 @@ pub trait Provider: Send + Sync {
     /// Token prices, when known. `None` means cost is unknown, which is never treated as zero.
     fn price(&self) -> Option<Price>;
 
+    /// Calls in flight at once when the config sets no `concurrency`.
+    fn default_concurrency(&self) -> usize {
+        64
+    }
+
     /// Performs one call.
     fn complete<'a>(
         &'a self,
@@ -154,12 +161,14 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Builds the provider named `name` from its config.
 ///
-/// `root` is the project root (exec commands run there); `env` supplies the API key variables
+/// `root` is the project root (exec commands and model paths are relative to it), `model_dir`
+/// holds the default local model, and `env` supplies the API key variables
 /// the config names. Keys are read here and held only inside the provider.
 pub fn build(
     name: &str,
     config: &ProviderConfig,
     root: &Path,
+    model_dir: &Path,
     env: &BTreeMap<String, String>,
 ) -> Result<Arc<dyn Provider>> {
     let timeout = config
@@ -171,6 +180,19 @@ pub fn build(
     };
     Ok(match config.kind {
         ProviderKind::Echo => Arc::new(Echo::new()),
+        ProviderKind::Local => {
+            let path = match &config.model_path {
+                Some(path) => root.join(path),
+                None => local::default_model_path(model_dir),
+            };
+            if !path.is_file() {
+                return Err(setup(format!(
+                    "model file {} does not exist; run `promptgate model fetch`, or set `model_path`",
+                    path.display()
+                )));
+            }
+            Arc::new(Local::load(&path).map_err(setup)?)
+        }
         ProviderKind::Exec => Arc::new(Exec::new(
             config.command.clone(),
             root.to_path_buf(),

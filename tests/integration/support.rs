@@ -35,14 +35,17 @@ pub(crate) const TRIAGE_PROMPT: &str = "---\ndescription: Classify a ticket.\npr
 pub(crate) const TRIAGE_SUITE: &str = "kind: regression\nprompt: support/triage\ncases:\n  - id: billing\n    vars: { message: \"charged twice\" }\n    assert:\n      - { type: contains, value: billing }\n  - id: bug\n    vars: { message: \"app crashes\" }\n    assert:\n      - { type: contains, value: bug }\n  - id: refund\n    vars: { message: \"money back please\" }\n    assert:\n      - { type: contains, value: refund }\n";
 
 impl Project {
-    /// An empty repository with a committer identity.
+    /// An empty repository with a committer identity, set up for the `echo` provider (whose
+    /// reply is the rendered prompt, so outcomes follow prompt edits deterministically).
     pub(crate) fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let repo = git2::Repository::init(dir.path()).expect("git init");
         let mut config = repo.config().expect("config");
         config.set_str("user.name", "Test Author").unwrap();
         config.set_str("user.email", "author@example.com").unwrap();
-        Self { dir, repo }
+        let project = Self { dir, repo };
+        project.write("promptgate.yaml", "default_provider: echo\n");
+        project
     }
 
     /// The triage prompt and its suite, committed.

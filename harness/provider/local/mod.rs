@@ -1,0 +1,96 @@
+//! The `local` provider: a GGUF model run in-process on the CPU, so suites run with a real model
+//! and no keys, servers or network.
+//!
+//! The weights are loaded once per process and shared; each call gets its own KV cache and one
+//! thread (one thread per sequence measured fastest on small machines), and the runner gives the
+//! provider as many concurrent calls as there are cores.
+
+mod fetch;
+mod model;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+pub use fetch::{DEFAULT_MODEL_BYTES, DEFAULT_MODEL_FILE, default_model_path, fetch};
+
+use super::{BoxFuture, Completion, Provider, ProviderError, Request};
+use crate::config::Price;
+use model::Model;
+
+/// A model run in this process.
+pub struct Local {
+    model: Arc<Model>,
+    fingerprint: String,
+}
+
+impl std::fmt::Debug for Local {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Local").field("fingerprint", &self.fingerprint).finish_non_exhaustive()
+    }
+}
+
+/// Models loaded so far in this process, by canonical path.
+fn loaded() -> &'static Mutex<HashMap<PathBuf, Arc<Model>>> {
+    static LOADED: OnceLock<Mutex<HashMap<PathBuf, Arc<Model>>>> = OnceLock::new();
+    LOADED.get_or_init(Default::default)
+}
+
+impl Local {
+    /// Loads the GGUF model at `path`, or reuses it if this process loaded it already.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let canonical = path.canonicalize().map_err(|e| format!("cannot open the model {}: {e}", path.display()))?;
+        let mut cache = loaded().lock().map_err(|_| "the model cache is poisoned".to_string())?;
+        let model = match cache.get(&canonical) {
+            Some(model) => model.clone(),
+            None => {
+                let model = Arc::new(Model::load(&canonical)?);
+                cache.insert(canonical.clone(), model.clone());
+                model
+            }
+        };
+        let size = std::fs::metadata(&canonical).map(|m| m.len()).unwrap_or_default();
+        let name = canonical.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        Ok(Self { model, fingerprint: format!("local:{name}:{size}") })
+    }
+
+    /// Renders `messages` with the model's chat template (what the model actually reads).
+    pub fn prompt(&self, messages: &[crate::artifact::Message]) -> Result<String, String> {
+        self.model.prompt(messages)
+    }
+}
+
+impl Provider for Local {
+    fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    fn price(&self) -> Option<Price> {
+        Some(Price { input_per_mtok: 0.0, output_per_mtok: 0.0 })
+    }
+
+    fn default_concurrency(&self) -> usize {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+
+    fn complete<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Completion, ProviderError>> {
+        let model = self.model.clone();
+        let request = request.clone();
+        Box::pin(async move {
+            let generated = tokio::task::spawn_blocking(move || {
+                // One thread per sequence: nested parallel work inside candle stays on it.
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().map_err(|e| e.to_string())?;
+                pool.install(|| model.generate(&request.messages, &request.params, request.sample))
+            })
+            .await
+            .map_err(|e| ProviderError::permanent(format!("generation panicked: {e}")))?
+            .map_err(ProviderError::permanent)?;
+            Ok(Completion {
+                text: generated.text,
+                finish: generated.finish,
+                usage: generated.usage,
+                fingerprint: None,
+            })
+        })
+    }
+}
