@@ -184,7 +184,7 @@ fn select(project: &Project, options: &CheckOptions) -> Result<Vec<ComparisonSpe
         for candidate in &candidates {
             match candidate {
                 Candidate::Revision(rev) => specs.push(ComparisonSpec {
-                    label: rev.clone(),
+                    label: format!("{prompt}@{rev}"),
                     prompt: prompt.clone(),
                     baseline_rev: baseline_rev.clone(),
                     candidate: (prompt.clone(), rev.clone()),

@@ -54,6 +54,11 @@ impl Local {
         Ok(Self { model, fingerprint: format!("local:{name}:{size}") })
     }
 
+    /// The tokens `text` splits into, as vocabulary strings (byte-level: `Ġ` marks a space).
+    pub fn tokenize(&self, text: &str) -> Result<Vec<String>, String> {
+        self.model.tokenize(text)
+    }
+
     /// Renders `messages` with the model's chat template (what the model actually reads).
     pub fn prompt(&self, messages: &[crate::artifact::Message]) -> Result<String, String> {
         self.model.prompt(messages)

@@ -159,10 +159,14 @@ impl Model {
         })
     }
 
-    /// Token ids of `text`, for tests of the tokenizer.
-    #[cfg(test)]
-    pub(super) fn encode(&self, text: &str) -> Vec<u32> {
-        self.tokenizer.encode(text, false).map(|e| e.get_ids().to_vec()).unwrap_or_default()
+    /// The vocabulary strings of `text`'s tokens.
+    pub(super) fn tokenize(&self, text: &str) -> Result<Vec<String>, String> {
+        let encoding = self.tokenizer.encode(text, false).map_err(|e| e.to_string())?;
+        let decoded = self.tokenizer.decode(encoding.get_ids(), false).map_err(|e| e.to_string())?;
+        if decoded != text {
+            return Err(format!("tokenization does not round-trip: {decoded:?}"));
+        }
+        Ok(encoding.get_tokens().to_vec())
     }
 }
 
