@@ -26,7 +26,9 @@ pub struct Job {
 /// What became of one job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
-    /// The completion, or the last error after retries.
+    /// The completion, or the last error after retries; recorded as `{"completion": ...}` or
+    /// `{"error": ...}`.
+    #[serde(with = "completion_or_error")]
     pub result: Result<Completion, ProviderError>,
     /// Wall time of the final attempt in milliseconds.
     pub latency_ms: u64,
@@ -176,4 +178,39 @@ fn backoff(error: &ProviderError, attempt: u32, options: RunnerOptions) -> Durat
         .saturating_mul(1u32 << (attempt - 1).min(10));
     let unit = (RandomState::new().hash_one(attempt) % 10_000) as f64 / 10_000.0;
     ceiling.mul_f64(unit)
+}
+
+/// Serializes a call's result as `{"completion": ...}` or `{"error": ...}` in the results log.
+mod completion_or_error {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::provider::{Completion, ProviderError};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    enum Repr<C, E> {
+        Completion(C),
+        Error(E),
+    }
+
+    pub(super) fn serialize<S: Serializer>(
+        result: &Result<Completion, ProviderError>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match result {
+            Ok(c) => Repr::<&Completion, &ProviderError>::Completion(c).serialize(serializer),
+            Err(e) => Repr::<&Completion, &ProviderError>::Error(e).serialize(serializer),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Result<Completion, ProviderError>, D::Error> {
+        Ok(
+            match Repr::<Completion, ProviderError>::deserialize(deserializer)? {
+                Repr::Completion(c) => Ok(c),
+                Repr::Error(e) => Err(e),
+            },
+        )
+    }
 }

@@ -21,25 +21,46 @@ fn model_dir() -> PathBuf {
 fn model() -> &'static Local {
     static MODEL: OnceLock<Local> = OnceLock::new();
     MODEL.get_or_init(|| {
-        let path = promptgate::provider::local::fetch(&model_dir(), &mut |note| eprintln!("{note}"))
-            .expect("the default model can be fetched and verified");
+        let path =
+            promptgate::provider::local::fetch(&model_dir(), &mut |note| eprintln!("{note}"))
+                .expect("the default model can be fetched and verified");
         Local::load(&path).expect("the default model loads")
     })
 }
 
 fn complete(messages: Vec<Message>, params: EffectiveParams, sample: u32) -> Completion {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let request = Request { messages, params, sample };
-    runtime.block_on(model().complete(&request)).expect("generation succeeds")
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let request = Request {
+        messages,
+        params,
+        sample,
+    };
+    runtime
+        .block_on(model().complete(&request))
+        .expect("generation succeeds")
 }
 
-const GREEDY: EffectiveParams = EffectiveParams { temperature: 0.0, top_p: 1.0, max_tokens: 48, seed: 7 };
+const GREEDY: EffectiveParams = EffectiveParams {
+    temperature: 0.0,
+    top_p: 1.0,
+    max_tokens: 48,
+    seed: 7,
+};
 
 /// The example project's routing prompt, rendered for `message`.
 fn triage(message: &str) -> Vec<Message> {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts/support/triage.prompt");
     let source = std::fs::read_to_string(&file).unwrap();
-    let prompt = artifact::parse(PromptName::new("support/triage"), &file, &source, &Default::default()).unwrap();
+    let prompt = artifact::parse(
+        PromptName::new("support/triage"),
+        &file,
+        &source,
+        &Default::default(),
+    )
+    .unwrap();
     let template = Template::compile(&prompt, &Default::default()).unwrap();
     let mut data = RenderData::default();
     data.input.insert("message".into(), message.into());
@@ -48,11 +69,20 @@ fn triage(message: &str) -> Vec<Message> {
 
 #[test]
 fn classifies_a_billing_ticket_at_temperature_zero() {
-    let reply = complete(triage("I was charged twice for my subscription this month."), GREEDY, 0);
-    let json: serde_json::Value = serde_json::from_str(reply.text.trim()).expect("the reply is JSON");
+    let reply = complete(
+        triage("I was charged twice for my subscription this month."),
+        GREEDY,
+        0,
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(reply.text.trim()).expect("the reply is JSON");
     assert_eq!(json["team"], "billing", "{}", reply.text);
     assert_eq!(reply.finish, FinishReason::Stop);
-    assert!(reply.usage.input_tokens > 100 && reply.usage.output_tokens > 3, "{:?}", reply.usage);
+    assert!(
+        reply.usage.input_tokens > 100 && reply.usage.output_tokens > 3,
+        "{:?}",
+        reply.usage
+    );
 }
 
 #[test]
@@ -76,19 +106,38 @@ fn greedy_generation_is_identical_across_runs_and_threads() {
 fn seeded_sampling_is_reproducible() {
     let messages = vec![Message::text("user", "Write one sentence about the sea.")];
     let sampled = |seed: u64, sample: u32| {
-        let params = EffectiveParams { temperature: 0.9, top_p: 0.95, max_tokens: 32, seed };
+        let params = EffectiveParams {
+            temperature: 0.9,
+            top_p: 0.95,
+            max_tokens: 32,
+            seed,
+        };
         complete(messages.clone(), params, sample).text
     };
     assert_eq!(sampled(42, 0), sampled(42, 0));
     assert_eq!(sampled(42, 1), sampled(42, 1));
-    let distinct: std::collections::BTreeSet<String> = (0..4).map(|sample| sampled(42, sample)).collect();
-    assert!(distinct.len() > 1, "four samples at temperature 0.9 were all identical: {distinct:?}");
+    let distinct: std::collections::BTreeSet<String> =
+        (0..4).map(|sample| sampled(42, sample)).collect();
+    assert!(
+        distinct.len() > 1,
+        "four samples at temperature 0.9 were all identical: {distinct:?}"
+    );
 }
 
 #[test]
 fn max_tokens_cuts_generation() {
-    let params = EffectiveParams { max_tokens: 5, ..GREEDY };
-    let reply = complete(vec![Message::text("user", "Tell me a long story about a dragon.")], params, 0);
+    let params = EffectiveParams {
+        max_tokens: 5,
+        ..GREEDY
+    };
+    let reply = complete(
+        vec![Message::text(
+            "user",
+            "Tell me a long story about a dragon.",
+        )],
+        params,
+        0,
+    );
     assert_eq!(reply.finish, FinishReason::Length);
     assert_eq!(reply.usage.output_tokens, 5);
 }
@@ -96,20 +145,44 @@ fn max_tokens_cuts_generation() {
 #[test]
 fn the_tokenizer_follows_the_vocabulary_rules() {
     let tokens = |text: &str| model().tokenize(text).unwrap();
-    assert_eq!(tokens("2024"), ["2", "0", "2", "4"], "digits are split one by one");
+    assert_eq!(
+        tokens("2024"),
+        ["2", "0", "2", "4"],
+        "digits are split one by one"
+    );
     assert_eq!(tokens("Hello world"), ["Hello", "Ġworld"]);
-    assert_eq!(tokens("<|im_start|>user"), ["<|im_start|>", "user"], "control tokens are atomic");
-    for text in ["naïve café – 東京 🚀", "  two  spaces\n\ttab", "don't won't I'll"] {
-        assert!(!tokens(text).is_empty(), "{text:?} tokenizes and round-trips");
+    assert_eq!(
+        tokens("<|im_start|>user"),
+        ["<|im_start|>", "user"],
+        "control tokens are atomic"
+    );
+    for text in [
+        "naïve café – 東京 🚀",
+        "  two  spaces\n\ttab",
+        "don't won't I'll",
+    ] {
+        assert!(
+            !tokens(text).is_empty(),
+            "{text:?} tokenizes and round-trips"
+        );
     }
 }
 
 #[test]
 fn the_chat_template_comes_from_the_model_file() {
     let prompt = model()
-        .prompt(&[Message::text("system", "Be brief."), Message::text("user", "Hi")])
+        .prompt(&[
+            Message::text("system", "Be brief."),
+            Message::text("user", "Hi"),
+        ])
         .unwrap();
-    assert_eq!(prompt, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+    assert_eq!(
+        prompt,
+        "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+    );
     let defaulted = model().prompt(&[Message::text("user", "Hi")]).unwrap();
-    assert!(defaulted.starts_with("<|im_start|>system\nYou are a helpful AI assistant named SmolLM"), "{defaulted}");
+    assert!(
+        defaulted.starts_with("<|im_start|>system\nYou are a helpful AI assistant named SmolLM"),
+        "{defaulted}"
+    );
 }

@@ -363,13 +363,19 @@ fn schema(
 ) -> Result<Option<Value>, Error> {
     match value {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => compile_schema(v, named).map(Some).map_err(|e| {
-            Error::invalid_with_hint(
-                at.clone(),
-                format!("invalid {section}.schema: {e}"),
-                "Picoschema fields read `name: type, description`; optional fields end in `?`",
-            )
-        }),
+        Some(v) => {
+            let compiled = compile_schema(v, named).map_err(|e| {
+                Error::invalid_with_hint(
+                    at.clone(),
+                    format!("invalid {section}.schema: {e}"),
+                    "Picoschema fields read `name: type, description`; optional fields end in `?`",
+                )
+            })?;
+            jsonschema::validator_for(&compiled).map_err(|e| {
+                Error::invalid(at.clone(), format!("invalid {section}.schema: {e}"))
+            })?;
+            Ok(Some(compiled))
+        }
     }
 }
 
@@ -436,46 +442,66 @@ fn key_line(yaml: &str, key: &str, first_line: u64) -> u64 {
         .map_or(first_line, |i| first_line + i as u64)
 }
 
-/// Checks a case's variables against the prompt's input schema.
-///
-/// Returns the first problem as `(variable, problem, detail)`. Without a declared schema there
-/// is nothing to check against, and every set of variables is accepted.
-pub fn check_variables(
-    prompt: &Prompt,
-    vars: &Map<String, Value>,
-) -> Option<(String, VariableProblem, String)> {
-    let input = prompt.metadata.input.as_ref()?;
-    let schema = input.schema.as_ref()?;
-    let properties = schema.get("properties").and_then(Value::as_object);
-    let closed = schema.get("additionalProperties") == Some(&Value::Bool(false));
-    if let Some(required) = schema.get("required").and_then(Value::as_array) {
-        for name in required.iter().filter_map(Value::as_str) {
-            if !vars.contains_key(name) && !input.default.contains_key(name) {
-                return Some((name.to_string(), VariableProblem::Missing, String::new()));
-            }
+/// Checks cases' variables against a prompt's input schema. Built once per prompt version and
+/// used for every case.
+pub struct InputCheck {
+    schema: Option<(Value, jsonschema::Validator)>,
+    defaults: Map<String, Value>,
+}
+
+impl std::fmt::Debug for InputCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InputCheck")
+            .field("schema", &self.schema.as_ref().map(|s| &s.0))
+            .finish_non_exhaustive()
+    }
+}
+
+impl InputCheck {
+    /// The check for `prompt`. Without a declared input schema every set of variables passes.
+    pub fn new(prompt: &Prompt) -> Self {
+        let input = prompt.metadata.input.as_ref();
+        let schema = input
+            .and_then(|i| i.schema.as_ref())
+            .and_then(|s| jsonschema::validator_for(s).ok().map(|v| (s.clone(), v)));
+        Self {
+            schema,
+            defaults: input.map(|i| i.default.clone()).unwrap_or_default(),
         }
     }
-    if closed {
-        for name in vars.keys() {
-            if !properties.is_some_and(|p| p.contains_key(name)) {
-                return Some((name.clone(), VariableProblem::Undeclared, String::new()));
+
+    /// The first problem with `vars`, as `(variable, problem, detail)`.
+    pub fn check(&self, vars: &Map<String, Value>) -> Option<(String, VariableProblem, String)> {
+        let (schema, validator) = self.schema.as_ref()?;
+        let properties = schema.get("properties").and_then(Value::as_object);
+        if let Some(required) = schema.get("required").and_then(Value::as_array) {
+            for name in required.iter().filter_map(Value::as_str) {
+                if !vars.contains_key(name) && !self.defaults.contains_key(name) {
+                    return Some((name.to_string(), VariableProblem::Missing, String::new()));
+                }
             }
         }
+        if schema.get("additionalProperties") == Some(&Value::Bool(false)) {
+            for name in vars.keys() {
+                if !properties.is_some_and(|p| p.contains_key(name)) {
+                    return Some((name.clone(), VariableProblem::Undeclared, String::new()));
+                }
+            }
+        }
+        let mut merged = self.defaults.clone();
+        merged.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let instance = Value::Object(merged);
+        validator.iter_errors(&instance).next().map(|e| {
+            let path = e.instance_path().to_string();
+            let variable = path
+                .trim_start_matches('/')
+                .split('/')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            (variable, VariableProblem::WrongType, e.to_string())
+        })
     }
-    let mut merged = input.default.clone();
-    merged.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let instance = Value::Object(merged);
-    let validator = jsonschema::validator_for(schema).ok()?;
-    validator.iter_errors(&instance).next().map(|e| {
-        let path = e.instance_path().to_string();
-        let variable = path
-            .trim_start_matches('/')
-            .split('/')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        (variable, VariableProblem::WrongType, e.to_string())
-    })
 }
 
 #[cfg(test)]
@@ -528,22 +554,26 @@ mod tests {
         .unwrap();
         let vars = |v: Value| v.as_object().unwrap().clone();
         assert_eq!(
-            check_variables(&p, &vars(serde_json::json!({"message": "x"}))),
+            InputCheck::new(&p).check(&vars(serde_json::json!({"message": "x"}))),
             None
         );
-        let (var, problem, _) = check_variables(&p, &vars(serde_json::json!({}))).unwrap();
+        let (var, problem, _) = InputCheck::new(&p)
+            .check(&vars(serde_json::json!({})))
+            .unwrap();
         assert_eq!(
             (var.as_str(), problem),
             ("message", VariableProblem::Missing)
         );
-        let (var, problem, _) =
-            check_variables(&p, &vars(serde_json::json!({"message": "x", "extra": 1}))).unwrap();
+        let (var, problem, _) = InputCheck::new(&p)
+            .check(&vars(serde_json::json!({"message": "x", "extra": 1})))
+            .unwrap();
         assert_eq!(
             (var.as_str(), problem),
             ("extra", VariableProblem::Undeclared)
         );
-        let (var, problem, _) =
-            check_variables(&p, &vars(serde_json::json!({"message": "x", "n": "two"}))).unwrap();
+        let (var, problem, _) = InputCheck::new(&p)
+            .check(&vars(serde_json::json!({"message": "x", "n": "two"})))
+            .unwrap();
         assert_eq!((var.as_str(), problem), ("n", VariableProblem::WrongType));
     }
 }

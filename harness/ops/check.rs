@@ -239,7 +239,12 @@ pub fn check(
         versions.insert(key, prepared.clone());
         Ok(prepared)
     };
-    let mut providers = Providers::new(&project, &options.env, options.provider.as_deref(), progress);
+    let mut providers = Providers::new(
+        &project,
+        &options.env,
+        options.provider.as_deref(),
+        progress,
+    );
     let mut jobs = Jobs::default();
     let mut planned = Vec::new();
     for spec in &specs {
@@ -449,7 +454,12 @@ pub fn run(
     } else {
         options.prompts.iter().map(PromptName::new).collect()
     };
-    let mut providers = Providers::new(&project, &options.env, options.provider.as_deref(), progress);
+    let mut providers = Providers::new(
+        &project,
+        &options.env,
+        options.provider.as_deref(),
+        progress,
+    );
     let mut jobs = Jobs::default();
     let mut planned = Vec::new();
     for name in &prompts {

@@ -85,8 +85,10 @@ pub fn model_dir(env: &Env) -> PathBuf {
 
 /// Downloads and verifies the default local model (`promptgate model fetch`).
 pub fn fetch_model(env: &Env, notify: &mut dyn FnMut(&str)) -> Result<PathBuf> {
-    crate::provider::local::fetch(&model_dir(env), notify).map_err(|message| crate::errors::Error::Provider {
-        provider: crate::config::LOCAL.into(),
-        message,
+    crate::provider::local::fetch(&model_dir(env), notify).map_err(|message| {
+        crate::errors::Error::Provider {
+            provider: crate::config::LOCAL.into(),
+            message,
+        }
     })
 }

@@ -20,6 +20,7 @@ pub(super) struct Prepared {
     pub(super) version: Version,
     pub(super) prompt: Prompt,
     pub(super) template: Template,
+    pub(super) inputs: artifact::InputCheck,
 }
 
 impl Prepared {
@@ -36,10 +37,12 @@ impl Prepared {
                 "partial `a/b` is read from prompts/a/_b.prompt; templates use Handlebars syntax",
             )
         })?;
+        let inputs = artifact::InputCheck::new(&prompt);
         Ok(Self {
             version,
             prompt,
             template,
+            inputs,
         })
     }
 
@@ -86,7 +89,14 @@ impl<'p> Providers<'p> {
         override_name: Option<&'p str>,
         notify: &'p mut dyn FnMut(super::Progress),
     ) -> Self {
-        Self { project, env, notify, override_name, built: HashMap::new(), limits: Limits::default() }
+        Self {
+            project,
+            env,
+            notify,
+            override_name,
+            built: HashMap::new(),
+            limits: Limits::default(),
+        }
     }
 
     /// The provider for `suite`: the command line's, else the suite's, else the project default.
@@ -102,16 +112,33 @@ impl<'p> Providers<'p> {
         }
         let provider_config = config.provider(&name)?;
         let model_dir = super::model_dir(self.env);
-        if provider_config.kind == crate::config::ProviderKind::Local && provider_config.model_path.is_none() {
+        if provider_config.kind == crate::config::ProviderKind::Local
+            && provider_config.model_path.is_none()
+        {
             if !crate::provider::local::default_model_path(&model_dir).is_file() {
                 let notify = &mut *self.notify;
-                crate::provider::local::fetch(&model_dir, &mut |note| notify(super::Progress::Note(note.to_string())))
-                    .map_err(|message| Error::Provider { provider: name.clone(), message })?;
+                crate::provider::local::fetch(&model_dir, &mut |note| {
+                    notify(super::Progress::Note(note.to_string()))
+                })
+                .map_err(|message| Error::Provider {
+                    provider: name.clone(),
+                    message,
+                })?;
             }
-            (self.notify)(super::Progress::Note(format!("loading the local model for `{name}`")));
+            (self.notify)(super::Progress::Note(format!(
+                "loading the local model for `{name}`"
+            )));
         }
-        let provider = provider::build(&name, &provider_config, &self.project.root, &model_dir, self.env)?;
-        let permits = provider_config.concurrency.unwrap_or_else(|| provider.default_concurrency());
+        let provider = provider::build(
+            &name,
+            &provider_config,
+            &self.project.root,
+            &model_dir,
+            self.env,
+        )?;
+        let permits = provider_config
+            .concurrency
+            .unwrap_or_else(|| provider.default_concurrency());
         let limit = self.limits.for_provider(provider.as_ref(), permits);
         let built = Arc::new(SuiteProvider {
             name: name.clone(),
@@ -170,9 +197,7 @@ pub(super) fn plan_suite(
         .effective();
     let mut per_case = Vec::with_capacity(suite.cases.len());
     for case in &suite.cases {
-        if let Some((variable, problem, detail)) =
-            artifact::check_variables(&prepared.prompt, &case.vars)
-        {
+        if let Some((variable, problem, detail)) = prepared.inputs.check(&case.vars) {
             return Err(Error::Variable(Box::new(crate::errors::VariableError {
                 location: case.location.clone(),
                 suite: suite.name.clone(),

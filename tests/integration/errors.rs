@@ -256,13 +256,29 @@ fn a_missing_pip_names_the_fix() {
     let p = Project::triage();
     let models = tempfile::tempdir().unwrap();
     let empty_path = tempfile::tempdir().unwrap();
-    let env = [("PATH", empty_path.path().to_str().unwrap()), ("PROMPTGATE_MODEL_DIR", models.path().to_str().unwrap())];
+    let env = [
+        ("PATH", empty_path.path().to_str().unwrap()),
+        ("PROMPTGATE_MODEL_DIR", models.path().to_str().unwrap()),
+    ];
     let out = p.run_env(&["model", "fetch"], &env);
     assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("cannot download the default model"), "{}", out.stderr);
-    assert!(out.stderr.contains("install pip") && out.stderr.contains("PROMPTGATE_MODEL_DIR"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("cannot download the default model"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("install pip") && out.stderr.contains("PROMPTGATE_MODEL_DIR"),
+        "{}",
+        out.stderr
+    );
     // The same happens, before any call, when a check needs the model.
     let out = p.run_env(&["check", "--all", "--provider", "local"], &env);
     assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("provider `local`: cannot download the default model"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("provider `local`: cannot download the default model"),
+        "{}",
+        out.stderr
+    );
 }

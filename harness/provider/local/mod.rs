@@ -26,7 +26,9 @@ pub struct Local {
 
 impl std::fmt::Debug for Local {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Local").field("fingerprint", &self.fingerprint).finish_non_exhaustive()
+        f.debug_struct("Local")
+            .field("fingerprint", &self.fingerprint)
+            .finish_non_exhaustive()
     }
 }
 
@@ -39,8 +41,12 @@ fn loaded() -> &'static Mutex<HashMap<PathBuf, Arc<Model>>> {
 impl Local {
     /// Loads the GGUF model at `path`, or reuses it if this process loaded it already.
     pub fn load(path: &Path) -> Result<Self, String> {
-        let canonical = path.canonicalize().map_err(|e| format!("cannot open the model {}: {e}", path.display()))?;
-        let mut cache = loaded().lock().map_err(|_| "the model cache is poisoned".to_string())?;
+        let canonical = path
+            .canonicalize()
+            .map_err(|e| format!("cannot open the model {}: {e}", path.display()))?;
+        let mut cache = loaded()
+            .lock()
+            .map_err(|_| "the model cache is poisoned".to_string())?;
         let model = match cache.get(&canonical) {
             Some(model) => model.clone(),
             None => {
@@ -49,9 +55,16 @@ impl Local {
                 model
             }
         };
-        let size = std::fs::metadata(&canonical).map(|m| m.len()).unwrap_or_default();
-        let name = canonical.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-        Ok(Self { model, fingerprint: format!("local:{name}:{size}") })
+        let size = std::fs::metadata(&canonical)
+            .map(|m| m.len())
+            .unwrap_or_default();
+        let name = canonical
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        Ok(Self {
+            model,
+            fingerprint: format!("local:{name}:{size}"),
+        })
     }
 
     /// The tokens `text` splits into, as vocabulary strings (byte-level: `Ġ` marks a space).
@@ -71,20 +84,29 @@ impl Provider for Local {
     }
 
     fn price(&self) -> Option<Price> {
-        Some(Price { input_per_mtok: 0.0, output_per_mtok: 0.0 })
+        Some(Price {
+            input_per_mtok: 0.0,
+            output_per_mtok: 0.0,
+        })
     }
 
     fn default_concurrency(&self) -> usize {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     }
 
-    fn complete<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Completion, ProviderError>> {
+    fn complete<'a>(
+        &'a self,
+        request: &'a Request,
+    ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
         let model = self.model.clone();
         let request = request.clone();
         Box::pin(async move {
             let generated = tokio::task::spawn_blocking(move || {
                 // One thread per sequence: nested parallel work inside candle stays on it.
-                let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().map_err(|e| e.to_string())?;
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(1)
+                    .build()
+                    .map_err(|e| e.to_string())?;
                 pool.install(|| model.generate(&request.messages, &request.params, request.sample))
             })
             .await

@@ -40,8 +40,14 @@ pub(super) struct Generated {
     pub(super) usage: Usage,
 }
 
-fn metadata<'c>(content: &'c gguf_file::Content, key: &str) -> Result<&'c gguf_file::Value, String> {
-    content.metadata.get(key).ok_or_else(|| format!("the model file has no `{key}` metadata"))
+fn metadata<'c>(
+    content: &'c gguf_file::Content,
+    key: &str,
+) -> Result<&'c gguf_file::Value, String> {
+    content
+        .metadata
+        .get(key)
+        .ok_or_else(|| format!("the model file has no `{key}` metadata"))
 }
 
 fn string_list(value: &gguf_file::Value) -> Result<Vec<String>, String> {
@@ -58,19 +64,33 @@ impl Model {
     /// kernels run several times faster than Q4_1 (greedy output is unchanged in practice).
     pub(super) fn load(path: &Path) -> Result<Self, String> {
         let describe = |e: candle_core::Error| format!("{}: {e}", path.display());
-        let mut file = std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let mut file = std::fs::File::open(path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         let content = gguf_file::Content::read(&mut file).map_err(describe)?;
-        let architecture = metadata(&content, "general.architecture")?.to_string().map_err(|e| e.to_string())?.clone();
+        let architecture = metadata(&content, "general.architecture")?
+            .to_string()
+            .map_err(|e| e.to_string())?
+            .clone();
         if architecture != "llama" {
-            return Err(format!("{}: architecture `{architecture}` is not supported (expected a llama-family GGUF)", path.display()));
+            return Err(format!(
+                "{}: architecture `{architecture}` is not supported (expected a llama-family GGUF)",
+                path.display()
+            ));
         }
         let tokenizer = build_tokenizer(&content)?;
         let chat = chat_template(&content)?;
         let token = |key: &str| -> Result<String, String> {
-            let id = metadata(&content, key)?.to_u32().map_err(|e| e.to_string())?;
-            tokenizer.id_to_token(id).ok_or_else(|| format!("`{key}` {id} is not in the vocabulary"))
+            let id = metadata(&content, key)?
+                .to_u32()
+                .map_err(|e| e.to_string())?;
+            tokenizer
+                .id_to_token(id)
+                .ok_or_else(|| format!("`{key}` {id} is not in the vocabulary"))
         };
-        let (bos, eos) = (token("tokenizer.ggml.bos_token_id")?, token("tokenizer.ggml.eos_token_id")?);
+        let (bos, eos) = (
+            token("tokenizer.ggml.bos_token_id")?,
+            token("tokenizer.ggml.eos_token_id")?,
+        );
         let mut stop: Vec<u32> = ["<|im_end|>", "<|endoftext|>", "<|eot_id|>", eos.as_str()]
             .iter()
             .filter_map(|t| tokenizer.token_to_id(t))
@@ -86,15 +106,27 @@ impl Model {
             let tensor = content.tensor(&mut file, name, &device).map_err(describe)?;
             tensors.push((name.clone(), requantize(tensor, &device).map_err(describe)?));
         }
-        let meta: Vec<(&str, &gguf_file::Value)> = content.metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        let meta: Vec<(&str, &gguf_file::Value)> = content
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.as_str(), v))
+            .collect();
         let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
         let mut buffer = Cursor::new(Vec::new());
         gguf_file::write(&mut buffer, &meta, &refs).map_err(describe)?;
         drop(tensors);
         buffer.set_position(0);
         let requantized = gguf_file::Content::read(&mut buffer).map_err(describe)?;
-        let weights = ModelWeights::from_gguf(requantized, &mut buffer, &device).map_err(describe)?;
-        Ok(Self { weights, tokenizer, chat, bos, eos, stop })
+        let weights =
+            ModelWeights::from_gguf(requantized, &mut buffer, &device).map_err(describe)?;
+        Ok(Self {
+            weights,
+            tokenizer,
+            chat,
+            bos,
+            eos,
+            stop,
+        })
     }
 
     /// Applies the model's chat template to `messages`, with the generation prompt.
@@ -102,7 +134,11 @@ impl Model {
         let messages: Vec<HashMap<&str, String>> = messages
             .iter()
             .map(|m| {
-                let role = if m.role == "model" { "assistant".to_string() } else { m.role.clone() };
+                let role = if m.role == "model" {
+                    "assistant".to_string()
+                } else {
+                    m.role.clone()
+                };
                 HashMap::from([("role", role), ("content", m.text_content())])
             })
             .collect();
@@ -118,9 +154,17 @@ impl Model {
     }
 
     /// Generates a reply. Greedy at temperature 0; otherwise seeded, so a sample is reproducible.
-    pub(super) fn generate(&self, messages: &[Message], params: &EffectiveParams, sample: u32) -> Result<Generated, String> {
+    pub(super) fn generate(
+        &self,
+        messages: &[Message],
+        params: &EffectiveParams,
+        sample: u32,
+    ) -> Result<Generated, String> {
         let prompt = self.prompt(messages)?;
-        let encoding = self.tokenizer.encode(prompt.as_str(), false).map_err(|e| e.to_string())?;
+        let encoding = self
+            .tokenizer
+            .encode(prompt.as_str(), false)
+            .map_err(|e| e.to_string())?;
         let prompt_tokens = encoding.get_ids().to_vec();
         let budget = params.max_tokens as usize;
         if prompt_tokens.len() + budget > MAX_SEQ_LEN {
@@ -133,7 +177,10 @@ impl Model {
         let mut sampler = LogitsProcessor::new(seed, Some(params.temperature), Some(params.top_p));
         let mut model = self.weights.clone();
         let device = Device::Cpu;
-        let step = |model: &mut ModelWeights, tokens: &[u32], position: usize| -> candle_core::Result<Tensor> {
+        let step = |model: &mut ModelWeights,
+                    tokens: &[u32],
+                    position: usize|
+         -> candle_core::Result<Tensor> {
             let input = Tensor::new(tokens, &device)?.unsqueeze(0)?;
             model.forward(&input, position)?.squeeze(0)
         };
@@ -149,20 +196,33 @@ impl Model {
             if output.len() >= budget {
                 break FinishReason::Length;
             }
-            logits = step(&mut model, &[next], prompt_tokens.len() + output.len() - 1).map_err(fail)?;
+            logits =
+                step(&mut model, &[next], prompt_tokens.len() + output.len() - 1).map_err(fail)?;
         };
-        let text = self.tokenizer.decode(&output, true).map_err(|e| e.to_string())?;
+        let text = self
+            .tokenizer
+            .decode(&output, true)
+            .map_err(|e| e.to_string())?;
         Ok(Generated {
             text,
             finish,
-            usage: Usage { input_tokens: prompt_tokens.len() as u64, output_tokens: output.len() as u64 },
+            usage: Usage {
+                input_tokens: prompt_tokens.len() as u64,
+                output_tokens: output.len() as u64,
+            },
         })
     }
 
     /// The vocabulary strings of `text`'s tokens.
     pub(super) fn tokenize(&self, text: &str) -> Result<Vec<String>, String> {
-        let encoding = self.tokenizer.encode(text, false).map_err(|e| e.to_string())?;
-        let decoded = self.tokenizer.decode(encoding.get_ids(), false).map_err(|e| e.to_string())?;
+        let encoding = self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| e.to_string())?;
+        let decoded = self
+            .tokenizer
+            .decode(encoding.get_ids(), false)
+            .map_err(|e| e.to_string())?;
         if decoded != text {
             return Err(format!("tokenization does not round-trip: {decoded:?}"));
         }
@@ -171,8 +231,15 @@ impl Model {
 }
 
 fn requantize(tensor: QTensor, device: &Device) -> candle_core::Result<QTensor> {
-    let slow = matches!(tensor.dtype(), GgmlDType::Q4_0 | GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1);
-    let fits = tensor.shape().dims().last().is_some_and(|d| d % GgmlDType::Q8_0.block_size() == 0);
+    let slow = matches!(
+        tensor.dtype(),
+        GgmlDType::Q4_0 | GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1
+    );
+    let fits = tensor
+        .shape()
+        .dims()
+        .last()
+        .is_some_and(|d| d % GgmlDType::Q8_0.block_size() == 0);
     if slow && fits && tensor.shape().rank() == 2 {
         QTensor::quantize(&tensor.dequantize(device)?, GgmlDType::Q8_0)
     } else {
@@ -183,22 +250,41 @@ fn requantize(tensor: QTensor, device: &Device) -> candle_core::Result<QTensor> 
 /// Byte-level BPE from the GGUF vocabulary and merges, with digits split one by one (the
 /// pre-tokenisation of GPT-2-style "smollm" and "llama-bpe" vocabularies).
 fn build_tokenizer(content: &gguf_file::Content) -> Result<Tokenizer, String> {
-    let model = metadata(content, "tokenizer.ggml.model")?.to_string().map_err(|e| e.to_string())?;
+    let model = metadata(content, "tokenizer.ggml.model")?
+        .to_string()
+        .map_err(|e| e.to_string())?;
     if model != "gpt2" {
-        return Err(format!("tokenizer model `{model}` is not supported (expected a byte-level BPE, `gpt2`)"));
+        return Err(format!(
+            "tokenizer model `{model}` is not supported (expected a byte-level BPE, `gpt2`)"
+        ));
     }
     let tokens = string_list(metadata(content, "tokenizer.ggml.tokens")?)?;
     let merges = string_list(metadata(content, "tokenizer.ggml.merges")?)?;
     let types: Vec<i32> = match content.metadata.get("tokenizer.ggml.token_type") {
-        Some(v) => v.to_vec().map_err(|e| e.to_string())?.iter().map(|t| t.to_i32().unwrap_or(1)).collect(),
+        Some(v) => v
+            .to_vec()
+            .map_err(|e| e.to_string())?
+            .iter()
+            .map(|t| t.to_i32().unwrap_or(1))
+            .collect(),
         None => Vec::new(),
     };
-    let vocab: tokenizers::models::bpe::Vocab = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+    let vocab: tokenizers::models::bpe::Vocab = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.clone(), i as u32))
+        .collect();
     let merges: Vec<(String, String)> = merges
         .iter()
-        .filter_map(|m| m.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())))
+        .filter_map(|m| {
+            m.split_once(' ')
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+        })
         .collect();
-    let bpe = BPE::builder().vocab_and_merges(vocab, merges).build().map_err(|e| e.to_string())?;
+    let bpe = BPE::builder()
+        .vocab_and_merges(vocab, merges)
+        .build()
+        .map_err(|e| e.to_string())?;
     let mut tokenizer = Tokenizer::new(bpe);
     tokenizer.with_pre_tokenizer(Some(PreTokenizerWrapper::Sequence(Sequence::new(vec![
         PreTokenizerWrapper::Digits(Digits::new(true)),
@@ -222,9 +308,16 @@ fn chat_template(content: &gguf_file::Content) -> Result<minijinja::Environment<
         None => "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}".to_string(),
     };
     let mut env = minijinja::Environment::new();
-    env.add_function("raise_exception", |message: String| -> Result<String, minijinja::Error> {
-        Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, message))
-    });
-    env.add_template_owned("chat", source).map_err(|e| format!("chat template: {e}"))?;
+    env.add_function(
+        "raise_exception",
+        |message: String| -> Result<String, minijinja::Error> {
+            Err(minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                message,
+            ))
+        },
+    );
+    env.add_template_owned("chat", source)
+        .map_err(|e| format!("chat template: {e}"))?;
     Ok(env)
 }
