@@ -1,7 +1,7 @@
 //! Scoring: deterministic assertions on one output. Pure, so it parallelises with rayon and
 //! benchmarks alone.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use similar::TextDiff;
 
@@ -21,23 +21,23 @@ pub struct Observed<'a> {
 }
 
 /// The result of one assertion on one output.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AssertionResult {
     /// The assertion type (`contains`, `regex`, ...).
-    pub kind: &'static str,
+    pub kind: String,
     /// Whether it held.
     pub pass: bool,
     /// Degree in [0, 1]: 1 when it holds; partial credit where the assertion has a measure.
     pub score: f64,
     /// Why it failed (empty when it passed).
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reason: String,
 }
 
 impl AssertionResult {
     fn binary(kind: &'static str, pass: bool, reason: impl FnOnce() -> String) -> Self {
         Self {
-            kind,
+            kind: kind.to_string(),
             pass,
             score: if pass { 1.0 } else { 0.0 },
             reason: if pass { String::new() } else { reason() },
@@ -124,7 +124,7 @@ fn check(assertion: &Assertion, o: Observed<'_>) -> AssertionResult {
             let len = text.chars().count();
             let pass = len <= *max;
             AssertionResult {
-                kind,
+                kind: kind.to_string(),
                 pass,
                 score: if pass { 1.0 } else { *max as f64 / len as f64 },
                 reason: if pass {
@@ -138,7 +138,7 @@ fn check(assertion: &Assertion, o: Observed<'_>) -> AssertionResult {
             let len = text.chars().count();
             let pass = len >= *min;
             AssertionResult {
-                kind,
+                kind: kind.to_string(),
                 pass,
                 score: if pass { 1.0 } else { len as f64 / *min as f64 },
                 reason: if pass {
@@ -152,7 +152,7 @@ fn check(assertion: &Assertion, o: Observed<'_>) -> AssertionResult {
             let reference = value.as_deref().or(o.expected).unwrap_or_default();
             let ratio = similarity(reference, text);
             AssertionResult {
-                kind,
+                kind: kind.to_string(),
                 pass: ratio >= *threshold,
                 score: ratio,
                 reason: if ratio >= *threshold {

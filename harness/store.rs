@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use git2::{ObjectType, Oid, Repository, Sort, Tree};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::errors::{Error, Result};
 use crate::ids::{ContentHash, PromptName};
@@ -20,7 +20,7 @@ pub const WORKTREE: &str = "worktree";
 pub const PROMPTS_DIR: &str = "prompts";
 
 /// A prompt's content at one revision.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Version {
     /// The prompt.
     pub name: PromptName,
@@ -29,7 +29,6 @@ pub struct Version {
     /// The commit the revision resolved to; `None` for the working tree.
     pub commit: Option<String>,
     /// The file's text.
-    #[serde(skip)]
     pub source: String,
     /// SHA-256 of the file's text.
     pub hash: ContentHash,

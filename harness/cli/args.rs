@@ -30,6 +30,8 @@ pub(crate) enum Command {
     Log(Log),
     /// Print a prompt version rendered to messages.
     Show(Show),
+    /// Re-render a stored check's reports from its report.json.
+    Report(Report),
     /// Manage the default local model.
     #[command(subcommand)]
     Model(ModelCommand),
@@ -104,4 +106,33 @@ pub(crate) struct Show {
     /// Render with this case's variables.
     #[arg(long, value_name = "SUITE:ID")]
     pub(crate) case: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Report {
+    /// The run id (a directory name under reports/).
+    pub(crate) run_id: String,
+    /// Formats to write (repeatable; default: all).
+    #[arg(long, value_enum)]
+    pub(crate) format: Vec<Format>,
+    /// Open index.html in the default browser afterwards.
+    #[arg(long)]
+    pub(crate) open: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum Format {
+    Html,
+    Junit,
+    Md,
+}
+
+impl From<Format> for promptgate::ops::ReportFormat {
+    fn from(format: Format) -> Self {
+        match format {
+            Format::Html => Self::Html,
+            Format::Junit => Self::Junit,
+            Format::Md => Self::Markdown,
+        }
+    }
 }

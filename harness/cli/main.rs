@@ -137,6 +137,21 @@ fn dispatch(args: Args) -> Result<i32, Error> {
             }
             Ok(exit::PASS)
         }
+        Command::Report(r) => {
+            let formats: Vec<ops::ReportFormat> = if r.format.is_empty() {
+                ops::ReportFormat::ALL.to_vec()
+            } else {
+                r.format.into_iter().map(Into::into).collect()
+            };
+            let run_dir = ops::rerender(&root, &r.run_id, &formats)?;
+            for format in formats.iter().filter(|f| **f != ops::ReportFormat::Json) {
+                println!("{}", run_dir.join(format.file_name()).display());
+            }
+            if r.open {
+                open_in_browser(&run_dir.join(ops::ReportFormat::Html.file_name()));
+            }
+            Ok(exit::PASS)
+        }
         Command::Model(ModelCommand::Fetch) => {
             let path = ops::fetch_model(&env(), &mut |note| eprintln!("{note}"))?;
             println!("{}", path.display());
@@ -156,6 +171,21 @@ fn dispatch(args: Args) -> Result<i32, Error> {
             }
             Ok(exit::PASS)
         }
+    }
+}
+
+/// Opens a file with the desktop's default application, reporting (not failing) if it cannot.
+fn open_in_browser(path: &std::path::Path) {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    if let Err(e) = std::process::Command::new(opener).arg(path).status() {
+        eprintln!(
+            "warning: cannot run `{opener}` to open {}: {e}",
+            path.display()
+        );
     }
 }
 

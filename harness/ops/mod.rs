@@ -8,7 +8,10 @@ mod plan;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use check::{CheckOptions, CheckOutcome, CheckResult, RunOptions, RunOutcome, check, run};
+pub use check::{
+    CheckOptions, CheckOutcome, CheckResult, ReportFormat, RunOptions, RunOutcome, check, rerender,
+    run,
+};
 pub use inspect::{ShowOptions, log, show, validate};
 
 use crate::config::Config;

@@ -1,5 +1,7 @@
 //! Reports: the data model of a finished check, and its renderers (terminal, JSON, Markdown).
 
+mod html;
+mod junit;
 mod markdown;
 mod terminal;
 
@@ -12,11 +14,13 @@ use crate::ids::{PromptName, RunId};
 use crate::score::AssertionResult;
 use crate::store::Version;
 
+pub use html::{MAX_OUTPUT_CHARS, escape as escape_html, render_html};
+pub use junit::render_junit;
 pub use markdown::summary_markdown;
 pub use terminal::{check_summary, run_summary};
 
 /// A finished check: every candidate compared with its baseline. Serialized as `report.json`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckReport {
     /// Format of this file; bumped on any incompatible change.
     pub format_version: u32,
@@ -52,7 +56,7 @@ pub struct Totals {
 }
 
 /// One candidate version against its baseline.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CandidateReport {
     /// How the candidate was named (`worktree`, a revision, or a variant).
     pub label: String,
@@ -87,7 +91,7 @@ impl CandidateReport {
 }
 
 /// One suite's comparison.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SuiteReport {
     /// The suite's name.
     pub name: String,
@@ -104,12 +108,12 @@ pub struct SuiteReport {
 }
 
 /// One case on both versions.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CaseReport {
     /// The case id.
     pub id: String,
     /// The case's description, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// How the case moved.
     pub status: CaseStatus,
@@ -120,7 +124,7 @@ pub struct CaseReport {
 }
 
 /// One version's samples of a case.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SideReport {
     /// Fraction of samples that passed; `None` if a call failed.
     pub pass_rate: Option<f64>,
@@ -129,13 +133,13 @@ pub struct SideReport {
 }
 
 /// One scored sample.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SampleReport {
     /// The output, when the call succeeded.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
     /// The error, when it failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Call wall time.
     pub latency_ms: u64,
@@ -159,7 +163,7 @@ impl SampleReport {
 }
 
 /// Suites run on one version without comparison (`promptgate run`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunReport {
     /// Format of this file.
     pub format_version: u32,
@@ -172,7 +176,7 @@ pub struct RunReport {
 }
 
 /// One suite on one version.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunSuiteReport {
     /// The suite's name.
     pub name: String,
@@ -187,10 +191,157 @@ pub struct RunSuiteReport {
 }
 
 /// One case on one version.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunCaseReport {
     /// The case id.
     pub id: String,
     /// The samples.
     pub side: SideReport,
+}
+
+/// `items` without repeats, in first-seen order.
+fn ordered(items: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for item in items {
+        if !out.contains(item) {
+            out.push(item.clone());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::compare::{SideTotals, SuiteComparison};
+    use crate::ids::ContentHash;
+
+    fn version(rev: &str, source: &str) -> Version {
+        Version {
+            name: PromptName::new("support/triage"),
+            rev: rev.into(),
+            commit: (rev != "worktree").then(|| "0123456789abcdef0123456789abcdef01234567".into()),
+            hash: ContentHash::of(source),
+            source: source.into(),
+        }
+    }
+
+    fn sample(output: &str, pass: bool) -> SampleReport {
+        SampleReport {
+            output: Some(output.into()),
+            error: None,
+            latency_ms: 120,
+            cost: Some(0.0001),
+            tokens: 42,
+            attempts: 1,
+            assertions: vec![AssertionResult {
+                kind: "contains".into(),
+                pass,
+                score: if pass { 1.0 } else { 0.0 },
+                reason: if pass {
+                    String::new()
+                } else {
+                    "does not contain \"billing\"".into()
+                },
+            }],
+        }
+    }
+
+    /// A small fixed report: one regression, one unchanged case.
+    pub(crate) fn sample_report() -> CheckReport {
+        let side = |output: &str, pass: bool| SideReport {
+            pass_rate: Some(if pass { 1.0 } else { 0.0 }),
+            samples: vec![sample(output, pass)],
+        };
+        let totals = |rate: f64| SideTotals {
+            pass_rate: Some(rate),
+            cost: Some(0.0002),
+            mean_latency_ms: 120.0,
+            tokens: 84,
+            errors: 0,
+        };
+        CheckReport {
+            format_version: 1,
+            run_id: RunId::from_string("20261121T120000.000Z-abcdef".into()),
+            started_at: "2026-11-21T12:00:00+00:00".into(),
+            duration_ms: 1500,
+            verdict: Verdict::Fail,
+            complete: true,
+            totals: Totals {
+                cases: 2,
+                calls: 3,
+                errors: 0,
+                tokens: 126,
+                cost: Some(0.0003),
+            },
+            candidates: vec![CandidateReport {
+                label: "support/triage@worktree".into(),
+                prompt: PromptName::new("support/triage"),
+                baseline: version("HEAD", "Route to billing, bug or account.\n{{message}}\n"),
+                candidate: version("worktree", "Route to bug or account.\n{{message}}\n"),
+                verdict: Verdict::Fail,
+                reasons: vec![Reason {
+                    suite: "triage".into(),
+                    metric: "max_pass_rate_drop".into(),
+                    limit: 0.02,
+                    observed: Some(0.5),
+                    message: "pass rate dropped 50.0 points, limit 2.0".into(),
+                }],
+                suites: vec![SuiteReport {
+                    name: "triage".into(),
+                    provider: "echo".into(),
+                    samples: 1,
+                    tolerance: Tolerance {
+                        max_pass_rate_drop: Some(0.02),
+                        ..Tolerance::default()
+                    },
+                    comparison: SuiteComparison {
+                        cases: 2,
+                        baseline: totals(1.0),
+                        candidate: totals(0.5),
+                        pass_rate_delta: Some(-0.5),
+                        regressed: 1,
+                        fixed: 0,
+                        errors: 0,
+                    },
+                    cases: vec![
+                        CaseReport {
+                            id: "double-charge".into(),
+                            description: Some("charged twice".into()),
+                            status: CaseStatus::Regressed,
+                            baseline: side("billing", true),
+                            candidate: side("account <b>x</b>", false),
+                        },
+                        CaseReport {
+                            id: "crash".into(),
+                            description: None,
+                            status: CaseStatus::UnchangedPass,
+                            baseline: side("bug", true),
+                            candidate: side("bug", true),
+                        },
+                    ],
+                }],
+            }],
+        }
+    }
+
+    #[test]
+    fn markdown_summary_is_short_and_escaped() {
+        let md = summary_markdown(&sample_report());
+        assert!(md.starts_with("## promptgate: FAIL"), "{md}");
+        assert!(
+            md.contains("| triage | double-charge |") || md.contains("double-charge"),
+            "{md}"
+        );
+        assert!(md.contains("max\\_pass\\_rate\\_drop"), "{md}");
+        assert!(md.lines().count() < 30);
+    }
+
+    #[test]
+    fn reports_round_trip_through_json() {
+        let report = sample_report();
+        let json = serde_json::to_string(&report).unwrap();
+        let back: CheckReport = serde_json::from_str(&json).unwrap();
+        assert_eq!(serde_json::to_string(&back).unwrap(), json);
+    }
 }

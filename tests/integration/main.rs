@@ -5,4 +5,5 @@ mod check;
 mod errors;
 mod mock;
 mod providers;
+mod report;
 mod support;

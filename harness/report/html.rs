@@ -1,0 +1,596 @@
+//! `index.html`: one self-contained page for reviewers.
+//!
+//! Everything from a prompt, a suite or a model is escaped for its context, and nothing from a
+//! model becomes markup: the header, prompt diffs and charts are rendered here with escaping, and
+//! the cases travel as JSON data that the page's script renders with `textContent` only. A
+//! Content-Security-Policy allows exactly the page's own style and script (by hash) and nothing
+//! else: no network, no images, no other scripts.
+
+use std::fmt::Write;
+
+use base64::Engine;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use similar::{DiffTag as OpTag, TextDiff};
+
+use super::{CaseReport, CheckReport, SideReport};
+use crate::compare::{DiffTag, word_diff};
+
+const CSS: &str = include_str!("page.css");
+const JS: &str = include_str!("page.js");
+
+/// Characters of one output shown in the page; the results log keeps the full text.
+pub const MAX_OUTPUT_CHARS: usize = 4_000;
+
+/// Escapes text for HTML element content and quoted attribute values alike.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn csp_hash(source: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(source.as_bytes()))
+}
+
+/// One case as the page's script reads it (short keys keep large reports small).
+#[derive(Serialize)]
+struct PageCase<'a> {
+    key: String,
+    /// Index of the candidate in `PageData::candidates`.
+    ci: usize,
+    suite: &'a str,
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    desc: Option<&'a str>,
+    status: &'static str,
+    base: PageSide,
+    #[serde(rename = "cand")]
+    cand_side: PageSide,
+    /// Word diff of the first samples as `[tag, text]` with tags `e`, `d`, `i`; `None` when a
+    /// side has no output.
+    diff: Option<Vec<(&'static str, String)>>,
+}
+
+#[derive(Serialize)]
+struct PageSide {
+    rate: Option<f64>,
+    n: usize,
+    lat: u64,
+    tok: u64,
+    cost: Option<f64>,
+    err: Option<String>,
+    /// The output when there is no diff to show it in.
+    out: Option<String>,
+    cut: bool,
+    asserts: Vec<(String, bool, String)>,
+}
+
+#[derive(Serialize)]
+struct PageData<'a> {
+    candidates: Vec<String>,
+    suites: Vec<&'a str>,
+    cases: Vec<PageCase<'a>>,
+}
+
+fn cut(text: &str) -> (String, bool) {
+    match text.char_indices().nth(MAX_OUTPUT_CHARS) {
+        Some((i, _)) => (text[..i].to_string(), true),
+        None => (text.to_string(), false),
+    }
+}
+
+fn page_side(side: &SideReport, with_output: bool) -> PageSide {
+    let first = side.samples.first();
+    let (out, was_cut) = first
+        .and_then(|s| s.output.as_deref())
+        .map(cut)
+        .unwrap_or_default();
+    let n = side.samples.len().max(1) as u64;
+    PageSide {
+        rate: side.pass_rate,
+        n: side.samples.len(),
+        lat: side.samples.iter().map(|s| s.latency_ms).sum::<u64>() / n,
+        tok: side.samples.iter().map(|s| s.tokens).sum(),
+        cost: side.samples.iter().map(|s| s.cost).sum(),
+        err: side.samples.iter().find_map(|s| s.error.clone()),
+        out: with_output.then_some(out),
+        cut: was_cut,
+        asserts: first
+            .map(|s| {
+                s.assertions
+                    .iter()
+                    .map(|a| (a.kind.clone(), a.pass, a.reason.clone()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+fn page_case<'a>(cand: usize, suite: &'a str, case: &'a CaseReport, key: String) -> PageCase<'a> {
+    let output = |side: &SideReport| {
+        side.samples
+            .first()
+            .and_then(|s| s.output.as_deref())
+            .map(|o| cut(o).0)
+    };
+    let diff = match (output(&case.baseline), output(&case.candidate)) {
+        (Some(b), Some(c)) => Some(
+            word_diff(&b, &c)
+                .into_iter()
+                .map(|span| {
+                    let tag = match span.tag {
+                        DiffTag::Equal => "e",
+                        DiffTag::Delete => "d",
+                        DiffTag::Insert => "i",
+                    };
+                    (tag, span.text)
+                })
+                .collect(),
+        ),
+        _ => None,
+    };
+    let with_output = diff.is_none();
+    PageCase {
+        key,
+        ci: cand,
+        suite,
+        id: &case.id,
+        desc: case.description.as_deref(),
+        status: case.status.as_str(),
+        base: page_side(&case.baseline, with_output),
+        cand_side: page_side(&case.candidate, with_output),
+        diff,
+    }
+}
+
+/// An anchor-safe key, unique within the page.
+fn anchor(
+    cand: usize,
+    suite: &str,
+    id: &str,
+    seen: &mut std::collections::HashSet<String>,
+) -> String {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    let base = format!("c{cand}-{}-{}", clean(suite), clean(id));
+    let mut key = base.clone();
+    let mut n = 1;
+    while !seen.insert(key.clone()) {
+        n += 1;
+        key = format!("{base}-{n}");
+    }
+    key
+}
+
+/// JSON that is safe inside a `<script type="application/json">` element.
+fn script_json(value: &impl Serialize) -> String {
+    serde_json::to_string(value)
+        .unwrap_or_else(|_| "{\"candidates\":[],\"suites\":[],\"cases\":[]}".into())
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
+/// Renders the whole page.
+pub fn render_html(report: &CheckReport) -> String {
+    let mut cases = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut suites: Vec<&str> = Vec::new();
+    for (ci, c) in report.candidates.iter().enumerate() {
+        for s in &c.suites {
+            if !suites.contains(&s.name.as_str()) {
+                suites.push(&s.name);
+            }
+            for case in &s.cases {
+                let key = anchor(ci, &s.name, &case.id, &mut seen);
+                cases.push((case.status, page_case(ci, &s.name, case, key)));
+            }
+        }
+    }
+    cases.sort_by_key(|(status, _)| *status);
+    let data = PageData {
+        candidates: report.candidates.iter().map(|c| c.label.clone()).collect(),
+        suites,
+        cases: cases.into_iter().map(|(_, c)| c).collect(),
+    };
+
+    let mut h = String::with_capacity(64 * 1024);
+    let verdict = report.verdict.as_str();
+    let _ = write!(
+        h,
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; script-src 'sha256-{}'; style-src 'sha256-{}'; img-src 'none'; base-uri 'none'; form-action 'none'\">\n\
+         <meta name=\"referrer\" content=\"no-referrer\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>promptgate {} · {}</title>\n<style>{CSS}</style>\n</head>\n<body>\n",
+        csp_hash(JS),
+        csp_hash(CSS),
+        escape(&verdict.to_uppercase()),
+        escape(report.run_id.as_str()),
+    );
+    header(&mut h, report);
+    h.push_str("<main>\n");
+    suites_table(&mut h, report);
+    charts(&mut h, report);
+    prompt_diffs(&mut h, report);
+    h.push_str(
+        "<h2>Cases</h2>\n<div class=\"controls\">\
+         <label>status <select id=\"f-status\"><option value=\"all\">all</option><option value=\"changed\">changed</option>\
+         <option value=\"regressed\">regressed</option><option value=\"error\">error</option><option value=\"fixed\">fixed</option>\
+         <option value=\"unchanged-pass\">unchanged-pass</option><option value=\"unchanged-fail\">unchanged-fail</option></select></label>\
+         <label>suite <select id=\"f-suite\"><option value=\"all\">all</option></select></label>\
+         <input type=\"search\" id=\"f-search\" placeholder=\"search ids, outputs, errors\">\
+         <span id=\"f-count\" class=\"meta\"></span></div>\n<div id=\"cases\"></div>\n<div id=\"pager\" class=\"pager\"></div>\n</main>\n",
+    );
+    let _ = write!(
+        h,
+        "<script type=\"application/json\" id=\"case-data\">{}</script>\n<script>{JS}</script>\n</body>\n</html>\n",
+        script_json(&data)
+    );
+    h
+}
+
+fn money(cost: Option<f64>) -> String {
+    cost.map_or_else(|| "unknown".to_string(), |c| format!("${c:.4}"))
+}
+
+fn pct(rate: Option<f64>) -> String {
+    rate.map_or_else(|| "n/a".into(), |r| format!("{:.1}%", r * 100.0))
+}
+
+fn header(h: &mut String, report: &CheckReport) {
+    let class = if !report.complete && report.verdict == crate::gate::Verdict::Pass {
+        "incomplete"
+    } else {
+        report.verdict.as_str()
+    };
+    let t = &report.totals;
+    let _ = write!(
+        h,
+        "<header>\n<h1>promptgate <span class=\"verdict {class}\">{}</span>{}</h1>\n\
+         <div class=\"meta\">run <code>{}</code> · started {} · {:.1} s · {} case comparisons · {} calls · {} errors · {} tokens · cost {}</div>\n",
+        escape(report.verdict.as_str()),
+        if report.complete {
+            ""
+        } else {
+            " <span class=\"verdict incomplete\">incomplete</span>"
+        },
+        escape(report.run_id.as_str()),
+        escape(&report.started_at),
+        report.duration_ms as f64 / 1000.0,
+        t.cases,
+        t.calls,
+        t.errors,
+        t.tokens,
+        money(t.cost),
+    );
+    h.push_str("<table>\n<tr><th>candidate</th><th>verdict</th><th>baseline</th><th>candidate version</th><th>reasons</th></tr>\n");
+    for c in &report.candidates {
+        let reasons: String = if c.reasons.is_empty() {
+            "none".into()
+        } else {
+            let items: String = c
+                .reasons
+                .iter()
+                .map(|r| {
+                    format!(
+                        "<li><code>{}</code> in suite <code>{}</code>: observed {}, limit {} — {}</li>",
+                        escape(&r.metric),
+                        escape(&r.suite),
+                        r.observed.map_or_else(|| "unknown".into(), |o| format!("{o:.4}")),
+                        r.limit,
+                        escape(&r.message)
+                    )
+                })
+                .collect();
+            format!("<ul class=\"reasons\">{items}</ul>")
+        };
+        let version = |v: &crate::store::Version| {
+            format!(
+                "<code>{}</code><br><span class=\"meta\">{} · sha256 {}</span>",
+                escape(&v.label()),
+                v.commit.as_deref().map_or_else(
+                    || "uncommitted".to_string(),
+                    |c| format!("commit {}", escape(&c[..12.min(c.len())]))
+                ),
+                escape(v.hash.short()),
+            )
+        };
+        let providers: Vec<String> = c.suites.iter().map(|s| s.provider.clone()).collect();
+        let _ = writeln!(
+            h,
+            "<tr><td><code>{}</code><br><span class=\"meta\">provider {}</span></td><td><span class=\"verdict {}\">{}</span></td><td>{}</td><td>{}</td><td>{reasons}</td></tr>",
+            escape(&c.label),
+            escape(&super::ordered(&providers).join(", ")),
+            c.verdict.as_str(),
+            c.verdict.as_str(),
+            version(&c.baseline),
+            version(&c.candidate),
+        );
+    }
+    h.push_str("</table>\n</header>\n");
+}
+
+fn suites_table(h: &mut String, report: &CheckReport) {
+    h.push_str(
+        "<h2>Suites</h2>\n<table>\n<tr><th>candidate</th><th>suite</th><th>samples</th><th class=\"num\">baseline pass</th><th class=\"num\">candidate pass</th>\
+         <th class=\"num\">delta</th><th class=\"num\">regressed</th><th class=\"num\">fixed</th><th class=\"num\">errors</th>\
+         <th class=\"num\">latency (ms)</th><th class=\"num\">tokens</th><th class=\"num\">cost</th></tr>\n",
+    );
+    for c in &report.candidates {
+        for s in &c.suites {
+            let cmp = &s.comparison;
+            let _ = writeln!(
+                h,
+                "<tr><td><code>{}</code></td><td><code>{}</code></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+                 <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{:.0} → {:.0}</td><td class=\"num\">{} → {}</td><td class=\"num\">{} → {}</td></tr>",
+                escape(&c.label),
+                escape(&s.name),
+                s.samples,
+                pct(cmp.baseline.pass_rate),
+                pct(cmp.candidate.pass_rate),
+                cmp.pass_rate_delta
+                    .map_or_else(|| "n/a".into(), |d| format!("{:+.1} pts", d * 100.0)),
+                cmp.regressed,
+                cmp.fixed,
+                cmp.errors,
+                cmp.baseline.mean_latency_ms,
+                cmp.candidate.mean_latency_ms,
+                cmp.baseline.tokens,
+                cmp.candidate.tokens,
+                money(cmp.baseline.cost),
+                money(cmp.candidate.cost),
+            );
+        }
+    }
+    h.push_str("</table>\n");
+}
+
+const BASE_COLOR: &str = "#8c96a8";
+const CAND_COLOR: &str = "#2f6fde";
+
+fn charts(h: &mut String, report: &CheckReport) {
+    h.push_str("<h2>Charts</h2>\n<div class=\"charts\">\n");
+    // Pass rate by suite: a pair of bars per candidate and suite.
+    let rows: Vec<(String, Option<f64>, Option<f64>)> = report
+        .candidates
+        .iter()
+        .flat_map(|c| {
+            c.suites.iter().map(move |s| {
+                (
+                    format!("{} · {}", s.name, c.label),
+                    s.comparison.baseline.pass_rate,
+                    s.comparison.candidate.pass_rate,
+                )
+            })
+        })
+        .collect();
+    let (width, label_w, bar_h) = (560.0, 220.0, 12.0);
+    let height = 28.0 + rows.len() as f64 * (2.0 * bar_h + 10.0);
+    let _ = write!(
+        h,
+        "<div class=\"chart\"><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" role=\"img\" aria-label=\"pass rate by suite\">\
+         <text x=\"0\" y=\"14\" font-size=\"12\" font-weight=\"600\">Pass rate by suite</text>\
+         <rect x=\"{}\" y=\"4\" width=\"10\" height=\"10\" fill=\"{BASE_COLOR}\"/><text x=\"{}\" y=\"13\" font-size=\"11\">baseline</text>\
+         <rect x=\"{}\" y=\"4\" width=\"10\" height=\"10\" fill=\"{CAND_COLOR}\"/><text x=\"{}\" y=\"13\" font-size=\"11\">candidate</text>",
+        width - 160.0,
+        width - 146.0,
+        width - 80.0,
+        width - 66.0
+    );
+    let span = width - label_w - 50.0;
+    for (i, (label, b, c)) in rows.iter().enumerate() {
+        let y = 24.0 + i as f64 * (2.0 * bar_h + 10.0);
+        let short: String = label.chars().take(34).collect();
+        let _ = write!(
+            h,
+            "<text x=\"0\" y=\"{}\" font-size=\"11\"><title>{}</title>{}</text>",
+            y + bar_h + 3.0,
+            escape(label),
+            escape(&short)
+        );
+        for (j, (rate, color)) in [(b, BASE_COLOR), (c, CAND_COLOR)].into_iter().enumerate() {
+            let yy = y + j as f64 * bar_h;
+            let w = rate.unwrap_or(0.0) * span;
+            let _ = write!(
+                h,
+                "<rect x=\"{label_w}\" y=\"{yy}\" width=\"{w:.1}\" height=\"{}\" fill=\"{color}\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\">{}</text>",
+                bar_h - 2.0,
+                label_w + w + 4.0,
+                yy + bar_h - 3.0,
+                pct(*rate)
+            );
+        }
+    }
+    h.push_str("</svg></div>\n");
+
+    // Latency distribution of both versions over all samples.
+    let latencies = |baseline: bool| -> Vec<u64> {
+        report
+            .candidates
+            .iter()
+            .flat_map(|c| &c.suites)
+            .flat_map(|s| &s.cases)
+            .flat_map(|k| {
+                if baseline {
+                    &k.baseline.samples
+                } else {
+                    &k.candidate.samples
+                }
+            })
+            .filter(|s| s.error.is_none())
+            .map(|s| s.latency_ms)
+            .collect()
+    };
+    let (base, cand) = (latencies(true), latencies(false));
+    let max = base.iter().chain(&cand).copied().max().unwrap_or(0).max(1);
+    const BINS: usize = 12;
+    let bin = |v: &[u64]| {
+        let mut counts = [0usize; BINS];
+        for &l in v {
+            counts[((l as f64 / max as f64) * (BINS as f64 - 1.0)).round() as usize] += 1;
+        }
+        counts
+    };
+    let (bc, cc) = (bin(&base), bin(&cand));
+    let peak = bc.iter().chain(&cc).copied().max().unwrap_or(1).max(1) as f64;
+    let (w, hgt, plot_h) = (420.0, 190.0, 130.0);
+    let _ = write!(
+        h,
+        "<div class=\"chart\"><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{hgt}\" role=\"img\" aria-label=\"latency distribution\">\
+         <text x=\"0\" y=\"14\" font-size=\"12\" font-weight=\"600\">Latency per call (ms)</text>"
+    );
+    let col = (w - 20.0) / BINS as f64;
+    for i in 0..BINS {
+        for (j, (counts, color)) in [(bc, BASE_COLOR), (cc, CAND_COLOR)].into_iter().enumerate() {
+            let bh = counts[i] as f64 / peak * plot_h;
+            let x = 10.0 + i as f64 * col + j as f64 * col / 2.0;
+            let _ = write!(
+                h,
+                "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{bh:.1}\" fill=\"{color}\"><title>{} calls</title></rect>",
+                24.0 + plot_h - bh,
+                col / 2.0 - 1.0,
+                counts[i]
+            );
+        }
+    }
+    let _ = write!(
+        h,
+        "<text x=\"10\" y=\"{}\" font-size=\"10\">0</text><text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"end\">{max}</text></svg></div>\n</div>\n",
+        hgt - 20.0,
+        w - 10.0,
+        hgt - 20.0
+    );
+}
+
+fn prompt_diffs(h: &mut String, report: &CheckReport) {
+    h.push_str("<h2>Prompt changes</h2>\n");
+    for c in &report.candidates {
+        let _ = writeln!(
+            h,
+            "<h3 class=\"mono\">{} → {}</h3>",
+            escape(&c.baseline.label()),
+            escape(&c.candidate.label())
+        );
+        if c.baseline.hash == c.candidate.hash {
+            h.push_str("<p class=\"meta\">identical content</p>\n");
+            continue;
+        }
+        h.push_str("<table class=\"promptdiff\">\n");
+        let diff = TextDiff::from_lines(&c.baseline.source, &c.candidate.source);
+        let old: Vec<&str> = c.baseline.source.split_inclusive('\n').collect();
+        let new: Vec<&str> = c.candidate.source.split_inclusive('\n').collect();
+        for op in diff.ops() {
+            let (tag, old_range, new_range) = op.as_tag_tuple();
+            let rows = old_range.len().max(new_range.len());
+            for i in 0..rows {
+                let left = old_range.clone().nth(i);
+                let right = new_range.clone().nth(i);
+                let class = |changed: bool, cls: &str| {
+                    if changed && tag != OpTag::Equal {
+                        cls.to_string()
+                    } else {
+                        String::new()
+                    }
+                };
+                let _ = writeln!(
+                    h,
+                    "<tr><td class=\"ln\">{}</td><td class=\"{}\">{}</td><td class=\"ln\">{}</td><td class=\"{}\">{}</td></tr>",
+                    left.map_or(String::new(), |l| (l + 1).to_string()),
+                    class(left.is_some(), "del"),
+                    left.map_or(String::new(), |l| escape(
+                        old.get(l)
+                            .copied()
+                            .unwrap_or_default()
+                            .trim_end_matches('\n')
+                    )),
+                    right.map_or(String::new(), |r| (r + 1).to_string()),
+                    class(right.is_some(), "ins"),
+                    right.map_or(String::new(), |r| escape(
+                        new.get(r)
+                            .copied()
+                            .unwrap_or_default()
+                            .trim_end_matches('\n')
+                    )),
+                );
+            }
+        }
+        h.push_str("</table>\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The page without the parts that change with every edit of the stylesheet or script.
+    fn skeleton(html: &str) -> String {
+        let mut out = String::new();
+        let mut rest = html;
+        for (open, close, placeholder) in [
+            ("<style>", "</style>", "<style>[page.css]</style>"),
+            (
+                "<script type=\"application/json\" id=\"case-data\">",
+                "</script>",
+                "<script type=\"application/json\" id=\"case-data\">[data]</script>",
+            ),
+            ("<script>", "</script>", "<script>[page.js]</script>"),
+        ] {
+            let start = rest.find(open).expect("element present");
+            let end = start + rest[start..].find(close).expect("element closed") + close.len();
+            out.push_str(&rest[..start]);
+            out.push_str(placeholder);
+            rest = &rest[end..];
+        }
+        out.push_str(rest);
+        let csp = regex::Regex::new(r"sha256-[A-Za-z0-9+/=]+").unwrap();
+        csp.replace_all(&out, "sha256-[hash]").into_owned()
+    }
+
+    #[test]
+    fn page_skeleton() {
+        let html = render_html(&crate::report::tests::sample_report());
+        insta::assert_snapshot!(skeleton(&html));
+    }
+
+    #[test]
+    fn csp_hashes_match_the_inline_code() {
+        let html = render_html(&crate::report::tests::sample_report());
+        assert!(html.contains(&format!("script-src 'sha256-{}'", csp_hash(JS))));
+        assert!(html.contains(&format!("<script>{JS}</script>")));
+        assert!(html.contains(&format!("style-src 'sha256-{}'", csp_hash(CSS))));
+    }
+
+    #[test]
+    fn escaping_covers_elements_and_attributes() {
+        assert_eq!(
+            escape(r#"<a href='x' title="y">&</a>"#),
+            "&lt;a href=&#39;x&#39; title=&quot;y&quot;&gt;&amp;&lt;/a&gt;"
+        );
+        let json = script_json(&serde_json::json!({"x": "</script><script>alert(1)</script>&"}));
+        assert!(
+            !json.contains('<') && !json.contains('>') && !json.contains('&'),
+            "{json}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(back["x"], "</script><script>alert(1)</script>&");
+    }
+}
