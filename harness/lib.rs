@@ -10,6 +10,7 @@
 //! - L3: [`ops`], one function per command.
 
 pub mod artifact;
+pub mod cache;
 pub mod compare;
 pub mod config;
 pub mod errors;

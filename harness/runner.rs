@@ -36,6 +36,9 @@ pub struct Outcome {
     pub attempts: u32,
     /// Cost of all attempts in dollars; `None` when the price is unknown.
     pub cost: Option<f64>,
+    /// Whether the completion came from the response cache (no call was made).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
 }
 
 /// How the runner schedules and retries.
@@ -162,6 +165,7 @@ async fn execute(job: &Job, global: &Semaphore, options: RunnerOptions) -> Outco
                     latency_ms: latency.as_millis() as u64,
                     attempts,
                     cost,
+                    cached: false,
                 };
             }
         }

@@ -24,7 +24,7 @@ fn model() -> &'static Local {
         let path =
             promptgate::provider::local::fetch(&model_dir(), &mut |note| eprintln!("{note}"))
                 .expect("the default model can be fetched and verified");
-        Local::load(&path).expect("the default model loads")
+        Local::open(&path).expect("the default model loads")
     })
 }
 

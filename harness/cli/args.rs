@@ -32,9 +32,20 @@ pub(crate) enum Command {
     Show(Show),
     /// Re-render a stored check's reports from its report.json.
     Report(Report),
+    /// Inspect or clear the response cache.
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Manage the default local model.
     #[command(subcommand)]
     Model(ModelCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CacheCommand {
+    /// Count the cached responses and their size.
+    Stats,
+    /// Delete every cached response.
+    Clear,
 }
 
 #[derive(Debug, Subcommand)]
@@ -67,6 +78,9 @@ pub(crate) struct Check {
     /// Provider calls in flight at once (default 16).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub(crate) concurrency: Option<u16>,
+    /// Neither read nor write the response cache (.promptgate/cache).
+    #[arg(long)]
+    pub(crate) no_cache: bool,
     /// Print report.json to stdout instead of the summary.
     #[arg(long)]
     pub(crate) json: bool,
@@ -88,6 +102,9 @@ pub(crate) struct Run {
     /// Provider calls in flight at once (default 16).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub(crate) concurrency: Option<u16>,
+    /// Neither read nor write the response cache (.promptgate/cache).
+    #[arg(long)]
+    pub(crate) no_cache: bool,
 }
 
 #[derive(Debug, clap::Args)]

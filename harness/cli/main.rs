@@ -11,7 +11,7 @@ use clap::Parser;
 use promptgate::errors::{Error, exit};
 use promptgate::ops;
 
-use args::{Args, Command, ModelCommand};
+use args::{Args, CacheCommand, Command, ModelCommand};
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -43,6 +43,7 @@ fn dispatch(args: Args) -> Result<i32, Error> {
                 candidates: c.candidate,
                 provider: c.provider,
                 concurrency: c.concurrency.map(usize::from),
+                no_cache: c.no_cache,
                 env: env(),
                 command: command_line,
             };
@@ -86,6 +87,7 @@ fn dispatch(args: Args) -> Result<i32, Error> {
                 version: r.version,
                 provider: r.provider,
                 concurrency: r.concurrency.map(usize::from),
+                no_cache: r.no_cache,
                 env: env(),
                 command: command_line,
             };
@@ -149,6 +151,22 @@ fn dispatch(args: Args) -> Result<i32, Error> {
             }
             if r.open {
                 open_in_browser(&run_dir.join(ops::ReportFormat::Html.file_name()));
+            }
+            Ok(exit::PASS)
+        }
+        Command::Cache(command) => {
+            let cache = promptgate::cache::Cache::open(&root);
+            match command {
+                CacheCommand::Stats => {
+                    let stats = cache.stats()?;
+                    println!(
+                        "{} cached responses, {:.1} MB in {}",
+                        stats.entries,
+                        stats.bytes as f64 / 1e6,
+                        promptgate::cache::CACHE_DIR
+                    );
+                }
+                CacheCommand::Clear => println!("removed {} cached responses", cache.clear()?),
             }
             Ok(exit::PASS)
         }

@@ -42,15 +42,18 @@ impl Bar {
             }
             Progress::Finished {
                 done,
+                cached,
                 errors,
                 tokens,
             } => {
                 if let Some(bar) = &self.bar {
                     bar.set_position(done as u64);
-                    bar.set_message(format!("· {errors} errors · {tokens} tokens"));
+                    bar.set_message(format!(
+                        "· {cached} cached · {errors} errors · {tokens} tokens"
+                    ));
                 } else if done >= self.next_line || done == self.total {
                     eprintln!(
-                        "{done}/{} calls, {errors} errors, {tokens} tokens",
+                        "{done}/{} calls ({cached} cached), {errors} errors, {tokens} tokens",
                         self.total
                     );
                     self.next_line = done + self.total.div_ceil(10).max(1);

@@ -12,6 +12,7 @@ use super::plan::{
     suites_for,
 };
 use super::{Env, Progress, Project};
+use crate::cache::Cache;
 use crate::compare::{self, CasePair, SampleScore};
 use crate::errors::{Error, Result, exit};
 use crate::gate::{self, Verdict};
@@ -43,6 +44,8 @@ pub struct CheckOptions {
     pub provider: Option<String>,
     /// Calls in flight at once.
     pub concurrency: Option<usize>,
+    /// Neither read nor write the response cache.
+    pub no_cache: bool,
     /// Environment variables (for API keys named in the config).
     pub env: Env,
     /// The command line, for the manifest.
@@ -288,7 +291,7 @@ pub fn check(
         &started_at,
         &options.command,
         jobs,
-        options.concurrency,
+        (options.concurrency, !options.no_cache),
         progress,
     )?;
 
@@ -496,6 +499,8 @@ pub struct RunOptions {
     pub provider: Option<String>,
     /// Calls in flight at once.
     pub concurrency: Option<usize>,
+    /// Neither read nor write the response cache.
+    pub no_cache: bool,
     /// Environment variables (for API keys).
     pub env: Env,
     /// The command line, for the manifest.
@@ -560,7 +565,7 @@ pub fn run(
         &started_at,
         &options.command,
         jobs,
-        options.concurrency,
+        (options.concurrency, !options.no_cache),
         progress,
     )?;
     let suites: Vec<RunSuiteReport> = planned
@@ -606,14 +611,15 @@ pub fn run(
     })
 }
 
-/// Creates the run directory, makes every call, and logs each one as it finishes.
+/// Creates the run directory, answers what it can from the response cache, makes the other
+/// calls, and logs each one as it finishes.
 fn execute(
     root: &Path,
     run_id: &RunId,
     started_at: &str,
     command: &str,
     jobs: Jobs,
-    concurrency: Option<usize>,
+    (concurrency, use_cache): (Option<usize>, bool),
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(Vec<Outcome>, PathBuf)> {
     let manifest = Manifest {
@@ -624,56 +630,114 @@ fn execute(
         calls: jobs.jobs.len(),
     };
     let mut run_dir = RunDir::create(root, &manifest)?;
+    let cache = use_cache.then(|| Cache::open(root));
+    let total = jobs.jobs.len();
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; total];
+    let mut tally = Tally::default();
+    let mut to_run = Vec::new();
+    let mut origin = Vec::new();
+    let mut meta = Vec::with_capacity(total);
+    progress(Progress::Started { calls: total });
+    for (index, (job, key)) in jobs.jobs.into_iter().zip(jobs.keys).enumerate() {
+        meta.push((
+            job.provider.fingerprint().to_string(),
+            key,
+            job.request.params,
+            job.request.sample,
+        ));
+        let cacheable = job.provider.cacheable();
+        let hit = cache
+            .as_ref()
+            .filter(|_| cacheable)
+            .and_then(|c| c.get(&meta[index].1));
+        match hit {
+            Some(entry) => {
+                let outcome = Outcome {
+                    result: Ok(entry.completion),
+                    latency_ms: entry.latency_ms,
+                    attempts: 0,
+                    cost: entry.cost,
+                    cached: true,
+                };
+                tally.record(&mut run_dir, index, &meta[index], &outcome, progress);
+                outcomes[index] = Some(outcome);
+            }
+            None => {
+                origin.push((index, cacheable));
+                to_run.push(job);
+            }
+        }
+    }
     let options = RunnerOptions {
         concurrency: concurrency.unwrap_or(16),
         ..RunnerOptions::default()
     };
-    let meta: Vec<(String, String, crate::config::EffectiveParams, u32)> = jobs
-        .jobs
-        .iter()
-        .zip(&jobs.keys)
-        .map(|(j, k)| {
-            (
-                j.provider.fingerprint().to_string(),
-                k.clone(),
-                j.request.params,
-                j.request.sample,
-            )
-        })
-        .collect();
-    progress(Progress::Started {
-        calls: jobs.jobs.len(),
-    });
-    let (mut done, mut errors, mut tokens) = (0, 0, 0);
-    let mut write_error = None;
-    let outcomes = runner::run(jobs.jobs, options, |index, outcome| {
-        done += 1;
-        match &outcome.result {
-            Ok(c) => tokens += c.usage.input_tokens + c.usage.output_tokens,
-            Err(_) => errors += 1,
+    let ran = runner::run(to_run, options, |position, outcome| {
+        let (index, cacheable) = origin[position];
+        if let (Some(cache), true, Ok(completion)) = (&cache, cacheable, &outcome.result) {
+            if let Err(e) = cache.put(&meta[index].1, completion, outcome.latency_ms, outcome.cost)
+            {
+                tally.write_error.get_or_insert(e);
+            }
         }
-        let (provider, key, params, sample) = meta[index].clone();
+        tally.record(&mut run_dir, index, &meta[index], outcome, progress);
+    })?;
+    for ((index, _), outcome) in origin.into_iter().zip(ran) {
+        outcomes[index] = Some(outcome);
+    }
+    if let Some(e) = tally.write_error {
+        return Err(e);
+    }
+    let outcomes = outcomes
+        .into_iter()
+        .map(|o| o.ok_or_else(|| Error::Internal("a planned call has no outcome".into())))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((outcomes, run_dir.finish()?))
+}
+
+/// Running counts for progress, and the first failure to write the results log.
+#[derive(Default)]
+struct Tally {
+    done: usize,
+    cached: usize,
+    errors: usize,
+    tokens: u64,
+    write_error: Option<Error>,
+}
+
+impl Tally {
+    fn record(
+        &mut self,
+        run_dir: &mut RunDir,
+        index: usize,
+        (provider, key, params, sample): &(String, String, crate::config::EffectiveParams, u32),
+        outcome: &Outcome,
+        progress: &mut dyn FnMut(Progress),
+    ) {
+        self.done += 1;
+        self.cached += usize::from(outcome.cached);
+        match &outcome.result {
+            Ok(c) => self.tokens += c.usage.input_tokens + c.usage.output_tokens,
+            Err(_) => self.errors += 1,
+        }
         let record = CallRecord {
             call: index,
-            provider,
-            key,
-            params,
-            sample,
+            provider: provider.clone(),
+            key: key.clone(),
+            params: *params,
+            sample: *sample,
             outcome: outcome.clone(),
         };
         if let Err(e) = run_dir.append(&record) {
-            write_error.get_or_insert(e);
+            self.write_error.get_or_insert(e);
         }
         progress(Progress::Finished {
-            done,
-            errors,
-            tokens,
+            done: self.done,
+            cached: self.cached,
+            errors: self.errors,
+            tokens: self.tokens,
         });
-    })?;
-    if let Some(e) = write_error {
-        return Err(e);
     }
-    Ok((outcomes, run_dir.finish()?))
 }
 
 /// Scores one version's samples of a case.
@@ -735,7 +799,8 @@ fn scores_of(samples: &[SampleReport]) -> Vec<SampleScore> {
 fn totals(cases: usize, outcomes: &[Outcome]) -> Totals {
     Totals {
         cases,
-        calls: outcomes.len(),
+        calls: outcomes.iter().filter(|o| !o.cached).count(),
+        cached: outcomes.iter().filter(|o| o.cached).count(),
         errors: outcomes.iter().filter(|o| o.result.is_err()).count(),
         tokens: outcomes
             .iter()

@@ -29,10 +29,12 @@ pub enum Progress {
         /// Calls to make.
         calls: usize,
     },
-    /// One call finished.
+    /// One call finished (or was answered from the cache).
     Finished {
-        /// Calls finished so far.
+        /// Calls finished so far, cache hits included.
         done: usize,
+        /// Answers taken from the response cache so far.
+        cached: usize,
         /// Calls that failed so far.
         errors: usize,
         /// Tokens so far.

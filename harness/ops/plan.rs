@@ -112,22 +112,18 @@ impl<'p> Providers<'p> {
         }
         let provider_config = config.provider(&name)?;
         let model_dir = super::model_dir(self.env);
-        if provider_config.kind == crate::config::ProviderKind::Local
+        let needs_default_model = provider_config.kind == crate::config::ProviderKind::Local
             && provider_config.model_path.is_none()
-        {
-            if !crate::provider::local::default_model_path(&model_dir).is_file() {
-                let notify = &mut *self.notify;
-                crate::provider::local::fetch(&model_dir, &mut |note| {
-                    notify(super::Progress::Note(note.to_string()))
-                })
-                .map_err(|message| Error::Provider {
-                    provider: name.clone(),
-                    message,
-                })?;
-            }
-            (self.notify)(super::Progress::Note(format!(
-                "loading the local model for `{name}`"
-            )));
+            && !crate::provider::local::default_model_path(&model_dir).is_file();
+        if needs_default_model {
+            let notify = &mut *self.notify;
+            crate::provider::local::fetch(&model_dir, &mut |note| {
+                notify(super::Progress::Note(note.to_string()))
+            })
+            .map_err(|message| Error::Provider {
+                provider: name.clone(),
+                message,
+            })?;
         }
         let provider = provider::build(
             &name,

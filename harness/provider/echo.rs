@@ -25,6 +25,10 @@ impl Provider for Echo {
         "echo"
     }
 
+    fn cacheable(&self) -> bool {
+        false
+    }
+
     fn price(&self) -> Option<Price> {
         Some(Price {
             input_per_mtok: 0.0,

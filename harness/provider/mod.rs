@@ -144,6 +144,12 @@ pub trait Provider: Send + Sync {
     /// Token prices, when known. `None` means cost is unknown, which is never treated as zero.
     fn price(&self) -> Option<Price>;
 
+    /// Whether completions may be kept in the response cache (false for providers that are
+    /// instant and free, where an entry would only take space).
+    fn cacheable(&self) -> bool {
+        true
+    }
+
     /// Calls in flight at once when the config sets no `concurrency`.
     fn default_concurrency(&self) -> usize {
         64
@@ -191,7 +197,7 @@ pub fn build(
                     path.display()
                 )));
             }
-            Arc::new(Local::load(&path).map_err(setup)?)
+            Arc::new(Local::open(&path).map_err(setup)?)
         }
         ProviderKind::Exec => Arc::new(Exec::new(
             config.command.clone(),

@@ -45,8 +45,11 @@ pub struct CheckReport {
 pub struct Totals {
     /// Case comparisons (cases × candidates).
     pub cases: usize,
-    /// Provider calls made (identical requests are made once).
+    /// Provider calls made (identical requests are made once; cache hits are not calls).
     pub calls: usize,
+    /// Requests answered from the response cache.
+    #[serde(default)]
+    pub cached: usize,
     /// Calls that failed after retries.
     pub errors: usize,
     /// Tokens across all calls.
@@ -270,6 +273,7 @@ pub(crate) mod tests {
             totals: Totals {
                 cases: 2,
                 calls: 3,
+                cached: 0,
                 errors: 0,
                 tokens: 126,
                 cost: Some(0.0003),

@@ -95,9 +95,10 @@ pub fn check_summary(report: &CheckReport, run_dir: &str) -> String {
     let t = &report.totals;
     let _ = writeln!(
         out,
-        "{} case comparisons, {} calls, {} errors, {} tokens, {}, {:.1}s",
+        "{} case comparisons, {} calls, {} cached, {} errors, {} tokens, {}, {:.1}s",
         t.cases,
         t.calls,
+        t.cached,
         t.errors,
         t.tokens,
         t.cost

@@ -175,3 +175,77 @@ fn exec_runs_a_command_with_the_request_on_stdin() {
             .contains("bot cannot handle crashes")
     );
 }
+
+#[test]
+fn a_rerun_of_an_unchanged_check_is_answered_from_the_cache() {
+    let mock = Mock::start(vec![]);
+    let p = openai_project(&mock, "");
+    p.write(".gitignore", ".promptgate/\n");
+    let env = [("MOCK_API_KEY", KEY)];
+    let first = p.run_env(&["check", "--all"], &env);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(mock.hits(), 2);
+    let second = p.run_env(&["check", "--all"], &env);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_eq!(mock.hits(), 2, "the rerun made no call");
+    let report = p.report(&second);
+    assert_eq!(
+        (
+            report["totals"]["calls"].as_u64(),
+            report["totals"]["cached"].as_u64()
+        ),
+        (Some(0), Some(2))
+    );
+    assert_eq!(
+        report["candidates"][0]["suites"][0]["cases"][0]["candidate"]["samples"][0]["attempts"],
+        0
+    );
+    // The cached rerun reaches the same verdict with the same outputs.
+    assert_eq!(
+        p.report(&first)["candidates"][0]["suites"][0]["cases"],
+        report["candidates"][0]["suites"][0]["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let mut c = c.clone();
+                for side in ["baseline", "candidate"] {
+                    c[side]["samples"][0]["attempts"] = serde_json::json!(1);
+                }
+                c
+            })
+            .collect::<serde_json::Value>()
+    );
+    // A changed parameter is a different request.
+    p.write(
+        "suites/triage.yaml",
+        &SHOUT_SUITE.replace("cases:", "params: { max_tokens: 65 }\ncases:"),
+    );
+    assert_eq!(p.run_env(&["check", "--all"], &env).code, 0);
+    assert_eq!(mock.hits(), 4);
+    assert_eq!(p.run_env(&["check", "--all", "--no-cache"], &env).code, 0);
+    assert_eq!(mock.hits(), 6, "--no-cache calls again");
+
+    let stats = p.run(&["cache", "stats"]);
+    assert!(
+        stats.stdout.starts_with("4 cached responses"),
+        "{}",
+        stats.stdout
+    );
+    assert!(
+        !std::fs::read_dir(p.path().join(".promptgate/cache"))
+            .unwrap()
+            .flatten()
+            .any(|shard| {
+                std::fs::read_dir(shard.path()).unwrap().flatten().any(|f| {
+                    let text = std::fs::read_to_string(f.path()).unwrap_or_default();
+                    text.contains(KEY) || f.path().extension().is_some_and(|e| e == "tmp")
+                })
+            }),
+        "no key and no temporary file in the cache"
+    );
+    let cleared = p.run(&["cache", "clear"]);
+    assert_eq!(cleared.stdout.trim(), "removed 4 cached responses");
+    assert_eq!(p.run_env(&["check", "--all"], &env).code, 0);
+    assert_eq!(mock.hits(), 8);
+}

@@ -18,9 +18,10 @@ use super::{BoxFuture, Completion, Provider, ProviderError, Request};
 use crate::config::Price;
 use model::Model;
 
-/// A model run in this process.
+/// A model run in this process. The weights load on the first call that needs them, once per
+/// process, so a run answered entirely from the cache never loads them.
 pub struct Local {
-    model: Arc<Model>,
+    path: PathBuf,
     fingerprint: String,
 }
 
@@ -38,23 +39,27 @@ fn loaded() -> &'static Mutex<HashMap<PathBuf, Arc<Model>>> {
     LOADED.get_or_init(Default::default)
 }
 
+/// The model at `path`, loading it if this process has not yet.
+fn shared_model(path: &Path) -> Result<Arc<Model>, String> {
+    let mut cache = loaded()
+        .lock()
+        .map_err(|_| "the model cache is poisoned".to_string())?;
+    if let Some(model) = cache.get(path) {
+        return Ok(model.clone());
+    }
+    let model = Arc::new(Model::load(path)?);
+    cache.insert(path.to_path_buf(), model.clone());
+    Ok(model)
+}
+
 impl Local {
-    /// Loads the GGUF model at `path`, or reuses it if this process loaded it already.
-    pub fn load(path: &Path) -> Result<Self, String> {
+    /// Opens the GGUF model at `path`, checking its metadata (architecture, tokenizer, chat
+    /// template) now and loading the weights on first use.
+    pub fn open(path: &Path) -> Result<Self, String> {
         let canonical = path
             .canonicalize()
             .map_err(|e| format!("cannot open the model {}: {e}", path.display()))?;
-        let mut cache = loaded()
-            .lock()
-            .map_err(|_| "the model cache is poisoned".to_string())?;
-        let model = match cache.get(&canonical) {
-            Some(model) => model.clone(),
-            None => {
-                let model = Arc::new(Model::load(&canonical)?);
-                cache.insert(canonical.clone(), model.clone());
-                model
-            }
-        };
+        Model::check(&canonical)?;
         let size = std::fs::metadata(&canonical)
             .map(|m| m.len())
             .unwrap_or_default();
@@ -62,19 +67,23 @@ impl Local {
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         Ok(Self {
-            model,
+            path: canonical,
             fingerprint: format!("local:{name}:{size}"),
         })
     }
 
+    fn model(&self) -> Result<Arc<Model>, String> {
+        shared_model(&self.path)
+    }
+
     /// The tokens `text` splits into, as vocabulary strings (byte-level: `Ġ` marks a space).
     pub fn tokenize(&self, text: &str) -> Result<Vec<String>, String> {
-        self.model.tokenize(text)
+        self.model()?.tokenize(text)
     }
 
     /// Renders `messages` with the model's chat template (what the model actually reads).
     pub fn prompt(&self, messages: &[crate::artifact::Message]) -> Result<String, String> {
-        self.model.prompt(messages)
+        self.model()?.prompt(messages)
     }
 }
 
@@ -98,10 +107,11 @@ impl Provider for Local {
         &'a self,
         request: &'a Request,
     ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
-        let model = self.model.clone();
         let request = request.clone();
+        let path = self.path.clone();
         Box::pin(async move {
             let generated = tokio::task::spawn_blocking(move || {
+                let model = shared_model(&path)?;
                 // One thread per sequence: nested parallel work inside candle stays on it.
                 let pool = rayon::ThreadPoolBuilder::new()
                     .num_threads(1)

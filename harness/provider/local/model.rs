@@ -60,6 +60,27 @@ fn string_list(value: &gguf_file::Value) -> Result<Vec<String>, String> {
 }
 
 impl Model {
+    /// Checks that `path` is a GGUF file this provider can run, reading only its metadata.
+    pub(super) fn check(path: &Path) -> Result<(), String> {
+        let mut file = std::fs::File::open(path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let content =
+            gguf_file::Content::read(&mut file).map_err(|e| format!("{}: {e}", path.display()))?;
+        let architecture = metadata(&content, "general.architecture")?
+            .to_string()
+            .map_err(|e| e.to_string())?
+            .clone();
+        if architecture != "llama" {
+            return Err(format!(
+                "{}: architecture `{architecture}` is not supported (expected a llama-family GGUF)",
+                path.display()
+            ));
+        }
+        build_tokenizer(&content)?;
+        chat_template(&content)?;
+        Ok(())
+    }
+
     /// Loads a GGUF file. Any 4- or 5-bit matrix is re-quantised to Q8_0, which candle's CPU
     /// kernels run several times faster than Q4_1 (greedy output is unchanged in practice).
     pub(super) fn load(path: &Path) -> Result<Self, String> {

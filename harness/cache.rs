@@ -1,0 +1,206 @@
+//! The response cache: provider completions stored by the content key of their request
+//! (provider fingerprint, model, effective parameters, rendered messages, sample index), in
+//! `.promptgate/cache/`. A rerun of unchanged cases makes no calls.
+//!
+//! One file per entry, written to a temporary name and renamed into place, so concurrent writers
+//! and a crash mid-write never leave a torn entry; an unreadable entry is a miss.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use crate::errors::{Error, Result};
+use crate::provider::Completion;
+
+/// Where the cache lives, relative to the project root.
+pub const CACHE_DIR: &str = ".promptgate/cache";
+
+/// Bumped when the entry format changes; older entries become misses.
+const ENTRY_FORMAT: u32 = 1;
+
+/// A cached completion with what the original call measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Entry {
+    format: u32,
+    /// The completion.
+    pub completion: Completion,
+    /// Wall time of the original call.
+    pub latency_ms: u64,
+    /// Cost of the original call, `None` when unknown.
+    pub cost: Option<f64>,
+}
+
+/// Size of the cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Entries stored.
+    pub entries: usize,
+    /// Bytes on disk.
+    pub bytes: u64,
+}
+
+/// The project's response cache.
+#[derive(Debug)]
+pub struct Cache {
+    dir: PathBuf,
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl Cache {
+    /// The cache of the project at `root` (created on first write).
+    pub fn open(root: &Path) -> Self {
+        Self {
+            dir: root.join(CACHE_DIR),
+        }
+    }
+
+    fn path(&self, key: &str) -> PathBuf {
+        let shard = key.get(..2).unwrap_or("xx");
+        self.dir.join(shard).join(format!("{key}.json"))
+    }
+
+    /// The entry for `key`, if present and readable.
+    pub fn get(&self, key: &str) -> Option<Entry> {
+        let bytes = std::fs::read(self.path(key)).ok()?;
+        serde_json::from_slice::<Entry>(&bytes)
+            .ok()
+            .filter(|e| e.format == ENTRY_FORMAT)
+    }
+
+    /// Stores a completion under `key`.
+    pub fn put(
+        &self,
+        key: &str,
+        completion: &Completion,
+        latency_ms: u64,
+        cost: Option<f64>,
+    ) -> Result<()> {
+        let path = self.path(key);
+        let dir = path.parent().unwrap_or(&self.dir);
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+        let entry = Entry {
+            format: ENTRY_FORMAT,
+            completion: completion.clone(),
+            latency_ms,
+            cost,
+        };
+        let bytes = serde_json::to_vec(&entry).map_err(|e| Error::Internal(e.to_string()))?;
+        let unique = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!(".{key}.{}.{unique}.tmp", std::process::id()));
+        std::fs::write(&tmp, bytes).map_err(|e| Error::io("write", &tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io("write", &path, e))
+    }
+
+    /// Counts entries and bytes.
+    pub fn stats(&self) -> Result<Stats> {
+        let mut stats = Stats::default();
+        for file in self.files()? {
+            stats.entries += 1;
+            stats.bytes += file.metadata().map(|m| m.len()).unwrap_or(0);
+        }
+        Ok(stats)
+    }
+
+    /// Removes every entry; returns how many there were.
+    pub fn clear(&self) -> Result<usize> {
+        let count = self.files()?.len();
+        match std::fs::remove_dir_all(&self.dir) {
+            Ok(()) => Ok(count),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(Error::io("remove", &self.dir, e)),
+        }
+    }
+
+    fn files(&self) -> Result<Vec<std::fs::DirEntry>> {
+        let mut files = Vec::new();
+        let shards = match std::fs::read_dir(&self.dir) {
+            Ok(s) => s,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(files),
+            Err(e) => return Err(Error::io("read", &self.dir, e)),
+        };
+        for shard in shards.flatten().filter(|s| s.path().is_dir()) {
+            let entries =
+                std::fs::read_dir(shard.path()).map_err(|e| Error::io("read", &shard.path(), e))?;
+            files.extend(
+                entries
+                    .flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "json")),
+            );
+        }
+        Ok(files)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::{FinishReason, Usage};
+
+    fn completion(text: &str) -> Completion {
+        Completion {
+            text: text.into(),
+            finish: FinishReason::Stop,
+            usage: Usage {
+                input_tokens: 3,
+                output_tokens: 1,
+            },
+            fingerprint: None,
+        }
+    }
+
+    #[test]
+    fn entries_round_trip_and_torn_files_are_misses() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path());
+        assert!(cache.get("ab12").is_none());
+        cache.put("ab12", &completion("hi"), 40, Some(0.5)).unwrap();
+        let entry = cache.get("ab12").unwrap();
+        assert_eq!(
+            (entry.completion.text.as_str(), entry.latency_ms, entry.cost),
+            ("hi", 40, Some(0.5))
+        );
+        std::fs::create_dir_all(cache.path("cd34").parent().unwrap()).unwrap();
+        std::fs::write(cache.path("cd34"), b"{\"format\": 1, \"compl").unwrap();
+        assert!(cache.get("cd34").is_none(), "a torn entry is a miss");
+        assert_eq!(cache.stats().unwrap().entries, 2);
+        assert_eq!(cache.clear().unwrap(), 2);
+        assert_eq!(cache.stats().unwrap(), Stats::default());
+    }
+
+    #[test]
+    fn concurrent_writers_never_tear_an_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = std::sync::Arc::new(Cache::open(dir.path()));
+        let writers: Vec<_> = (0..8)
+            .map(|i| {
+                let cache = cache.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..50 {
+                        cache
+                            .put("ef56", &completion(&format!("writer {i}")), 1, None)
+                            .unwrap();
+                        assert!(cache.get("ef56").is_some());
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        assert!(
+            cache
+                .get("ef56")
+                .unwrap()
+                .completion
+                .text
+                .starts_with("writer ")
+        );
+        assert_eq!(
+            cache.stats().unwrap().entries,
+            1,
+            "no temporary files are left behind"
+        );
+    }
+}
