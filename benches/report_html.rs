@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use promptgate::compare::{CaseStatus, SideTotals, SuiteComparison};
-use promptgate::config::Tolerance;
+use promptgate::config::{EffectiveParams, Tolerance};
 use promptgate::gate::Verdict;
 use promptgate::ids::{ContentHash, PromptName, RunId};
 use promptgate::report::{
@@ -105,6 +105,12 @@ fn report() -> CheckReport {
             suites: vec![SuiteReport {
                 name: "triage".into(),
                 provider: "local".into(),
+                params: EffectiveParams {
+                    temperature: 0.0,
+                    top_p: 1.0,
+                    max_tokens: 64,
+                    seed: 7,
+                },
                 samples: 1,
                 tolerance: Tolerance::default(),
                 comparison: SuiteComparison {

@@ -8,8 +8,8 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use super::plan::{
-    Jobs, Prepared, Providers, SuiteProvider, check_suite_names, ordered_unique, plan_suite,
-    suites_for,
+    Jobs, Prepared, Providers, SuiteProvider, check_suite_names, effective_params, ordered_unique,
+    plan_suite, suites_for,
 };
 use super::{Env, Progress, Project};
 use crate::cache::Cache;
@@ -338,6 +338,7 @@ pub fn check(
                     SuiteReport {
                         name: p.suite.name.clone(),
                         provider: p.provider.name.clone(),
+                        params: effective_params(p.suite, &candidate, &p.provider),
                         samples: p.suite.samples,
                         tolerance: p.suite.tolerance.over(
                             project

@@ -186,11 +186,7 @@ pub(super) fn plan_suite(
     provider: &SuiteProvider,
     jobs: &mut Jobs,
 ) -> Result<Vec<Vec<usize>>> {
-    let params = suite
-        .params
-        .over(prompt_params(&prepared.prompt))
-        .over(provider.params)
-        .effective();
+    let params = effective_params(suite, prepared, provider);
     let mut per_case = Vec::with_capacity(suite.cases.len());
     for case in &suite.cases {
         if let Some((variable, problem, detail)) = prepared.inputs.check(&case.vars) {
@@ -233,6 +229,20 @@ pub(super) fn plan_suite(
         per_case.push(samples);
     }
     Ok(per_case)
+}
+
+/// The parameters every call of `suite` on `prepared` carries: the suite's, over the prompt's own
+/// `config`, over the provider's and the project's, over the built-in defaults.
+pub(super) fn effective_params(
+    suite: &Suite,
+    prepared: &Prepared,
+    provider: &SuiteProvider,
+) -> crate::config::EffectiveParams {
+    suite
+        .params
+        .over(prompt_params(&prepared.prompt))
+        .over(provider.params)
+        .effective()
 }
 
 /// Parameters a prompt's own `config` sets (Dotprompt names), as a layer.

@@ -331,7 +331,7 @@ fn header(h: &mut String, report: &CheckReport) {
 
 fn suites_table(h: &mut String, report: &CheckReport) {
     h.push_str(
-        "<h2>Suites</h2>\n<table>\n<tr><th>candidate</th><th>suite</th><th>samples</th><th class=\"num\">baseline pass</th><th class=\"num\">candidate pass</th>\
+        "<h2>Suites</h2>\n<table>\n<tr><th>candidate</th><th>suite</th><th>provider and parameters</th><th>samples</th><th class=\"num\">baseline pass</th><th class=\"num\">candidate pass</th>\
          <th class=\"num\">delta</th><th class=\"num\">regressed</th><th class=\"num\">fixed</th><th class=\"num\">errors</th>\
          <th class=\"num\">latency (ms)</th><th class=\"num\">tokens</th><th class=\"num\">cost</th></tr>\n",
     );
@@ -340,10 +340,15 @@ fn suites_table(h: &mut String, report: &CheckReport) {
             let cmp = &s.comparison;
             let _ = writeln!(
                 h,
-                "<tr><td><code>{}</code></td><td><code>{}</code></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+                "<tr><td><code>{}</code></td><td><code>{}</code></td><td><code>{}</code><br><span class=\"meta\">temperature {} · top_p {} · max_tokens {} · seed {}</span></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
                  <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{:.0} → {:.0}</td><td class=\"num\">{} → {}</td><td class=\"num\">{} → {}</td></tr>",
                 escape(&c.label),
                 escape(&s.name),
+                escape(&s.provider),
+                s.params.temperature,
+                s.params.top_p,
+                s.params.max_tokens,
+                s.params.seed,
                 s.samples,
                 pct(cmp.baseline.pass_rate),
                 pct(cmp.candidate.pass_rate),

@@ -8,7 +8,7 @@ mod terminal;
 use serde::{Deserialize, Serialize};
 
 use crate::compare::{CaseStatus, SuiteComparison};
-use crate::config::Tolerance;
+use crate::config::{EffectiveParams, Tolerance};
 use crate::gate::{Reason, Verdict};
 use crate::ids::{PromptName, RunId};
 use crate::score::AssertionResult;
@@ -100,6 +100,8 @@ pub struct SuiteReport {
     pub name: String,
     /// The provider used.
     pub provider: String,
+    /// The candidate's effective sampling parameters.
+    pub params: EffectiveParams,
     /// Samples per case and version.
     pub samples: u32,
     /// The tolerance applied.
@@ -294,6 +296,12 @@ pub(crate) mod tests {
                 suites: vec![SuiteReport {
                     name: "triage".into(),
                     provider: "echo".into(),
+                    params: EffectiveParams {
+                        temperature: 0.0,
+                        top_p: 1.0,
+                        max_tokens: 256,
+                        seed: 7,
+                    },
                     samples: 1,
                     tolerance: Tolerance {
                         max_pass_rate_drop: Some(0.02),

@@ -266,3 +266,28 @@ fn run_and_validate_work_on_one_version() {
         v.stdout
     );
 }
+
+#[test]
+fn the_summary_goes_to_the_ci_job_summary_when_asked() {
+    let p = Project::triage();
+    p.write(
+        "prompts/support/triage.prompt",
+        &TRIAGE_PROMPT.replace("billing, bug", "refund"),
+    );
+    let target = p.path().join("step-summary.md");
+    std::fs::write(&target, "earlier step\n").unwrap();
+    let out = p.run_env(
+        &["check"],
+        &[("GITHUB_STEP_SUMMARY", target.to_str().unwrap())],
+    );
+    assert_eq!(out.code, 10);
+    let written = std::fs::read_to_string(&target).unwrap();
+    assert!(
+        written.starts_with("earlier step\n## promptgate: FAIL"),
+        "{written}"
+    );
+    assert!(
+        written.contains("| support/triage | billing |") || written.contains("billing"),
+        "{written}"
+    );
+}

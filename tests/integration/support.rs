@@ -115,8 +115,8 @@ impl Project {
         let out = Command::new(env!("CARGO_BIN_EXE_promptgate"))
             .args(args)
             .current_dir(self.dir.path())
-            .envs(env.iter().copied())
             .env_remove("GITHUB_STEP_SUMMARY")
+            .envs(env.iter().copied())
             .output()
             .expect("run promptgate");
         let output = Output {
