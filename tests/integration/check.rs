@@ -287,7 +287,7 @@ fn the_summary_goes_to_the_ci_job_summary_when_asked() {
         "{written}"
     );
     assert!(
-        written.contains("| support/triage | billing |") || written.contains("billing"),
+        written.contains("| support/triage@worktree | triage | billing |"),
         "{written}"
     );
 }
