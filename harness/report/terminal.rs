@@ -169,10 +169,15 @@ fn pct(rate: Option<f64>) -> String {
     rate.map_or_else(|| "n/a".into(), |r| format!("{:.1}%", r * 100.0))
 }
 
-/// `[-removed-]{+added+}` word diff of two samples' outputs, cut to a readable length.
+/// How the candidate's output differs from the baseline's: an inline `[-removed-]{+added+}` word
+/// diff when the outputs are mostly alike, else both outputs on their own lines (interleaving two
+/// unrelated texts word by word reads as noise).
 fn inline_diff(baseline: &SampleReport, candidate: &SampleReport) -> String {
     let b = baseline.output.as_deref().unwrap_or_default();
     let c = candidate.output.as_deref().unwrap_or_default();
+    if crate::score::similarity(b, c) < 0.5 {
+        return format!("\n        - {}\n        + {}", one_line(b), one_line(c));
+    }
     let mut line = String::new();
     for span in word_diff(b, c) {
         let text = span.text.replace('\n', "⏎");
@@ -186,8 +191,16 @@ fn inline_diff(baseline: &SampleReport, candidate: &SampleReport) -> String {
             }
         }
     }
+    cut(&line)
+}
+
+fn one_line(text: &str) -> String {
+    cut(&text.replace('\n', "⏎"))
+}
+
+fn cut(line: &str) -> String {
     match line.char_indices().nth(MAX_CHARS) {
         Some((i, _)) => format!("{}…", &line[..i]),
-        None => line,
+        None => line.to_string(),
     }
 }
