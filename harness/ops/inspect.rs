@@ -120,17 +120,7 @@ pub fn show(root: &Path, options: &ShowOptions) -> Result<Vec<Message>> {
                 .ok_or_else(|| {
                     Error::Usage(format!("suite `{suite_name}` has no case `{case_id}`"))
                 })?;
-            if let Some((variable, problem, detail)) = prepared.inputs.check(&case.vars) {
-                return Err(Error::Variable(Box::new(crate::errors::VariableError {
-                    location: case.location.clone(),
-                    suite: suite.name.clone(),
-                    case: case.id.clone(),
-                    prompt: prepared.version.label(),
-                    variable,
-                    problem,
-                    detail,
-                })));
-            }
+            super::plan::check_case(suite, case, &prepared)?;
             case.vars.clone()
         }
     };

@@ -189,17 +189,7 @@ pub(super) fn plan_suite(
     let params = effective_params(suite, prepared, provider);
     let mut per_case = Vec::with_capacity(suite.cases.len());
     for case in &suite.cases {
-        if let Some((variable, problem, detail)) = prepared.inputs.check(&case.vars) {
-            return Err(Error::Variable(Box::new(crate::errors::VariableError {
-                location: case.location.clone(),
-                suite: suite.name.clone(),
-                case: case.id.clone(),
-                prompt: prepared.version.label(),
-                variable,
-                problem,
-                detail,
-            })));
-        }
+        check_case(suite, case, prepared)?;
         let data = RenderData {
             input: case.vars.clone(),
             ..RenderData::default()
@@ -229,6 +219,29 @@ pub(super) fn plan_suite(
         per_case.push(samples);
     }
     Ok(per_case)
+}
+
+/// Checks `case`'s variables against `prepared`'s input schema, naming the suite, case,
+/// prompt version and variable when they do not fit.
+pub(super) fn check_case(
+    suite: &Suite,
+    case: &crate::suite::Case,
+    prepared: &Prepared,
+) -> Result<()> {
+    match prepared.inputs.check(&case.vars) {
+        None => Ok(()),
+        Some((variable, problem, detail)) => {
+            Err(Error::Variable(Box::new(crate::errors::VariableError {
+                location: case.location.clone(),
+                suite: suite.name.clone(),
+                case: case.id.clone(),
+                prompt: prepared.version.label(),
+                variable,
+                problem,
+                detail,
+            })))
+        }
+    }
 }
 
 /// The parameters every call of `suite` on `prepared` carries: the suite's, over the prompt's own

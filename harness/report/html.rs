@@ -248,14 +248,6 @@ pub fn render_html(report: &CheckReport) -> String {
     h
 }
 
-fn money(cost: Option<f64>) -> String {
-    cost.map_or_else(|| "unknown".to_string(), |c| format!("${c:.4}"))
-}
-
-fn pct(rate: Option<f64>) -> String {
-    rate.map_or_else(|| "n/a".into(), |r| format!("{:.1}%", r * 100.0))
-}
-
 fn header(h: &mut String, report: &CheckReport) {
     let class = if !report.complete && report.verdict == crate::gate::Verdict::Pass {
         "incomplete"
@@ -266,7 +258,7 @@ fn header(h: &mut String, report: &CheckReport) {
     let _ = write!(
         h,
         "<header>\n<h1>promptgate <span class=\"verdict {class}\">{}</span>{}</h1>\n\
-         <div class=\"meta\">run <code>{}</code> · started {} · {:.1} s · {} case comparisons · {} calls · {} errors · {} tokens · cost {}</div>\n",
+         <div class=\"meta\">run <code>{}</code> · started {} · {:.1} s · {} case comparisons · {} calls · {} errors · {} tokens · {}</div>\n",
         escape(report.verdict.as_str()),
         if report.complete {
             ""
@@ -280,7 +272,7 @@ fn header(h: &mut String, report: &CheckReport) {
         t.calls,
         t.errors,
         t.tokens,
-        money(t.cost),
+        super::dollars(t.cost),
     );
     h.push_str("<table>\n<tr><th>candidate</th><th>verdict</th><th>baseline</th><th>candidate version</th><th>reasons</th></tr>\n");
     for c in &report.candidates {
@@ -350,10 +342,9 @@ fn suites_table(h: &mut String, report: &CheckReport) {
                 s.params.max_tokens,
                 s.params.seed,
                 s.samples,
-                pct(cmp.baseline.pass_rate),
-                pct(cmp.candidate.pass_rate),
-                cmp.pass_rate_delta
-                    .map_or_else(|| "n/a".into(), |d| format!("{:+.1} pts", d * 100.0)),
+                super::percent(cmp.baseline.pass_rate),
+                super::percent(cmp.candidate.pass_rate),
+                super::points(cmp.pass_rate_delta),
                 cmp.regressed,
                 cmp.fixed,
                 cmp.errors,
@@ -361,8 +352,8 @@ fn suites_table(h: &mut String, report: &CheckReport) {
                 cmp.candidate.mean_latency_ms,
                 cmp.baseline.tokens,
                 cmp.candidate.tokens,
-                money(cmp.baseline.cost),
-                money(cmp.candidate.cost),
+                super::dollars(cmp.baseline.cost),
+                super::dollars(cmp.candidate.cost),
             );
         }
     }
@@ -421,7 +412,7 @@ fn charts(h: &mut String, report: &CheckReport) {
                 bar_h - 2.0,
                 label_w + w + 4.0,
                 yy + bar_h - 3.0,
-                pct(*rate)
+                super::percent(*rate)
             );
         }
     }

@@ -41,8 +41,8 @@ fn test_case(case: &CaseReport, suite: &str) -> TestCase {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
             status.set_message(format!(
                 "regressed: pass rate {} -> {}",
-                rate(case.baseline.pass_rate),
-                rate(case.candidate.pass_rate)
+                super::percent(case.baseline.pass_rate),
+                super::percent(case.candidate.pass_rate)
             ));
             status.set_description(failed_assertions());
             status
@@ -78,8 +78,4 @@ fn test_case(case: &CaseReport, suite: &str) -> TestCase {
         test.set_system_out(text.to_string());
     }
     test
-}
-
-fn rate(r: Option<f64>) -> String {
-    r.map_or_else(|| "n/a".into(), |r| format!("{:.0}%", r * 100.0))
 }

@@ -24,10 +24,7 @@ pub fn summary_markdown(report: &CheckReport) -> String {
         report.totals.cases,
         report.totals.calls,
         report.totals.errors,
-        report
-            .totals
-            .cost
-            .map_or_else(|| "cost unknown".to_string(), |c| format!("${c:.4}"))
+        super::dollars(report.totals.cost)
     );
     let _ = writeln!(md);
     let _ = writeln!(
@@ -46,9 +43,9 @@ pub fn summary_markdown(report: &CheckReport) -> String {
                 escape(&c.baseline.rev),
                 c.baseline.hash,
                 c.verdict.as_str(),
-                pct(cmp.baseline.pass_rate),
-                pct(cmp.candidate.pass_rate),
-                delta(cmp.pass_rate_delta),
+                super::percent(cmp.baseline.pass_rate),
+                super::percent(cmp.candidate.pass_rate),
+                super::points(cmp.pass_rate_delta),
                 cmp.regressed,
                 cmp.fixed,
                 cmp.errors
@@ -107,14 +104,6 @@ pub fn summary_markdown(report: &CheckReport) -> String {
         }
     }
     md
-}
-
-fn pct(rate: Option<f64>) -> String {
-    rate.map_or_else(|| "n/a".into(), |r| format!("{:.1}%", r * 100.0))
-}
-
-fn delta(d: Option<f64>) -> String {
-    d.map_or_else(|| "n/a".into(), |d| format!("{:+.1} pts", d * 100.0))
 }
 
 /// Keeps user and model text from breaking the table or injecting markup.

@@ -204,6 +204,21 @@ pub struct RunCaseReport {
     pub side: SideReport,
 }
 
+/// A pass rate as a percentage with one decimal, `n/a` when there is none.
+fn percent(rate: Option<f64>) -> String {
+    rate.map_or_else(|| "n/a".into(), |r| format!("{:.1}%", r * 100.0))
+}
+
+/// A pass-rate delta in points, `n/a` when there is none.
+fn points(delta: Option<f64>) -> String {
+    delta.map_or_else(|| "n/a".into(), |d| format!("{:+.1} pts", d * 100.0))
+}
+
+/// Dollars, `cost unknown` when any price was unknown.
+fn dollars(cost: Option<f64>) -> String {
+    cost.map_or_else(|| "cost unknown".into(), |c| format!("${c:.4}"))
+}
+
 /// `items` without repeats, in first-seen order.
 fn ordered(items: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();

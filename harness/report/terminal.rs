@@ -31,10 +31,9 @@ pub fn check_summary(report: &CheckReport, run_dir: &str) -> String {
                 out,
                 "  suite {:<24} pass {} -> {} ({})  regressed {}  fixed {}  errors {}",
                 s.name,
-                pct(cmp.baseline.pass_rate),
-                pct(cmp.candidate.pass_rate),
-                cmp.pass_rate_delta
-                    .map_or_else(|| "n/a".into(), |d| format!("{:+.1} pts", d * 100.0)),
+                super::percent(cmp.baseline.pass_rate),
+                super::percent(cmp.candidate.pass_rate),
+                super::points(cmp.pass_rate_delta),
                 cmp.regressed,
                 cmp.fixed,
                 cmp.errors
@@ -101,8 +100,7 @@ pub fn check_summary(report: &CheckReport, run_dir: &str) -> String {
         t.cached,
         t.errors,
         t.tokens,
-        t.cost
-            .map_or_else(|| "cost unknown".to_string(), |c| format!("${c:.4}")),
+        super::dollars(t.cost),
         report.duration_ms as f64 / 1000.0
     );
     let _ = writeln!(out, "report: {run_dir}");
@@ -129,7 +127,7 @@ pub fn run_summary(report: &RunReport, run_dir: &str) -> String {
             s.version.label(),
             s.version.hash,
             s.name,
-            pct(s.pass_rate)
+            super::percent(s.pass_rate)
         );
         for case in &s.cases {
             let failed = case
@@ -163,10 +161,6 @@ pub fn run_summary(report: &RunReport, run_dir: &str) -> String {
         t.calls, t.errors, t.tokens
     );
     out
-}
-
-fn pct(rate: Option<f64>) -> String {
-    rate.map_or_else(|| "n/a".into(), |r| format!("{:.1}%", r * 100.0))
 }
 
 /// How the candidate's output differs from the baseline's: an inline `[-removed-]{+added+}` word
