@@ -318,7 +318,9 @@ fn build_tokenizer(content: &gguf_file::Content) -> Result<Tokenizer, String> {
         .filter(|(_, t)| **t == CONTROL_TOKEN)
         .map(|(token, _)| AddedToken::from(token.clone(), true))
         .collect();
-    tokenizer.add_special_tokens(&special);
+    tokenizer
+        .add_special_tokens(special)
+        .map_err(|e| e.to_string())?;
     Ok(tokenizer)
 }
 
