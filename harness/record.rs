@@ -4,6 +4,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -55,7 +56,13 @@ pub struct CallRecord {
 pub struct RunDir {
     path: PathBuf,
     results: BufWriter<File>,
+    last_sync: Instant,
 }
+
+/// How often the results log is synced to disk while a run goes on. Every line is flushed to
+/// the OS at once (a crash of this process loses nothing); syncing at most this often bounds
+/// what a power loss can take without paying a disk flush per call.
+const SYNC_INTERVAL: Duration = Duration::from_millis(250);
 
 impl RunDir {
     /// Creates `reports/<run-id>/` under `root` and writes the manifest.
@@ -72,6 +79,7 @@ impl RunDir {
         Ok(Self {
             path,
             results: BufWriter::new(file),
+            last_sync: Instant::now(),
         })
     }
 
@@ -80,14 +88,23 @@ impl RunDir {
         &self.path
     }
 
-    /// Appends one call and flushes it to the OS, so a crash of this process loses nothing.
+    /// Appends one call and flushes it to the OS, so a crash of this process loses nothing;
+    /// syncs to disk when the last sync is older than `SYNC_INTERVAL`.
     pub fn append(&mut self, record: &CallRecord) -> Result<()> {
         let line = serde_json::to_string(record).map_err(|e| Error::Internal(e.to_string()))?;
         let results = self.path.join("results.jsonl");
         writeln!(self.results, "{line}").map_err(|e| Error::io("write", &results, e))?;
         self.results
             .flush()
-            .map_err(|e| Error::io("write", &results, e))
+            .map_err(|e| Error::io("write", &results, e))?;
+        if self.last_sync.elapsed() >= SYNC_INTERVAL {
+            self.results
+                .get_ref()
+                .sync_data()
+                .map_err(|e| Error::io("sync", &results, e))?;
+            self.last_sync = Instant::now();
+        }
+        Ok(())
     }
 
     /// Syncs the results log to disk.

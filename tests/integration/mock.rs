@@ -29,7 +29,8 @@ struct Shared {
     hits: AtomicUsize,
 }
 
-/// A running mock (a message containing `[garbage]` always gets a non-JSON body); it stops when the test process ends.
+/// A running mock (a message containing `[garbage]` always gets a non-JSON body, one containing
+/// `[slow]` is answered after 150 ms); it stops when the test process ends.
 pub(crate) struct Mock {
     pub(crate) base_url: String,
     shared: Arc<Shared>,
@@ -91,6 +92,9 @@ async fn chat(
         .and_then(|m| m["content"].as_str())
         .unwrap_or_default()
         .to_string();
+    if last_text.contains("[slow]") {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    }
     let reply = if last_text.contains("[garbage]") {
         // A marker in the message makes the reply independent of scheduling order.
         Reply::Garbage

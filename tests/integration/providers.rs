@@ -249,3 +249,70 @@ fn a_rerun_of_an_unchanged_check_is_answered_from_the_cache() {
     assert_eq!(p.run_env(&["check", "--all"], &env).code, 0);
     assert_eq!(mock.hits(), 8);
 }
+
+#[test]
+fn a_killed_run_loses_nothing_and_its_rerun_repeats_no_completed_call() {
+    let mock = Mock::start(vec![]);
+    let p = openai_project(&mock, "    concurrency: 1\n");
+    let mut suite = String::from("kind: regression\nprompt: support/triage\ncases:\n");
+    for i in 0..12 {
+        suite.push_str(&format!("  - id: c{i}\n    vars: {{ message: \"[slow] ticket {i}\" }}\n    assert:\n      - {{ type: contains, value: TICKET }}\n"));
+    }
+    p.write("suites/triage.yaml", &suite);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_promptgate"))
+        .args(["check", "--all"])
+        .current_dir(p.path())
+        .env("MOCK_API_KEY", KEY)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let results = || -> Option<std::path::PathBuf> {
+        let dir = std::fs::read_dir(p.path().join("reports"))
+            .ok()?
+            .flatten()
+            .find(|e| e.path().is_dir())?;
+        Some(dir.path().join("results.jsonl"))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let lines = |path: &std::path::Path| {
+        std::fs::read_to_string(path)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    while results().is_none_or(|r| lines(&r) < 3) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never got going"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    let log = results().unwrap();
+    let completed = std::fs::read_to_string(&log).unwrap();
+    for line in completed.lines() {
+        let record: serde_json::Value =
+            serde_json::from_str(line).expect("every logged line is whole");
+        assert!(
+            record["result"]["completion"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("TICKET")
+        );
+    }
+    let done = completed.lines().count();
+    assert!((3..12).contains(&done), "killed mid-run after {done} calls");
+    let hits_at_kill = mock.hits();
+
+    let rerun = p.run_env(&["check", "--all"], &[("MOCK_API_KEY", KEY)]);
+    assert_eq!(rerun.code, 0, "{}", rerun.stderr);
+    assert_eq!(
+        mock.hits() - hits_at_kill,
+        12 - done,
+        "only the calls that had not finished are made again"
+    );
+    let report = p.report(&rerun);
+    assert_eq!(report["totals"]["cached"].as_u64(), Some(done as u64));
+    assert_eq!(report["complete"], true);
+}
