@@ -72,18 +72,11 @@ pub(crate) struct Check {
     /// default: the working tree).
     #[arg(long, value_name = "REV|VARIANT")]
     pub(crate) candidate: Vec<String>,
-    /// Run every suite on this provider.
-    #[arg(long, value_name = "NAME")]
-    pub(crate) provider: Option<String>,
-    /// Provider calls in flight at once (default 16).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    pub(crate) concurrency: Option<u16>,
-    /// Neither read nor write the response cache (.promptgate/cache).
-    #[arg(long)]
-    pub(crate) no_cache: bool,
     /// Print report.json to stdout instead of the summary.
     #[arg(long)]
     pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) calls: Calls,
 }
 
 #[derive(Debug, clap::Args)]
@@ -96,15 +89,8 @@ pub(crate) struct Run {
     /// Revision to run (default: the working tree).
     #[arg(long, value_name = "REV")]
     pub(crate) version: Option<String>,
-    /// Run every suite on this provider.
-    #[arg(long, value_name = "NAME")]
-    pub(crate) provider: Option<String>,
-    /// Provider calls in flight at once (default 16).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    pub(crate) concurrency: Option<u16>,
-    /// Neither read nor write the response cache (.promptgate/cache).
-    #[arg(long)]
-    pub(crate) no_cache: bool,
+    #[command(flatten)]
+    pub(crate) calls: Calls,
 }
 
 #[derive(Debug, clap::Args)]
@@ -150,6 +136,37 @@ impl From<Format> for promptgate::ops::ReportFormat {
             Format::Html => Self::Html,
             Format::Junit => Self::Junit,
             Format::Md => Self::Markdown,
+        }
+    }
+}
+
+/// How the calls are made; shared by `check` and `run`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Calls {
+    /// Run every suite on this provider.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) provider: Option<String>,
+    /// Provider calls in flight at once (default 16).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) concurrency: Option<u16>,
+    /// Neither read nor write the response cache (.promptgate/cache).
+    #[arg(long)]
+    pub(crate) no_cache: bool,
+}
+
+impl Calls {
+    /// The operation's options, with the environment and command line the CLI read.
+    pub(crate) fn into_options(
+        self,
+        env: promptgate::ops::Env,
+        command: String,
+    ) -> promptgate::ops::CallOptions {
+        promptgate::ops::CallOptions {
+            provider: self.provider,
+            concurrency: self.concurrency.map(usize::from),
+            no_cache: self.no_cache,
+            env,
+            command,
         }
     }
 }

@@ -41,11 +41,7 @@ fn dispatch(args: Args) -> Result<i32, Error> {
                 suites: c.suite,
                 baseline: c.baseline,
                 candidates: c.candidate,
-                provider: c.provider,
-                concurrency: c.concurrency.map(usize::from),
-                no_cache: c.no_cache,
-                env: env(),
-                command: command_line,
+                calls: c.calls.into_options(env(), command_line),
             };
             let mut bar = progress::Bar::new(std::io::stderr().is_terminal());
             let outcome = ops::check(&root, &options, &mut |p| bar.update(p));
@@ -85,11 +81,7 @@ fn dispatch(args: Args) -> Result<i32, Error> {
                 prompts: r.prompts,
                 suites: r.suite,
                 version: r.version,
-                provider: r.provider,
-                concurrency: r.concurrency.map(usize::from),
-                no_cache: r.no_cache,
-                env: env(),
-                command: command_line,
+                calls: r.calls.into_options(env(), command_line),
             };
             let mut bar = progress::Bar::new(std::io::stderr().is_terminal());
             let outcome = ops::run(&root, &options, &mut |p| bar.update(p));

@@ -40,6 +40,13 @@ pub struct CheckOptions {
     pub baseline: Option<String>,
     /// Candidate revisions or variants; default: the working tree.
     pub candidates: Vec<String>,
+    /// How to make the calls.
+    pub calls: CallOptions,
+}
+
+/// How a run makes its provider calls; shared by `check` and `run`.
+#[derive(Debug, Clone, Default)]
+pub struct CallOptions {
     /// Run every suite on this provider instead of its own.
     pub provider: Option<String>,
     /// Calls in flight at once.
@@ -244,8 +251,8 @@ pub fn check(
     };
     let mut providers = Providers::new(
         &project,
-        &options.env,
-        options.provider.as_deref(),
+        &options.calls.env,
+        options.calls.provider.as_deref(),
         progress,
     );
     let mut jobs = Jobs::default();
@@ -289,9 +296,9 @@ pub fn check(
         &project.root,
         &run_id,
         &started_at,
-        &options.command,
+        &options.calls.command,
         jobs,
-        (options.concurrency, !options.no_cache),
+        (options.calls.concurrency, !options.calls.no_cache),
         progress,
     )?;
 
@@ -496,16 +503,8 @@ pub struct RunOptions {
     pub suites: Vec<String>,
     /// The revision to run (default: the working tree).
     pub version: Option<String>,
-    /// Run every suite on this provider instead of its own.
-    pub provider: Option<String>,
-    /// Calls in flight at once.
-    pub concurrency: Option<usize>,
-    /// Neither read nor write the response cache.
-    pub no_cache: bool,
-    /// Environment variables (for API keys).
-    pub env: Env,
-    /// The command line, for the manifest.
-    pub command: String,
+    /// How to make the calls.
+    pub calls: CallOptions,
 }
 
 /// A finished run.
@@ -540,8 +539,8 @@ pub fn run(
     };
     let mut providers = Providers::new(
         &project,
-        &options.env,
-        options.provider.as_deref(),
+        &options.calls.env,
+        options.calls.provider.as_deref(),
         progress,
     );
     let mut jobs = Jobs::default();
@@ -564,9 +563,9 @@ pub fn run(
         &project.root,
         &run_id,
         &started_at,
-        &options.command,
+        &options.calls.command,
         jobs,
-        (options.concurrency, !options.no_cache),
+        (options.calls.concurrency, !options.calls.no_cache),
         progress,
     )?;
     let suites: Vec<RunSuiteReport> = planned

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use check::{
-    CheckOptions, CheckOutcome, CheckResult, ReportFormat, RunOptions, RunOutcome, check, rerender,
-    run,
+    CallOptions, CheckOptions, CheckOutcome, CheckResult, ReportFormat, RunOptions, RunOutcome,
+    check, rerender, run,
 };
 pub use inspect::{ShowOptions, log, show, validate};
 
