@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use git2::{ObjectType, Oid, Repository, Sort, Tree};
+use git2::{ObjectType, Repository, Sort, Tree};
 use serde::{Deserialize, Serialize};
 
 use crate::errors::{Error, Result};
@@ -261,19 +261,9 @@ impl Store {
             }
             let content = self.repo.find_blob(blob)?;
             let author = commit.author();
-            let time = commit.time();
-            let date = chrono::DateTime::from_timestamp(time.seconds(), 0)
-                .map(|d| {
-                    d.with_timezone(
-                        &chrono::FixedOffset::east_opt(time.offset_minutes() * 60)
-                            .unwrap_or(chrono::FixedOffset::east_opt(0).expect("zero offset")),
-                    )
-                    .to_rfc3339()
-                })
-                .unwrap_or_default();
             entries.push(LogEntry {
-                commit: oid_string(commit.id()),
-                date,
+                commit: commit.id().to_string(),
+                date: commit_date(commit.time()),
                 author: format!(
                     "{} <{}>",
                     author.name().unwrap_or("?"),
@@ -320,8 +310,13 @@ pub fn partial_path(name: &str) -> String {
     }
 }
 
-fn oid_string(oid: Oid) -> String {
-    oid.to_string()
+/// A commit time as RFC 3339 in the committer's own offset.
+fn commit_date(time: git2::Time) -> String {
+    let offset = chrono::FixedOffset::east_opt(time.offset_minutes() * 60)
+        .unwrap_or(chrono::FixedOffset::east_opt(0).expect("zero is a valid offset"));
+    chrono::DateTime::from_timestamp(time.seconds(), 0)
+        .map(|d| d.with_timezone(&offset).to_rfc3339())
+        .unwrap_or_default()
 }
 
 fn read_worktree(path: &Path) -> Result<Option<String>> {

@@ -45,15 +45,9 @@ pub fn validate(root: &Path) -> Result<Validated> {
                     )
                 })?;
             }
-            let mut jobs = super::plan::Jobs::default();
-            let echo = crate::provider::Echo::new();
-            let probe = super::plan::SuiteProvider {
-                name: "validate".into(),
-                provider: std::sync::Arc::new(echo),
-                limit: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
-                params: crate::config::Params::default(),
-            };
-            super::plan::plan_suite(suite, &prepared, &probe, &mut jobs)?;
+            for case in &suite.cases {
+                super::plan::render_case(suite, case, &prepared)?;
+            }
             checked.cases += suite.cases.len();
         }
     }

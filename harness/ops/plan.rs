@@ -189,21 +189,7 @@ pub(super) fn plan_suite(
     let params = effective_params(suite, prepared, provider);
     let mut per_case = Vec::with_capacity(suite.cases.len());
     for case in &suite.cases {
-        check_case(suite, case, prepared)?;
-        let data = RenderData {
-            input: case.vars.clone(),
-            ..RenderData::default()
-        };
-        let messages = prepared.template.render(&data).map_err(|e| {
-            Error::invalid(
-                case.location.clone(),
-                format!(
-                    "case `{}`: cannot render {}: {e}",
-                    case.id,
-                    prepared.version.label()
-                ),
-            )
-        })?;
+        let messages = render_case(suite, case, prepared)?;
         let samples = (0..suite.samples)
             .map(|sample| {
                 jobs.add(
@@ -219,6 +205,29 @@ pub(super) fn plan_suite(
         per_case.push(samples);
     }
     Ok(per_case)
+}
+
+/// Checks `case`'s variables and renders it on `prepared`: the messages every sample sends.
+pub(super) fn render_case(
+    suite: &Suite,
+    case: &crate::suite::Case,
+    prepared: &Prepared,
+) -> Result<Vec<crate::artifact::Message>> {
+    check_case(suite, case, prepared)?;
+    let data = RenderData {
+        input: case.vars.clone(),
+        ..RenderData::default()
+    };
+    prepared.template.render(&data).map_err(|e| {
+        Error::invalid(
+            case.location.clone(),
+            format!(
+                "case `{}`: cannot render {}: {e}",
+                case.id,
+                prepared.version.label()
+            ),
+        )
+    })
 }
 
 /// Checks `case`'s variables against `prepared`'s input schema, naming the suite, case,
