@@ -56,6 +56,24 @@ pub enum ProviderKind {
     Exec,
     /// An OpenAI-compatible chat completions endpoint.
     Openai,
+    /// The Anthropic Messages API.
+    Anthropic,
+    /// Ollama's native chat API.
+    Ollama,
+}
+
+impl ProviderKind {
+    /// The kind as written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Echo => "echo",
+            Self::Local => "local",
+            Self::Exec => "exec",
+            Self::Openai => "openai",
+            Self::Anthropic => "anthropic",
+            Self::Ollama => "ollama",
+        }
+    }
 }
 
 /// One configured provider.
@@ -281,11 +299,16 @@ impl Config {
                         "add `command: [\"python3\", \"bot.py\"]`",
                     ));
                 }
-                ProviderKind::Openai if p.model.is_none() => {
+                ProviderKind::Openai | ProviderKind::Anthropic | ProviderKind::Ollama
+                    if p.model.is_none() =>
+                {
                     return Err(Error::invalid_with_hint(
                         at,
-                        format!("provider `{name}` of kind openai has no `model`"),
-                        "add `model: gpt-4o-mini` (or the model your server serves)",
+                        format!(
+                            "provider `{name}` of kind {} has no `model`",
+                            p.kind.as_str()
+                        ),
+                        "add `model: NAME` (the model the server serves)",
                     ));
                 }
                 _ => {}

@@ -4,9 +4,12 @@
 //! provider turns a [`Request`] into a [`Completion`] or a [`ProviderError`]; retrying,
 //! concurrency limits and recording belong to the runner.
 
+mod anthropic;
 mod echo;
 mod exec;
+mod http;
 pub mod local;
+mod ollama;
 mod openai;
 
 use std::collections::BTreeMap;
@@ -22,9 +25,11 @@ use crate::artifact::Message;
 use crate::config::{EffectiveParams, Price, ProviderConfig, ProviderKind};
 use crate::errors::{Error, Result};
 
+pub use anthropic::Anthropic;
 pub use echo::Echo;
 pub use exec::Exec;
 pub use local::Local;
+pub use ollama::Ollama;
 pub use openai::OpenAi;
 
 /// A boxed future, so that providers can be used as trait objects.
@@ -206,27 +211,45 @@ pub fn build(
             config.price,
         )),
         ProviderKind::Openai => {
-            let model = config
-                .model
-                .clone()
-                .ok_or_else(|| setup("no `model` configured".into()))?;
-            let base_url = config
-                .base_url
-                .clone()
-                .unwrap_or_else(|| openai::DEFAULT_BASE_URL.to_string());
-            let api_key = match &config.api_key_env {
-                Some(var) => Some(env.get(var).cloned().filter(|k| !k.is_empty()).ok_or_else(
-                    || {
-                        setup(format!(
-                            "the environment variable `{var}` (api_key_env) is not set"
-                        ))
-                    },
-                )?),
-                None => None,
-            };
+            let (model, base_url, api_key) =
+                endpoint(config, openai::DEFAULT_BASE_URL, env).map_err(setup)?;
             Arc::new(OpenAi::new(base_url, model, api_key, timeout, config.price).map_err(setup)?)
         }
+        ProviderKind::Anthropic => {
+            let (model, base_url, api_key) =
+                endpoint(config, anthropic::DEFAULT_BASE_URL, env).map_err(setup)?;
+            Arc::new(
+                Anthropic::new(base_url, model, api_key, timeout, config.price).map_err(setup)?,
+            )
+        }
+        ProviderKind::Ollama => {
+            let (model, base_url, _) =
+                endpoint(config, ollama::DEFAULT_BASE_URL, env).map_err(setup)?;
+            Arc::new(Ollama::new(base_url, model, timeout, config.price).map_err(setup)?)
+        }
     })
+}
+
+/// The model, base URL and API key (read from the variable `api_key_env` names) of an HTTP
+/// provider.
+fn endpoint(
+    config: &ProviderConfig,
+    default_base_url: &str,
+    env: &BTreeMap<String, String>,
+) -> Result<(String, String, Option<String>), String> {
+    let model = config.model.clone().ok_or("no `model` configured")?;
+    let base_url = config
+        .base_url
+        .clone()
+        .unwrap_or_else(|| default_base_url.to_string());
+    let api_key =
+        match &config.api_key_env {
+            Some(var) => Some(env.get(var).cloned().filter(|k| !k.is_empty()).ok_or_else(
+                || format!("the environment variable `{var}` (api_key_env) is not set"),
+            )?),
+            None => None,
+        };
+    Ok((model, base_url, api_key))
 }
 
 /// Cost of a call in dollars, or `None` when the price is unknown.

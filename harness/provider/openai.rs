@@ -73,11 +73,7 @@ impl OpenAi {
         timeout: Duration,
         price: Option<Price>,
     ) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10).min(timeout))
-            .timeout(timeout)
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let client = super::http::client(timeout)?;
         let base = base_url.trim_end_matches('/');
         let fingerprint = format!("openai:{base}:{model}");
         Ok(Self {
@@ -118,33 +114,7 @@ impl OpenAi {
         if let Some(key) = &self.api_key {
             http = http.bearer_auth(key);
         }
-        let response = http
-            .send()
-            .await
-            .map_err(|e| ProviderError::transient(describe(e)))?;
-        let status = response.status();
-        let retry_after_ms = retry_after(response.headers());
-        let text = response
-            .text()
-            .await
-            .map_err(|e| ProviderError::transient(describe(e)))?;
-        if !status.is_success() {
-            let retry = matches!(status.as_u16(), 408 | 409 | 429) || status.is_server_error();
-            let message = format!("HTTP {}: {}", status.as_u16(), error_message(&text));
-            let mut error = if retry {
-                ProviderError::transient(message)
-            } else {
-                ProviderError::permanent(message)
-            };
-            error.retry_after_ms = retry_after_ms;
-            return Err(error);
-        }
-        let parsed: ChatResponse = serde_json::from_str(&text).map_err(|e| {
-            ProviderError::transient(format!(
-                "unreadable response body ({e}): {}",
-                snippet(&text)
-            ))
-        })?;
+        let parsed: ChatResponse = super::http::send_json(http).await?;
         let choice = parsed
             .choices
             .into_iter()
@@ -166,53 +136,6 @@ impl OpenAi {
             fingerprint: parsed.system_fingerprint,
         })
     }
-}
-
-/// Describes a transport error without the URL's query or any header.
-fn describe(e: reqwest::Error) -> String {
-    if e.is_timeout() {
-        "request timed out".into()
-    } else if e.is_connect() {
-        "cannot connect to the server".into()
-    } else {
-        e.without_url().to_string()
-    }
-}
-
-/// The `error.message` of an error body in any of the common shapes, else a snippet of it.
-fn error_message(body: &str) -> String {
-    let Ok(value) = serde_json::from_str::<Value>(body) else {
-        return snippet(body);
-    };
-    let candidates = [
-        value.pointer("/error/message"),
-        value.pointer("/message"),
-        value.pointer("/detail"),
-        value.get("error").filter(|e| e.is_string()),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find_map(|v| v.as_str().map(str::to_string))
-        .unwrap_or_else(|| snippet(body))
-}
-
-fn snippet(body: &str) -> String {
-    let trimmed = body.trim();
-    match trimmed.char_indices().nth(200) {
-        Some((i, _)) => format!("{}…", &trimmed[..i]),
-        None => trimmed.to_string(),
-    }
-}
-
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<u64> {
-    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Some(ms) = get("retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok()) {
-        return Some(ms.max(0.0) as u64);
-    }
-    get("retry-after")
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map(|s| (s.max(0.0) * 1000.0) as u64)
 }
 
 impl Provider for OpenAi {

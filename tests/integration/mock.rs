@@ -55,6 +55,8 @@ impl Mock {
                 tx.send(listener.local_addr().unwrap()).unwrap();
                 let app = axum::Router::new()
                     .route("/v1/chat/completions", post(chat))
+                    .route("/v1/messages", post(anthropic))
+                    .route("/api/chat", post(ollama))
                     .with_state(state);
                 axum::serve(listener, app).await.unwrap();
             });
@@ -75,37 +77,97 @@ impl Mock {
     }
 }
 
-async fn chat(
-    State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> Response {
+/// Records the request and picks the scripted reply; `last` is the text of the last message.
+fn next_reply(shared: &Shared, headers: HeaderMap, body: &Value, last: &str) -> Reply {
     shared.hits.fetch_add(1, Ordering::SeqCst);
     shared
         .requests
         .lock()
         .unwrap()
         .push((headers, body.clone()));
-    let last_text = body["messages"]
+    if last.contains("[garbage]") {
+        // A marker in the message makes the reply independent of scheduling order.
+        return Reply::Garbage;
+    }
+    let mut script = shared.script.lock().unwrap();
+    if script.is_empty() {
+        Reply::Shout
+    } else {
+        script.remove(0)
+    }
+}
+
+fn last_text(body: &Value) -> String {
+    body["messages"]
         .as_array()
         .and_then(|m| m.last())
         .and_then(|m| m["content"].as_str())
         .unwrap_or_default()
-        .to_string();
-    if last_text.contains("[slow]") {
+        .to_string()
+}
+
+/// The Anthropic Messages wire format.
+async fn anthropic(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let last = last_text(&body);
+    match next_reply(&shared, headers, &body, &last) {
+        Reply::Shout => Json(json!({
+            "id": "msg_1", "type": "message", "role": "assistant", "model": body["model"],
+            "content": [{ "type": "text", "text": last.to_uppercase() }],
+            "stop_reason": "end_turn", "stop_sequence": null,
+            "usage": { "input_tokens": 9, "output_tokens": 4 }
+        }))
+        .into_response(),
+        Reply::Status(code) => {
+            let kind = if code == 529 {
+                "overloaded_error"
+            } else {
+                "api_error"
+            };
+            let body = json!({ "type": "error", "error": { "type": kind, "message": format!("scripted {code}") }, "request_id": "req_1" });
+            (StatusCode::from_u16(code).unwrap(), Json(body)).into_response()
+        }
+        Reply::Garbage => (StatusCode::OK, "not json").into_response(),
+    }
+}
+
+/// Ollama's native chat wire format.
+async fn ollama(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let last = last_text(&body);
+    match next_reply(&shared, headers, &body, &last) {
+        Reply::Shout => Json(json!({
+            "model": body["model"], "created_at": "2026-11-21T00:00:00Z",
+            "message": { "role": "assistant", "content": last.to_uppercase() },
+            "done": true, "done_reason": "stop", "prompt_eval_count": 7, "eval_count": 2
+        }))
+        .into_response(),
+        Reply::Status(code) => (
+            StatusCode::from_u16(code).unwrap(),
+            Json(json!({ "error": format!("scripted {code}") })),
+        )
+            .into_response(),
+        Reply::Garbage => (StatusCode::OK, "not json").into_response(),
+    }
+}
+
+/// The OpenAI chat completions wire format.
+async fn chat(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let last = last_text(&body);
+    if last.contains("[slow]") {
         tokio::time::sleep(std::time::Duration::from_millis(150)).await;
     }
-    let reply = if last_text.contains("[garbage]") {
-        // A marker in the message makes the reply independent of scheduling order.
-        Reply::Garbage
-    } else {
-        let mut script = shared.script.lock().unwrap();
-        if script.is_empty() {
-            Reply::Shout
-        } else {
-            script.remove(0)
-        }
-    };
+    let reply = next_reply(&shared, headers, &body, &last);
     match reply {
         Reply::Shout => {
             let last = body["messages"]

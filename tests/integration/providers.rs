@@ -316,3 +316,89 @@ fn a_killed_run_loses_nothing_and_its_rerun_repeats_no_completed_call() {
     assert_eq!(report["totals"]["cached"].as_u64(), Some(done as u64));
     assert_eq!(report["complete"], true);
 }
+
+fn wire_project(provider: &str) -> Project {
+    let p = Project::new();
+    p.write("prompts/support/triage.prompt", TRIAGE_PROMPT);
+    p.write("suites/triage.yaml", SHOUT_SUITE);
+    p.write(
+        "promptgate.yaml",
+        &format!("default_provider: remote\nproviders:\n  remote:\n{provider}    concurrency: 1\nparams: {{ temperature: 0.2, top_p: 0.9, max_tokens: 50, seed: 5 }}\n"),
+    );
+    p.commit("init");
+    p
+}
+
+#[test]
+fn anthropic_messages_wire_format() {
+    let base = Mock::start(vec![Reply::Status(529)]);
+    let root = base.base_url.trim_end_matches("/v1").to_string();
+    let p = wire_project(&format!(
+        "    kind: anthropic\n    model: claude-test\n    base_url: \"{root}\"\n    api_key_env: ANTHROPIC_TEST_KEY\n"
+    ));
+    let out = p.run_env(&["run"], &[("ANTHROPIC_TEST_KEY", KEY)]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(base.hits(), 3, "the 529 overloaded answer was retried");
+    let (headers, body) = &base.requests()[1];
+    assert_eq!(headers["x-api-key"], KEY);
+    assert_eq!(headers["anthropic-version"], "2023-06-01");
+    assert!(headers.get("authorization").is_none());
+    assert_eq!(
+        body["system"], "Categories: billing, bug, account.\n",
+        "system text is top level"
+    );
+    assert_eq!(body["messages"][0]["role"], "user");
+    assert_eq!(body["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        (
+            body["max_tokens"].as_u64(),
+            body["temperature"].as_f64(),
+            body["top_p"].as_f64()
+        ),
+        (Some(50), Some(0.2), Some(0.9))
+    );
+    let report = p.report(&out);
+    let sample = &report["suites"][0]["cases"][0]["side"]["samples"][0];
+    assert_eq!(sample["output"], "CHARGED TWICE");
+    assert_eq!(sample["tokens"], 13);
+}
+
+#[test]
+fn ollama_native_wire_format() {
+    let mock = Mock::start(vec![Reply::Status(404)]);
+    let root = mock.base_url.trim_end_matches("/v1").to_string();
+    let p = wire_project(&format!(
+        "    kind: ollama\n    model: llama3.2\n    base_url: \"{root}\"\n"
+    ));
+    let out = p.run(&["run"]);
+    assert_eq!(
+        out.code, 12,
+        "the 404 is permanent: that case errors, the other passes\n{}",
+        out.stdout
+    );
+    assert_eq!(mock.hits(), 2, "a 404 is not retried");
+    assert!(
+        out.stdout.contains("HTTP 404: scripted 404"),
+        "{}",
+        out.stdout
+    );
+    let (_, body) = &mock.requests()[1];
+    assert_eq!(body["stream"], false);
+    assert_eq!(
+        body["options"],
+        serde_json::json!({ "temperature": 0.2, "top_p": 0.9, "seed": 5, "num_predict": 50 })
+    );
+    assert_eq!(body["messages"][0]["role"], "system");
+    let report = p.report(&out);
+    let outputs: Vec<&str> = report["suites"][0]["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["side"]["samples"][0]["output"].as_str())
+        .collect();
+    assert_eq!(outputs.len(), 1);
+    assert!(
+        outputs[0] == "CHARGED TWICE" || outputs[0] == "APP CRASHES",
+        "{outputs:?}"
+    );
+}
