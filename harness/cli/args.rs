@@ -152,6 +152,10 @@ pub(crate) struct Calls {
     /// Neither read nor write the response cache (.promptgate/cache).
     #[arg(long)]
     pub(crate) no_cache: bool,
+    /// Cases whose calls may fail before the run counts as incomplete (exit 12): a count (3), a
+    /// fraction (0.05) or a percentage (5%). Default 0.
+    #[arg(long, value_name = "N|FRACTION", default_value = "0")]
+    pub(crate) max_errors: promptgate::ops::ErrorBudget,
 }
 
 impl Calls {
@@ -165,6 +169,7 @@ impl Calls {
             provider: self.provider,
             concurrency: self.concurrency.map(usize::from),
             no_cache: self.no_cache,
+            max_errors: self.max_errors,
             env,
             command,
         }

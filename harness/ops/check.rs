@@ -53,10 +53,67 @@ pub struct CallOptions {
     pub concurrency: Option<usize>,
     /// Neither read nor write the response cache.
     pub no_cache: bool,
+    /// How many cases may fail (their calls erroring after retries) before the run counts as
+    /// incomplete.
+    pub max_errors: ErrorBudget,
     /// Environment variables (for API keys named in the config).
     pub env: Env,
     /// The command line, for the manifest.
     pub command: String,
+}
+
+/// How many errored cases a run tolerates before it is incomplete (exit 12).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ErrorBudget {
+    /// At most this many cases.
+    Count(usize),
+    /// At most this fraction of the cases, in [0, 1].
+    Fraction(f64),
+}
+
+impl Default for ErrorBudget {
+    /// No error is tolerated: a gate that could not see every case is not a complete gate.
+    fn default() -> Self {
+        Self::Count(0)
+    }
+}
+
+impl ErrorBudget {
+    /// Whether `errors` out of `cases` stays within the budget.
+    pub fn allows(self, errors: usize, cases: usize) -> bool {
+        match self {
+            Self::Count(n) => errors <= n,
+            Self::Fraction(f) => cases == 0 || errors as f64 <= f * cases as f64 + 1e-9,
+        }
+    }
+}
+
+impl std::str::FromStr for ErrorBudget {
+    type Err = String;
+
+    /// `3` is a count; `0.05` (or `5%`) is a fraction of the cases.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let fraction = |f: f64| {
+            if (0.0..=1.0).contains(&f) {
+                Ok(Self::Fraction(f))
+            } else {
+                Err(format!("`{s}`: a fraction must be between 0 and 1"))
+            }
+        };
+        if let Some(percent) = s.strip_suffix('%') {
+            let p: f64 = percent
+                .parse()
+                .map_err(|_| format!("`{s}` is not a percentage"))?;
+            return fraction(p / 100.0);
+        }
+        if s.contains('.') {
+            return fraction(s.parse().map_err(|_| format!("`{s}` is not a number"))?);
+        }
+        s.parse().map(Self::Count).map_err(|_| {
+            format!("`{s}`: expected a count (3), a fraction (0.05) or a percentage (5%)")
+        })
+    }
 }
 
 /// What `check` found to do.
@@ -395,7 +452,7 @@ pub fn check(
         started_at,
         duration_ms: clock.elapsed().as_millis() as u64,
         verdict,
-        complete: case_errors == 0,
+        complete: options.calls.max_errors.allows(case_errors, cases),
         totals: totals(cases, &outcomes),
         candidates,
     };
@@ -599,7 +656,17 @@ pub fn run(
         suites,
     };
     record::write_json(&run_dir.join("report.json"), &report)?;
-    let exit_code = if report.totals.errors > 0 {
+    let errored_cases = report
+        .suites
+        .iter()
+        .flat_map(|s| &s.cases)
+        .filter(|c| c.side.samples.iter().any(|s| s.error.is_some()))
+        .count();
+    let exit_code = if !options
+        .calls
+        .max_errors
+        .allows(errored_cases, report.totals.cases)
+    {
         exit::INCOMPLETE
     } else {
         exit::PASS

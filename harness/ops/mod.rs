@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use check::{
-    CallOptions, CheckOptions, CheckOutcome, CheckResult, ReportFormat, RunOptions, RunOutcome,
-    check, rerender, run,
+    CallOptions, CheckOptions, CheckOutcome, CheckResult, ErrorBudget, ReportFormat, RunOptions,
+    RunOutcome, check, rerender, run,
 };
 pub use inspect::{ShowOptions, log, show, validate};
 

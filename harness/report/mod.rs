@@ -32,7 +32,7 @@ pub struct CheckReport {
     pub duration_ms: u64,
     /// The worst verdict across candidates.
     pub verdict: Verdict,
-    /// False when calls failed, so some cases could not be compared.
+    /// False when more cases failed (calls erroring after retries) than `--max-errors` allows.
     pub complete: bool,
     /// Totals across the run.
     pub totals: Totals,

@@ -115,6 +115,27 @@ fn transient_errors_are_retried_and_permanent_ones_recorded() {
         "{}",
         out.stdout
     );
+
+    // --max-errors decides when errors make the run incomplete (1 errored case of 2).
+    let rerun = |budget: &str, script: Vec<Reply>| {
+        let mock = Mock::start(script);
+        let p = openai_project(&mock, "    concurrency: 1\n");
+        p.run_env(
+            &["check", "--all", "--no-cache", "--max-errors", budget],
+            &[("MOCK_API_KEY", KEY)],
+        )
+    };
+    assert_eq!(rerun("1", vec![Reply::Status(401)]).code, 0);
+    assert_eq!(rerun("50%", vec![Reply::Status(401)]).code, 0);
+    assert_eq!(rerun("0.4", vec![Reply::Status(401)]).code, 12);
+    let bad = rerun("lots", vec![]);
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr
+            .contains("expected a count (3), a fraction (0.05) or a percentage (5%)"),
+        "{}",
+        bad.stderr
+    );
 }
 
 #[test]
