@@ -1,18 +1,22 @@
 //! One function per command, wiring the modules together. Nothing here prints or reads the
 //! environment: the CLI passes in what it read and renders what comes back.
 
+mod calls;
 mod check;
 mod inspect;
 mod plan;
+mod reports;
+mod run;
+mod scoring;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use check::{
-    CallOptions, CheckOptions, CheckOutcome, CheckResult, ErrorBudget, ReportFormat, RunOptions,
-    RunOutcome, check, rerender, run,
-};
+pub use calls::{CallOptions, ErrorBudget};
+pub use check::{CheckOptions, CheckOutcome, CheckResult, check};
 pub use inspect::{ShowOptions, log, show, validate};
+pub use reports::{ReportFormat, rerender};
+pub use run::{RunOptions, RunOutcome, run};
 
 use crate::config::Config;
 use crate::errors::Result;

@@ -1,0 +1,93 @@
+//! Writing a check's reports, and re-rendering a stored one (`promptgate report`).
+
+use std::path::{Path, PathBuf};
+
+use crate::errors::{Error, Result};
+use crate::record::{self, FORMAT_VERSION};
+use crate::report::{self, CheckReport};
+
+/// A rendered form of a check's report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    /// `report.json`, the machine-readable record.
+    Json,
+    /// `index.html`, for reviewers.
+    Html,
+    /// `junit.xml`, for CI test views.
+    Junit,
+    /// `summary.md`, for pull-request comments.
+    Markdown,
+}
+
+impl ReportFormat {
+    /// Every format, as `check` writes them.
+    pub const ALL: [ReportFormat; 4] = [Self::Json, Self::Html, Self::Junit, Self::Markdown];
+
+    /// The file the format is written to in the run directory.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Self::Json => "report.json",
+            Self::Html => "index.html",
+            Self::Junit => "junit.xml",
+            Self::Markdown => "summary.md",
+        }
+    }
+}
+
+/// Writes the given formats of `report` into `run_dir`.
+pub(super) fn write_reports(
+    run_dir: &Path,
+    report: &CheckReport,
+    formats: &[ReportFormat],
+) -> Result<()> {
+    for format in formats {
+        let path = run_dir.join(format.file_name());
+        match format {
+            ReportFormat::Json => record::write_json(&path, report)?,
+            ReportFormat::Html => {
+                record::write_atomic(&path, report::render_html(report).as_bytes())?
+            }
+            ReportFormat::Junit => {
+                record::write_atomic(&path, report::render_junit(report).as_bytes())?
+            }
+            ReportFormat::Markdown => {
+                record::write_atomic(&path, report::summary_markdown(report).as_bytes())?
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Re-renders a stored check's reports from its `report.json` (`promptgate report`).
+/// Returns the run directory.
+pub fn rerender(root: &Path, run_id: &str, formats: &[ReportFormat]) -> Result<PathBuf> {
+    let run_dir = root.join(record::REPORTS_DIR).join(run_id);
+    let path = run_dir.join(ReportFormat::Json.file_name());
+    let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::Usage(format!(
+            "no stored check `{run_id}` (looked for {}); run ids are the directory names under reports/",
+            path.display()
+        )),
+        _ => Error::io("read", &path, e),
+    })?;
+    let report: CheckReport = serde_json::from_str(&text).map_err(|e| {
+        Error::invalid(
+            crate::errors::Location::new(&path, e.line() as u64, e.column() as u64),
+            format!("not a check report this version can read: {e}"),
+        )
+    })?;
+    if report.format_version != FORMAT_VERSION {
+        return Err(Error::Usage(format!(
+            "{} has format_version {}, this promptgate reads {FORMAT_VERSION}",
+            path.display(),
+            report.format_version
+        )));
+    }
+    let formats: Vec<ReportFormat> = formats
+        .iter()
+        .copied()
+        .filter(|f| *f != ReportFormat::Json)
+        .collect();
+    write_reports(&run_dir, &report, &formats)?;
+    Ok(run_dir)
+}

@@ -1,0 +1,142 @@
+//! `run`: suites on one version of each prompt, without comparing or gating.
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use super::calls::{CallOptions, execute};
+use super::plan::{Jobs, Prepared, Providers, check_suite_names, plan_suite, suites_for};
+use super::scoring::{side_report, totals};
+use super::{Progress, Project};
+use crate::errors::{Error, Result, exit};
+use crate::ids::{PromptName, RunId};
+use crate::record::{self, FORMAT_VERSION};
+use crate::report::{RunCaseReport, RunReport, RunSuiteReport};
+use crate::store::WORKTREE;
+
+/// What `promptgate run` was asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Prompts to run; empty means every prompt some suite targets.
+    pub prompts: Vec<String>,
+    /// Only these suites.
+    pub suites: Vec<String>,
+    /// The revision to run (default: the working tree).
+    pub version: Option<String>,
+    /// How to make the calls.
+    pub calls: CallOptions,
+}
+
+/// A finished run.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// The report, as written to `report.json`.
+    pub report: RunReport,
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// The process exit code.
+    pub exit_code: i32,
+}
+
+/// Runs suites on one version of each prompt, without comparing or gating.
+pub fn run(
+    root: &Path,
+    options: &RunOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<RunOutcome> {
+    let started_at = chrono::Utc::now().to_rfc3339();
+    let project = Project::open(root)?;
+    check_suite_names(&project.suites, &options.suites)?;
+    let rev = options.version.clone().unwrap_or_else(|| WORKTREE.into());
+    let prompts: Vec<PromptName> = if options.prompts.is_empty() {
+        let present = project.store.prompt_names(&rev)?;
+        present
+            .into_iter()
+            .filter(|p| p.variant().is_none() && project.suites.iter().any(|s| s.targets(p)))
+            .collect()
+    } else {
+        options.prompts.iter().map(PromptName::new).collect()
+    };
+    let mut providers = Providers::new(
+        &project,
+        &options.calls.env,
+        options.calls.provider.as_deref(),
+        progress,
+    );
+    let mut jobs = Jobs::default();
+    let mut planned = Vec::new();
+    for name in &prompts {
+        let prepared = Prepared::load(&project, name, &rev)?;
+        for suite in suites_for(&project.suites, name, &options.suites) {
+            let provider = providers.for_suite(suite)?;
+            let per_case = plan_suite(suite, &prepared, &provider, &mut jobs)?;
+            planned.push((prepared.version.clone(), suite, provider, per_case));
+        }
+    }
+    if planned.iter().all(|p| p.1.cases.is_empty()) {
+        return Err(Error::NoCases(
+            "no suite with cases targets the selected prompts".into(),
+        ));
+    }
+    let run_id = RunId::generate();
+    let (outcomes, run_dir) = execute(
+        &project.root,
+        &run_id,
+        &started_at,
+        &options.calls.command,
+        jobs,
+        (options.calls.concurrency, !options.calls.no_cache),
+        progress,
+    )?;
+    let suites: Vec<RunSuiteReport> = planned
+        .into_iter()
+        .map(|(version, suite, provider, per_case)| {
+            let cases: Vec<RunCaseReport> = suite
+                .cases
+                .par_iter()
+                .zip(per_case.par_iter())
+                .map(|(case, indices)| RunCaseReport {
+                    id: case.id.clone(),
+                    side: side_report(case, indices, &outcomes),
+                })
+                .collect();
+            let rates: Vec<f64> = cases.iter().filter_map(|c| c.side.pass_rate).collect();
+            RunSuiteReport {
+                name: suite.name.clone(),
+                version,
+                provider: provider.name.clone(),
+                pass_rate: (!rates.is_empty())
+                    .then(|| rates.iter().sum::<f64>() / rates.len() as f64),
+                cases,
+            }
+        })
+        .collect();
+    let case_count = suites.iter().map(|s| s.cases.len()).sum();
+    let report = RunReport {
+        format_version: FORMAT_VERSION,
+        run_id,
+        totals: totals(case_count, &outcomes),
+        suites,
+    };
+    record::write_json(&run_dir.join("report.json"), &report)?;
+    let errored_cases = report
+        .suites
+        .iter()
+        .flat_map(|s| &s.cases)
+        .filter(|c| c.side.samples.iter().any(|s| s.error.is_some()))
+        .count();
+    let exit_code = if !options
+        .calls
+        .max_errors
+        .allows(errored_cases, report.totals.cases)
+    {
+        exit::INCOMPLETE
+    } else {
+        exit::PASS
+    };
+    Ok(RunOutcome {
+        report,
+        run_dir,
+        exit_code,
+    })
+}

@@ -1,0 +1,78 @@
+//! Scoring the outcomes of a run's calls into per-case sample reports.
+
+use crate::compare::{self, SampleScore};
+use crate::report::{SampleReport, SideReport, Totals};
+use crate::runner::Outcome;
+use crate::score::{self, Observed};
+use crate::suite::Case;
+
+/// Scores one version's samples of a case.
+pub(super) fn side_report(case: &Case, indices: &[usize], outcomes: &[Outcome]) -> SideReport {
+    let samples: Vec<SampleReport> = indices
+        .iter()
+        .map(|&i| {
+            let outcome = &outcomes[i];
+            match &outcome.result {
+                Ok(c) => SampleReport {
+                    assertions: score::score(
+                        &case.assertions,
+                        Observed {
+                            text: &c.text,
+                            latency_ms: outcome.latency_ms,
+                            cost: outcome.cost,
+                            expected: case.expected.as_deref(),
+                        },
+                    ),
+                    output: Some(c.text.clone()),
+                    error: None,
+                    latency_ms: outcome.latency_ms,
+                    cost: outcome.cost,
+                    tokens: c.usage.input_tokens + c.usage.output_tokens,
+                    attempts: outcome.attempts,
+                },
+                Err(e) => SampleReport {
+                    output: None,
+                    error: Some(e.message.clone()),
+                    latency_ms: outcome.latency_ms,
+                    cost: outcome.cost,
+                    tokens: 0,
+                    attempts: outcome.attempts,
+                    assertions: Vec::new(),
+                },
+            }
+        })
+        .collect();
+    let pass_rate = compare::pass_rate(&scores_of(&samples));
+    SideReport { pass_rate, samples }
+}
+
+pub(super) fn scores(side: &SideReport) -> Vec<SampleScore> {
+    scores_of(&side.samples)
+}
+
+pub(super) fn scores_of(samples: &[SampleReport]) -> Vec<SampleScore> {
+    samples
+        .iter()
+        .map(|s| SampleScore {
+            pass: s.pass(),
+            latency_ms: s.latency_ms,
+            cost: s.cost,
+            tokens: s.tokens,
+        })
+        .collect()
+}
+
+pub(super) fn totals(cases: usize, outcomes: &[Outcome]) -> Totals {
+    Totals {
+        cases,
+        calls: outcomes.iter().filter(|o| !o.cached).count(),
+        cached: outcomes.iter().filter(|o| o.cached).count(),
+        errors: outcomes.iter().filter(|o| o.result.is_err()).count(),
+        tokens: outcomes
+            .iter()
+            .filter_map(|o| o.result.as_ref().ok())
+            .map(|c| c.usage.input_tokens + c.usage.output_tokens)
+            .sum(),
+        cost: outcomes.iter().map(|o| o.cost).sum(),
+    }
+}
