@@ -126,7 +126,21 @@ fn baseline_rev(project: &Project, options: &CheckOptions, prompt: &PromptName) 
 }
 
 fn select(project: &Project, options: &CheckOptions) -> Result<Vec<ComparisonSpec>> {
-    let candidates = classify_candidates(project, &options.candidates)?;
+    // A variant named as a prompt (`check support/triage.terse`) is the candidate for its base.
+    let named_variants: Vec<PromptName> = options
+        .prompts
+        .iter()
+        .map(PromptName::new)
+        .filter(|n| n.variant().is_some())
+        .collect();
+    let candidates = if options.candidates.is_empty() && !named_variants.is_empty() {
+        for variant in &named_variants {
+            project.store.version(variant, WORKTREE)?;
+        }
+        vec![Candidate::Variants(named_variants)]
+    } else {
+        classify_candidates(project, &options.candidates)?
+    };
     let revisions: Vec<&str> = candidates
         .iter()
         .filter_map(|c| match c {

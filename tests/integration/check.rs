@@ -207,6 +207,13 @@ fn variants_are_candidates_gated_on_their_own_and_ranked() {
     );
     let one = p.run(&["check", "--candidate", "triage.wide"]);
     assert_eq!(one.code, 0, "{}", one.stderr);
+    // Naming a variant as the prompt makes it the candidate for its base.
+    let named = p.run(&["check", "support/triage.terse"]);
+    assert_eq!(named.code, 10, "{}", named.stderr);
+    assert_eq!(
+        p.report(&named)["candidates"][0]["label"],
+        "support/triage.terse"
+    );
 }
 
 #[test]
