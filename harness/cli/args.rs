@@ -72,6 +72,9 @@ pub(crate) struct Check {
     /// default: the working tree).
     #[arg(long, value_name = "REV|VARIANT")]
     pub(crate) candidate: Vec<String>,
+    /// Print the calls, tokens and cost the check would spend, and make no call.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
     /// Print report.json to stdout instead of the summary.
     #[arg(long)]
     pub(crate) json: bool,

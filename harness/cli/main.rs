@@ -41,6 +41,7 @@ fn dispatch(args: Args) -> Result<i32, Error> {
                 suites: c.suite,
                 baseline: c.baseline,
                 candidates: c.candidate,
+                dry_run: c.dry_run,
                 calls: c.calls.into_options(env(), command_line),
             };
             let mut bar = progress::Bar::new(std::io::stderr().is_terminal());
@@ -48,6 +49,23 @@ fn dispatch(args: Args) -> Result<i32, Error> {
             bar.finish();
             let outcome = match outcome? {
                 ops::CheckResult::Checked(outcome) => outcome,
+                ops::CheckResult::Estimated(estimates) => {
+                    for e in &estimates {
+                        println!(
+                            "{}: {} calls ({} answered from the cache), ~{} input tokens, at most {} output tokens, at most {}",
+                            e.provider,
+                            e.calls,
+                            e.cached,
+                            e.input_tokens,
+                            e.max_output_tokens,
+                            e.max_cost.map_or_else(
+                                || "an unknown cost (no price configured)".to_string(),
+                                |c| format!("${c:.4}")
+                            )
+                        );
+                    }
+                    return Ok(exit::PASS);
+                }
                 ops::CheckResult::NothingChanged => {
                     println!(
                         "nothing to check: no prompt differs between the baseline and the candidate (name prompts, or pass --all)"

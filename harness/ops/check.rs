@@ -37,6 +37,8 @@ pub struct CheckOptions {
     pub baseline: Option<String>,
     /// Candidate revisions or variants; default: the working tree.
     pub candidates: Vec<String>,
+    /// Plan and estimate the calls, tokens and cost, but make no call.
+    pub dry_run: bool,
     /// How to make the calls.
     pub calls: CallOptions,
 }
@@ -48,6 +50,8 @@ pub enum CheckResult {
     Checked(CheckOutcome),
     /// No prompt was named and none differs between baseline and candidate: nothing to gate.
     NothingChanged,
+    /// `--dry-run`: what the check would spend.
+    Estimated(Vec<super::calls::Estimate>),
 }
 
 /// A finished check.
@@ -287,6 +291,13 @@ pub fn check(
         )));
     }
 
+    if options.dry_run {
+        return Ok(CheckResult::Estimated(super::calls::estimate(
+            &project.root,
+            &jobs,
+            !options.calls.no_cache,
+        )));
+    }
     let run_id = RunId::generate();
     let (outcomes, run_dir) = execute(
         &project.root,

@@ -12,7 +12,7 @@ mod scoring;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use calls::{CallOptions, ErrorBudget};
+pub use calls::{CallOptions, ErrorBudget, Estimate};
 pub use check::{CheckOptions, CheckOutcome, CheckResult, check};
 pub use inspect::{ShowOptions, log, show, validate};
 pub use reports::{ReportFormat, rerender};

@@ -203,12 +203,35 @@ fn a_rerun_of_an_unchanged_check_is_answered_from_the_cache() {
     let p = openai_project(&mock, "");
     p.write(".gitignore", ".promptgate/\n");
     let env = [("MOCK_API_KEY", KEY)];
+    let dry = p.run_env(&["check", "--all", "--dry-run"], &env);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(
+        dry.stdout.contains(": 2 calls (0 answered from the cache)"),
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        dry.stdout.contains("at most 128 output tokens, at most $"),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(mock.hits(), 0, "a dry run makes no call");
+    assert!(
+        !p.path().join("reports").exists(),
+        "a dry run starts no run"
+    );
     let first = p.run_env(&["check", "--all"], &env);
     assert_eq!(first.code, 0, "{}", first.stderr);
     assert_eq!(mock.hits(), 2);
     let second = p.run_env(&["check", "--all"], &env);
     assert_eq!(second.code, 0, "{}", second.stderr);
     assert_eq!(mock.hits(), 2, "the rerun made no call");
+    let dry = p.run_env(&["check", "--all", "--dry-run"], &env);
+    assert!(
+        dry.stdout.contains(": 0 calls (2 answered from the cache)"),
+        "{}",
+        dry.stdout
+    );
     let report = p.report(&second);
     assert_eq!(
         (
