@@ -8,6 +8,22 @@ use serde_json::Value;
 
 use super::ProviderError;
 
+/// Messages as `{role, content}` objects with Dotprompt's `model` role sent as `assistant`, the
+/// shape OpenAI-compatible servers and Ollama read.
+pub(super) fn chat_messages(messages: &[crate::artifact::Message]) -> Vec<Value> {
+    messages
+        .iter()
+        .map(|m| {
+            let role = if m.role == "model" {
+                "assistant"
+            } else {
+                m.role.as_str()
+            };
+            serde_json::json!({ "role": role, "content": m.text_content() })
+        })
+        .collect()
+}
+
 /// A client with a connect timeout and an overall per-call timeout; neither can be unbounded.
 pub(super) fn client(timeout: Duration) -> Result<reqwest::Client, String> {
     reqwest::Client::builder()

@@ -87,18 +87,7 @@ impl OpenAi {
     }
 
     fn body(&self, request: &Request) -> Value {
-        let messages: Vec<Value> = request
-            .messages
-            .iter()
-            .map(|m| {
-                let role = if m.role == "model" {
-                    "assistant"
-                } else {
-                    m.role.as_str()
-                };
-                json!({ "role": role, "content": m.text_content() })
-            })
-            .collect();
+        let messages = super::http::chat_messages(&request.messages);
         json!({
             "model": self.model,
             "messages": messages,
