@@ -96,33 +96,25 @@ pub fn show(root: &Path, options: &ShowOptions) -> Result<Vec<Message>> {
         None => (PromptName::new(&options.prompt), WORKTREE.to_string()),
     };
     let prepared = Prepared::load(&project, &name, &rev)?;
-    let input = match &options.case {
-        None => Default::default(),
-        Some(spec) => {
-            let (suite_name, case_id) = spec
-                .split_once(':')
-                .ok_or_else(|| Error::Usage(format!("`--case {spec}`: expected SUITE:CASE_ID")))?;
-            let suite = project
-                .suites
-                .iter()
-                .find(|s| s.name == suite_name)
-                .ok_or_else(|| Error::Usage(format!("unknown suite `{suite_name}`")))?;
-            let case = suite
-                .cases
-                .iter()
-                .find(|c| c.id == case_id)
-                .ok_or_else(|| {
-                    Error::Usage(format!("suite `{suite_name}` has no case `{case_id}`"))
-                })?;
-            super::plan::check_case(suite, case, &prepared)?;
-            case.vars.clone()
-        }
+    let Some(spec) = &options.case else {
+        // Without a case, the prompt renders with its defaults (missing variables render empty).
+        return prepared
+            .template
+            .render(&RenderData::default())
+            .map_err(|e| Error::Usage(format!("cannot render {}: {e}", prepared.version.label())));
     };
-    prepared
-        .template
-        .render(&RenderData {
-            input,
-            ..RenderData::default()
-        })
-        .map_err(|e| Error::Usage(format!("cannot render {}: {e}", prepared.version.label())))
+    let (suite_name, case_id) = spec
+        .split_once(':')
+        .ok_or_else(|| Error::Usage(format!("`--case {spec}`: expected SUITE:CASE_ID")))?;
+    let suite = project
+        .suites
+        .iter()
+        .find(|s| s.name == suite_name)
+        .ok_or_else(|| Error::Usage(format!("unknown suite `{suite_name}`")))?;
+    let case = suite
+        .cases
+        .iter()
+        .find(|c| c.id == case_id)
+        .ok_or_else(|| Error::Usage(format!("suite `{suite_name}` has no case `{case_id}`")))?;
+    super::plan::render_case(suite, case, &prepared)
 }

@@ -446,3 +446,46 @@ fn ollama_native_wire_format() {
         "{outputs:?}"
     );
 }
+
+#[test]
+fn a_call_that_hangs_times_out_and_the_run_goes_on() {
+    let p = Project::new();
+    p.write("prompts/support/triage.prompt", TRIAGE_PROMPT);
+    p.write("suites/triage.yaml", SHOUT_SUITE);
+    // Hangs on one case, answers the other at once.
+    p.write(
+        "bot.sh",
+        "#!/bin/sh\ninput=$(cat)\ncase \"$input\" in *crash*) sleep 30 ;; esac\necho CHARGED\n",
+    );
+    p.write(
+        "promptgate.yaml",
+        "default_provider: bot\nproviders:\n  bot: { kind: exec, command: [\"sh\", \"bot.sh\"], timeout_ms: 300 }\n",
+    );
+    p.commit("init");
+    let out = p.run(&["run"]);
+    assert_eq!(out.code, 12, "{}\n{}", out.stdout, out.stderr);
+    // Had the call not been abandoned, the command would have answered after 30 s.
+    assert!(
+        out.stdout.contains("timed out after 300ms"),
+        "{}",
+        out.stdout
+    );
+    let report = p.report(&out);
+    let bug = report["suites"][0]["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "bug")
+        .unwrap();
+    assert_eq!(
+        bug["side"]["samples"][0]["attempts"], 3,
+        "a timeout is retried like a server error"
+    );
+    let billing = report["suites"][0]["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "billing")
+        .unwrap();
+    assert_eq!(billing["side"]["samples"][0]["output"], "CHARGED");
+}
