@@ -79,7 +79,7 @@ pub fn case_status(baseline: &[SampleScore], candidate: &[SampleScore]) -> CaseS
 pub struct SideTotals {
     /// Mean per-case pass rate over cases without errors; `None` if every case errored.
     pub pass_rate: Option<f64>,
-    /// Total cost, `None` if any call's cost is unknown.
+    /// Total cost of every call, failed ones included; `None` if any call's cost is unknown.
     pub cost: Option<f64>,
     /// Mean latency per call in milliseconds.
     pub mean_latency_ms: f64,
@@ -151,7 +151,10 @@ fn side_totals<'a>(cases: impl Iterator<Item = &'a [SampleScore]>) -> SideTotals
         .collect();
     SideTotals {
         pass_rate: mean(&rates),
-        cost: samples().filter(|s| s.pass.is_some()).map(|s| s.cost).sum(),
+        // Failed calls count too: their attempts may have been billed.
+        cost: samples()
+            .map(|s| s.cost)
+            .try_fold(0.0, |total, cost| cost.map(|c| total + c)),
         mean_latency_ms: mean(&latencies).unwrap_or(0.0),
         tokens: samples().map(|s| s.tokens).sum(),
         errors: samples().filter(|s| s.pass.is_none()).count(),

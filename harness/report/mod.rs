@@ -216,7 +216,8 @@ fn points(delta: Option<f64>) -> String {
 
 /// Dollars, `cost unknown` when any price was unknown.
 fn dollars(cost: Option<f64>) -> String {
-    cost.map_or_else(|| "cost unknown".into(), |c| format!("${c:.4}"))
+    // `+ 0.0` turns a negative zero (the sum of nothing) into zero.
+    cost.map_or_else(|| "cost unknown".into(), |c| format!("${:.4}", c + 0.0))
 }
 
 /// `items` without repeats, in first-seen order.

@@ -63,7 +63,6 @@
     s.asserts.forEach(function (a) {
       ul.appendChild(el('li', a[1] ? 'ok' : 'no', (a[1] ? '✓ ' : '✗ ') + a[0] + (a[2] ? ': ' + a[2] : '')));
     });
-    if (s.err) { ul.appendChild(el('li', 'err', 'error: ' + s.err)); }
     box.appendChild(ul);
     return box;
   }
