@@ -292,7 +292,13 @@ mod tests {
             validator: jsonschema::validator_for(&schema).unwrap(),
             schema,
         };
-        assert!(!run(Assertion::JsonSchema(Box::new(compiled)), r#"{"nom": 1}"#).pass);
+        assert!(
+            !run(
+                Assertion::JsonSchema(std::sync::Arc::new(compiled)),
+                r#"{"nom": 1}"#
+            )
+            .pass
+        );
     }
 
     #[test]

@@ -91,7 +91,8 @@ pub enum Assertion {
     /// The output is JSON (a fenced ```json block counts).
     IsJson,
     /// The output is JSON valid against the schema.
-    JsonSchema(Box<JsonSchema>),
+    /// The compiled schema is shared: every case that inherits a suite default reuses it.
+    JsonSchema(std::sync::Arc<JsonSchema>),
     /// The JSON output has `value` at `path`.
     JsonField {
         /// JSON pointer (`/a/0/b`) or dotted path (`a.0.b`).
@@ -129,17 +130,6 @@ impl std::fmt::Debug for JsonSchema {
         f.debug_struct("JsonSchema")
             .field("schema", &self.schema)
             .finish_non_exhaustive()
-    }
-}
-
-impl Clone for JsonSchema {
-    fn clone(&self) -> Self {
-        let validator =
-            jsonschema::validator_for(&self.schema).expect("schema compiled once already");
-        Self {
-            schema: self.schema.clone(),
-            validator,
-        }
     }
 }
 
@@ -557,7 +547,7 @@ impl AssertionSpec<'_> {
                 })?;
                 let validator = jsonschema::validator_for(&schema)
                     .map_err(|e| (format!("invalid JSON Schema in `json-schema`: {e}"), None))?;
-                Assertion::JsonSchema(Box::new(JsonSchema { schema, validator }))
+                Assertion::JsonSchema(std::sync::Arc::new(JsonSchema { schema, validator }))
             }
             "json-field" => {
                 let path = self.path.ok_or_else(|| {
