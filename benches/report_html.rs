@@ -29,6 +29,7 @@ fn side(text: String, pass: bool) -> SideReport {
             cost: Some(0.00002),
             tokens: 180,
             attempts: 1,
+            skipped: false,
             assertions: vec![
                 AssertionResult {
                     kind: "is-json".into(),
@@ -79,6 +80,7 @@ fn report() -> CheckReport {
         mean_latency_ms: 400.0,
         tokens: 1_800_000,
         errors: 0,
+        skipped: 0,
     };
     CheckReport {
         format_version: 1,
@@ -87,11 +89,13 @@ fn report() -> CheckReport {
         duration_ms: 60_000,
         verdict: Verdict::Fail,
         complete: true,
+        incomplete: None,
         totals: Totals {
             cases: CASES,
             calls: CASES + CASES / 50,
             cached: 0,
             errors: 0,
+            skipped: 0,
             tokens: 3_600_000,
             cost: Some(0.4),
         },
@@ -121,6 +125,7 @@ fn report() -> CheckReport {
                     regressed: CASES / 50,
                     fixed: 0,
                     errors: 0,
+                    skipped: 0,
                 },
                 cases,
             }],

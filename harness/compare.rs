@@ -15,6 +15,8 @@ pub struct SampleScore {
     pub cost: Option<f64>,
     /// Input plus output tokens.
     pub tokens: u64,
+    /// The call was not made: the budget or an interrupt stopped it.
+    pub skipped: bool,
 }
 
 /// How a case moved between baseline and candidate.
@@ -25,6 +27,8 @@ pub enum CaseStatus {
     Regressed,
     /// A call failed on either version, so the case cannot be compared.
     Error,
+    /// A call was not made on either version (budget or interrupt), so the case is not compared.
+    Skipped,
     /// The candidate passes more often than the baseline.
     Fixed,
     /// Both always pass.
@@ -39,6 +43,7 @@ impl CaseStatus {
         match self {
             Self::Regressed => "regressed",
             Self::Error => "error",
+            Self::Skipped => "skipped",
             Self::Fixed => "fixed",
             Self::UnchangedPass => "unchanged-pass",
             Self::UnchangedFail => "unchanged-fail",
@@ -65,6 +70,9 @@ pub fn pass_rate(samples: &[SampleScore]) -> Option<f64> {
 
 /// Classifies one case from its baseline and candidate samples.
 pub fn case_status(baseline: &[SampleScore], candidate: &[SampleScore]) -> CaseStatus {
+    if baseline.iter().chain(candidate).any(|s| s.skipped) {
+        return CaseStatus::Skipped;
+    }
     match (pass_rate(baseline), pass_rate(candidate)) {
         (Some(b), Some(c)) if c < b => CaseStatus::Regressed,
         (Some(b), Some(c)) if c > b => CaseStatus::Fixed,
@@ -87,6 +95,13 @@ pub struct SideTotals {
     pub tokens: u64,
     /// Calls that failed.
     pub errors: usize,
+    /// Calls that were not made (budget or interrupt).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// One suite's comparison of the two versions.
@@ -106,6 +121,9 @@ pub struct SuiteComparison {
     pub fixed: usize,
     /// Cases that could not be compared.
     pub errors: usize,
+    /// Cases not compared because a call was not made (budget or interrupt).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped: usize,
 }
 
 /// One case's samples on both versions.
@@ -138,6 +156,10 @@ pub fn compare_suite(cases: &[CasePair<'_>]) -> SuiteComparison {
             .count(),
         fixed: statuses.iter().filter(|s| **s == CaseStatus::Fixed).count(),
         errors: statuses.iter().filter(|s| **s == CaseStatus::Error).count(),
+        skipped: statuses
+            .iter()
+            .filter(|s| **s == CaseStatus::Skipped)
+            .count(),
     }
 }
 
@@ -157,7 +179,8 @@ fn side_totals<'a>(cases: impl Iterator<Item = &'a [SampleScore]>) -> SideTotals
             .try_fold(0.0, |total, cost| cost.map(|c| total + c)),
         mean_latency_ms: mean(&latencies).unwrap_or(0.0),
         tokens: samples().map(|s| s.tokens).sum(),
-        errors: samples().filter(|s| s.pass.is_none()).count(),
+        errors: samples().filter(|s| s.pass.is_none() && !s.skipped).count(),
+        skipped: samples().filter(|s| s.skipped).count(),
     }
 }
 
@@ -220,6 +243,7 @@ mod tests {
             latency_ms: 100,
             cost: Some(0.01),
             tokens: 10,
+            skipped: false,
         }
     }
 
@@ -231,6 +255,8 @@ mod tests {
         assert_eq!(case_status(&[p], &[p]), CaseStatus::UnchangedPass);
         assert_eq!(case_status(&[f], &[f]), CaseStatus::UnchangedFail);
         assert_eq!(case_status(&[p], &[e]), CaseStatus::Error);
+        let skipped = SampleScore { skipped: true, ..e };
+        assert_eq!(case_status(&[skipped], &[e]), CaseStatus::Skipped);
         assert_eq!(case_status(&[p, p, f], &[p, f, f]), CaseStatus::Regressed);
     }
 

@@ -20,6 +20,9 @@ pub const ECHO: &str = "echo";
 /// The built-in provider that runs the default local model; the default provider.
 pub const LOCAL: &str = "local";
 
+/// The `--provider` that answers every suite from its provider's recorded cassette.
+pub const REPLAY: &str = "replay";
+
 /// The whole project config.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -101,15 +104,82 @@ pub struct ProviderConfig {
     /// The command for `exec` providers: program then arguments.
     #[serde(default)]
     pub command: Vec<String>,
-    /// Per-call timeout in milliseconds (default 60 000; never unbounded).
+    /// Per-attempt timeout in milliseconds (default 60 000; never unbounded).
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+    /// Time to establish a connection, in milliseconds (default 10 000).
+    #[serde(default)]
+    pub connect_timeout_ms: Option<u64>,
+    /// Time from sending a request to the first byte of the response (default 30 000).
+    #[serde(default)]
+    pub first_byte_timeout_ms: Option<u64>,
+    /// Longest silence between two chunks of a response body or stream (default 30 000).
+    #[serde(default)]
+    pub idle_timeout_ms: Option<u64>,
+    /// Wall time one case may take across all its attempts and waits (default 300 000).
+    #[serde(default)]
+    pub case_timeout_ms: Option<u64>,
+    /// Extra attempts after a transient failure (default 2).
+    #[serde(default)]
+    pub retries: Option<u32>,
+    /// Longest `retry-after` honoured, in milliseconds (default 60 000).
+    #[serde(default)]
+    pub max_retry_after_ms: Option<u64>,
+    /// Requests per minute at most.
+    #[serde(default)]
+    pub rpm: Option<u32>,
+    /// Tokens per minute at most.
+    #[serde(default)]
+    pub tpm: Option<u64>,
+    /// Stream responses (server-sent events or NDJSON), so a stalled generation is caught by
+    /// the idle timeout and usage still comes back.
+    #[serde(default)]
+    pub stream: bool,
     /// Prices for cost accounting; without them cost is unknown, never zero.
     #[serde(default)]
     pub price: Option<Price>,
     /// Parameters for this provider, over the project's.
     #[serde(default)]
     pub params: Params,
+}
+
+impl ProviderConfig {
+    /// A provider of `kind` with every other setting at its default.
+    pub fn of_kind(kind: ProviderKind) -> Self {
+        Self {
+            kind,
+            model: None,
+            base_url: None,
+            api_key_env: None,
+            concurrency: None,
+            model_path: None,
+            command: Vec::new(),
+            timeout_ms: None,
+            connect_timeout_ms: None,
+            first_byte_timeout_ms: None,
+            idle_timeout_ms: None,
+            case_timeout_ms: None,
+            retries: None,
+            max_retry_after_ms: None,
+            rpm: None,
+            tpm: None,
+            stream: false,
+            price: None,
+            params: Params::default(),
+        }
+    }
+
+    /// The timeouts of one attempt.
+    pub fn timeouts(&self) -> crate::provider::Timeouts {
+        let defaults = crate::provider::Timeouts::default();
+        let ms = std::time::Duration::from_millis;
+        crate::provider::Timeouts {
+            connect: self.connect_timeout_ms.map_or(defaults.connect, ms),
+            first_byte: self.first_byte_timeout_ms.map_or(defaults.first_byte, ms),
+            idle: self.idle_timeout_ms.map_or(defaults.idle, ms),
+            call: self.timeout_ms.map_or(defaults.call, ms),
+        }
+    }
 }
 
 /// Token prices in dollars per million tokens.
@@ -313,11 +383,26 @@ impl Config {
                 }
                 _ => {}
             }
-            if p.timeout_ms == Some(0) {
+            let timeouts = [
+                ("timeout_ms", p.timeout_ms),
+                ("connect_timeout_ms", p.connect_timeout_ms),
+                ("first_byte_timeout_ms", p.first_byte_timeout_ms),
+                ("idle_timeout_ms", p.idle_timeout_ms),
+                ("case_timeout_ms", p.case_timeout_ms),
+            ];
+            if let Some((key, _)) = timeouts.iter().find(|(_, v)| *v == Some(0)) {
                 return Err(Error::invalid_with_hint(
                     at,
-                    format!("provider `{name}`: timeout_ms must be positive"),
+                    format!("provider `{name}`: {key} must be positive"),
                     "a zero timeout would mean waiting forever; give a number of milliseconds",
+                ));
+            }
+            if p.rpm == Some(0) || p.tpm == Some(0) {
+                return Err(Error::invalid(
+                    at,
+                    format!(
+                        "provider `{name}`: rpm and tpm must be at least 1 (omit them for no limit)"
+                    ),
                 ));
             }
             if p.concurrency == Some(0) {
@@ -358,18 +443,7 @@ impl Config {
             _ => None,
         };
         if let Some(kind) = builtin {
-            return Ok(ProviderConfig {
-                kind,
-                model: None,
-                base_url: None,
-                api_key_env: None,
-                concurrency: None,
-                model_path: None,
-                command: Vec::new(),
-                timeout_ms: None,
-                price: None,
-                params: Params::default(),
-            });
+            return Ok(ProviderConfig::of_kind(kind));
         }
         Err(Error::Usage(format!(
             "unknown provider `{name}`; configured providers: {}",

@@ -156,6 +156,7 @@ mod tests {
                 mean_latency_ms: 100.0,
                 tokens: 0,
                 errors: 0,
+                skipped: 0,
             },
             candidate: SideTotals {
                 pass_rate: Some(0.9 + delta),
@@ -163,11 +164,13 @@ mod tests {
                 mean_latency_ms: 150.0,
                 tokens: 0,
                 errors: 0,
+                skipped: 0,
             },
             pass_rate_delta: Some(delta),
             regressed,
             fixed: 0,
             errors: 0,
+            skipped: 0,
         }
     }
 

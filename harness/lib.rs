@@ -5,12 +5,13 @@
 //! them, and gates promotion on the suite's tolerance. The layers, bottom up (see `DESIGN.md`):
 //!
 //! - L0: [`artifact`] (parse and render prompts), [`errors`], [`ids`], [`yaml`];
-//! - L1: [`store`] (git), [`config`], [`suite`], [`provider`], [`record`];
+//! - L1: [`store`] (git), [`config`], [`suite`], [`provider`], [`record`], [`cache`], [`cassette`];
 //! - L2: [`runner`], [`score`], [`compare`], [`gate`], [`report`];
 //! - L3: [`ops`], one function per command.
 
 pub mod artifact;
 pub mod cache;
+pub mod cassette;
 pub mod compare;
 pub mod config;
 pub mod errors;

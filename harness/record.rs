@@ -16,6 +16,12 @@ use crate::runner::Outcome;
 /// Where runs are written, relative to the project root.
 pub const REPORTS_DIR: &str = "reports";
 
+/// The results log's file name in a run directory.
+pub const RESULTS_FILE: &str = "results.jsonl";
+
+/// The manifest's file name in a run directory.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
 /// The version of the files in a run directory; bumped on any incompatible change.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -32,6 +38,10 @@ pub struct Manifest {
     pub command: String,
     /// The calls the run will make.
     pub calls: usize,
+    /// What the command was asked to do (its options, without the environment), so that
+    /// `--resume` can plan the same run again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<serde_json::Value>,
 }
 
 /// One line of `results.jsonl`: a finished call and everything needed to score it again.
@@ -67,10 +77,29 @@ const SYNC_INTERVAL: Duration = Duration::from_millis(250);
 impl RunDir {
     /// Creates `reports/<run-id>/` under `root` and writes the manifest.
     pub fn create(root: &Path, manifest: &Manifest) -> Result<Self> {
-        let path = root.join(REPORTS_DIR).join(manifest.run_id.as_str());
+        let path = Self::path_of(root, &manifest.run_id);
         std::fs::create_dir_all(&path).map_err(|e| Error::io("create directory", &path, e))?;
-        write_json(&path.join("manifest.json"), manifest)?;
-        let results_path = path.join("results.jsonl");
+        write_json(&path.join(MANIFEST_FILE), manifest)?;
+        Self::open_log(path)
+    }
+
+    /// Reopens an existing run directory to append to its results log (`--resume`).
+    pub fn reopen(root: &Path, run_id: &RunId) -> Result<Self> {
+        Self::open_log(Self::path_of(root, run_id))
+    }
+
+    /// Whether the run directory of `run_id` exists.
+    pub fn exists(root: &Path, run_id: &RunId) -> bool {
+        Self::path_of(root, run_id).join(MANIFEST_FILE).is_file()
+    }
+
+    /// `reports/<run-id>/` under `root`.
+    pub fn path_of(root: &Path, run_id: &RunId) -> PathBuf {
+        root.join(REPORTS_DIR).join(run_id.as_str())
+    }
+
+    fn open_log(path: PathBuf) -> Result<Self> {
+        let results_path = path.join(RESULTS_FILE);
         let file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -92,7 +121,7 @@ impl RunDir {
     /// syncs to disk when the last sync is older than `SYNC_INTERVAL`.
     pub fn append(&mut self, record: &CallRecord) -> Result<()> {
         let line = serde_json::to_string(record).map_err(|e| Error::Internal(e.to_string()))?;
-        let results = self.path.join("results.jsonl");
+        let results = self.path.join(RESULTS_FILE);
         writeln!(self.results, "{line}").map_err(|e| Error::io("write", &results, e))?;
         self.results
             .flush()
@@ -109,7 +138,7 @@ impl RunDir {
 
     /// Syncs the results log to disk.
     pub fn finish(mut self) -> Result<PathBuf> {
-        let results = self.path.join("results.jsonl");
+        let results = self.path.join(RESULTS_FILE);
         self.results
             .flush()
             .map_err(|e| Error::io("write", &results, e))?;

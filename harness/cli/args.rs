@@ -78,6 +78,10 @@ pub(crate) struct Check {
     /// Print report.json to stdout instead of the summary.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Finish an interrupted or killed check (default: the latest) with its original options;
+    /// no completed call is made again.
+    #[arg(long, value_name = "RUN-ID", num_args = 0..=1, default_missing_value = "")]
+    pub(crate) resume: Option<String>,
     #[command(flatten)]
     pub(crate) calls: Calls,
 }
@@ -146,7 +150,7 @@ impl From<Format> for promptgate::ops::ReportFormat {
 /// How the calls are made; shared by `check` and `run`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Calls {
-    /// Run every suite on this provider.
+    /// Run every suite on this provider (`replay`: answer from fixtures/cassettes/).
     #[arg(long, value_name = "NAME")]
     pub(crate) provider: Option<String>,
     /// Provider calls in flight at once (default 16).
@@ -159,6 +163,19 @@ pub(crate) struct Calls {
     /// fraction (0.05) or a percentage (5%). Default 0.
     #[arg(long, value_name = "N|FRACTION", default_value = "0")]
     pub(crate) max_errors: promptgate::ops::ErrorBudget,
+    /// Make at most this many provider calls (retries count); cases past it are skipped.
+    #[arg(long, value_name = "N")]
+    pub(crate) max_calls: Option<u64>,
+    /// Spend at most this many tokens (input plus output; each call reserves its worst case).
+    #[arg(long, value_name = "N")]
+    pub(crate) max_tokens: Option<u64>,
+    /// Spend at most this many dollars; a provider without a price cannot be called under it.
+    #[arg(long, value_name = "USD")]
+    pub(crate) max_cost: Option<f64>,
+    /// Write the responses the run used to fixtures/cassettes/ (replay them with
+    /// `--provider replay`).
+    #[arg(long)]
+    pub(crate) record: bool,
 }
 
 impl Calls {
@@ -173,8 +190,15 @@ impl Calls {
             concurrency: self.concurrency.map(usize::from),
             no_cache: self.no_cache,
             max_errors: self.max_errors,
+            budget: promptgate::ops::Budget {
+                max_calls: self.max_calls,
+                max_tokens: self.max_tokens,
+                max_cost: self.max_cost,
+            },
+            record: self.record,
             env,
             command,
+            handle_interrupts: true,
         }
     }
 }

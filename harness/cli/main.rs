@@ -42,6 +42,7 @@ fn dispatch(args: Args) -> Result<i32, Error> {
                 baseline: c.baseline,
                 candidates: c.candidate,
                 dry_run: c.dry_run,
+                resume: c.resume,
                 calls: c.calls.into_options(env(), command_line),
             };
             let mut bar = progress::Bar::new(std::io::stderr().is_terminal());

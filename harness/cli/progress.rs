@@ -40,22 +40,14 @@ impl Bar {
                     eprintln!("running {calls} calls");
                 }
             }
-            Progress::Finished {
-                done,
-                cached,
-                errors,
-                tokens,
-            } => {
+            Progress::Calls(counts) => {
+                let done = counts.done;
+                let line = describe(&counts);
                 if let Some(bar) = &self.bar {
                     bar.set_position(done as u64);
-                    bar.set_message(format!(
-                        "· {cached} cached · {errors} errors · {tokens} tokens"
-                    ));
+                    bar.set_message(format!("· {line}"));
                 } else if done >= self.next_line || done == self.total {
-                    eprintln!(
-                        "{done}/{} calls ({cached} cached), {errors} errors, {tokens} tokens",
-                        self.total
-                    );
+                    eprintln!("{done}/{} calls · {line}", self.total);
                     self.next_line = done + self.total.div_ceil(10).max(1);
                 }
             }
@@ -67,4 +59,24 @@ impl Bar {
             bar.finish_and_clear();
         }
     }
+}
+
+/// `3 cached · 1 errors · 2 retries · 410 tokens · $0.0012`, leaving out what is zero.
+fn describe(c: &promptgate::ops::CallCounts) -> String {
+    let mut parts = vec![
+        format!("{} cached", c.cached),
+        format!("{} errors", c.errors),
+    ];
+    if c.retries > 0 {
+        parts.push(format!("{} retries", c.retries));
+    }
+    if c.skipped > 0 {
+        parts.push(format!("{} skipped", c.skipped));
+    }
+    parts.push(format!("{} tokens", c.tokens));
+    parts.push(match c.cost {
+        Some(cost) => format!("${cost:.4}"),
+        None => "cost unknown".into(),
+    });
+    parts.join(" · ")
 }

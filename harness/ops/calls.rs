@@ -1,20 +1,24 @@
 //! Making a run's calls: the options shared by `check` and `run`, the error budget, and the
 //! loop that answers from the cache, calls the rest and logs each result as it finishes.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
 
 use super::plan::Jobs;
 use super::{Env, Progress};
 use crate::cache::Cache;
 use crate::errors::{Error, Result};
-use crate::ids::RunId;
-use crate::record::{CallRecord, FORMAT_VERSION, Manifest, RunDir};
-use crate::runner::{self, Outcome, RunnerOptions};
+use crate::record::{CallRecord, Manifest, RunDir};
+use crate::runner::{self, BudgetLimits, Event, Outcome, RunnerOptions};
 
-/// How a run makes its provider calls; shared by `check` and `run`.
-#[derive(Debug, Clone, Default)]
+/// How a run makes its provider calls; shared by `check` and `run`. Stored in the run's
+/// manifest (without the environment) so that `--resume` can plan the same run again.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CallOptions {
-    /// Run every suite on this provider instead of its own.
+    /// Run every suite on this provider instead of its own (`replay`: the recorded responses
+    /// in `fixtures/cassettes/`).
     pub provider: Option<String>,
     /// Calls in flight at once.
     pub concurrency: Option<usize>,
@@ -23,14 +27,38 @@ pub struct CallOptions {
     /// How many cases may fail (their calls erroring after retries) before the run counts as
     /// incomplete.
     pub max_errors: ErrorBudget,
-    /// Environment variables (for API keys named in the config).
+    /// Caps on calls, tokens and cost.
+    pub budget: Budget,
+    /// Write the responses the run used to `fixtures/cassettes/`.
+    pub record: bool,
+    /// Environment variables (for API keys named in the config); never stored.
+    #[serde(skip)]
     pub env: Env,
     /// The command line, for the manifest.
+    #[serde(skip)]
     pub command: String,
+    /// Handle Ctrl-C in two stages (the CLI sets this; library callers keep their signals).
+    #[serde(skip)]
+    pub handle_interrupts: bool,
+}
+
+/// Caps on what a run may spend (`--max-calls`, `--max-tokens`, `--max-cost`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Budget {
+    /// Provider calls (every attempt counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_calls: Option<u64>,
+    /// Input plus output tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
+    /// Dollars.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cost: Option<f64>,
 }
 
 /// How many errored cases a run tolerates before it is incomplete (exit 12).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ErrorBudget {
     /// At most this many cases.
     Count(usize),
@@ -83,25 +111,68 @@ impl std::str::FromStr for ErrorBudget {
     }
 }
 
-/// Creates the run directory, answers what it can from the response cache, makes the other
-/// calls, and logs each one as it finishes.
+/// Where a run's calls are logged, and what an interrupted earlier attempt already logged.
+pub(super) struct RunTarget<'a> {
+    /// The project root.
+    pub(super) root: &'a Path,
+    /// The manifest (written when the run is new).
+    pub(super) manifest: Manifest,
+    /// Outcomes a killed or interrupted attempt of this run already logged, by request key.
+    pub(super) resumed: HashMap<String, Outcome>,
+}
+
+impl<'a> RunTarget<'a> {
+    /// A new run: its manifest records `resume` (the command's options) for `--resume`.
+    pub(super) fn new(
+        root: &'a Path,
+        run_id: &crate::ids::RunId,
+        started_at: &str,
+        options: &CallOptions,
+        jobs: &Jobs,
+        resume: Option<serde_json::Value>,
+    ) -> Self {
+        Self {
+            root,
+            manifest: Manifest {
+                format_version: crate::record::FORMAT_VERSION,
+                run_id: run_id.clone(),
+                started_at: started_at.to_string(),
+                command: options.command.clone(),
+                calls: jobs.jobs.len(),
+                resume,
+            },
+            resumed: HashMap::new(),
+        }
+    }
+}
+
+/// What the calls came to.
+pub(super) struct Executed {
+    /// One outcome per job, in job order.
+    pub(super) outcomes: Vec<Outcome>,
+    /// The run directory.
+    pub(super) run_dir: PathBuf,
+    /// Whether an interrupt stopped the run early.
+    pub(super) interrupted: bool,
+}
+
+/// Creates (or reopens) the run directory, answers what it can from an earlier attempt of the
+/// run and from the response cache, makes the other calls within the budget, and logs each one
+/// as it finishes. Calls the budget or an interrupt stopped come back skipped and unlogged.
 pub(super) fn execute(
-    root: &Path,
-    run_id: &RunId,
-    started_at: &str,
-    command: &str,
+    target: RunTarget<'_>,
     jobs: Jobs,
-    (concurrency, use_cache): (Option<usize>, bool),
+    options: &CallOptions,
     progress: &mut dyn FnMut(Progress),
-) -> Result<(Vec<Outcome>, PathBuf)> {
-    let manifest = Manifest {
-        format_version: FORMAT_VERSION,
-        run_id: run_id.clone(),
-        started_at: started_at.to_string(),
-        command: command.to_string(),
-        calls: jobs.jobs.len(),
+) -> Result<Executed> {
+    let root = target.root;
+    let mut run_dir = if target.resumed.is_empty() && !RunDir::exists(root, &target.manifest.run_id)
+    {
+        RunDir::create(root, &target.manifest)?
+    } else {
+        RunDir::reopen(root, &target.manifest.run_id)?
     };
-    let mut run_dir = RunDir::create(root, &manifest)?;
+    let use_cache = !options.no_cache;
     let cache = use_cache.then(|| Cache::open(root));
     let total = jobs.jobs.len();
     let mut outcomes: Vec<Option<Outcome>> = vec![None; total];
@@ -110,13 +181,30 @@ pub(super) fn execute(
     let mut origin = Vec::new();
     let mut meta = Vec::with_capacity(total);
     progress(Progress::Started { calls: total });
-    for (index, (job, key)) in jobs.jobs.into_iter().zip(jobs.keys).enumerate() {
+    let Jobs {
+        jobs: planned,
+        keys,
+        labels,
+        providers,
+        ..
+    } = jobs;
+    let requests: Vec<crate::provider::Request> = if options.record {
+        planned.iter().map(|j| j.request.clone()).collect()
+    } else {
+        Vec::new()
+    };
+    for (index, (job, key)) in planned.into_iter().zip(keys).enumerate() {
         meta.push((
             job.provider.fingerprint().to_string(),
             key,
             job.request.params,
             job.request.sample,
         ));
+        if let Some(outcome) = target.resumed.get(&meta[index].1) {
+            tally.count(outcome, progress);
+            outcomes[index] = Some(outcome.clone());
+            continue;
+        }
         let cacheable = job.provider.cacheable();
         let hit = cache
             .as_ref()
@@ -130,6 +218,7 @@ pub(super) fn execute(
                     attempts: 0,
                     cost: entry.cost,
                     cached: true,
+                    skipped: false,
                 };
                 tally.record(&mut run_dir, index, &meta[index], &outcome, progress);
                 outcomes[index] = Some(outcome);
@@ -140,19 +229,49 @@ pub(super) fn execute(
             }
         }
     }
-    let options = RunnerOptions {
-        concurrency: concurrency.unwrap_or(16),
-        ..RunnerOptions::default()
+    let runner_options = RunnerOptions {
+        concurrency: options.concurrency.unwrap_or(16),
+        budget: BudgetLimits {
+            max_calls: options.budget.max_calls,
+            max_tokens: options.budget.max_tokens,
+            max_cost: options.budget.max_cost,
+        },
+        interrupt_grace: options.handle_interrupts.then_some(INTERRUPT_GRACE),
     };
-    let ran = runner::run(to_run, options, |position, outcome| {
-        let (index, cacheable) = origin[position];
-        if let (Some(cache), true, Ok(completion)) = (&cache, cacheable, &outcome.result) {
-            if let Err(e) = cache.put(&meta[index].1, completion, outcome.latency_ms, outcome.cost)
-            {
-                tally.write_error.get_or_insert(e);
+    let mut interrupted = false;
+    let ran = runner::run(to_run, runner_options, |event| {
+        match event {
+            Event::Finished { index: position, outcome } => {
+                let (index, cacheable) = origin[position];
+                if outcome.skipped {
+                    tally.count(outcome, progress);
+                    return;
+                }
+                if let (Some(cache), true, Ok(completion)) = (&cache, cacheable, &outcome.result)
+                {
+                    if let Err(e) =
+                        cache.put(&meta[index].1, completion, outcome.latency_ms, outcome.cost)
+                    {
+                        tally.write_error.get_or_insert(e);
+                    }
+                }
+                tally.record(&mut run_dir, index, &meta[index], outcome, progress);
             }
+            Event::Retrying => {
+                tally.retries += 1;
+                progress(Progress::Calls(tally.counts()));
+            }
+            Event::Stopping { grace } => {
+                interrupted = true;
+                progress(Progress::Note(format!(
+                    "interrupted: no new calls; waiting up to {} s for the calls in flight (Ctrl-C again to abort)",
+                    grace.as_secs()
+                )));
+            }
+            Event::Aborted => progress(Progress::Note(
+                "aborted the calls in flight; every finished call is in the results log (resume with --resume)".into(),
+            )),
         }
-        tally.record(&mut run_dir, index, &meta[index], outcome, progress);
     })?;
     for ((index, _), outcome) in origin.into_iter().zip(ran) {
         outcomes[index] = Some(outcome);
@@ -164,8 +283,31 @@ pub(super) fn execute(
         .into_iter()
         .map(|o| o.ok_or_else(|| Error::Internal("a planned call has no outcome".into())))
         .collect::<Result<Vec<_>>>()?;
-    Ok((outcomes, run_dir.finish()?))
+    if options.record {
+        let entries = providers
+            .iter()
+            .zip(&labels)
+            .zip(&requests)
+            .zip(&outcomes)
+            .filter_map(|(((provider, case), request), outcome)| {
+                Some(crate::cassette::Entry::new(
+                    provider.clone(),
+                    case.clone(),
+                    request.clone(),
+                    outcome.result.as_ref().ok()?.clone(),
+                ))
+            });
+        crate::cassette::record(root, entries)?;
+    }
+    Ok(Executed {
+        outcomes,
+        run_dir: run_dir.finish()?,
+        interrupted,
+    })
 }
+
+/// How long calls in flight may take to finish after a first Ctrl-C.
+const INTERRUPT_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Running counts for progress, and the first failure to write the results log.
 #[derive(Default)]
@@ -173,11 +315,36 @@ struct Tally {
     done: usize,
     cached: usize,
     errors: usize,
+    skipped: usize,
+    retries: usize,
     tokens: u64,
+    cost: Option<f64>,
+    unknown_cost: bool,
     write_error: Option<Error>,
 }
 
 impl Tally {
+    /// Counts a finished (or skipped, or resumed) job and reports progress.
+    fn count(&mut self, outcome: &Outcome, progress: &mut dyn FnMut(Progress)) {
+        self.done += 1;
+        self.cached += usize::from(outcome.cached);
+        self.retries += outcome.attempts.saturating_sub(1) as usize;
+        match &outcome.result {
+            Ok(c) => self.tokens += c.usage.input_tokens + c.usage.output_tokens,
+            Err(_) if outcome.skipped => self.skipped += 1,
+            Err(_) => self.errors += 1,
+        }
+        if !outcome.cached {
+            match outcome.cost {
+                Some(c) => *self.cost.get_or_insert(0.0) += c,
+                None if !outcome.skipped => self.unknown_cost = true,
+                None => {}
+            }
+        }
+        progress(Progress::Calls(self.counts()));
+    }
+
+    /// Counts a finished job, logs it, and reports progress.
     fn record(
         &mut self,
         run_dir: &mut RunDir,
@@ -186,12 +353,6 @@ impl Tally {
         outcome: &Outcome,
         progress: &mut dyn FnMut(Progress),
     ) {
-        self.done += 1;
-        self.cached += usize::from(outcome.cached);
-        match &outcome.result {
-            Ok(c) => self.tokens += c.usage.input_tokens + c.usage.output_tokens,
-            Err(_) => self.errors += 1,
-        }
         let record = CallRecord {
             call: index,
             provider: provider.clone(),
@@ -203,13 +364,59 @@ impl Tally {
         if let Err(e) = run_dir.append(&record) {
             self.write_error.get_or_insert(e);
         }
-        progress(Progress::Finished {
+        self.count(outcome, progress);
+    }
+
+    fn counts(&self) -> CallCounts {
+        CallCounts {
             done: self.done,
             cached: self.cached,
             errors: self.errors,
+            skipped: self.skipped,
+            retries: self.retries,
             tokens: self.tokens,
-        });
+            cost: if self.unknown_cost {
+                None
+            } else {
+                Some(self.cost.unwrap_or(0.0))
+            },
+        }
     }
+}
+
+/// Where the calls of a run stand, for progress displays.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CallCounts {
+    /// Calls finished so far: made, answered from the cache or an earlier attempt, or skipped.
+    pub done: usize,
+    /// Answers taken from the response cache.
+    pub cached: usize,
+    /// Calls that failed after their retries.
+    pub errors: usize,
+    /// Calls the budget or an interrupt stopped.
+    pub skipped: usize,
+    /// Retries so far.
+    pub retries: usize,
+    /// Tokens so far.
+    pub tokens: u64,
+    /// Dollars so far; `None` when a provider's price is unknown.
+    pub cost: Option<f64>,
+}
+
+/// The outcomes a killed or interrupted attempt of the run at `run_dir` logged, by request key.
+/// A torn last line (the process died while writing it) is ignored; its call is made again.
+pub(super) fn logged_outcomes(run_dir: &Path) -> Result<HashMap<String, Outcome>> {
+    let path = run_dir.join(crate::record::RESULTS_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(Error::io("read", &path, e)),
+    };
+    Ok(text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<CallRecord>(line).ok())
+        .map(|r| (r.key, r.outcome))
+        .collect())
 }
 
 /// What a provider's share of a run would spend (`check --dry-run`).

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use super::calls::{CallOptions, execute};
+use super::calls::{CallOptions, ErrorBudget, Executed, RunTarget, execute};
 use super::plan::{
     Jobs, Prepared, Providers, SuiteProvider, check_suite_names, effective_params, ordered_unique,
     plan_suite, suites_for,
@@ -24,8 +24,9 @@ use crate::report::{CandidateReport, CaseReport, CheckReport, SuiteReport};
 use crate::store::WORKTREE;
 use crate::suite::Suite;
 
-/// What `promptgate check` was asked to do.
-#[derive(Debug, Clone, Default)]
+/// What `promptgate check` was asked to do. Stored in the run's manifest (without the
+/// environment) so `--resume` can plan the same check again.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct CheckOptions {
     /// Prompts to check; empty means the prompts that changed (or all, with `all`).
     pub prompts: Vec<String>,
@@ -38,7 +39,12 @@ pub struct CheckOptions {
     /// Candidate revisions or variants; default: the working tree.
     pub candidates: Vec<String>,
     /// Plan and estimate the calls, tokens and cost, but make no call.
+    #[serde(skip)]
     pub dry_run: bool,
+    /// Finish an interrupted or killed check: `Some("")` for the latest one, or a run id. Its
+    /// stored options replace the others; no completed call is made again.
+    #[serde(skip)]
+    pub resume: Option<String>,
     /// How to make the calls.
     pub calls: CallOptions,
 }
@@ -231,8 +237,30 @@ pub fn check(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<CheckResult> {
     let clock = Instant::now();
-    let started_at = chrono::Utc::now().to_rfc3339();
     let project = Project::open(root)?;
+    let (options, earlier) = match &options.resume {
+        Some(id) => {
+            let (manifest, stored) = resumable(&project.root, id)?;
+            let mut stored: CheckOptions = stored;
+            stored.calls.env = options.calls.env.clone();
+            stored.calls.command = options.calls.command.clone();
+            stored.calls.handle_interrupts = options.calls.handle_interrupts;
+            let run_dir = crate::record::RunDir::path_of(&project.root, &manifest.run_id);
+            let logged = super::calls::logged_outcomes(&run_dir)?;
+            progress(Progress::Note(format!(
+                "resuming run {}: {} calls already done",
+                manifest.run_id,
+                logged.len()
+            )));
+            (stored, Some((manifest, logged)))
+        }
+        None => (options.clone(), None),
+    };
+    let options = &options;
+    let started_at = earlier.as_ref().map_or_else(
+        || chrono::Utc::now().to_rfc3339(),
+        |(m, _)| m.started_at.clone(),
+    );
     check_suite_names(&project.suites, &options.suites)?;
     let specs = select(&project, options)?;
     if specs.is_empty() && options.prompts.is_empty() && !options.all {
@@ -298,16 +326,27 @@ pub fn check(
             !options.calls.no_cache,
         )));
     }
-    let run_id = RunId::generate();
-    let (outcomes, run_dir) = execute(
-        &project.root,
-        &run_id,
-        &started_at,
-        &options.calls.command,
-        jobs,
-        (options.calls.concurrency, !options.calls.no_cache),
-        progress,
-    )?;
+    let target = match earlier {
+        Some((manifest, logged)) => RunTarget {
+            root: &project.root,
+            manifest,
+            resumed: logged,
+        },
+        None => RunTarget::new(
+            &project.root,
+            &RunId::generate(),
+            &started_at,
+            &options.calls,
+            &jobs,
+            Some(serde_json::to_value(options).map_err(|e| Error::Internal(e.to_string()))?),
+        ),
+    };
+    let run_id = target.manifest.run_id.clone();
+    let Executed {
+        outcomes,
+        run_dir,
+        interrupted,
+    } = execute(target, jobs, &options.calls, progress)?;
 
     let mut candidates: Vec<CandidateReport> = planned
         .into_iter()
@@ -391,23 +430,36 @@ pub fn check(
         .map(|c| c.verdict)
         .max()
         .unwrap_or(Verdict::Pass);
-    let case_errors: usize = candidates
-        .iter()
-        .flat_map(|c| &c.suites)
-        .map(|s| s.comparison.errors)
-        .sum();
+    let comparisons = || {
+        candidates
+            .iter()
+            .flat_map(|c| &c.suites)
+            .map(|s| &s.comparison)
+    };
+    let case_errors: usize = comparisons().map(|c| c.errors).sum();
+    let case_skips: usize = comparisons().map(|c| c.skipped).sum();
+    let totals = totals(cases, &outcomes);
+    let incomplete = incompleteness(
+        &run_id,
+        interrupted,
+        (case_skips, skip_reason(&outcomes)),
+        (case_errors, cases, options.calls.max_errors),
+    );
     let report = CheckReport {
         format_version: FORMAT_VERSION,
         run_id,
         started_at,
         duration_ms: clock.elapsed().as_millis() as u64,
         verdict,
-        complete: options.calls.max_errors.allows(case_errors, cases),
-        totals: totals(cases, &outcomes),
+        complete: incomplete.is_none(),
+        incomplete,
+        totals,
         candidates,
     };
     write_reports(&run_dir, &report, &ReportFormat::ALL)?;
     let exit_code = match (report.verdict, report.complete) {
+        // An interrupted run stops the gate whatever it saw so far.
+        _ if interrupted => exit::INCOMPLETE,
         (Verdict::Fail, _) => exit::GATE_FAILED,
         (Verdict::Pass, false) => exit::INCOMPLETE,
         (Verdict::Pass, true) => exit::PASS,
@@ -417,4 +469,89 @@ pub fn check(
         run_dir,
         exit_code,
     }))
+}
+
+/// Why a check is incomplete, in plain words; `None` when the gate saw every case.
+fn incompleteness(
+    run_id: &RunId,
+    interrupted: bool,
+    (skipped, skip_reason): (usize, Option<String>),
+    (errors, cases, max_errors): (usize, usize, ErrorBudget),
+) -> Option<String> {
+    if interrupted {
+        return Some(format!(
+            "interrupted; finish it with `promptgate check --resume {run_id}`"
+        ));
+    }
+    if skipped > 0 {
+        return Some(format!(
+            "{skipped} case comparisons skipped ({}); raise the budget and run `promptgate check --resume {run_id}`",
+            skip_reason.unwrap_or_else(|| "budget".into())
+        ));
+    }
+    (!max_errors.allows(errors, cases))
+        .then(|| format!("{errors} case comparisons errored, more than --max-errors allows"))
+}
+
+/// The reason the first skipped call gave (`--max-calls 100 reached`).
+fn skip_reason(outcomes: &[crate::runner::Outcome]) -> Option<String> {
+    outcomes.iter().find(|o| o.skipped).and_then(|o| {
+        o.result
+            .as_ref()
+            .err()
+            .map(|e| e.message.trim_start_matches("skipped: ").to_string())
+    })
+}
+
+/// The stored manifest and options of the check to resume: `id`, or (empty) the latest check
+/// without a complete report.
+fn resumable(root: &Path, id: &str) -> Result<(crate::record::Manifest, CheckOptions)> {
+    let reports = root.join(crate::record::REPORTS_DIR);
+    let read_manifest = |dir: &Path| -> Option<crate::record::Manifest> {
+        let text = std::fs::read_to_string(dir.join(crate::record::MANIFEST_FILE)).ok()?;
+        serde_json::from_str(&text).ok()
+    };
+    let finished = |dir: &Path| -> bool {
+        std::fs::read_to_string(dir.join("report.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .is_some_and(|r| r["complete"] == true)
+    };
+    let manifest = if id.is_empty() {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(&reports)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        dirs.sort();
+        dirs.iter()
+            .rev()
+            .filter(|d| !finished(d))
+            .find_map(|d| read_manifest(d).filter(|m| m.resume.is_some()))
+            .ok_or_else(|| Error::Usage("no interrupted check to resume under reports/".into()))?
+    } else {
+        let dir = reports.join(id);
+        let manifest = read_manifest(&dir).ok_or_else(|| {
+            Error::Usage(format!(
+                "no run `{id}` under reports/ (no readable manifest.json)"
+            ))
+        })?;
+        if finished(&dir) {
+            return Err(Error::Usage(format!(
+                "run `{id}` finished complete; there is nothing to resume"
+            )));
+        }
+        manifest
+    };
+    let stored = manifest.resume.clone().ok_or_else(|| {
+        Error::Usage(format!(
+            "run `{}` is not a check, so it cannot be resumed",
+            manifest.run_id
+        ))
+    })?;
+    let options = serde_json::from_value(stored).map_err(|e| {
+        Error::Usage(format!(
+            "run `{}` was written by another version of promptgate and cannot be resumed: {e}",
+            manifest.run_id
+        ))
+    })?;
+    Ok((manifest, options))
 }

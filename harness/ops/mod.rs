@@ -12,7 +12,7 @@ mod scoring;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use calls::{CallOptions, ErrorBudget, Estimate};
+pub use calls::{Budget, CallCounts, CallOptions, ErrorBudget, Estimate};
 pub use check::{CheckOptions, CheckOutcome, CheckResult, check};
 pub use inspect::{ShowOptions, log, show, validate};
 pub use reports::{ReportFormat, rerender};
@@ -33,17 +33,8 @@ pub enum Progress {
         /// Calls to make.
         calls: usize,
     },
-    /// One call finished (or was answered from the cache).
-    Finished {
-        /// Calls finished so far, cache hits included.
-        done: usize,
-        /// Answers taken from the response cache so far.
-        cached: usize,
-        /// Calls that failed so far.
-        errors: usize,
-        /// Tokens so far.
-        tokens: u64,
-    },
+    /// A call finished, was answered from the cache, was skipped, or will be retried.
+    Calls(CallCounts),
 }
 
 /// An opened project: its root, config, repository and suites.

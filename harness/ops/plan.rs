@@ -9,7 +9,7 @@ use crate::artifact::{self, Prompt, RenderData, Template};
 use crate::errors::{Error, Location, Result};
 use crate::ids::{ContentHash, PromptName};
 use crate::provider::{self, Provider, Request};
-use crate::runner::{Job, Limits};
+use crate::runner::{Job, Lane, LaneSettings, Lanes};
 use crate::store::Version;
 use crate::suite::Suite;
 
@@ -66,9 +66,12 @@ impl Prepared {
 
 /// The provider a suite runs on, ready to call.
 pub(super) struct SuiteProvider {
+    /// The name reports show.
     pub(super) name: String,
+    /// The configured provider whose responses these are (differs from `name` for a replay).
+    pub(super) recorded_as: String,
     pub(super) provider: Arc<dyn Provider>,
-    pub(super) limit: Arc<tokio::sync::Semaphore>,
+    pub(super) lane: Arc<Lane>,
     pub(super) params: crate::config::Params,
 }
 
@@ -79,7 +82,7 @@ pub(super) struct Providers<'p> {
     notify: &'p mut dyn FnMut(super::Progress),
     override_name: Option<&'p str>,
     built: HashMap<String, Arc<SuiteProvider>>,
-    limits: Limits,
+    lanes: Lanes,
 }
 
 impl<'p> Providers<'p> {
@@ -95,20 +98,43 @@ impl<'p> Providers<'p> {
             notify,
             override_name,
             built: HashMap::new(),
-            limits: Limits::default(),
+            lanes: Lanes::default(),
         }
     }
 
     /// The provider for `suite`: the command line's, else the suite's, else the project default.
     pub(super) fn for_suite(&mut self, suite: &Suite) -> Result<Arc<SuiteProvider>> {
         let config = &self.project.config;
-        let name = self
-            .override_name
-            .or(suite.provider.as_deref())
-            .unwrap_or_else(|| config.default_provider())
-            .to_string();
+        let own = suite
+            .provider
+            .as_deref()
+            .unwrap_or_else(|| config.default_provider());
+        let replay = self.override_name == Some(crate::config::REPLAY)
+            && !config.providers.contains_key(crate::config::REPLAY);
+        let name = match self.override_name {
+            Some(_) if replay => format!("{}:{own}", crate::config::REPLAY),
+            Some(name) => name.to_string(),
+            None => own.to_string(),
+        };
         if let Some(p) = self.built.get(&name) {
             return Ok(p.clone());
+        }
+        if replay {
+            let provider_config = config.provider(own)?;
+            let cassette = crate::cassette::Cassette::load(&self.project.root, own)?;
+            let provider: Arc<dyn Provider> = Arc::new(crate::provider::Replay::new(cassette));
+            let lane = self
+                .lanes
+                .for_provider(provider.as_ref(), lane_settings(&provider_config, 64));
+            let built = Arc::new(SuiteProvider {
+                name: name.clone(),
+                recorded_as: own.to_string(),
+                provider,
+                lane,
+                params: provider_config.params.over(config.params),
+            });
+            self.built.insert(name, built.clone());
+            return Ok(built);
         }
         let provider_config = config.provider(&name)?;
         let model_dir = super::model_dir(self.env);
@@ -132,14 +158,13 @@ impl<'p> Providers<'p> {
             &model_dir,
             self.env,
         )?;
-        let permits = provider_config
-            .concurrency
-            .unwrap_or_else(|| provider.default_concurrency());
-        let limit = self.limits.for_provider(provider.as_ref(), permits);
+        let settings = lane_settings(&provider_config, provider.default_concurrency());
+        let lane = self.lanes.for_provider(provider.as_ref(), settings);
         let built = Arc::new(SuiteProvider {
             name: name.clone(),
+            recorded_as: name.clone(),
             provider,
-            limit,
+            lane,
             params: provider_config.params.over(config.params),
         });
         self.built.insert(name, built.clone());
@@ -147,17 +172,48 @@ impl<'p> Providers<'p> {
     }
 }
 
+/// How the runner schedules and retries a provider's calls; `default_concurrency` is the
+/// provider's own when the config sets none.
+fn lane_settings(
+    config: &crate::config::ProviderConfig,
+    default_concurrency: usize,
+) -> LaneSettings {
+    let defaults = LaneSettings::default();
+    let ms = std::time::Duration::from_millis;
+    LaneSettings {
+        concurrency: config.concurrency.unwrap_or(default_concurrency),
+        rpm: config.rpm,
+        tpm: config.tpm,
+        retries: config.retries.unwrap_or(defaults.retries),
+        backoff: defaults.backoff,
+        max_retry_after: config
+            .max_retry_after_ms
+            .map_or(defaults.max_retry_after, ms),
+        case_timeout: config.case_timeout_ms.map_or(defaults.case_timeout, ms),
+    }
+}
+
 /// Calls, deduplicated: identical requests to the same provider become one job.
 #[derive(Default)]
 pub(super) struct Jobs {
     pub(super) jobs: Vec<Job>,
+    /// The content key of each job (cache and results log).
     pub(super) keys: Vec<String>,
+    /// The first case that planned each job (`suite/case#sample on prompt@rev`), for cassettes.
+    pub(super) labels: Vec<String>,
+    /// The configured name of each job's provider, for cassettes.
+    pub(super) providers: Vec<String>,
     index: HashMap<String, usize>,
 }
 
 impl Jobs {
     /// Adds a call, or finds the identical one already planned; returns its index.
-    pub(super) fn add(&mut self, provider: &SuiteProvider, request: Request) -> usize {
+    pub(super) fn add(
+        &mut self,
+        provider: &SuiteProvider,
+        request: Request,
+        label: String,
+    ) -> usize {
         let identity =
             serde_json::to_string(&(provider.provider.fingerprint(), &request)).unwrap_or_default();
         let key = ContentHash::of(identity).as_str().to_string();
@@ -167,10 +223,12 @@ impl Jobs {
         let i = self.jobs.len();
         self.jobs.push(Job {
             provider: provider.provider.clone(),
-            limit: provider.limit.clone(),
+            lane: provider.lane.clone(),
             request,
         });
         self.keys.push(key.clone());
+        self.labels.push(label);
+        self.providers.push(provider.recorded_as.clone());
         self.index.insert(key, i);
         i
     }
@@ -199,6 +257,12 @@ pub(super) fn plan_suite(
                         params,
                         sample,
                     },
+                    format!(
+                        "{}/{}#{sample} on {}",
+                        suite.name,
+                        case.id,
+                        prepared.version.label()
+                    ),
                 )
             })
             .collect();

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use super::calls::{CallOptions, execute};
+use super::calls::{CallOptions, Executed, RunTarget, execute};
 use super::plan::{Jobs, Prepared, Providers, check_suite_names, plan_suite, suites_for};
 use super::scoring::{side_report, totals};
 use super::{Progress, Project};
@@ -79,15 +79,19 @@ pub fn run(
         ));
     }
     let run_id = RunId::generate();
-    let (outcomes, run_dir) = execute(
+    let target = RunTarget::new(
         &project.root,
         &run_id,
         &started_at,
-        &options.calls.command,
-        jobs,
-        (options.calls.concurrency, !options.calls.no_cache),
-        progress,
-    )?;
+        &options.calls,
+        &jobs,
+        None,
+    );
+    let Executed {
+        outcomes,
+        run_dir,
+        interrupted,
+    } = execute(target, jobs, &options.calls, progress)?;
     let suites: Vec<RunSuiteReport> = planned
         .into_iter()
         .map(|(version, suite, provider, per_case)| {
@@ -123,12 +127,19 @@ pub fn run(
         .suites
         .iter()
         .flat_map(|s| &s.cases)
-        .filter(|c| c.side.samples.iter().any(|s| s.error.is_some()))
+        .filter(|c| {
+            c.side
+                .samples
+                .iter()
+                .any(|s| s.error.is_some() && !s.skipped)
+        })
         .count();
-    let exit_code = if !options
-        .calls
-        .max_errors
-        .allows(errored_cases, report.totals.cases)
+    let exit_code = if interrupted
+        || report.totals.skipped > 0
+        || !options
+            .calls
+            .max_errors
+            .allows(errored_cases, report.totals.cases)
     {
         exit::INCOMPLETE
     } else {

@@ -29,6 +29,7 @@ pub(super) fn side_report(case: &Case, indices: &[usize], outcomes: &[Outcome]) 
                     cost: outcome.cost,
                     tokens: c.usage.input_tokens + c.usage.output_tokens,
                     attempts: outcome.attempts,
+                    skipped: false,
                 },
                 Err(e) => SampleReport {
                     output: None,
@@ -38,6 +39,7 @@ pub(super) fn side_report(case: &Case, indices: &[usize], outcomes: &[Outcome]) 
                     tokens: 0,
                     attempts: outcome.attempts,
                     assertions: Vec::new(),
+                    skipped: outcome.skipped,
                 },
             }
         })
@@ -58,6 +60,7 @@ pub(super) fn scores_of(samples: &[SampleReport]) -> Vec<SampleScore> {
             latency_ms: s.latency_ms,
             cost: s.cost,
             tokens: s.tokens,
+            skipped: s.skipped,
         })
         .collect()
 }
@@ -65,9 +68,13 @@ pub(super) fn scores_of(samples: &[SampleReport]) -> Vec<SampleScore> {
 pub(super) fn totals(cases: usize, outcomes: &[Outcome]) -> Totals {
     Totals {
         cases,
-        calls: outcomes.iter().filter(|o| !o.cached).count(),
+        calls: outcomes.iter().filter(|o| !o.cached && !o.skipped).count(),
         cached: outcomes.iter().filter(|o| o.cached).count(),
-        errors: outcomes.iter().filter(|o| o.result.is_err()).count(),
+        errors: outcomes
+            .iter()
+            .filter(|o| o.result.is_err() && !o.skipped)
+            .count(),
+        skipped: outcomes.iter().filter(|o| o.skipped).count(),
         tokens: outcomes
             .iter()
             .filter_map(|o| o.result.as_ref().ok())

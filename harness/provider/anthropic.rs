@@ -1,14 +1,13 @@
-//! Anthropic Messages (`POST {base_url}/v1/messages`), non-streaming.
+//! Anthropic Messages (`POST {base_url}/v1/messages`), plain or streamed as server-sent events.
 //!
 //! System messages go to the top-level `system` field; Dotprompt's `model` role is sent as
 //! `assistant`. The API has no seed, so a sampled run is not reproducible there; the effective
 //! seed is still recorded with each sample.
 
-use std::time::Duration;
-
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::http::{self, Endpoint};
 use super::{BoxFuture, Completion, FinishReason, Provider, ProviderError, Request, Usage};
 use crate::config::Price;
 
@@ -17,23 +16,13 @@ pub(super) const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
 const API_VERSION: &str = "2023-06-01";
 
 /// An Anthropic Messages endpoint.
+#[derive(Debug)]
 pub struct Anthropic {
     client: reqwest::Client,
+    endpoint: Endpoint,
     url: String,
-    model: String,
-    api_key: Option<String>,
     price: Option<Price>,
     fingerprint: String,
-}
-
-impl std::fmt::Debug for Anthropic {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The API key is deliberately absent.
-        f.debug_struct("Anthropic")
-            .field("url", &self.url)
-            .field("model", &self.model)
-            .finish_non_exhaustive()
-    }
 }
 
 #[derive(Deserialize)]
@@ -64,21 +53,13 @@ struct MessagesUsage {
 }
 
 impl Anthropic {
-    /// A client for `base_url` serving `model`; `api_key`, when given, goes in `x-api-key`.
-    pub fn new(
-        base_url: String,
-        model: String,
-        api_key: Option<String>,
-        timeout: Duration,
-        price: Option<Price>,
-    ) -> Result<Self, String> {
-        let base = base_url.trim_end_matches('/');
-        let fingerprint = format!("anthropic:{base}:{model}");
+    /// A client for the endpoint; its key, when given, goes in `x-api-key`.
+    pub fn new(endpoint: Endpoint, price: Option<Price>) -> Result<Self, String> {
+        let fingerprint = format!("anthropic:{}:{}", endpoint.base_url, endpoint.model);
         Ok(Self {
-            client: super::http::client(timeout)?,
-            url: format!("{base}/v1/messages"),
-            model,
-            api_key,
+            client: endpoint.client()?,
+            url: format!("{}/v1/messages", endpoint.base_url),
+            endpoint,
             price,
             fingerprint,
         })
@@ -105,7 +86,7 @@ impl Anthropic {
             })
             .collect();
         let mut body = json!({
-            "model": self.model,
+            "model": self.endpoint.model,
             "max_tokens": request.params.max_tokens,
             "messages": messages,
             "temperature": request.params.temperature.clamp(0.0, 1.0),
@@ -114,19 +95,25 @@ impl Anthropic {
         if !system.is_empty() {
             body["system"] = json!(system.join("\n\n"));
         }
+        if self.endpoint.stream {
+            body["stream"] = json!(true);
+        }
         body
     }
 
     async fn call(&self, request: &Request) -> Result<Completion, ProviderError> {
-        let mut http = self
+        let mut builder = self
             .client
             .post(&self.url)
             .header("anthropic-version", API_VERSION)
             .json(&self.body(request));
-        if let Some(key) = &self.api_key {
-            http = http.header("x-api-key", key);
+        if let Some(key) = self.endpoint.api_key() {
+            builder = builder.header("x-api-key", key);
         }
-        let parsed: MessagesResponse = super::http::send_json(http).await?;
+        if self.endpoint.stream {
+            return self.call_streaming(builder).await;
+        }
+        let parsed: MessagesResponse = http::send_json(builder, self.endpoint.timeouts).await?;
         let text: String = parsed
             .content
             .iter()
@@ -151,9 +138,63 @@ impl Anthropic {
     }
 }
 
+impl Anthropic {
+    /// Reads the event stream: `message_start` (input tokens, model), text deltas,
+    /// `message_delta` (stop reason, output tokens) and `message_stop`. An `error` event (such
+    /// as `overloaded_error`) is a transient mid-stream failure.
+    async fn call_streaming(
+        &self,
+        builder: reqwest::RequestBuilder,
+    ) -> Result<Completion, ProviderError> {
+        let mut completion = Completion {
+            text: String::new(),
+            finish: FinishReason::Stop,
+            usage: Usage::default(),
+            fingerprint: None,
+        };
+        http::stream_lines(builder, self.endpoint.timeouts, |line| {
+            let Some(data) = line.strip_prefix("data:").map(str::trim) else {
+                return Ok(false); // `event:` lines repeat the data's `type`
+            };
+            let event = http::stream_event(data)?;
+            match event["type"].as_str().unwrap_or_default() {
+                "message_start" => {
+                    let message = &event["message"];
+                    completion.usage.input_tokens =
+                        message["usage"]["input_tokens"].as_u64().unwrap_or(0);
+                    completion.fingerprint = message["model"].as_str().map(str::to_string);
+                }
+                "content_block_delta" => {
+                    if let Some(text) = event["delta"]["text"].as_str() {
+                        completion.text.push_str(text);
+                    }
+                }
+                "message_delta" => {
+                    if let Some(reason) = event["delta"]["stop_reason"].as_str() {
+                        completion.finish = FinishReason::from_provider(reason);
+                    }
+                    if let Some(n) = event["usage"]["output_tokens"].as_u64() {
+                        completion.usage.output_tokens = n;
+                    }
+                }
+                "message_stop" => return Ok(true),
+                "error" => return Err(http::mid_stream_error(&event)),
+                _ => {} // ping, content_block_start, content_block_stop
+            }
+            Ok(false)
+        })
+        .await?;
+        Ok(completion)
+    }
+}
+
 impl Provider for Anthropic {
     fn fingerprint(&self) -> &str {
         &self.fingerprint
+    }
+
+    fn lane_key(&self) -> String {
+        self.endpoint.lane_key(&self.fingerprint)
     }
 
     fn price(&self) -> Option<Price> {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::ProviderError;
+use super::{ProviderError, Timeouts};
 
 /// Messages as `{role, content}` objects with Dotprompt's `model` role sent as `assistant`, the
 /// shape OpenAI-compatible servers and Ollama read.
@@ -24,38 +24,193 @@ pub(super) fn chat_messages(messages: &[crate::artifact::Message]) -> Vec<Value>
         .collect()
 }
 
-/// A client with a connect timeout and an overall per-call timeout; neither can be unbounded.
-pub(super) fn client(timeout: Duration) -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10).min(timeout))
-        .timeout(timeout)
-        .build()
-        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+/// Where and how an HTTP provider calls: base URL, model, key, timeouts and streaming.
+#[derive(Clone)]
+pub struct Endpoint {
+    /// Base URL of the API.
+    pub base_url: String,
+    /// The model name sent with each request.
+    pub model: String,
+    /// The API key, when the config names a variable for it; never printed.
+    api_key: Option<String>,
+    /// The timeouts of one attempt.
+    pub timeouts: Timeouts,
+    /// Whether to stream responses.
+    pub stream: bool,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The API key is deliberately absent.
+        f.debug_struct("Endpoint")
+            .field("base_url", &self.base_url)
+            .field("model", &self.model)
+            .field("stream", &self.stream)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// An endpoint; `base_url` loses any trailing slash.
+    pub fn new(
+        base_url: String,
+        model: String,
+        api_key: Option<String>,
+        timeouts: Timeouts,
+        stream: bool,
+    ) -> Self {
+        Self {
+            base_url: base_url.trim_end_matches('/').to_string(),
+            model,
+            api_key,
+            timeouts,
+            stream,
+        }
+    }
+
+    /// The API key, for the request header.
+    pub(super) fn api_key(&self) -> Option<&str> {
+        self.api_key.as_deref()
+    }
+
+    /// A client with the connect and whole-attempt timeouts; neither can be unbounded.
+    pub(super) fn client(&self) -> Result<reqwest::Client, String> {
+        reqwest::Client::builder()
+            .connect_timeout(self.timeouts.connect.min(self.timeouts.call))
+            .timeout(self.timeouts.call)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))
+    }
+
+    /// `fingerprint` plus a digest of the key, so that two keys for one endpoint get separate
+    /// rate limits. Kept in memory only.
+    pub(super) fn lane_key(&self, fingerprint: &str) -> String {
+        match &self.api_key {
+            Some(key) => format!(
+                "{fingerprint}#{}",
+                &crate::ids::ContentHash::of(key).to_string()[..12]
+            ),
+            None => fingerprint.to_string(),
+        }
+    }
+}
+
+/// Sends `request` and returns the response once its status says success; a failed status is
+/// classified from its headers and body. The first byte must come within `first_byte`.
+pub(super) async fn send(
+    request: reqwest::RequestBuilder,
+    timeouts: Timeouts,
+) -> Result<reqwest::Response, ProviderError> {
+    let response = tokio::time::timeout(timeouts.first_byte, request.send())
+        .await
+        .map_err(|_| {
+            ProviderError::transient(format!(
+                "no response within {} s (first_byte_timeout_ms)",
+                timeouts.first_byte.as_secs_f64()
+            ))
+        })?
+        .map_err(|e| ProviderError::transient(describe(e)))?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let headers = response.headers().clone();
+    let body = read_body(response, timeouts.idle).await.unwrap_or_default();
+    Err(failure(status.as_u16(), &headers, &body))
+}
+
+/// Reads a whole body, allowing at most `idle` between chunks.
+async fn read_body(
+    mut response: reqwest::Response,
+    idle: Duration,
+) -> Result<String, ProviderError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = next_chunk(&mut response, idle).await? {
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+async fn next_chunk(
+    response: &mut reqwest::Response,
+    idle: Duration,
+) -> Result<Option<bytes::Bytes>, ProviderError> {
+    tokio::time::timeout(idle, response.chunk())
+        .await
+        .map_err(|_| {
+            ProviderError::transient(format!(
+                "the response stalled for {} s (idle_timeout_ms)",
+                idle.as_secs_f64()
+            ))
+        })?
+        .map_err(|e| ProviderError::transient(describe(e)))
 }
 
 /// Sends `request` and decodes a successful JSON body as `T`.
 pub(super) async fn send_json<T: DeserializeOwned>(
     request: reqwest::RequestBuilder,
+    timeouts: Timeouts,
 ) -> Result<T, ProviderError> {
-    let response = request
-        .send()
-        .await
-        .map_err(|e| ProviderError::transient(describe(e)))?;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let text = response
-        .text()
-        .await
-        .map_err(|e| ProviderError::transient(describe(e)))?;
-    if !status.is_success() {
-        return Err(failure(status.as_u16(), &headers, &text));
-    }
+    let response = send(request, timeouts).await?;
+    let text = read_body(response, timeouts.idle).await?;
     serde_json::from_str(&text).map_err(|e| {
         ProviderError::transient(format!(
             "unreadable response body ({e}): {}",
             snippet(&text)
         ))
     })
+}
+
+/// Sends a streaming `request` and feeds each line of the body to `on_line` as it arrives,
+/// allowing at most the idle timeout between chunks; `on_line` returns `true` when the stream
+/// is complete. A stream that ends before that is an error (the response was cut off).
+pub(super) async fn stream_lines(
+    request: reqwest::RequestBuilder,
+    timeouts: Timeouts,
+    mut on_line: impl FnMut(&str) -> Result<bool, ProviderError>,
+) -> Result<(), ProviderError> {
+    let mut response = send(request, timeouts).await?;
+    let mut pending: Vec<u8> = Vec::new();
+    loop {
+        let Some(chunk) = next_chunk(&mut response, timeouts.idle).await? else {
+            let rest = String::from_utf8_lossy(&pending).into_owned();
+            if !rest.trim().is_empty() && on_line(rest.trim_end_matches('\r'))? {
+                return Ok(());
+            }
+            return Err(ProviderError::transient(
+                "the stream ended before the response was complete",
+            ));
+        };
+        pending.extend_from_slice(&chunk);
+        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            let line = String::from_utf8_lossy(&line[..end]);
+            if on_line(line.trim_end_matches('\r'))? {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// A JSON event from a stream; an unreadable one is a transient error.
+pub(super) fn stream_event(data: &str) -> Result<Value, ProviderError> {
+    serde_json::from_str(data).map_err(|e| {
+        ProviderError::transient(format!("unreadable stream event ({e}): {}", snippet(data)))
+    })
+}
+
+/// An error event inside an otherwise successful stream (the status was already 200).
+pub(super) fn mid_stream_error(value: &Value) -> ProviderError {
+    let overloaded = ["/error/type", "/error/code", "/type"]
+        .iter()
+        .filter_map(|p| value.pointer(p).and_then(Value::as_str))
+        .any(|t| t == "overloaded_error" || t == "rate_limit_error" || t == "rate_limit_exceeded");
+    let mut error = ProviderError::transient(format!(
+        "error in the middle of the stream: {}",
+        error_message(value).unwrap_or_else(|| snippet(&value.to_string()))
+    ));
+    error.rate_limited = overloaded;
+    error
 }
 
 /// Classifies a failed response. 408, 409, 429 and 5xx (529 included) are transient unless the
@@ -87,6 +242,7 @@ fn failure(status: u16, headers: &reqwest::header::HeaderMap, body: &str) -> Pro
         ProviderError::permanent(message)
     };
     error.retry_after_ms = retry_after(headers);
+    error.rate_limited = matches!(status, 429 | 529) && retry;
     error
 }
 
@@ -124,15 +280,34 @@ pub(super) fn snippet(body: &str) -> String {
     }
 }
 
-/// `retry-after-ms`, else `retry-after` in seconds, as milliseconds.
+/// `retry-after-ms`, else `retry-after` in seconds or as an HTTP date, as milliseconds from now.
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<u64> {
-    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Some(ms) = get("retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok()) {
+    retry_after_at(headers, chrono::Utc::now())
+}
+
+fn retry_after_at(
+    headers: &reqwest::header::HeaderMap,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<u64> {
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
         return Some(ms.max(0.0) as u64);
     }
-    get("retry-after")
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map(|s| (s.max(0.0) * 1000.0) as u64)
+    let value = get("retry-after")?;
+    if let Ok(seconds) = value.parse::<f64>() {
+        return Some((seconds.max(0.0) * 1000.0) as u64);
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    Some(
+        (at.with_timezone(&chrono::Utc) - now)
+            .num_milliseconds()
+            .max(0) as u64,
+    )
 }
 
 #[cfg(test)]
@@ -201,6 +376,27 @@ mod tests {
             .retry_after_ms,
             Some(250)
         );
+        let now = chrono::DateTime::parse_from_rfc2822("Wed, 21 Oct 2026 07:28:00 GMT")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(
+            retry_after_at(
+                &headers(&[("retry-after", "Wed, 21 Oct 2026 07:28:03 GMT")]),
+                now
+            ),
+            Some(3000),
+            "an HTTP date"
+        );
+        assert_eq!(
+            retry_after_at(
+                &headers(&[("retry-after", "Wed, 21 Oct 2026 07:27:00 GMT")]),
+                now
+            ),
+            Some(0),
+            "a date in the past means now"
+        );
+        assert!(failure(429, &HeaderMap::new(), "{}").rate_limited);
+        assert!(!failure(503, &HeaderMap::new(), "{}").rate_limited);
     }
 
     #[test]

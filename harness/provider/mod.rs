@@ -11,6 +11,7 @@ mod http;
 pub mod local;
 mod ollama;
 mod openai;
+mod replay;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -28,9 +29,11 @@ use crate::errors::{Error, Result};
 pub use anthropic::Anthropic;
 pub use echo::Echo;
 pub use exec::Exec;
+pub use http::Endpoint;
 pub use local::Local;
 pub use ollama::Ollama;
 pub use openai::OpenAi;
+pub use replay::Replay;
 
 /// A boxed future, so that providers can be used as trait objects.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -119,6 +122,9 @@ pub struct ProviderError {
     /// How long the provider asked us to wait, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,
+    /// The provider said it is rate limited or overloaded (429, 529): the whole lane slows down.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rate_limited: bool,
 }
 
 impl ProviderError {
@@ -128,6 +134,7 @@ impl ProviderError {
             retry: Retry::Transient,
             message: message.into(),
             retry_after_ms: None,
+            rate_limited: false,
         }
     }
 
@@ -137,6 +144,7 @@ impl ProviderError {
             retry: Retry::Permanent,
             message: message.into(),
             retry_after_ms: None,
+            rate_limited: false,
         }
     }
 }
@@ -145,6 +153,12 @@ impl ProviderError {
 pub trait Provider: Send + Sync {
     /// The identity that goes into cache keys and records: kind, model and endpoint, never keys.
     fn fingerprint(&self) -> &str;
+
+    /// What calls sharing one rate limit have in common (endpoint, model and key); calls with
+    /// the same lane key share one concurrency limit and cooldown. Never persisted.
+    fn lane_key(&self) -> String {
+        self.fingerprint().to_string()
+    }
 
     /// Token prices, when known. `None` means cost is unknown, which is never treated as zero.
     fn price(&self) -> Option<Price>;
@@ -167,8 +181,30 @@ pub trait Provider: Send + Sync {
     ) -> BoxFuture<'a, Result<Completion, ProviderError>>;
 }
 
-/// Default per-call timeout when the config gives none. There is no way to wait forever.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// The timeouts of one attempt. Each has a default and none can be zero, so there is no way
+/// to wait forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Establishing the connection.
+    pub connect: Duration,
+    /// From sending the request to the response's first byte.
+    pub first_byte: Duration,
+    /// Between two chunks of the response body.
+    pub idle: Duration,
+    /// The whole attempt.
+    pub call: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(10),
+            first_byte: Duration::from_secs(30),
+            idle: Duration::from_secs(30),
+            call: Duration::from_secs(60),
+        }
+    }
+}
 
 /// Builds the provider named `name` from its config.
 ///
@@ -182,9 +218,7 @@ pub fn build(
     model_dir: &Path,
     env: &BTreeMap<String, String>,
 ) -> Result<Arc<dyn Provider>> {
-    let timeout = config
-        .timeout_ms
-        .map_or(DEFAULT_TIMEOUT, Duration::from_millis);
+    let timeouts = config.timeouts();
     let setup = |message: String| Error::Provider {
         provider: name.to_string(),
         message,
@@ -207,25 +241,41 @@ pub fn build(
         ProviderKind::Exec => Arc::new(Exec::new(
             config.command.clone(),
             root.to_path_buf(),
-            timeout,
+            timeouts.call,
             config.price,
         )),
         ProviderKind::Openai => {
             let (model, base_url, api_key) =
                 endpoint(config, openai::DEFAULT_BASE_URL, env).map_err(setup)?;
-            Arc::new(OpenAi::new(base_url, model, api_key, timeout, config.price).map_err(setup)?)
+            Arc::new(
+                OpenAi::new(
+                    Endpoint::new(base_url, model, api_key, timeouts, config.stream),
+                    config.price,
+                )
+                .map_err(setup)?,
+            )
         }
         ProviderKind::Anthropic => {
             let (model, base_url, api_key) =
                 endpoint(config, anthropic::DEFAULT_BASE_URL, env).map_err(setup)?;
             Arc::new(
-                Anthropic::new(base_url, model, api_key, timeout, config.price).map_err(setup)?,
+                Anthropic::new(
+                    Endpoint::new(base_url, model, api_key, timeouts, config.stream),
+                    config.price,
+                )
+                .map_err(setup)?,
             )
         }
         ProviderKind::Ollama => {
-            let (model, base_url, _) =
+            let (model, base_url, api_key) =
                 endpoint(config, ollama::DEFAULT_BASE_URL, env).map_err(setup)?;
-            Arc::new(Ollama::new(base_url, model, timeout, config.price).map_err(setup)?)
+            Arc::new(
+                Ollama::new(
+                    Endpoint::new(base_url, model, api_key, timeouts, config.stream),
+                    config.price,
+                )
+                .map_err(setup)?,
+            )
         }
     })
 }

@@ -1,13 +1,12 @@
-//! Ollama's native chat API (`POST {base_url}/api/chat` with `"stream": false`).
+//! Ollama's native chat API (`POST {base_url}/api/chat`), plain or streamed as NDJSON.
 //!
 //! Sampling parameters go in `options` (`temperature`, `top_p`, `seed`, `num_predict`), which is
 //! where Ollama reads them; its own defaults (temperature 0.8, unbounded length) never apply.
 
-use std::time::Duration;
-
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::http::{self, Endpoint};
 use super::{BoxFuture, Completion, FinishReason, Provider, ProviderError, Request, Usage};
 use crate::config::Price;
 
@@ -18,8 +17,8 @@ pub(super) const DEFAULT_BASE_URL: &str = "http://127.0.0.1:11434";
 #[derive(Debug)]
 pub struct Ollama {
     client: reqwest::Client,
+    endpoint: Endpoint,
     url: String,
-    model: String,
     price: Option<Price>,
     fingerprint: String,
 }
@@ -42,30 +41,25 @@ struct ChatMessage {
 }
 
 impl Ollama {
-    /// A client for the server at `base_url` running `model`.
-    pub fn new(
-        base_url: String,
-        model: String,
-        timeout: Duration,
-        price: Option<Price>,
-    ) -> Result<Self, String> {
-        let base = base_url.trim_end_matches('/');
-        let fingerprint = format!("ollama:{base}:{model}");
+    /// A client for the server at the endpoint; a key, when given, is sent as a bearer token
+    /// (for servers behind an authenticating proxy).
+    pub fn new(endpoint: Endpoint, price: Option<Price>) -> Result<Self, String> {
+        let fingerprint = format!("ollama:{}:{}", endpoint.base_url, endpoint.model);
         Ok(Self {
-            client: super::http::client(timeout)?,
-            url: format!("{base}/api/chat"),
-            model,
+            client: endpoint.client()?,
+            url: format!("{}/api/chat", endpoint.base_url),
+            endpoint,
             price,
             fingerprint,
         })
     }
 
     fn body(&self, request: &Request) -> Value {
-        let messages = super::http::chat_messages(&request.messages);
+        let messages = http::chat_messages(&request.messages);
         json!({
-            "model": self.model,
+            "model": self.endpoint.model,
             "messages": messages,
-            "stream": false,
+            "stream": self.endpoint.stream,
             "options": {
                 "temperature": request.params.temperature,
                 "top_p": request.params.top_p,
@@ -76,8 +70,14 @@ impl Ollama {
     }
 
     async fn call(&self, request: &Request) -> Result<Completion, ProviderError> {
-        let parsed: ChatResponse =
-            super::http::send_json(self.client.post(&self.url).json(&self.body(request))).await?;
+        let mut builder = self.client.post(&self.url).json(&self.body(request));
+        if let Some(key) = self.endpoint.api_key() {
+            builder = builder.bearer_auth(key);
+        }
+        if self.endpoint.stream {
+            return self.call_streaming(builder).await;
+        }
+        let parsed: ChatResponse = http::send_json(builder, self.endpoint.timeouts).await?;
         Ok(Completion {
             text: parsed.message.content,
             finish: parsed
@@ -93,9 +93,54 @@ impl Ollama {
     }
 }
 
+impl Ollama {
+    /// Reads newline-delimited JSON chunks until the one with `done: true`, which carries the
+    /// stop reason and token counts; a chunk with `error` is a mid-stream failure.
+    async fn call_streaming(
+        &self,
+        builder: reqwest::RequestBuilder,
+    ) -> Result<Completion, ProviderError> {
+        let mut completion = Completion {
+            text: String::new(),
+            finish: FinishReason::Stop,
+            usage: Usage::default(),
+            fingerprint: None,
+        };
+        http::stream_lines(builder, self.endpoint.timeouts, |line| {
+            if line.trim().is_empty() {
+                return Ok(false);
+            }
+            let chunk = http::stream_event(line)?;
+            if chunk.get("error").is_some() {
+                return Err(http::mid_stream_error(&chunk));
+            }
+            if let Some(text) = chunk["message"]["content"].as_str() {
+                completion.text.push_str(text);
+            }
+            if chunk["done"].as_bool() != Some(true) {
+                return Ok(false);
+            }
+            if let Some(reason) = chunk["done_reason"].as_str() {
+                completion.finish = FinishReason::from_provider(reason);
+            }
+            completion.usage = Usage {
+                input_tokens: chunk["prompt_eval_count"].as_u64().unwrap_or(0),
+                output_tokens: chunk["eval_count"].as_u64().unwrap_or(0),
+            };
+            Ok(true)
+        })
+        .await?;
+        Ok(completion)
+    }
+}
+
 impl Provider for Ollama {
     fn fingerprint(&self) -> &str {
         &self.fingerprint
+    }
+
+    fn lane_key(&self) -> String {
+        self.endpoint.lane_key(&self.fingerprint)
     }
 
     fn price(&self) -> Option<Price> {

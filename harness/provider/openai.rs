@@ -1,13 +1,13 @@
-//! OpenAI-compatible chat completions (`POST {base_url}/chat/completions`), non-streaming.
+//! OpenAI-compatible chat completions (`POST {base_url}/chat/completions`), plain or streamed
+//! as server-sent events with usage in the last chunk.
 //!
 //! Works with OpenAI itself and with servers that speak its wire format (vLLM, llama.cpp's
 //! server, LiteLLM, Ollama's `/v1`). Dotprompt's `model` role is sent as `assistant`.
 
-use std::time::Duration;
-
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::http::{self, Endpoint};
 use super::{BoxFuture, Completion, FinishReason, Provider, ProviderError, Request, Usage};
 use crate::config::Price;
 
@@ -15,23 +15,13 @@ use crate::config::Price;
 pub(super) const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 
 /// An OpenAI-compatible endpoint.
+#[derive(Debug)]
 pub struct OpenAi {
     client: reqwest::Client,
+    endpoint: Endpoint,
     url: String,
-    model: String,
-    api_key: Option<String>,
     price: Option<Price>,
     fingerprint: String,
-}
-
-impl std::fmt::Debug for OpenAi {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The API key is deliberately absent.
-        f.debug_struct("OpenAi")
-            .field("url", &self.url)
-            .field("model", &self.model)
-            .finish_non_exhaustive()
-    }
 }
 
 #[derive(Deserialize)]
@@ -65,45 +55,44 @@ struct ChatUsage {
 }
 
 impl OpenAi {
-    /// A client for `base_url` serving `model`. `api_key`, when given, is sent as a bearer token.
-    pub fn new(
-        base_url: String,
-        model: String,
-        api_key: Option<String>,
-        timeout: Duration,
-        price: Option<Price>,
-    ) -> Result<Self, String> {
-        let client = super::http::client(timeout)?;
-        let base = base_url.trim_end_matches('/');
-        let fingerprint = format!("openai:{base}:{model}");
+    /// A client for the endpoint; its key, when given, is sent as a bearer token.
+    pub fn new(endpoint: Endpoint, price: Option<Price>) -> Result<Self, String> {
+        let fingerprint = format!("openai:{}:{}", endpoint.base_url, endpoint.model);
         Ok(Self {
-            client,
-            url: format!("{base}/chat/completions"),
-            model,
-            api_key,
+            client: endpoint.client()?,
+            url: format!("{}/chat/completions", endpoint.base_url),
+            endpoint,
             price,
             fingerprint,
         })
     }
 
     fn body(&self, request: &Request) -> Value {
-        let messages = super::http::chat_messages(&request.messages);
-        json!({
-            "model": self.model,
+        let messages = http::chat_messages(&request.messages);
+        let mut body = json!({
+            "model": self.endpoint.model,
             "messages": messages,
             "temperature": request.params.temperature,
             "top_p": request.params.top_p,
             "max_tokens": request.params.max_tokens,
             "seed": request.params.seed,
-        })
+        });
+        if self.endpoint.stream {
+            body["stream"] = json!(true);
+            body["stream_options"] = json!({ "include_usage": true });
+        }
+        body
     }
 
     async fn call(&self, request: &Request) -> Result<Completion, ProviderError> {
-        let mut http = self.client.post(&self.url).json(&self.body(request));
-        if let Some(key) = &self.api_key {
-            http = http.bearer_auth(key);
+        let mut builder = self.client.post(&self.url).json(&self.body(request));
+        if let Some(key) = self.endpoint.api_key() {
+            builder = builder.bearer_auth(key);
         }
-        let parsed: ChatResponse = super::http::send_json(http).await?;
+        if self.endpoint.stream {
+            return self.call_streaming(builder).await;
+        }
+        let parsed: ChatResponse = http::send_json(builder, self.endpoint.timeouts).await?;
         let choice = parsed
             .choices
             .into_iter()
@@ -127,9 +116,69 @@ impl OpenAi {
     }
 }
 
+impl OpenAi {
+    /// Reads `data:` events until `[DONE]`: text deltas, the finish reason, the fingerprint and
+    /// the usage chunk. An `error` event is a (transient) mid-stream failure.
+    async fn call_streaming(
+        &self,
+        builder: reqwest::RequestBuilder,
+    ) -> Result<Completion, ProviderError> {
+        let mut completion = Completion {
+            text: String::new(),
+            finish: FinishReason::Stop,
+            usage: Usage::default(),
+            fingerprint: None,
+        };
+        let mut finished = false;
+        http::stream_lines(builder, self.endpoint.timeouts, |line| {
+            let Some(data) = line.strip_prefix("data:").map(str::trim) else {
+                return Ok(false); // comments, `event:` lines, keep-alives
+            };
+            if data == "[DONE]" {
+                return if finished {
+                    Ok(true)
+                } else {
+                    Err(ProviderError::transient(
+                        "the stream ended without a finish reason",
+                    ))
+                };
+            }
+            let event = http::stream_event(data)?;
+            if event.get("error").is_some_and(|e| !e.is_null()) {
+                return Err(http::mid_stream_error(&event));
+            }
+            if let Some(fp) = event["system_fingerprint"].as_str() {
+                completion.fingerprint = Some(fp.to_string());
+            }
+            if let Some(choice) = event["choices"].get(0) {
+                if let Some(delta) = choice["delta"]["content"].as_str() {
+                    completion.text.push_str(delta);
+                }
+                if let Some(reason) = choice["finish_reason"].as_str() {
+                    completion.finish = FinishReason::from_provider(reason);
+                    finished = true;
+                }
+            }
+            if let Some(usage) = event.get("usage").filter(|u| u.is_object()) {
+                completion.usage = Usage {
+                    input_tokens: usage["prompt_tokens"].as_u64().unwrap_or(0),
+                    output_tokens: usage["completion_tokens"].as_u64().unwrap_or(0),
+                };
+            }
+            Ok(false)
+        })
+        .await?;
+        Ok(completion)
+    }
+}
+
 impl Provider for OpenAi {
     fn fingerprint(&self) -> &str {
         &self.fingerprint
+    }
+
+    fn lane_key(&self) -> String {
+        self.endpoint.lane_key(&self.fingerprint)
     }
 
     fn price(&self) -> Option<Price> {

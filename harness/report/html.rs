@@ -235,7 +235,7 @@ pub fn render_html(report: &CheckReport) -> String {
         "<h2>Cases</h2>\n<div class=\"controls\">\
          <label>status <select id=\"f-status\"><option value=\"all\">all</option><option value=\"changed\">changed</option>\
          <option value=\"regressed\">regressed</option><option value=\"error\">error</option><option value=\"fixed\">fixed</option>\
-         <option value=\"unchanged-pass\">unchanged-pass</option><option value=\"unchanged-fail\">unchanged-fail</option></select></label>\
+         <option value=\"unchanged-pass\">unchanged-pass</option><option value=\"unchanged-fail\">unchanged-fail</option><option value=\"skipped\">skipped</option></select></label>\
          <label>suite <select id=\"f-suite\"><option value=\"all\">all</option></select></label>\
          <input type=\"search\" id=\"f-search\" placeholder=\"search ids, outputs, errors\">\
          <span id=\"f-count\" class=\"meta\"></span></div>\n<div id=\"cases\"></div>\n<div id=\"pager\" class=\"pager\"></div>\n</main>\n",

@@ -57,6 +57,18 @@ fn test_case(case: &CaseReport, suite: &str) -> TestCase {
             status.set_message(error);
             status
         }
+        CaseStatus::Skipped => {
+            let mut status = TestCaseStatus::skipped();
+            if let Some(why) = [&case.baseline, &case.candidate]
+                .iter()
+                .flat_map(|side| side.samples.iter())
+                .find(|s| s.skipped)
+                .and_then(|s| s.error.clone())
+            {
+                status.set_message(why);
+            }
+            status
+        }
         CaseStatus::Fixed | CaseStatus::UnchangedPass | CaseStatus::UnchangedFail => {
             TestCaseStatus::success()
         }

@@ -32,8 +32,12 @@ pub struct CheckReport {
     pub duration_ms: u64,
     /// The worst verdict across candidates.
     pub verdict: Verdict,
-    /// False when more cases failed (calls erroring after retries) than `--max-errors` allows.
+    /// False when the gate did not see every case: more cases errored than `--max-errors`
+    /// allows, the budget skipped cases, or the run was interrupted.
     pub complete: bool,
+    /// Why the run is incomplete, in plain words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<String>,
     /// Totals across the run.
     pub totals: Totals,
     /// One entry per candidate, best first.
@@ -52,6 +56,9 @@ pub struct Totals {
     pub cached: usize,
     /// Calls that failed after retries.
     pub errors: usize,
+    /// Calls not made because the budget or an interrupt stopped them.
+    #[serde(default)]
+    pub skipped: usize,
     /// Tokens across all calls.
     pub tokens: u64,
     /// Dollars across all calls; `None` when any price is unknown.
@@ -156,6 +163,9 @@ pub struct SampleReport {
     pub attempts: u32,
     /// Assertion results (empty when the call failed).
     pub assertions: Vec<AssertionResult>,
+    /// The call was not made (budget or interrupt); `error` says why.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
 }
 
 impl SampleReport {
@@ -265,6 +275,7 @@ pub(crate) mod tests {
                     "does not contain \"billing\"".into()
                 },
             }],
+            skipped: false,
         }
     }
 
@@ -280,6 +291,7 @@ pub(crate) mod tests {
             mean_latency_ms: 120.0,
             tokens: 84,
             errors: 0,
+            skipped: 0,
         };
         CheckReport {
             format_version: 1,
@@ -288,11 +300,13 @@ pub(crate) mod tests {
             duration_ms: 1500,
             verdict: Verdict::Fail,
             complete: true,
+            incomplete: None,
             totals: Totals {
                 cases: 2,
                 calls: 3,
                 cached: 0,
                 errors: 0,
+                skipped: 0,
                 tokens: 126,
                 cost: Some(0.0003),
             },
@@ -331,6 +345,7 @@ pub(crate) mod tests {
                         regressed: 1,
                         fixed: 0,
                         errors: 0,
+                        skipped: 0,
                     },
                     cases: vec![
                         CaseReport {

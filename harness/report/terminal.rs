@@ -108,10 +108,10 @@ pub fn check_summary(report: &CheckReport, run_dir: &str) -> String {
         out,
         "verdict: {}{}",
         report.verdict.as_str().to_uppercase(),
-        if report.complete {
-            ""
-        } else {
-            " (incomplete: some calls failed)"
+        match (&report.incomplete, report.complete) {
+            (_, true) => String::new(),
+            (Some(why), false) => format!(" (incomplete: {why})"),
+            (None, false) => " (incomplete)".to_string(),
         }
     );
     out

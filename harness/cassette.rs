@@ -1,0 +1,166 @@
+//! Cassettes: the responses a run used, kept as reviewable JSONL in `fixtures/cassettes/` so a
+//! suite can run offline and deterministically (`--record`, then `--provider replay`).
+//!
+//! One file per configured provider name; one line per request, keyed by the provider's name
+//! and the request (messages, parameters, sample), with the case that first asked for it. No
+//! key, header or endpoint is written: only what the prompt and the suite already contain, and
+//! what the model said.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::errors::{Error, Location, Result};
+use crate::ids::ContentHash;
+use crate::provider::{Completion, Request};
+
+/// Where cassettes live, relative to the project root.
+pub const CASSETTE_DIR: &str = "fixtures/cassettes";
+
+/// One recorded response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// [`key`] of the provider name and request.
+    pub key: String,
+    /// The configured provider name the response came from.
+    pub provider: String,
+    /// The case that asked for it (`suite/case#sample on prompt@rev`), for reviewers.
+    pub case: String,
+    /// The request.
+    pub request: Request,
+    /// The response.
+    pub completion: Completion,
+}
+
+impl Entry {
+    /// An entry for `request` answered by `provider`.
+    pub fn new(provider: String, case: String, request: Request, completion: Completion) -> Self {
+        Self {
+            key: key(&provider, &request),
+            provider,
+            case,
+            request,
+            completion,
+        }
+    }
+}
+
+/// The key of a request to the provider configured as `provider`.
+pub fn key(provider: &str, request: &Request) -> String {
+    let identity = serde_json::to_string(&(provider, request)).unwrap_or_default();
+    ContentHash::of(identity).as_str().to_string()
+}
+
+/// Merges `entries` into the cassette files under `root` (a new response for a key replaces the
+/// old one) and writes each file sorted by case, so re-recording gives small diffs. Returns the
+/// number of entries written.
+pub fn record(root: &Path, entries: impl IntoIterator<Item = Entry>) -> Result<usize> {
+    let mut by_provider: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
+    for entry in entries {
+        by_provider
+            .entry(entry.provider.clone())
+            .or_default()
+            .push(entry);
+    }
+    let dir = root.join(CASSETTE_DIR);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
+    let mut written = 0;
+    for (provider, new) in by_provider {
+        let path = dir.join(file_name(&provider));
+        let mut merged: BTreeMap<String, Entry> = read(root, &path)?
+            .into_iter()
+            .map(|e| (e.key.clone(), e))
+            .collect();
+        for entry in new {
+            merged.insert(entry.key.clone(), entry);
+        }
+        let mut lines: Vec<Entry> = merged.into_values().collect();
+        lines.sort_by(|a, b| a.case.cmp(&b.case).then(a.key.cmp(&b.key)));
+        let mut text = String::new();
+        for entry in &lines {
+            text.push_str(
+                &serde_json::to_string(entry).map_err(|e| Error::Internal(e.to_string()))?,
+            );
+            text.push('\n');
+        }
+        crate::record::write_atomic(&path, text.as_bytes())?;
+        written += lines.len();
+    }
+    Ok(written)
+}
+
+/// The cassette file of a provider name (`/` and other separators made safe).
+fn file_name(provider: &str) -> String {
+    let safe: String = provider
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{safe}.jsonl")
+}
+
+fn read(root: &Path, path: &Path) -> Result<Vec<Entry>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("read", path, e)),
+    };
+    let shown = path.strip_prefix(root).unwrap_or(path);
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| {
+            serde_json::from_str(line).map_err(|e| {
+                Error::invalid_with_hint(
+                    Location::new(shown, i as u64 + 1, e.column() as u64),
+                    format!("not a cassette entry: {e}"),
+                    "re-record the cassette with `promptgate check --record`",
+                )
+            })
+        })
+        .collect()
+}
+
+/// Every recorded response of one provider name, by key.
+#[derive(Debug, Default)]
+pub struct Cassette {
+    /// The provider name.
+    pub provider: String,
+    /// The file, relative to the project root.
+    pub file: String,
+    by_key: HashMap<String, Completion>,
+}
+
+impl Cassette {
+    /// Loads the cassette of `provider` (empty when there is none).
+    pub fn load(root: &Path, provider: &str) -> Result<Self> {
+        let file = format!("{CASSETTE_DIR}/{}", file_name(provider));
+        let entries = read(root, &root.join(&file))?;
+        Ok(Self {
+            provider: provider.to_string(),
+            file,
+            by_key: entries.into_iter().map(|e| (e.key, e.completion)).collect(),
+        })
+    }
+
+    /// The recorded response to `request`.
+    pub fn get(&self, request: &Request) -> Option<&Completion> {
+        self.by_key.get(&key(&self.provider, request))
+    }
+
+    /// Recorded responses.
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    /// Whether nothing is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+}

@@ -1,0 +1,59 @@
+//! The `replay` provider: answers from a recorded cassette and makes no call.
+//!
+//! `check --provider replay` replaces each suite's provider with a replay of that provider's
+//! cassette (`fixtures/cassettes/NAME.jsonl`), so a suite runs offline and gives the recorded
+//! outputs. A request with no recording fails its case with a message that says how to record it.
+
+use super::{BoxFuture, Completion, Provider, ProviderError, Request};
+use crate::cassette::Cassette;
+use crate::config::Price;
+
+/// Replays one provider's cassette.
+#[derive(Debug)]
+pub struct Replay {
+    cassette: Cassette,
+    fingerprint: String,
+}
+
+impl Replay {
+    /// A replay of `cassette`.
+    pub fn new(cassette: Cassette) -> Self {
+        let fingerprint = format!("replay:{}", cassette.provider);
+        Self {
+            cassette,
+            fingerprint,
+        }
+    }
+}
+
+impl Provider for Replay {
+    fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    fn cacheable(&self) -> bool {
+        false
+    }
+
+    /// Replaying costs nothing.
+    fn price(&self) -> Option<Price> {
+        Some(Price {
+            input_per_mtok: 0.0,
+            output_per_mtok: 0.0,
+        })
+    }
+
+    fn complete<'a>(
+        &'a self,
+        request: &'a Request,
+    ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
+        Box::pin(async move {
+            self.cassette.get(request).cloned().ok_or_else(|| {
+                ProviderError::permanent(format!(
+                    "no recorded response for this request in {} (the prompt, the case or the parameters changed since it was recorded); record it with `promptgate check --record`",
+                    self.cassette.file
+                ))
+            })
+        })
+    }
+}

@@ -1,0 +1,482 @@
+//! The runner: executes provider calls concurrently on its own tokio runtime and reports each
+//! finished call to the caller's callback on the calling thread, so callers stay synchronous.
+//!
+//! Every call passes through its provider's [`Lane`] (adaptive concurrency, cooldown after a
+//! rate limit, RPM/TPM pacing), a global limit, and the run's [`Budget`]. Transient failures
+//! are retried with backoff within the lane's per-case deadline. A first interrupt stops
+//! scheduling and lets calls in flight finish within a grace period; a second aborts them.
+
+mod budget;
+mod lane;
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::time::Instant;
+
+pub use budget::{Budget, BudgetLimits, Hold, Spend};
+pub use lane::{Lane, LaneSettings, Ticket};
+
+use crate::errors::{Error, Result};
+use crate::provider::{self, Completion, Provider, ProviderError, Request, Retry, Usage};
+
+/// One provider call to make.
+pub struct Job {
+    /// The provider to call.
+    pub provider: Arc<dyn Provider>,
+    /// The provider's lane (shared by every job for that endpoint and key).
+    pub lane: Arc<Lane>,
+    /// The request.
+    pub request: Request,
+}
+
+/// What became of one job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// The completion, or the last error after retries; recorded as `{"completion": ...}` or
+    /// `{"error": ...}`.
+    #[serde(with = "completion_or_error")]
+    pub result: Result<Completion, ProviderError>,
+    /// Wall time of the final attempt in milliseconds.
+    pub latency_ms: u64,
+    /// Attempts made (1 when the first succeeded).
+    pub attempts: u32,
+    /// Cost of all attempts in dollars; `None` when the price is unknown.
+    pub cost: Option<f64>,
+    /// Whether the completion came from the response cache (no call was made).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
+    /// Whether the call was never completed because the budget or an interrupt stopped it;
+    /// such outcomes are not logged, so a resumed run makes the call.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
+}
+
+impl Outcome {
+    /// A call that was not made (or not finished), and why.
+    pub fn skipped(why: impl Into<String>, attempts: u32, cost: Option<f64>) -> Self {
+        Self {
+            result: Err(ProviderError::permanent(why)),
+            latency_ms: 0,
+            attempts,
+            cost,
+            cached: false,
+            skipped: true,
+        }
+    }
+}
+
+/// How the runner schedules.
+#[derive(Debug, Clone, Copy)]
+pub struct RunnerOptions {
+    /// Calls in flight at once across all providers.
+    pub concurrency: usize,
+    /// The run's spending caps.
+    pub budget: BudgetLimits,
+    /// Handle SIGINT/SIGTERM: the first stops scheduling and gives calls in flight this long
+    /// to finish; the second aborts them. `None` leaves signals alone.
+    pub interrupt_grace: Option<Duration>,
+}
+
+impl Default for RunnerOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 16,
+            budget: BudgetLimits::default(),
+            interrupt_grace: None,
+        }
+    }
+}
+
+/// Something the caller may want to show or record while the calls run.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A job finished (or was skipped).
+    Finished {
+        /// Its index in the jobs given to [`run`].
+        index: usize,
+        /// What became of it.
+        outcome: &'a Outcome,
+    },
+    /// A call failed transiently and will be tried again.
+    Retrying,
+    /// An interrupt arrived: no new call starts; calls in flight get `grace` to finish.
+    Stopping {
+        /// How long calls in flight may still take.
+        grace: Duration,
+    },
+    /// A second interrupt (or the end of the grace period): calls in flight were abandoned.
+    Aborted,
+}
+
+/// A lane per provider endpoint and key.
+#[derive(Default)]
+pub struct Lanes {
+    by_key: HashMap<String, Arc<Lane>>,
+}
+
+impl Lanes {
+    /// The shared lane for `provider`, created with `settings` on first use.
+    pub fn for_provider(&mut self, provider: &dyn Provider, settings: LaneSettings) -> Arc<Lane> {
+        self.by_key
+            .entry(provider.lane_key())
+            .or_insert_with(|| Arc::new(Lane::new(settings)))
+            .clone()
+    }
+}
+
+/// What every task shares.
+struct Shared {
+    global: Semaphore,
+    budget: Budget,
+    stop: watch::Receiver<bool>,
+}
+
+impl Shared {
+    fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+}
+
+enum Message {
+    Done(usize, Outcome),
+    Retrying,
+}
+
+/// Runs every job and returns their outcomes in job order. `on_event` is called on the calling
+/// thread as jobs finish (in completion order) and when an interrupt arrives. Jobs that the
+/// budget or an interrupt stopped come back as [`Outcome::skipped`].
+pub fn run(
+    jobs: Vec<Job>,
+    options: RunnerOptions,
+    mut on_event: impl FnMut(Event<'_>),
+) -> Result<Vec<Outcome>> {
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(2, 8);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
+    let total = jobs.len();
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; total];
+    let interrupted = runtime.block_on(async {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            global: Semaphore::new(options.concurrency.max(1)),
+            budget: Budget::new(options.budget),
+            stop: stop_rx,
+        });
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut tasks = tokio::task::JoinSet::new();
+        for (index, job) in jobs.into_iter().enumerate() {
+            let tx = tx.clone();
+            let shared = shared.clone();
+            tasks.spawn(async move {
+                let outcome = execute(&job, &shared, &tx).await;
+                // The receiver lives until every task has ended.
+                let _ = tx.send(Message::Done(index, outcome));
+            });
+        }
+        drop(tx);
+        let mut signals = options.interrupt_grace.map(|_| Signals::new());
+        let mut grace_ends: Option<Instant> = None;
+        let mut interrupted = false;
+        loop {
+            tokio::select! {
+                message = rx.recv() => match message {
+                    Some(Message::Done(index, outcome)) => {
+                        on_event(Event::Finished { index, outcome: &outcome });
+                        outcomes[index] = Some(outcome);
+                    }
+                    Some(Message::Retrying) => on_event(Event::Retrying),
+                    None => break,
+                },
+                () = next_signal(&mut signals) => {
+                    if interrupted {
+                        tasks.abort_all();
+                        on_event(Event::Aborted);
+                        break;
+                    }
+                    interrupted = true;
+                    let grace = options.interrupt_grace.unwrap_or_default();
+                    let _ = stop_tx.send(true);
+                    grace_ends = Some(Instant::now() + grace);
+                    on_event(Event::Stopping { grace });
+                }
+                () = sleep_until(grace_ends) => {
+                    tasks.abort_all();
+                    on_event(Event::Aborted);
+                    break;
+                }
+            }
+        }
+        interrupted
+    });
+    // A local model's blocking computation may still be running after an abort; do not wait.
+    runtime.shutdown_background();
+    Ok(outcomes
+        .into_iter()
+        .map(|o| {
+            o.unwrap_or_else(|| {
+                let why = if interrupted {
+                    "interrupted while the call was in flight"
+                } else {
+                    "the call did not report an outcome"
+                };
+                Outcome::skipped(why, 0, None)
+            })
+        })
+        .collect())
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// SIGINT and SIGTERM (Ctrl-C elsewhere), received for as long as the run lasts.
+struct Signals {
+    #[cfg(unix)]
+    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Self {
+                streams: signal(SignalKind::interrupt())
+                    .ok()
+                    .zip(signal(SignalKind::terminate()).ok()),
+            }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        match &mut self.streams {
+            Some((int, term)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            None => std::future::pending().await,
+        }
+        #[cfg(not(unix))]
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+async fn next_signal(signals: &mut Option<Signals>) {
+    match signals {
+        Some(s) => s.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// An upper bound on a request's input tokens, for budget reservations: byte-level tokenizers
+/// never produce more tokens than bytes, plus a margin per message for the chat template.
+fn input_bound(request: &Request) -> u64 {
+    request
+        .messages
+        .iter()
+        .map(|m| m.text_content().len() as u64 + 8)
+        .sum::<u64>()
+        + 16
+}
+
+/// A likely input size, for tokens-per-minute pacing (settled with the real count after).
+fn input_estimate(request: &Request) -> u64 {
+    request
+        .messages
+        .iter()
+        .map(|m| provider::approximate_tokens(&m.text_content()) * 4 / 3 + 4)
+        .sum()
+}
+
+async fn execute(job: &Job, shared: &Shared, events: &mpsc::UnboundedSender<Message>) -> Outcome {
+    let settings = *job.lane.settings();
+    let max_tokens = u64::from(job.request.params.max_tokens);
+    let bound = input_bound(&job.request);
+    let worst = Spend {
+        calls: 1,
+        tokens: bound + max_tokens,
+        cost: provider::cost(
+            job.provider.price(),
+            Usage {
+                input_tokens: bound,
+                output_tokens: max_tokens,
+            },
+        ),
+    };
+    let pace_tokens = input_estimate(&job.request) + max_tokens;
+    let price_known = job.provider.price().is_some();
+    let mut attempts = 0;
+    let mut cost = price_known.then_some(0.0);
+    // The per-case deadline starts when the case first gets a place, not while it queues.
+    let mut deadline: Option<Instant> = None;
+    loop {
+        if shared.stopping() {
+            return Outcome::skipped("interrupted before the call", attempts, cost);
+        }
+        let ticket = match deadline {
+            None => job.lane.enter(pace_tokens).await,
+            Some(at) => match tokio::time::timeout_at(at, job.lane.enter(pace_tokens)).await {
+                Ok(ticket) => ticket,
+                Err(_) => return timed_out(settings, attempts, cost),
+            },
+        };
+        let deadline_at = *deadline.get_or_insert_with(|| Instant::now() + settings.case_timeout);
+        let _global = shared.global.acquire().await.expect("never closed");
+        if shared.stopping() {
+            return Outcome::skipped("interrupted before the call", attempts, cost);
+        }
+        let hold = match shared.budget.reserve(worst).await {
+            Ok(hold) => hold,
+            Err(cap) => return Outcome::skipped(format!("skipped: {cap}"), attempts, cost),
+        };
+        attempts += 1;
+        let started = Instant::now();
+        let (result, deadline_hit) =
+            match tokio::time::timeout_at(deadline_at, job.provider.complete(&job.request)).await {
+                Ok(result) => (result, false),
+                Err(_) => (Err(case_timeout_error(settings)), true),
+            };
+        let latency = started.elapsed();
+        let (used, call_cost) = match &result {
+            Ok(c) => {
+                let used = c.usage.input_tokens + c.usage.output_tokens;
+                (used, provider::cost(job.provider.price(), c.usage))
+            }
+            // A failed call is not billed by the providers we know.
+            Err(_) => (0, price_known.then_some(0.0)),
+        };
+        hold.settle(Spend {
+            calls: 1,
+            tokens: used,
+            cost: call_cost,
+        });
+        cost = cost.zip(call_cost).map(|(a, b)| a + b);
+        let retry_in = match &result {
+            Ok(_) => {
+                ticket.succeeded(used);
+                None
+            }
+            Err(e) => {
+                drop(ticket);
+                let delay = backoff(e, attempts, settings);
+                if e.rate_limited {
+                    job.lane.rate_limited(delay);
+                }
+                let retry = e.retry == Retry::Transient
+                    && !deadline_hit
+                    && attempts <= settings.retries
+                    && Instant::now() + delay < deadline_at;
+                retry.then_some(delay)
+            }
+        };
+        match retry_in {
+            Some(delay) => {
+                let _ = events.send(Message::Retrying);
+                let mut stop = shared.stop.clone();
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    _ = stop.wait_for(|s| *s) => {}
+                }
+            }
+            None => {
+                return Outcome {
+                    result,
+                    latency_ms: latency.as_millis() as u64,
+                    attempts,
+                    cost,
+                    cached: false,
+                    skipped: false,
+                };
+            }
+        }
+    }
+}
+
+fn case_timeout_error(settings: LaneSettings) -> ProviderError {
+    ProviderError::transient(format!(
+        "the case took longer than its {} s deadline (case_timeout_ms) across attempts",
+        settings.case_timeout.as_secs_f64()
+    ))
+}
+
+fn timed_out(settings: LaneSettings, attempts: u32, cost: Option<f64>) -> Outcome {
+    Outcome {
+        result: Err(case_timeout_error(settings)),
+        latency_ms: 0,
+        attempts,
+        cost,
+        cached: false,
+        skipped: false,
+    }
+}
+
+/// Exponential backoff with full jitter, or the provider's `retry-after` (up to the ceiling)
+/// when it gave one.
+fn backoff(error: &ProviderError, attempt: u32, settings: LaneSettings) -> Duration {
+    if let Some(ms) = error.retry_after_ms {
+        return Duration::from_millis(ms).min(settings.max_retry_after);
+    }
+    let ceiling = settings
+        .backoff
+        .saturating_mul(1u32 << (attempt.max(1) - 1).min(10));
+    let unit = (RandomState::new().hash_one(attempt) % 10_000) as f64 / 10_000.0;
+    ceiling.mul_f64(unit)
+}
+
+/// Serializes a call's result as `{"completion": ...}` or `{"error": ...}` in the results log.
+mod completion_or_error {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::provider::{Completion, ProviderError};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    enum Repr<C, E> {
+        Completion(C),
+        Error(E),
+    }
+
+    pub(super) fn serialize<S: Serializer>(
+        result: &Result<Completion, ProviderError>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match result {
+            Ok(c) => Repr::<&Completion, &ProviderError>::Completion(c).serialize(serializer),
+            Err(e) => Repr::<&Completion, &ProviderError>::Error(e).serialize(serializer),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Result<Completion, ProviderError>, D::Error> {
+        Ok(
+            match Repr::<Completion, ProviderError>::deserialize(deserializer)? {
+                Repr::Completion(c) => Ok(c),
+                Repr::Error(e) => Err(e),
+            },
+        )
+    }
+}
