@@ -213,6 +213,16 @@ pub(super) fn mid_stream_error(value: &Value) -> ProviderError {
     error
 }
 
+/// Error codes that no retry can fix.
+const PERMANENT_CODES: [&str; 6] = [
+    "insufficient_quota",
+    "enforced_spend_limit_reached",
+    "context_length_exceeded",
+    "exceed_context_size_error",
+    "model_not_found",
+    "invalid_api_key",
+];
+
 /// Classifies a failed response. 408, 409, 429 and 5xx (529 included) are transient unless the
 /// body says the quota or spend limit is exhausted; `x-should-retry` overrides the status.
 fn failure(status: u16, headers: &reqwest::header::HeaderMap, body: &str) -> ProviderError {
@@ -224,17 +234,25 @@ fn failure(status: u16, headers: &reqwest::header::HeaderMap, body: &str) -> Pro
             .and_then(error_message)
             .unwrap_or_else(|| snippet(body))
     );
-    let exhausted = parsed.as_ref().is_some_and(|v| {
-        ["/error/code", "/error/type", "/error/details/error_code"]
-            .iter()
-            .filter_map(|p| v.pointer(p).and_then(Value::as_str))
-            .any(|code| code == "insufficient_quota" || code == "enforced_spend_limit_reached")
+    // These are permanent whatever the status says (a 429 for an exhausted quota, a 400 or
+    // 404 for a context overflow or an unknown model).
+    let permanent_code = parsed.as_ref().is_some_and(|v| {
+        [
+            "/error/code",
+            "/error/type",
+            "/error/details/error_code",
+            "/code",
+            "/type",
+        ]
+        .iter()
+        .filter_map(|p| v.pointer(p).and_then(Value::as_str))
+        .any(|code| PERMANENT_CODES.contains(&code))
     });
     let by_status = matches!(status, 408 | 409 | 429) || status >= 500;
     let retry = match headers.get("x-should-retry").and_then(|v| v.to_str().ok()) {
         Some("true") => true,
         Some("false") => false,
-        _ => by_status && !exhausted,
+        _ => by_status && !permanent_code,
     };
     let mut error = if retry {
         ProviderError::transient(message)

@@ -74,9 +74,16 @@ impl OpenAi {
             "messages": messages,
             "temperature": request.params.temperature,
             "top_p": request.params.top_p,
-            "max_tokens": request.params.max_tokens,
             "seed": request.params.seed,
         });
+        // OpenAI itself reads `max_completion_tokens` (reasoning models reject `max_tokens`);
+        // compatible servers (vLLM, llama.cpp, LiteLLM, Ollama) read `max_tokens`.
+        let length_field = if self.endpoint.base_url == DEFAULT_BASE_URL {
+            "max_completion_tokens"
+        } else {
+            "max_tokens"
+        };
+        body[length_field] = json!(request.params.max_tokens);
         if self.endpoint.stream {
             body["stream"] = json!(true);
             body["stream_options"] = json!({ "include_usage": true });

@@ -385,8 +385,13 @@ async fn execute(job: &Job, shared: &Shared, events: &mpsc::UnboundedSender<Mess
                 if e.rate_limited {
                     job.lane.rate_limited(delay);
                 }
+                // A server that asks for a longer wait than the ceiling will not be ready sooner.
+                let waits_too_long = e
+                    .retry_after_ms
+                    .is_some_and(|ms| Duration::from_millis(ms) > settings.max_retry_after);
                 let retry = e.retry == Retry::Transient
                     && !deadline_hit
+                    && !waits_too_long
                     && attempts <= settings.retries
                     && Instant::now() + delay < deadline_at;
                 retry.then_some(delay)

@@ -2,8 +2,10 @@
 //! and real HTTP servers on 127.0.0.1.
 
 mod check;
+mod durability;
 mod errors;
 mod mock;
 mod providers;
 mod report;
 mod support;
+mod wire;

@@ -1,5 +1,11 @@
-//! A mock OpenAI-compatible server on 127.0.0.1 (random port) with scripted failures and a
-//! record of every request it received.
+//! A mock model server on 127.0.0.1 (random port) speaking the OpenAI, Anthropic and Ollama wire
+//! formats, plain and streamed, with scripted failures and a record of every request.
+//!
+//! Scenarios are chosen per request, so they do not depend on scheduling order: a script of
+//! replies for the next requests, or a marker in the last message: `[garbage]` (a 200 with a
+//! non-JSON body), `[slow]` (headers after 150 ms), `[stall]` (a stream that stops after its
+//! first chunk), `[midstream-error]` (an error event after the first chunk), `[cut]` (a stream
+//! that ends without finishing), `[length]` (the token limit cut the answer), `[no-choices]`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -9,6 +15,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 /// What the server does with the next requests.
@@ -20,6 +27,8 @@ pub(crate) enum Reply {
     Status(u16),
     /// A 200 with a body that is not JSON.
     Garbage,
+    /// A status with this JSON body and these headers.
+    Custom(u16, Value, Vec<(&'static str, String)>),
 }
 
 #[derive(Default)]
@@ -86,7 +95,6 @@ fn next_reply(shared: &Shared, headers: HeaderMap, body: &Value, last: &str) -> 
         .unwrap()
         .push((headers, body.clone()));
     if last.contains("[garbage]") {
-        // A marker in the message makes the reply independent of scheduling order.
         return Reply::Garbage;
     }
     let mut script = shared.script.lock().unwrap();
@@ -95,6 +103,60 @@ fn next_reply(shared: &Shared, headers: HeaderMap, body: &Value, last: &str) -> 
     } else {
         script.remove(0)
     }
+}
+
+fn custom(code: u16, body: Value, headers: Vec<(&'static str, String)>) -> Response {
+    let mut response = (StatusCode::from_u16(code).unwrap(), Json(body)).into_response();
+    for (name, value) in headers {
+        response.headers_mut().insert(name, value.parse().unwrap());
+    }
+    response
+}
+
+/// A streamed body: `first` goes out at once; then, unless a marker in `last` says otherwise,
+/// `rest`. `[stall]` sends nothing more for ten seconds, `[midstream-error]` sends `error`,
+/// `[cut]` ends the body.
+fn stream(
+    content_type: &'static str,
+    last: &str,
+    first: Vec<String>,
+    rest: Vec<String>,
+    error: String,
+) -> Response {
+    let stall = last.contains("[stall]");
+    let tail: Vec<String> = if last.contains("[midstream-error]") {
+        vec![error]
+    } else if last.contains("[cut]") {
+        Vec::new()
+    } else {
+        rest
+    };
+    let chunks = futures_util::stream::iter(
+        first
+            .into_iter()
+            .map(Some)
+            .chain([None])
+            .chain(tail.into_iter().map(Some)),
+    )
+    .then(move |chunk| async move {
+        match chunk {
+            Some(text) => Ok::<_, std::convert::Infallible>(text),
+            None => {
+                if stall {
+                    tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+                }
+                Ok(String::new())
+            }
+        }
+    });
+    Response::builder()
+        .header("content-type", content_type)
+        .body(axum::body::Body::from_stream(chunks))
+        .unwrap()
+}
+
+fn sse(data: &Value) -> String {
+    format!("data: {data}\n\n")
 }
 
 fn last_text(body: &Value) -> String {
@@ -114,6 +176,49 @@ async fn anthropic(
 ) -> Response {
     let last = last_text(&body);
     match next_reply(&shared, headers, &body, &last) {
+        Reply::Shout if body["stream"] == true => {
+            let text = last.to_uppercase();
+            let (a, b) = text.split_at(text.len() / 2);
+            let event = |name: &str, data: Value| format!("event: {name}\ndata: {data}\n\n");
+            stream(
+                "text/event-stream",
+                &last,
+                vec![
+                    event(
+                        "message_start",
+                        json!({"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant", "model": body["model"], "content": [], "usage": {"input_tokens": 9, "output_tokens": 1}}}),
+                    ),
+                    event(
+                        "content_block_start",
+                        json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+                    ),
+                    event(
+                        "content_block_delta",
+                        json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": a}}),
+                    ),
+                ],
+                vec![
+                    event("ping", json!({"type": "ping"})),
+                    event(
+                        "content_block_delta",
+                        json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": b}}),
+                    ),
+                    event(
+                        "content_block_stop",
+                        json!({"type": "content_block_stop", "index": 0}),
+                    ),
+                    event(
+                        "message_delta",
+                        json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": 4}}),
+                    ),
+                    event("message_stop", json!({"type": "message_stop"})),
+                ],
+                event(
+                    "error",
+                    json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+                ),
+            )
+        }
         Reply::Shout => Json(json!({
             "id": "msg_1", "type": "message", "role": "assistant", "model": body["model"],
             "content": [{ "type": "text", "text": last.to_uppercase() }],
@@ -131,6 +236,7 @@ async fn anthropic(
             (StatusCode::from_u16(code).unwrap(), Json(body)).into_response()
         }
         Reply::Garbage => (StatusCode::OK, "not json").into_response(),
+        Reply::Custom(code, body, headers) => custom(code, body, headers),
     }
 }
 
@@ -142,6 +248,27 @@ async fn ollama(
 ) -> Response {
     let last = last_text(&body);
     match next_reply(&shared, headers, &body, &last) {
+        Reply::Shout if body["stream"] == true => {
+            let text = last.to_uppercase();
+            let (a, b) = text.split_at(text.len() / 2);
+            let line = |v: Value| format!("{v}\n");
+            stream(
+                "application/x-ndjson",
+                &last,
+                vec![line(
+                    json!({"model": body["model"], "message": {"role": "assistant", "content": a}, "done": false}),
+                )],
+                vec![
+                    line(
+                        json!({"model": body["model"], "message": {"role": "assistant", "content": b}, "done": false}),
+                    ),
+                    line(
+                        json!({"model": body["model"], "message": {"role": "assistant", "content": ""}, "done": true, "done_reason": "stop", "prompt_eval_count": 7, "eval_count": 2}),
+                    ),
+                ],
+                line(json!({"error": "model runner has unexpectedly stopped"})),
+            )
+        }
         Reply::Shout => Json(json!({
             "model": body["model"], "created_at": "2026-11-21T00:00:00Z",
             "message": { "role": "assistant", "content": last.to_uppercase() },
@@ -154,6 +281,7 @@ async fn ollama(
         )
             .into_response(),
         Reply::Garbage => (StatusCode::OK, "not json").into_response(),
+        Reply::Custom(code, body, headers) => custom(code, body, headers),
     }
 }
 
@@ -169,6 +297,40 @@ async fn chat(
     }
     let reply = next_reply(&shared, headers, &body, &last);
     match reply {
+        Reply::Shout if body["stream"] == true => {
+            let text = last.to_uppercase();
+            let (a, b) = text.split_at(text.len() / 2);
+            let chunk = |delta: Value, finish: Value| {
+                sse(
+                    &json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": body["model"], "system_fingerprint": "fp_mock", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}),
+                )
+            };
+            let mut rest = vec![
+                chunk(json!({"content": b}), Value::Null),
+                chunk(json!({}), json!("stop")),
+            ];
+            if body["stream_options"]["include_usage"] == true {
+                rest.push(sse(&json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "choices": [], "usage": {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14}})));
+            }
+            rest.push("data: [DONE]\n\n".to_string());
+            stream(
+                "text/event-stream",
+                &last,
+                vec![
+                    chunk(json!({"role": "assistant", "content": ""}), Value::Null),
+                    chunk(json!({"content": a}), Value::Null),
+                ],
+                rest,
+                sse(
+                    &json!({"error": {"message": "The server had an error while processing your request.", "type": "server_error", "code": null}}),
+                ),
+            )
+        }
+        Reply::Shout if last.contains("[no-choices]") => Json(json!({
+            "id": "chatcmpl-1", "object": "chat.completion", "choices": [],
+            "usage": { "prompt_tokens": 11, "completion_tokens": 0, "total_tokens": 11 }
+        }))
+        .into_response(),
         Reply::Shout => {
             let last = body["messages"]
                 .as_array()
@@ -181,7 +343,7 @@ async fn chat(
                 "object": "chat.completion",
                 "model": body["model"],
                 "system_fingerprint": "fp_mock",
-                "choices": [{ "index": 0, "message": { "role": "assistant", "content": text }, "finish_reason": "stop" }],
+                "choices": [{ "index": 0, "message": { "role": "assistant", "content": text }, "finish_reason": if last["content"].as_str().unwrap_or_default().contains("[length]") { "length" } else { "stop" } }],
                 "usage": { "prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14 }
             }))
             .into_response()
@@ -198,5 +360,6 @@ async fn chat(
             response
         }
         Reply::Garbage => (StatusCode::OK, "<html>not json</html>").into_response(),
+        Reply::Custom(code, body, headers) => custom(code, body, headers),
     }
 }
