@@ -106,6 +106,8 @@ fn report() -> CheckReport {
             candidate: version("worktree", "Route to bug or account.\n"),
             verdict: Verdict::Fail,
             reasons: Vec::new(),
+            on_inconclusive: promptgate::config::OnInconclusive::Warn,
+            control: false,
             suites: vec![SuiteReport {
                 name: "triage".into(),
                 provider: "local".into(),
@@ -127,6 +129,7 @@ fn report() -> CheckReport {
                     errors: 0,
                     skipped: 0,
                 },
+                statistics: None,
                 cases,
             }],
         }],

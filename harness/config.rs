@@ -42,6 +42,9 @@ pub struct Config {
     /// Maximum concurrent provider calls across the run (default 16).
     #[serde(default)]
     pub concurrency: Option<usize>,
+    /// What an inconclusive verdict does, per risk tier.
+    #[serde(default)]
+    pub inconclusive: TierInconclusive,
     /// Where the config was read from (`None` when built in).
     #[serde(skip)]
     pub path: Option<PathBuf>,
@@ -271,6 +274,43 @@ impl Tolerance {
             max_new_failures: self.max_new_failures.or(below.max_new_failures),
             max_cost_increase: self.max_cost_increase.or(below.max_cost_increase),
             max_latency_increase: self.max_latency_increase.or(below.max_latency_increase),
+        }
+    }
+}
+
+/// What an inconclusive verdict does to the gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnInconclusive {
+    /// Block, like a failure (exit 11).
+    Block,
+    /// Let the change through with a warning (exit 0).
+    Warn,
+}
+
+/// What an inconclusive verdict does, per risk tier; unset tiers use the defaults: block for
+/// `exceptional`, warn otherwise.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierInconclusive {
+    /// For `low` prompts.
+    #[serde(default)]
+    pub low: Option<OnInconclusive>,
+    /// For `standard` prompts.
+    #[serde(default)]
+    pub standard: Option<OnInconclusive>,
+    /// For `exceptional` prompts.
+    #[serde(default)]
+    pub exceptional: Option<OnInconclusive>,
+}
+
+impl TierInconclusive {
+    /// The policy for `tier`.
+    pub fn for_tier(&self, tier: RiskTier) -> OnInconclusive {
+        match tier {
+            RiskTier::Low => self.low.unwrap_or(OnInconclusive::Warn),
+            RiskTier::Standard => self.standard.unwrap_or(OnInconclusive::Warn),
+            RiskTier::Exceptional => self.exceptional.unwrap_or(OnInconclusive::Block),
         }
     }
 }

@@ -11,6 +11,8 @@ use crate::config::Tolerance;
 pub enum Verdict {
     /// Every limit held.
     Pass,
+    /// No limit was breached, but the data cannot rule out a drop beyond tolerance.
+    Inconclusive,
     /// At least one limit was breached.
     Fail,
 }
@@ -20,6 +22,7 @@ impl Verdict {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pass => "pass",
+            Self::Inconclusive => "inconclusive",
             Self::Fail => "fail",
         }
     }
@@ -44,7 +47,12 @@ pub struct Reason {
 const EPSILON: f64 = 1e-9;
 
 /// The reasons `comparison` breaches `tolerance` (empty when it passes).
-pub fn check(suite: &str, tolerance: &Tolerance, comparison: &SuiteComparison) -> Vec<Reason> {
+pub fn check(
+    suite: &str,
+    tolerance: &Tolerance,
+    comparison: &SuiteComparison,
+    statistics: Option<&Statistics>,
+) -> Vec<Reason> {
     let mut reasons = Vec::new();
     let mut breach = |metric: &str, limit: f64, observed: Option<f64>, message: String| {
         reasons.push(Reason {
@@ -55,18 +63,13 @@ pub fn check(suite: &str, tolerance: &Tolerance, comparison: &SuiteComparison) -
             message,
         });
     };
-    if let (Some(limit), Some(delta)) = (tolerance.max_pass_rate_drop, comparison.pass_rate_delta) {
-        let drop = -delta;
-        if drop > limit + EPSILON {
+    if let (Some(limit), Some(stats)) = (tolerance.max_pass_rate_drop, statistics) {
+        if stats.decision == Verdict::Fail {
             breach(
                 "max_pass_rate_drop",
                 limit,
-                Some(drop),
-                format!(
-                    "pass rate dropped {:.1} points, limit {:.1}",
-                    drop * 100.0,
-                    limit * 100.0
-                ),
+                Some(-stats.mean_delta),
+                stats.rests_on.clone(),
             );
         }
     }
@@ -130,12 +133,137 @@ fn relative_increase(before: f64, after: f64) -> Option<f64> {
 }
 
 /// The verdict for a set of reasons.
-pub fn verdict(reasons: &[Reason]) -> Verdict {
-    if reasons.is_empty() {
-        Verdict::Pass
-    } else {
+/// The candidate's verdict: fail on any breached limit, else inconclusive when a suite's
+/// statistics could not decide, else pass.
+pub fn verdict(reasons: &[Reason], statistics: &[Option<&Statistics>]) -> Verdict {
+    if !reasons.is_empty() {
         Verdict::Fail
+    } else if statistics
+        .iter()
+        .flatten()
+        .any(|s| s.decision == Verdict::Inconclusive)
+    {
+        Verdict::Inconclusive
+    } else {
+        Verdict::Pass
     }
+}
+
+/// The significance level of the test behind a `fail` (after Holm's adjustment across the
+/// candidate's suites): a change with no true effect is blocked at most this often per check.
+pub const ALPHA: f64 = 0.01;
+
+/// Which test gave the p-value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Test {
+    /// Exact McNemar (sign) test on the discordant cases; one sample per case.
+    McnemarExact,
+    /// Paired bootstrap over cases; several samples per case.
+    PairedBootstrap,
+}
+
+impl Test {
+    /// The test's name in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::McnemarExact => "exact McNemar test",
+            Self::PairedBootstrap => "paired bootstrap",
+        }
+    }
+}
+
+/// The statistical comparison of one suite and what it decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Statistics {
+    /// The test behind the p-value.
+    pub test: Test,
+    /// Most samples per case and version.
+    pub samples: u32,
+    /// Cases both versions completed.
+    pub cases: usize,
+    /// Mean per-case pass-rate delta (candidate − baseline).
+    pub mean_delta: f64,
+    /// 95% paired-bootstrap interval of the mean delta.
+    pub interval: [f64; 2],
+    /// One-sided p-value of "the candidate is not worse".
+    pub p_value: f64,
+    /// `p_value` after Holm's adjustment across the candidate's suites.
+    pub p_adjusted: f64,
+    /// Discordant cases (regressed, fixed) when there is one sample per case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discordant: Option<[u64; 2]>,
+    /// Cases whose baseline samples disagree.
+    pub flaky_baseline: usize,
+    /// Cases whose candidate samples disagree.
+    pub flaky_candidate: usize,
+    /// Calls `--adaptive` added.
+    #[serde(default)]
+    pub extra_calls: usize,
+    /// Pass, fail or inconclusive.
+    pub decision: Verdict,
+    /// What the decision rests on, in plain words.
+    pub rests_on: String,
+}
+
+/// Decides a suite from its statistics against `tolerance` (the largest allowed drop):
+///
+/// - **pass** when the 95% interval rules out a drop beyond the tolerance (its lower end is at
+///   or above −tolerance);
+/// - **fail** when the whole interval lies beyond the tolerance, or when the mean drop is beyond
+///   the tolerance *and* the drop is significant (the Holm-adjusted one-sided p-value is below
+///   [`ALPHA`]);
+/// - **inconclusive** otherwise: a drop beyond the tolerance is still possible, but not shown.
+pub fn decide(stats: &mut Statistics, tolerance: f64) {
+    let points = |x: f64| format!("{:.1}", x * 100.0);
+    let interval = format!(
+        "[{}, {}] points",
+        points(stats.interval[0]),
+        points(stats.interval[1])
+    );
+    let test = format!(
+        "{} p = {:.3} (Holm-adjusted {:.3})",
+        stats.test.as_str(),
+        stats.p_value,
+        stats.p_adjusted
+    );
+    let (decision, rests_on) = if stats.interval[0] >= -tolerance - EPSILON {
+        (
+            Verdict::Pass,
+            format!(
+                "the 95% interval of the pass-rate change, {interval}, rules out a drop of more than {} points",
+                points(tolerance)
+            ),
+        )
+    } else if stats.interval[1] < -tolerance - EPSILON {
+        (
+            Verdict::Fail,
+            format!(
+                "pass rate dropped {} points and the whole 95% interval, {interval}, lies beyond the {}-point tolerance",
+                points(-stats.mean_delta),
+                points(tolerance)
+            ),
+        )
+    } else if stats.mean_delta < -tolerance - EPSILON && stats.p_adjusted < ALPHA {
+        (
+            Verdict::Fail,
+            format!(
+                "pass rate dropped {} points (95% interval {interval}), beyond the {}-point tolerance, and the drop is significant: {test} < {ALPHA}",
+                points(-stats.mean_delta),
+                points(tolerance)
+            ),
+        )
+    } else {
+        (
+            Verdict::Inconclusive,
+            format!(
+                "the 95% interval {interval} still allows a drop of more than {} points, but the data do not show one ({test}); more samples (--adaptive) would decide",
+                points(tolerance)
+            ),
+        )
+    };
+    stats.decision = decision;
+    stats.rests_on = rests_on;
 }
 
 #[cfg(test)]
@@ -174,6 +302,26 @@ mod tests {
         }
     }
 
+    fn stats(mean: f64, interval: [f64; 2], p: f64) -> Statistics {
+        let mut s = Statistics {
+            test: Test::PairedBootstrap,
+            samples: 3,
+            cases: 200,
+            mean_delta: mean,
+            interval,
+            p_value: p,
+            p_adjusted: p,
+            discordant: None,
+            flaky_baseline: 0,
+            flaky_candidate: 0,
+            extra_calls: 0,
+            decision: Verdict::Pass,
+            rests_on: String::new(),
+        };
+        decide(&mut s, 0.02);
+        s
+    }
+
     #[test]
     fn each_breached_limit_gives_one_reason() {
         let tolerance = Tolerance {
@@ -182,10 +330,12 @@ mod tests {
             max_cost_increase: Some(0.10),
             max_latency_increase: Some(0.25),
         };
+        let drop = stats(-0.1, [-0.15, -0.05], 0.0005);
         let reasons = check(
             "s",
             &tolerance,
             &comparison(-0.1, 1, (Some(1.0), Some(1.2))),
+            Some(&drop),
         );
         let metrics: Vec<&str> = reasons.iter().map(|r| r.metric.as_str()).collect();
         assert_eq!(
@@ -198,7 +348,26 @@ mod tests {
             ]
         );
         assert_eq!(reasons[0].observed.map(|o| (o * 100.0).round()), Some(10.0));
-        assert_eq!(verdict(&reasons), Verdict::Fail);
+        assert_eq!(verdict(&reasons, &[Some(&drop)]), Verdict::Fail);
+    }
+
+    #[test]
+    fn the_interval_and_the_test_decide_three_ways() {
+        let pass = stats(-0.01, [-0.019, 0.0], 0.2);
+        assert_eq!(pass.decision, Verdict::Pass);
+        assert!(pass.rests_on.contains("rules out a drop of more than 2.0 points"));
+        let fail = stats(-0.05, [-0.08, -0.02], 0.004);
+        assert_eq!(fail.decision, Verdict::Fail, "{}", fail.rests_on);
+        let not_significant = stats(-0.05, [-0.1, 0.01], 0.03);
+        assert_eq!(not_significant.decision, Verdict::Inconclusive);
+        let small_but_sure = stats(-0.015, [-0.025, -0.005], 0.001);
+        assert_eq!(
+            small_but_sure.decision,
+            Verdict::Inconclusive,
+            "a significant drop within tolerance does not fail"
+        );
+        assert_eq!(verdict(&[], &[Some(&pass), Some(&small_but_sure)]), Verdict::Inconclusive);
+        assert_eq!(verdict(&[], &[Some(&pass), None]), Verdict::Pass);
     }
 
     #[test]
@@ -207,12 +376,12 @@ mod tests {
             max_pass_rate_drop: Some(0.02),
             ..Tolerance::default()
         };
-        assert!(check("s", &tolerance, &comparison(-0.02, 3, (None, None))).is_empty());
+        assert!(check("s", &tolerance, &comparison(-0.02, 3, (None, None)), None).is_empty());
         let unknown_cost = Tolerance {
             max_cost_increase: Some(0.1),
             ..Tolerance::default()
         };
-        let reasons = check("s", &unknown_cost, &comparison(0.0, 0, (Some(1.0), None)));
+        let reasons = check("s", &unknown_cost, &comparison(0.0, 0, (Some(1.0), None)), None);
         assert_eq!(reasons.len(), 1);
         assert_eq!(reasons[0].observed, None);
     }

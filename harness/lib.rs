@@ -4,7 +4,7 @@
 //! version and a baseline version of each prompt, compares their outputs case by case, scores
 //! them, and gates promotion on the suite's tolerance. The layers, bottom up (see `DESIGN.md`):
 //!
-//! - L0: [`artifact`] (parse and render prompts), [`errors`], [`ids`], [`yaml`];
+//! - L0: [`artifact`] (parse and render prompts), [`errors`], [`ids`], [`yaml`], [`stats`];
 //! - L1: [`store`] (git), [`config`], [`suite`], [`provider`], [`record`], [`cache`], [`cassette`];
 //! - L2: [`runner`], [`score`], [`compare`], [`gate`], [`report`];
 //! - L3: [`ops`], one function per command.
@@ -23,6 +23,7 @@ pub mod record;
 pub mod report;
 pub mod runner;
 pub mod score;
+pub mod stats;
 pub mod store;
 pub mod suite;
 pub mod yaml;

@@ -78,6 +78,17 @@ pub(crate) struct Check {
     /// Print report.json to stdout instead of the summary.
     #[arg(long)]
     pub(crate) json: bool,
+    /// When a suite is inconclusive, draw more samples (first for the cases whose results
+    /// disagree) until it is decided, every case reaches --max-samples, or the budget runs out.
+    #[arg(long)]
+    pub(crate) adaptive: bool,
+    /// The most samples per case and version --adaptive draws (default 10).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_samples: Option<u32>,
+    /// Run each prompt's baseline against itself (A/A) and report the spread: the noise floor
+    /// to set tolerances from. Never blocks.
+    #[arg(long, conflicts_with = "candidate")]
+    pub(crate) control: bool,
     /// Finish an interrupted or killed check (default: the latest) with its original options;
     /// no completed call is made again.
     #[arg(long, value_name = "RUN-ID", num_args = 0..=1, default_missing_value = "")]

@@ -43,6 +43,9 @@ fn dispatch(args: Args) -> Result<i32, Error> {
                 candidates: c.candidate,
                 dry_run: c.dry_run,
                 resume: c.resume,
+                adaptive: c.adaptive,
+                max_samples: c.max_samples,
+                control: c.control,
                 calls: c.calls.into_options(env(), command_line),
             };
             let mut bar = progress::Bar::new(std::io::stderr().is_terminal());

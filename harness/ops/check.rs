@@ -10,14 +10,17 @@ use rayon::prelude::*;
 use super::calls::{CallOptions, ErrorBudget, Executed, RunTarget, execute};
 use super::plan::{
     Jobs, Prepared, Providers, SuiteProvider, check_suite_names, effective_params, ordered_unique,
-    plan_suite, suites_for,
+    plan_case, plan_suite, suites_for,
 };
 use super::reports::{ReportFormat, write_reports};
 use super::scoring::{scores, side_report, totals};
 use super::{Progress, Project};
 use crate::compare::{self, CasePair, SampleScore};
 use crate::errors::{Error, Result, exit};
-use crate::gate::{self, Verdict};
+use crate::config::OnInconclusive;
+use crate::gate::{self, Statistics, Verdict};
+use crate::runner::Outcome;
+use crate::stats;
 use crate::ids::{PromptName, RunId};
 use crate::record::FORMAT_VERSION;
 use crate::report::{CandidateReport, CaseReport, CheckReport, SuiteReport};
@@ -45,9 +48,19 @@ pub struct CheckOptions {
     /// stored options replace the others; no completed call is made again.
     #[serde(skip)]
     pub resume: Option<String>,
+    /// Draw more samples where they decide an inconclusive suite (`--adaptive`).
+    #[serde(default)]
+    pub adaptive: bool,
+    /// The most samples per case and version `--adaptive` draws (default 10).
+    #[serde(default)]
+    pub max_samples: Option<u32>,
+    /// Run the baseline against itself (A/A) to measure the noise floor.
+    #[serde(default)]
+    pub control: bool,
     /// How to make the calls.
     pub calls: CallOptions,
 }
+
 
 /// What `check` found to do.
 #[derive(Debug)]
@@ -74,6 +87,8 @@ pub struct CheckOutcome {
 /// One comparison to make: a candidate version of a prompt against the baseline version.
 struct ComparisonSpec {
     label: String,
+    /// The baseline against itself (`--control`).
+    control: bool,
     prompt: PromptName,
     baseline_rev: String,
     candidate: (PromptName, String),
@@ -136,6 +151,9 @@ fn baseline_rev(project: &Project, options: &CheckOptions, prompt: &PromptName) 
 }
 
 fn select(project: &Project, options: &CheckOptions) -> Result<Vec<ComparisonSpec>> {
+    if options.control {
+        return control_specs(project, options);
+    }
     // A variant named as a prompt (`check support/triage.terse`) is the candidate for its base.
     let named_variants: Vec<PromptName> = options
         .prompts
@@ -201,6 +219,7 @@ fn select(project: &Project, options: &CheckOptions) -> Result<Vec<ComparisonSpe
             match candidate {
                 Candidate::Revision(rev) => specs.push(ComparisonSpec {
                     label: format!("{prompt}@{rev}"),
+                    control: false,
                     prompt: prompt.clone(),
                     baseline_rev: baseline_rev.clone(),
                     candidate: (prompt.clone(), rev.clone()),
@@ -209,6 +228,7 @@ fn select(project: &Project, options: &CheckOptions) -> Result<Vec<ComparisonSpe
                     for v in variants.iter().filter(|v| v.base() == prompt) {
                         specs.push(ComparisonSpec {
                             label: v.to_string(),
+                            control: false,
                             prompt: prompt.clone(),
                             baseline_rev: baseline_rev.clone(),
                             candidate: (v.clone(), WORKTREE.into()),
@@ -221,12 +241,41 @@ fn select(project: &Project, options: &CheckOptions) -> Result<Vec<ComparisonSpe
     Ok(specs)
 }
 
-/// A suite planned on both versions.
+/// `--control`: each prompt's baseline against itself (the named prompts, else every prompt).
+fn control_specs(project: &Project, options: &CheckOptions) -> Result<Vec<ComparisonSpec>> {
+    let prompts: Vec<PromptName> = if options.prompts.is_empty() {
+        project
+            .store
+            .prompt_names(WORKTREE)?
+            .into_iter()
+            .filter(|n| n.variant().is_none())
+            .collect()
+    } else {
+        ordered_unique(options.prompts.iter().map(PromptName::new))
+    };
+    Ok(prompts
+        .into_iter()
+        .map(|prompt| {
+            let rev = baseline_rev(project, options, &prompt);
+            ComparisonSpec {
+                label: format!("{prompt}@{rev} (control: against itself)"),
+                control: true,
+                prompt: prompt.clone(),
+                baseline_rev: rev.clone(),
+                candidate: (prompt, rev),
+            }
+        })
+        .collect())
+}
+
+/// A suite planned on both versions: the job indices of each case's samples per version.
 struct PlannedSuite<'s> {
     suite: &'s Suite,
     provider: Arc<SuiteProvider>,
+    tolerance: crate::config::Tolerance,
     baseline: Vec<Vec<usize>>,
     candidate: Vec<Vec<usize>>,
+    extra_calls: usize,
 }
 
 /// Runs `check`: plans every comparison, makes the calls, scores, compares, gates, and writes
@@ -263,7 +312,7 @@ pub fn check(
     );
     check_suite_names(&project.suites, &options.suites)?;
     let specs = select(&project, options)?;
-    if specs.is_empty() && options.prompts.is_empty() && !options.all {
+    if specs.is_empty() && options.prompts.is_empty() && !options.all && !options.control {
         return Ok(CheckResult::NothingChanged);
     }
 
@@ -291,20 +340,34 @@ pub fn check(
         let mut suites = Vec::new();
         for suite in suites_for(&project.suites, &spec.prompt, &options.suites) {
             let provider = providers.for_suite(suite)?;
-            let base_jobs = plan_suite(suite, &baseline, &provider, &mut jobs)?;
-            let cand_jobs = plan_suite(suite, &candidate, &provider, &mut jobs)?;
+            let base_jobs = plan_suite(suite, &baseline, &provider, &mut jobs, 0)?;
+            // A control run's second side asks for fresh samples of the same version.
+            let first = if spec.control { suite.samples } else { 0 };
+            let cand_jobs = plan_suite(suite, &candidate, &provider, &mut jobs, first)?;
             suites.push(PlannedSuite {
                 suite,
                 provider,
+                tolerance: suite.tolerance.over(
+                    project
+                        .config
+                        .tolerance
+                        .for_tier(candidate.prompt.metadata.governance.risk_tier),
+                ),
                 baseline: base_jobs,
                 candidate: cand_jobs,
+                extra_calls: 0,
             });
         }
-        planned.push((spec, baseline, candidate, suites));
+        planned.push(PlannedCandidate {
+            spec,
+            baseline,
+            candidate,
+            suites,
+        });
     }
     let cases: usize = planned
         .iter()
-        .flat_map(|p| &p.3)
+        .flat_map(|p| &p.suites)
         .map(|s| s.suite.cases.len())
         .sum();
     if cases == 0 {
@@ -342,82 +405,86 @@ pub fn check(
         ),
     };
     let run_id = target.manifest.run_id.clone();
+    let (manifest, logged) = (target.manifest.clone(), target.resumed.clone());
     let Executed {
-        outcomes,
+        mut outcomes,
         run_dir,
-        interrupted,
+        mut interrupted,
     } = execute(target, jobs, &options.calls, progress)?;
 
-    let mut candidates: Vec<CandidateReport> = planned
-        .into_iter()
-        .map(|(spec, baseline, candidate, suites)| {
-            let suites: Vec<SuiteReport> = suites
+    let max_samples = options.max_samples.unwrap_or(10);
+    // --adaptive: more samples where they decide, until no suite is inconclusive, every case
+    // is at the cap, or the budget runs out.
+    while options.adaptive && !interrupted && !outcomes.iter().any(|o| o.skipped) {
+        let mut extra = Jobs::default();
+        let mut added: Vec<(usize, usize, usize, Side, usize)> = Vec::new();
+        for (c, candidate) in planned.iter().enumerate() {
+            let reports: Vec<Vec<CaseReport>> = candidate
+                .suites
                 .iter()
-                .map(|p| {
-                    let cases: Vec<CaseReport> = p
-                        .suite
-                        .cases
-                        .par_iter()
-                        .enumerate()
-                        .map(|(i, case)| {
-                            let baseline = side_report(case, &p.baseline[i], &outcomes);
-                            let candidate = side_report(case, &p.candidate[i], &outcomes);
-                            let status =
-                                compare::case_status(&scores(&baseline), &scores(&candidate));
-                            CaseReport {
-                                id: case.id.clone(),
-                                description: case.description.clone(),
-                                status,
-                                baseline,
-                                candidate,
-                            }
-                        })
-                        .collect();
-                    let baseline_scores: Vec<Vec<SampleScore>> =
-                        cases.iter().map(|c| scores(&c.baseline)).collect();
-                    let candidate_scores: Vec<Vec<SampleScore>> =
-                        cases.iter().map(|c| scores(&c.candidate)).collect();
-                    let pairs: Vec<CasePair<'_>> = baseline_scores
-                        .iter()
-                        .zip(&candidate_scores)
-                        .map(|(b, c)| CasePair {
-                            baseline: b,
-                            candidate: c,
-                        })
-                        .collect();
-                    let comparison = compare::compare_suite(&pairs);
-                    let mut cases = cases;
-                    cases.sort_by_key(|c| c.status);
-                    SuiteReport {
-                        name: p.suite.name.clone(),
-                        provider: p.provider.name.clone(),
-                        params: effective_params(p.suite, &candidate, &p.provider),
-                        samples: p.suite.samples,
-                        tolerance: p.suite.tolerance.over(
-                            project
-                                .config
-                                .tolerance
-                                .for_tier(candidate.prompt.metadata.governance.risk_tier),
-                        ),
-                        comparison,
-                        cases,
+                .map(|p| score_cases(p, &outcomes))
+                .collect();
+            let statistics = candidate_statistics(&candidate.suites, &reports);
+            for (s, p) in candidate.suites.iter().enumerate() {
+                if statistics[s]
+                    .as_ref()
+                    .is_none_or(|st| st.decision != Verdict::Inconclusive)
+                {
+                    continue;
+                }
+                let tallies: Vec<stats::CaseTally> = reports[s].iter().map(tally).collect();
+                for case in stats::adaptive_round(&tallies, max_samples) {
+                    for (side, prepared, indices) in [
+                        (Side::Baseline, &candidate.baseline, &p.baseline[case]),
+                        (Side::Candidate, &candidate.candidate, &p.candidate[case]),
+                    ] {
+                        let have = indices.len() as u32;
+                        let offset = if side == Side::Candidate && candidate.spec.control {
+                            p.suite.samples.max(max_samples)
+                        } else {
+                            0
+                        };
+                        let want = (have + stats::ADAPTIVE_STEP).min(max_samples);
+                        let new = plan_case(
+                            p.suite,
+                            &p.suite.cases[case],
+                            prepared,
+                            &p.provider,
+                            &mut extra,
+                            offset + have..offset + want,
+                        )?;
+                        added.extend(new.into_iter().map(|job| (c, s, case, side, job)));
                     }
-                })
-                .collect();
-            let reasons: Vec<gate::Reason> = suites
-                .iter()
-                .flat_map(|s| gate::check(&s.name, &s.tolerance, &s.comparison))
-                .collect();
-            CandidateReport {
-                label: spec.label.clone(),
-                prompt: spec.prompt.clone(),
-                baseline: baseline.version.clone(),
-                candidate: candidate.version.clone(),
-                verdict: gate::verdict(&reasons),
-                reasons,
-                suites,
+                }
             }
-        })
+        }
+        if added.is_empty() {
+            break;
+        }
+        let mut calls = options.calls.clone();
+        calls.budget = remaining(options.calls.budget, &outcomes);
+        let target = RunTarget {
+            root: &project.root,
+            manifest: manifest.clone(),
+            resumed: logged.clone(),
+        };
+        let batch = execute(target, extra, &calls, progress)?;
+        let offset = outcomes.len();
+        outcomes.extend(batch.outcomes);
+        interrupted |= batch.interrupted;
+        for (c, s, case, side, job) in added {
+            let suite = &mut planned[c].suites[s];
+            suite.extra_calls += 1;
+            match side {
+                Side::Baseline => suite.baseline[case].push(offset + job),
+                Side::Candidate => suite.candidate[case].push(offset + job),
+            }
+        }
+    }
+
+    let mut candidates: Vec<CandidateReport> = planned
+        .iter()
+        .map(|candidate| candidate_report(&project, candidate, &outcomes))
         .collect();
     candidates.sort_by(|a, b| {
         a.verdict
@@ -425,11 +492,11 @@ pub fn check(
             .then(b.mean_delta().total_cmp(&a.mean_delta()))
     });
 
-    let verdict = candidates
-        .iter()
-        .map(|c| c.verdict)
-        .max()
-        .unwrap_or(Verdict::Pass);
+    let gated = || candidates.iter().filter(|c| !c.control);
+    let verdict = gated().map(|c| c.verdict).max().unwrap_or(Verdict::Pass);
+    let blocked_inconclusive = gated().any(|c| {
+        c.verdict == Verdict::Inconclusive && c.on_inconclusive == OnInconclusive::Block
+    });
     let comparisons = || {
         candidates
             .iter()
@@ -461,14 +528,233 @@ pub fn check(
         // An interrupted run stops the gate whatever it saw so far.
         _ if interrupted => exit::INCOMPLETE,
         (Verdict::Fail, _) => exit::GATE_FAILED,
-        (Verdict::Pass, false) => exit::INCOMPLETE,
-        (Verdict::Pass, true) => exit::PASS,
+        (Verdict::Inconclusive, _) if blocked_inconclusive => exit::INCONCLUSIVE_BLOCKED,
+        (_, false) => exit::INCOMPLETE,
+        (Verdict::Pass | Verdict::Inconclusive, true) => exit::PASS,
     };
     Ok(CheckResult::Checked(CheckOutcome {
         report,
         run_dir,
         exit_code,
     }))
+}
+
+/// Which version a sample belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Baseline,
+    Candidate,
+}
+
+/// A comparison planned on its suites.
+struct PlannedCandidate<'s> {
+    spec: &'s ComparisonSpec,
+    baseline: Arc<Prepared>,
+    candidate: Arc<Prepared>,
+    suites: Vec<PlannedSuite<'s>>,
+}
+
+/// Every case of a suite scored on both versions, in suite order.
+fn score_cases(p: &PlannedSuite<'_>, outcomes: &[Outcome]) -> Vec<CaseReport> {
+    p.suite
+        .cases
+        .par_iter()
+        .enumerate()
+        .map(|(i, case)| {
+            let baseline = side_report(case, &p.baseline[i], outcomes);
+            let candidate = side_report(case, &p.candidate[i], outcomes);
+            let status = compare::case_status(&scores(&baseline), &scores(&candidate));
+            CaseReport {
+                id: case.id.clone(),
+                description: case.description.clone(),
+                status,
+                baseline,
+                candidate,
+            }
+        })
+        .collect()
+}
+
+/// Passes and samples of a scored case.
+fn tally(case: &CaseReport) -> stats::CaseTally {
+    let count = |side: &crate::report::SideReport| {
+        let passed = side.samples.iter().filter(|s| s.pass() == Some(true)).count() as u32;
+        (passed, side.samples.len() as u32)
+    };
+    let (baseline_passed, baseline_samples) = count(&case.baseline);
+    let (candidate_passed, candidate_samples) = count(&case.candidate);
+    stats::CaseTally {
+        baseline_passed,
+        baseline_samples,
+        candidate_passed,
+        candidate_samples,
+    }
+}
+
+/// The statistics of each suite of a candidate, decided, with p-values Holm-adjusted across the
+/// candidate's suites. `None` for a suite with no pass-rate tolerance or no comparable case.
+fn candidate_statistics(
+    suites: &[PlannedSuite<'_>],
+    reports: &[Vec<CaseReport>],
+) -> Vec<Option<Statistics>> {
+    let mut all: Vec<Option<Statistics>> = suites
+        .iter()
+        .zip(reports)
+        .map(|(p, cases)| {
+            p.tolerance.max_pass_rate_drop?;
+            suite_statistics(&p.suite.name, cases, p.extra_calls)
+        })
+        .collect();
+    let raw: Vec<f64> = all.iter().flatten().map(|s| s.p_value).collect();
+    let mut adjusted = stats::holm(&raw).into_iter();
+    for (stats, p) in all.iter_mut().zip(suites) {
+        if let Some(stats) = stats {
+            stats.p_adjusted = adjusted.next().unwrap_or(stats.p_value);
+            gate::decide(stats, p.tolerance.max_pass_rate_drop.unwrap_or(0.0));
+        }
+    }
+    all
+}
+
+/// The paired statistics of one suite's completed cases (undecided).
+fn suite_statistics(name: &str, cases: &[CaseReport], extra_calls: usize) -> Option<Statistics> {
+    let complete: Vec<stats::CaseTally> = cases
+        .iter()
+        .filter(|c| c.baseline.pass_rate.is_some() && c.candidate.pass_rate.is_some())
+        .map(tally)
+        .collect();
+    let deltas: Vec<f64> = complete.iter().map(stats::CaseTally::delta).collect();
+    // Seeded by the suite's name: the same results give the same interval on every run.
+    let seed = u64::from_le_bytes(
+        crate::ids::ContentHash::of(name).as_str().as_bytes()[..8]
+            .try_into()
+            .unwrap_or_default(),
+    );
+    let paired = stats::paired_bootstrap(&deltas, seed)?;
+    let samples = complete
+        .iter()
+        .map(|c| c.baseline_samples.max(c.candidate_samples))
+        .max()
+        .unwrap_or(1);
+    let single = complete
+        .iter()
+        .all(|c| c.baseline_samples == 1 && c.candidate_samples == 1);
+    let (test, p_value, discordant) = if single {
+        let worse = complete.iter().filter(|c| c.delta() < 0.0).count() as u64;
+        let better = complete.iter().filter(|c| c.delta() > 0.0).count() as u64;
+        (
+            gate::Test::McnemarExact,
+            stats::mcnemar_one_sided(worse, better),
+            Some([worse, better]),
+        )
+    } else {
+        (gate::Test::PairedBootstrap, paired.p_worse, None)
+    };
+    let flaky = |passed: fn(&stats::CaseTally) -> (u32, u32)| {
+        complete
+            .iter()
+            .filter(|c| {
+                let (p, n) = passed(c);
+                p > 0 && p < n
+            })
+            .count()
+    };
+    Some(Statistics {
+        test,
+        samples,
+        cases: paired.cases,
+        mean_delta: paired.mean,
+        interval: [paired.lo, paired.hi],
+        p_value,
+        p_adjusted: p_value,
+        discordant,
+        flaky_baseline: flaky(|c| (c.baseline_passed, c.baseline_samples)),
+        flaky_candidate: flaky(|c| (c.candidate_passed, c.candidate_samples)),
+        extra_calls,
+        decision: Verdict::Inconclusive,
+        rests_on: String::new(),
+    })
+}
+
+/// One candidate's report: its suites scored, compared, their statistics decided, and gated.
+fn candidate_report(
+    project: &Project,
+    planned: &PlannedCandidate<'_>,
+    outcomes: &[Outcome],
+) -> CandidateReport {
+    let reports: Vec<Vec<CaseReport>> = planned
+        .suites
+        .iter()
+        .map(|p| score_cases(p, outcomes))
+        .collect();
+    let statistics = candidate_statistics(&planned.suites, &reports);
+    let suites: Vec<SuiteReport> = planned
+        .suites
+        .iter()
+        .zip(reports)
+        .zip(statistics)
+        .map(|((p, mut cases), statistics)| {
+            let baseline_scores: Vec<Vec<SampleScore>> =
+                cases.iter().map(|c| scores(&c.baseline)).collect();
+            let candidate_scores: Vec<Vec<SampleScore>> =
+                cases.iter().map(|c| scores(&c.candidate)).collect();
+            let pairs: Vec<CasePair<'_>> = baseline_scores
+                .iter()
+                .zip(&candidate_scores)
+                .map(|(b, c)| CasePair {
+                    baseline: b,
+                    candidate: c,
+                })
+                .collect();
+            let comparison = compare::compare_suite(&pairs);
+            cases.sort_by_key(|c| c.status);
+            SuiteReport {
+                name: p.suite.name.clone(),
+                provider: p.provider.name.clone(),
+                params: effective_params(p.suite, &planned.candidate, &p.provider),
+                samples: p.suite.samples,
+                tolerance: p.tolerance,
+                comparison,
+                statistics,
+                cases,
+            }
+        })
+        .collect();
+    let reasons: Vec<gate::Reason> = suites
+        .iter()
+        .flat_map(|s| gate::check(&s.name, &s.tolerance, &s.comparison, s.statistics.as_ref()))
+        .collect();
+    let statistics: Vec<Option<&Statistics>> =
+        suites.iter().map(|s| s.statistics.as_ref()).collect();
+    let tier = planned.candidate.prompt.metadata.governance.risk_tier;
+    CandidateReport {
+        label: planned.spec.label.clone(),
+        prompt: planned.spec.prompt.clone(),
+        baseline: planned.baseline.version.clone(),
+        candidate: planned.candidate.version.clone(),
+        verdict: gate::verdict(&reasons, &statistics),
+        reasons,
+        on_inconclusive: project.config.inconclusive.for_tier(tier),
+        control: planned.spec.control,
+        suites,
+    }
+}
+
+/// What is left of `budget` after the calls in `outcomes`.
+fn remaining(budget: super::calls::Budget, outcomes: &[Outcome]) -> super::calls::Budget {
+    let made = outcomes.iter().filter(|o| !o.cached && !o.skipped);
+    let calls: u64 = made.clone().map(|o| u64::from(o.attempts)).sum();
+    let tokens: u64 = made
+        .clone()
+        .filter_map(|o| o.result.as_ref().ok())
+        .map(|c| c.usage.input_tokens + c.usage.output_tokens)
+        .sum();
+    let cost: f64 = made.filter_map(|o| o.cost).sum();
+    super::calls::Budget {
+        max_calls: budget.max_calls.map(|m| m.saturating_sub(calls)),
+        max_tokens: budget.max_tokens.map(|m| m.saturating_sub(tokens)),
+        max_cost: budget.max_cost.map(|m| (m - cost).max(0.0)),
+    }
 }
 
 /// Why a check is incomplete, in plain words; `None` when the gate saw every case.

@@ -234,7 +234,8 @@ impl Jobs {
     }
 }
 
-/// Renders every case of `suite` on `prepared` and plans `samples` calls per case.
+/// Renders every case of `suite` on `prepared` and plans `samples` calls per case, numbered
+/// from `first_sample` (a control run plans its second side after the first's samples).
 ///
 /// Returns, per case, the job index of each sample. Variable errors name the suite, case and
 /// variable, and stop the run before any call.
@@ -243,32 +244,45 @@ pub(super) fn plan_suite(
     prepared: &Prepared,
     provider: &SuiteProvider,
     jobs: &mut Jobs,
+    first_sample: u32,
 ) -> Result<Vec<Vec<usize>>> {
+    let samples = first_sample..first_sample + suite.samples;
+    suite
+        .cases
+        .iter()
+        .map(|case| plan_case(suite, case, prepared, provider, jobs, samples.clone()))
+        .collect()
+}
+
+/// Plans the calls of `samples` of one case; returns their job indices.
+pub(super) fn plan_case(
+    suite: &Suite,
+    case: &crate::suite::Case,
+    prepared: &Prepared,
+    provider: &SuiteProvider,
+    jobs: &mut Jobs,
+    samples: std::ops::Range<u32>,
+) -> Result<Vec<usize>> {
     let params = effective_params(suite, prepared, provider);
-    let mut per_case = Vec::with_capacity(suite.cases.len());
-    for case in &suite.cases {
-        let messages = render_case(suite, case, prepared)?;
-        let samples = (0..suite.samples)
-            .map(|sample| {
-                jobs.add(
-                    provider,
-                    Request {
-                        messages: messages.clone(),
-                        params,
-                        sample,
-                    },
-                    format!(
-                        "{}/{}#{sample} on {}",
-                        suite.name,
-                        case.id,
-                        prepared.version.label()
-                    ),
-                )
-            })
-            .collect();
-        per_case.push(samples);
-    }
-    Ok(per_case)
+    let messages = render_case(suite, case, prepared)?;
+    Ok(samples
+        .map(|sample| {
+            jobs.add(
+                provider,
+                Request {
+                    messages: messages.clone(),
+                    params,
+                    sample,
+                },
+                format!(
+                    "{}/{}#{sample} on {}",
+                    suite.name,
+                    case.id,
+                    prepared.version.label()
+                ),
+            )
+        })
+        .collect())
 }
 
 /// Checks `case`'s variables and renders it on `prepared`: the messages every sample sends.

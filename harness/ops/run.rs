@@ -69,7 +69,7 @@ pub fn run(
         let prepared = Prepared::load(&project, name, &rev)?;
         for suite in suites_for(&project.suites, name, &options.suites) {
             let provider = providers.for_suite(suite)?;
-            let per_case = plan_suite(suite, &prepared, &provider, &mut jobs)?;
+            let per_case = plan_suite(suite, &prepared, &provider, &mut jobs, 0)?;
             planned.push((prepared.version.clone(), suite, provider, per_case));
         }
     }

@@ -355,6 +355,13 @@ fn suites_table(h: &mut String, report: &CheckReport) {
                 super::dollars(cmp.baseline.cost),
                 super::dollars(cmp.candidate.cost),
             );
+            if let Some(stats) = &s.statistics {
+                let _ = writeln!(
+                    h,
+                    "<tr><td></td><td colspan=\"12\" class=\"meta\">{}</td></tr>",
+                    escape(&super::statistics_line(stats))
+                );
+            }
         }
     }
     h.push_str("</table>\n");

@@ -52,6 +52,29 @@ pub fn summary_markdown(report: &CheckReport) -> String {
             );
         }
     }
+    let statistics: Vec<String> = report
+        .candidates
+        .iter()
+        .flat_map(|c| {
+            c.suites.iter().filter_map(move |s| {
+                let stats = s.statistics.as_ref()?;
+                Some(format!(
+                    "- `{}` on `{}`: {}",
+                    escape(&c.label),
+                    escape(&s.name),
+                    escape(&super::statistics_line(stats))
+                ))
+            })
+        })
+        .collect();
+    if !statistics.is_empty() {
+        let _ = writeln!(md);
+        let _ = writeln!(md, "**What the verdict rests on**");
+        let _ = writeln!(md);
+        for line in statistics {
+            let _ = writeln!(md, "{line}");
+        }
+    }
     let reasons: Vec<String> = report
         .candidates
         .iter()

@@ -80,6 +80,11 @@ pub struct CandidateReport {
     pub verdict: Verdict,
     /// Every breached limit.
     pub reasons: Vec<Reason>,
+    /// What an inconclusive verdict does for this prompt's risk tier.
+    pub on_inconclusive: crate::config::OnInconclusive,
+    /// A control run: the baseline against itself (`check --control`), to measure noise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub control: bool,
     /// Per-suite results.
     pub suites: Vec<SuiteReport>,
 }
@@ -115,6 +120,10 @@ pub struct SuiteReport {
     pub tolerance: Tolerance,
     /// The numbers.
     pub comparison: SuiteComparison,
+    /// The paired statistics and what they decided (`None` without a pass-rate tolerance or
+    /// without cases both versions completed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statistics: Option<crate::gate::Statistics>,
     /// Every case, regressions first.
     pub cases: Vec<CaseReport>,
 }
@@ -323,6 +332,8 @@ pub(crate) mod tests {
                     observed: Some(0.5),
                     message: "pass rate dropped 50.0 points, limit 2.0".into(),
                 }],
+                on_inconclusive: crate::config::OnInconclusive::Warn,
+                control: false,
                 suites: vec![SuiteReport {
                     name: "triage".into(),
                     provider: "echo".into(),
@@ -347,6 +358,7 @@ pub(crate) mod tests {
                         errors: 0,
                         skipped: 0,
                     },
+                    statistics: None,
                     cases: vec![
                         CaseReport {
                             id: "double-charge".into(),
@@ -387,4 +399,31 @@ pub(crate) mod tests {
         let back: CheckReport = serde_json::from_str(&json).unwrap();
         assert_eq!(serde_json::to_string(&back).unwrap(), json);
     }
+}
+
+/// One line of what a suite's statistics say: the samples, the test, the interval, the
+/// p-value, the flaky counts and any adaptive calls; then the decision in plain words.
+pub fn statistics_line(stats: &crate::gate::Statistics) -> String {
+    let pts = |x: f64| format!("{:+.1}", x * 100.0);
+    let mut line = format!(
+        "k={} · {} · change {} points, 95% interval [{}, {}] · p={:.3} (Holm {:.3})",
+        stats.samples,
+        stats.test.as_str(),
+        pts(stats.mean_delta),
+        pts(stats.interval[0]),
+        pts(stats.interval[1]),
+        stats.p_value,
+        stats.p_adjusted
+    );
+    if let Some([worse, better]) = stats.discordant {
+        line.push_str(&format!(" · discordant {worse} worse / {better} better"));
+    }
+    line.push_str(&format!(
+        " · flaky {} baseline / {} candidate",
+        stats.flaky_baseline, stats.flaky_candidate
+    ));
+    if stats.extra_calls > 0 {
+        line.push_str(&format!(" · {} adaptive calls", stats.extra_calls));
+    }
+    format!("{line} — {}: {}", stats.decision.as_str(), stats.rests_on)
 }

@@ -38,6 +38,9 @@ pub fn check_summary(report: &CheckReport, run_dir: &str) -> String {
                 cmp.fixed,
                 cmp.errors
             );
+            if let Some(stats) = &s.statistics {
+                let _ = writeln!(out, "    {}", super::statistics_line(stats));
+            }
             for status in [CaseStatus::Regressed, CaseStatus::Error, CaseStatus::Fixed] {
                 let cases: Vec<_> = s.cases.iter().filter(|k| k.status == status).collect();
                 for k in cases.iter().take(MAX_CASES) {
@@ -104,6 +107,30 @@ pub fn check_summary(report: &CheckReport, run_dir: &str) -> String {
         report.duration_ms as f64 / 1000.0
     );
     let _ = writeln!(out, "report: {run_dir}");
+    let inconclusive = report
+        .candidates
+        .iter()
+        .filter(|c| !c.control && c.verdict == crate::gate::Verdict::Inconclusive)
+        .map(|c| {
+            format!(
+                "{} is inconclusive; its risk tier's policy: {}",
+                c.label,
+                match c.on_inconclusive {
+                    crate::config::OnInconclusive::Block => "block",
+                    crate::config::OnInconclusive::Warn => "warn (not blocked)",
+                }
+            )
+        })
+        .collect::<Vec<_>>();
+    for line in inconclusive {
+        let _ = writeln!(out, "{line}");
+    }
+    if report.candidates.iter().any(|c| c.control) {
+        let _ = writeln!(
+            out,
+            "control run: the baseline against itself; the intervals above are the noise floor (never blocks)"
+        );
+    }
     let _ = write!(
         out,
         "verdict: {}{}",

@@ -25,7 +25,7 @@ fn a_regression_beyond_tolerance_exits_10_with_per_case_statuses() {
     assert_eq!(report["verdict"], "fail");
     assert_eq!(
         report["candidates"][0]["reasons"][0]["metric"],
-        "max_pass_rate_drop"
+        "max_new_failures"
     );
     assert!(out.stdout.contains("regressed  billing"), "{}", out.stdout);
     let summary = p.read(&format!("{}/summary.md", out.report_dir()));
@@ -86,7 +86,7 @@ fn an_improvement_passes() {
 fn suite_tolerance_decides() {
     let p = Project::triage();
     let loose = crate::support::TRIAGE_SUITE
-        .replace("cases:", "tolerance: { max_pass_rate_drop: 0.5 }\ncases:");
+        .replace("cases:", "tolerance: { max_pass_rate_drop: 0.5, max_new_failures: 5 }\ncases:");
     p.write("suites/triage.yaml", &loose);
     p.commit("loosen");
     p.write(

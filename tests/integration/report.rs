@@ -208,7 +208,7 @@ fn junit_parses_back_with_failures_and_errors() {
     );
     p.write(
         "promptgate.yaml",
-        "default_provider: echo\nproviders:\n  broken: { kind: exec, command: [\"sh\", \"-c\", \"exit 3\"] }\n",
+        "default_provider: echo\ntolerance:\n  standard: { max_new_failures: 0 }\nproviders:\n  broken: { kind: exec, command: [\"sh\", \"-c\", \"exit 3\"] }\n",
     );
     let out = p.run(&["check"]);
     assert_eq!(out.code, 10, "{}", out.stderr);

@@ -36,7 +36,9 @@ pub(crate) const TRIAGE_SUITE: &str = "kind: regression\nprompt: support/triage\
 
 impl Project {
     /// An empty repository with a committer identity, set up for the `echo` provider (whose
-    /// reply is the rendered prompt, so outcomes follow prompt edits deterministically).
+    /// reply is the rendered prompt, so outcomes follow prompt edits deterministically). The
+    /// test suites are tiny, far too small for the statistical gate to decide anything, so the
+    /// standard tier also blocks any new failure outright.
     pub(crate) fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let repo = git2::Repository::init(dir.path()).expect("git init");
@@ -44,7 +46,10 @@ impl Project {
         config.set_str("user.name", "Test Author").unwrap();
         config.set_str("user.email", "author@example.com").unwrap();
         let project = Self { dir, repo };
-        project.write("promptgate.yaml", "default_provider: echo\n");
+        project.write(
+            "promptgate.yaml",
+            "default_provider: echo\ntolerance:\n  standard: { max_new_failures: 0 }\n",
+        );
         project
     }
 
