@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::stats::{self, CaseTally};
+
 use crate::compare::SuiteComparison;
 use crate::config::Tolerance;
 
@@ -151,7 +153,7 @@ pub fn verdict(reasons: &[Reason], statistics: &[Option<&Statistics>]) -> Verdic
 
 /// The significance level of the test behind a `fail` (after Holm's adjustment across the
 /// candidate's suites): a change with no true effect is blocked at most this often per check.
-pub const ALPHA: f64 = 0.01;
+pub const ALPHA: f64 = 0.005;
 
 /// Which test gave the p-value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -204,6 +206,66 @@ pub struct Statistics {
     pub decision: Verdict,
     /// What the decision rests on, in plain words.
     pub rests_on: String,
+}
+
+/// The adaptive round a decided or undecided suite needs, if any: more samples while it is
+/// inconclusive; evenly sampled cases before a `fail` on uneven ones stands.
+pub fn adaptive_round(stats: &Statistics, cases: &[CaseTally], cap: u32) -> Vec<(usize, u32)> {
+    match stats.decision {
+        Verdict::Inconclusive => stats::adaptive_round(cases, cap, false),
+        Verdict::Fail => stats::adaptive_round(cases, cap, true),
+        Verdict::Pass => Vec::new(),
+    }
+}
+
+/// The paired statistics of a suite's completed cases, undecided (see [`decide`]): the exact
+/// McNemar test when every case has one sample per version, else the paired bootstrap.
+pub fn statistics(cases: &[CaseTally], seed: u64, extra_calls: usize) -> Option<Statistics> {
+    let deltas: Vec<f64> = cases.iter().map(CaseTally::delta).collect();
+    let paired = stats::paired_bootstrap(&deltas, seed)?;
+    let samples = cases
+        .iter()
+        .map(|c| c.baseline_samples.max(c.candidate_samples))
+        .max()
+        .unwrap_or(1);
+    let single = cases
+        .iter()
+        .all(|c| c.baseline_samples == 1 && c.candidate_samples == 1);
+    let (test, p_value, discordant) = if single {
+        let worse = deltas.iter().filter(|d| **d < 0.0).count() as u64;
+        let better = deltas.iter().filter(|d| **d > 0.0).count() as u64;
+        (
+            Test::McnemarExact,
+            stats::mcnemar_one_sided(worse, better),
+            Some([worse, better]),
+        )
+    } else {
+        (Test::PairedBootstrap, paired.p_worse, None)
+    };
+    let flaky = |side: fn(&CaseTally) -> (u32, u32)| {
+        cases
+            .iter()
+            .filter(|c| {
+                let (passed, samples) = side(c);
+                passed > 0 && passed < samples
+            })
+            .count()
+    };
+    Some(Statistics {
+        test,
+        samples,
+        cases: paired.cases,
+        mean_delta: paired.mean,
+        interval: [paired.lo, paired.hi],
+        p_value,
+        p_adjusted: p_value,
+        discordant,
+        flaky_baseline: flaky(|c| (c.baseline_passed, c.baseline_samples)),
+        flaky_candidate: flaky(|c| (c.candidate_passed, c.candidate_samples)),
+        extra_calls,
+        decision: Verdict::Inconclusive,
+        rests_on: String::new(),
+    })
 }
 
 /// Decides a suite from its statistics against `tolerance` (the largest allowed drop):
@@ -355,7 +417,10 @@ mod tests {
     fn the_interval_and_the_test_decide_three_ways() {
         let pass = stats(-0.01, [-0.019, 0.0], 0.2);
         assert_eq!(pass.decision, Verdict::Pass);
-        assert!(pass.rests_on.contains("rules out a drop of more than 2.0 points"));
+        assert!(
+            pass.rests_on
+                .contains("rules out a drop of more than 2.0 points")
+        );
         let fail = stats(-0.05, [-0.08, -0.02], 0.004);
         assert_eq!(fail.decision, Verdict::Fail, "{}", fail.rests_on);
         let not_significant = stats(-0.05, [-0.1, 0.01], 0.03);
@@ -366,7 +431,10 @@ mod tests {
             Verdict::Inconclusive,
             "a significant drop within tolerance does not fail"
         );
-        assert_eq!(verdict(&[], &[Some(&pass), Some(&small_but_sure)]), Verdict::Inconclusive);
+        assert_eq!(
+            verdict(&[], &[Some(&pass), Some(&small_but_sure)]),
+            Verdict::Inconclusive
+        );
         assert_eq!(verdict(&[], &[Some(&pass), None]), Verdict::Pass);
     }
 
@@ -381,7 +449,12 @@ mod tests {
             max_cost_increase: Some(0.1),
             ..Tolerance::default()
         };
-        let reasons = check("s", &unknown_cost, &comparison(0.0, 0, (Some(1.0), None)), None);
+        let reasons = check(
+            "s",
+            &unknown_cost,
+            &comparison(0.0, 0, (Some(1.0), None)),
+            None,
+        );
         assert_eq!(reasons.len(), 1);
         assert_eq!(reasons[0].observed, None);
     }

@@ -119,7 +119,13 @@ impl CaseTally {
 
     /// Candidate minus baseline pass rate.
     pub fn delta(&self) -> f64 {
-        let rate = |p: u32, n: u32| if n == 0 { 0.0 } else { f64::from(p) / f64::from(n) };
+        let rate = |p: u32, n: u32| {
+            if n == 0 {
+                0.0
+            } else {
+                f64::from(p) / f64::from(n)
+            }
+        };
         rate(self.candidate_passed, self.candidate_samples)
             - rate(self.baseline_passed, self.baseline_samples)
     }
@@ -128,25 +134,40 @@ impl CaseTally {
 /// Samples added per version to each chosen case in one adaptive round.
 pub const ADAPTIVE_STEP: u32 = 2;
 
-/// The cases to sample again in an adaptive round: those below `cap` whose results disagree;
-/// when none disagree, every case below `cap` (the interval may still be too wide).
-pub fn adaptive_round(cases: &[CaseTally], cap: u32) -> Vec<usize> {
-    let below = |c: &CaseTally| c.baseline_samples.max(c.candidate_samples) < cap;
-    let disagreeing: Vec<usize> = cases
+/// The cases to sample again in an adaptive round, each with the samples per version it should
+/// reach.
+///
+/// While a suite is undecided: the cases below `cap` whose results disagree get
+/// [`ADAPTIVE_STEP`] more; when none disagree, every case below `cap` does. Before a `fail`
+/// found on unevenly sampled cases is accepted (`confirm`), every case is brought up to the
+/// most-sampled one: a case whose few samples happened to agree would otherwise count as
+/// certain, and the interval would be too narrow.
+pub fn adaptive_round(cases: &[CaseTally], cap: u32, confirm: bool) -> Vec<(usize, u32)> {
+    let samples = |c: &CaseTally| c.baseline_samples.max(c.candidate_samples);
+    if confirm {
+        let most = cases.iter().map(samples).max().unwrap_or(0).min(cap);
+        return cases
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| samples(c) < most)
+            .map(|(i, _)| (i, most))
+            .collect();
+    }
+    let next = |c: &CaseTally| (samples(c) + ADAPTIVE_STEP).min(cap);
+    let below: Vec<(usize, &CaseTally)> = cases
         .iter()
         .enumerate()
-        .filter(|(_, c)| below(c) && c.disagrees())
-        .map(|(i, _)| i)
+        .filter(|(_, c)| samples(c) < cap)
+        .collect();
+    let disagreeing: Vec<(usize, u32)> = below
+        .iter()
+        .filter(|(_, c)| c.disagrees())
+        .map(|(i, c)| (*i, next(c)))
         .collect();
     if !disagreeing.is_empty() {
         return disagreeing;
     }
-    cases
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| below(c))
-        .map(|(i, _)| i)
-        .collect()
+    below.iter().map(|(i, c)| (*i, next(c))).collect()
 }
 
 #[cfg(test)]
@@ -182,7 +203,11 @@ mod tests {
         assert!(close(b.lo, -0.28, 0.012), "{b:?}");
         assert!(close(b.hi, -0.12, 0.012), "{b:?}");
         assert!(b.p_worse < 0.001);
-        assert_eq!(paired_bootstrap(&deltas, 7), Some(b), "seeded: reproducible");
+        assert_eq!(
+            paired_bootstrap(&deltas, 7),
+            Some(b),
+            "seeded: reproducible"
+        );
         let none = paired_bootstrap(&[0.0; 50], 1).unwrap();
         assert_eq!((none.lo, none.hi, none.p_worse), (0.0, 0.0, 1.0));
         assert_eq!(paired_bootstrap(&[], 1), None);
@@ -193,7 +218,10 @@ mod tests {
         let adjusted = holm(&[0.01, 0.04, 0.03]);
         assert!(close(adjusted[0], 0.03, 1e-12));
         assert!(close(adjusted[2], 0.06, 1e-12));
-        assert!(close(adjusted[1], 0.06, 1e-12), "monotone: never below an earlier step");
+        assert!(
+            close(adjusted[1], 0.06, 1e-12),
+            "monotone: never below an earlier step"
+        );
         assert_eq!(holm(&[]), Vec::<f64>::new());
     }
 
@@ -215,9 +243,18 @@ mod tests {
             candidate_samples: 10,
             baseline_passed: 10,
         };
-        assert_eq!(adaptive_round(&[agree, mixed, capped], 10), vec![1]);
-        assert_eq!(adaptive_round(&[agree, capped], 10), vec![0]);
-        assert!(adaptive_round(&[capped], 10).is_empty());
+        assert_eq!(
+            adaptive_round(&[agree, mixed, capped], 10, false),
+            vec![(1, 5)]
+        );
+        assert_eq!(adaptive_round(&[agree, capped], 10, false), vec![(0, 5)]);
+        assert!(adaptive_round(&[capped], 10, false).is_empty());
+        assert_eq!(
+            adaptive_round(&[agree, mixed, capped], 10, true),
+            vec![(0, 10), (1, 10)],
+            "a fail on uneven samples is confirmed on even ones"
+        );
+        assert!(adaptive_round(&[agree, mixed], 10, true).is_empty());
         assert!(close(mixed.delta(), -1.0 / 3.0, 1e-12));
     }
 }

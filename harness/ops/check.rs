@@ -16,14 +16,14 @@ use super::reports::{ReportFormat, write_reports};
 use super::scoring::{scores, side_report, totals};
 use super::{Progress, Project};
 use crate::compare::{self, CasePair, SampleScore};
-use crate::errors::{Error, Result, exit};
 use crate::config::OnInconclusive;
+use crate::errors::{Error, Result, exit};
 use crate::gate::{self, Statistics, Verdict};
-use crate::runner::Outcome;
-use crate::stats;
 use crate::ids::{PromptName, RunId};
 use crate::record::FORMAT_VERSION;
 use crate::report::{CandidateReport, CaseReport, CheckReport, SuiteReport};
+use crate::runner::Outcome;
+use crate::stats;
 use crate::store::WORKTREE;
 use crate::suite::Suite;
 
@@ -60,7 +60,6 @@ pub struct CheckOptions {
     /// How to make the calls.
     pub calls: CallOptions,
 }
-
 
 /// What `check` found to do.
 #[derive(Debug)]
@@ -426,14 +425,11 @@ pub fn check(
                 .collect();
             let statistics = candidate_statistics(&candidate.suites, &reports);
             for (s, p) in candidate.suites.iter().enumerate() {
-                if statistics[s]
-                    .as_ref()
-                    .is_none_or(|st| st.decision != Verdict::Inconclusive)
-                {
+                let Some(suite_stats) = &statistics[s] else {
                     continue;
-                }
+                };
                 let tallies: Vec<stats::CaseTally> = reports[s].iter().map(tally).collect();
-                for case in stats::adaptive_round(&tallies, max_samples) {
+                for (case, target) in gate::adaptive_round(suite_stats, &tallies, max_samples) {
                     for (side, prepared, indices) in [
                         (Side::Baseline, &candidate.baseline, &p.baseline[case]),
                         (Side::Candidate, &candidate.candidate, &p.candidate[case]),
@@ -444,7 +440,7 @@ pub fn check(
                         } else {
                             0
                         };
-                        let want = (have + stats::ADAPTIVE_STEP).min(max_samples);
+                        let want = target.max(have);
                         let new = plan_case(
                             p.suite,
                             &p.suite.cases[case],
@@ -494,9 +490,8 @@ pub fn check(
 
     let gated = || candidates.iter().filter(|c| !c.control);
     let verdict = gated().map(|c| c.verdict).max().unwrap_or(Verdict::Pass);
-    let blocked_inconclusive = gated().any(|c| {
-        c.verdict == Verdict::Inconclusive && c.on_inconclusive == OnInconclusive::Block
-    });
+    let blocked_inconclusive = gated()
+        .any(|c| c.verdict == Verdict::Inconclusive && c.on_inconclusive == OnInconclusive::Block);
     let comparisons = || {
         candidates
             .iter()
@@ -578,7 +573,11 @@ fn score_cases(p: &PlannedSuite<'_>, outcomes: &[Outcome]) -> Vec<CaseReport> {
 /// Passes and samples of a scored case.
 fn tally(case: &CaseReport) -> stats::CaseTally {
     let count = |side: &crate::report::SideReport| {
-        let passed = side.samples.iter().filter(|s| s.pass() == Some(true)).count() as u32;
+        let passed = side
+            .samples
+            .iter()
+            .filter(|s| s.pass() == Some(true))
+            .count() as u32;
         (passed, side.samples.len() as u32)
     };
     let (baseline_passed, baseline_samples) = count(&case.baseline);
@@ -623,57 +622,13 @@ fn suite_statistics(name: &str, cases: &[CaseReport], extra_calls: usize) -> Opt
         .filter(|c| c.baseline.pass_rate.is_some() && c.candidate.pass_rate.is_some())
         .map(tally)
         .collect();
-    let deltas: Vec<f64> = complete.iter().map(stats::CaseTally::delta).collect();
     // Seeded by the suite's name: the same results give the same interval on every run.
     let seed = u64::from_le_bytes(
         crate::ids::ContentHash::of(name).as_str().as_bytes()[..8]
             .try_into()
             .unwrap_or_default(),
     );
-    let paired = stats::paired_bootstrap(&deltas, seed)?;
-    let samples = complete
-        .iter()
-        .map(|c| c.baseline_samples.max(c.candidate_samples))
-        .max()
-        .unwrap_or(1);
-    let single = complete
-        .iter()
-        .all(|c| c.baseline_samples == 1 && c.candidate_samples == 1);
-    let (test, p_value, discordant) = if single {
-        let worse = complete.iter().filter(|c| c.delta() < 0.0).count() as u64;
-        let better = complete.iter().filter(|c| c.delta() > 0.0).count() as u64;
-        (
-            gate::Test::McnemarExact,
-            stats::mcnemar_one_sided(worse, better),
-            Some([worse, better]),
-        )
-    } else {
-        (gate::Test::PairedBootstrap, paired.p_worse, None)
-    };
-    let flaky = |passed: fn(&stats::CaseTally) -> (u32, u32)| {
-        complete
-            .iter()
-            .filter(|c| {
-                let (p, n) = passed(c);
-                p > 0 && p < n
-            })
-            .count()
-    };
-    Some(Statistics {
-        test,
-        samples,
-        cases: paired.cases,
-        mean_delta: paired.mean,
-        interval: [paired.lo, paired.hi],
-        p_value,
-        p_adjusted: p_value,
-        discordant,
-        flaky_baseline: flaky(|c| (c.baseline_passed, c.baseline_samples)),
-        flaky_candidate: flaky(|c| (c.candidate_passed, c.candidate_samples)),
-        extra_calls,
-        decision: Verdict::Inconclusive,
-        rests_on: String::new(),
-    })
+    gate::statistics(&complete, seed, extra_calls)
 }
 
 /// One candidate's report: its suites scored, compared, their statistics decided, and gated.

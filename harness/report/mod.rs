@@ -250,6 +250,33 @@ fn ordered(items: &[String]) -> Vec<String> {
     out
 }
 
+/// One line of what a suite's statistics say: the samples, the test, the interval, the
+/// p-value, the flaky counts and any adaptive calls; then the decision in plain words.
+pub fn statistics_line(stats: &crate::gate::Statistics) -> String {
+    let pts = |x: f64| format!("{:+.1}", x * 100.0);
+    let mut line = format!(
+        "k={} · {} · change {} points, 95% interval [{}, {}] · p={:.3} (Holm {:.3})",
+        stats.samples,
+        stats.test.as_str(),
+        pts(stats.mean_delta),
+        pts(stats.interval[0]),
+        pts(stats.interval[1]),
+        stats.p_value,
+        stats.p_adjusted
+    );
+    if let Some([worse, better]) = stats.discordant {
+        line.push_str(&format!(" · discordant {worse} worse / {better} better"));
+    }
+    line.push_str(&format!(
+        " · flaky {} baseline / {} candidate",
+        stats.flaky_baseline, stats.flaky_candidate
+    ));
+    if stats.extra_calls > 0 {
+        line.push_str(&format!(" · {} adaptive calls", stats.extra_calls));
+    }
+    format!("{line} — {}: {}", stats.decision.as_str(), stats.rests_on)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -399,31 +426,4 @@ pub(crate) mod tests {
         let back: CheckReport = serde_json::from_str(&json).unwrap();
         assert_eq!(serde_json::to_string(&back).unwrap(), json);
     }
-}
-
-/// One line of what a suite's statistics say: the samples, the test, the interval, the
-/// p-value, the flaky counts and any adaptive calls; then the decision in plain words.
-pub fn statistics_line(stats: &crate::gate::Statistics) -> String {
-    let pts = |x: f64| format!("{:+.1}", x * 100.0);
-    let mut line = format!(
-        "k={} · {} · change {} points, 95% interval [{}, {}] · p={:.3} (Holm {:.3})",
-        stats.samples,
-        stats.test.as_str(),
-        pts(stats.mean_delta),
-        pts(stats.interval[0]),
-        pts(stats.interval[1]),
-        stats.p_value,
-        stats.p_adjusted
-    );
-    if let Some([worse, better]) = stats.discordant {
-        line.push_str(&format!(" · discordant {worse} worse / {better} better"));
-    }
-    line.push_str(&format!(
-        " · flaky {} baseline / {} candidate",
-        stats.flaky_baseline, stats.flaky_candidate
-    ));
-    if stats.extra_calls > 0 {
-        line.push_str(&format!(" · {} adaptive calls", stats.extra_calls));
-    }
-    format!("{line} — {}: {}", stats.decision.as_str(), stats.rests_on)
 }

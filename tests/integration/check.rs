@@ -85,8 +85,10 @@ fn an_improvement_passes() {
 #[test]
 fn suite_tolerance_decides() {
     let p = Project::triage();
-    let loose = crate::support::TRIAGE_SUITE
-        .replace("cases:", "tolerance: { max_pass_rate_drop: 0.5, max_new_failures: 5 }\ncases:");
+    let loose = crate::support::TRIAGE_SUITE.replace(
+        "cases:",
+        "tolerance: { max_pass_rate_drop: 0.5, max_new_failures: 5 }\ncases:",
+    );
     p.write("suites/triage.yaml", &loose);
     p.commit("loosen");
     p.write(
@@ -297,4 +299,68 @@ fn the_summary_goes_to_the_ci_job_summary_when_asked() {
         written.contains("| support/triage@worktree | triage | billing |"),
         "{written}"
     );
+}
+
+#[test]
+fn an_undecidable_change_is_inconclusive_and_the_tier_policy_decides_the_exit() {
+    let p = Project::triage();
+    p.write("promptgate.yaml", "default_provider: echo\n");
+    p.commit("statistics only");
+    // Two of three cases regress, one is fixed: three cases cannot show a drop either way.
+    p.write(
+        "prompts/support/triage.prompt",
+        &TRIAGE_PROMPT.replace("billing, bug", "refund"),
+    );
+    let out = p.run(&["check"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let report = p.report(&out);
+    assert_eq!(report["verdict"], "inconclusive");
+    let stats = &report["candidates"][0]["suites"][0]["statistics"];
+    assert_eq!(stats["test"], "mcnemar-exact");
+    assert_eq!(stats["discordant"], serde_json::json!([2, 1]));
+    assert_eq!(stats["decision"], "inconclusive");
+    assert!(out.stdout.contains("policy: warn"), "{}", out.stdout);
+    let summary = p.read(&format!("{}/summary.md", out.report_dir()));
+    assert!(summary.contains("What the verdict rests on"), "{summary}");
+
+    p.write(
+        "promptgate.yaml",
+        "default_provider: echo\ninconclusive: { standard: block }\n",
+    );
+    let out = p.run(&["check"]);
+    assert_eq!(out.code, 11, "{}\n{}", out.stdout, out.stderr);
+
+    // --adaptive draws more samples for the cases that disagree, up to the cap; the echo
+    // provider is deterministic, so they cannot decide, and the report counts them.
+    let out = p.run(&["check", "--adaptive", "--max-samples", "4"]);
+    assert_eq!(out.code, 11, "{}", out.stderr);
+    let stats = &p.report(&out)["candidates"][0]["suites"][0]["statistics"];
+    assert_eq!(stats["samples"], 4);
+    assert_eq!(stats["test"], "paired-bootstrap");
+    assert_eq!(
+        stats["extra_calls"],
+        3 * 2 * 3,
+        "three cases, two versions, three more each"
+    );
+}
+
+#[test]
+fn a_control_run_measures_the_baseline_against_itself_and_never_blocks() {
+    let p = Project::triage();
+    p.write(
+        "suites/triage.yaml",
+        &crate::support::TRIAGE_SUITE.replace("cases:", "samples: 2\ncases:"),
+    );
+    p.commit("two samples");
+    let out = p.run(&["check", "--control"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let report = p.report(&out);
+    let candidate = &report["candidates"][0];
+    assert_eq!(candidate["control"], true);
+    assert_eq!(candidate["suites"][0]["statistics"]["mean_delta"], 0.0);
+    assert_eq!(
+        report["totals"]["calls"], 12,
+        "fresh samples for the second side"
+    );
+    assert!(out.stdout.contains("control run"), "{}", out.stdout);
 }
