@@ -146,12 +146,7 @@ impl Anthropic {
         &self,
         builder: reqwest::RequestBuilder,
     ) -> Result<Completion, ProviderError> {
-        let mut completion = Completion {
-            text: String::new(),
-            finish: FinishReason::Stop,
-            usage: Usage::default(),
-            fingerprint: None,
-        };
+        let mut completion = Completion::default();
         http::stream_lines(builder, self.endpoint.timeouts, |line| {
             let Some(data) = line.strip_prefix("data:").map(str::trim) else {
                 return Ok(false); // `event:` lines repeat the data's `type`

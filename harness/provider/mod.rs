@@ -50,10 +50,11 @@ pub struct Request {
 }
 
 /// Why generation stopped, mapped to one vocabulary across providers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FinishReason {
     /// The model finished its answer.
+    #[default]
     Stop,
     /// The token limit cut the answer.
     Length,
@@ -87,8 +88,8 @@ pub struct Usage {
     pub output_tokens: u64,
 }
 
-/// A successful call.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A successful call (the default is empty, for streams to fill in).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Completion {
     /// The generated text.
     pub text: String,

@@ -100,12 +100,7 @@ impl Ollama {
         &self,
         builder: reqwest::RequestBuilder,
     ) -> Result<Completion, ProviderError> {
-        let mut completion = Completion {
-            text: String::new(),
-            finish: FinishReason::Stop,
-            usage: Usage::default(),
-            fingerprint: None,
-        };
+        let mut completion = Completion::default();
         http::stream_lines(builder, self.endpoint.timeouts, |line| {
             if line.trim().is_empty() {
                 return Ok(false);

@@ -130,12 +130,7 @@ impl OpenAi {
         &self,
         builder: reqwest::RequestBuilder,
     ) -> Result<Completion, ProviderError> {
-        let mut completion = Completion {
-            text: String::new(),
-            finish: FinishReason::Stop,
-            usage: Usage::default(),
-            fingerprint: None,
-        };
+        let mut completion = Completion::default();
         let mut finished = false;
         http::stream_lines(builder, self.endpoint.timeouts, |line| {
             let Some(data) = line.strip_prefix("data:").map(str::trim) else {
