@@ -6,7 +6,7 @@
 # Builds a throwaway project whose prompt differs between HEAD and the working tree, so a check
 # makes CASES x 2 calls; runs `promptgate check` cold (no cache), then again fully cached, and
 # prints wall time, peak memory and the floor CASES x 2 x latency / concurrency.
-# MOCK.py is a mock that takes --port and --latency-ms (for example the shared mockllm.py).
+# MOCK.py is a mock that takes --port and --latency-ms (for example a small stdlib Python server).
 set -euo pipefail
 mock=${1:?mock server script}
 cases=${2:-2000}
