@@ -279,9 +279,9 @@ pub fn statistics(cases: &[CaseTally], seed: u64, extra_calls: usize) -> Option<
 pub fn decide(stats: &mut Statistics, tolerance: f64) {
     let points = |x: f64| format!("{:.1}", x * 100.0);
     let interval = format!(
-        "[{}, {}] points",
-        points(stats.interval[0]),
-        points(stats.interval[1])
+        "[{:+.1}, {:+.1}] points",
+        stats.interval[0] * 100.0,
+        stats.interval[1] * 100.0
     );
     let test = format!(
         "{} p = {:.3} (Holm-adjusted {:.3})",

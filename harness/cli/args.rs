@@ -201,7 +201,7 @@ impl Calls {
             concurrency: self.concurrency.map(usize::from),
             no_cache: self.no_cache,
             max_errors: self.max_errors,
-            budget: promptgate::ops::Budget {
+            budget: promptgate::ops::BudgetLimits {
                 max_calls: self.max_calls,
                 max_tokens: self.max_tokens,
                 max_cost: self.max_cost,

@@ -28,7 +28,7 @@ pub struct CallOptions {
     /// incomplete.
     pub max_errors: ErrorBudget,
     /// Caps on calls, tokens and cost.
-    pub budget: Budget,
+    pub budget: BudgetLimits,
     /// Write the responses the run used to `fixtures/cassettes/`.
     pub record: bool,
     /// Environment variables (for API keys named in the config); never stored.
@@ -40,20 +40,6 @@ pub struct CallOptions {
     /// Handle Ctrl-C in two stages (the CLI sets this; library callers keep their signals).
     #[serde(skip)]
     pub handle_interrupts: bool,
-}
-
-/// Caps on what a run may spend (`--max-calls`, `--max-tokens`, `--max-cost`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Budget {
-    /// Provider calls (every attempt counts).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_calls: Option<u64>,
-    /// Input plus output tokens.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_tokens: Option<u64>,
-    /// Dollars.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_cost: Option<f64>,
 }
 
 /// How many errored cases a run tolerates before it is incomplete (exit 12).
@@ -231,11 +217,7 @@ pub(super) fn execute(
     }
     let runner_options = RunnerOptions {
         concurrency: options.concurrency.unwrap_or(16),
-        budget: BudgetLimits {
-            max_calls: options.budget.max_calls,
-            max_tokens: options.budget.max_tokens,
-            max_cost: options.budget.max_cost,
-        },
+        budget: options.budget,
         interrupt_grace: options.handle_interrupts.then_some(INTERRUPT_GRACE),
     };
     let mut interrupted = false;

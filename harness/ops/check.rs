@@ -22,7 +22,7 @@ use crate::gate::{self, Statistics, Verdict};
 use crate::ids::{PromptName, RunId};
 use crate::record::FORMAT_VERSION;
 use crate::report::{CandidateReport, CaseReport, CheckReport, SuiteReport};
-use crate::runner::Outcome;
+use crate::runner::{BudgetLimits, Outcome};
 use crate::stats;
 use crate::store::WORKTREE;
 use crate::suite::Suite;
@@ -696,7 +696,7 @@ fn candidate_report(
 }
 
 /// What is left of `budget` after the calls in `outcomes`.
-fn remaining(budget: super::calls::Budget, outcomes: &[Outcome]) -> super::calls::Budget {
+fn remaining(budget: BudgetLimits, outcomes: &[Outcome]) -> BudgetLimits {
     let made = outcomes.iter().filter(|o| !o.cached && !o.skipped);
     let calls: u64 = made.clone().map(|o| u64::from(o.attempts)).sum();
     let tokens: u64 = made
@@ -705,7 +705,7 @@ fn remaining(budget: super::calls::Budget, outcomes: &[Outcome]) -> super::calls
         .map(|c| c.usage.input_tokens + c.usage.output_tokens)
         .sum();
     let cost: f64 = made.filter_map(|o| o.cost).sum();
-    super::calls::Budget {
+    BudgetLimits {
         max_calls: budget.max_calls.map(|m| m.saturating_sub(calls)),
         max_tokens: budget.max_tokens.map(|m| m.saturating_sub(tokens)),
         max_cost: budget.max_cost.map(|m| (m - cost).max(0.0)),
@@ -736,12 +736,10 @@ fn incompleteness(
 
 /// The reason the first skipped call gave (`--max-calls 100 reached`).
 fn skip_reason(outcomes: &[crate::runner::Outcome]) -> Option<String> {
-    outcomes.iter().find(|o| o.skipped).and_then(|o| {
-        o.result
-            .as_ref()
-            .err()
-            .map(|e| e.message.trim_start_matches("skipped: ").to_string())
-    })
+    outcomes
+        .iter()
+        .find(|o| o.skipped)
+        .and_then(|o| o.result.as_ref().err().map(|e| e.message.clone()))
 }
 
 /// The stored manifest and options of the check to resume: `id`, or (empty) the latest check

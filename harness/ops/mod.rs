@@ -12,7 +12,8 @@ mod scoring;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use calls::{Budget, CallCounts, CallOptions, ErrorBudget, Estimate};
+pub use crate::runner::BudgetLimits;
+pub use calls::{CallCounts, CallOptions, ErrorBudget, Estimate};
 pub use check::{CheckOptions, CheckOutcome, CheckResult, check};
 pub use inspect::{ShowOptions, log, show, validate};
 pub use reports::{ReportFormat, rerender};

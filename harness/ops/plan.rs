@@ -123,9 +123,12 @@ impl<'p> Providers<'p> {
             let provider_config = config.provider(own)?;
             let cassette = crate::cassette::Cassette::load(&self.project.root, own)?;
             let provider: Arc<dyn Provider> = Arc::new(crate::provider::Replay::new(cassette));
-            let lane = self
-                .lanes
-                .for_provider(provider.as_ref(), lane_settings(&provider_config, 64));
+            // A replay reads a file: the recorded provider's rate limits do not apply to it.
+            let settings = LaneSettings {
+                concurrency: provider.default_concurrency(),
+                ..LaneSettings::default()
+            };
+            let lane = self.lanes.for_provider(provider.as_ref(), settings);
             let built = Arc::new(SuiteProvider {
                 name: name.clone(),
                 recorded_as: own.to_string(),

@@ -8,16 +8,21 @@
 
 use std::sync::Mutex;
 
+use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-/// Caps on what a run may spend; `None` is no cap.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// Caps on what a run may spend (`--max-calls`, `--max-tokens`, `--max-cost`); `None` is no
+/// cap. Stored in a check's manifest so `--resume` keeps them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct BudgetLimits {
     /// Provider calls (every attempt counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_calls: Option<u64>,
     /// Input plus output tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u64>,
     /// Dollars.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_cost: Option<f64>,
 }
 
@@ -137,7 +142,8 @@ impl Budget {
     }
 
     /// What has been spent so far.
-    pub fn spent(&self) -> Spend {
+    #[cfg(test)]
+    fn spent(&self) -> Spend {
         let t = self.lock();
         Spend {
             calls: t.spent_calls,

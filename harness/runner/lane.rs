@@ -98,7 +98,8 @@ impl Lane {
     }
 
     /// The current adaptive limit.
-    pub fn current_limit(&self) -> usize {
+    #[cfg(test)]
+    fn current_limit(&self) -> usize {
         self.lock().limit
     }
 

@@ -350,7 +350,7 @@ async fn execute(job: &Job, shared: &Shared, events: &mpsc::UnboundedSender<Mess
         }
         let hold = match shared.budget.reserve(worst).await {
             Ok(hold) => hold,
-            Err(cap) => return Outcome::skipped(format!("skipped: {cap}"), attempts, cost),
+            Err(cap) => return Outcome::skipped(cap, attempts, cost),
         };
         attempts += 1;
         let started = Instant::now();
