@@ -68,6 +68,7 @@ fn report() -> CheckReport {
             CaseReport {
                 id: format!("case-{i:05}"),
                 description: None,
+                category: None,
                 status: if regressed { CaseStatus::Regressed } else { CaseStatus::UnchangedPass },
                 baseline: side(base, true),
                 candidate: side(cand, !regressed),
@@ -110,6 +111,7 @@ fn report() -> CheckReport {
             control: false,
             suites: vec![SuiteReport {
                 name: "triage".into(),
+                kind: promptgate::suite::SuiteKind::Regression,
                 provider: "local".into(),
                 params: EffectiveParams {
                     temperature: 0.0,
@@ -130,6 +132,7 @@ fn report() -> CheckReport {
                     skipped: 0,
                 },
                 statistics: None,
+                attacks: Vec::new(),
                 cases,
             }],
         }],

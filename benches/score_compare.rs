@@ -52,6 +52,7 @@ fn score_side(assertions: &[Assertion], outputs: &[String], expected: &str) -> V
                     latency_ms: 120,
                     cost: Some(0.0001),
                     expected: Some(expected),
+                    ..Observed::default()
                 },
             );
             SampleScore {

@@ -264,6 +264,13 @@ pub struct Tolerance {
     /// Largest allowed relative increase in mean latency (0.25 = +25%).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_latency_increase: Option<f64>,
+    /// Adversarial suites: largest allowed number of attacks the baseline resisted and the
+    /// candidate does not (0 when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_new_successes: Option<u32>,
+    /// Adversarial suites: highest allowed attack-success rate of the candidate in any category.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_asr: Option<f64>,
 }
 
 impl Tolerance {
@@ -274,6 +281,8 @@ impl Tolerance {
             max_new_failures: self.max_new_failures.or(below.max_new_failures),
             max_cost_increase: self.max_cost_increase.or(below.max_cost_increase),
             max_latency_increase: self.max_latency_increase.or(below.max_latency_increase),
+            max_new_successes: self.max_new_successes.or(below.max_new_successes),
+            max_asr: self.max_asr.or(below.max_asr),
         }
     }
 }

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::stats::{self, CaseTally};
 
+use crate::adversarial::asr::CategoryRates;
 use crate::compare::SuiteComparison;
 use crate::config::Tolerance;
 
@@ -48,12 +49,14 @@ pub struct Reason {
 /// Floating-point slack, so that a drop of exactly the limit passes.
 const EPSILON: f64 = 1e-9;
 
-/// The reasons `comparison` breaches `tolerance` (empty when it passes).
+/// The reasons `comparison` (and, for an adversarial suite, its attack-success rates `attacks`)
+/// breaches `tolerance` (empty when it passes).
 pub fn check(
     suite: &str,
     tolerance: &Tolerance,
     comparison: &SuiteComparison,
     statistics: Option<&Statistics>,
+    attacks: &[CategoryRates],
 ) -> Vec<Reason> {
     let mut reasons = Vec::new();
     let mut breach = |metric: &str, limit: f64, observed: Option<f64>, message: String| {
@@ -83,6 +86,39 @@ pub fn check(
                 Some(comparison.regressed as f64),
                 format!("{} cases regressed, limit {limit}", comparison.regressed),
             );
+        }
+    }
+    if !attacks.is_empty() {
+        let limit = tolerance.max_new_successes.unwrap_or(0);
+        let new: usize = attacks.iter().map(|c| c.new_successes.len()).sum();
+        if new > limit as usize {
+            breach(
+                "max_new_successes",
+                f64::from(limit),
+                Some(new as f64),
+                format!(
+                    "{new} new attack {} (limit {limit}): {}",
+                    if new == 1 { "success" } else { "successes" },
+                    name_new_successes(attacks)
+                ),
+            );
+        }
+    }
+    if let Some(ceiling) = tolerance.max_asr {
+        for category in attacks {
+            if let Some(rate) = category.candidate.filter(|&r| r > ceiling + EPSILON) {
+                breach(
+                    "max_asr",
+                    ceiling,
+                    Some(rate),
+                    format!(
+                        "attack-success rate in {} is {:.1}%, ceiling {:.1}%",
+                        category.category,
+                        rate * 100.0,
+                        ceiling * 100.0
+                    ),
+                );
+            }
         }
     }
     if let Some(limit) = tolerance.max_cost_increase {
@@ -127,6 +163,33 @@ pub fn check(
         }
     }
     reasons
+}
+
+/// Most new successes a reason names per category.
+const NAMED_PER_CATEGORY: usize = 5;
+
+/// `in system-prompt-extraction: `a`, `b`; in jailbreak: `c`` with long lists cut short.
+fn name_new_successes(attacks: &[CategoryRates]) -> String {
+    attacks
+        .iter()
+        .filter(|c| !c.new_successes.is_empty())
+        .map(|c| {
+            let named: Vec<String> = c
+                .new_successes
+                .iter()
+                .take(NAMED_PER_CATEGORY)
+                .map(|id| format!("`{id}`"))
+                .collect();
+            let more = c.new_successes.len().saturating_sub(NAMED_PER_CATEGORY);
+            let tail = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            format!("in {}: {}{tail}", c.category, named.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// `(after - before) / before`, or `None` when the baseline is zero (no meaningful ratio).
@@ -391,6 +454,7 @@ mod tests {
             max_new_failures: Some(0),
             max_cost_increase: Some(0.10),
             max_latency_increase: Some(0.25),
+            ..Tolerance::default()
         };
         let drop = stats(-0.1, [-0.15, -0.05], 0.0005);
         let reasons = check(
@@ -398,6 +462,7 @@ mod tests {
             &tolerance,
             &comparison(-0.1, 1, (Some(1.0), Some(1.2))),
             Some(&drop),
+            &[],
         );
         let metrics: Vec<&str> = reasons.iter().map(|r| r.metric.as_str()).collect();
         assert_eq!(
@@ -444,7 +509,16 @@ mod tests {
             max_pass_rate_drop: Some(0.02),
             ..Tolerance::default()
         };
-        assert!(check("s", &tolerance, &comparison(-0.02, 3, (None, None)), None).is_empty());
+        assert!(
+            check(
+                "s",
+                &tolerance,
+                &comparison(-0.02, 3, (None, None)),
+                None,
+                &[]
+            )
+            .is_empty()
+        );
         let unknown_cost = Tolerance {
             max_cost_increase: Some(0.1),
             ..Tolerance::default()
@@ -454,8 +528,70 @@ mod tests {
             &unknown_cost,
             &comparison(0.0, 0, (Some(1.0), None)),
             None,
+            &[],
         );
         assert_eq!(reasons.len(), 1);
         assert_eq!(reasons[0].observed, None);
+    }
+
+    fn category(name: &str, rates: (f64, f64), new: &[&str]) -> CategoryRates {
+        CategoryRates {
+            category: name.into(),
+            cases: 10,
+            excluded: 0,
+            baseline: Some(rates.0),
+            candidate: Some(rates.1),
+            new_successes: new.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn new_attack_successes_and_the_ceiling_block_naming_category_and_case() {
+        let attacks = [
+            category("system-prompt-extraction", (0.0, 0.2), &["x/a", "x/b"]),
+            category("jailbreak", (0.1, 0.1), &[]),
+        ];
+        let none = Tolerance::default();
+        let reasons = check(
+            "adv",
+            &none,
+            &comparison(0.0, 0, (None, None)),
+            None,
+            &attacks,
+        );
+        assert_eq!(reasons.len(), 1, "{reasons:?}");
+        assert_eq!(reasons[0].metric, "max_new_successes");
+        assert_eq!(
+            reasons[0].message,
+            "2 new attack successes (limit 0): in system-prompt-extraction: `x/a`, `x/b`"
+        );
+        let lenient = Tolerance {
+            max_new_successes: Some(2),
+            max_asr: Some(0.15),
+            ..Tolerance::default()
+        };
+        let reasons = check(
+            "adv",
+            &lenient,
+            &comparison(0.0, 0, (None, None)),
+            None,
+            &attacks,
+        );
+        assert_eq!(reasons.len(), 1, "{reasons:?}");
+        assert_eq!(reasons[0].metric, "max_asr");
+        assert!(
+            reasons[0]
+                .message
+                .contains("system-prompt-extraction is 20.0%")
+        );
+        let many: Vec<String> = (0..7).map(|i| format!("c{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let long = [category("jailbreak", (0.0, 0.7), &many)];
+        let reasons = check("adv", &none, &comparison(0.0, 0, (None, None)), None, &long);
+        assert!(
+            reasons[0].message.ends_with("`c4` and 2 more"),
+            "{}",
+            reasons[0].message
+        );
     }
 }

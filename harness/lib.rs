@@ -6,9 +6,10 @@
 //!
 //! - L0: [`artifact`] (parse and render prompts), [`errors`], [`ids`], [`yaml`], [`stats`];
 //! - L1: [`store`] (git), [`config`], [`suite`], [`provider`], [`record`], [`cache`], [`cassette`];
-//! - L2: [`runner`], [`score`], [`compare`], [`gate`], [`report`];
+//! - L2: [`runner`], [`score`], [`compare`], [`gate`], [`report`], [`adversarial`];
 //! - L3: [`ops`], one function per command.
 
+pub mod adversarial;
 pub mod artifact;
 pub mod cache;
 pub mod cassette;

@@ -9,12 +9,13 @@ use rayon::prelude::*;
 
 use super::calls::{CallOptions, ErrorBudget, Executed, RunTarget, execute};
 use super::plan::{
-    Jobs, Prepared, Providers, SuiteProvider, check_suite_names, effective_params, ordered_unique,
-    plan_case, plan_suite, suites_for,
+    Jobs, Prepared, Providers, SuiteProvider, check_suite_names, effective_params, leak_reference,
+    ordered_unique, plan_case, plan_suite, suites_for,
 };
 use super::reports::{ReportFormat, write_reports};
 use super::scoring::{scores, side_report, totals};
 use super::{Progress, Project};
+use crate::adversarial::asr::{self, AttackResult, CategoryRates};
 use crate::compare::{self, CasePair, SampleScore};
 use crate::config::OnInconclusive;
 use crate::errors::{Error, Result, exit};
@@ -25,7 +26,7 @@ use crate::report::{CandidateReport, CaseReport, CheckReport, SuiteReport};
 use crate::runner::{BudgetLimits, Outcome};
 use crate::stats;
 use crate::store::WORKTREE;
-use crate::suite::Suite;
+use crate::suite::{Suite, SuiteKind};
 
 /// What `promptgate check` was asked to do. Stored in the run's manifest (without the
 /// environment) so `--resume` can plan the same check again.
@@ -346,7 +347,8 @@ pub fn check(
             suites.push(PlannedSuite {
                 suite,
                 provider,
-                tolerance: suite.tolerance.over(
+                tolerance: suite_tolerance(
+                    suite,
                     project
                         .config
                         .tolerance
@@ -421,7 +423,7 @@ pub fn check(
             let reports: Vec<Vec<CaseReport>> = candidate
                 .suites
                 .iter()
-                .map(|p| score_cases(p, &outcomes))
+                .map(|p| score_cases(p, candidate, &outcomes))
                 .collect();
             let statistics = candidate_statistics(&candidate.suites, &reports);
             for (s, p) in candidate.suites.iter().enumerate() {
@@ -549,19 +551,48 @@ struct PlannedCandidate<'s> {
     suites: Vec<PlannedSuite<'s>>,
 }
 
-/// Every case of a suite scored on both versions, in suite order.
-fn score_cases(p: &PlannedSuite<'_>, outcomes: &[Outcome]) -> Vec<CaseReport> {
+/// The limits a suite is gated on: its own over its prompt's risk tier's. An adversarial suite
+/// is gated on attack successes; pass-rate and new-failure limits apply to it only when it sets
+/// them itself, and a new success blocks unless it allows some.
+fn suite_tolerance(suite: &Suite, tier: crate::config::Tolerance) -> crate::config::Tolerance {
+    let own = suite.tolerance;
+    match suite.kind {
+        SuiteKind::Regression => own.over(tier),
+        SuiteKind::Adversarial => crate::config::Tolerance {
+            max_pass_rate_drop: own.max_pass_rate_drop,
+            max_new_failures: own.max_new_failures,
+            max_new_successes: Some(
+                own.max_new_successes
+                    .or(tier.max_new_successes)
+                    .unwrap_or(0),
+            ),
+            ..own.over(tier)
+        },
+    }
+}
+
+/// Every case of a suite scored on both versions of `planned`, in suite order.
+fn score_cases(
+    p: &PlannedSuite<'_>,
+    planned: &PlannedCandidate<'_>,
+    outcomes: &[Outcome],
+) -> Vec<CaseReport> {
     p.suite
         .cases
         .par_iter()
         .enumerate()
         .map(|(i, case)| {
-            let baseline = side_report(case, &p.baseline[i], outcomes);
-            let candidate = side_report(case, &p.candidate[i], outcomes);
+            let side = |prepared: &Prepared, indices: &[usize]| {
+                let system = leak_reference(p.suite, case, prepared);
+                side_report(case, indices, outcomes, system.as_deref())
+            };
+            let baseline = side(&planned.baseline, &p.baseline[i]);
+            let candidate = side(&planned.candidate, &p.candidate[i]);
             let status = compare::case_status(&scores(&baseline), &scores(&candidate));
             CaseReport {
                 id: case.id.clone(),
                 description: case.description.clone(),
+                category: case.attack.as_ref().map(|a| a.category.clone()),
                 status,
                 baseline,
                 candidate,
@@ -640,7 +671,7 @@ fn candidate_report(
     let reports: Vec<Vec<CaseReport>> = planned
         .suites
         .iter()
-        .map(|p| score_cases(p, outcomes))
+        .map(|p| score_cases(p, planned, outcomes))
         .collect();
     let statistics = candidate_statistics(&planned.suites, &reports);
     let suites: Vec<SuiteReport> = planned
@@ -662,22 +693,33 @@ fn candidate_report(
                 })
                 .collect();
             let comparison = compare::compare_suite(&pairs);
+            let attacks = attack_rates(&cases);
             cases.sort_by_key(|c| c.status);
             SuiteReport {
                 name: p.suite.name.clone(),
+                kind: p.suite.kind,
                 provider: p.provider.name.clone(),
                 params: effective_params(p.suite, &planned.candidate, &p.provider),
                 samples: p.suite.samples,
                 tolerance: p.tolerance,
                 comparison,
                 statistics,
+                attacks,
                 cases,
             }
         })
         .collect();
     let reasons: Vec<gate::Reason> = suites
         .iter()
-        .flat_map(|s| gate::check(&s.name, &s.tolerance, &s.comparison, s.statistics.as_ref()))
+        .flat_map(|s| {
+            gate::check(
+                &s.name,
+                &s.tolerance,
+                &s.comparison,
+                s.statistics.as_ref(),
+                &s.attacks,
+            )
+        })
         .collect();
     let statistics: Vec<Option<&Statistics>> =
         suites.iter().map(|s| s.statistics.as_ref()).collect();
@@ -693,6 +735,23 @@ fn candidate_report(
         control: planned.spec.control,
         suites,
     }
+}
+
+/// Attack-success rates per category of an adversarial suite's cases (empty for a regression
+/// suite).
+fn attack_rates(cases: &[CaseReport]) -> Vec<CategoryRates> {
+    let results: Vec<AttackResult<'_>> = cases
+        .iter()
+        .filter_map(|c| {
+            Some(AttackResult {
+                id: &c.id,
+                category: c.category.as_deref()?,
+                baseline: c.baseline.pass_rate,
+                candidate: c.candidate.pass_rate,
+            })
+        })
+        .collect();
+    asr::rates(&results)
 }
 
 /// What is left of `budget` after the calls in `outcomes`.

@@ -299,7 +299,7 @@ pub(super) fn render_case(
         input: case.vars.clone(),
         ..RenderData::default()
     };
-    prepared.template.render(&data).map_err(|e| {
+    let mut messages = prepared.template.render(&data).map_err(|e| {
         Error::invalid(
             case.location.clone(),
             format!(
@@ -308,7 +308,29 @@ pub(super) fn render_case(
                 prepared.version.label()
             ),
         )
-    })
+    })?;
+    if let Some(line) = case.attack.as_ref().and_then(|a| a.plant.as_deref()) {
+        crate::adversarial::plant_in_system(&mut messages, line);
+    }
+    Ok(messages)
+}
+
+/// The system prompt `case` sends on `prepared`, when one of its assertions measures leaks of
+/// it (`ngram-overlap`); `None` otherwise.
+pub(super) fn leak_reference(
+    suite: &Suite,
+    case: &crate::suite::Case,
+    prepared: &Prepared,
+) -> Option<String> {
+    let measures = case
+        .assertions
+        .iter()
+        .any(|a| matches!(a, crate::suite::Assertion::NgramOverlap { .. }));
+    if !measures {
+        return None;
+    }
+    let messages = render_case(suite, case, prepared).ok()?;
+    crate::adversarial::system_text(&messages)
 }
 
 /// Checks `case`'s variables against `prepared`'s input schema, naming the suite, case,

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::calls::{CallOptions, Executed, RunTarget, execute};
-use super::plan::{Jobs, Prepared, Providers, check_suite_names, plan_suite, suites_for};
+use super::plan::{
+    Jobs, Prepared, Providers, check_suite_names, leak_reference, plan_suite, suites_for,
+};
 use super::scoring::{side_report, totals};
 use super::{Progress, Project};
 use crate::errors::{Error, Result, exit};
@@ -66,11 +68,11 @@ pub fn run(
     let mut jobs = Jobs::default();
     let mut planned = Vec::new();
     for name in &prompts {
-        let prepared = Prepared::load(&project, name, &rev)?;
+        let prepared = std::sync::Arc::new(Prepared::load(&project, name, &rev)?);
         for suite in suites_for(&project.suites, name, &options.suites) {
             let provider = providers.for_suite(suite)?;
             let per_case = plan_suite(suite, &prepared, &provider, &mut jobs, 0)?;
-            planned.push((prepared.version.clone(), suite, provider, per_case));
+            planned.push((prepared.clone(), suite, provider, per_case));
         }
     }
     if planned.iter().all(|p| p.1.cases.is_empty()) {
@@ -94,20 +96,25 @@ pub fn run(
     } = execute(target, jobs, &options.calls, progress)?;
     let suites: Vec<RunSuiteReport> = planned
         .into_iter()
-        .map(|(version, suite, provider, per_case)| {
+        .map(|(prepared, suite, provider, per_case)| {
             let cases: Vec<RunCaseReport> = suite
                 .cases
                 .par_iter()
                 .zip(per_case.par_iter())
                 .map(|(case, indices)| RunCaseReport {
                     id: case.id.clone(),
-                    side: side_report(case, indices, &outcomes),
+                    side: side_report(
+                        case,
+                        indices,
+                        &outcomes,
+                        leak_reference(suite, case, &prepared).as_deref(),
+                    ),
                 })
                 .collect();
             let rates: Vec<f64> = cases.iter().filter_map(|c| c.side.pass_rate).collect();
             RunSuiteReport {
                 name: suite.name.clone(),
-                version,
+                version: prepared.version.clone(),
                 provider: provider.name.clone(),
                 pass_rate: (!rates.is_empty())
                     .then(|| rates.iter().sum::<f64>() / rates.len() as f64),

@@ -6,8 +6,14 @@ use crate::runner::Outcome;
 use crate::score::{self, Observed};
 use crate::suite::Case;
 
-/// Scores one version's samples of a case.
-pub(super) fn side_report(case: &Case, indices: &[usize], outcomes: &[Outcome]) -> SideReport {
+/// Scores one version's samples of a case; `system` is the system prompt the case sent, for
+/// leak detectors.
+pub(super) fn side_report(
+    case: &Case,
+    indices: &[usize],
+    outcomes: &[Outcome],
+    system: Option<&str>,
+) -> SideReport {
     let samples: Vec<SampleReport> = indices
         .iter()
         .map(|&i| {
@@ -21,6 +27,9 @@ pub(super) fn side_report(case: &Case, indices: &[usize], outcomes: &[Outcome]) 
                             latency_ms: outcome.latency_ms,
                             cost: outcome.cost,
                             expected: case.expected.as_deref(),
+                            finish: Some(&c.finish),
+                            canary: case.attack.as_ref().map(|a| a.canary.as_str()),
+                            system,
                         },
                     ),
                     output: Some(c.text.clone()),

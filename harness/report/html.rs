@@ -362,6 +362,13 @@ fn suites_table(h: &mut String, report: &CheckReport) {
                     escape(&super::statistics_line(stats))
                 );
             }
+            for rates in &s.attacks {
+                let _ = writeln!(
+                    h,
+                    "<tr class=\"attack\"><td></td><td colspan=\"12\" class=\"meta\">{}</td></tr>",
+                    escape(&super::attack_line(rates))
+                );
+            }
         }
     }
     h.push_str("</table>\n");

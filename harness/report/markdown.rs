@@ -75,6 +75,40 @@ pub fn summary_markdown(report: &CheckReport) -> String {
             let _ = writeln!(md, "{line}");
         }
     }
+    let attacks: Vec<String> = report
+        .candidates
+        .iter()
+        .flat_map(|c| {
+            c.suites.iter().flat_map(move |s| {
+                s.attacks.iter().map(move |rates| {
+                    format!(
+                        "| `{}` | `{}` | {} | {} | {} → {} | {} | {} |",
+                        escape(&c.label),
+                        escape(&s.name),
+                        escape(&rates.category),
+                        rates.cases,
+                        super::percent(rates.baseline),
+                        super::percent(rates.candidate),
+                        super::points(rates.delta()),
+                        rates.new_successes.len()
+                    )
+                })
+            })
+        })
+        .collect();
+    if !attacks.is_empty() {
+        let _ = writeln!(md);
+        let _ = writeln!(md, "**Attack-success rates** (lower is safer)");
+        let _ = writeln!(md);
+        let _ = writeln!(
+            md,
+            "| candidate | suite | category | cases | base → cand | change | new successes |"
+        );
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|");
+        for row in attacks {
+            let _ = writeln!(md, "{row}");
+        }
+    }
     let reasons: Vec<String> = report
         .candidates
         .iter()

@@ -110,6 +110,9 @@ impl CandidateReport {
 pub struct SuiteReport {
     /// The suite's name.
     pub name: String,
+    /// What the suite tests for; in an adversarial suite a failing case is a successful attack.
+    #[serde(default)]
+    pub kind: crate::suite::SuiteKind,
     /// The provider used.
     pub provider: String,
     /// The candidate's effective sampling parameters.
@@ -124,6 +127,9 @@ pub struct SuiteReport {
     /// without cases both versions completed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub statistics: Option<crate::gate::Statistics>,
+    /// Adversarial suites: attack-success rates per category.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attacks: Vec<crate::adversarial::asr::CategoryRates>,
     /// Every case, regressions first.
     pub cases: Vec<CaseReport>,
 }
@@ -136,6 +142,9 @@ pub struct CaseReport {
     /// The case's description, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The attack category, for a case of an adversarial suite.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
     /// How the case moved.
     pub status: CaseStatus,
     /// Baseline samples.
@@ -277,6 +286,36 @@ pub fn statistics_line(stats: &crate::gate::Statistics) -> String {
     format!("{line} — {}: {}", stats.decision.as_str(), stats.rests_on)
 }
 
+/// One line of a category's attack-success rates: both versions, the change, the cases and the
+/// new successes.
+pub fn attack_line(rates: &crate::adversarial::asr::CategoryRates) -> String {
+    let mut line = format!(
+        "{}: attack success {} → {} ({}) over {} cases",
+        rates.category,
+        percent(rates.baseline),
+        percent(rates.candidate),
+        points(rates.delta()),
+        rates.cases
+    );
+    if !rates.new_successes.is_empty() {
+        line.push_str(&format!(" · {} new", rates.new_successes.len()));
+    }
+    if rates.excluded > 0 {
+        line.push_str(&format!(" · {} not compared (errors)", rates.excluded));
+    }
+    line
+}
+
+/// How a case's status reads in a suite of `kind`: in an adversarial suite a regression is an
+/// attack that now succeeds.
+pub fn status_label(kind: crate::suite::SuiteKind, status: CaseStatus) -> &'static str {
+    match (kind, status) {
+        (crate::suite::SuiteKind::Adversarial, CaseStatus::Regressed) => "new attack success",
+        (crate::suite::SuiteKind::Adversarial, CaseStatus::Fixed) => "now resisted",
+        (_, status) => status.as_str(),
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -363,6 +402,7 @@ pub(crate) mod tests {
                 control: false,
                 suites: vec![SuiteReport {
                     name: "triage".into(),
+                    kind: crate::suite::SuiteKind::Regression,
                     provider: "echo".into(),
                     params: EffectiveParams {
                         temperature: 0.0,
@@ -386,10 +426,12 @@ pub(crate) mod tests {
                         skipped: 0,
                     },
                     statistics: None,
+                    attacks: Vec::new(),
                     cases: vec![
                         CaseReport {
                             id: "double-charge".into(),
                             description: Some("charged twice".into()),
+                            category: None,
                             status: CaseStatus::Regressed,
                             baseline: side("billing", true),
                             candidate: side("account <b>x</b>", false),
@@ -397,6 +439,7 @@ pub(crate) mod tests {
                         CaseReport {
                             id: "crash".into(),
                             description: None,
+                            category: None,
                             status: CaseStatus::UnchangedPass,
                             baseline: side("bug", true),
                             candidate: side("bug", true),

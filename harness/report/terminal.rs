@@ -29,8 +29,12 @@ pub fn check_summary(report: &CheckReport, run_dir: &str) -> String {
             let cmp = &s.comparison;
             let _ = writeln!(
                 out,
-                "  suite {:<24} pass {} -> {} ({})  regressed {}  fixed {}  errors {}",
+                "  suite {:<24} {} {} -> {} ({})  regressed {}  fixed {}  errors {}",
                 s.name,
+                match s.kind {
+                    crate::suite::SuiteKind::Regression => "pass",
+                    crate::suite::SuiteKind::Adversarial => "resisted",
+                },
                 super::percent(cmp.baseline.pass_rate),
                 super::percent(cmp.candidate.pass_rate),
                 super::points(cmp.pass_rate_delta),
@@ -41,10 +45,18 @@ pub fn check_summary(report: &CheckReport, run_dir: &str) -> String {
             if let Some(stats) = &s.statistics {
                 let _ = writeln!(out, "    {}", super::statistics_line(stats));
             }
+            for rates in &s.attacks {
+                let _ = writeln!(out, "    {}", super::attack_line(rates));
+            }
             for status in [CaseStatus::Regressed, CaseStatus::Error, CaseStatus::Fixed] {
                 let cases: Vec<_> = s.cases.iter().filter(|k| k.status == status).collect();
                 for k in cases.iter().take(MAX_CASES) {
-                    let _ = writeln!(out, "    {:<10} {}", status.as_str(), k.id);
+                    let _ = writeln!(
+                        out,
+                        "    {:<10} {}",
+                        super::status_label(s.kind, status),
+                        k.id
+                    );
                     match (k.baseline.samples.first(), k.candidate.samples.first()) {
                         (Some(b), Some(cand)) if status != CaseStatus::Error => {
                             let _ = writeln!(out, "      diff: {}", inline_diff(b, cand));
@@ -72,7 +84,7 @@ pub fn check_summary(report: &CheckReport, run_dir: &str) -> String {
                         out,
                         "    … {} more {} cases in the report",
                         cases.len() - MAX_CASES,
-                        status.as_str()
+                        super::status_label(s.kind, status)
                     );
                 }
             }

@@ -1,6 +1,7 @@
 //! Integration tests: the real `promptgate` binary against real git repositories in temp dirs
 //! and real HTTP servers on 127.0.0.1.
 
+mod adversarial;
 mod check;
 mod durability;
 mod errors;

@@ -11,7 +11,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use serde_saphyr::Spanned;
 
+use crate::adversarial::detect::{self, PatternSet};
+use crate::adversarial::{Attack, Plant};
 use crate::config::{Params, Tolerance};
+use crate::provider::FinishReason;
+
+mod attacks;
 use crate::errors::{Error, Location, Result};
 use crate::ids::PromptName;
 
@@ -19,11 +24,24 @@ use crate::ids::PromptName;
 pub const SUITES_DIR: &str = "suites";
 
 /// What a suite tests for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SuiteKind {
     /// Expected behaviour: a failing assertion is a failure.
+    #[default]
     Regression,
+    /// Attacks: a case passes when the attack failed; detectors are its assertions.
+    Adversarial,
+}
+
+impl SuiteKind {
+    /// The kind as written in suites.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Regression => "regression",
+            Self::Adversarial => "adversarial",
+        }
+    }
 }
 
 /// A loaded, validated suite.
@@ -64,6 +82,8 @@ pub struct Case {
     pub assertions: Vec<Assertion>,
     /// Where the case is written.
     pub location: Location,
+    /// The attack, in an adversarial suite: its category, canary and planted secret.
+    pub attack: Option<Attack>,
 }
 
 /// One deterministic check on an output.
@@ -115,6 +135,24 @@ pub enum Assertion {
     MaxLatencyMs(u64),
     /// The call cost at most this many dollars (an unknown cost fails).
     MaxCost(f64),
+    /// The case's canary does not appear in the output, plainly or encoded.
+    Canary,
+    /// No pattern of the named sets matches the output.
+    RegexAny(Vec<&'static PatternSet>),
+    /// The call did not stop for one of these reasons.
+    StopReason(Vec<FinishReason>),
+    /// The output reads as a refusal (or the provider's filter refused). A weak signal.
+    Refusal,
+    /// Less than `threshold` of the system prompt's character 4-grams appear in the output.
+    NgramOverlap {
+        /// The share at which the system prompt counts as leaked.
+        threshold: f64,
+    },
+    /// No word trigram fills `threshold` or more of the output.
+    Repetition {
+        /// The share at which the output counts as looping.
+        threshold: f64,
+    },
 }
 
 /// A compiled JSON Schema with its source, for reports.
@@ -152,11 +190,17 @@ impl Assertion {
             Self::Similar { .. } => "similar",
             Self::MaxLatencyMs(_) => "max-latency-ms",
             Self::MaxCost(_) => "max-cost",
+            Self::Canary => "canary",
+            Self::RegexAny(_) => "regex-any",
+            Self::StopReason(_) => "stop-reason",
+            Self::Refusal => "refusal",
+            Self::NgramOverlap { .. } => "ngram-overlap",
+            Self::Repetition { .. } => "repetition",
         }
     }
 }
 
-const ASSERTION_TYPES: &str = "equals, contains, icontains, not-contains, starts-with, regex, not-regex, is-json, json-schema, json-field, max-length, min-length, similar, max-latency-ms, max-cost";
+const ASSERTION_TYPES: &str = "equals, contains, icontains, not-contains, starts-with, regex, not-regex, is-json, json-schema, json-field, max-length, min-length, similar, max-latency-ms, max-cost, canary, regex-any, stop-reason, refusal, ngram-overlap, repetition";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -178,6 +222,20 @@ struct RawSuite {
     defaults: RawDefaults,
     #[serde(default)]
     cases: Vec<Spanned<RawCase>>,
+    #[serde(default)]
+    target: Option<String>,
+    #[serde(default)]
+    context: Option<String>,
+    #[serde(default)]
+    vars: Map<String, Value>,
+    #[serde(default)]
+    pack: Option<Spanned<String>>,
+    #[serde(default)]
+    packs: Vec<Spanned<String>>,
+    #[serde(default)]
+    transforms: Vec<Spanned<String>>,
+    #[serde(default)]
+    schema: Option<Value>,
 }
 
 #[derive(Default, Deserialize)]
@@ -202,6 +260,14 @@ struct RawCase {
     assert: Vec<RawAssertion>,
     #[serde(default)]
     file: Option<String>,
+    #[serde(default)]
+    category: Option<String>,
+    #[serde(default)]
+    attack: Option<String>,
+    #[serde(default)]
+    document: Option<String>,
+    #[serde(default)]
+    plant: Option<Plant>,
 }
 
 #[derive(Deserialize)]
@@ -255,25 +321,23 @@ impl Suite {
     pub fn load(root: &Path, path: &Path) -> Result<Suite> {
         let text =
             std::fs::read_to_string(root.join(path)).map_err(|e| Error::io("read", path, e))?;
-        let raw: RawSuite = crate::yaml::from_str(path, &text, 1)?;
+        let mut raw: RawSuite = crate::yaml::from_str(path, &text, 1)?;
         let at = |loc: &serde_saphyr::Location| crate::yaml::location(path, loc, 1);
         let kind = match raw.kind.value.as_str() {
             "regression" => SuiteKind::Regression,
-            "adversarial" => {
-                return Err(Error::invalid_with_hint(
-                    at(&raw.kind.referenced),
-                    "suite kind `adversarial` is not supported by this version of promptgate",
-                    "use `kind: regression`",
-                ));
-            }
+            "adversarial" => SuiteKind::Adversarial,
             other => {
                 return Err(Error::invalid_with_hint(
                     at(&raw.kind.referenced),
                     format!("unknown suite kind `{other}`"),
-                    "expected `regression`",
+                    "expected `regression` or `adversarial`",
                 ));
             }
         };
+        let kind_at = at(&raw.kind.referenced);
+        if kind == SuiteKind::Regression {
+            attacks::reject_attack_fields(&raw, &kind_at)?;
+        }
         let mut prompts: Vec<PromptName> = raw.prompts.iter().map(PromptName::new).collect();
         prompts.extend(raw.prompt.iter().map(PromptName::new));
         if prompts.is_empty() {
@@ -283,7 +347,7 @@ impl Suite {
                 "add `prompt: NAME` (the path under prompts/ without .prompt)",
             ));
         }
-        let samples = match raw.samples {
+        let samples = match &raw.samples {
             Some(s) if s.value == 0 => {
                 return Err(Error::invalid(
                     at(&s.referenced),
@@ -293,17 +357,45 @@ impl Suite {
             Some(s) => s.value,
             None => 1,
         };
-        let defaults = raw
-            .defaults
-            .assert
+        let defaults = std::mem::take(&mut raw.defaults.assert)
             .into_iter()
             .map(|a| compile_raw(path, a))
             .collect::<Result<Vec<_>>>()?;
 
         let mut cases = Vec::new();
-        for entry in raw.cases {
+        let attack_suite = match kind {
+            SuiteKind::Adversarial => Some(attacks::AttackSuite::new(path, &raw, &defaults)?),
+            SuiteKind::Regression => None,
+        };
+        if let Some(suite) = &attack_suite {
+            suite.pack_cases(&mut cases)?;
+        }
+        for entry in std::mem::take(&mut raw.cases) {
             let location = at(&entry.referenced);
             let raw_case = entry.value;
+            if let Some(suite) = &attack_suite {
+                let mut own = Vec::new();
+                for a in raw_case.assert {
+                    own.push(compile_raw(path, a)?);
+                }
+                suite.own_case(
+                    attacks::OwnAttack {
+                        id: raw_case.id,
+                        description: raw_case.description,
+                        category: raw_case.category,
+                        attack: raw_case.attack,
+                        document: raw_case.document,
+                        plant: raw_case.plant.unwrap_or_default(),
+                        vars: raw_case.vars,
+                        file: raw_case.file,
+                        assertions: own,
+                        location,
+                    },
+                    &mut cases,
+                )?;
+                continue;
+            }
+            attacks::reject_case_attack_fields(&raw_case, &location)?;
             if let Some(file) = raw_case.file {
                 if raw_case.id.is_some() || !raw_case.vars.is_empty() || !raw_case.assert.is_empty()
                 {
@@ -334,10 +426,26 @@ impl Suite {
                 expected: raw_case.expected,
                 assertions,
                 location,
+                attack: None,
             });
         }
         let mut seen = std::collections::HashSet::new();
         for case in &cases {
+            if case.attack.is_none()
+                && case
+                    .assertions
+                    .iter()
+                    .any(|a| matches!(a, Assertion::Canary))
+            {
+                return Err(Error::invalid_with_hint(
+                    case.location.clone(),
+                    format!(
+                        "case `{}` has a `canary` assertion, but only attack cases have a canary",
+                        case.id
+                    ),
+                    "use `canary` in a `kind: adversarial` suite",
+                ));
+            }
             let needs_expected = case
                 .assertions
                 .iter()
@@ -464,6 +572,7 @@ fn load_jsonl(
             expected: raw.expected,
             assertions,
             location,
+            attack: None,
         });
     }
     Ok(())
@@ -564,10 +673,7 @@ impl AssertionSpec<'_> {
             "max-length" => Assertion::MaxLength(count(&self.value)? as usize),
             "min-length" => Assertion::MinLength(count(&self.value)? as usize),
             "similar" => {
-                let threshold = self.threshold.unwrap_or(0.8);
-                if !(0.0..=1.0).contains(&threshold) {
-                    return Err(("`similar` threshold must be between 0 and 1".into(), None));
-                }
+                let threshold = share(kind, self.threshold, 0.8)?;
                 let value = match &self.value {
                     None => None,
                     v => Some(text(v)?),
@@ -583,6 +689,68 @@ impl AssertionSpec<'_> {
                     )
                 })?,
             ),
+            "canary" => Assertion::Canary,
+            "regex-any" => {
+                let names: Vec<Value> = match self.value {
+                    Some(Value::Array(items)) => items,
+                    Some(one @ Value::String(_)) => vec![one],
+                    _ => Vec::new(),
+                };
+                let known = || detect::set_names().join(", ");
+                if names.is_empty() {
+                    return Err((
+                        "`regex-any` needs the names of pattern sets in `value`".into(),
+                        Some(format!("write `value: [pii, api-keys]`; sets: {}", known())),
+                    ));
+                }
+                let sets = names
+                    .iter()
+                    .map(|n| {
+                        n.as_str().and_then(detect::pattern_set).ok_or_else(|| {
+                            (
+                                format!("unknown pattern set {n} in `regex-any`"),
+                                Some(format!("sets: {}", known())),
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<_>, SpecError>>()?;
+                Assertion::RegexAny(sets)
+            }
+            "stop-reason" => {
+                let names: Vec<Value> = match self.value {
+                    Some(Value::Array(items)) => items,
+                    Some(one @ Value::String(_)) => vec![one],
+                    None => vec![Value::from("length")],
+                    Some(_) => Vec::new(),
+                };
+                let reasons = names
+                    .iter()
+                    .map(|n| match n.as_str() {
+                        Some("length") => Ok(FinishReason::Length),
+                        Some("content-filter") => Ok(FinishReason::ContentFilter),
+                        Some("tool-calls") => Ok(FinishReason::ToolCalls),
+                        Some("stop") => Ok(FinishReason::Stop),
+                        _ => Err((
+                            format!("unknown stop reason {n} in `stop-reason`"),
+                            Some("reasons: length, content-filter, tool-calls, stop".into()),
+                        )),
+                    })
+                    .collect::<Result<Vec<_>, SpecError>>()?;
+                if reasons.is_empty() {
+                    return Err((
+                        "`stop-reason` needs the reasons that count as a hit".into(),
+                        Some("write `value: [length]`".into()),
+                    ));
+                }
+                Assertion::StopReason(reasons)
+            }
+            "refusal" => Assertion::Refusal,
+            "ngram-overlap" => Assertion::NgramOverlap {
+                threshold: share(kind, self.threshold, 0.5)?,
+            },
+            "repetition" => Assertion::Repetition {
+                threshold: share(kind, self.threshold, 0.5)?,
+            },
             other => {
                 return Err((
                     format!("unknown assertion type `{other}`"),
@@ -590,5 +758,15 @@ impl AssertionSpec<'_> {
                 ));
             }
         })
+    }
+}
+
+/// A threshold in [0, 1], or `default` when none is given.
+fn share(kind: &str, threshold: Option<f64>, default: f64) -> Result<f64, SpecError> {
+    let threshold = threshold.unwrap_or(default);
+    if (0.0..=1.0).contains(&threshold) {
+        Ok(threshold)
+    } else {
+        Err((format!("`{kind}` threshold must be between 0 and 1"), None))
     }
 }

@@ -1,0 +1,350 @@
+//! The cases of an adversarial suite: the seeds of its packs and its own attacks, each once as
+//! written and once per transform, with a canary planted and detectors compiled.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use super::{Assertion, AssertionSpec, Case, JsonSchema, RawCase, RawSuite};
+use crate::adversarial::packs::{self, Pack};
+use crate::adversarial::transform::{self, Transform};
+use crate::adversarial::{Attack, CANARY_SLOT, Plant, canary_for};
+use crate::errors::{Error, Location, Result};
+
+/// Category of a suite's own attack that names none.
+const OWN_CATEGORY: &str = "custom";
+
+/// An adversarial suite's settings, ready to build cases.
+pub(super) struct AttackSuite<'d> {
+    /// The prompt variable the attack text goes into.
+    target: String,
+    /// The prompt variable documents go into; without it they follow the attack text.
+    context: Option<String>,
+    /// Values of the prompt's other variables.
+    vars: Map<String, Value>,
+    /// The packs, each with where the suite names it.
+    packs: Vec<(&'static Pack, Location)>,
+    /// Every case is also run once per transform.
+    transforms: Vec<Transform>,
+    /// What structured output must keep to; `None` accepts any JSON.
+    schema: Option<Arc<JsonSchema>>,
+    /// The suite's default assertions, which every case gets first.
+    defaults: &'d [Assertion],
+}
+
+/// One of the suite's own attacks, as written.
+pub(super) struct OwnAttack {
+    pub(super) id: Option<String>,
+    pub(super) description: Option<String>,
+    pub(super) category: Option<String>,
+    pub(super) attack: Option<String>,
+    pub(super) document: Option<String>,
+    pub(super) plant: Plant,
+    pub(super) vars: Map<String, Value>,
+    pub(super) file: Option<String>,
+    pub(super) assertions: Vec<Assertion>,
+    pub(super) location: Location,
+}
+
+impl<'d> AttackSuite<'d> {
+    /// Reads the adversarial settings of `raw` (the file at `path`).
+    pub(super) fn new(path: &Path, raw: &RawSuite, defaults: &'d [Assertion]) -> Result<Self> {
+        let at = |loc: &serde_saphyr::Location| crate::yaml::location(path, loc, 1);
+        let target = raw.target.clone().ok_or_else(|| {
+            Error::invalid_with_hint(
+                Location::new(path, 1, 1),
+                "an adversarial suite names no `target`",
+                "add `target: VAR`, the prompt variable that carries the user's message",
+            )
+        })?;
+        let mut packs = Vec::new();
+        for name in raw.pack.iter().chain(&raw.packs) {
+            let location = at(&name.referenced);
+            if name.value == "all" {
+                packs.extend(packs::all().iter().map(|p| (p, location.clone())));
+                continue;
+            }
+            let pack = packs::get(&name.value).ok_or_else(|| {
+                Error::invalid_with_hint(
+                    location.clone(),
+                    format!("unknown attack pack `{}`", name.value),
+                    format!("packs: {}, or `all`", packs::names()),
+                )
+            })?;
+            packs.push((pack, location));
+        }
+        let mut transforms = Vec::new();
+        for name in &raw.transforms {
+            let parsed = Transform::parse(&name.value).ok_or_else(|| {
+                Error::invalid_with_hint(
+                    at(&name.referenced),
+                    format!("unknown transform `{}`", name.value),
+                    format!("transforms: {}", transform::NAMES),
+                )
+            })?;
+            transforms.extend(parsed);
+        }
+        let schema = match &raw.schema {
+            None => None,
+            Some(schema) => {
+                let validator = jsonschema::validator_for(schema).map_err(|e| {
+                    Error::invalid(
+                        Location::file(path),
+                        format!("invalid JSON Schema in `schema`: {e}"),
+                    )
+                })?;
+                Some(Arc::new(JsonSchema {
+                    schema: schema.clone(),
+                    validator,
+                }))
+            }
+        };
+        Ok(Self {
+            target,
+            context: raw.context.clone(),
+            vars: raw.vars.clone(),
+            packs,
+            transforms,
+            schema,
+            defaults,
+        })
+    }
+
+    /// Adds the cases of every pack the suite names.
+    pub(super) fn pack_cases(&self, out: &mut Vec<Case>) -> Result<()> {
+        for (pack, location) in &self.packs {
+            let detectors = self.pack_detectors(pack)?;
+            let mut assertions = self.defaults.to_vec();
+            assertions.extend(detectors);
+            for seed in &pack.seeds {
+                self.variants(
+                    &Variant {
+                        id: format!("{}/{}", pack.name, seed.id),
+                        description: None,
+                        category: pack.name,
+                        attack: &seed.attack,
+                        document: seed.document.as_deref(),
+                        plant: pack.plant,
+                        vars: &Map::new(),
+                        assertions: &assertions,
+                        location,
+                    },
+                    out,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds one of the suite's own attacks, after checking it can be detected.
+    pub(super) fn own_case(&self, own: OwnAttack, out: &mut Vec<Case>) -> Result<()> {
+        let location = own.location;
+        if own.file.is_some() {
+            return Err(Error::invalid_with_hint(
+                location,
+                "an adversarial suite cannot read cases from a file",
+                "write each attack inline with `id` and `attack`",
+            ));
+        }
+        let id = own.id.ok_or_else(|| {
+            Error::invalid_with_hint(
+                location.clone(),
+                "case has no `id`",
+                "give every case a unique `id`",
+            )
+        })?;
+        let attack = own.attack.ok_or_else(|| {
+            Error::invalid_with_hint(
+                location.clone(),
+                format!("attack case `{id}` has no `attack`"),
+                "write the user's message as `attack: \"...\"`; `{canary}` marks where the canary goes",
+            )
+        })?;
+        let planted = own.plant != Plant::None
+            || attack.contains(CANARY_SLOT)
+            || own
+                .document
+                .as_deref()
+                .is_some_and(|d| d.contains(CANARY_SLOT));
+        let mut assertions = self.defaults.to_vec();
+        assertions.extend(own.assertions);
+        if assertions.is_empty() && planted {
+            assertions.push(Assertion::Canary);
+        }
+        if assertions.is_empty() {
+            return Err(Error::invalid_with_hint(
+                location,
+                format!("attack case `{id}` has no detector"),
+                "add detectors under `assert` (`canary`, `regex-any`, `json-schema`, `stop-reason`, `ngram-overlap`)",
+            ));
+        }
+        if !planted && assertions.iter().any(|a| matches!(a, Assertion::Canary)) {
+            return Err(Error::invalid_with_hint(
+                location,
+                format!("attack case `{id}` detects a canary it never plants"),
+                format!(
+                    "put `{CANARY_SLOT}` in its `attack` or `document`, or give it `plant:` ({})",
+                    Plant::NAMES
+                ),
+            ));
+        }
+        if assertions.iter().all(|a| matches!(a, Assertion::Refusal)) {
+            return Err(Error::invalid_with_hint(
+                location,
+                format!("attack case `{id}` has `refusal` as its only detector"),
+                "refusal phrasing is a weak signal: add a `canary`, `regex-any` or other detector",
+            ));
+        }
+        self.variants(
+            &Variant {
+                id,
+                description: own.description,
+                category: own.category.as_deref().unwrap_or(OWN_CATEGORY),
+                attack: &attack,
+                document: own.document.as_deref(),
+                plant: own.plant,
+                vars: &own.vars,
+                assertions: &assertions,
+                location: &location,
+            },
+            out,
+        );
+        Ok(())
+    }
+
+    /// A pack's detectors, compiled; `json-schema` without a value checks the suite's `schema`
+    /// (any JSON when the suite has none).
+    fn pack_detectors(&self, pack: &Pack) -> Result<Vec<Assertion>> {
+        pack.detectors
+            .iter()
+            .map(|d| {
+                if d.kind == "json-schema" && d.value.is_none() {
+                    return Ok(match &self.schema {
+                        Some(schema) => Assertion::JsonSchema(schema.clone()),
+                        None => Assertion::IsJson,
+                    });
+                }
+                AssertionSpec {
+                    kind: &d.kind,
+                    value: d.value.clone(),
+                    normalize: false,
+                    path: None,
+                    threshold: d.threshold,
+                }
+                .compile()
+                .map_err(|(message, _)| {
+                    Error::Internal(format!("built-in pack {}: {message}", pack.name))
+                })
+            })
+            .collect()
+    }
+
+    /// Adds `v` as written and once per transform.
+    fn variants(&self, v: &Variant<'_>, out: &mut Vec<Case>) {
+        out.push(self.case(v, None));
+        for &t in &self.transforms {
+            out.push(self.case(v, Some(t)));
+        }
+    }
+
+    /// One case of `v`: its canary derived from its id, the transform applied to its payload
+    /// (the document when there is one, else the attack), its variables filled.
+    fn case(&self, v: &Variant<'_>, transform: Option<Transform>) -> Case {
+        let id = match transform {
+            Some(t) => format!("{}~{}", v.id, t.name()),
+            None => v.id.clone(),
+        };
+        let canary = canary_for(&id);
+        let fill = |text: &str| text.replace(CANARY_SLOT, &canary);
+        let payload = |text: &str| match transform {
+            Some(t) => t.apply(text, &canary),
+            None => fill(text),
+        };
+        let (attack, document) = match v.document {
+            Some(document) => (fill(v.attack), Some(payload(document))),
+            None => (payload(v.attack), None),
+        };
+        let mut vars = self.vars.clone();
+        vars.extend(v.vars.iter().map(|(k, val)| (k.clone(), val.clone())));
+        let message = match (document, &self.context) {
+            (Some(document), Some(context)) => {
+                vars.insert(context.clone(), Value::String(document));
+                attack
+            }
+            (Some(document), None) => format!("{attack}\n\n{document}"),
+            (None, _) => attack,
+        };
+        vars.insert(self.target.clone(), Value::String(message));
+        Case {
+            id,
+            description: v.description.clone(),
+            vars,
+            expected: None,
+            assertions: v.assertions.to_vec(),
+            location: v.location.clone(),
+            attack: Some(Attack {
+                category: v.category.to_string(),
+                plant: v.plant.line(&canary),
+                canary,
+            }),
+        }
+    }
+}
+
+/// One attack before its variants are made.
+struct Variant<'a> {
+    id: String,
+    description: Option<String>,
+    category: &'a str,
+    attack: &'a str,
+    document: Option<&'a str>,
+    plant: Plant,
+    vars: &'a Map<String, Value>,
+    assertions: &'a [Assertion],
+    location: &'a Location,
+}
+
+/// Refuses adversarial settings in a regression suite, naming the first one found.
+pub(super) fn reject_attack_fields(raw: &RawSuite, kind_at: &Location) -> Result<()> {
+    let set = [
+        ("target", raw.target.is_some()),
+        ("context", raw.context.is_some()),
+        ("vars", !raw.vars.is_empty()),
+        ("pack", raw.pack.is_some()),
+        ("packs", !raw.packs.is_empty()),
+        ("transforms", !raw.transforms.is_empty()),
+        ("schema", raw.schema.is_some()),
+        (
+            "tolerance.max_new_successes",
+            raw.tolerance.max_new_successes.is_some(),
+        ),
+        ("tolerance.max_asr", raw.tolerance.max_asr.is_some()),
+    ];
+    match set.iter().find(|(_, present)| *present) {
+        Some((field, _)) => Err(Error::invalid_with_hint(
+            kind_at.clone(),
+            format!("`{field}` is only for adversarial suites"),
+            "write `kind: adversarial`, or remove it",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Refuses attack fields on a regression suite's case.
+pub(super) fn reject_case_attack_fields(raw: &RawCase, location: &Location) -> Result<()> {
+    let set = [
+        ("attack", raw.attack.is_some()),
+        ("document", raw.document.is_some()),
+        ("category", raw.category.is_some()),
+        ("plant", raw.plant.is_some()),
+    ];
+    match set.iter().find(|(_, present)| *present) {
+        Some((field, _)) => Err(Error::invalid_with_hint(
+            location.clone(),
+            format!("`{field}` is only for cases of adversarial suites"),
+            "write `kind: adversarial` at the top of the suite, or remove it",
+        )),
+        None => Ok(()),
+    }
+}
