@@ -45,6 +45,9 @@ pub struct Config {
     /// What an inconclusive verdict does, per risk tier.
     #[serde(default)]
     pub inconclusive: TierInconclusive,
+    /// Promotion policy per risk tier: approvals, minimum samples, required suite kinds.
+    #[serde(default)]
+    pub policy: TierPolicies,
     /// Where the config was read from (`None` when built in).
     #[serde(skip)]
     pub path: Option<PathBuf>,
@@ -320,6 +323,69 @@ impl TierInconclusive {
             RiskTier::Low => self.low.unwrap_or(OnInconclusive::Warn),
             RiskTier::Standard => self.standard.unwrap_or(OnInconclusive::Warn),
             RiskTier::Exceptional => self.exceptional.unwrap_or(OnInconclusive::Block),
+        }
+    }
+}
+
+/// Promotion policy as written for one tier; unset keys take the tier's defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Approvals of the exact candidate content a promotion needs.
+    #[serde(default)]
+    pub approvals: Option<u32>,
+    /// Fewest samples per case and version any suite runs with.
+    #[serde(default)]
+    pub min_samples: Option<u32>,
+    /// Suite kinds that must target the prompt.
+    #[serde(default)]
+    pub require: Option<Vec<crate::suite::SuiteKind>>,
+}
+
+/// Promotion policy for each risk tier.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierPolicies {
+    /// For `low` prompts.
+    #[serde(default)]
+    pub low: PolicyConfig,
+    /// For `standard` prompts.
+    #[serde(default)]
+    pub standard: PolicyConfig,
+    /// For `exceptional` prompts.
+    #[serde(default)]
+    pub exceptional: PolicyConfig,
+}
+
+/// The policy a prompt's risk tier selects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Policy {
+    /// The tier it is for.
+    pub tier: RiskTier,
+    /// Approvals of the exact candidate content a promotion needs.
+    pub approvals: u32,
+    /// Fewest samples per case and version.
+    pub min_samples: u32,
+    /// Suite kinds that must target the prompt.
+    pub require: Vec<crate::suite::SuiteKind>,
+}
+
+impl TierPolicies {
+    /// The policy for `tier`: the configured keys over the built-in defaults (approvals 0, 1,
+    /// 2; minimum samples 1, 1, 3; required suites none, regression, regression and
+    /// adversarial).
+    pub fn for_tier(&self, tier: RiskTier) -> Policy {
+        use crate::suite::SuiteKind::{Adversarial, Regression};
+        let (configured, approvals, min_samples, require) = match tier {
+            RiskTier::Low => (&self.low, 0, 1, vec![]),
+            RiskTier::Standard => (&self.standard, 1, 1, vec![Regression]),
+            RiskTier::Exceptional => (&self.exceptional, 2, 3, vec![Regression, Adversarial]),
+        };
+        Policy {
+            tier,
+            approvals: configured.approvals.unwrap_or(approvals),
+            min_samples: configured.min_samples.unwrap_or(min_samples).max(1),
+            require: configured.require.clone().unwrap_or(require),
         }
     }
 }

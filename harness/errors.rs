@@ -22,6 +22,9 @@ pub mod exit {
     pub const INCONCLUSIVE_BLOCKED: i32 = 11;
     /// The run is incomplete: provider errors, exhausted budget, or interruption.
     pub const INCOMPLETE: i32 = 12;
+    /// A promotion or rollback was refused by policy (approvals, owner, required suites) or lost
+    /// a race with another one; nothing was changed.
+    pub const REFUSED: i32 = 13;
 }
 
 /// A position in a user-written file. Lines and columns are 1-based.
@@ -143,6 +146,15 @@ pub enum Error {
     /// Any other failure that is not the user's input.
     #[error("{0}")]
     Internal(String),
+    /// A promotion or rollback that policy, the gate or a concurrent change did not allow;
+    /// nothing was changed.
+    #[error("{message}")]
+    Refused {
+        /// Why, and what would allow it.
+        message: String,
+        /// The exit code: the gate's (10, 11) when the gate refused, else 13.
+        code: i32,
+    },
 }
 
 fn hint_suffix(hint: &Option<String>) -> String {
@@ -247,6 +259,7 @@ impl Error {
             | Self::Provider { .. } => exit::INVALID_INPUT,
             Self::NoCases(_) => exit::NO_CASES,
             Self::Io { .. } | Self::Git(_) | Self::Internal(_) => exit::UNEXPECTED,
+            Self::Refused { code, .. } => *code,
         }
     }
 }

@@ -16,7 +16,8 @@ pub(crate) struct Args {
 }
 
 const EXIT_CODES: &str = "Exit codes: 0 pass · 1 unexpected error · 2 invalid input (config, suite, prompt, revision) · \
-3 no cases selected · 10 gate failed · 11 inconclusive and blocked · 12 run incomplete";
+3 no cases selected · 10 gate failed · 11 inconclusive and blocked · 12 run incomplete · \
+13 promotion refused (policy, approvals, owner, or a concurrent promotion)";
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
@@ -26,8 +27,21 @@ pub(crate) enum Command {
     Run(Run),
     /// Check the config, every prompt and every suite without calling a provider.
     Validate,
-    /// List the committed versions of a prompt.
+    /// A prompt's audit trail: promoted versions, labels, every promotion and rollback, commits.
     Log(Log),
+    /// Every prompt with its label versions, and whether HEAD or the working tree differ.
+    Status(Status),
+    /// Gate the prompt at HEAD against its label's version, then tag it and move the label.
+    Promote(Promote),
+    /// Move a label back to an earlier promoted version, at once, recording why.
+    Rollback(Rollback),
+    /// Approve a prompt version's exact content for promotion.
+    Approve(Approve),
+    /// The git pre-commit hook that gates staged prompts.
+    #[command(subcommand)]
+    Hook(HookCommand),
+    /// Scaffold a project: config, a prompt, its suites, ignore rules and a CI workflow.
+    Init,
     /// Print a prompt version rendered to messages.
     Show(Show),
     /// Re-render a stored check's reports from its report.json.
@@ -121,6 +135,75 @@ pub(crate) struct Log {
 }
 
 #[derive(Debug, clap::Args)]
+pub(crate) struct Status {
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Promote {
+    /// The prompt to promote, at HEAD.
+    pub(crate) prompt: String,
+    /// The label to move.
+    #[arg(long, default_value = promptgate::ops::DEFAULT_LABEL)]
+    pub(crate) label: String,
+    /// Use this stored check of the same content instead of running the check.
+    #[arg(long, value_name = "RUN-ID")]
+    pub(crate) from_report: Option<String>,
+    /// Promote past a gate that does not allow it (recorded, with --reason).
+    #[arg(long, requires = "reason")]
+    pub(crate) force: bool,
+    /// Why (required with --force; recorded in the tag and the label's history).
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) reason: Option<String>,
+    /// Print the promotion's record as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) calls: Calls,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Rollback {
+    /// The prompt.
+    pub(crate) prompt: String,
+    /// The label to move back.
+    #[arg(long, default_value = promptgate::ops::DEFAULT_LABEL)]
+    pub(crate) label: String,
+    /// The version to go back to (default: the one promoted before the current).
+    #[arg(long, value_name = "vN")]
+    pub(crate) to: Option<String>,
+    /// Why (recorded in the label's history).
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) reason: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Approve {
+    /// NAME@REV (REV default HEAD): the approval binds to that version's content.
+    pub(crate) version: String,
+    /// Who approves.
+    #[arg(long = "as", value_name = "ID")]
+    pub(crate) id: String,
+    /// A note for the audit trail.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) note: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum HookCommand {
+    /// Write .git/hooks/pre-commit to run `promptgate hook run` before every commit.
+    Install {
+        /// Replace a pre-commit hook that promptgate did not write.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Gate the prompts staged for commit against HEAD (what the hook runs).
+    Run,
+}
+
+#[derive(Debug, clap::Args)]
 pub(crate) struct Show {
     /// NAME or NAME@REV (REV: worktree, a commit, branch, tag, or label).
     pub(crate) prompt: String,
@@ -158,8 +241,8 @@ impl From<Format> for promptgate::ops::ReportFormat {
     }
 }
 
-/// How the calls are made; shared by `check` and `run`.
-#[derive(Debug, clap::Args)]
+/// How the calls are made; shared by `check`, `run` and `promote`.
+#[derive(Debug, Default, clap::Args)]
 pub(crate) struct Calls {
     /// Run every suite on this provider (`replay`: answer from fixtures/cassettes/).
     #[arg(long, value_name = "NAME")]

@@ -3,6 +3,7 @@
 
 mod args;
 mod progress;
+mod release;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -11,7 +12,7 @@ use clap::Parser;
 use promptgate::errors::{Error, exit};
 use promptgate::ops;
 
-use args::{Args, CacheCommand, Command, ModelCommand};
+use args::{Args, CacheCommand, Command, HookCommand, ModelCommand};
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -37,6 +38,7 @@ fn dispatch(args: Args) -> Result<i32, Error> {
         Command::Check(c) => {
             let options = ops::CheckOptions {
                 prompts: c.prompts,
+                index_file: None,
                 all: c.all,
                 suites: c.suite,
                 baseline: c.baseline,
@@ -48,55 +50,7 @@ fn dispatch(args: Args) -> Result<i32, Error> {
                 control: c.control,
                 calls: c.calls.into_options(env(), command_line),
             };
-            let mut bar = progress::Bar::new(std::io::stderr().is_terminal());
-            let outcome = ops::check(&root, &options, &mut |p| bar.update(p));
-            bar.finish();
-            let outcome = match outcome? {
-                ops::CheckResult::Checked(outcome) => outcome,
-                ops::CheckResult::Estimated(estimates) => {
-                    for e in &estimates {
-                        println!(
-                            "{}: {} calls ({} answered from the cache), ~{} input tokens, at most {} output tokens, at most {}",
-                            e.provider,
-                            e.calls,
-                            e.cached,
-                            e.input_tokens,
-                            e.max_output_tokens,
-                            e.max_cost.map_or_else(
-                                || "an unknown cost (no price configured)".to_string(),
-                                |c| format!("${c:.4}")
-                            )
-                        );
-                    }
-                    return Ok(exit::PASS);
-                }
-                ops::CheckResult::NothingChanged => {
-                    println!(
-                        "nothing to check: no prompt differs between the baseline and the candidate (name prompts, or pass --all)"
-                    );
-                    return Ok(exit::PASS);
-                }
-            };
-            let shown = outcome
-                .run_dir
-                .strip_prefix(&root)
-                .unwrap_or(&outcome.run_dir)
-                .display()
-                .to_string();
-            if c.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&outcome.report)
-                        .map_err(|e| Error::Internal(e.to_string()))?
-                );
-            } else {
-                println!(
-                    "{}",
-                    promptgate::report::check_summary(&outcome.report, &shown)
-                );
-            }
-            write_step_summary(&outcome.run_dir);
-            Ok(outcome.exit_code)
+            check(&root, &options, c.json)
         }
         Command::Run(r) => {
             let options = ops::RunOptions {
@@ -130,27 +84,118 @@ fn dispatch(args: Args) -> Result<i32, Error> {
             Ok(exit::PASS)
         }
         Command::Log(l) => {
-            let entries = ops::log(&root, &l.prompt)?;
+            let history = ops::history(&root, &l.prompt)?;
             if l.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&entries)
-                        .map_err(|e| Error::Internal(e.to_string()))?
-                );
-            } else if entries.is_empty() {
-                println!("{} has no committed versions yet", l.prompt);
+                print_json(&history)?;
             } else {
-                for e in entries {
-                    println!(
-                        "{}  {}  {}  {}  {}",
-                        &e.commit[..12],
-                        e.date,
-                        e.hash,
-                        e.author,
-                        e.subject
-                    );
-                }
+                print!("{}", release::history(&history));
             }
+            Ok(exit::PASS)
+        }
+        Command::Status(s) => {
+            let status = ops::status(&root)?;
+            if s.json {
+                print_json(&status)?;
+            } else {
+                print!("{}", release::status(&status));
+            }
+            Ok(exit::PASS)
+        }
+        Command::Promote(p) => {
+            let options = ops::PromoteOptions {
+                name: p.prompt,
+                label: p.label,
+                from_report: p.from_report,
+                force: p.force,
+                reason: p.reason,
+                calls: p.calls.into_options(env(), command_line),
+            };
+            let mut bar = progress::Bar::new(std::io::stderr().is_terminal());
+            let promotion = ops::promote(&root, &options, &mut |p| bar.update(p));
+            bar.finish();
+            let promotion = promotion?;
+            if p.json {
+                print_json(&promotion)?;
+            } else {
+                println!("{}", release::promotion(&promotion));
+            }
+            Ok(exit::PASS)
+        }
+        Command::Rollback(r) => {
+            let event = ops::rollback(
+                &root,
+                &ops::RollbackOptions {
+                    name: r.prompt,
+                    label: r.label,
+                    to: r.to,
+                    reason: r.reason,
+                },
+            )?;
+            println!(
+                "rolled back {}@{}: v{} -> v{} ({})",
+                event.prompt,
+                event.label,
+                event.from.unwrap_or_default(),
+                event.version,
+                event.reason.as_deref().unwrap_or_default()
+            );
+            Ok(exit::PASS)
+        }
+        Command::Approve(a) => {
+            let approval = ops::approve(&root, &a.version, &a.id, a.note)?;
+            println!(
+                "{} approved {}@{} (content {})",
+                approval.id,
+                approval.prompt,
+                approval.rev,
+                &approval.content[..12]
+            );
+            Ok(exit::PASS)
+        }
+        Command::Hook(HookCommand::Install { force }) => {
+            let binary = std::env::current_exe()
+                .map_err(|e| Error::Internal(format!("cannot find this program's path: {e}")))?;
+            let path = ops::install_hook(&root, &binary, force)?;
+            println!(
+                "installed {}: commits that change prompts are gated",
+                path.display()
+            );
+            Ok(exit::PASS)
+        }
+        Command::Hook(HookCommand::Run) => {
+            let prompts = ops::staged_prompts(&root)?;
+            if prompts.is_empty() {
+                return Ok(exit::PASS);
+            }
+            let options = ops::CheckOptions {
+                prompts,
+                index_file: std::env::var_os("GIT_INDEX_FILE").map(Into::into),
+                candidates: vec![promptgate::store::STAGED.into()],
+                calls: args::Calls::default().into_options(env(), command_line),
+                ..ops::CheckOptions::default()
+            };
+            let code = check(&root, &options, false)?;
+            if code != exit::PASS {
+                eprintln!(
+                    "promptgate: the commit is blocked (exit {code}); fix the prompt, or skip the gate once with `git commit --no-verify`"
+                );
+            }
+            Ok(code)
+        }
+        Command::Init => {
+            let done = ops::init(&root)?;
+            if done.git_initialised {
+                println!("created a git repository");
+            }
+            for f in &done.created {
+                println!("created {f}");
+            }
+            for f in &done.kept {
+                println!("kept {f} (it exists)");
+            }
+            println!(
+                "next: commit, then `promptgate check --all`; `promptgate hook install` gates every commit"
+            );
             Ok(exit::PASS)
         }
         Command::Report(r) => {
@@ -204,6 +249,62 @@ fn dispatch(args: Args) -> Result<i32, Error> {
             Ok(exit::PASS)
         }
     }
+}
+
+/// Runs a check and prints its summary (or JSON); returns the verdict's exit code.
+fn check(root: &std::path::Path, options: &ops::CheckOptions, json: bool) -> Result<i32, Error> {
+    let mut bar = progress::Bar::new(std::io::stderr().is_terminal());
+    let outcome = ops::check(root, options, &mut |p| bar.update(p));
+    bar.finish();
+    let outcome = match outcome? {
+        ops::CheckResult::Checked(outcome) => outcome,
+        ops::CheckResult::Estimated(estimates) => {
+            for e in &estimates {
+                println!(
+                    "{}: {} calls ({} answered from the cache), ~{} input tokens, at most {} output tokens, at most {}",
+                    e.provider,
+                    e.calls,
+                    e.cached,
+                    e.input_tokens,
+                    e.max_output_tokens,
+                    e.max_cost.map_or_else(
+                        || "an unknown cost (no price configured)".to_string(),
+                        |c| format!("${c:.4}")
+                    )
+                );
+            }
+            return Ok(exit::PASS);
+        }
+        ops::CheckResult::NothingChanged => {
+            println!(
+                "nothing to check: no prompt differs between the baseline and the candidate (name prompts, or pass --all)"
+            );
+            return Ok(exit::PASS);
+        }
+    };
+    let shown = outcome
+        .run_dir
+        .strip_prefix(root)
+        .unwrap_or(&outcome.run_dir)
+        .display()
+        .to_string();
+    if json {
+        print_json(&outcome.report)?;
+    } else {
+        println!(
+            "{}",
+            promptgate::report::check_summary(&outcome.report, &shown)
+        );
+    }
+    write_step_summary(&outcome.run_dir);
+    Ok(outcome.exit_code)
+}
+
+/// Prints `value` as pretty JSON.
+fn print_json(value: &impl serde::Serialize) -> Result<(), Error> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Internal(e.to_string()))?;
+    println!("{text}");
+    Ok(())
 }
 
 /// Opens a file with the desktop's default application, reporting (not failing) if it cannot.

@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use super::calls::{CallOptions, ErrorBudget, Executed, RunTarget, execute};
 use super::plan::{
     Jobs, Prepared, Providers, SuiteProvider, check_suite_names, effective_params, leak_reference,
-    ordered_unique, plan_case, plan_suite, suites_for,
+    ordered_unique, plan_case, plan_suite, samples_for, suites_for,
 };
 use super::reports::{ReportFormat, write_reports};
 use super::scoring::{scores, side_report, totals};
@@ -34,6 +34,9 @@ use crate::suite::{Suite, SuiteKind};
 pub struct CheckOptions {
     /// Prompts to check; empty means the prompts that changed (or all, with `all`).
     pub prompts: Vec<String>,
+    /// The index file `staged` reads (a hook's `GIT_INDEX_FILE`); default the repository's.
+    #[serde(skip)]
+    pub index_file: Option<PathBuf>,
     /// Check every prompt, changed or not.
     pub all: bool,
     /// Only these suites (by name); empty means every suite targeting the prompts.
@@ -273,6 +276,8 @@ struct PlannedSuite<'s> {
     suite: &'s Suite,
     provider: Arc<SuiteProvider>,
     tolerance: crate::config::Tolerance,
+    /// Samples per case and version (the suite's, raised to the risk tier's minimum).
+    samples: u32,
     baseline: Vec<Vec<usize>>,
     candidate: Vec<Vec<usize>>,
     extra_calls: usize,
@@ -287,6 +292,9 @@ pub fn check(
 ) -> Result<CheckResult> {
     let clock = Instant::now();
     let project = Project::open(root)?;
+    if let Some(index) = &options.index_file {
+        project.store.use_index_file(index)?;
+    }
     let (options, earlier) = match &options.resume {
         Some(id) => {
             let (manifest, stored) = resumable(&project.root, id)?;
@@ -340,10 +348,11 @@ pub fn check(
         let mut suites = Vec::new();
         for suite in suites_for(&project.suites, &spec.prompt, &options.suites) {
             let provider = providers.for_suite(suite)?;
-            let base_jobs = plan_suite(suite, &baseline, &provider, &mut jobs, 0)?;
+            let samples = samples_for(&project, suite, &candidate);
+            let base_jobs = plan_suite(suite, &baseline, &provider, &mut jobs, (0, samples))?;
             // A control run's second side asks for fresh samples of the same version.
-            let first = if spec.control { suite.samples } else { 0 };
-            let cand_jobs = plan_suite(suite, &candidate, &provider, &mut jobs, first)?;
+            let first = if spec.control { samples } else { 0 };
+            let cand_jobs = plan_suite(suite, &candidate, &provider, &mut jobs, (first, samples))?;
             suites.push(PlannedSuite {
                 suite,
                 provider,
@@ -354,6 +363,7 @@ pub fn check(
                         .tolerance
                         .for_tier(candidate.prompt.metadata.governance.risk_tier),
                 ),
+                samples,
                 baseline: base_jobs,
                 candidate: cand_jobs,
                 extra_calls: 0,
@@ -438,7 +448,7 @@ pub fn check(
                     ] {
                         let have = indices.len() as u32;
                         let offset = if side == Side::Candidate && candidate.spec.control {
-                            p.suite.samples.max(max_samples)
+                            p.samples.max(max_samples)
                         } else {
                             0
                         };
@@ -700,7 +710,7 @@ fn candidate_report(
                 kind: p.suite.kind,
                 provider: p.provider.name.clone(),
                 params: effective_params(p.suite, &planned.candidate, &p.provider),
-                samples: p.suite.samples,
+                samples: p.samples,
                 tolerance: p.tolerance,
                 comparison,
                 statistics,

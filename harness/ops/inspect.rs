@@ -7,7 +7,7 @@ use super::plan::Prepared;
 use crate::artifact::{Message, RenderData};
 use crate::errors::{Error, Result};
 use crate::ids::PromptName;
-use crate::store::{LogEntry, Store, WORKTREE};
+use crate::store::WORKTREE;
 
 /// What `validate` checked.
 #[derive(Debug, Clone, Copy, Default)]
@@ -66,17 +66,6 @@ pub fn validate(root: &Path) -> Result<Validated> {
         }
     }
     Ok(checked)
-}
-
-/// The versions of one prompt, newest first.
-pub fn log(root: &Path, name: &str) -> Result<Vec<LogEntry>> {
-    let store = Store::open(root)?;
-    let name = PromptName::new(name);
-    let entries = store.log(&name)?;
-    if entries.is_empty() {
-        store.version(&name, WORKTREE)?;
-    }
-    Ok(entries)
 }
 
 /// What `show` renders.

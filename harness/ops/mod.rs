@@ -5,9 +5,11 @@ mod calls;
 mod check;
 mod inspect;
 mod plan;
+mod release;
 mod reports;
 mod run;
 mod scoring;
+mod setup;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,9 +17,14 @@ use std::path::{Path, PathBuf};
 pub use crate::runner::BudgetLimits;
 pub use calls::{CallCounts, CallOptions, ErrorBudget, Estimate};
 pub use check::{CheckOptions, CheckOutcome, CheckResult, check};
-pub use inspect::{ShowOptions, log, show, validate};
+pub use inspect::{ShowOptions, show, validate};
+pub use release::{
+    DEFAULT_LABEL, History, LabelStatus, PromoteOptions, Promotion, PromptStatus, RollbackOptions,
+    approve, history, promote, rollback, staged_prompts, status,
+};
 pub use reports::{ReportFormat, rerender};
 pub use run::{RunOptions, RunOutcome, run};
+pub use setup::{Scaffolded, init, install_hook};
 
 use crate::config::Config;
 use crate::errors::Result;

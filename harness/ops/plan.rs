@@ -237,6 +237,15 @@ impl Jobs {
     }
 }
 
+/// Samples per case and version for `suite` on `prepared`: the suite's own, but at least what
+/// the prompt's risk tier requires.
+pub(super) fn samples_for(project: &Project, suite: &Suite, prepared: &Prepared) -> u32 {
+    let tier = prepared.prompt.metadata.governance.risk_tier;
+    suite
+        .samples
+        .max(project.config.policy.for_tier(tier).min_samples)
+}
+
 /// Renders every case of `suite` on `prepared` and plans `samples` calls per case, numbered
 /// from `first_sample` (a control run plans its second side after the first's samples).
 ///
@@ -247,9 +256,9 @@ pub(super) fn plan_suite(
     prepared: &Prepared,
     provider: &SuiteProvider,
     jobs: &mut Jobs,
-    first_sample: u32,
+    (first_sample, count): (u32, u32),
 ) -> Result<Vec<Vec<usize>>> {
-    let samples = first_sample..first_sample + suite.samples;
+    let samples = first_sample..first_sample + count;
     suite
         .cases
         .iter()

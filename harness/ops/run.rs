@@ -6,7 +6,8 @@ use rayon::prelude::*;
 
 use super::calls::{CallOptions, Executed, RunTarget, execute};
 use super::plan::{
-    Jobs, Prepared, Providers, check_suite_names, leak_reference, plan_suite, suites_for,
+    Jobs, Prepared, Providers, check_suite_names, leak_reference, plan_suite, samples_for,
+    suites_for,
 };
 use super::scoring::{side_report, totals};
 use super::{Progress, Project};
@@ -71,7 +72,8 @@ pub fn run(
         let prepared = std::sync::Arc::new(Prepared::load(&project, name, &rev)?);
         for suite in suites_for(&project.suites, name, &options.suites) {
             let provider = providers.for_suite(suite)?;
-            let per_case = plan_suite(suite, &prepared, &provider, &mut jobs, 0)?;
+            let samples = samples_for(&project, suite, &prepared);
+            let per_case = plan_suite(suite, &prepared, &provider, &mut jobs, (0, samples))?;
             planned.push((prepared.clone(), suite, provider, per_case));
         }
     }

@@ -147,7 +147,7 @@ fn revisions_labels_and_history() {
     let log = p.run(&["log", "support/triage", "--json"]);
     assert_eq!(log.code, 0, "{}", log.stderr);
     let entries: serde_json::Value = serde_json::from_str(&log.stdout).unwrap();
-    let subjects: Vec<&str> = entries
+    let subjects: Vec<&str> = entries["commits"]
         .as_array()
         .unwrap()
         .iter()
@@ -158,7 +158,11 @@ fn revisions_labels_and_history() {
         ["drop billing", "add triage"],
         "the no-op commit did not change the prompt"
     );
-    assert_eq!(entries[0]["author"], "Test Author <author@example.com>");
+    assert_eq!(
+        entries["commits"][0]["author"],
+        "Test Author <author@example.com>"
+    );
+    assert_eq!(entries["labels"], serde_json::json!([["production", null]]));
 
     let show = p.run(&["show", "support/triage@HEAD~1", "--case", "triage:billing"]);
     assert_eq!(show.code, 0, "{}", show.stderr);

@@ -7,6 +7,7 @@ mod durability;
 mod errors;
 mod mock;
 mod providers;
+mod release;
 mod report;
 mod support;
 mod wire;

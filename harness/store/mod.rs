@@ -1,8 +1,13 @@
 //! The only code that touches git: resolving `NAME@REV` to content, listing prompts and versions.
 //!
-//! A revision is the working tree (`worktree`, the default candidate), a label
-//! (`refs/prompts/NAME@LABEL`, e.g. `production`), or anything `git rev-parse` understands
-//! (commits, branches, tags, `HEAD~2`).
+//! A revision is the working tree (`worktree`, the default candidate), the index (`staged`, what
+//! the next commit holds), a label (`refs/prompts/NAME@LABEL`, e.g. `production`), or anything
+//! `git rev-parse` understands (commits, branches, tags, `HEAD~2`). Releases (version tags, label
+//! history, approvals) are in [`release`].
+
+mod release;
+
+pub use release::{Approval, LabelEvent, LabelMove, LabelTarget, Promoted, ReleaseAction};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,6 +20,9 @@ use crate::ids::{ContentHash, PromptName};
 
 /// The revision name for uncommitted files.
 pub const WORKTREE: &str = "worktree";
+
+/// The revision name for the index: the files staged for the next commit.
+pub const STAGED: &str = "staged";
 
 /// Where prompt files live, relative to the project root.
 pub const PROMPTS_DIR: &str = "prompts";
@@ -59,6 +67,7 @@ pub struct LogEntry {
 /// A resolved revision: the working tree or a commit's tree.
 enum Resolved<'r> {
     Worktree,
+    Staged(git2::Index),
     Commit(git2::Commit<'r>),
 }
 
@@ -93,6 +102,19 @@ impl Store {
         Ok(Self { repo, root })
     }
 
+    /// Reads `staged` content from the index file at `path` instead of the repository's own
+    /// (git points hooks at a temporary index with `GIT_INDEX_FILE`, e.g. for `commit -a`).
+    pub fn use_index_file(&self, path: &Path) -> Result<()> {
+        let path = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.root.join(path)
+        };
+        let mut index = git2::Index::open(&path)?;
+        self.repo.set_index(&mut index)?;
+        Ok(())
+    }
+
     /// The project root (the repository's work tree).
     pub fn root(&self) -> &Path {
         &self.root
@@ -113,6 +135,9 @@ impl Store {
     fn resolve(&self, name: Option<&PromptName>, rev: &str) -> Result<Resolved<'_>> {
         if rev == WORKTREE {
             return Ok(Resolved::Worktree);
+        }
+        if rev == STAGED {
+            return Ok(Resolved::Staged(self.repo.index()?));
         }
         if let Some(name) = name {
             if let Ok(reference) = self.repo.find_reference(&Self::label_ref(name, rev)) {
@@ -151,8 +176,17 @@ impl Store {
     ) -> Result<Option<String>> {
         match self.resolve(name, rev)? {
             Resolved::Worktree => read_worktree(&self.root.join(path)),
+            Resolved::Staged(index) => self.read_index(&index, path),
             Resolved::Commit(commit) => self.read_tree(&commit.tree()?, path),
         }
+    }
+
+    fn read_index(&self, index: &git2::Index, path: &str) -> Result<Option<String>> {
+        let Some(entry) = index.get_path(Path::new(path), 0) else {
+            return Ok(None);
+        };
+        let blob = self.repo.find_blob(entry.id)?;
+        Ok(Some(String::from_utf8_lossy(blob.content()).into_owned()))
     }
 
     fn read_tree(&self, tree: &Tree<'_>, path: &str) -> Result<Option<String>> {
@@ -168,7 +202,7 @@ impl Store {
     /// The commit `rev` resolves to, or `None` for the working tree.
     pub fn commit_id(&self, rev: &str, name: Option<&PromptName>) -> Result<Option<String>> {
         Ok(match self.resolve(name, rev)? {
-            Resolved::Worktree => None,
+            Resolved::Worktree | Resolved::Staged(_) => None,
             Resolved::Commit(c) => Some(c.id().to_string()),
         })
     }
@@ -179,6 +213,7 @@ impl Store {
         let path = name.path();
         let (source, commit) = match &resolved {
             Resolved::Worktree => (read_worktree(&self.root.join(&path))?, None),
+            Resolved::Staged(index) => (self.read_index(index, &path)?, None),
             Resolved::Commit(c) => (self.read_tree(&c.tree()?, &path)?, Some(c.id().to_string())),
         };
         let source = source.ok_or_else(|| {
@@ -212,6 +247,13 @@ impl Store {
         let mut files = Vec::new();
         match self.resolve(None, rev)? {
             Resolved::Worktree => walk_dir(&self.root.join(PROMPTS_DIR), "", &mut files),
+            Resolved::Staged(index) => {
+                let prefix = format!("{PROMPTS_DIR}/");
+                files.extend(index.iter().filter_map(|entry| {
+                    let path = String::from_utf8_lossy(&entry.path).into_owned();
+                    path.strip_prefix(&prefix).map(str::to_string)
+                }));
+            }
             Resolved::Commit(commit) => {
                 let tree = commit.tree()?;
                 if let Ok(entry) = tree.get_path(Path::new(PROMPTS_DIR)) {

@@ -1,0 +1,604 @@
+//! `promote`, `rollback`, `approve`, `history` and `status`: releases as git operations, gated
+//! by the check and by the prompt's risk-tier policy.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::check::{CheckOptions, CheckResult, check};
+use super::plan::Prepared;
+use super::{CallOptions, Progress, Project};
+use crate::config::{OnInconclusive, Policy};
+use crate::errors::{Error, Result, exit};
+use crate::gate::Verdict;
+use crate::ids::{ContentHash, PromptName};
+use crate::report::CheckReport;
+use crate::store::{
+    Approval, LabelEvent, LabelMove, LabelTarget, Promoted, ReleaseAction, STAGED, Store, WORKTREE,
+};
+
+/// The label promotions move unless told otherwise.
+pub const DEFAULT_LABEL: &str = "production";
+
+/// What `promptgate promote` was asked to do.
+#[derive(Debug, Clone)]
+pub struct PromoteOptions {
+    /// The prompt.
+    pub name: String,
+    /// The label to move.
+    pub label: String,
+    /// Read the gate from this stored run instead of running the check.
+    pub from_report: Option<String>,
+    /// Promote past a gate that does not allow it (with `reason`).
+    pub force: bool,
+    /// Why; required with `force`.
+    pub reason: Option<String>,
+    /// How the check makes its calls.
+    pub calls: CallOptions,
+}
+
+/// A finished promotion.
+#[derive(Debug, Clone, Serialize)]
+pub struct Promotion {
+    /// The version tag created, or the one already in place.
+    pub tag: String,
+    /// Its record.
+    pub record: LabelEvent,
+    /// The label already served this exact content: nothing was changed.
+    pub unchanged: bool,
+    /// The check's run directory, when the check ran now.
+    pub run_dir: Option<String>,
+}
+
+/// Promotes `name` at HEAD to `label`: checks policy (owner, approvals, required suites), runs
+/// or reads the gate against the label's current version, then tags the version and moves the
+/// label with compare-and-swap.
+pub fn promote(
+    root: &Path,
+    options: &PromoteOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Promotion> {
+    let project = Project::open(root)?;
+    let name = PromptName::new(&options.name);
+    let store = &project.store;
+    let label = options.label.as_str();
+    if options.force
+        && options
+            .reason
+            .as_deref()
+            .is_none_or(|r| r.trim().is_empty())
+    {
+        return Err(Error::Usage(
+            "--force needs --reason TEXT: a forced promotion records why".into(),
+        ));
+    }
+    let candidate = Prepared::load(&project, &name, "HEAD")?;
+    let commit = candidate
+        .version
+        .commit
+        .clone()
+        .ok_or_else(|| Error::Internal("HEAD resolved to no commit".into()))?;
+    let content = Prepared::effective_hash(&project, &name, "HEAD")?;
+    let governance = &candidate.prompt.metadata.governance;
+    let policy = project.config.policy.for_tier(governance.risk_tier);
+
+    // Read the refs the promotion will move before anything slow, to detect a race later.
+    let expected_label = store.label_target(&name, label);
+    let expected_history = store.history_tip(&name, label);
+    let promoted = store.promoted(&name)?;
+    let current = current_version(store, &name, label, &promoted);
+    if let Some(current) = current {
+        if current.record.content == content.as_str() {
+            return Ok(Promotion {
+                tag: current.tag.clone(),
+                record: current.record.clone(),
+                unchanged: true,
+                run_dir: None,
+            });
+        }
+    }
+
+    if governance.owner.is_none() && policy.tier != crate::artifact::RiskTier::Low {
+        return Err(refused(format!(
+            "{name} has no `promptgate.owner`; a prompt without an owner cannot be promoted past the `low` tier (it is `{}`)",
+            policy.tier.as_str()
+        )));
+    }
+    let approvals = store.approvals(&content)?;
+    if (approvals.len() as u32) < policy.approvals {
+        return Err(refused(format!(
+            "{name} ({} tier) needs {} approval{} of content {}, and has {}: run `promptgate approve {name}@HEAD --as ID`",
+            policy.tier.as_str(),
+            policy.approvals,
+            if policy.approvals == 1 { "" } else { "s" },
+            content.short(),
+            approvals.len()
+        )));
+    }
+    check_required_suites(&project, &name, &policy)?;
+
+    let baseline = if expected_label.is_some() {
+        label
+    } else {
+        "HEAD"
+    };
+    let (report, run_dir) = match &options.from_report {
+        Some(run_id) => (stored_report(&project.root, run_id)?, None),
+        None => {
+            let check_options = CheckOptions {
+                prompts: vec![name.to_string()],
+                baseline: Some(baseline.to_string()),
+                candidates: vec!["HEAD".into()],
+                calls: options.calls.clone(),
+                ..CheckOptions::default()
+            };
+            match check(&project.root, &check_options, progress)? {
+                CheckResult::Checked(outcome) => {
+                    let shown = outcome
+                        .run_dir
+                        .strip_prefix(&project.root)
+                        .unwrap_or(&outcome.run_dir)
+                        .display()
+                        .to_string();
+                    (outcome.report, Some(shown))
+                }
+                _ => {
+                    return Err(Error::Internal(
+                        "the promotion's check compared nothing".into(),
+                    ));
+                }
+            }
+        }
+    };
+    let gate = gate_of(
+        &report,
+        &name,
+        &candidate.version.hash,
+        options.from_report.is_some(),
+    )?;
+    let blocked = match (gate.verdict, gate.complete) {
+        (_, false) => Some((exit::INCOMPLETE, "the check is incomplete".to_string())),
+        (Verdict::Fail, _) => Some((exit::GATE_FAILED, "the gate failed".to_string())),
+        (Verdict::Inconclusive, _) if gate.on_inconclusive == OnInconclusive::Block => Some((
+            exit::INCONCLUSIVE_BLOCKED,
+            format!(
+                "the gate is inconclusive, which blocks for the `{}` tier",
+                policy.tier.as_str()
+            ),
+        )),
+        _ => None,
+    };
+    if let (Some((code, why)), false) = (&blocked, options.force) {
+        let reasons = if gate.reasons.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", gate.reasons.join("; "))
+        };
+        return Err(Error::Refused {
+            message: format!(
+                "not promoting {name} to {label}: {why} (run {}){reasons}; fix the prompt, or pass --force --reason TEXT",
+                report.run_id
+            ),
+            code: *code,
+        });
+    }
+
+    let signature = store.signature()?;
+    let version = promoted.last().map_or(1, |p| p.version + 1);
+    let record = LabelEvent {
+        action: ReleaseAction::Promote,
+        prompt: name.to_string(),
+        label: label.to_string(),
+        version,
+        from: current.map(|c| c.version),
+        commit: commit.clone(),
+        content: content.as_str().to_string(),
+        by: identity(&signature),
+        at: chrono::Utc::now().to_rfc3339(),
+        reason: options.reason.clone().filter(|r| !r.trim().is_empty()),
+        forced: options.force && blocked.is_some(),
+        verdict: Some(gate.verdict),
+        reasons: gate.reasons.clone(),
+        run: Some(report.run_id.to_string()),
+        report_digest: report_digest(&project.root, report.run_id.as_str()),
+        approvals: approvals.iter().map(|a| a.id.clone()).collect(),
+    };
+    store.move_label(
+        &LabelMove {
+            name: &name,
+            label,
+            expected_label,
+            expected_history,
+            event: &record,
+        },
+        LabelTarget::NewVersion { commit: &commit },
+        &signature,
+    )?;
+    Ok(Promotion {
+        tag: Store::version_tag(&name, version),
+        record,
+        unchanged: false,
+        run_dir,
+    })
+}
+
+/// The version `name@label` serves, when it points at one of the promoted tags.
+fn current_version<'p>(
+    store: &Store,
+    name: &PromptName,
+    label: &str,
+    promoted: &'p [Promoted],
+) -> Option<&'p Promoted> {
+    let target = store.label_target(name, label)?;
+    promoted.iter().find(|p| p.tag_id == target)
+}
+
+/// Refuses a promotion when a suite kind the policy requires does not target the prompt.
+fn check_required_suites(project: &Project, name: &PromptName, policy: &Policy) -> Result<()> {
+    for kind in &policy.require {
+        let present = project
+            .suites
+            .iter()
+            .any(|s| s.kind == *kind && s.targets(name) && !s.cases.is_empty());
+        if !present {
+            return Err(refused(format!(
+                "the `{}` tier requires a `{}` suite for {name}, and none targets it; add one under suites/ with `kind: {}` and `prompt: {name}`",
+                policy.tier.as_str(),
+                kind.as_str(),
+                kind.as_str()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What a check said about one candidate.
+struct Gate {
+    verdict: Verdict,
+    complete: bool,
+    reasons: Vec<String>,
+    on_inconclusive: OnInconclusive,
+}
+
+/// The gate for `name` with content `hash` in `report`. A stored report must have checked
+/// exactly that content.
+fn gate_of(
+    report: &CheckReport,
+    name: &PromptName,
+    hash: &ContentHash,
+    stored: bool,
+) -> Result<Gate> {
+    let candidate = report
+        .candidates
+        .iter()
+        .find(|c| &c.prompt == name && !c.control && &c.candidate.hash == hash)
+        .ok_or_else(|| {
+            if stored {
+                Error::Usage(format!(
+                    "run {} did not check {name} with the content at HEAD ({}); run `promptgate promote {name}` to check it now",
+                    report.run_id,
+                    hash.short()
+                ))
+            } else {
+                Error::Internal(format!("the check did not report on {name}"))
+            }
+        })?;
+    Ok(Gate {
+        verdict: candidate.verdict,
+        complete: report.complete,
+        reasons: candidate
+            .reasons
+            .iter()
+            .map(|r| format!("{} ({}): {}", r.metric, r.suite, r.message))
+            .collect(),
+        on_inconclusive: candidate.on_inconclusive,
+    })
+}
+
+/// `sha256:` and the hash of a run's report.json as written.
+fn report_digest(root: &Path, run_id: &str) -> Option<String> {
+    let path =
+        crate::record::RunDir::path_of(root, &crate::ids::RunId::from_string(run_id.to_string()))
+            .join("report.json");
+    let bytes = std::fs::read(path).ok()?;
+    Some(format!("sha256:{}", ContentHash::of(bytes).as_str()))
+}
+
+/// Reads a stored check's report.json.
+fn stored_report(root: &Path, run_id: &str) -> Result<CheckReport> {
+    let path =
+        crate::record::RunDir::path_of(root, &crate::ids::RunId::from_string(run_id.to_string()))
+            .join("report.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::Usage(format!(
+            "no stored check `{run_id}` ({} does not exist)",
+            path.display()
+        )),
+        _ => Error::io("read", &path, e),
+    })?;
+    serde_json::from_str(&text).map_err(|e| {
+        Error::Usage(format!(
+            "{} is not a check report ({e}); pass the id of a `promptgate check` run",
+            path.display()
+        ))
+    })
+}
+
+/// What `promptgate rollback` was asked to do.
+#[derive(Debug, Clone)]
+pub struct RollbackOptions {
+    /// The prompt.
+    pub name: String,
+    /// The label to move back.
+    pub label: String,
+    /// The version to go back to (`vN` or `N`); default the one promoted before the current.
+    pub to: Option<String>,
+    /// Why (required).
+    pub reason: String,
+}
+
+/// Moves `name@label` back to an earlier promoted version, at once and without a gate, and
+/// records who, when and why.
+pub fn rollback(root: &Path, options: &RollbackOptions) -> Result<LabelEvent> {
+    let store = Store::open(root)?;
+    let name = PromptName::new(&options.name);
+    let label = options.label.as_str();
+    if options.reason.trim().is_empty() {
+        return Err(Error::Usage("rollback needs --reason TEXT".into()));
+    }
+    let expected_label = store.label_target(&name, label);
+    let expected_history = store.history_tip(&name, label);
+    let promoted = store.promoted(&name)?;
+    let current = current_version(&store, &name, label, &promoted).ok_or_else(|| {
+        Error::Usage(format!(
+            "{name}@{label} does not point at a promoted version; promote one first (`promptgate promote {name} --label {label}`)"
+        ))
+    })?;
+    let target = match &options.to {
+        Some(to) => {
+            let n: u32 = to.trim_start_matches('v').parse().map_err(|_| {
+                Error::Usage(format!("`--to {to}` is not a version; write it as v3 or 3"))
+            })?;
+            promoted.iter().find(|p| p.version == n).ok_or_else(|| {
+                Error::Usage(format!(
+                    "{name} has no version v{n}; promoted versions: {}",
+                    promoted
+                        .iter()
+                        .map(|p| format!("v{}", p.version))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?
+        }
+        None => {
+            let history = store.history(&name, label)?;
+            let order: Vec<u32> = history
+                .iter()
+                .filter(|e| e.action == ReleaseAction::Promote)
+                .map(|e| e.version)
+                .collect();
+            let earlier = order
+                .iter()
+                .rposition(|&v| v == current.version)
+                .and_then(|i| order[..i].iter().rev().find(|&&v| v != current.version));
+            let n = earlier.ok_or_else(|| {
+                Error::Usage(format!(
+                    "{name}@{label} is at v{}, and no earlier version was promoted to it; name one with --to",
+                    current.version
+                ))
+            })?;
+            promoted
+                .iter()
+                .find(|p| p.version == *n)
+                .ok_or_else(|| Error::Internal(format!("the tag of v{n} is missing")))?
+        }
+    };
+    if target.version == current.version {
+        return Err(Error::Usage(format!(
+            "{name}@{label} is already at v{}",
+            current.version
+        )));
+    }
+    let signature = store.signature()?;
+    let event = LabelEvent {
+        action: ReleaseAction::Rollback,
+        prompt: name.to_string(),
+        label: label.to_string(),
+        version: target.version,
+        from: Some(current.version),
+        commit: target.record.commit.clone(),
+        content: target.record.content.clone(),
+        by: identity(&signature),
+        at: chrono::Utc::now().to_rfc3339(),
+        reason: Some(options.reason.clone()),
+        forced: false,
+        verdict: None,
+        reasons: Vec::new(),
+        run: None,
+        report_digest: None,
+        approvals: Vec::new(),
+    };
+    store.move_label(
+        &LabelMove {
+            name: &name,
+            label,
+            expected_label,
+            expected_history,
+            event: &event,
+        },
+        LabelTarget::Existing(target.tag_id),
+        &signature,
+    )?;
+    Ok(event)
+}
+
+/// Records an approval by `id` of `spec` (`NAME@REV`, REV default HEAD), bound to that
+/// version's content hash.
+pub fn approve(root: &Path, spec: &str, id: &str, note: Option<String>) -> Result<Approval> {
+    let project = Project::open(root)?;
+    let (name, rev) = spec.split_once('@').unwrap_or((spec, "HEAD"));
+    let name = PromptName::new(name);
+    let content = Prepared::effective_hash(&project, &name, rev)?;
+    let signature = project.store.signature()?;
+    let approval = Approval {
+        id: id.to_string(),
+        prompt: name.to_string(),
+        rev: rev.to_string(),
+        content: content.as_str().to_string(),
+        recorded_by: identity(&signature),
+        at: chrono::Utc::now().to_rfc3339(),
+        note,
+    };
+    project.store.approve(&content, &approval)?;
+    Ok(approval)
+}
+
+/// A prompt's release history: versions, labels, every label move and the commits.
+#[derive(Debug, Clone, Serialize)]
+pub struct History {
+    /// The prompt.
+    pub prompt: String,
+    /// Each label and the version it serves (`None`: not a promoted version).
+    pub labels: Vec<(String, Option<u32>)>,
+    /// Promoted versions, oldest first.
+    pub versions: Vec<Promoted>,
+    /// Every move of every label, oldest first.
+    pub moves: Vec<LabelEvent>,
+    /// The commits that changed the prompt, newest first.
+    pub commits: Vec<crate::store::LogEntry>,
+}
+
+/// `promptgate log NAME`: the audit trail from the tags and the labels' histories.
+pub fn history(root: &Path, name: &str) -> Result<History> {
+    let store = Store::open(root)?;
+    let name = PromptName::new(name);
+    let commits = store.log(&name)?;
+    let versions = store.promoted(&name)?;
+    let labels = store.labels(&name)?;
+    if commits.is_empty() && versions.is_empty() {
+        store.version(&name, WORKTREE)?;
+    }
+    let mut moves = Vec::new();
+    for label in &labels {
+        moves.extend(store.history(&name, label)?);
+    }
+    moves.sort_by(|a, b| a.at.cmp(&b.at));
+    let labels = labels
+        .into_iter()
+        .map(|label| {
+            let version = current_version(&store, &name, &label, &versions).map(|p| p.version);
+            (label, version)
+        })
+        .collect();
+    Ok(History {
+        prompt: name.to_string(),
+        labels,
+        versions,
+        moves,
+        commits,
+    })
+}
+
+/// One prompt's labels against HEAD and the working tree.
+#[derive(Debug, Clone, Serialize)]
+pub struct PromptStatus {
+    /// The prompt.
+    pub prompt: String,
+    /// Each label with its version and whether HEAD and the working tree hold other content.
+    pub labels: Vec<LabelStatus>,
+    /// HEAD's content differs from the working tree's.
+    pub uncommitted: bool,
+}
+
+/// One label of a prompt.
+#[derive(Debug, Clone, Serialize)]
+pub struct LabelStatus {
+    /// The label.
+    pub label: String,
+    /// The promoted version it serves, if it points at one.
+    pub version: Option<u32>,
+    /// HEAD holds other content than the label.
+    pub head_differs: bool,
+    /// The working tree holds other content than the label.
+    pub worktree_differs: bool,
+}
+
+/// `promptgate status`: every prompt with its label versions and what differs from them.
+pub fn status(root: &Path) -> Result<Vec<PromptStatus>> {
+    let project = Project::open(root)?;
+    let store = &project.store;
+    let mut names = store.prompt_names(WORKTREE)?;
+    if let Ok(head) = store.prompt_names("HEAD") {
+        names.extend(head);
+    }
+    names.sort();
+    names.dedup();
+    let hash_at = |name: &PromptName, rev: &str| Prepared::effective_hash(&project, name, rev).ok();
+    names
+        .iter()
+        .map(|name| {
+            let head = hash_at(name, "HEAD");
+            let worktree = hash_at(name, WORKTREE);
+            let promoted = store.promoted(name)?;
+            let labels = store
+                .labels(name)?
+                .into_iter()
+                .map(|label| {
+                    let at_label = hash_at(name, &label);
+                    LabelStatus {
+                        version: current_version(store, name, &label, &promoted).map(|p| p.version),
+                        head_differs: head != at_label,
+                        worktree_differs: worktree != at_label,
+                        label,
+                    }
+                })
+                .collect();
+            Ok(PromptStatus {
+                prompt: name.to_string(),
+                labels,
+                uncommitted: head != worktree,
+            })
+        })
+        .collect()
+}
+
+/// The prompts staged for the next commit (`hook run`): changed prompt files, or every staged
+/// prompt when a partial changed.
+pub fn staged_prompts(root: &Path) -> Result<Vec<String>> {
+    let store = Store::open(root)?;
+    let paths = store.staged_paths()?;
+    let prefix = format!("{}/", crate::store::PROMPTS_DIR);
+    let changed: Vec<PromptName> = paths
+        .iter()
+        .filter_map(|p| p.strip_prefix(&prefix))
+        .filter(|p| p.ends_with(".prompt"))
+        .map(PromptName::new)
+        .collect();
+    let staged = store.prompt_names(STAGED)?;
+    let names = if changed.iter().any(PromptName::is_partial) {
+        staged
+    } else {
+        // A staged deletion has nothing left to check.
+        changed.into_iter().filter(|n| staged.contains(n)).collect()
+    };
+    Ok(names
+        .into_iter()
+        .filter(|n| !n.is_partial())
+        .map(|n| n.to_string())
+        .collect())
+}
+
+fn identity(signature: &git2::Signature<'_>) -> String {
+    format!(
+        "{} <{}>",
+        signature.name().unwrap_or("?"),
+        signature.email().unwrap_or("?")
+    )
+}
+
+fn refused(message: String) -> Error {
+    Error::Refused {
+        message,
+        code: exit::REFUSED,
+    }
+}

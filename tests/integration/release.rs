@@ -1,0 +1,476 @@
+//! Promotion, rollback, approvals, policy and the pre-commit hook, on real git repositories
+//! (and real `git commit` for the hook).
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::support::{Project, TRIAGE_PROMPT, TRIAGE_SUITE};
+
+const LABEL: &str = "refs/prompts/support/triage@production";
+
+/// The triage prompt (owned, `low` tier: no approval needed) and its suite, committed; any new
+/// failure blocks.
+fn low_tier() -> Project {
+    let p = Project::new();
+    p.write(
+        "promptgate.yaml",
+        "default_provider: echo\ntolerance:\n  low: { max_new_failures: 0 }\n",
+    );
+    p.write(
+        "prompts/support/triage.prompt",
+        &TRIAGE_PROMPT.replace(
+            "promptgate.owner: support\n",
+            "promptgate.owner: support\npromptgate.risk_tier: low\n",
+        ),
+    );
+    p.write("suites/triage.yaml", TRIAGE_SUITE);
+    p.commit("add triage");
+    p
+}
+
+fn git(p: &Project) -> git2::Repository {
+    git2::Repository::open(p.path()).unwrap()
+}
+
+/// The prompt file's text at the commit the production label serves.
+fn served(p: &Project) -> String {
+    let repo = git(p);
+    let commit = repo
+        .find_reference(LABEL)
+        .unwrap()
+        .peel_to_commit()
+        .unwrap();
+    let blob = commit
+        .tree()
+        .unwrap()
+        .get_path(std::path::Path::new("prompts/support/triage.prompt"))
+        .unwrap()
+        .to_object(&repo)
+        .unwrap()
+        .peel_to_blob()
+        .unwrap();
+    String::from_utf8(blob.content().to_vec()).unwrap()
+}
+
+fn version_tags(p: &Project) -> Vec<String> {
+    let repo = git(p);
+    let mut tags: Vec<String> = repo
+        .references_glob("refs/tags/prompts/support/triage@v*")
+        .unwrap()
+        .map(|r| {
+            r.unwrap()
+                .name()
+                .unwrap()
+                .trim_start_matches("refs/tags/")
+                .to_string()
+        })
+        .collect();
+    tags.sort();
+    tags
+}
+
+fn log(p: &Project) -> Value {
+    let out = p.run(&["log", "support/triage", "--json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+#[test]
+fn promote_refuse_force_rollback_and_the_audit_trail() {
+    let p = low_tier();
+    let v1 = p.read("prompts/support/triage.prompt");
+
+    let out = p.run(&["promote", "support/triage"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("promoted prompts/support/triage@v1"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(version_tags(&p), ["prompts/support/triage@v1"]);
+    assert_eq!(served(&p), v1);
+    let repo = git(&p);
+    let tag = repo
+        .find_reference("refs/tags/prompts/support/triage@v1")
+        .unwrap()
+        .peel_to_tag()
+        .unwrap();
+    let message = tag.message().unwrap().unwrap();
+    assert!(
+        message.starts_with("promote prompts/support/triage@v1 to production (gate: pass)"),
+        "{message}"
+    );
+    assert!(message.contains("\"report_digest\":\"sha256:"), "{message}");
+    assert_eq!(tag.target_id(), repo.head().unwrap().target().unwrap());
+
+    // Promoting the same content again changes nothing.
+    let again = p.run(&["promote", "support/triage"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again.stdout.contains("already serves this content"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(version_tags(&p).len(), 1);
+
+    // A regression is refused, and nothing moves.
+    p.write(
+        "prompts/support/triage.prompt",
+        &v1.replace(
+            "Categories: billing, bug, account.",
+            "Categories: bug, account.",
+        ),
+    );
+    p.commit("drop billing");
+    let refused = p.run(&["promote", "support/triage"]);
+    assert_eq!(refused.code, 10, "{}\n{}", refused.stdout, refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("not promoting support/triage to production: the gate failed"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("--force --reason"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(version_tags(&p).len(), 1);
+    assert_eq!(served(&p), v1);
+
+    // --force needs a reason, and records it.
+    let no_reason = p.run(&["promote", "support/triage", "--force"]);
+    assert_eq!(no_reason.code, 2, "{}", no_reason.stderr);
+    let forced = p.run(&[
+        "promote",
+        "support/triage",
+        "--force",
+        "--reason",
+        "outage hotfix, ticket 42",
+    ]);
+    assert_eq!(forced.code, 0, "{}\n{}", forced.stdout, forced.stderr);
+    assert!(forced.stdout.contains("FORCED"), "{}", forced.stdout);
+    assert_eq!(version_tags(&p).len(), 2);
+    assert!(!served(&p).contains("billing"));
+
+    let status = p.run(&["status", "--json"]);
+    let status: Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(status[0]["labels"][0]["version"], 2);
+    assert_eq!(status[0]["labels"][0]["head_differs"], false);
+
+    // Rollback: no gate, back to v1, recorded.
+    let no_why = p.run(&["rollback", "support/triage"]);
+    assert_eq!(no_why.code, 2, "--reason is required: {}", no_why.stderr);
+    let back = p.run(&[
+        "rollback",
+        "support/triage",
+        "--reason",
+        "billing tickets misrouted",
+    ]);
+    assert_eq!(back.code, 0, "{}", back.stderr);
+    assert!(back.stdout.contains("v2 -> v1"), "{}", back.stdout);
+    assert_eq!(served(&p), v1);
+    let stale = p.run(&["status", "--json"]);
+    let stale: Value = serde_json::from_str(&stale.stdout).unwrap();
+    assert_eq!(stale[0]["labels"][0]["version"], 1);
+    assert_eq!(stale[0]["labels"][0]["head_differs"], true);
+
+    // The whole history, in order.
+    let log = log(&p);
+    assert_eq!(log["labels"][0], serde_json::json!(["production", 1]));
+    let moves: Vec<(String, u64, bool, String)> = log["moves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["action"].as_str().unwrap().to_string(),
+                m["version"].as_u64().unwrap(),
+                m["forced"].as_bool().unwrap_or(false),
+                m["reason"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        moves,
+        [
+            ("promote".to_string(), 1, false, String::new()),
+            (
+                "promote".to_string(),
+                2,
+                true,
+                "outage hotfix, ticket 42".to_string()
+            ),
+            (
+                "rollback".to_string(),
+                1,
+                false,
+                "billing tickets misrouted".to_string()
+            ),
+        ]
+    );
+    assert_eq!(log["moves"][2]["by"], "Test Author <author@example.com>");
+    assert_eq!(log["versions"][1]["record"]["verdict"], "fail");
+    let text = p.run(&["log", "support/triage"]).stdout;
+    assert!(
+        text.contains("FORCED promote v2 to production past gate fail"),
+        "{text}"
+    );
+    assert!(text.contains("rollback production v2 → v1"), "{text}");
+
+    // Nothing earlier than v1 to roll back to.
+    let first = p.run(&["rollback", "support/triage", "--reason", "again"]);
+    assert_eq!(first.code, 2, "{}", first.stderr);
+    assert!(
+        first.stderr.contains("no earlier version"),
+        "{}",
+        first.stderr
+    );
+    let to_v2 = p.run(&[
+        "rollback",
+        "support/triage",
+        "--to",
+        "v2",
+        "--reason",
+        "fixed upstream",
+    ]);
+    assert_eq!(to_v2.code, 0, "{}", to_v2.stderr);
+}
+
+#[test]
+fn two_racing_promotions_leave_exactly_one() {
+    let p = low_tier();
+    for round in 0..3 {
+        p.write(
+            "prompts/support/triage.prompt",
+            &p.read("prompts/support/triage.prompt")
+                .replace("Classify", &format!("Classify ({round})")),
+        );
+        p.commit(&format!("round {round}"));
+        let dir = p.path().to_path_buf();
+        let spawn = || {
+            Command::new(env!("CARGO_BIN_EXE_promptgate"))
+                .args(["promote", "support/triage"])
+                .current_dir(&dir)
+                .output()
+                .unwrap()
+        };
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(spawn);
+            let b = s.spawn(spawn);
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        let outputs = [&a, &b];
+        let promoted = outputs
+            .iter()
+            .filter(|o| {
+                o.status.success() && String::from_utf8_lossy(&o.stdout).contains("promoted ")
+            })
+            .count();
+        assert_eq!(promoted, 1, "round {round}: {a:?}\n{b:?}");
+        for o in outputs {
+            let stdout = String::from_utf8_lossy(&o.stdout);
+            let stderr = String::from_utf8_lossy(&o.stderr);
+            let lost = o.status.code() == Some(13) && stderr.contains("nothing was changed");
+            let late = o.status.success()
+                && (stdout.contains("promoted ") || stdout.contains("already serves"));
+            assert!(lost || late, "round {round}: {o:?}");
+        }
+        assert_eq!(version_tags(&p).len(), round + 1, "round {round}");
+        assert_eq!(log(&p)["moves"].as_array().unwrap().len(), round + 1);
+    }
+}
+
+#[test]
+fn approvals_bind_to_content_and_policy_follows_the_risk_tier() {
+    // `standard` (the default tier) needs one approval.
+    let p = Project::triage();
+    let refused = p.run(&["promote", "support/triage"]);
+    assert_eq!(refused.code, 13, "{}\n{}", refused.stdout, refused.stderr);
+    assert!(
+        refused.stderr.contains("needs 1 approval of content"),
+        "{}",
+        refused.stderr
+    );
+    assert!(refused.stderr.contains("has 0"), "{}", refused.stderr);
+
+    // An approval of other content (an uncommitted edit) does not count.
+    let committed = p.read("prompts/support/triage.prompt");
+    p.write(
+        "prompts/support/triage.prompt",
+        &committed.replace("Classify", "Sort"),
+    );
+    let other = p.run(&["approve", "support/triage@worktree", "--as", "alice"]);
+    assert_eq!(other.code, 0, "{}", other.stderr);
+    p.write("prompts/support/triage.prompt", &committed);
+    let still = p.run(&["promote", "support/triage"]);
+    assert_eq!(still.code, 13, "{}", still.stderr);
+    assert!(still.stderr.contains("has 0"), "{}", still.stderr);
+    assert_eq!(git(&p).find_reference(LABEL).ok().map(|_| ()), None);
+
+    let bad_id = p.run(&["approve", "support/triage", "--as", "bob..x"]);
+    assert_eq!(bad_id.code, 2, "{}", bad_id.stderr);
+    let ok = p.run(&[
+        "approve",
+        "support/triage",
+        "--as",
+        "alice",
+        "--note",
+        "read the diff",
+    ]);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    let promoted = p.run(&["promote", "support/triage", "--json"]);
+    assert_eq!(promoted.code, 0, "{}\n{}", promoted.stdout, promoted.stderr);
+    let record: Value = serde_json::from_str(&promoted.stdout).unwrap();
+    assert_eq!(record["record"]["approvals"], serde_json::json!(["alice"]));
+
+    // Without an owner, nothing past `low` is promoted.
+    let orphan = Project::new();
+    orphan.write(
+        "prompts/support/triage.prompt",
+        &TRIAGE_PROMPT.replace("promptgate.owner: support\n", ""),
+    );
+    orphan.write("suites/triage.yaml", TRIAGE_SUITE);
+    orphan.commit("orphan");
+    let out = orphan.run(&["promote", "support/triage"]);
+    assert_eq!(out.code, 13, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("has no `promptgate.owner`"),
+        "{}",
+        out.stderr
+    );
+
+    // `exceptional` requires an adversarial suite and three samples per case.
+    let strict = Project::new();
+    strict.write(
+        "promptgate.yaml",
+        "default_provider: echo\npolicy:\n  exceptional: { approvals: 0 }\n",
+    );
+    strict.write(
+        "prompts/support/triage.prompt",
+        &TRIAGE_PROMPT.replace(
+            "promptgate.owner: support\n",
+            "promptgate.owner: support\npromptgate.risk_tier: exceptional\n",
+        ),
+    );
+    strict.write("suites/triage.yaml", TRIAGE_SUITE);
+    strict.commit("exceptional");
+    let out = strict.run(&["promote", "support/triage"]);
+    assert_eq!(out.code, 13, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("requires a `adversarial` suite"),
+        "{}",
+        out.stderr
+    );
+    strict.write(
+        "suites/attacks.yaml",
+        "kind: adversarial\nprompt: support/triage\ntarget: message\ncases:\n  - id: say\n    attack: \"say hello\"\n    assert: [{ type: not-contains, value: PWNED }]\n",
+    );
+    strict.commit("attacks");
+    let out = strict.run(&["promote", "support/triage"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let checked = strict.run(&["check", "support/triage", "--json"]);
+    let report: Value = serde_json::from_str(&checked.stdout).unwrap();
+    assert_eq!(report["candidates"][0]["suites"][0]["samples"], 3);
+}
+
+#[test]
+fn the_pre_commit_hook_blocks_a_regression_and_lets_a_harmless_change_through() {
+    let p = Project::triage();
+    let out = p.run(&["hook", "install"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let git_commit = |message: &str| {
+        let add = Command::new("git")
+            .args(["add", "-A"])
+            .current_dir(p.path())
+            .output()
+            .unwrap();
+        assert!(add.status.success());
+        Command::new("git")
+            .args(["commit", "-q", "-m", message])
+            .current_dir(p.path())
+            .env_remove("GIT_INDEX_FILE")
+            .output()
+            .unwrap()
+    };
+    let head = || git(&p).head().unwrap().target().unwrap();
+    let before = head();
+
+    let prompt = p.read("prompts/support/triage.prompt");
+    p.write(
+        "prompts/support/triage.prompt",
+        &prompt.replace(
+            "Categories: billing, bug, account.",
+            "Categories: billing, bug, account. Be brief.",
+        ),
+    );
+    let harmless = git_commit("be brief");
+    assert!(harmless.status.success(), "{harmless:?}");
+    assert_ne!(head(), before);
+    let after_harmless = head();
+
+    p.write(
+        "prompts/support/triage.prompt",
+        &prompt.replace(
+            "Categories: billing, bug, account.",
+            "Categories: bug, account.",
+        ),
+    );
+    let regression = git_commit("drop billing");
+    assert!(!regression.status.success(), "{regression:?}");
+    let stderr = String::from_utf8_lossy(&regression.stderr);
+    assert!(
+        stderr.contains("the commit is blocked (exit 10)"),
+        "{stderr}"
+    );
+    assert_eq!(head(), after_harmless, "the regressing commit was not made");
+
+    // A commit that touches no prompt is not gated.
+    p.write("prompts/support/triage.prompt", &prompt);
+    p.write("notes.txt", "unrelated");
+    let unrelated = git_commit("notes");
+    assert!(unrelated.status.success(), "{unrelated:?}");
+
+    // A hook promptgate did not write is kept unless forced.
+    let hook = p.path().join(".git/hooks/pre-commit");
+    std::fs::write(&hook, "#!/bin/sh\nexit 0\n").unwrap();
+    let kept = p.run(&["hook", "install"]);
+    assert_eq!(kept.code, 2, "{}", kept.stderr);
+    assert!(p.run(&["hook", "install", "--force"]).code == 0);
+}
+
+#[test]
+fn init_scaffolds_a_project_that_validates() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_promptgate"))
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["init"]);
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for f in [
+        "promptgate.yaml",
+        "prompts/greet.prompt",
+        "suites/greet.yaml",
+        "suites/adversarial/greet.yaml",
+        ".github/workflows/promptgate.yml",
+        ".gitignore",
+    ] {
+        assert!(stdout.contains(&format!("created {f}")), "{f}: {stdout}");
+        assert!(dir.path().join(f).is_file(), "{f}");
+    }
+    assert!(dir.path().join(".git").is_dir());
+    let validate = run(&["validate"]);
+    assert!(validate.status.success(), "{validate:?}");
+    assert!(String::from_utf8_lossy(&validate.stdout).contains("2 suites, 53 cases"));
+    let again = run(&["init"]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("kept promptgate.yaml"));
+    let ignore = std::fs::read_to_string(dir.path().join(".gitignore")).unwrap();
+    assert_eq!(ignore.matches(".promptgate/").count(), 1);
+}
