@@ -150,11 +150,18 @@ pub fn promote(
             }
         }
     };
+    let stored_baseline = match (&options.from_report, expected_label) {
+        (Some(_), Some(_)) => Some(store.version(&name, label)?.hash),
+        _ => None,
+    };
     let gate = gate_of(
         &report,
         &name,
         &candidate.version.hash,
-        options.from_report.is_some(),
+        options
+            .from_report
+            .as_ref()
+            .map(|_| (label, stored_baseline.as_ref())),
     )?;
     let blocked = match (gate.verdict, gate.complete) {
         (_, false) => Some((exit::INCOMPLETE, "the check is incomplete".to_string())),
@@ -260,20 +267,21 @@ struct Gate {
     on_inconclusive: OnInconclusive,
 }
 
-/// The gate for `name` with content `hash` in `report`. A stored report must have checked
-/// exactly that content.
+/// The gate for `name` with content `hash` in `report`. A stored report (`stored`: the label
+/// and its content, if it exists) must have checked exactly that content against exactly the
+/// label's.
 fn gate_of(
     report: &CheckReport,
     name: &PromptName,
     hash: &ContentHash,
-    stored: bool,
+    stored: Option<(&str, Option<&ContentHash>)>,
 ) -> Result<Gate> {
     let candidate = report
         .candidates
         .iter()
         .find(|c| &c.prompt == name && !c.control && &c.candidate.hash == hash)
         .ok_or_else(|| {
-            if stored {
+            if stored.is_some() {
                 Error::Usage(format!(
                     "run {} did not check {name} with the content at HEAD ({}); run `promptgate promote {name}` to check it now",
                     report.run_id,
@@ -283,6 +291,17 @@ fn gate_of(
                 Error::Internal(format!("the check did not report on {name}"))
             }
         })?;
+    if let Some((label, Some(expected))) = stored {
+        if &candidate.baseline.hash != expected {
+            return Err(Error::Usage(format!(
+                "run {} compared {name} against {} ({}), not against {label} ({}); check against the label, or run `promptgate promote {name}`",
+                report.run_id,
+                candidate.baseline.rev,
+                candidate.baseline.hash.short(),
+                expected.short()
+            )));
+        }
+    }
     Ok(Gate {
         verdict: candidate.verdict,
         complete: report.complete,

@@ -145,7 +145,7 @@ fn page_case<'a>(cand: usize, suite: &'a str, case: &'a CaseReport, key: String)
         ci: cand,
         suite,
         id: &case.id,
-        desc: case.description.as_deref(),
+        desc: case.description.as_deref().or(case.category.as_deref()),
         status: case.status.as_str(),
         base: page_side(&case.baseline, with_output),
         cand_side: page_side(&case.candidate, with_output),

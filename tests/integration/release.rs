@@ -240,6 +240,73 @@ fn promote_refuse_force_rollback_and_the_audit_trail() {
 }
 
 #[test]
+fn a_stored_passing_check_of_the_same_content_promotes_without_a_new_run() {
+    let p = low_tier();
+    assert_eq!(p.run(&["promote", "support/triage"]).code, 0);
+    let prompt = p.read("prompts/support/triage.prompt");
+    p.write(
+        "prompts/support/triage.prompt",
+        &prompt.replace("Classify", "Classify politely"),
+    );
+    p.commit("politely");
+    let checked = p.run(&["check", "support/triage", "--candidate", "HEAD"]);
+    assert_eq!(checked.code, 0, "{}", checked.stderr);
+    let run = checked
+        .report_dir()
+        .trim_start_matches("reports/")
+        .to_string();
+    let runs = || std::fs::read_dir(p.path().join("reports")).unwrap().count();
+
+    // A check against another baseline, or of other content, does not count.
+    let elsewhere = p.run(&[
+        "check",
+        "support/triage",
+        "--baseline",
+        "HEAD",
+        "--candidate",
+        "HEAD",
+    ]);
+    let other = elsewhere
+        .report_dir()
+        .trim_start_matches("reports/")
+        .to_string();
+    let out = p.run(&["promote", "support/triage", "--from-report", &other]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("not against production"),
+        "{}",
+        out.stderr
+    );
+    p.write(
+        "prompts/support/triage.prompt",
+        &prompt.replace("Classify", "Classify kindly"),
+    );
+    p.commit("kindly");
+    let stale = p.run(&["promote", "support/triage", "--from-report", &run]);
+    assert_eq!(stale.code, 2, "{}", stale.stderr);
+    assert!(
+        stale
+            .stderr
+            .contains("did not check support/triage with the content at HEAD"),
+        "{}",
+        stale.stderr
+    );
+
+    p.write(
+        "prompts/support/triage.prompt",
+        &prompt.replace("Classify", "Classify politely"),
+    );
+    p.commit("politely again");
+    let before = runs();
+    let out = p.run(&["promote", "support/triage", "--from-report", &run, "--json"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let record: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(record["record"]["run"], run.as_str());
+    assert_eq!(record["record"]["version"], 2);
+    assert_eq!(runs(), before, "no new check ran");
+}
+
+#[test]
 fn two_racing_promotions_leave_exactly_one() {
     let p = low_tier();
     for round in 0..3 {
