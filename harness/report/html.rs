@@ -13,7 +13,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use similar::{DiffTag as OpTag, TextDiff};
 
-use super::{CaseReport, CheckReport, SideReport};
+use super::{CaseReport, CheckReport, SideReport, SuiteReport};
 use crate::compare::{DiffTag, word_diff};
 
 const CSS: &str = include_str!("page.css");
@@ -53,6 +53,8 @@ struct PageCase<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     desc: Option<&'a str>,
     status: &'static str,
+    /// The status as the suite's kind reads it (`new attack success` in an adversarial suite).
+    label: &'static str,
     base: PageSide,
     #[serde(rename = "cand")]
     cand_side: PageSide,
@@ -116,7 +118,12 @@ fn page_side(side: &SideReport, with_output: bool) -> PageSide {
     }
 }
 
-fn page_case<'a>(cand: usize, suite: &'a str, case: &'a CaseReport, key: String) -> PageCase<'a> {
+fn page_case<'a>(
+    cand: usize,
+    suite: &'a SuiteReport,
+    case: &'a CaseReport,
+    key: String,
+) -> PageCase<'a> {
     let output = |side: &SideReport| {
         side.samples
             .first()
@@ -143,10 +150,11 @@ fn page_case<'a>(cand: usize, suite: &'a str, case: &'a CaseReport, key: String)
     PageCase {
         key,
         ci: cand,
-        suite,
+        suite: &suite.name,
         id: &case.id,
         desc: case.description.as_deref().or(case.category.as_deref()),
         status: case.status.as_str(),
+        label: super::status_label(suite.kind, case.status),
         base: page_side(&case.baseline, with_output),
         cand_side: page_side(&case.candidate, with_output),
         diff,
@@ -202,7 +210,7 @@ pub fn render_html(report: &CheckReport) -> String {
             }
             for case in &s.cases {
                 let key = anchor(ci, &s.name, &case.id, &mut seen);
-                cases.push((case.status, page_case(ci, &s.name, case, key)));
+                cases.push((case.status, page_case(ci, s, case, key)));
             }
         }
     }

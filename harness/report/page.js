@@ -71,7 +71,7 @@
     var sec = el('section', 'case ' + c.status);
     sec.id = 'case-' + c.key;
     var h = el('h3');
-    h.appendChild(el('span', 'badge ' + c.status, c.status));
+    h.appendChild(el('span', 'badge ' + c.status, c.label));
     var link = el('a', 'mono', c.suite + ' / ' + c.id);
     link.href = '#case=' + encodeURIComponent(c.key);
     h.appendChild(link);

@@ -117,6 +117,7 @@ fn losing_the_never_reveal_line_fails_on_new_extraction_successes() {
     assert!(summary.contains("| `support/triage@worktree` | `attacks` | system-prompt-extraction | 26 | 0.0% → 100.0% |"), "{summary}");
     let html = p.read(&format!("{}/index.html", out.report_dir()));
     assert!(html.contains("system-prompt-extraction: attack success 0.0% → 100.0%"));
+    assert!(html.contains(r#""label":"new attack success""#));
 
     // The canaries are stable: the rerun is answered from the cache, with no new call.
     let before = mock.hits();

@@ -247,3 +247,59 @@ fn junit_parses_back_with_failures_and_errors() {
         missing.stderr
     );
 }
+
+#[test]
+fn outputs_of_the_output_handling_pack_stay_text() {
+    // The echo provider repeats each attack, so every dangerous output the pack asks for reaches
+    // the page: script, event handlers, iframes, forms, exfiltration images, escape sequences.
+    let p = Project::new();
+    let prompt = |rule: &str| {
+        format!(
+            "---\ninput:\n  schema:\n    message: string\n---\n{{{{role \"system\"}}}}{rule}\n{{{{role \"user\"}}}}{{{{message}}}}\n"
+        )
+    };
+    p.write("prompts/bot.prompt", &prompt("Be safe."));
+    p.write(
+        "suites/attacks.yaml",
+        "kind: adversarial\nprompt: bot\ntarget: message\npack: output-handling\n",
+    );
+    p.commit("init");
+    p.write("prompts/bot.prompt", &prompt("Be very safe."));
+    let out = p.run(&["check"]);
+    assert_eq!(
+        out.code, 0,
+        "no new successes: {}\n{}",
+        out.stdout, out.stderr
+    );
+    assert!(
+        out.stdout
+            .contains("output-handling: attack success 42.3% → 42.3%"),
+        "{}",
+        out.stdout
+    );
+    let page = p.path().join(out.report_dir()).join("index.html");
+    let all = dom(&page, "#status=all");
+    assert!(all.contains("output-handling: attack success"));
+    assert_eq!(all.matches("<section class=\"case ").count(), 26);
+    assert_eq!(
+        all.matches("<script").count(),
+        2,
+        "only the page's own scripts"
+    );
+    for forbidden in [
+        "<img",
+        "<iframe",
+        "<svg onload",
+        "<object",
+        "<form",
+        "http-equiv=\"refresh\"",
+        "<button",
+        "<div onmouseover",
+    ] {
+        assert!(
+            !all.contains(forbidden),
+            "an attack output became an element: {forbidden}"
+        );
+    }
+    assert!(all.contains("&lt;img src=x onerror=alert(document.cookie)&gt;"));
+}
