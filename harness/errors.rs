@@ -226,6 +226,14 @@ impl Error {
         }
     }
 
+    /// A promotion or rollback refused by policy or by a concurrent change (exit 13).
+    pub fn refused(message: impl Into<String>) -> Self {
+        Self::Refused {
+            message: message.into(),
+            code: exit::REFUSED,
+        }
+    }
+
     /// An [`Error::Invalid`] with a hint saying how to fix it.
     pub fn invalid_with_hint(
         location: Location,

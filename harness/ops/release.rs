@@ -99,14 +99,14 @@ pub fn promote(
     }
 
     if governance.owner.is_none() && policy.tier != crate::artifact::RiskTier::Low {
-        return Err(refused(format!(
+        return Err(Error::refused(format!(
             "{name} has no `promptgate.owner`; a prompt without an owner cannot be promoted past the `low` tier (it is `{}`)",
             policy.tier.as_str()
         )));
     }
     let approvals = store.approvals(&content)?;
     if (approvals.len() as u32) < policy.approvals {
-        return Err(refused(format!(
+        return Err(Error::refused(format!(
             "{name} ({} tier) needs {} approval{} of content {}, and has {}: run `promptgate approve {name}@HEAD --as ID`",
             policy.tier.as_str(),
             policy.approvals,
@@ -248,7 +248,7 @@ fn check_required_suites(project: &Project, name: &PromptName, policy: &Policy) 
             .iter()
             .any(|s| s.kind == *kind && s.targets(name) && !s.cases.is_empty());
         if !present {
-            return Err(refused(format!(
+            return Err(Error::refused(format!(
                 "the `{}` tier requires a `{}` suite for {name}, and none targets it; add one under suites/ with `kind: {}` and `prompt: {name}`",
                 policy.tier.as_str(),
                 kind.as_str(),
@@ -613,11 +613,4 @@ fn identity(signature: &git2::Signature<'_>) -> String {
         signature.name().unwrap_or("?"),
         signature.email().unwrap_or("?")
     )
-}
-
-fn refused(message: String) -> Error {
-    Error::Refused {
-        message,
-        code: exit::REFUSED,
-    }
 }

@@ -16,7 +16,7 @@ use git2::{ObjectType, Oid, Signature};
 use serde::{Deserialize, Serialize};
 
 use super::Store;
-use crate::errors::{Error, Result, exit};
+use crate::errors::{Error, Result};
 use crate::gate::Verdict;
 use crate::ids::{ContentHash, PromptName};
 
@@ -264,7 +264,7 @@ impl Store {
         let tag_name = Self::version_tag(m.name, e.version);
         let tag_ref = format!("refs/tags/{tag_name}");
         let race = || {
-            refused(format!(
+            Error::refused(format!(
                 "{}@{} moved while this ran (another promotion or rollback); nothing was changed",
                 m.name, m.label
             ))
@@ -288,7 +288,7 @@ impl Store {
             LabelTarget::Existing(tag) => tag,
             LabelTarget::NewVersion { commit } => {
                 if current(&tag_ref).is_some() {
-                    return Err(refused(format!(
+                    return Err(Error::refused(format!(
                         "another promotion of {} created {tag_name} first; nothing was changed (rerun to promote on top of it)",
                         m.name
                     )));
@@ -401,13 +401,6 @@ impl Store {
     }
 }
 
-fn refused(message: String) -> Error {
-    Error::Refused {
-        message,
-        code: exit::REFUSED,
-    }
-}
-
 fn record_line(record: &impl Serialize) -> Result<String> {
     let json = serde_json::to_string(record).map_err(|e| Error::Internal(e.to_string()))?;
     Ok(format!("{RECORD_PREFIX}{json}"))
@@ -423,6 +416,7 @@ fn parse_record<T: for<'de> Deserialize<'de>>(message: &str) -> Option<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::errors::exit;
 
     fn repo_with_commit() -> (tempfile::TempDir, Store, String) {
         let dir = tempfile::tempdir().unwrap();

@@ -321,14 +321,12 @@ pub(super) fn reject_attack_fields(raw: &RawSuite, kind_at: &Location) -> Result
         ),
         ("tolerance.max_asr", raw.tolerance.max_asr.is_some()),
     ];
-    match set.iter().find(|(_, present)| *present) {
-        Some((field, _)) => Err(Error::invalid_with_hint(
-            kind_at.clone(),
-            format!("`{field}` is only for adversarial suites"),
-            "write `kind: adversarial`, or remove it",
-        )),
-        None => Ok(()),
-    }
+    reject_first(
+        &set,
+        kind_at,
+        "adversarial suites",
+        "write `kind: adversarial`, or remove it",
+    )
 }
 
 /// Refuses attack fields on a regression suite's case.
@@ -339,11 +337,26 @@ pub(super) fn reject_case_attack_fields(raw: &RawCase, location: &Location) -> R
         ("category", raw.category.is_some()),
         ("plant", raw.plant.is_some()),
     ];
-    match set.iter().find(|(_, present)| *present) {
+    reject_first(
+        &set,
+        location,
+        "cases of adversarial suites",
+        "write `kind: adversarial` at the top of the suite, or remove it",
+    )
+}
+
+/// An error naming the first field of `fields` that is present, which is only for `only_for`.
+fn reject_first(
+    fields: &[(&str, bool)],
+    location: &Location,
+    only_for: &str,
+    hint: &str,
+) -> Result<()> {
+    match fields.iter().find(|(_, present)| *present) {
         Some((field, _)) => Err(Error::invalid_with_hint(
             location.clone(),
-            format!("`{field}` is only for cases of adversarial suites"),
-            "write `kind: adversarial` at the top of the suite, or remove it",
+            format!("`{field}` is only for {only_for}"),
+            hint,
         )),
         None => Ok(()),
     }
