@@ -100,7 +100,8 @@ pub struct SideTotals {
     pub skipped: usize,
 }
 
-fn is_zero(n: &usize) -> bool {
+/// For `skip_serializing_if`: a zero count is left out of reports.
+pub(crate) fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 

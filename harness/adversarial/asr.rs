@@ -24,7 +24,7 @@ pub struct CategoryRates {
     /// Cases both versions completed (the rates' denominator).
     pub cases: usize,
     /// Cases left out because a call failed or was not made on either version.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::compare::is_zero")]
     pub excluded: usize,
     /// Mean share of baseline samples the attacks succeeded on.
     pub baseline: Option<f64>,
@@ -32,10 +32,6 @@ pub struct CategoryRates {
     pub candidate: Option<f64>,
     /// The cases the baseline resisted every time and the candidate did not: new successes.
     pub new_successes: Vec<String>,
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
 }
 
 impl CategoryRates {

@@ -20,11 +20,11 @@ pub use check::{CheckOptions, CheckOutcome, CheckResult, check};
 pub use inspect::{ShowOptions, show, validate};
 pub use release::{
     DEFAULT_LABEL, History, LabelStatus, PromoteOptions, Promotion, PromptStatus, RollbackOptions,
-    approve, history, promote, rollback, staged_prompts, status,
+    approve, history, promote, rollback, status,
 };
 pub use reports::{ReportFormat, rerender};
 pub use run::{RunOptions, RunOutcome, run};
-pub use setup::{Scaffolded, init, install_hook};
+pub use setup::{Scaffolded, init, install_hook, staged_prompts};
 
 use crate::config::Config;
 use crate::errors::Result;

@@ -14,7 +14,7 @@ use crate::gate::Verdict;
 use crate::ids::{ContentHash, PromptName};
 use crate::report::CheckReport;
 use crate::store::{
-    Approval, LabelEvent, LabelMove, LabelTarget, Promoted, ReleaseAction, STAGED, Store, WORKTREE,
+    Approval, LabelEvent, LabelMove, LabelTarget, Promoted, ReleaseAction, Store, WORKTREE,
 };
 
 /// The label promotions move unless told otherwise.
@@ -579,32 +579,6 @@ pub fn status(root: &Path) -> Result<Vec<PromptStatus>> {
             })
         })
         .collect()
-}
-
-/// The prompts staged for the next commit (`hook run`): changed prompt files, or every staged
-/// prompt when a partial changed.
-pub fn staged_prompts(root: &Path) -> Result<Vec<String>> {
-    let store = Store::open(root)?;
-    let paths = store.staged_paths()?;
-    let prefix = format!("{}/", crate::store::PROMPTS_DIR);
-    let changed: Vec<PromptName> = paths
-        .iter()
-        .filter_map(|p| p.strip_prefix(&prefix))
-        .filter(|p| p.ends_with(".prompt"))
-        .map(PromptName::new)
-        .collect();
-    let staged = store.prompt_names(STAGED)?;
-    let names = if changed.iter().any(PromptName::is_partial) {
-        staged
-    } else {
-        // A staged deletion has nothing left to check.
-        changed.into_iter().filter(|n| staged.contains(n)).collect()
-    };
-    Ok(names
-        .into_iter()
-        .filter(|n| !n.is_partial())
-        .map(|n| n.to_string())
-        .collect())
 }
 
 fn identity(signature: &git2::Signature<'_>) -> String {

@@ -1,8 +1,11 @@
-//! `init` (scaffold a project) and `hook install` (the pre-commit gate).
+//! `init` (scaffold a project), and the pre-commit gate: `hook install` and the prompts `hook
+//! run` checks.
 
 use std::path::{Path, PathBuf};
 
 use crate::errors::{Error, Result};
+use crate::ids::PromptName;
+use crate::store::{STAGED, Store};
 
 /// What `init` did.
 #[derive(Debug, Clone, Default)]
@@ -162,6 +165,32 @@ pub fn install_hook(root: &Path, binary: &Path, force: bool) -> Result<PathBuf> 
             .map_err(|e| Error::io("make executable", &path, e))?;
     }
     Ok(path)
+}
+
+/// The prompts staged for the next commit (`hook run`): changed prompt files, or every staged
+/// prompt when a partial changed.
+pub fn staged_prompts(root: &Path) -> Result<Vec<String>> {
+    let store = Store::open(root)?;
+    let paths = store.staged_paths()?;
+    let prefix = format!("{}/", crate::store::PROMPTS_DIR);
+    let changed: Vec<PromptName> = paths
+        .iter()
+        .filter_map(|p| p.strip_prefix(&prefix))
+        .filter(|p| p.ends_with(".prompt"))
+        .map(PromptName::new)
+        .collect();
+    let staged = store.prompt_names(STAGED)?;
+    let names = if changed.iter().any(PromptName::is_partial) {
+        staged
+    } else {
+        // A staged deletion has nothing left to check.
+        changed.into_iter().filter(|n| staged.contains(n)).collect()
+    };
+    Ok(names
+        .into_iter()
+        .filter(|n| !n.is_partial())
+        .map(|n| n.to_string())
+        .collect())
 }
 
 fn write(path: &Path, content: &str) -> Result<()> {

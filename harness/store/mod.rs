@@ -323,6 +323,20 @@ impl Store {
         Ok(entries)
     }
 
+    /// The paths staged for the next commit that differ from HEAD.
+    pub fn staged_paths(&self) -> Result<Vec<String>> {
+        let head = self.repo.head().ok().and_then(|h| h.peel_to_tree().ok());
+        let index = self.repo.index()?;
+        let diff = self
+            .repo
+            .diff_tree_to_index(head.as_ref(), Some(&index), None)?;
+        Ok(diff
+            .deltas()
+            .filter_map(|d| d.new_file().path().or(d.old_file().path()))
+            .map(|p| p.to_string_lossy().replace('\\', "/"))
+            .collect())
+    }
+
     /// The partial sources a prompt needs at `rev`, found by following `{{> name}}` references
     /// transitively. A partial named `a/b` lives in `prompts/a/_b.prompt`. Missing partials are
     /// left out; compiling the template reports them by name.

@@ -352,7 +352,9 @@ impl Store {
     /// Records `approval` (one ref per approver and content: approving twice changes nothing).
     pub fn approve(&self, content: &ContentHash, approval: &Approval) -> Result<()> {
         let name = format!("{}{}", Self::approvals_prefix(content), approval.id);
-        if !git2::Reference::is_valid_name(&name) {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "._-@".contains(c);
+        // One ref per id: a `/` would let one approver write several.
+        if !approval.id.chars().all(allowed) || !git2::Reference::is_valid_name(&name) {
             return Err(Error::Usage(format!(
                 "`{}` cannot name an approver: use letters, digits, `.`, `_`, `-` or `@`",
                 approval.id
@@ -384,20 +386,6 @@ impl Store {
         }
         out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
-    }
-
-    /// The paths staged for the next commit that differ from HEAD.
-    pub fn staged_paths(&self) -> Result<Vec<String>> {
-        let head = self.repo.head().ok().and_then(|h| h.peel_to_tree().ok());
-        let index = self.repo.index()?;
-        let diff = self
-            .repo
-            .diff_tree_to_index(head.as_ref(), Some(&index), None)?;
-        Ok(diff
-            .deltas()
-            .filter_map(|d| d.new_file().path().or(d.old_file().path()))
-            .map(|p| p.to_string_lossy().replace('\\', "/"))
-            .collect())
     }
 }
 
@@ -532,5 +520,6 @@ mod tests {
                 .is_empty()
         );
         assert!(store.approve(&content, &approval("a..b")).is_err());
+        assert!(store.approve(&content, &approval("alice/again")).is_err());
     }
 }
