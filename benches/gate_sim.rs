@@ -1,25 +1,36 @@
-//! Simulation of the statistical gate against a stochastic provider whose per-case pass
-//! probabilities are known: how often each gate blocks a change with no effect, and how often
-//! it catches a true 5-point drop. Prints one table.
+//! Simulation of the gate against providers whose per-case pass probabilities are known: how
+//! often it blocks a change with no effect, how often it catches a real drop, and the calls it
+//! spends. Prints one table (the README's).
 //!
 //!     cargo bench --bench gate_sim            (1,000 simulated checks per row)
 //!     cargo bench --bench gate_sim -- 200     (fewer, for a quick look)
 //!
-//! The provider: 200 cases with baseline pass probabilities spread evenly over 0.55–0.98
-//! (seeded); the candidate's are the same (no change) or 0.05 lower (a true drop). Tolerance
-//! `max_pass_rate_drop: 0.02`. The gate under test is promptgate's own (`gate::statistics`,
-//! `gate::decide`, `stats::adaptive_round`); the naive gate blocks when the candidate's pass
-//! rate is below the baseline's minus the tolerance.
+//! Three providers, each with tolerance `max_pass_rate_drop: 0.02`:
+//!
+//! - **deterministic** (`echo`, `replay`, a declared `exec`): each case passes or fails the same
+//!   way on every call; a share of the cases is broken by the candidate;
+//! - **nearly deterministic**, like a temperature-0 API: each case has a fixed answer and 1% of
+//!   calls flip it; one sample per case, then the gate's confirmation of discordant cases;
+//! - **noisy**: 200 cases with pass probabilities spread over 0.55–0.98 (seeded), 3 samples per
+//!   case, the candidate the same or 5 points lower on every case, with and without
+//!   `--adaptive`.
+//!
+//! The gate under test is promptgate's own: `gate::evaluate_suite` for the decision,
+//! `stats::confirmation_round` and `stats::adaptive_round` for the extra samples, exactly as
+//! `check` drives them.
 
-use promptgate::gate::{self, Verdict};
-use promptgate::stats::CaseTally;
+use promptgate::adversarial::asr::CategoryRates;
+use promptgate::compare::{SideTotals, SuiteComparison};
+use promptgate::config::Tolerance;
+use promptgate::gate::{self, ExtraCalls, Noise, SuiteEvidence, Verdict};
+use promptgate::stats::{self, CaseTally};
+use promptgate::suite::CaseOrigin;
 use rand_pcg::Pcg64Mcg;
 use rand_pcg::rand_core::{Rng, SeedableRng};
 
-const CASES: usize = 200;
 const TOLERANCE: f64 = 0.02;
-const FIXED_SAMPLES: u32 = 3;
-const ADAPTIVE_CAP: u32 = 10;
+const CONFIRM: u32 = 2;
+const CAP: u32 = 10;
 
 /// The stochastic provider: one pass or fail per call.
 struct Provider {
@@ -34,70 +45,163 @@ impl Provider {
     }
 }
 
+/// One simulated scenario: per-case pass probabilities of both versions and how the check runs.
+struct Scenario {
+    base: Vec<f64>,
+    cand: Vec<f64>,
+    noise: Noise,
+    samples: u32,
+    adaptive: bool,
+}
+
 /// What one simulated check decided and what it cost.
 struct Check {
     verdict: Verdict,
-    naive_blocks: bool,
     calls: u64,
+    extra: u64,
 }
 
-fn simulate(
-    provider: &mut Provider,
-    base: &[f64],
-    cand: &[f64],
-    adaptive: bool,
-    seed: u64,
-) -> Check {
-    let mut cases: Vec<CaseTally> = base
+fn decide(cases: &[CaseTally], noise: Noise, extra: ExtraCalls, seed: u64) -> Verdict {
+    let tolerance = Tolerance {
+        max_pass_rate_drop: Some(TOLERANCE),
+        ..Tolerance::default()
+    };
+    let side = SideTotals {
+        pass_rate: None,
+        cost: None,
+        mean_latency_ms: 0.0,
+        tokens: 0,
+        errors: 0,
+        skipped: 0,
+    };
+    let comparison = SuiteComparison {
+        cases: cases.len(),
+        baseline: side,
+        candidate: side,
+        pass_rate_delta: None,
+        regressed: 0,
+        fixed: 0,
+        errors: 0,
+        skipped: 0,
+    };
+    let attacks: [CategoryRates; 0] = [];
+    gate::evaluate_suite(&SuiteEvidence {
+        name: "sim",
+        tolerance: &tolerance,
+        comparison: &comparison,
+        cases,
+        attacks: &attacks,
+        noise,
+        origin: CaseOrigin::Written,
+        extra_calls: extra,
+        cap: CAP,
+        seed,
+    })
+    .statistics
+    .map_or(Verdict::Pass, |s| s.decision)
+}
+
+fn simulate(provider: &mut Provider, s: &Scenario, seed: u64) -> Check {
+    let mut cases: Vec<CaseTally> = s
+        .base
         .iter()
-        .zip(cand)
+        .zip(&s.cand)
         .map(|(&b, &c)| CaseTally {
-            baseline_passed: provider.passes(b, FIXED_SAMPLES),
-            baseline_samples: FIXED_SAMPLES,
-            candidate_passed: provider.passes(c, FIXED_SAMPLES),
-            candidate_samples: FIXED_SAMPLES,
+            baseline_passed: provider.passes(b, s.samples),
+            baseline_samples: s.samples,
+            candidate_passed: provider.passes(c, s.samples),
+            candidate_samples: s.samples,
         })
         .collect();
-    let mut calls = (CASES as u64) * 2 * u64::from(FIXED_SAMPLES);
-    let naive = {
-        let rate = |f: fn(&CaseTally) -> (u32, u32)| {
-            cases
-                .iter()
-                .map(|c| {
-                    let (p, n) = f(c);
-                    f64::from(p) / f64::from(n)
-                })
-                .sum::<f64>()
-                / CASES as f64
-        };
-        rate(|c| (c.candidate_passed, c.candidate_samples))
-            < rate(|c| (c.baseline_passed, c.baseline_samples)) - TOLERANCE
+    let initial = (cases.len() as u64) * 2 * u64::from(s.samples);
+    let mut extra = ExtraCalls::default();
+    let mut sample = |cases: &mut Vec<CaseTally>, round: Vec<(usize, u32)>| -> usize {
+        let mut calls = 0;
+        for (i, target) in round {
+            let c = &mut cases[i];
+            let more_b = target.saturating_sub(c.baseline_samples);
+            let more_c = target.saturating_sub(c.candidate_samples);
+            c.baseline_passed += provider.passes(s.base[i], more_b);
+            c.baseline_samples += more_b;
+            c.candidate_passed += provider.passes(s.cand[i], more_c);
+            c.candidate_samples += more_c;
+            calls += (more_b + more_c) as usize;
+        }
+        calls
     };
+    // As `check` does: confirmation first (never on a deterministic provider), then adaptive
+    // rounds while the suite is inconclusive.
+    if s.noise == Noise::Measured {
+        let round = stats::confirmation_round(&cases, CONFIRM);
+        extra.confirm = sample(&mut cases, round);
+    }
     loop {
-        let mut statistics = gate::statistics(&cases, seed, 0).expect("cases");
-        gate::decide(&mut statistics, TOLERANCE);
-        let round = if adaptive {
-            gate::adaptive_round(&statistics, &cases, ADAPTIVE_CAP)
+        let verdict = decide(&cases, s.noise, extra, seed);
+        let round = if s.adaptive && verdict == Verdict::Inconclusive && s.noise == Noise::Measured
+        {
+            stats::adaptive_round(&cases, CAP)
         } else {
             Vec::new()
         };
         if round.is_empty() {
+            let extra_calls = (extra.confirm + extra.adaptive) as u64;
             return Check {
-                verdict: statistics.decision,
-                naive_blocks: naive,
-                calls,
+                verdict,
+                calls: initial + extra_calls,
+                extra: extra_calls,
             };
         }
-        for (i, target) in round {
-            let c = &mut cases[i];
-            let more = target - c.baseline_samples;
-            c.baseline_passed += provider.passes(base[i], more);
-            c.baseline_samples += more;
-            c.candidate_passed += provider.passes(cand[i], more);
-            c.candidate_samples += more;
-            calls += 2 * u64::from(more);
-        }
+        extra.adaptive += sample(&mut cases, round);
     }
+}
+
+/// A row of the table: the share of checks blocked (fail), inconclusive and passed.
+fn row(label: &str, scenario: &Scenario, checks: usize, seed: u64) {
+    let mut provider = Provider {
+        rng: Pcg64Mcg::seed_from_u64(seed),
+    };
+    let (mut fail, mut inconclusive, mut pass, mut calls, mut extra) = (0, 0, 0, 0u64, 0u64);
+    for check in 0..checks {
+        let result = simulate(&mut provider, scenario, check as u64);
+        match result.verdict {
+            Verdict::Fail => fail += 1,
+            Verdict::Inconclusive => inconclusive += 1,
+            Verdict::Pass => pass += 1,
+        }
+        calls += result.calls;
+        extra += result.extra;
+    }
+    let share = |n: usize| format!("{:.1}%", 100.0 * n as f64 / checks as f64);
+    println!(
+        "| {label} | {} | {} | {} | {:.0} | {:.1} |",
+        share(fail),
+        share(inconclusive),
+        share(pass),
+        calls as f64 / checks as f64,
+        extra as f64 / checks as f64
+    );
+}
+
+/// `n` cases of which the first `broken` pass (with probability `high`) on the baseline and
+/// fail on the candidate; the rest pass on both. Every tenth intact case fails on both, as a
+/// suite's known failures do.
+fn fixed_answers(n: usize, broken: usize, high: f64) -> (Vec<f64>, Vec<f64>) {
+    let low = 1.0 - high;
+    let base: Vec<f64> = (0..n)
+        .map(|i| {
+            if i >= broken && i % 10 == 9 {
+                low
+            } else {
+                high
+            }
+        })
+        .collect();
+    let cand: Vec<f64> = base
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| if i < broken { low } else { p })
+        .collect();
+    (base, cand)
 }
 
 fn main() {
@@ -105,56 +209,73 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(1000);
+    println!("tolerance {TOLERANCE}, {checks} simulated checks per row\n");
+    println!(
+        "| provider, cases, true change | blocked (fail) | inconclusive | pass | mean calls per check | of which extra |"
+    );
+    println!("|---|---|---|---|---|---|");
+
+    for (n, broken) in [(3, 1), (3, 2), (20, 1), (20, 3), (200, 10), (200, 134)] {
+        let (base, cand) = fixed_answers(n, broken, 1.0);
+        let label = format!(
+            "deterministic, {n} cases, {broken} broken ({:.0}%)",
+            100.0 * broken as f64 / n as f64
+        );
+        let scenario = Scenario {
+            base,
+            cand,
+            noise: Noise::None,
+            samples: 1,
+            adaptive: false,
+        };
+        row(&label, &scenario, checks, 3);
+    }
+
+    for broken in [0, 5] {
+        let (base, cand) = fixed_answers(100, broken, 0.99);
+        let label = if broken == 0 {
+            "1% flips, 100 cases, no change".to_string()
+        } else {
+            format!("1% flips, 100 cases, {broken} broken (−{broken} points)")
+        };
+        let scenario = Scenario {
+            base,
+            cand,
+            noise: Noise::Measured,
+            samples: 1,
+            adaptive: false,
+        };
+        row(&label, &scenario, checks, 5);
+    }
+
+    let cases = 200;
     let mut setup = Pcg64Mcg::seed_from_u64(2026);
-    let mut base: Vec<f64> = (0..CASES)
-        .map(|i| 0.55 + 0.43 * i as f64 / (CASES - 1) as f64)
+    let mut base: Vec<f64> = (0..cases)
+        .map(|i| 0.55 + 0.43 * i as f64 / (cases - 1) as f64)
         .collect();
     // Shuffle so case order carries no signal.
-    for i in (1..CASES).rev() {
+    for i in (1..cases).rev() {
         base.swap(i, (setup.next_u64() % (i as u64 + 1)) as usize);
     }
     let dropped: Vec<f64> = base.iter().map(|p| (p - 0.05).max(0.0)).collect();
-    println!(
-        "{CASES} cases, pass probabilities 0.55–0.98, tolerance {TOLERANCE}, {checks} simulated checks per row\n"
-    );
-    println!(
-        "| true change | sampling | promptgate fail | inconclusive | pass | naive gate blocks | mean calls per check |"
-    );
-    println!("|---|---|---|---|---|---|---|");
-    for (change, cand) in [("none", &base), ("-5 points", &dropped)] {
+    for (change, cand) in [("no change", &base), ("−5 points", &dropped)] {
         for adaptive in [false, true] {
-            let mut provider = Provider {
-                rng: Pcg64Mcg::seed_from_u64(if adaptive { 11 } else { 7 }),
-            };
-            let (mut fail, mut inconclusive, mut pass, mut naive, mut calls) = (0, 0, 0, 0, 0u64);
-            for check in 0..checks {
-                let result = simulate(&mut provider, &base, cand, adaptive, check as u64);
-                match result.verdict {
-                    Verdict::Fail => fail += 1,
-                    Verdict::Inconclusive => inconclusive += 1,
-                    Verdict::Pass => pass += 1,
+            let label = format!(
+                "noisy (0.55–0.98), {cases} cases, {change}, {}",
+                if adaptive {
+                    format!("--adaptive 3 to {CAP}")
+                } else {
+                    "3 samples".to_string()
                 }
-                naive += usize::from(result.naive_blocks);
-                calls += result.calls;
-            }
-            let share = |n: usize| format!("{:.1}%", 100.0 * n as f64 / checks as f64);
-            println!(
-                "| {change} | {} | {} | {} | {} | {} | {:.0} |",
-                if adaptive {
-                    format!("adaptive, 3 to {ADAPTIVE_CAP} per case")
-                } else {
-                    format!("fixed {FIXED_SAMPLES} per case")
-                },
-                share(fail),
-                share(inconclusive),
-                share(pass),
-                if adaptive {
-                    "—".to_string()
-                } else {
-                    share(naive)
-                },
-                calls as f64 / checks as f64
             );
+            let scenario = Scenario {
+                base: base.clone(),
+                cand: cand.clone(),
+                noise: Noise::Measured,
+                samples: 3,
+                adaptive,
+            };
+            row(&label, &scenario, checks, if adaptive { 11 } else { 7 });
         }
     }
 }

@@ -84,7 +84,7 @@ fn report() -> CheckReport {
         skipped: 0,
     };
     CheckReport {
-        format_version: 1,
+        format_version: promptgate::record::FORMAT_VERSION,
         run_id: RunId::from_string("20261121T120000.000Z-bench0".into()),
         started_at: "2026-11-21T12:00:00+00:00".into(),
         duration_ms: 60_000,

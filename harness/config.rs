@@ -42,9 +42,13 @@ pub struct Config {
     /// Maximum concurrent provider calls across the run (default 16).
     #[serde(default)]
     pub concurrency: Option<usize>,
-    /// What an inconclusive verdict does, per risk tier.
+    /// What an inconclusive verdict does to a check, per risk tier.
     #[serde(default)]
     pub inconclusive: TierInconclusive,
+    /// Samples per version drawn again for each discordant case before the verdict (default
+    /// [`DEFAULT_CONFIRM`]; 0 judges on the first samples alone).
+    #[serde(default)]
+    pub confirm: Option<u32>,
     /// Promotion policy per risk tier: approvals, minimum samples, required suite kinds.
     #[serde(default)]
     pub policy: TierPolicies,
@@ -52,6 +56,9 @@ pub struct Config {
     #[serde(skip)]
     pub path: Option<PathBuf>,
 }
+
+/// Samples per version the gate draws again for each discordant case before its verdict.
+pub const DEFAULT_CONFIRM: u32 = 2;
 
 /// The kinds of provider promptgate can talk to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +117,10 @@ pub struct ProviderConfig {
     /// The command for `exec` providers: program then arguments.
     #[serde(default)]
     pub command: Vec<String>,
+    /// `exec` only: the command answers a request the same way every time, so the gate treats
+    /// every observed change as certain and makes no confirmation call.
+    #[serde(default)]
+    pub deterministic: bool,
     /// Per-attempt timeout in milliseconds (default 60 000; never unbounded).
     #[serde(default)]
     pub timeout_ms: Option<u64>,
@@ -160,6 +171,7 @@ impl ProviderConfig {
             concurrency: None,
             model_path: None,
             command: Vec::new(),
+            deterministic: false,
             timeout_ms: None,
             connect_timeout_ms: None,
             first_byte_timeout_ms: None,
@@ -340,6 +352,9 @@ pub struct PolicyConfig {
     /// Suite kinds that must target the prompt.
     #[serde(default)]
     pub require: Option<Vec<crate::suite::SuiteKind>>,
+    /// Let `promote` through an inconclusive gate (default false: a release needs a decision).
+    #[serde(default)]
+    pub promote_on_inconclusive: Option<bool>,
 }
 
 /// Promotion policy for each risk tier.
@@ -368,6 +383,8 @@ pub struct Policy {
     pub min_samples: u32,
     /// Suite kinds that must target the prompt.
     pub require: Vec<crate::suite::SuiteKind>,
+    /// Whether `promote` goes through an inconclusive gate.
+    pub promote_on_inconclusive: bool,
 }
 
 impl TierPolicies {
@@ -386,6 +403,7 @@ impl TierPolicies {
             approvals: configured.approvals.unwrap_or(approvals),
             min_samples: configured.min_samples.unwrap_or(min_samples).max(1),
             require: configured.require.clone().unwrap_or(require),
+            promote_on_inconclusive: configured.promote_on_inconclusive.unwrap_or(false),
         }
     }
 }
@@ -477,6 +495,16 @@ impl Config {
         for (name, p) in &self.providers {
             let at = Location::new(file, line_of(&format!("{name}:")), 1);
             match p.kind {
+                kind if p.deterministic && kind != ProviderKind::Exec => {
+                    return Err(Error::invalid_with_hint(
+                        at,
+                        format!(
+                            "provider `{name}` of kind {} cannot be declared `deterministic`: only an exec command can promise the same reply every time",
+                            kind.as_str()
+                        ),
+                        "remove `deterministic: true`; the gate measures this provider's noise",
+                    ));
+                }
                 ProviderKind::Exec if p.command.is_empty() => {
                     return Err(Error::invalid_with_hint(
                         at,

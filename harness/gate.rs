@@ -1,4 +1,9 @@
-//! The gate: a pure function from a suite's tolerance and comparison to reasons to block.
+//! The gate: pure functions from what a check observed to the decision and its exit code.
+//!
+//! [`evaluate_suite`] decides one suite from its tolerance, its comparison, its per-case
+//! samples and what is known about the provider's noise; [`verdict`] combines a candidate's
+//! suites; [`exit_code`] maps a verdict to the process exit code for `check`, `promote` and the
+//! pre-commit hook alike.
 
 use serde::{Deserialize, Serialize};
 
@@ -6,7 +11,9 @@ use crate::stats::{self, CaseTally};
 
 use crate::adversarial::asr::CategoryRates;
 use crate::compare::SuiteComparison;
-use crate::config::Tolerance;
+use crate::config::{OnInconclusive, Tolerance};
+use crate::errors::exit;
+use crate::suite::CaseOrigin;
 
 /// The gate's decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -50,8 +57,8 @@ pub struct Reason {
 const EPSILON: f64 = 1e-9;
 
 /// The reasons `comparison` (and, for an adversarial suite, its attack-success rates `attacks`)
-/// breaches `tolerance` (empty when it passes).
-pub fn check(
+/// breaches `tolerance`, given the decided `statistics` (empty when it passes).
+fn limits(
     suite: &str,
     tolerance: &Tolerance,
     comparison: &SuiteComparison,
@@ -84,7 +91,15 @@ pub fn check(
                 "max_new_failures",
                 f64::from(limit),
                 Some(comparison.regressed as f64),
-                format!("{} cases regressed, limit {limit}", comparison.regressed),
+                format!(
+                    "{} new {} (limit {limit})",
+                    comparison.regressed,
+                    if comparison.regressed == 1 {
+                        "failure"
+                    } else {
+                        "failures"
+                    }
+                ),
             );
         }
     }
@@ -197,9 +212,8 @@ fn relative_increase(before: f64, after: f64) -> Option<f64> {
     (before > 0.0).then(|| (after - before) / before)
 }
 
-/// The verdict for a set of reasons.
-/// The candidate's verdict: fail on any breached limit, else inconclusive when a suite's
-/// statistics could not decide, else pass.
+/// The candidate's verdict from its suites' reasons and statistics: fail on any breached
+/// limit, else inconclusive when a suite's statistics could not decide, else pass.
 pub fn verdict(reasons: &[Reason], statistics: &[Option<&Statistics>]) -> Verdict {
     if !reasons.is_empty() {
         Verdict::Fail
@@ -214,181 +228,369 @@ pub fn verdict(reasons: &[Reason], statistics: &[Option<&Statistics>]) -> Verdic
     }
 }
 
-/// The significance level of the test behind a `fail` (after Holm's adjustment across the
-/// candidate's suites): a change with no true effect is blocked at most this often per check.
-pub const ALPHA: f64 = 0.005;
-
-/// Which test gave the p-value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Test {
-    /// Exact McNemar (sign) test on the discordant cases; one sample per case.
-    McnemarExact,
-    /// Paired bootstrap over cases; several samples per case.
-    PairedBootstrap,
+/// How complete the run behind a verdict is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completeness {
+    /// Every case was compared.
+    Complete,
+    /// Cases errored beyond the error budget, or calls were skipped by the budget.
+    Incomplete,
+    /// The run was interrupted: whatever it saw, it decides nothing.
+    Interrupted,
 }
 
-impl Test {
-    /// The test's name in reports.
+/// The process exit code for a verdict: the one mapping `check`, `promote` and the pre-commit
+/// hook share. `on_inconclusive` is what an inconclusive verdict does here: the tier's policy
+/// for a check, and block for a promotion unless the tier allows it.
+pub fn exit_code(verdict: Verdict, run: Completeness, on_inconclusive: OnInconclusive) -> i32 {
+    match (verdict, run) {
+        (_, Completeness::Interrupted) => exit::INCOMPLETE,
+        (Verdict::Fail, _) => exit::GATE_FAILED,
+        (Verdict::Inconclusive, _) if on_inconclusive == OnInconclusive::Block => {
+            exit::INCONCLUSIVE_BLOCKED
+        }
+        (_, Completeness::Incomplete) => exit::INCOMPLETE,
+        (Verdict::Pass | Verdict::Inconclusive, Completeness::Complete) => exit::PASS,
+    }
+}
+
+/// How much the provider's outputs can vary between samples of one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Noise {
+    /// It cannot vary (`echo`, `replay`, an `exec` provider declared deterministic): every
+    /// observed change is certain, and no confirmation call is made.
+    None,
+    /// It may vary: the noise is measured from the samples.
+    Measured,
+}
+
+/// What the deciding interval answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Basis {
+    /// The provider cannot vary: the suite's change is exactly what was observed.
+    Exact,
+    /// The suite's change on its own cases, given the output noise measured on them.
+    MeasuredNoise,
+    /// The change on new cases like these (a bootstrap over cases): for suites whose cases are
+    /// a random sample of traffic.
+    CaseResampling,
+}
+
+impl Basis {
+    /// The basis as reports name it.
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::McnemarExact => "exact McNemar test",
-            Self::PairedBootstrap => "paired bootstrap",
+            Self::Exact => "exact (the provider cannot vary)",
+            Self::MeasuredNoise => "on these cases, given the measured noise",
+            Self::CaseResampling => "on new cases like these (cases resampled)",
         }
     }
+}
+
+/// Calls the gate made beyond the suite's own samples.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtraCalls {
+    /// Re-samples of discordant cases before the verdict.
+    #[serde(default)]
+    pub confirm: usize,
+    /// Samples `--adaptive` added.
+    #[serde(default)]
+    pub adaptive: usize,
 }
 
 /// The statistical comparison of one suite and what it decided.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Statistics {
-    /// The test behind the p-value.
-    pub test: Test,
+    /// What the deciding interval answers.
+    pub basis: Basis,
     /// Most samples per case and version.
     pub samples: u32,
     /// Cases both versions completed.
     pub cases: usize,
-    /// Mean per-case pass-rate delta (candidate − baseline).
+    /// The suite's observed pass-rate change (candidate − baseline), mean over its cases.
     pub mean_delta: f64,
-    /// 95% paired-bootstrap interval of the mean delta.
+    /// The 95% interval of the change that decides.
     pub interval: [f64; 2],
-    /// One-sided p-value of "the candidate is not worse".
-    pub p_value: f64,
-    /// `p_value` after Holm's adjustment across the candidate's suites.
-    pub p_adjusted: f64,
-    /// Discordant cases (regressed, fixed) when there is one sample per case.
+    /// The chance that the drop is beyond the tolerance (not for case resampling).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub discordant: Option<[u64; 2]>,
+    pub chance_beyond: Option<f64>,
+    /// The 95% interval over resampled cases: would the change hold on new cases like these?
+    /// Information, unless the suite's cases are a sample of traffic.
+    pub case_interval: [f64; 2],
+    /// Cases that regressed and fixed on every sample of both versions (reproduced).
+    pub reproduced: [usize; 2],
+    /// Cases whose versions differed but whose samples disagree: noise, not a reproduced change.
+    pub not_reproduced: usize,
     /// Cases whose baseline samples disagree.
     pub flaky_baseline: usize,
     /// Cases whose candidate samples disagree.
     pub flaky_candidate: usize,
-    /// Calls `--adaptive` added.
+    /// Calls made to confirm and to decide.
     #[serde(default)]
-    pub extra_calls: usize,
+    pub extra_calls: ExtraCalls,
     /// Pass, fail or inconclusive.
     pub decision: Verdict,
     /// What the decision rests on, in plain words.
     pub rests_on: String,
 }
 
-/// The adaptive round a decided or undecided suite needs, if any: more samples while it is
-/// inconclusive; evenly sampled cases before a `fail` on uneven ones stands.
-pub fn adaptive_round(stats: &Statistics, cases: &[CaseTally], cap: u32) -> Vec<(usize, u32)> {
-    match stats.decision {
-        Verdict::Inconclusive => stats::adaptive_round(cases, cap, false),
-        Verdict::Fail => stats::adaptive_round(cases, cap, true),
-        Verdict::Pass => Vec::new(),
+/// Everything the gate decides one suite from.
+#[derive(Debug, Clone, Copy)]
+pub struct SuiteEvidence<'a> {
+    /// The suite's name.
+    pub name: &'a str,
+    /// Its limits (its own over its prompt's risk tier's).
+    pub tolerance: &'a Tolerance,
+    /// Its comparison, case by case.
+    pub comparison: &'a SuiteComparison,
+    /// The passes and samples of every case both versions completed.
+    pub cases: &'a [CaseTally],
+    /// Attack-success rates per category (adversarial suites).
+    pub attacks: &'a [CategoryRates],
+    /// What is known of the provider's noise.
+    pub noise: Noise,
+    /// Whether the cases are a specification or a sample of traffic.
+    pub origin: CaseOrigin,
+    /// The calls made beyond the suite's own samples.
+    pub extra_calls: ExtraCalls,
+    /// The most samples per case and version more sampling may reach (`--max-samples`).
+    pub cap: u32,
+    /// Seed of the case-resampling interval.
+    pub seed: u64,
+}
+
+/// One suite's decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuiteDecision {
+    /// The statistics and what they decided (`None` without a pass-rate tolerance or cases).
+    pub statistics: Option<Statistics>,
+    /// The limits it breached.
+    pub reasons: Vec<Reason>,
+}
+
+/// Decides one suite: the statistics of its pass-rate change against its tolerance, then every
+/// other limit.
+///
+/// The suite is the team's specification, so the question is whether the candidate is worse
+/// **on these cases** by more than the tolerance, and the only uncertainty is the model's output
+/// noise: none for a provider that cannot vary, else measured from the samples
+/// ([`stats::change_given_noise`]). Only a suite that declares its cases a sample of traffic is
+/// decided by resampling cases.
+pub fn evaluate_suite(evidence: &SuiteEvidence<'_>) -> SuiteDecision {
+    let statistics = evidence
+        .tolerance
+        .max_pass_rate_drop
+        .and_then(|tolerance| decide_change(evidence, tolerance));
+    let reasons = limits(
+        evidence.name,
+        evidence.tolerance,
+        evidence.comparison,
+        statistics.as_ref(),
+        evidence.attacks,
+    );
+    SuiteDecision {
+        statistics,
+        reasons,
     }
 }
 
-/// The paired statistics of a suite's completed cases, undecided (see [`decide`]): the exact
-/// McNemar test when every case has one sample per version, else the paired bootstrap.
-pub fn statistics(cases: &[CaseTally], seed: u64, extra_calls: usize) -> Option<Statistics> {
-    let deltas: Vec<f64> = cases.iter().map(CaseTally::delta).collect();
-    let paired = stats::paired_bootstrap(&deltas, seed)?;
-    let samples = cases
-        .iter()
-        .map(|c| c.baseline_samples.max(c.candidate_samples))
-        .max()
-        .unwrap_or(1);
-    let single = cases
-        .iter()
-        .all(|c| c.baseline_samples == 1 && c.candidate_samples == 1);
-    let (test, p_value, discordant) = if single {
-        let worse = deltas.iter().filter(|d| **d < 0.0).count() as u64;
-        let better = deltas.iter().filter(|d| **d > 0.0).count() as u64;
-        (
-            Test::McnemarExact,
-            stats::mcnemar_one_sided(worse, better),
-            Some([worse, better]),
-        )
-    } else {
-        (Test::PairedBootstrap, paired.p_worse, None)
+/// Probability beyond which a drop past the tolerance is established (fail), and below which it
+/// is ruled out (pass): the decision is the side of the tolerance its 95% interval lies on.
+const ESTABLISHED: f64 = 0.975;
+
+/// Probability at which a drop at all (below zero) counts as established, for the second way to
+/// fail: the expected drop past the tolerance and no doubt that there is a drop.
+const DROP_ESTABLISHED: f64 = 0.995;
+
+/// The statistics of a suite's pass-rate change, decided against `tolerance`.
+fn decide_change(evidence: &SuiteEvidence<'_>, tolerance: f64) -> Option<Statistics> {
+    let cases = evidence.cases;
+    let seed_interval = stats::paired_bootstrap(
+        &cases.iter().map(CaseTally::delta).collect::<Vec<_>>(),
+        evidence.seed,
+    )?;
+    let case_interval = [seed_interval.lo, seed_interval.hi];
+    let threshold = -tolerance - EPSILON;
+    let (basis, change) = match (evidence.origin, evidence.noise) {
+        (CaseOrigin::Sampled, _) => (Basis::CaseResampling, None),
+        (CaseOrigin::Written, Noise::None) => (Basis::Exact, stats::exact_change(cases)),
+        (CaseOrigin::Written, Noise::Measured) => {
+            (Basis::MeasuredNoise, stats::change_given_noise(cases))
+        }
     };
-    let flaky = |side: fn(&CaseTally) -> (u32, u32)| {
-        cases
+    let interval = change.map_or(case_interval, |c| c.interval(0.95));
+    let chance_beyond = change.map(|c| c.probability_below(threshold));
+    let drop_established =
+        change.is_some_and(|c| c.mean < threshold && c.probability_below(0.0) >= DROP_ESTABLISHED);
+    let agree = |passed: u32, samples: u32| passed == 0 || passed == samples;
+    let count = |f: &dyn Fn(&CaseTally) -> bool| cases.iter().filter(|c| f(c)).count();
+    let mut stats = Statistics {
+        basis,
+        samples: cases
             .iter()
-            .filter(|c| {
-                let (passed, samples) = side(c);
-                passed > 0 && passed < samples
-            })
-            .count()
-    };
-    Some(Statistics {
-        test,
-        samples,
-        cases: paired.cases,
-        mean_delta: paired.mean,
-        interval: [paired.lo, paired.hi],
-        p_value,
-        p_adjusted: p_value,
-        discordant,
-        flaky_baseline: flaky(|c| (c.baseline_passed, c.baseline_samples)),
-        flaky_candidate: flaky(|c| (c.candidate_passed, c.candidate_samples)),
-        extra_calls,
+            .map(|c| c.baseline_samples.max(c.candidate_samples))
+            .max()
+            .unwrap_or(1),
+        cases: cases.len(),
+        mean_delta: seed_interval.mean,
+        interval,
+        chance_beyond,
+        case_interval,
+        reproduced: [
+            count(&|c| c.baseline_passed == c.baseline_samples && c.candidate_passed == 0),
+            count(&|c| c.baseline_passed == 0 && c.candidate_passed == c.candidate_samples),
+        ],
+        not_reproduced: count(&|c| {
+            c.delta() != 0.0
+                && !(agree(c.baseline_passed, c.baseline_samples)
+                    && agree(c.candidate_passed, c.candidate_samples))
+        }),
+        flaky_baseline: count(&|c| !agree(c.baseline_passed, c.baseline_samples)),
+        flaky_candidate: count(&|c| !agree(c.candidate_passed, c.candidate_samples)),
+        extra_calls: evidence.extra_calls,
         decision: Verdict::Inconclusive,
         rests_on: String::new(),
-    })
+    };
+    let (decision, rests_on) = decision(&stats, tolerance, cases, evidence.cap, drop_established);
+    stats.decision = decision;
+    stats.rests_on = rests_on;
+    Some(stats)
 }
 
-/// Decides a suite from its statistics against `tolerance` (the largest allowed drop):
-///
-/// - **pass** when the 95% interval rules out a drop beyond the tolerance (its lower end is at
-///   or above −tolerance);
-/// - **fail** when the whole interval lies beyond the tolerance, or when the mean drop is beyond
-///   the tolerance *and* the drop is significant (the Holm-adjusted one-sided p-value is below
-///   [`ALPHA`]);
-/// - **inconclusive** otherwise: a drop beyond the tolerance is still possible, but not shown.
-pub fn decide(stats: &mut Statistics, tolerance: f64) {
+/// The decision and what it rests on, in plain words.
+fn decision(
+    stats: &Statistics,
+    tolerance: f64,
+    cases: &[CaseTally],
+    cap: u32,
+    drop_established: bool,
+) -> (Verdict, String) {
     let points = |x: f64| format!("{:.1}", x * 100.0);
     let interval = format!(
         "[{:+.1}, {:+.1}] points",
         stats.interval[0] * 100.0,
         stats.interval[1] * 100.0
     );
-    let test = format!(
-        "{} p = {:.3} (Holm-adjusted {:.3})",
-        stats.test.as_str(),
-        stats.p_value,
-        stats.p_adjusted
-    );
-    let (decision, rests_on) = if stats.interval[0] >= -tolerance - EPSILON {
-        (
+    let change = format!("{:+.1} points", stats.mean_delta * 100.0);
+    let tolerance_text = format!("the {}-point tolerance", points(tolerance));
+    // Beyond: the whole 95% interval past the tolerance, or the expected drop past it and a drop
+    // at all established at the 99.5% level (`drop_established`).
+    let beyond = match stats.chance_beyond {
+        Some(p) => p >= ESTABLISHED,
+        None => stats.interval[1] < -tolerance - EPSILON,
+    } || drop_established;
+    let within = match stats.chance_beyond {
+        Some(p) => p <= 1.0 - ESTABLISHED,
+        None => stats.interval[0] >= -tolerance - EPSILON,
+    };
+    match stats.basis {
+        Basis::Exact if beyond => (
+            Verdict::Fail,
+            format!(
+                "pass rate changed {change}, beyond {tolerance_text}; the provider cannot vary, so the drop is certain"
+            ),
+        ),
+        Basis::Exact => (
             Verdict::Pass,
             format!(
-                "the 95% interval of the pass-rate change, {interval}, rules out a drop of more than {} points",
-                points(tolerance)
+                "pass rate changed {change}, within {tolerance_text}; the provider cannot vary, so that is exact"
             ),
-        )
-    } else if stats.interval[1] < -tolerance - EPSILON {
-        (
+        ),
+        _ if beyond => (
             Verdict::Fail,
             format!(
-                "pass rate dropped {} points and the whole 95% interval, {interval}, lies beyond the {}-point tolerance",
-                points(-stats.mean_delta),
-                points(tolerance)
+                "pass rate changed {change}; its 95% interval {}, {interval}, lies beyond {tolerance_text}{}",
+                stats.basis.as_str(),
+                reproduced_text(stats)
             ),
-        )
-    } else if stats.mean_delta < -tolerance - EPSILON && stats.p_adjusted < ALPHA {
-        (
-            Verdict::Fail,
+        ),
+        _ if within => (
+            Verdict::Pass,
             format!(
-                "pass rate dropped {} points (95% interval {interval}), beyond the {}-point tolerance, and the drop is significant: {test} < {ALPHA}",
-                points(-stats.mean_delta),
-                points(tolerance)
+                "the 95% interval of the pass-rate change {}, {interval}, rules out a drop beyond {tolerance_text}{}",
+                stats.basis.as_str(),
+                reproduced_text(stats)
             ),
-        )
-    } else {
-        (
+        ),
+        _ => (
             Verdict::Inconclusive,
             format!(
-                "the 95% interval {interval} still allows a drop of more than {} points, but the data do not show one ({test}); more samples (--adaptive) would decide",
-                points(tolerance)
+                "pass rate changed {change}; its 95% interval {}, {interval}, straddles {tolerance_text}{}; {}",
+                stats.basis.as_str(),
+                reproduced_text(stats),
+                what_would_decide(stats, tolerance, cases, cap)
             ),
+        ),
+    }
+}
+
+/// `; 3 regressions reproduced, 2 changes did not (noise)` when confirmation showed any.
+fn reproduced_text(stats: &Statistics) -> String {
+    let [regressed, fixed] = stats.reproduced;
+    let mut parts = Vec::new();
+    if regressed > 0 {
+        parts.push(format!("{regressed} regressed on every sample"));
+    }
+    if fixed > 0 {
+        parts.push(format!("{fixed} fixed on every sample"));
+    }
+    if stats.not_reproduced > 0 {
+        parts.push(format!(
+            "{} changed but did not reproduce (noise)",
+            stats.not_reproduced
+        ));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(", "))
+    }
+}
+
+/// How many more calls would decide an inconclusive suite, or why none can.
+fn what_would_decide(stats: &Statistics, tolerance: f64, cases: &[CaseTally], cap: u32) -> String {
+    let samples = |c: &CaseTally| c.baseline_samples.max(c.candidate_samples);
+    let open: Vec<&CaseTally> = cases
+        .iter()
+        .filter(|c| c.disagrees() && samples(c) < cap)
+        .collect();
+    if open.is_empty() {
+        return format!(
+            "no more samples can decide: every case that disagrees is at the cap of {cap} samples per version (raise --max-samples), and cases that agree are not re-sampled"
+        );
+    }
+    if stats.basis == Basis::CaseResampling {
+        return "more cases, not more samples, would decide (the cases are a sample of traffic)"
+            .into();
+    }
+    // The interval narrows as one over the square root of the samples of the cases that
+    // disagree; estimate the samples that would put it on one side of the tolerance.
+    let centre = (stats.interval[0] + stats.interval[1]) / 2.0;
+    let half = (stats.interval[1] - stats.interval[0]) / 2.0;
+    let distance = (centre + tolerance).abs();
+    let now: u64 = open
+        .iter()
+        .map(|c| u64::from(c.baseline_samples + c.candidate_samples))
+        .sum();
+    let room: u64 = open.iter().map(|c| 2 * u64::from(cap - samples(c))).sum();
+    if distance < 1e-9 {
+        return "the change sits at the tolerance, where no number of samples decides".into();
+    }
+    let factor = (half / distance).powi(2);
+    let more = ((factor - 1.0).max(0.0) * now as f64).ceil() as u64;
+    if more > room {
+        format!(
+            "even the {room} calls left below the cap of {cap} samples per version would likely not decide"
         )
-    };
-    stats.decision = decision;
-    stats.rests_on = rests_on;
+    } else {
+        format!(
+            "about {} more calls on the {} cases that disagree would decide (--adaptive)",
+            more.max(2),
+            open.len()
+        )
+    }
 }
 
 #[cfg(test)]
@@ -427,24 +629,49 @@ mod tests {
         }
     }
 
-    fn stats(mean: f64, interval: [f64; 2], p: f64) -> Statistics {
-        let mut s = Statistics {
-            test: Test::PairedBootstrap,
-            samples: 3,
-            cases: 200,
-            mean_delta: mean,
-            interval,
-            p_value: p,
-            p_adjusted: p,
-            discordant: None,
-            flaky_baseline: 0,
-            flaky_candidate: 0,
-            extra_calls: 0,
-            decision: Verdict::Pass,
-            rests_on: String::new(),
+    fn tally(b: (u32, u32), c: (u32, u32)) -> CaseTally {
+        CaseTally {
+            baseline_passed: b.0,
+            baseline_samples: b.1,
+            candidate_passed: c.0,
+            candidate_samples: c.1,
+        }
+    }
+
+    /// `n` cases of which `regressed` pass on the baseline and fail on the candidate.
+    fn suite(n: usize, regressed: usize, samples: u32) -> Vec<CaseTally> {
+        let mut cases = vec![tally((samples, samples), (0, samples)); regressed];
+        cases.extend(vec![
+            tally((samples, samples), (samples, samples));
+            n - regressed
+        ]);
+        cases
+    }
+
+    fn evaluate(cases: &[CaseTally], noise: Noise, origin: CaseOrigin) -> Statistics {
+        let tolerance = Tolerance {
+            max_pass_rate_drop: Some(0.02),
+            ..Tolerance::default()
         };
-        decide(&mut s, 0.02);
-        s
+        let comparison = comparison(0.0, 0, (None, None));
+        evaluate_suite(&SuiteEvidence {
+            name: "s",
+            tolerance: &tolerance,
+            comparison: &comparison,
+            cases,
+            attacks: &[],
+            noise,
+            origin,
+            extra_calls: ExtraCalls::default(),
+            cap: 10,
+            seed: 1,
+        })
+        .statistics
+        .expect("a pass-rate tolerance gives statistics")
+    }
+
+    fn drop_stats() -> Statistics {
+        evaluate(&suite(10, 1, 1), Noise::None, CaseOrigin::Written)
     }
 
     #[test]
@@ -456,8 +683,8 @@ mod tests {
             max_latency_increase: Some(0.25),
             ..Tolerance::default()
         };
-        let drop = stats(-0.1, [-0.15, -0.05], 0.0005);
-        let reasons = check(
+        let drop = drop_stats();
+        let reasons = limits(
             "s",
             &tolerance,
             &comparison(-0.1, 1, (Some(1.0), Some(1.2))),
@@ -479,28 +706,108 @@ mod tests {
     }
 
     #[test]
-    fn the_interval_and_the_test_decide_three_ways() {
-        let pass = stats(-0.01, [-0.019, 0.0], 0.2);
-        assert_eq!(pass.decision, Verdict::Pass);
+    fn a_provider_that_cannot_vary_makes_every_observed_drop_certain() {
+        let three = evaluate(&suite(3, 2, 1), Noise::None, CaseOrigin::Written);
+        assert_eq!(three.decision, Verdict::Fail, "{}", three.rests_on);
+        assert_eq!(three.basis, Basis::Exact);
         assert!(
-            pass.rests_on
-                .contains("rules out a drop of more than 2.0 points")
+            three.rests_on.contains("the drop is certain"),
+            "{}",
+            three.rests_on
         );
-        let fail = stats(-0.05, [-0.08, -0.02], 0.004);
+        let twenty = evaluate(&suite(20, 1, 1), Noise::None, CaseOrigin::Written);
+        assert_eq!(
+            twenty.decision,
+            Verdict::Fail,
+            "-5 points against a 2-point tolerance"
+        );
+        let within = evaluate(&suite(100, 2, 1), Noise::None, CaseOrigin::Written);
+        assert_eq!(
+            within.decision,
+            Verdict::Pass,
+            "exactly the tolerance passes"
+        );
+    }
+
+    #[test]
+    fn measured_noise_decides_three_ways() {
+        // Reproduced on every sample, with no sign of noise: established.
+        let fail = evaluate(&suite(20, 3, 3), Noise::Measured, CaseOrigin::Written);
         assert_eq!(fail.decision, Verdict::Fail, "{}", fail.rests_on);
-        let not_significant = stats(-0.05, [-0.1, 0.01], 0.03);
-        assert_eq!(not_significant.decision, Verdict::Inconclusive);
-        let small_but_sure = stats(-0.015, [-0.025, -0.005], 0.001);
-        assert_eq!(
-            small_but_sure.decision,
-            Verdict::Inconclusive,
-            "a significant drop within tolerance does not fail"
+        assert_eq!(fail.reproduced, [3, 0]);
+        // Nothing changed on a hundred agreeing cases: ruled out.
+        let pass = evaluate(&suite(100, 0, 1), Noise::Measured, CaseOrigin::Written);
+        assert_eq!(pass.decision, Verdict::Pass, "{}", pass.rests_on);
+        // Coin flips on four cases: nothing is established either way.
+        let noisy = vec![tally((2, 4), (1, 4)); 4];
+        let open = evaluate(&noisy, Noise::Measured, CaseOrigin::Written);
+        assert_eq!(open.decision, Verdict::Inconclusive, "{}", open.rests_on);
+        assert!(open.rests_on.contains("calls"), "{}", open.rests_on);
+        assert_eq!(open.not_reproduced, 4);
+        let capped = vec![tally((5, 10), (4, 10)); 4];
+        let stuck = evaluate(&capped, Noise::Measured, CaseOrigin::Written);
+        assert_eq!(stuck.decision, Verdict::Inconclusive, "{}", stuck.rests_on);
+        assert!(
+            stuck.rests_on.contains("no more samples can decide"),
+            "{}",
+            stuck.rests_on
         );
         assert_eq!(
-            verdict(&[], &[Some(&pass), Some(&small_but_sure)]),
+            verdict(&[], &[Some(&pass), Some(&open)]),
             Verdict::Inconclusive
         );
         assert_eq!(verdict(&[], &[Some(&pass), None]), Verdict::Pass);
+    }
+
+    #[test]
+    fn only_sampled_cases_are_decided_by_resampling_cases() {
+        // Three regressions of twenty, certain on these cases, but new cases might differ.
+        let written = evaluate(&suite(20, 3, 1), Noise::None, CaseOrigin::Written);
+        let sampled = evaluate(&suite(20, 3, 1), Noise::None, CaseOrigin::Sampled);
+        assert_eq!(written.decision, Verdict::Fail);
+        assert_eq!(sampled.basis, Basis::CaseResampling);
+        assert_eq!(sampled.interval, written.case_interval);
+        assert!(
+            sampled.case_interval[1] > -0.02,
+            "{:?}",
+            sampled.case_interval
+        );
+        assert_eq!(
+            sampled.decision,
+            Verdict::Inconclusive,
+            "{}",
+            sampled.rests_on
+        );
+    }
+
+    #[test]
+    fn one_mapping_from_verdict_to_exit_code() {
+        use OnInconclusive::{Block, Warn};
+        let code = exit_code;
+        assert_eq!(
+            code(Verdict::Pass, Completeness::Complete, Block),
+            exit::PASS
+        );
+        assert_eq!(
+            code(Verdict::Fail, Completeness::Incomplete, Warn),
+            exit::GATE_FAILED
+        );
+        assert_eq!(
+            code(Verdict::Inconclusive, Completeness::Complete, Block),
+            exit::INCONCLUSIVE_BLOCKED
+        );
+        assert_eq!(
+            code(Verdict::Inconclusive, Completeness::Complete, Warn),
+            exit::PASS
+        );
+        assert_eq!(
+            code(Verdict::Pass, Completeness::Incomplete, Warn),
+            exit::INCOMPLETE
+        );
+        assert_eq!(
+            code(Verdict::Fail, Completeness::Interrupted, Warn),
+            exit::INCOMPLETE
+        );
     }
 
     #[test]
@@ -510,7 +817,7 @@ mod tests {
             ..Tolerance::default()
         };
         assert!(
-            check(
+            limits(
                 "s",
                 &tolerance,
                 &comparison(-0.02, 3, (None, None)),
@@ -523,7 +830,7 @@ mod tests {
             max_cost_increase: Some(0.1),
             ..Tolerance::default()
         };
-        let reasons = check(
+        let reasons = limits(
             "s",
             &unknown_cost,
             &comparison(0.0, 0, (Some(1.0), None)),
@@ -552,7 +859,7 @@ mod tests {
             category("jailbreak", (0.1, 0.1), &[]),
         ];
         let none = Tolerance::default();
-        let reasons = check(
+        let reasons = limits(
             "adv",
             &none,
             &comparison(0.0, 0, (None, None)),
@@ -570,7 +877,7 @@ mod tests {
             max_asr: Some(0.15),
             ..Tolerance::default()
         };
-        let reasons = check(
+        let reasons = limits(
             "adv",
             &lenient,
             &comparison(0.0, 0, (None, None)),
@@ -587,7 +894,7 @@ mod tests {
         let many: Vec<String> = (0..7).map(|i| format!("c{i}")).collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
         let long = [category("jailbreak", (0.0, 0.7), &many)];
-        let reasons = check("adv", &none, &comparison(0.0, 0, (None, None)), None, &long);
+        let reasons = limits("adv", &none, &comparison(0.0, 0, (None, None)), None, &long);
         assert!(
             reasons[0].message.ends_with("`c4` and 2 more"),
             "{}",

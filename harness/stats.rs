@@ -1,6 +1,8 @@
-//! The statistics of the gate: a paired bootstrap over cases, the exact McNemar (sign) test,
-//! Holm's step-down adjustment, and the adaptive sampling rule. Pure and seeded: the same input
-//! gives the same interval on every machine.
+//! The statistics of the gate: the suite's own pass-rate change given the model's measured
+//! output noise (an empirical-Bayes model of each case's pass probability on each version), the
+//! paired bootstrap over cases (what new cases like these would show), and the confirmation and
+//! adaptive sampling rules. Pure and
+//! seeded: the same input gives the same answer on every machine.
 
 use rand_pcg::Pcg64Mcg;
 use rand_pcg::rand_core::{Rng, SeedableRng};
@@ -19,9 +21,6 @@ pub struct Paired {
     pub lo: f64,
     /// Upper end.
     pub hi: f64,
-    /// One-sided p-value of "the candidate is not worse": the share of bootstrap means at or
-    /// above zero (with the usual +1 correction).
-    pub p_worse: f64,
 }
 
 /// The paired bootstrap over `deltas` (one per case), seeded.
@@ -42,55 +41,12 @@ pub fn paired_bootstrap(deltas: &[f64], seed: u64) -> Option<Paired> {
         .collect();
     means.sort_by(f64::total_cmp);
     let at = |q: f64| means[((q * RESAMPLES as f64) as usize).min(RESAMPLES - 1)];
-    // A mean within rounding of zero counts as zero.
-    let not_worse = means.iter().filter(|m| **m >= -1e-12).count();
     Some(Paired {
         cases: n,
         mean,
         lo: at(0.025),
         hi: at(0.975),
-        p_worse: (not_worse + 1) as f64 / (RESAMPLES + 1) as f64,
     })
-}
-
-/// Exact one-sided McNemar (sign) test on discordant cases: the probability of at least `worse`
-/// regressions among `worse + better` discordant cases if either direction were equally likely.
-pub fn mcnemar_one_sided(worse: u64, better: u64) -> f64 {
-    let n = worse + better;
-    if n == 0 {
-        return 1.0;
-    }
-    // Sum binomial(n, i) / 2^n for i >= worse, in logs to stay finite for large n.
-    let ln_half_n = n as f64 * std::f64::consts::LN_2;
-    let mut ln_choose = 0.0; // ln C(n, 0)
-    let mut total = 0.0;
-    for i in 0..=n {
-        if i >= worse {
-            total += (ln_choose - ln_half_n).exp();
-        }
-        ln_choose += ((n - i) as f64).ln() - ((i + 1) as f64).ln();
-    }
-    total.min(1.0)
-}
-
-/// Exact two-sided McNemar p-value (twice the smaller tail, at most 1).
-pub fn mcnemar_two_sided(worse: u64, better: u64) -> f64 {
-    let tail = mcnemar_one_sided(worse.max(better), worse.min(better));
-    (2.0 * tail).min(1.0)
-}
-
-/// Holm's step-down adjustment of `p` (family-wise error control), in the input order.
-pub fn holm(p: &[f64]) -> Vec<f64> {
-    let m = p.len();
-    let mut order: Vec<usize> = (0..m).collect();
-    order.sort_by(|a, b| p[*a].total_cmp(&p[*b]));
-    let mut adjusted = vec![0.0; m];
-    let mut running: f64 = 0.0;
-    for (rank, &i) in order.iter().enumerate() {
-        running = running.max(((m - rank) as f64 * p[i]).min(1.0));
-        adjusted[i] = running;
-    }
-    adjusted
 }
 
 /// One case's results so far: passes and samples on each version.
@@ -131,43 +87,234 @@ impl CaseTally {
     }
 }
 
+/// The pass probabilities the noise model places its mass on: dense near 0 and 1, where the
+/// cases of a nearly deterministic model live, and every 0.05 between.
+const GRID: [f64; 25] = [
+    0.002, 0.01, 0.03, 0.06, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7,
+    0.75, 0.8, 0.85, 0.9, 0.94, 0.97, 0.99, 0.998,
+];
+
+/// Weight, in cases, of the flat prior mixed into the fitted noise model: it keeps a small suite
+/// from being trusted as if its few cases showed every way a model can vary.
+const FLAT_PRIOR_CASES: f64 = 0.25;
+
+/// Most EM iterations when fitting the noise model.
+const EM_ITERATIONS: usize = 200;
+
+/// The suite's pass-rate change on its own cases, given the output noise measured on them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Change {
+    /// The expected change of the suite's pass rate (candidate − baseline).
+    pub mean: f64,
+    /// Its standard deviation: what the model's noise leaves uncertain.
+    pub sd: f64,
+}
+
+impl Change {
+    /// The central interval holding `level` of the change (0.95: the 95% interval).
+    pub fn interval(&self, level: f64) -> [f64; 2] {
+        let z = normal_quantile(0.5 + level / 2.0);
+        [
+            (self.mean - z * self.sd).max(-1.0),
+            (self.mean + z * self.sd).min(1.0),
+        ]
+    }
+
+    /// The probability that the change is below `threshold`.
+    pub fn probability_below(&self, threshold: f64) -> f64 {
+        if self.sd <= 0.0 {
+            return if self.mean < threshold { 1.0 } else { 0.0 };
+        }
+        normal_cdf((threshold - self.mean) / self.sd)
+    }
+}
+
+/// The standard normal distribution function.
+pub fn normal_cdf(z: f64) -> f64 {
+    0.5 * libm::erfc(-z / std::f64::consts::SQRT_2)
+}
+
+/// The standard normal quantile, by bisection on [`normal_cdf`] (exact to 1e-12).
+pub fn normal_quantile(p: f64) -> f64 {
+    let (mut lo, mut hi) = (-40.0, 40.0);
+    for _ in 0..200 {
+        let mid = (lo + hi) / 2.0;
+        if normal_cdf(mid) < p {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+        if hi - lo < 1e-12 {
+            break;
+        }
+    }
+    (lo + hi) / 2.0
+}
+
+/// The suite's pass-rate change on exactly these cases, when the provider cannot vary: what
+/// was observed, with no uncertainty.
+pub fn exact_change(cases: &[CaseTally]) -> Option<Change> {
+    if cases.is_empty() {
+        return None;
+    }
+    let mean = cases.iter().map(CaseTally::delta).sum::<f64>() / cases.len() as f64;
+    Some(Change { mean, sd: 0.0 })
+}
+
+/// The suite's pass-rate change on exactly these cases, given the output noise measured on
+/// them.
+///
+/// The change is the observed mean of the per-case changes. Its uncertainty is the model's
+/// output noise, case by case:
+///
+/// - a case whose samples disagree (within a version, or between the versions) is as uncertain
+///   as its own samples make it (each version's pass probability from its own passes, with
+///   the Jeffreys prior);
+/// - a case whose samples all agree is as uncertain as the noise measured on the whole suite
+///   makes it (empirical Bayes): the joint distribution of (baseline, candidate) pass
+///   probability over a grid is fitted by maximum likelihood (EM) to every case's samples,
+///   made symmetric between the versions (noise belongs to the model, not to a version) and
+///   mixed with a flat prior worth [`FLAT_PRIOR_CASES`] cases. When most cases give the same
+///   outcome on both versions and the re-sampled ones reproduce, flips are rare and an
+///   agreeing case is nearly certain; when outcomes flip often, it is not.
+///
+/// The sampling design (which cases got more samples) depends only on outcomes already seen,
+/// so it does not bias the fit.
+pub fn change_given_noise(cases: &[CaseTally]) -> Option<Change> {
+    if cases.is_empty() {
+        return None;
+    }
+    // Cases with the same counts share a likelihood: fit on the distinct ones.
+    let mut groups: Vec<(CaseTally, f64)> = Vec::new();
+    for case in cases {
+        match groups.iter_mut().find(|(c, _)| c == case) {
+            Some((_, count)) => *count += 1.0,
+            None => groups.push((*case, 1.0)),
+        }
+    }
+    let likelihood = |passed: u32, samples: u32| -> Vec<f64> {
+        GRID.iter()
+            .map(|p| p.powi(passed as i32) * (1.0 - p).powi((samples - passed) as i32))
+            .collect()
+    };
+    let sides: Vec<(Vec<f64>, Vec<f64>)> = groups
+        .iter()
+        .map(|(c, _)| {
+            (
+                likelihood(c.baseline_passed, c.baseline_samples),
+                likelihood(c.candidate_passed, c.candidate_samples),
+            )
+        })
+        .collect();
+    let g = GRID.len();
+    let n = cases.len() as f64;
+    let flat = FLAT_PRIOR_CASES / (g * g) as f64;
+    let mut weights = vec![1.0 / (g * g) as f64; g * g];
+    let mut next = vec![0.0; g * g];
+    for _ in 0..EM_ITERATIONS {
+        next.fill(flat);
+        for ((_, count), (lb, lc)) in groups.iter().zip(&sides) {
+            let total: f64 = (0..g)
+                .map(|j| lb[j] * (0..g).map(|l| weights[j * g + l] * lc[l]).sum::<f64>())
+                .sum();
+            if total <= 0.0 {
+                continue;
+            }
+            let scale = count / total;
+            for j in 0..g {
+                let row = scale * lb[j];
+                for l in 0..g {
+                    next[j * g + l] += weights[j * g + l] * row * lc[l];
+                }
+            }
+        }
+        let norm = n + FLAT_PRIOR_CASES;
+        let mut moved: f64 = 0.0;
+        for j in 0..g {
+            for l in 0..g {
+                // Noise belongs to the model, not to a version: the fit is symmetric under
+                // swapping them, so a flip seen on one version is not taken for a drift.
+                let v = (next[j * g + l] + next[l * g + j]) / (2.0 * norm);
+                moved = moved.max((v - weights[j * g + l]).abs());
+                weights[j * g + l] = v;
+            }
+        }
+        if moved < 1e-7 {
+            break;
+        }
+    }
+    let (mut mean, mut variance) = (0.0, 0.0);
+    for (index, ((_, count), (lb, lc))) in groups.iter().zip(&sides).enumerate() {
+        let (mut total, mut first, mut second) = (0.0, 0.0, 0.0);
+        for j in 0..g {
+            for l in 0..g {
+                let w = weights[j * g + l] * lb[j] * lc[l];
+                let delta = GRID[l] - GRID[j];
+                total += w;
+                first += w * delta;
+                second += w * delta * delta;
+            }
+        }
+        if total <= 0.0 {
+            continue;
+        }
+        let (case, _) = &groups[index];
+        // A case whose samples disagree is as uncertain as its own samples make it; one whose
+        // samples all agree, as uncertain as the noise fitted on the whole suite makes it.
+        let case_variance = if case.disagrees() {
+            own_variance(case.baseline_passed, case.baseline_samples)
+                + own_variance(case.candidate_passed, case.candidate_samples)
+        } else {
+            let fitted = first / total;
+            (second / total - fitted * fitted).max(0.0)
+        };
+        mean += count * case.delta();
+        variance += count * case_variance;
+    }
+    Some(Change {
+        mean: mean / n,
+        sd: variance.sqrt() / n,
+    })
+}
+
+/// The variance of a pass probability from its own `passed` of `samples` alone: the Jeffreys
+/// posterior, Beta(passed + ½, failed + ½).
+fn own_variance(passed: u32, samples: u32) -> f64 {
+    let a = f64::from(passed) + 0.5;
+    let b = f64::from(samples - passed) + 0.5;
+    a * b / ((a + b).powi(2) * (a + b + 1.0))
+}
+
 /// Samples added per version to each chosen case in one adaptive round.
 pub const ADAPTIVE_STEP: u32 = 2;
 
-/// The cases to sample again in an adaptive round, each with the samples per version it should
-/// reach.
-///
-/// While a suite is undecided: the cases below `cap` whose results disagree get
-/// [`ADAPTIVE_STEP`] more; when none disagree, every case below `cap` does. Before a `fail`
-/// found on unevenly sampled cases is accepted (`confirm`), every case is brought up to the
-/// most-sampled one: a case whose few samples happened to agree would otherwise count as
-/// certain, and the interval would be too narrow.
-pub fn adaptive_round(cases: &[CaseTally], cap: u32, confirm: bool) -> Vec<(usize, u32)> {
-    let samples = |c: &CaseTally| c.baseline_samples.max(c.candidate_samples);
-    if confirm {
-        let most = cases.iter().map(samples).max().unwrap_or(0).min(cap);
-        return cases
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| samples(c) < most)
-            .map(|(i, _)| (i, most))
-            .collect();
+/// The cases to confirm before a verdict, each with the samples per version it should reach:
+/// every discordant case (its pass rate differs between the versions) gets `more` samples on
+/// each version.
+pub fn confirmation_round(cases: &[CaseTally], more: u32) -> Vec<(usize, u32)> {
+    if more == 0 {
+        return Vec::new();
     }
-    let next = |c: &CaseTally| (samples(c) + ADAPTIVE_STEP).min(cap);
-    let below: Vec<(usize, &CaseTally)> = cases
+    cases
         .iter()
         .enumerate()
-        .filter(|(_, c)| samples(c) < cap)
-        .collect();
-    let disagreeing: Vec<(usize, u32)> = below
+        .filter(|(_, c)| c.delta() != 0.0)
+        .map(|(i, c)| (i, c.baseline_samples.max(c.candidate_samples) + more))
+        .collect()
+}
+
+/// The cases to sample again in an adaptive round, each with the samples per version it should
+/// reach: the cases below `cap` whose samples disagree (within a version or between the
+/// versions) get [`ADAPTIVE_STEP`] more. A case whose samples all agree gets none: more of the
+/// same would not move the verdict.
+pub fn adaptive_round(cases: &[CaseTally], cap: u32) -> Vec<(usize, u32)> {
+    let samples = |c: &CaseTally| c.baseline_samples.max(c.candidate_samples);
+    cases
         .iter()
-        .filter(|(_, c)| c.disagrees())
-        .map(|(i, c)| (*i, next(c)))
-        .collect();
-    if !disagreeing.is_empty() {
-        return disagreeing;
-    }
-    below.iter().map(|(i, c)| (*i, next(c))).collect()
+        .enumerate()
+        .filter(|(_, c)| samples(c) < cap && c.disagrees())
+        .map(|(i, c)| (i, (samples(c) + ADAPTIVE_STEP).min(cap)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -176,20 +323,6 @@ mod tests {
 
     fn close(a: f64, b: f64, tolerance: f64) -> bool {
         (a - b).abs() <= tolerance
-    }
-
-    #[test]
-    fn mcnemar_matches_the_binomial_table() {
-        // P(X >= k) for X ~ Binomial(n, 1/2), from the standard table.
-        assert!(close(mcnemar_one_sided(8, 2), 56.0 / 1024.0, 1e-12));
-        assert!(close(mcnemar_one_sided(15, 5), 0.020_694, 1e-6));
-        assert!(close(mcnemar_one_sided(5, 0), 1.0 / 32.0, 1e-12));
-        assert!(close(mcnemar_one_sided(0, 7), 1.0, 1e-12));
-        assert!(close(mcnemar_two_sided(8, 2), 0.109_375, 1e-9));
-        assert!(close(mcnemar_two_sided(2, 8), 0.109_375, 1e-9));
-        assert!(close(mcnemar_two_sided(10, 10), 1.0, 1e-12));
-        assert!(close(mcnemar_two_sided(60, 40), 0.056_883, 1e-5));
-        assert_eq!(mcnemar_one_sided(0, 0), 1.0);
     }
 
     #[test]
@@ -202,59 +335,93 @@ mod tests {
         assert!(close(b.mean, -0.2, 1e-12));
         assert!(close(b.lo, -0.28, 0.012), "{b:?}");
         assert!(close(b.hi, -0.12, 0.012), "{b:?}");
-        assert!(b.p_worse < 0.001);
         assert_eq!(
             paired_bootstrap(&deltas, 7),
             Some(b),
             "seeded: reproducible"
         );
         let none = paired_bootstrap(&[0.0; 50], 1).unwrap();
-        assert_eq!((none.lo, none.hi, none.p_worse), (0.0, 0.0, 1.0));
+        assert_eq!((none.lo, none.hi), (0.0, 0.0));
         assert_eq!(paired_bootstrap(&[], 1), None);
     }
 
-    #[test]
-    fn holm_steps_down() {
-        let adjusted = holm(&[0.01, 0.04, 0.03]);
-        assert!(close(adjusted[0], 0.03, 1e-12));
-        assert!(close(adjusted[2], 0.06, 1e-12));
-        assert!(
-            close(adjusted[1], 0.06, 1e-12),
-            "monotone: never below an earlier step"
-        );
-        assert_eq!(holm(&[]), Vec::<f64>::new());
+    fn tally(b: (u32, u32), c: (u32, u32)) -> CaseTally {
+        CaseTally {
+            baseline_passed: b.0,
+            baseline_samples: b.1,
+            candidate_passed: c.0,
+            candidate_samples: c.1,
+        }
     }
 
     #[test]
-    fn adaptive_rounds_pick_disagreeing_cases_first() {
-        let agree = CaseTally {
-            baseline_passed: 3,
-            baseline_samples: 3,
-            candidate_passed: 3,
-            candidate_samples: 3,
-        };
-        let mixed = CaseTally {
-            candidate_passed: 2,
-            ..agree
-        };
-        let capped = CaseTally {
-            candidate_passed: 1,
-            baseline_samples: 10,
-            candidate_samples: 10,
-            baseline_passed: 10,
-        };
-        assert_eq!(
-            adaptive_round(&[agree, mixed, capped], 10, false),
-            vec![(1, 5)]
+    fn adaptive_rounds_sample_only_cases_that_disagree() {
+        let agree = tally((3, 3), (3, 3));
+        let mixed = tally((3, 3), (2, 3));
+        let capped = tally((10, 10), (1, 10));
+        assert_eq!(adaptive_round(&[agree, mixed, capped], 10), vec![(1, 5)]);
+        assert!(
+            adaptive_round(&[agree, capped], 10).is_empty(),
+            "cases that agree get no more samples"
         );
-        assert_eq!(adaptive_round(&[agree, capped], 10, false), vec![(0, 5)]);
-        assert!(adaptive_round(&[capped], 10, false).is_empty());
-        assert_eq!(
-            adaptive_round(&[agree, mixed, capped], 10, true),
-            vec![(0, 10), (1, 10)],
-            "a fail on uneven samples is confirmed on even ones"
-        );
-        assert!(adaptive_round(&[agree, mixed], 10, true).is_empty());
         assert!(close(mixed.delta(), -1.0 / 3.0, 1e-12));
+    }
+
+    #[test]
+    fn confirmation_resamples_the_discordant_cases() {
+        let cases = [
+            tally((1, 1), (0, 1)),
+            tally((1, 1), (1, 1)),
+            tally((0, 1), (1, 1)),
+        ];
+        assert_eq!(confirmation_round(&cases, 2), vec![(0, 3), (2, 3)]);
+        assert!(confirmation_round(&cases, 0).is_empty());
+    }
+
+    #[test]
+    fn the_normal_distribution_matches_its_table() {
+        assert!(close(normal_cdf(0.0), 0.5, 1e-15));
+        assert!(close(normal_cdf(1.959_963_985), 0.975, 1e-9));
+        assert!(close(normal_quantile(0.975), 1.959_963_985, 1e-8));
+        assert!(close(normal_quantile(0.5), 0.0, 1e-10));
+    }
+
+    /// `n` cases: `broken` pass on the baseline and fail on the candidate, the rest pass on
+    /// both; one sample each, and the broken ones confirmed on two more.
+    fn confirmed_suite(n: usize, broken: usize) -> Vec<CaseTally> {
+        let mut cases = vec![tally((3, 3), (0, 3)); broken];
+        cases.extend(vec![tally((1, 1), (1, 1)); n - broken]);
+        cases
+    }
+
+    #[test]
+    fn reproduced_regressions_on_a_quiet_model_are_certain() {
+        let change = change_given_noise(&confirmed_suite(100, 5)).unwrap();
+        assert!(close(change.mean, -0.05, 0.005), "{change:?}");
+        assert!(change.probability_below(-0.02) > 0.999, "{change:?}");
+        let none = change_given_noise(&confirmed_suite(100, 0)).unwrap();
+        assert!(none.probability_below(-0.02) < 1e-6, "{none:?}");
+    }
+
+    #[test]
+    fn flips_that_did_not_reproduce_are_noise_not_a_drop() {
+        // Three cases flipped once, on either version, and then passed twice on both.
+        let mut cases = confirmed_suite(100, 0);
+        cases[..2].fill(tally((3, 3), (2, 3)));
+        cases[2] = tally((2, 3), (3, 3));
+        let change = change_given_noise(&cases).unwrap();
+        assert!(change.mean > -0.015, "{change:?}");
+        assert!(change.probability_below(-0.02) < 0.1, "{change:?}");
+    }
+
+    #[test]
+    fn a_noisy_model_leaves_a_small_suite_uncertain() {
+        // Every case disagrees within itself: outcomes are coin flips.
+        let cases = vec![tally((2, 4), (1, 4)); 4];
+        let change = change_given_noise(&cases).unwrap();
+        let interval = change.interval(0.95);
+        assert!(interval[0] < -0.2 && interval[1] > 0.0, "{change:?}");
+        assert_eq!(exact_change(&cases).unwrap().sd, 0.0);
+        assert!(close(exact_change(&cases).unwrap().mean, -0.25, 1e-12));
     }
 }

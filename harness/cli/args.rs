@@ -92,13 +92,18 @@ pub(crate) struct Check {
     /// Print report.json to stdout instead of the summary.
     #[arg(long)]
     pub(crate) json: bool,
-    /// When a suite is inconclusive, draw more samples (first for the cases whose results
-    /// disagree) until it is decided, every case reaches --max-samples, or the budget runs out.
+    /// When a suite is inconclusive, draw more samples for the cases whose results disagree
+    /// until it is decided, they reach --max-samples, or the budget runs out.
     #[arg(long)]
     pub(crate) adaptive: bool,
     /// The most samples per case and version --adaptive draws (default 10).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) max_samples: Option<u32>,
+    /// Samples per version drawn again for each case whose versions disagree, before the
+    /// verdict (default: `confirm` in promptgate.yaml, else 2; never on a provider that cannot
+    /// vary). A regression that reproduces is a regression; one that does not is noise.
+    #[arg(long, value_name = "N")]
+    pub(crate) confirm: Option<u32>,
     /// Run each prompt's baseline against itself (A/A) and report the spread: the noise floor
     /// to set tolerances from. Never blocks.
     #[arg(long, conflicts_with = "candidate")]

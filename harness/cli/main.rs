@@ -47,6 +47,7 @@ fn dispatch(args: Args) -> Result<i32, Error> {
                 resume: c.resume,
                 adaptive: c.adaptive,
                 max_samples: c.max_samples,
+                confirm: c.confirm,
                 control: c.control,
                 calls: c.calls.into_options(env(), command_line),
             };

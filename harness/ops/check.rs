@@ -18,8 +18,8 @@ use super::{Progress, Project};
 use crate::adversarial::asr::{self, AttackResult, CategoryRates};
 use crate::compare::{self, CasePair, SampleScore};
 use crate::config::OnInconclusive;
-use crate::errors::{Error, Result, exit};
-use crate::gate::{self, Statistics, Verdict};
+use crate::errors::{Error, Result};
+use crate::gate::{self, Completeness, Noise, Statistics, Verdict};
 use crate::ids::{PromptName, RunId};
 use crate::record::FORMAT_VERSION;
 use crate::report::{CandidateReport, CaseReport, CheckReport, SuiteReport};
@@ -58,6 +58,10 @@ pub struct CheckOptions {
     /// The most samples per case and version `--adaptive` draws (default 10).
     #[serde(default)]
     pub max_samples: Option<u32>,
+    /// Samples per version drawn again for each discordant case before the verdict (default:
+    /// the config's `confirm`, else 2).
+    #[serde(default)]
+    pub confirm: Option<u32>,
     /// Run the baseline against itself (A/A) to measure the noise floor.
     #[serde(default)]
     pub control: bool,
@@ -280,7 +284,9 @@ struct PlannedSuite<'s> {
     samples: u32,
     baseline: Vec<Vec<usize>>,
     candidate: Vec<Vec<usize>>,
-    extra_calls: usize,
+    /// Whether the provider's outputs can vary.
+    noise: Noise,
+    extra_calls: gate::ExtraCalls,
 }
 
 /// Runs `check`: plans every comparison, makes the calls, scores, compares, gates, and writes
@@ -353,6 +359,12 @@ pub fn check(
             // A control run's second side asks for fresh samples of the same version.
             let first = if spec.control { samples } else { 0 };
             let cand_jobs = plan_suite(suite, &candidate, &provider, &mut jobs, (first, samples))?;
+            // Identical requests on both sides are one call: their outcomes cannot differ.
+            let noise = if provider.provider.deterministic() || base_jobs == cand_jobs {
+                Noise::None
+            } else {
+                Noise::Measured
+            };
             suites.push(PlannedSuite {
                 suite,
                 provider,
@@ -366,7 +378,8 @@ pub fn check(
                 samples,
                 baseline: base_jobs,
                 candidate: cand_jobs,
-                extra_calls: 0,
+                noise,
+                extra_calls: gate::ExtraCalls::default(),
             });
         }
         planned.push(PlannedCandidate {
@@ -423,32 +436,31 @@ pub fn check(
         mut interrupted,
     } = execute(target, jobs, &options.calls, progress)?;
 
-    let max_samples = options.max_samples.unwrap_or(10);
-    // --adaptive: more samples where they decide, until no suite is inconclusive, every case
-    // is at the cap, or the budget runs out.
-    while options.adaptive && !interrupted && !outcomes.iter().any(|o| o.skipped) {
+    let max_samples = options.max_samples.unwrap_or(DEFAULT_MAX_SAMPLES);
+    let confirm = options
+        .confirm
+        .or(project.config.confirm)
+        .unwrap_or(crate::config::DEFAULT_CONFIRM);
+    // Before the verdict, confirm the discordant cases; then, with --adaptive, sample where it
+    // decides, until no suite is inconclusive, every case that disagrees is at the cap, or the
+    // budget runs out.
+    let mut round = Round::Confirm;
+    while !interrupted && !outcomes.iter().any(|o| o.skipped) {
         let mut extra = Jobs::default();
         let mut added: Vec<(usize, usize, usize, Side, usize)> = Vec::new();
         for (c, candidate) in planned.iter().enumerate() {
-            let reports: Vec<Vec<CaseReport>> = candidate
-                .suites
-                .iter()
-                .map(|p| score_cases(p, candidate, &outcomes))
-                .collect();
-            let statistics = candidate_statistics(&candidate.suites, &reports);
             for (s, p) in candidate.suites.iter().enumerate() {
-                let Some(suite_stats) = &statistics[s] else {
-                    continue;
-                };
-                let tallies: Vec<stats::CaseTally> = reports[s].iter().map(tally).collect();
-                for (case, target) in gate::adaptive_round(suite_stats, &tallies, max_samples) {
+                let targets =
+                    sampling_round(p, candidate, &outcomes, round, (confirm, max_samples));
+                for (case, target) in targets {
                     for (side, prepared, indices) in [
                         (Side::Baseline, &candidate.baseline, &p.baseline[case]),
                         (Side::Candidate, &candidate.candidate, &p.candidate[case]),
                     ] {
                         let have = indices.len() as u32;
+                        // A control run's second side takes sample indices after the first's.
                         let offset = if side == Side::Candidate && candidate.spec.control {
-                            p.samples.max(max_samples)
+                            p.samples.max(max_samples) + confirm
                         } else {
                             0
                         };
@@ -466,33 +478,40 @@ pub fn check(
                 }
             }
         }
-        if added.is_empty() {
-            break;
-        }
-        let mut calls = options.calls.clone();
-        calls.budget = remaining(options.calls.budget, &outcomes);
-        let target = RunTarget {
-            root: &project.root,
-            manifest: manifest.clone(),
-            resumed: logged.clone(),
-        };
-        let batch = execute(target, extra, &calls, progress)?;
-        let offset = outcomes.len();
-        outcomes.extend(batch.outcomes);
-        interrupted |= batch.interrupted;
-        for (c, s, case, side, job) in added {
-            let suite = &mut planned[c].suites[s];
-            suite.extra_calls += 1;
-            match side {
-                Side::Baseline => suite.baseline[case].push(offset + job),
-                Side::Candidate => suite.candidate[case].push(offset + job),
+        if !added.is_empty() {
+            let mut calls = options.calls.clone();
+            calls.budget = remaining(options.calls.budget, &outcomes);
+            let target = RunTarget {
+                root: &project.root,
+                manifest: manifest.clone(),
+                resumed: logged.clone(),
+            };
+            let batch = execute(target, extra, &calls, progress)?;
+            let offset = outcomes.len();
+            outcomes.extend(batch.outcomes);
+            interrupted |= batch.interrupted;
+            for (c, s, case, side, job) in added.iter().copied() {
+                let suite = &mut planned[c].suites[s];
+                match round {
+                    Round::Confirm => suite.extra_calls.confirm += 1,
+                    Round::Adaptive => suite.extra_calls.adaptive += 1,
+                }
+                match side {
+                    Side::Baseline => suite.baseline[case].push(offset + job),
+                    Side::Candidate => suite.candidate[case].push(offset + job),
+                }
             }
         }
+        round = match round {
+            Round::Confirm if options.adaptive => Round::Adaptive,
+            Round::Adaptive if !added.is_empty() => Round::Adaptive,
+            Round::Confirm | Round::Adaptive => break,
+        };
     }
 
     let mut candidates: Vec<CandidateReport> = planned
         .iter()
-        .map(|candidate| candidate_report(&project, candidate, &outcomes))
+        .map(|candidate| candidate_report(&project, candidate, &outcomes, max_samples))
         .collect();
     candidates.sort_by(|a, b| {
         a.verdict
@@ -531,19 +550,123 @@ pub fn check(
         candidates,
     };
     write_reports(&run_dir, &report, &ReportFormat::ALL)?;
-    let exit_code = match (report.verdict, report.complete) {
-        // An interrupted run stops the gate whatever it saw so far.
-        _ if interrupted => exit::INCOMPLETE,
-        (Verdict::Fail, _) => exit::GATE_FAILED,
-        (Verdict::Inconclusive, _) if blocked_inconclusive => exit::INCONCLUSIVE_BLOCKED,
-        (_, false) => exit::INCOMPLETE,
-        (Verdict::Pass | Verdict::Inconclusive, true) => exit::PASS,
-    };
+    let exit_code = gate::exit_code(
+        report.verdict,
+        match (interrupted, report.complete) {
+            (true, _) => Completeness::Interrupted,
+            (false, false) => Completeness::Incomplete,
+            (false, true) => Completeness::Complete,
+        },
+        if blocked_inconclusive {
+            OnInconclusive::Block
+        } else {
+            OnInconclusive::Warn
+        },
+    );
     Ok(CheckResult::Checked(CheckOutcome {
         report,
         run_dir,
         exit_code,
     }))
+}
+
+/// The most samples per case and version `--adaptive` draws unless told otherwise.
+const DEFAULT_MAX_SAMPLES: u32 = 10;
+
+/// What a round of extra samples is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Round {
+    /// Re-sample the discordant cases before the verdict.
+    Confirm,
+    /// Sample where it decides an inconclusive suite (`--adaptive`).
+    Adaptive,
+}
+
+/// The cases of one suite to sample in `round`, with the samples per version each should
+/// reach (indices into the suite's cases): discordant cases to confirm, on a provider that can
+/// vary; or, while the suite is inconclusive, the cases that disagree, up to the cap.
+fn sampling_round(
+    p: &PlannedSuite<'_>,
+    planned: &PlannedCandidate<'_>,
+    outcomes: &[Outcome],
+    round: Round,
+    (confirm, cap): (u32, u32),
+) -> Vec<(usize, u32)> {
+    if p.tolerance.max_pass_rate_drop.is_none() || p.noise == Noise::None {
+        return Vec::new();
+    }
+    let cases = score_cases(p, planned, outcomes);
+    let (indices, tallies) = complete_tallies(&cases);
+    let targets = match round {
+        Round::Confirm => stats::confirmation_round(&tallies, confirm),
+        Round::Adaptive => {
+            let comparison = comparison_of(&cases);
+            let decision = gate::evaluate_suite(&evidence(p, &comparison, &tallies, &[], cap));
+            match decision.statistics.map(|s| s.decision) {
+                Some(Verdict::Inconclusive) => stats::adaptive_round(&tallies, cap),
+                _ => Vec::new(),
+            }
+        }
+    };
+    targets
+        .into_iter()
+        .map(|(i, target)| (indices[i], target))
+        .collect()
+}
+
+/// The tallies of the cases both versions completed, with their indices in the suite.
+fn complete_tallies(cases: &[CaseReport]) -> (Vec<usize>, Vec<stats::CaseTally>) {
+    cases
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.baseline.pass_rate.is_some() && c.candidate.pass_rate.is_some())
+        .map(|(i, c)| (i, tally(c)))
+        .unzip()
+}
+
+/// What the gate decides a suite from.
+fn evidence<'a>(
+    p: &'a PlannedSuite<'_>,
+    comparison: &'a compare::SuiteComparison,
+    tallies: &'a [stats::CaseTally],
+    attacks: &'a [CategoryRates],
+    cap: u32,
+) -> gate::SuiteEvidence<'a> {
+    // Seeded by the suite's name: the same results give the same interval on every run.
+    let seed = u64::from_le_bytes(
+        crate::ids::ContentHash::of(&p.suite.name)
+            .as_str()
+            .as_bytes()[..8]
+            .try_into()
+            .unwrap_or_default(),
+    );
+    gate::SuiteEvidence {
+        name: &p.suite.name,
+        tolerance: &p.tolerance,
+        comparison,
+        cases: tallies,
+        attacks,
+        noise: p.noise,
+        origin: p.suite.cases_are,
+        extra_calls: p.extra_calls,
+        cap,
+        seed,
+    }
+}
+
+/// The case-by-case comparison of scored cases.
+fn comparison_of(cases: &[CaseReport]) -> compare::SuiteComparison {
+    let baseline: Vec<Vec<SampleScore>> = cases.iter().map(|c| scores(&c.baseline)).collect();
+    let candidate: Vec<Vec<SampleScore>> = cases.iter().map(|c| scores(&c.candidate)).collect();
+    let pairs: Vec<CasePair<'_>> = baseline
+        .iter()
+        .zip(&candidate)
+        .map(|(b, c)| CasePair {
+            baseline: b,
+            candidate: c,
+        })
+        .collect();
+    compare::compare_suite(&pairs)
 }
 
 /// Which version a sample belongs to.
@@ -631,81 +754,24 @@ fn tally(case: &CaseReport) -> stats::CaseTally {
     }
 }
 
-/// The statistics of each suite of a candidate, decided, with p-values Holm-adjusted across the
-/// candidate's suites. `None` for a suite with no pass-rate tolerance or no comparable case.
-fn candidate_statistics(
-    suites: &[PlannedSuite<'_>],
-    reports: &[Vec<CaseReport>],
-) -> Vec<Option<Statistics>> {
-    let mut all: Vec<Option<Statistics>> = suites
-        .iter()
-        .zip(reports)
-        .map(|(p, cases)| {
-            p.tolerance.max_pass_rate_drop?;
-            suite_statistics(&p.suite.name, cases, p.extra_calls)
-        })
-        .collect();
-    let raw: Vec<f64> = all.iter().flatten().map(|s| s.p_value).collect();
-    let mut adjusted = stats::holm(&raw).into_iter();
-    for (stats, p) in all.iter_mut().zip(suites) {
-        if let Some(stats) = stats {
-            stats.p_adjusted = adjusted.next().unwrap_or(stats.p_value);
-            gate::decide(stats, p.tolerance.max_pass_rate_drop.unwrap_or(0.0));
-        }
-    }
-    all
-}
-
-/// The paired statistics of one suite's completed cases (undecided).
-fn suite_statistics(name: &str, cases: &[CaseReport], extra_calls: usize) -> Option<Statistics> {
-    let complete: Vec<stats::CaseTally> = cases
-        .iter()
-        .filter(|c| c.baseline.pass_rate.is_some() && c.candidate.pass_rate.is_some())
-        .map(tally)
-        .collect();
-    // Seeded by the suite's name: the same results give the same interval on every run.
-    let seed = u64::from_le_bytes(
-        crate::ids::ContentHash::of(name).as_str().as_bytes()[..8]
-            .try_into()
-            .unwrap_or_default(),
-    );
-    gate::statistics(&complete, seed, extra_calls)
-}
-
-/// One candidate's report: its suites scored, compared, their statistics decided, and gated.
+/// One candidate's report: its suites scored, compared, decided by the gate.
 fn candidate_report(
     project: &Project,
     planned: &PlannedCandidate<'_>,
     outcomes: &[Outcome],
+    cap: u32,
 ) -> CandidateReport {
-    let reports: Vec<Vec<CaseReport>> = planned
+    let suites: Vec<(SuiteReport, Vec<gate::Reason>)> = planned
         .suites
         .iter()
-        .map(|p| score_cases(p, planned, outcomes))
-        .collect();
-    let statistics = candidate_statistics(&planned.suites, &reports);
-    let suites: Vec<SuiteReport> = planned
-        .suites
-        .iter()
-        .zip(reports)
-        .zip(statistics)
-        .map(|((p, mut cases), statistics)| {
-            let baseline_scores: Vec<Vec<SampleScore>> =
-                cases.iter().map(|c| scores(&c.baseline)).collect();
-            let candidate_scores: Vec<Vec<SampleScore>> =
-                cases.iter().map(|c| scores(&c.candidate)).collect();
-            let pairs: Vec<CasePair<'_>> = baseline_scores
-                .iter()
-                .zip(&candidate_scores)
-                .map(|(b, c)| CasePair {
-                    baseline: b,
-                    candidate: c,
-                })
-                .collect();
-            let comparison = compare::compare_suite(&pairs);
+        .map(|p| {
+            let mut cases = score_cases(p, planned, outcomes);
+            let comparison = comparison_of(&cases);
             let attacks = attack_rates(&cases);
+            let (_, tallies) = complete_tallies(&cases);
+            let decision = gate::evaluate_suite(&evidence(p, &comparison, &tallies, &attacks, cap));
             cases.sort_by_key(|c| c.status);
-            SuiteReport {
+            let report = SuiteReport {
                 name: p.suite.name.clone(),
                 kind: p.suite.kind,
                 provider: p.provider.name.clone(),
@@ -713,24 +779,15 @@ fn candidate_report(
                 samples: p.samples,
                 tolerance: p.tolerance,
                 comparison,
-                statistics,
+                statistics: decision.statistics,
                 attacks,
                 cases,
-            }
+            };
+            (report, decision.reasons)
         })
         .collect();
-    let reasons: Vec<gate::Reason> = suites
-        .iter()
-        .flat_map(|s| {
-            gate::check(
-                &s.name,
-                &s.tolerance,
-                &s.comparison,
-                s.statistics.as_ref(),
-                &s.attacks,
-            )
-        })
-        .collect();
+    let (suites, reasons): (Vec<SuiteReport>, Vec<Vec<gate::Reason>>) = suites.into_iter().unzip();
+    let reasons: Vec<gate::Reason> = reasons.into_iter().flatten().collect();
     let statistics: Vec<Option<&Statistics>> =
         suites.iter().map(|s| s.statistics.as_ref()).collect();
     let tier = planned.candidate.prompt.metadata.governance.risk_tier;

@@ -10,7 +10,7 @@ use super::plan::Prepared;
 use super::{CallOptions, Progress, Project};
 use crate::config::{OnInconclusive, Policy};
 use crate::errors::{Error, Result, exit};
-use crate::gate::Verdict;
+use crate::gate::{self, Completeness, Verdict};
 use crate::ids::{ContentHash, PromptName};
 use crate::report::CheckReport;
 use crate::store::{
@@ -163,17 +163,28 @@ pub fn promote(
             .as_ref()
             .map(|_| (label, stored_baseline.as_ref())),
     )?;
-    let blocked = match (gate.verdict, gate.complete) {
-        (_, false) => Some((exit::INCOMPLETE, "the check is incomplete".to_string())),
-        (Verdict::Fail, _) => Some((exit::GATE_FAILED, "the gate failed".to_string())),
-        (Verdict::Inconclusive, _) if gate.on_inconclusive == OnInconclusive::Block => Some((
-            exit::INCONCLUSIVE_BLOCKED,
+    // A release needs a decision: an inconclusive gate blocks unless the tier allows it.
+    let on_inconclusive = if policy.promote_on_inconclusive {
+        OnInconclusive::Warn
+    } else {
+        OnInconclusive::Block
+    };
+    let run = if gate.complete {
+        Completeness::Complete
+    } else {
+        Completeness::Incomplete
+    };
+    let blocked = match gate::exit_code(gate.verdict, run, on_inconclusive) {
+        exit::PASS => None,
+        code @ exit::GATE_FAILED => Some((code, "the gate failed".to_string())),
+        code @ exit::INCONCLUSIVE_BLOCKED => Some((
+            code,
             format!(
-                "the gate is inconclusive, which blocks for the `{}` tier",
+                "the gate is inconclusive, and the `{}` tier does not promote on an inconclusive gate (set `promote_on_inconclusive: true` in its policy to allow it)",
                 policy.tier.as_str()
             ),
         )),
-        _ => None,
+        code => Some((code, "the check is incomplete".to_string())),
     };
     if let (Some((code, why)), false) = (&blocked, options.force) {
         let reasons = if gate.reasons.is_empty() {
@@ -264,7 +275,6 @@ struct Gate {
     verdict: Verdict,
     complete: bool,
     reasons: Vec<String>,
-    on_inconclusive: OnInconclusive,
 }
 
 /// The gate for `name` with content `hash` in `report`. A stored report (`stored`: the label
@@ -310,7 +320,6 @@ fn gate_of(
             .iter()
             .map(|r| format!("{} ({}): {}", r.metric, r.suite, r.message))
             .collect(),
-        on_inconclusive: candidate.on_inconclusive,
     })
 }
 

@@ -29,6 +29,11 @@ impl Provider for Echo {
         false
     }
 
+    /// The reply is the rendered prompt, whatever the sample.
+    fn deterministic(&self) -> bool {
+        true
+    }
+
     fn price(&self) -> Option<Price> {
         Some(Price {
             input_per_mtok: 0.0,

@@ -24,6 +24,7 @@ pub struct Exec {
     dir: PathBuf,
     timeout: Duration,
     price: Option<Price>,
+    deterministic: bool,
     fingerprint: String,
 }
 
@@ -37,12 +38,14 @@ struct Reply {
 }
 
 impl Exec {
-    /// A provider running `command` (program, then arguments) in `dir`.
+    /// A provider running `command` (program, then arguments) in `dir`; `deterministic` when
+    /// the config declares that the command answers a request the same way every time.
     pub fn new(
         command: Vec<String>,
         dir: PathBuf,
         timeout: Duration,
         price: Option<Price>,
+        deterministic: bool,
     ) -> Self {
         let fingerprint = format!("exec:{}", command.join(" "));
         Self {
@@ -50,6 +53,7 @@ impl Exec {
             dir,
             timeout,
             price,
+            deterministic,
             fingerprint,
         }
     }
@@ -137,6 +141,10 @@ impl Provider for Exec {
 
     fn price(&self) -> Option<Price> {
         self.price
+    }
+
+    fn deterministic(&self) -> bool {
+        self.deterministic
     }
 
     fn complete<'a>(

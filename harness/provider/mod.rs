@@ -170,6 +170,12 @@ pub trait Provider: Send + Sync {
         true
     }
 
+    /// Whether every sample of one request gets the same reply, so an observed change is
+    /// certain and re-sampling it would only spend calls.
+    fn deterministic(&self) -> bool {
+        false
+    }
+
     /// Calls in flight at once when the config sets no `concurrency`.
     fn default_concurrency(&self) -> usize {
         64
@@ -244,6 +250,7 @@ pub fn build(
             root.to_path_buf(),
             timeouts.call,
             config.price,
+            config.deterministic,
         )),
         ProviderKind::Openai => {
             let (model, base_url, api_key) =

@@ -35,6 +35,11 @@ impl Provider for Replay {
         false
     }
 
+    /// A recording answers every sample of a request as it was recorded.
+    fn deterministic(&self) -> bool {
+        true
+    }
+
     /// Replaying costs nothing.
     fn price(&self) -> Option<Price> {
         Some(Price {

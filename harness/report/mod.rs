@@ -259,29 +259,35 @@ fn ordered(items: &[String]) -> Vec<String> {
     out
 }
 
-/// One line of what a suite's statistics say: the samples, the test, the interval, the
-/// p-value, the flaky counts and any adaptive calls; then the decision in plain words.
+/// One line of what a suite's statistics say: the samples, the change and its intervals, what
+/// confirmation found, the calls it took, and the decision with what it rests on.
 pub fn statistics_line(stats: &crate::gate::Statistics) -> String {
     let pts = |x: f64| format!("{:+.1}", x * 100.0);
     let mut line = format!(
-        "k={} · {} · change {} points, 95% interval [{}, {}] · p={:.3} (Holm {:.3})",
+        "k={} · change {} points, 95% interval [{}, {}] {}",
         stats.samples,
-        stats.test.as_str(),
         pts(stats.mean_delta),
         pts(stats.interval[0]),
         pts(stats.interval[1]),
-        stats.p_value,
-        stats.p_adjusted
+        stats.basis.as_str(),
     );
-    if let Some([worse, better]) = stats.discordant {
-        line.push_str(&format!(" · discordant {worse} worse / {better} better"));
+    if stats.basis != crate::gate::Basis::CaseResampling {
+        line.push_str(&format!(
+            " · on new cases like these [{}, {}]",
+            pts(stats.case_interval[0]),
+            pts(stats.case_interval[1])
+        ));
     }
     line.push_str(&format!(
-        " · flaky {} baseline / {} candidate",
+        " · flaky cases {}/{}",
         stats.flaky_baseline, stats.flaky_candidate
     ));
-    if stats.extra_calls > 0 {
-        line.push_str(&format!(" · {} adaptive calls", stats.extra_calls));
+    let calls = stats.extra_calls;
+    if calls.confirm > 0 {
+        line.push_str(&format!(" · {} confirmation calls", calls.confirm));
+    }
+    if calls.adaptive > 0 {
+        line.push_str(&format!(" · {} adaptive calls", calls.adaptive));
     }
     format!("{line} — {}: {}", stats.decision.as_str(), stats.rests_on)
 }
@@ -369,7 +375,7 @@ pub(crate) mod tests {
             skipped: 0,
         };
         CheckReport {
-            format_version: 1,
+            format_version: crate::record::FORMAT_VERSION,
             run_id: RunId::from_string("20261121T120000.000Z-abcdef".into()),
             started_at: "2026-11-21T12:00:00+00:00".into(),
             duration_ms: 1500,

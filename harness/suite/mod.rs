@@ -44,6 +44,19 @@ impl SuiteKind {
     }
 }
 
+/// Where a suite's cases come from, which decides what the gate's interval answers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaseOrigin {
+    /// Written by the team as its specification (the default): the gate asks whether the
+    /// candidate is worse on exactly these cases.
+    #[default]
+    Written,
+    /// A random sample of traffic (`cases_are: sampled`): the gate asks whether the candidate
+    /// would be worse on new cases like these.
+    Sampled,
+}
+
 /// A loaded, validated suite.
 #[derive(Debug, Clone)]
 pub struct Suite {
@@ -59,6 +72,8 @@ pub struct Suite {
     pub provider: Option<String>,
     /// Samples drawn per case and version.
     pub samples: u32,
+    /// Whether the cases are a specification or a sample of traffic.
+    pub cases_are: CaseOrigin,
     /// The suite's own limits, over the prompt's risk-tier defaults.
     pub tolerance: Tolerance,
     /// Sampling parameters for this suite, over the provider's.
@@ -214,6 +229,8 @@ struct RawSuite {
     provider: Option<String>,
     #[serde(default)]
     samples: Option<Spanned<u32>>,
+    #[serde(default)]
+    cases_are: CaseOrigin,
     #[serde(default)]
     tolerance: Tolerance,
     #[serde(default)]
@@ -481,6 +498,7 @@ impl Suite {
             prompts,
             provider: raw.provider,
             samples,
+            cases_are: raw.cases_are,
             tolerance: raw.tolerance,
             params: raw.params,
             cases,

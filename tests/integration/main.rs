@@ -5,6 +5,7 @@ mod adversarial;
 mod check;
 mod durability;
 mod errors;
+mod gate;
 mod mock;
 mod providers;
 mod release;

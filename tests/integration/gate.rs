@@ -1,0 +1,289 @@
+//! The gate judges the suite as written, through the real CLI: a regression that reproduces
+//! blocks, a flip that does not is noise, a provider that cannot vary is never re-sampled, and
+//! a release never rides on "inconclusive".
+
+use serde_json::Value;
+
+use crate::support::Project;
+
+/// A prompt whose candidate adds `STRICT` to its system message.
+const PROMPT: &str = "---\ndescription: Answer a ticket.\npromptgate.owner: support\npromptgate.risk_tier: low\ninput:\n  schema:\n    message: string, the ticket\n---\n{{role \"system\"}}Answer the ticket.\n{{role \"user\"}}{{message}}\n";
+
+fn strict() -> String {
+    PROMPT.replace("Answer the ticket.", "Answer the ticket. STRICT")
+}
+
+/// A model with per-case behaviour, as an exec command: it answers `ok`, except that under a
+/// STRICT system prompt it answers `no` to `broken-*` tickets on every sample, and to
+/// `flaky-*` tickets on sample 0 only (a flip that does not reproduce). Every call is logged.
+const BOT: &str = r#"import json, sys
+req = json.load(sys.stdin)
+text = json.dumps(req["messages"])
+user = req["messages"][-1]["content"][0]["text"]
+strict = "STRICT" in text
+answer = "ok"
+if strict and user.startswith("broken"):
+    answer = "no"
+if strict and user.startswith("flaky") and req["sample"] == 0:
+    answer = "no"
+with open("calls.log", "a") as log:
+    log.write(f"{user} {req['sample']}\n")
+print(answer)
+"#;
+
+/// A suite of `ids.len()` cases whose tickets are their ids, each asserting the answer `ok`.
+fn suite(ids: &[String], tolerance: f64) -> String {
+    let mut s = format!(
+        "kind: regression\nprompt: support/answer\ntolerance: {{ max_pass_rate_drop: {tolerance} }}\ncases:\n"
+    );
+    for id in ids {
+        s.push_str(&format!(
+            "  - id: {id}\n    vars: {{ message: \"{id}\" }}\n    assert:\n      - {{ type: equals, value: ok, normalize: true }}\n"
+        ));
+    }
+    s
+}
+
+fn ids(special: &[&str], total: usize) -> Vec<String> {
+    let mut ids: Vec<String> = special.iter().map(|s| s.to_string()).collect();
+    ids.extend((ids.len()..total).map(|i| format!("fine-{i}")));
+    ids
+}
+
+/// A project on the bot, the baseline committed and the STRICT candidate in the work tree.
+fn bot_project(special: &[&str], total: usize, tolerance: f64, provider: &str) -> Project {
+    let p = Project::new();
+    p.write(
+        "promptgate.yaml",
+        &format!("default_provider: bot\nproviders:\n  bot: {{ kind: exec, command: [\"python3\", \"bot.py\"]{provider} }}\n"),
+    );
+    p.write("bot.py", BOT);
+    p.write("prompts/support/answer.prompt", PROMPT);
+    p.write(
+        "suites/answer.yaml",
+        &suite(&ids(special, total), tolerance),
+    );
+    p.commit("baseline");
+    p.write("prompts/support/answer.prompt", &strict());
+    p
+}
+
+fn statistics(report: &Value) -> &Value {
+    &report["candidates"][0]["suites"][0]["statistics"]
+}
+
+fn logged_calls(p: &Project) -> usize {
+    std::fs::read_to_string(p.path().join("calls.log"))
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_provider_that_cannot_vary_blocks_every_regression_beyond_tolerance() {
+    // Three cases, two regress: 100% → 33% on the low tier (tolerance 5 points).
+    let p = Project::new();
+    p.write("promptgate.yaml", "default_provider: echo\n");
+    p.write("prompts/support/answer.prompt", PROMPT);
+    let mut suite = String::from("kind: regression\nprompt: support/answer\ncases:\n");
+    for i in 0..3 {
+        suite.push_str(&format!(
+            "  - id: c{i}\n    vars: {{ message: \"t{i}\" }}\n    assert:\n      - {{ type: not-contains, value: \"no-t{i}\" }}\n"
+        ));
+    }
+    p.write("suites/answer.yaml", &suite);
+    p.commit("baseline");
+    p.write(
+        "prompts/support/answer.prompt",
+        &PROMPT.replace(
+            "Answer the ticket.",
+            "Answer the ticket. Never: no-t0 no-t1.",
+        ),
+    );
+    let out = p.run(&["check"]);
+    assert_eq!(out.code, 10, "{}\n{}", out.stdout, out.stderr);
+    let report = p.report(&out);
+    let stats = statistics(&report);
+    assert_eq!(stats["basis"], "exact");
+    assert_eq!(stats["decision"], "fail");
+    assert_eq!(stats["extra_calls"]["confirm"], 0);
+    assert_eq!(
+        report["totals"]["calls"], 6,
+        "no call beyond the suite's own"
+    );
+    assert!(out.stdout.contains("the drop is certain"), "{}", out.stdout);
+
+    // Twenty cases on the standard tier (2 points), three regress: −15 points.
+    let p = Project::new();
+    p.write("promptgate.yaml", "default_provider: echo\n");
+    p.write(
+        "prompts/support/answer.prompt",
+        &PROMPT.replace("promptgate.risk_tier: low\n", ""),
+    );
+    let mut suite = String::from("kind: regression\nprompt: support/answer\ncases:\n");
+    for i in 0..20 {
+        suite.push_str(&format!(
+            "  - id: c{i}\n    vars: {{ message: \"t{i}\" }}\n    assert:\n      - {{ type: not-contains, value: \"no-t{i}\" }}\n"
+        ));
+    }
+    p.write("suites/answer.yaml", &suite);
+    p.commit("baseline");
+    p.write(
+        "prompts/support/answer.prompt",
+        &PROMPT.replace("promptgate.risk_tier: low\n", "").replace(
+            "Answer the ticket.",
+            "Answer the ticket. Never: no-t0 no-t1 no-t2.",
+        ),
+    );
+    let out = p.run(&["check", "--adaptive"]);
+    assert_eq!(out.code, 10, "{}\n{}", out.stdout, out.stderr);
+    let report = p.report(&out);
+    assert_eq!(statistics(&report)["mean_delta"], -0.15);
+    assert_eq!(
+        report["totals"]["calls"], 40,
+        "--adaptive spends nothing on echo"
+    );
+}
+
+#[test]
+fn a_regression_that_reproduces_blocks_and_a_flip_that_does_not_is_noise() {
+    // Three of twenty cases answer wrongly on every sample of the candidate.
+    let p = bot_project(&["broken-0", "broken-1", "broken-2"], 20, 0.02, "");
+    let out = p.run(&["check"]);
+    assert_eq!(out.code, 10, "{}\n{}", out.stdout, out.stderr);
+    let report = p.report(&out);
+    let stats = statistics(&report);
+    assert_eq!(stats["basis"], "measured-noise");
+    assert_eq!(stats["reproduced"], serde_json::json!([3, 0]));
+    assert_eq!(
+        stats["extra_calls"]["confirm"], 12,
+        "three discordant cases, two more samples on each version"
+    );
+    assert_eq!(logged_calls(&p), 40 + 12);
+    assert!(
+        stats["rests_on"]
+            .as_str()
+            .unwrap()
+            .contains("3 regressed on every sample"),
+        "{stats}"
+    );
+
+    // One case flips once on the candidate and not again: noise, reported as such.
+    let p = bot_project(&["flaky-0"], 20, 0.1, "");
+    let out = p.run(&["check"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let report = p.report(&out);
+    let stats = statistics(&report);
+    assert_eq!(stats["decision"], "pass", "{stats}");
+    assert_eq!(stats["not_reproduced"], 1);
+    assert_eq!(stats["flaky_candidate"], 1);
+    assert_eq!(stats["extra_calls"]["confirm"], 4);
+    assert!(
+        stats["rests_on"]
+            .as_str()
+            .unwrap()
+            .contains("1 changed but did not reproduce (noise)"),
+        "{stats}"
+    );
+}
+
+#[test]
+fn an_exec_provider_declared_deterministic_is_never_resampled() {
+    let p = bot_project(
+        &["broken-0", "broken-1", "broken-2"],
+        20,
+        0.02,
+        ", deterministic: true",
+    );
+    let out = p.run(&["check", "--adaptive"]);
+    assert_eq!(out.code, 10, "{}\n{}", out.stdout, out.stderr);
+    let report = p.report(&out);
+    assert_eq!(statistics(&report)["basis"], "exact");
+    assert_eq!(logged_calls(&p), 40, "no confirmation or adaptive call");
+
+    // Only an exec command can make that promise.
+    p.write(
+        "promptgate.yaml",
+        "providers:\n  api: { kind: openai, model: m, deterministic: true }\n",
+    );
+    let out = p.run(&["validate"]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("cannot be declared `deterministic`"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn promote_refuses_an_inconclusive_gate_unless_the_tier_allows_it() {
+    // One flip of ten cases against a 2-point tolerance: the noise measured cannot rule out a
+    // drop beyond it, nor establish one.
+    let p = bot_project(&["flaky-0"], 10, 0.02, "");
+    p.write("prompts/support/answer.prompt", PROMPT);
+    let out = p.run(&["promote", "support/answer"]);
+    assert_eq!(
+        out.code, 0,
+        "first promotion:\n{}\n{}",
+        out.stdout, out.stderr
+    );
+    p.write("prompts/support/answer.prompt", &strict());
+    p.commit("strict");
+
+    let check = ["check", "--baseline", "production", "--candidate", "HEAD"];
+    let out = p.run(&check);
+    assert_eq!(
+        out.code, 0,
+        "a check warns on the low tier:\n{}\n{}",
+        out.stdout, out.stderr
+    );
+    assert_eq!(p.report(&out)["verdict"], "inconclusive");
+    let stats = p.report(&out)["candidates"][0]["suites"][0]["statistics"].clone();
+    assert!(
+        stats["rests_on"].as_str().unwrap().contains(" calls "),
+        "an inconclusive verdict says what would decide it: {stats}"
+    );
+    p.write(
+        "promptgate.yaml",
+        "default_provider: bot\nproviders:\n  bot: { kind: exec, command: [\"python3\", \"bot.py\"] }\ninconclusive: { low: block }\n",
+    );
+    let out = p.run(&check);
+    assert_eq!(
+        out.code, 11,
+        "the tier's policy blocks:\n{}\n{}",
+        out.stdout, out.stderr
+    );
+    p.write(
+        "promptgate.yaml",
+        "default_provider: bot\nproviders:\n  bot: { kind: exec, command: [\"python3\", \"bot.py\"] }\n",
+    );
+
+    let label = "refs/prompts/support/answer@production";
+    let repo = git2::Repository::open(p.path()).unwrap();
+    let before = repo.refname_to_id(label).unwrap();
+    let out = p.run(&["promote", "support/answer"]);
+    assert_eq!(out.code, 11, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("does not promote on an inconclusive gate"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        repo.refname_to_id(label).unwrap(),
+        before,
+        "the label did not move"
+    );
+
+    p.write(
+        "promptgate.yaml",
+        "default_provider: bot\nproviders:\n  bot: { kind: exec, command: [\"python3\", \"bot.py\"] }\npolicy:\n  low: { promote_on_inconclusive: true }\n",
+    );
+    p.commit("allow inconclusive promotions on the low tier");
+    let out = p.run(&["promote", "support/answer"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_ne!(
+        repo.refname_to_id(label).unwrap(),
+        before,
+        "the label moved"
+    );
+}
