@@ -16,8 +16,8 @@
 //!   `--adaptive`.
 //!
 //! The gate under test is promptgate's own: `gate::evaluate_suite` for the decision,
-//! `stats::confirmation_round` and `stats::adaptive_round` for the extra samples, exactly as
-//! `check` drives them.
+//! `stats::confirmation_round`, `gate::wants_more_samples` and `stats::adaptive_round` for the
+//! extra samples, exactly as `check` drives them.
 
 use promptgate::adversarial::asr::CategoryRates;
 use promptgate::compare::{SideTotals, SuiteComparison};
@@ -61,7 +61,7 @@ struct Check {
     extra: u64,
 }
 
-fn decide(cases: &[CaseTally], noise: Noise, extra: ExtraCalls, seed: u64) -> Verdict {
+fn decide(cases: &[CaseTally], noise: Noise, extra: ExtraCalls, seed: u64) -> (Verdict, bool) {
     let tolerance = Tolerance {
         max_pass_rate_drop: Some(TOLERANCE),
         ..Tolerance::default()
@@ -98,7 +98,9 @@ fn decide(cases: &[CaseTally], noise: Noise, extra: ExtraCalls, seed: u64) -> Ve
         seed,
     })
     .statistics
-    .map_or(Verdict::Pass, |s| s.decision)
+    .map_or((Verdict::Pass, false), |s| {
+        (s.decision, gate::wants_more_samples(&s))
+    })
 }
 
 fn simulate(provider: &mut Provider, s: &Scenario, seed: u64) -> Check {
@@ -136,9 +138,8 @@ fn simulate(provider: &mut Provider, s: &Scenario, seed: u64) -> Check {
         extra.confirm = sample(&mut cases, round);
     }
     loop {
-        let verdict = decide(&cases, s.noise, extra, seed);
-        let round = if s.adaptive && verdict == Verdict::Inconclusive && s.noise == Noise::Measured
-        {
+        let (verdict, more) = decide(&cases, s.noise, extra, seed);
+        let round = if s.adaptive && more && s.noise == Noise::Measured {
             stats::adaptive_round(&cases, CAP)
         } else {
             Vec::new()

@@ -85,7 +85,7 @@ fn report() -> CheckReport {
     };
     CheckReport {
         format_version: promptgate::record::FORMAT_VERSION,
-        run_id: RunId::from_string("20261121T120000.000Z-bench0".into()),
+        run_id: RunId::parse("20261121T120000.000Z-bench0").expect("a plain id"),
         started_at: "2026-11-21T12:00:00+00:00".into(),
         duration_ms: 60_000,
         verdict: Verdict::Fail,

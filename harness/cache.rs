@@ -6,7 +6,6 @@
 //! and a crash mid-write never leave a torn entry; an unreadable entry is a miss.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -45,8 +44,6 @@ pub struct Stats {
 pub struct Cache {
     dir: PathBuf,
 }
-
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl Cache {
     /// The cache of the project at `root` (created on first write).
@@ -87,10 +84,7 @@ impl Cache {
             cost,
         };
         let bytes = serde_json::to_vec(&entry).map_err(|e| Error::Internal(e.to_string()))?;
-        let unique = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = dir.join(format!(".{key}.{}.{unique}.tmp", std::process::id()));
-        std::fs::write(&tmp, bytes).map_err(|e| Error::io("write", &tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| Error::io("write", &path, e))
+        crate::record::write_atomic(&path, &bytes)
     }
 
     /// Counts entries and bytes.

@@ -400,9 +400,24 @@ pub fn evaluate_suite(evidence: &SuiteEvidence<'_>) -> SuiteDecision {
 /// is ruled out (pass): the decision is the side of the tolerance its 95% interval lies on.
 const ESTABLISHED: f64 = 0.975;
 
+/// Probability beyond which a fail needs no more samples under `--adaptive`.
+const BEYOND_DOUBT: f64 = 0.999;
+
+/// Whether `--adaptive` should sample a suite further: while it is inconclusive, and while a
+/// fail is not yet beyond doubt. A fail is not taken at the first look that shows one (each
+/// look is another chance for noise to cross the line): it stands at the cap, or once the
+/// chance that the drop is past the tolerance reaches 99.9%.
+pub fn wants_more_samples(stats: &Statistics) -> bool {
+    match stats.decision {
+        Verdict::Inconclusive => true,
+        Verdict::Fail => stats.chance_beyond.is_some_and(|p| p < BEYOND_DOUBT),
+        Verdict::Pass => false,
+    }
+}
+
 /// Probability at which a drop at all (below zero) counts as established, for the second way to
 /// fail: the expected drop past the tolerance and no doubt that there is a drop.
-const DROP_ESTABLISHED: f64 = 0.995;
+const DROP_ESTABLISHED: f64 = 0.99;
 
 /// The statistics of a suite's pass-rate change, decided against `tolerance`.
 fn decide_change(evidence: &SuiteEvidence<'_>, tolerance: f64) -> Option<Statistics> {
@@ -476,7 +491,7 @@ fn decision(
     let change = format!("{:+.1} points", stats.mean_delta * 100.0);
     let tolerance_text = format!("the {}-point tolerance", points(tolerance));
     // Beyond: the whole 95% interval past the tolerance, or the expected drop past it and a drop
-    // at all established at the 99.5% level (`drop_established`).
+    // at all established at the 99% level (`drop_established`).
     let beyond = match stats.chance_beyond {
         Some(p) => p >= ESTABLISHED,
         None => stats.interval[1] < -tolerance - EPSILON,

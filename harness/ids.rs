@@ -130,9 +130,24 @@ impl RunId {
         ))
     }
 
-    /// Wraps an existing id (from the command line or a directory name).
-    pub fn from_string(id: String) -> Self {
-        Self(id)
+    /// An existing id, from the command line or a stored run. A run id is a plain name under
+    /// `reports/`: letters, digits, `.`, `_` and `-`, not starting with a dot, so no id can
+    /// name a directory elsewhere.
+    pub fn parse(id: &str) -> Result<Self, crate::errors::Error> {
+        let plain = !id.is_empty()
+            && id.len() <= 128
+            && !id.starts_with('.')
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if plain {
+            Ok(Self(id.to_string()))
+        } else {
+            Err(crate::errors::Error::Usage(format!(
+                "`{}` is not a run id: run ids are the directory names under reports/ (letters, digits, `.`, `_` and `-`)",
+                id.escape_debug()
+            )))
+        }
     }
 
     /// The id as a string.

@@ -156,9 +156,23 @@ pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     write_atomic(path, text.as_bytes())
 }
 
-/// Writes `bytes` to `path` atomically.
+/// Writes `bytes` to `path` atomically, and never through a planted symlink: the bytes go to a
+/// new temporary file in the target directory, created exclusively under an unpredictable name,
+/// which is then renamed over `path` (replacing a symlink there, never following it). Every
+/// file promptgate writes goes through here.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io("write", &tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io("write", path, e))
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut file = tempfile::Builder::new()
+        .prefix(".promptgate-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io("create a temporary file in", dir, e))?;
+    file.write_all(bytes)
+        .map_err(|e| Error::io("write", file.path(), e))?;
+    file.persist(path)
+        .map_err(|e| Error::io("write", path, e.error))?;
+    Ok(())
 }

@@ -584,7 +584,8 @@ enum Round {
 
 /// The cases of one suite to sample in `round`, with the samples per version each should
 /// reach (indices into the suite's cases): discordant cases to confirm, on a provider that can
-/// vary; or, while the suite is inconclusive, the cases that disagree, up to the cap.
+/// vary; or, while the suite is undecided ([`gate::wants_more_samples`]), the cases that
+/// disagree, up to the cap.
 fn sampling_round(
     p: &PlannedSuite<'_>,
     planned: &PlannedCandidate<'_>,
@@ -602,8 +603,8 @@ fn sampling_round(
         Round::Adaptive => {
             let comparison = comparison_of(&cases);
             let decision = gate::evaluate_suite(&evidence(p, &comparison, &tallies, &[], cap));
-            match decision.statistics.map(|s| s.decision) {
-                Some(Verdict::Inconclusive) => stats::adaptive_round(&tallies, cap),
+            match decision.statistics {
+                Some(s) if gate::wants_more_samples(&s) => stats::adaptive_round(&tallies, cap),
                 _ => Vec::new(),
             }
         }
@@ -893,7 +894,7 @@ fn resumable(root: &Path, id: &str) -> Result<(crate::record::Manifest, CheckOpt
             .find_map(|d| read_manifest(d).filter(|m| m.resume.is_some()))
             .ok_or_else(|| Error::Usage("no interrupted check to resume under reports/".into()))?
     } else {
-        let dir = reports.join(id);
+        let dir = crate::record::RunDir::path_of(root, &RunId::parse(id)?);
         let manifest = read_manifest(&dir).ok_or_else(|| {
             Error::Usage(format!(
                 "no run `{id}` under reports/ (no readable manifest.json)"

@@ -325,18 +325,16 @@ fn gate_of(
 
 /// `sha256:` and the hash of a run's report.json as written.
 fn report_digest(root: &Path, run_id: &str) -> Option<String> {
-    let path =
-        crate::record::RunDir::path_of(root, &crate::ids::RunId::from_string(run_id.to_string()))
-            .join("report.json");
+    let path = crate::record::RunDir::path_of(root, &crate::ids::RunId::parse(run_id).ok()?)
+        .join("report.json");
     let bytes = std::fs::read(path).ok()?;
     Some(format!("sha256:{}", ContentHash::of(bytes).as_str()))
 }
 
 /// Reads a stored check's report.json.
 fn stored_report(root: &Path, run_id: &str) -> Result<CheckReport> {
-    let path =
-        crate::record::RunDir::path_of(root, &crate::ids::RunId::from_string(run_id.to_string()))
-            .join("report.json");
+    let path = crate::record::RunDir::path_of(root, &crate::ids::RunId::parse(run_id)?)
+        .join("report.json");
     let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::Usage(format!(
             "no stored check `{run_id}` ({} does not exist)",

@@ -61,7 +61,7 @@ pub(super) fn write_reports(
 /// Re-renders a stored check's reports from its `report.json` (`promptgate report`).
 /// Returns the run directory.
 pub fn rerender(root: &Path, run_id: &str, formats: &[ReportFormat]) -> Result<PathBuf> {
-    let run_dir = root.join(record::REPORTS_DIR).join(run_id);
+    let run_dir = record::RunDir::path_of(root, &crate::ids::RunId::parse(run_id)?);
     let path = run_dir.join(ReportFormat::Json.file_name());
     let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::Usage(format!(

@@ -197,5 +197,5 @@ fn write(path: &Path, content: &str) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
     }
-    std::fs::write(path, content).map_err(|e| Error::io("write", path, e))
+    crate::record::write_atomic(path, content.as_bytes())
 }

@@ -376,7 +376,7 @@ pub(crate) mod tests {
         };
         CheckReport {
             format_version: crate::record::FORMAT_VERSION,
-            run_id: RunId::from_string("20261121T120000.000Z-abcdef".into()),
+            run_id: RunId::parse("20261121T120000.000Z-abcdef").expect("a plain id"),
             started_at: "2026-11-21T12:00:00+00:00".into(),
             duration_ms: 1500,
             verdict: Verdict::Fail,

@@ -6,6 +6,7 @@ mod check;
 mod durability;
 mod errors;
 mod gate;
+mod hardening;
 mod mock;
 mod providers;
 mod release;

@@ -1,0 +1,68 @@
+//! A hostile repository and hostile data cannot take the gate over: marker text in data stays
+//! text (see `adversarial`), writes never follow planted symlinks, and run ids name nothing
+//! outside `reports/`.
+
+use crate::support::{Project, TRIAGE_PROMPT};
+
+#[cfg(unix)]
+#[test]
+fn report_writes_never_follow_a_planted_symlink() {
+    let p = Project::triage();
+    p.write(
+        "prompts/support/triage.prompt",
+        &TRIAGE_PROMPT.replace("billing, bug", "refund"),
+    );
+    let out = p.run(&["check"]);
+    assert_eq!(out.code, 10, "{}\n{}", out.stdout, out.stderr);
+    let dir = p.path().join(out.report_dir());
+    let outside = tempfile::tempdir().unwrap();
+    let mut victims = Vec::new();
+    for name in ["index", "summary", "junit"] {
+        let victim = outside.path().join(format!("{name}-victim.txt"));
+        std::fs::write(&victim, "precious").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.join(format!("{name}.tmp"))).unwrap();
+        victims.push(victim);
+    }
+    let victim = outside.path().join("html-victim.txt");
+    std::fs::write(&victim, "precious").unwrap();
+    std::fs::remove_file(dir.join("index.html")).unwrap();
+    std::os::unix::fs::symlink(&victim, dir.join("index.html")).unwrap();
+    victims.push(victim);
+
+    let run_id = dir.file_name().unwrap().to_str().unwrap().to_string();
+    let out = p.run(&["report", &run_id]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    for victim in &victims {
+        assert_eq!(
+            std::fs::read_to_string(victim).unwrap(),
+            "precious",
+            "{} was written through a symlink",
+            victim.display()
+        );
+    }
+    let html = dir.join("index.html");
+    assert!(
+        !std::fs::symlink_metadata(&html)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the symlink was replaced by the report, not followed"
+    );
+    assert!(std::fs::read_to_string(html).unwrap().contains("<html"));
+}
+
+#[test]
+fn a_run_id_names_a_directory_under_reports_and_nothing_else() {
+    let p = Project::triage();
+    for id in ["../../etc", "/tmp", "a/b", ".hidden", ""] {
+        let out = p.run(&["report", id]);
+        assert_eq!(out.code, 2, "{id}: {}\n{}", out.stdout, out.stderr);
+        assert!(
+            out.stderr.contains("is not a run id"),
+            "{id}: {}",
+            out.stderr
+        );
+        let out = p.run(&["promote", "support/triage", "--from-report", id]);
+        assert_ne!(out.code, 0, "{id}");
+    }
+}
