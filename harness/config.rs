@@ -289,6 +289,34 @@ pub struct Tolerance {
 }
 
 impl Tolerance {
+    /// Why these limits cannot be used, if they cannot: every limit is a finite, non-negative
+    /// number, and the fractions of a rate (`max_pass_rate_drop`, `max_asr`) are at most 1.
+    pub fn problem(&self) -> Option<String> {
+        let fractions = [
+            ("max_pass_rate_drop", self.max_pass_rate_drop),
+            ("max_asr", self.max_asr),
+        ];
+        let increases = [
+            ("max_cost_increase", self.max_cost_increase),
+            ("max_latency_increase", self.max_latency_increase),
+        ];
+        for (key, value) in fractions.iter().chain(&increases) {
+            if let Some(v) = value.filter(|v| !v.is_finite() || *v < 0.0) {
+                return Some(format!(
+                    "tolerance `{key}: {v}` must be a finite number, at least 0"
+                ));
+            }
+        }
+        fractions.iter().find_map(|(key, value)| {
+            value.filter(|v| *v > 1.0).map(|v| {
+                format!(
+                    "tolerance `{key}: {v}` is a fraction of 1 (0.02 is two points); write {}",
+                    v / 100.0
+                )
+            })
+        })
+    }
+
     /// `self` with every unset limit taken from `below`.
     pub fn over(self, below: Tolerance) -> Tolerance {
         Tolerance {
@@ -553,6 +581,33 @@ impl Config {
                     at,
                     format!("provider `{name}`: concurrency must be at least 1"),
                 ));
+            }
+        }
+        for (tier, tolerance) in [
+            ("low", &self.tolerance.low),
+            ("standard", &self.tolerance.standard),
+            ("exceptional", &self.tolerance.exceptional),
+        ] {
+            if let Some(problem) = tolerance.problem() {
+                return Err(Error::invalid(
+                    Location::new(file, line_of(&format!("{tier}:")), 1),
+                    format!("{tier}: {problem}"),
+                ));
+            }
+        }
+        for (name, p) in &self.providers {
+            if let Some(price) = p.price {
+                if [price.input_per_mtok, price.output_per_mtok]
+                    .iter()
+                    .any(|v| !v.is_finite() || *v < 0.0)
+                {
+                    return Err(Error::invalid(
+                        Location::new(file, line_of(&format!("{name}:")), 1),
+                        format!(
+                            "provider `{name}`: prices must be finite numbers of dollars, at least 0"
+                        ),
+                    ));
+                }
             }
         }
         if self.concurrency == Some(0) {

@@ -269,7 +269,7 @@ pub(crate) struct Calls {
     #[arg(long, value_name = "N")]
     pub(crate) max_tokens: Option<u64>,
     /// Spend at most this many dollars; a provider without a price cannot be called under it.
-    #[arg(long, value_name = "USD")]
+    #[arg(long, value_name = "USD", value_parser = dollars)]
     pub(crate) max_cost: Option<f64>,
     /// Write the responses the run used to fixtures/cassettes/ (replay them with
     /// `--provider replay`).
@@ -299,5 +299,15 @@ impl Calls {
             command,
             handle_interrupts: true,
         }
+    }
+}
+
+/// A finite, non-negative amount of dollars (`NaN` or `inf` would switch the cap off).
+fn dollars(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!(
+            "`{text}` is not an amount of dollars: give a finite number, at least 0"
+        )),
     }
 }

@@ -307,6 +307,7 @@ struct Variant<'a> {
 
 /// Refuses adversarial settings in a regression suite, naming the first one found.
 pub(super) fn reject_attack_fields(raw: &RawSuite, kind_at: &Location) -> Result<()> {
+    let tolerance = raw.tolerance.as_ref().map(|t| &t.value);
     let set = [
         ("target", raw.target.is_some()),
         ("context", raw.context.is_some()),
@@ -317,9 +318,12 @@ pub(super) fn reject_attack_fields(raw: &RawSuite, kind_at: &Location) -> Result
         ("schema", raw.schema.is_some()),
         (
             "tolerance.max_new_successes",
-            raw.tolerance.max_new_successes.is_some(),
+            tolerance.is_some_and(|t| t.max_new_successes.is_some()),
         ),
-        ("tolerance.max_asr", raw.tolerance.max_asr.is_some()),
+        (
+            "tolerance.max_asr",
+            tolerance.is_some_and(|t| t.max_asr.is_some()),
+        ),
     ];
     reject_first(
         &set,

@@ -232,7 +232,7 @@ struct RawSuite {
     #[serde(default)]
     cases_are: CaseOrigin,
     #[serde(default)]
-    tolerance: Tolerance,
+    tolerance: Option<Spanned<Tolerance>>,
     #[serde(default)]
     params: Params,
     #[serde(default)]
@@ -350,6 +350,15 @@ impl Suite {
                     "expected `regression` or `adversarial`",
                 ));
             }
+        };
+        let tolerance = match &raw.tolerance {
+            Some(spanned) => {
+                if let Some(problem) = spanned.value.problem() {
+                    return Err(Error::invalid(at(&spanned.referenced), problem));
+                }
+                spanned.value
+            }
+            None => Tolerance::default(),
         };
         let kind_at = at(&raw.kind.referenced);
         if kind == SuiteKind::Regression {
@@ -499,7 +508,7 @@ impl Suite {
             provider: raw.provider,
             samples,
             cases_are: raw.cases_are,
-            tolerance: raw.tolerance,
+            tolerance,
             params: raw.params,
             cases,
         })

@@ -66,3 +66,41 @@ fn a_run_id_names_a_directory_under_reports_and_nothing_else() {
         assert_ne!(out.code, 0, "{id}");
     }
 }
+
+#[test]
+fn controls_that_would_switch_off_are_refused_with_their_location() {
+    let p = Project::triage();
+    for (file, text, expected) in [
+        (
+            "suites/triage.yaml",
+            crate::support::TRIAGE_SUITE.replace("cases:", "tolerance: { max_pass_rate_drop: .nan }\ncases:"),
+            "suites/triage.yaml:3:",
+        ),
+        (
+            "suites/triage.yaml",
+            crate::support::TRIAGE_SUITE.replace("cases:", "tolerance: { max_pass_rate_drop: 7 }\ncases:"),
+            "write 0.07",
+        ),
+        (
+            "promptgate.yaml",
+            "default_provider: echo\ntolerance:\n  standard: { max_cost_increase: -1 }\n".to_string(),
+            "promptgate.yaml:3:",
+        ),
+        (
+            "promptgate.yaml",
+            "providers:\n  api:\n    kind: openai\n    model: m\n    price: { input_per_mtok: .inf, output_per_mtok: 1 }\n".to_string(),
+            "prices must be finite",
+        ),
+    ] {
+        let original = p.read(file);
+        p.write(file, &text);
+        let out = p.run(&["validate"]);
+        assert_eq!(out.code, 2, "{text}: {}\n{}", out.stdout, out.stderr);
+        assert!(out.stderr.contains(expected), "{expected}: {}", out.stderr);
+        p.write(file, &original);
+    }
+    for cap in ["NaN", "inf", "-1"] {
+        let out = p.run(&["check", "--max-cost", cap]);
+        assert_eq!(out.code, 2, "{cap}: {}", out.stderr);
+    }
+}
