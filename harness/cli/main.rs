@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use promptgate::errors::{Error, exit};
 use promptgate::ops;
+use promptgate::report::visible;
 
 use args::{Args, CacheCommand, Command, HookCommand, ModelCommand};
 
@@ -19,7 +20,7 @@ fn main() -> ExitCode {
     let code = match dispatch(args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", visible(&e.to_string()));
             e.exit_code()
         }
     };
@@ -244,8 +245,8 @@ fn dispatch(args: Args) -> Result<i32, Error> {
                 },
             )?;
             for m in messages {
-                println!("--- {} ---", m.role);
-                println!("{}", m.text_content());
+                println!("--- {} ---", visible(&m.role));
+                println!("{}", visible(&m.text_content()));
             }
             Ok(exit::PASS)
         }

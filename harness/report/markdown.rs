@@ -160,7 +160,8 @@ pub fn summary_markdown(report: &CheckReport) -> String {
             );
         }
     }
-    md
+    // Control characters in case ids, reasons or outputs act on whoever reads the comment.
+    super::visible(&md).into_owned()
 }
 
 /// Keeps user and model text from breaking the table or injecting markup.

@@ -259,6 +259,32 @@ fn ordered(items: &[String]) -> Vec<String> {
     out
 }
 
+/// `text` with every character that would act on a terminal or reorder what a person reads
+/// shown instead as `\u{..}`: C0 and C1 controls (escape sequences, OSC-8 links, title and
+/// clear-screen codes, carriage returns, NUL) and the Unicode bidirectional controls. Newlines
+/// and tabs stay. Model output, case ids and errors pass through here before a person reads
+/// them in a terminal or a Markdown comment.
+pub fn visible(text: &str) -> std::borrow::Cow<'_, str> {
+    let hidden = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(hidden) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if hidden(c) {
+                    format!("\\u{{{:x}}}", u32::from(c))
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
 /// One line of what a suite's statistics say: the samples, the change and its intervals, what
 /// confirmation found, the calls it took, and the decision with what it rests on.
 pub fn statistics_line(stats: &crate::gate::Statistics) -> String {

@@ -153,7 +153,8 @@ pub fn check_summary(report: &CheckReport, run_dir: &str) -> String {
             (None, false) => " (incomplete)".to_string(),
         }
     );
-    out
+    // Model output and case ids must not act on the terminal.
+    super::visible(&out).into_owned()
 }
 
 /// Renders a run (no comparison) for the terminal.
@@ -199,7 +200,7 @@ pub fn run_summary(report: &RunReport, run_dir: &str) -> String {
         "{} calls, {} errors, {} tokens\nreport: {run_dir}",
         t.calls, t.errors, t.tokens
     );
-    out
+    super::visible(&out).into_owned()
 }
 
 /// How the candidate's output differs from the baseline's: an inline `[-removed-]{+added+}` word

@@ -104,3 +104,33 @@ fn controls_that_would_switch_off_are_refused_with_their_location() {
         assert_eq!(out.code, 2, "{cap}: {}", out.stderr);
     }
 }
+
+#[test]
+fn control_characters_from_data_are_shown_not_obeyed() {
+    let p = Project::new();
+    p.write("prompts/support/triage.prompt", TRIAGE_PROMPT);
+    p.write(
+        "suites/triage.yaml",
+        "kind: regression\nprompt: support/triage\ncases:\n  - id: \"evil\\e[2J\"\n    vars: { message: \"\\e]8;;http://evil.test\\a click \\e]8;;\\a \\e]0;title\\a \\e[2J \\r over \\0 nul \\u202Eevil\" }\n    assert:\n      - { type: contains, value: billing }\n",
+    );
+    p.commit("hostile case data");
+    p.write(
+        "prompts/support/triage.prompt",
+        &TRIAGE_PROMPT.replace("billing, bug", "refund"),
+    );
+    let out = p.run(&["check"]);
+    assert_eq!(out.code, 10, "{}\n{}", out.stdout, out.stderr);
+    let summary = p.read(&format!("{}/summary.md", out.report_dir()));
+    let show = p.run(&["show", "support/triage", "--case", "triage/evil\u{1b}[2J"]);
+    for (what, text) in [
+        ("check", &out.stdout),
+        ("summary.md", &summary),
+        ("show", &show.stdout),
+        ("show errors", &show.stderr),
+    ] {
+        for raw in ['\u{1b}', '\u{7}', '\r', '\0', '\u{202e}'] {
+            assert!(!text.contains(raw), "{what} carries {:?} raw:\n{text}", raw);
+        }
+    }
+    assert!(out.stdout.contains("\\u{1b}[2J"), "{}", out.stdout);
+}
