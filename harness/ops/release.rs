@@ -62,6 +62,7 @@ pub fn promote(
     let name = PromptName::new(&options.name);
     let store = &project.store;
     let label = options.label.as_str();
+    store.check_label(label)?;
     if options.force
         && options
             .reason
@@ -369,6 +370,7 @@ pub fn rollback(root: &Path, options: &RollbackOptions) -> Result<LabelEvent> {
     let store = Store::open(root)?;
     let name = PromptName::new(&options.name);
     let label = options.label.as_str();
+    store.check_label(label)?;
     if options.reason.trim().is_empty() {
         return Err(Error::Usage("rollback needs --reason TEXT".into()));
     }

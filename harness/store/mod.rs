@@ -125,6 +125,33 @@ impl Store {
         format!("refs/prompts/{name}@{label}")
     }
 
+    /// Refuses a label git cannot carry (its ref would be ignored or never pushed) or one that
+    /// would shadow a git revision (`HEAD`, a branch, a tag, a commit): labels are plain names
+    /// of letters, digits, `.`, `_` and `-`.
+    pub fn check_label(&self, label: &str) -> Result<()> {
+        let plain = !label.is_empty()
+            && label.len() <= 64
+            && !label.starts_with(['.', '-'])
+            && !label.ends_with(".lock")
+            && !label.contains("..")
+            && label
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if !plain {
+            return Err(Error::Usage(format!(
+                "`{}` cannot be a label: use letters, digits, `.`, `_` and `-` (not first), as in `production`",
+                label.escape_debug()
+            )));
+        }
+        let reserved = [WORKTREE, STAGED, "HEAD"].contains(&label);
+        if reserved || self.repo.revparse_single(label).is_ok() {
+            return Err(Error::Usage(format!(
+                "`{label}` cannot be a label: it already names a git revision (a branch, tag or commit), which the label would shadow; choose another name"
+            )));
+        }
+        Ok(())
+    }
+
     /// Whether `name` has the given label.
     pub fn has_label(&self, name: &PromptName, label: &str) -> bool {
         self.repo
@@ -139,7 +166,8 @@ impl Store {
         if rev == STAGED {
             return Ok(Resolved::Staged(self.repo.index()?));
         }
-        if let Some(name) = name {
+        // A label never shadows HEAD, whatever refs a repository carries.
+        if let Some(name) = name.filter(|_| rev != "HEAD") {
             if let Ok(reference) = self.repo.find_reference(&Self::label_ref(name, rev)) {
                 let commit = reference.peel_to_commit()?;
                 return Ok(Resolved::Commit(commit));
@@ -275,6 +303,16 @@ impl Store {
             .map(PromptName::new)
             .filter(|n| !n.is_partial())
             .collect();
+        if let Some(bad) = names.iter().find(|n| !ref_safe(n.as_str())) {
+            return Err(Error::invalid_with_hint(
+                crate::errors::Location::new(bad.path(), 0, 0),
+                format!(
+                    "`{}` cannot name a prompt: its release refs would be ones git ignores",
+                    bad.as_str().escape_debug()
+                ),
+                "rename the file with letters, digits, `.`, `_`, `-` and `/` only",
+            ));
+        }
         names.sort();
         Ok(names)
     }
@@ -396,4 +434,18 @@ fn walk_dir(dir: &Path, prefix: &str, out: &mut Vec<String>) {
             out.push(format!("{prefix}{name}"));
         }
     }
+}
+
+/// Whether a prompt name can be part of a ref git carries and pushes: `/`-separated parts of
+/// letters, digits, `.`, `_` and `-`, none empty, starting with a dot, or ending in `.lock`.
+fn ref_safe(name: &str) -> bool {
+    name.split('/').all(|part| {
+        !part.is_empty()
+            && !part.starts_with('.')
+            && !part.ends_with(".lock")
+            && !part.contains("..")
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    })
 }

@@ -134,3 +134,38 @@ fn control_characters_from_data_are_shown_not_obeyed() {
     }
     assert!(out.stdout.contains("\\u{1b}[2J"), "{}", out.stdout);
 }
+
+#[test]
+fn labels_and_prompt_names_git_cannot_carry_are_refused() {
+    let p = Project::triage();
+    let repo = git2::Repository::open(p.path()).unwrap();
+    let branch = repo.head().unwrap().shorthand().unwrap().to_string();
+    for label in [
+        "HEAD", &branch, "a b", "x..y", "v.lock", "@{1}", "a~1", "*", ".x",
+    ] {
+        let flag = format!("--label={label}");
+        let out = p.run(&["promote", "support/triage", &flag]);
+        assert_eq!(out.code, 2, "{label}: {}\n{}", out.stdout, out.stderr);
+        assert!(
+            out.stderr.contains("cannot be a label"),
+            "{label}: {}",
+            out.stderr
+        );
+    }
+    assert!(
+        repo.references_glob("refs/prompts/*")
+            .unwrap()
+            .next()
+            .is_none(),
+        "no label ref was written"
+    );
+    p.write("prompts/support/tri age.prompt", TRIAGE_PROMPT);
+    let out = p.run(&["check", "--all"]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("prompts/support/tri age.prompt")
+            && out.stderr.contains("cannot name a prompt"),
+        "{}",
+        out.stderr
+    );
+}
