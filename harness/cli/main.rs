@@ -165,10 +165,16 @@ fn dispatch(args: Args) -> Result<i32, Error> {
             Ok(exit::PASS)
         }
         Command::Hook(HookCommand::Run) => {
-            let prompts = ops::staged_prompts(&root)?;
-            if prompts.is_empty() {
+            let staged = ops::staged_prompts(&root)?;
+            if staged.names.is_empty() && !staged.deletes {
                 return Ok(exit::PASS);
             }
+            // A deletion is checked like any change: with no names, `check` sees it.
+            let prompts = if staged.deletes {
+                Vec::new()
+            } else {
+                staged.names
+            };
             let options = ops::CheckOptions {
                 prompts,
                 index_file: std::env::var_os("GIT_INDEX_FILE").map(Into::into),

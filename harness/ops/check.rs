@@ -200,6 +200,7 @@ fn select(project: &Project, options: &CheckOptions) -> Result<Vec<ComparisonSpe
         if options.all {
             names
         } else {
+            deletions(project, options, &revisions, &names)?;
             let mut changed = Vec::new();
             for name in names {
                 let base_rev = baseline_rev(project, options, &name);
@@ -246,6 +247,51 @@ fn select(project: &Project, options: &CheckOptions) -> Result<Vec<ComparisonSpe
         }
     }
     Ok(specs)
+}
+
+/// A prompt deleted by the candidate is a change: it fails the gate while suites still target
+/// it (they would silently stop running), and is reported when they were removed with it.
+fn deletions(
+    project: &Project,
+    options: &CheckOptions,
+    revisions: &[&str],
+    kept: &[PromptName],
+) -> Result<()> {
+    let base = options.baseline.as_deref().unwrap_or("HEAD");
+    let before = match project.store.prompt_names(base) {
+        Ok(names) => names,
+        // A repository with no commit yet has nothing to delete.
+        Err(Error::Revision { .. }) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for name in before.iter().filter(|n| n.variant().is_none()) {
+        for rev in revisions {
+            let present = if *rev == WORKTREE {
+                kept.contains(name)
+            } else {
+                project.store.prompt_names(rev)?.contains(name)
+            };
+            if present {
+                continue;
+            }
+            let targeting: Vec<String> = project
+                .suites
+                .iter()
+                .filter(|s| s.targets(name))
+                .map(|s| s.path.display().to_string())
+                .collect();
+            if !targeting.is_empty() {
+                return Err(Error::Refused {
+                    message: format!(
+                        "{name} is deleted at {rev}, but suites still target it: {}; delete or retarget them in the same change, or restore the prompt",
+                        targeting.join(", ")
+                    ),
+                    code: crate::errors::exit::GATE_FAILED,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `--control`: each prompt's baseline against itself (the named prompts, else every prompt).

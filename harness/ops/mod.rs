@@ -24,7 +24,7 @@ pub use release::{
 };
 pub use reports::{ReportFormat, rerender};
 pub use run::{RunOptions, RunOutcome, run};
-pub use setup::{Scaffolded, init, install_hook, staged_prompts};
+pub use setup::{Scaffolded, StagedPrompts, init, install_hook, staged_prompts};
 
 use crate::config::Config;
 use crate::errors::Result;

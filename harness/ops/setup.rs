@@ -169,7 +169,7 @@ pub fn install_hook(root: &Path, binary: &Path, force: bool) -> Result<PathBuf> 
 
 /// The prompts staged for the next commit (`hook run`): changed prompt files, or every staged
 /// prompt when a partial changed.
-pub fn staged_prompts(root: &Path) -> Result<Vec<String>> {
+pub fn staged_prompts(root: &Path) -> Result<StagedPrompts> {
     let store = Store::open(root)?;
     let paths = store.staged_paths()?;
     let prefix = format!("{}/", crate::store::PROMPTS_DIR);
@@ -180,17 +180,32 @@ pub fn staged_prompts(root: &Path) -> Result<Vec<String>> {
         .map(PromptName::new)
         .collect();
     let staged = store.prompt_names(STAGED)?;
+    let deletes = changed
+        .iter()
+        .any(|n| !n.is_partial() && !staged.contains(n));
     let names = if changed.iter().any(PromptName::is_partial) {
         staged
     } else {
-        // A staged deletion has nothing left to check.
+        // A staged deletion has nothing left to render; `deletes` has it checked.
         changed.into_iter().filter(|n| staged.contains(n)).collect()
     };
-    Ok(names
-        .into_iter()
-        .filter(|n| !n.is_partial())
-        .map(|n| n.to_string())
-        .collect())
+    Ok(StagedPrompts {
+        names: names
+            .into_iter()
+            .filter(|n| !n.is_partial())
+            .map(|n| n.to_string())
+            .collect(),
+        deletes,
+    })
+}
+
+/// The prompts a commit changes, for the pre-commit hook.
+#[derive(Debug, Clone, Default)]
+pub struct StagedPrompts {
+    /// Prompts staged with new content (every prompt when a partial changed).
+    pub names: Vec<String>,
+    /// Whether the commit deletes a prompt.
+    pub deletes: bool,
 }
 
 fn write(path: &Path, content: &str) -> Result<()> {

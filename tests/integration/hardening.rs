@@ -169,3 +169,21 @@ fn labels_and_prompt_names_git_cannot_carry_are_refused() {
         out.stderr
     );
 }
+
+#[test]
+fn deleting_a_prompt_its_suites_target_fails_the_gate() {
+    let p = Project::triage();
+    std::fs::remove_file(p.path().join("prompts/support/triage.prompt")).unwrap();
+    let out = p.run(&["check"]);
+    assert_eq!(out.code, 10, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains(
+            "support/triage is deleted at worktree, but suites still target it: suites/triage.yaml"
+        ),
+        "{}",
+        out.stderr
+    );
+    std::fs::remove_file(p.path().join("suites/triage.yaml")).unwrap();
+    let out = p.run(&["check"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+}

@@ -500,6 +500,16 @@ fn the_pre_commit_hook_blocks_a_regression_and_lets_a_harmless_change_through() 
     let unrelated = git_commit("notes");
     assert!(unrelated.status.success(), "{unrelated:?}");
 
+    // Deleting a prompt its suites still target is blocked; deleting both goes through.
+    std::fs::remove_file(p.path().join("prompts/support/triage.prompt")).unwrap();
+    let deleted = git_commit("delete the prompt");
+    assert!(!deleted.status.success(), "{deleted:?}");
+    let stderr = String::from_utf8_lossy(&deleted.stderr);
+    assert!(stderr.contains("suites still target it"), "{stderr}");
+    std::fs::remove_file(p.path().join("suites/triage.yaml")).unwrap();
+    let both = git_commit("delete the prompt and its suite");
+    assert!(both.status.success(), "{both:?}");
+
     // A hook promptgate did not write is kept unless forced.
     let hook = p.path().join(".git/hooks/pre-commit");
     std::fs::write(&hook, "#!/bin/sh\nexit 0\n").unwrap();
