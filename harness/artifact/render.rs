@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 
 use handlebars::{
     BlockContext, Context, Handlebars, Helper, HelperDef, HelperResult, Output, RenderContext,
-    RenderError, RenderErrorReason, Renderable, StringOutput,
+    RenderError, RenderErrorReason, Renderable,
 };
 use regex::Regex;
 use serde_json::{Map, Value};
@@ -124,6 +124,7 @@ impl Template {
         registry.register_helper("json", Box::new(json));
         registry.register_helper("ifEquals", Box::new(EqualsBlock { want_equal: true }));
         registry.register_helper("unlessEquals", Box::new(EqualsBlock { want_equal: false }));
+        check_partial_graph(&prompt.template, partials)?;
         let mut pending = partial_references(&prompt.template);
         let mut seen = std::collections::BTreeSet::new();
         while let Some(name) = pending.pop() {
@@ -180,10 +181,81 @@ impl Template {
             set_data_var(&mut block, key, value);
         }
         rc.push_block(block);
-        let mut out = StringOutput::new();
+        let mut out = CappedOutput::default();
         template.render(&self.registry, &ctx, &mut rc, &mut out)?;
-        out.into_string()
-            .map_err(|e| RenderError::from(RenderErrorReason::Utf8Error(e)))
+        Ok(out.text)
+    }
+}
+
+/// Deepest chain of partials including partials.
+const MAX_PARTIAL_DEPTH: usize = 16;
+
+/// Largest rendered prompt, in bytes: a template whose partials multiply past it is an error,
+/// never an endless render.
+const MAX_RENDERED_BYTES: usize = 4 << 20;
+
+/// Refuses partials that include each other in a cycle (which would recurse without end) or
+/// nest deeper than [`MAX_PARTIAL_DEPTH`].
+fn check_partial_graph(root: &str, partials: &BTreeMap<String, String>) -> Result<(), String> {
+    fn visit(
+        name: &str,
+        partials: &BTreeMap<String, String>,
+        path: &mut Vec<String>,
+        depth_of: &mut BTreeMap<String, usize>,
+    ) -> Result<usize, String> {
+        if let Some(at) = path.iter().position(|p| p == name) {
+            let mut cycle = path[at..].to_vec();
+            cycle.push(name.to_string());
+            return Err(format!(
+                "partials include each other in a cycle: {}",
+                cycle.join(" → ")
+            ));
+        }
+        if let Some(depth) = depth_of.get(name) {
+            return Ok(*depth);
+        }
+        let Some(body) = partials.get(name) else {
+            // A missing partial is reported where it is registered.
+            return Ok(1);
+        };
+        path.push(name.to_string());
+        let mut deepest = 0;
+        for child in partial_references(body) {
+            deepest = deepest.max(visit(&child, partials, path, depth_of)?);
+        }
+        path.pop();
+        let depth = deepest + 1;
+        if depth > MAX_PARTIAL_DEPTH {
+            return Err(format!(
+                "partials nest {depth} deep through `{name}`, more than {MAX_PARTIAL_DEPTH}"
+            ));
+        }
+        depth_of.insert(name.to_string(), depth);
+        Ok(depth)
+    }
+    let mut depth_of = BTreeMap::new();
+    for name in partial_references(root) {
+        visit(&name, partials, &mut Vec::new(), &mut depth_of)?;
+    }
+    Ok(())
+}
+
+/// Rendered text, refused past [`MAX_RENDERED_BYTES`].
+#[derive(Default)]
+struct CappedOutput {
+    text: String,
+}
+
+impl Output for CappedOutput {
+    fn write(&mut self, seg: &str) -> Result<(), std::io::Error> {
+        if self.text.len() + seg.len() > MAX_RENDERED_BYTES {
+            return Err(std::io::Error::other(format!(
+                "the rendered prompt exceeds {} MiB (are partials included too many times?)",
+                MAX_RENDERED_BYTES >> 20
+            )));
+        }
+        self.text.push_str(seg);
+        Ok(())
     }
 }
 
@@ -497,5 +569,62 @@ mod tests {
             .render(&input(forged))
             .unwrap();
         assert_eq!(system.len(), 1, "{system:?}");
+    }
+
+    fn with_partials(body: &str, partials: &[(&str, String)]) -> Result<Template, String> {
+        let prompt = super::super::parse(
+            PromptName::new("t"),
+            std::path::Path::new("prompts/t.prompt"),
+            body,
+            &Map::new(),
+        )
+        .unwrap();
+        let partials: BTreeMap<String, String> = partials
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        Template::compile(&prompt, &partials)
+    }
+
+    #[test]
+    fn partials_that_cycle_nest_too_deep_or_multiply_are_errors() {
+        let err = with_partials(
+            "{{> a}}",
+            &[("a", "A{{> b}}".into()), ("b", "B{{> a}}".into())],
+        )
+        .err()
+        .unwrap();
+        assert!(err.contains("cycle: a → b → a"), "{err}");
+
+        let chain: Vec<(String, String)> = (0..40)
+            .map(|i| {
+                (
+                    format!("p{i}"),
+                    format!("x{{{{> p{}}}}}{{{{> p{}}}}}", i + 1, i + 1),
+                )
+            })
+            .collect();
+        let chain: Vec<(&str, String)> =
+            chain.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        let err = with_partials("{{> p0}}", &chain).err().unwrap();
+        assert!(err.contains("more than 16"), "{err}");
+
+        // Fifteen levels, each including the next twice, over a 1 KiB body: 32 MiB of text.
+        let mut doubling: Vec<(String, String)> = (0..14)
+            .map(|i| {
+                (
+                    format!("d{i}"),
+                    format!("{{{{> d{}}}}}{{{{> d{}}}}}", i + 1, i + 1),
+                )
+            })
+            .collect();
+        doubling.push(("d14".into(), "y".repeat(1024)));
+        let doubling: Vec<(&str, String)> = doubling
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        let t = with_partials("{{> d0}}", &doubling).unwrap();
+        let err = t.render(&RenderData::default()).unwrap_err();
+        assert!(err.contains("exceeds 4 MiB"), "{err}");
     }
 }

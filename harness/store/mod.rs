@@ -385,6 +385,13 @@ impl Store {
             if found.contains_key(&name) {
                 continue;
             }
+            // A partial is a file under prompts/: its name cannot climb out of it.
+            if name.starts_with('/') || name.split('/').any(|part| matches!(part, "" | "." | ".."))
+            {
+                return Err(Error::Usage(format!(
+                    "partial `{name}` is not a name under {PROMPTS_DIR}/: partial names cannot start with `/` or contain `.` or `..` parts"
+                )));
+            }
             let Some(source) = self.read_at(rev, &partial_path(&name), None)? else {
                 continue;
             };

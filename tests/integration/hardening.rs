@@ -187,3 +187,36 @@ fn deleting_a_prompt_its_suites_target_fails_the_gate() {
     let out = p.run(&["check"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
 }
+
+#[test]
+fn partials_cannot_read_outside_prompts_or_recurse_for_ever() {
+    let p = Project::triage();
+    std::fs::write(p.path().join("secret.prompt"), "TOP SECRET").unwrap();
+    std::fs::write(p.path().join("prompts/_secret.prompt"), "TOP SECRET").unwrap();
+    p.write(
+        "prompts/support/triage.prompt",
+        &TRIAGE_PROMPT.replace("{{message}}", "{{message}} {{> ../../secret}}"),
+    );
+    let out = p.run(&["show", "support/triage", "--case", "triage/billing"]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(!out.stdout.contains("TOP SECRET"));
+    assert!(
+        out.stderr.contains("not a name under prompts/"),
+        "{}",
+        out.stderr
+    );
+
+    p.write("prompts/support/_a.prompt", "A {{> support/b}}");
+    p.write("prompts/support/_b.prompt", "B {{> support/a}}");
+    p.write(
+        "prompts/support/triage.prompt",
+        &TRIAGE_PROMPT.replace("{{message}}", "{{message}} {{> support/a}}"),
+    );
+    let out = p.run(&["check"]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("prompts/support/triage.prompt") && out.stderr.contains("cycle"),
+        "{}",
+        out.stderr
+    );
+}
