@@ -211,6 +211,7 @@ const RESERVED: [&str; 12] = [
 
 /// The template body of a `.prompt` file (what follows the front matter, if any).
 pub fn body_of(source: &str) -> &str {
+    let source = source.strip_prefix('\u{feff}').unwrap_or(source);
     FRONT_MATTER
         .captures(source)
         .and_then(|c| c.get(2))
@@ -225,7 +226,16 @@ pub fn parse(
     source: &str,
     named: &NamedSchemas,
 ) -> Result<Prompt, Error> {
+    // A byte-order mark is not text: front matter after one is still front matter.
+    let source = source.strip_prefix('\u{feff}').unwrap_or(source);
     let Some(captures) = FRONT_MATTER.captures(source) else {
+        if source.lines().next().is_some_and(|l| l.trim_end() == "---") {
+            return Err(Error::invalid_with_hint(
+                Location::new(file, 1, 1),
+                "the front matter opened with `---` on line 1 is never closed",
+                "end it with a line of `---` before the template",
+            ));
+        }
         return Ok(Prompt {
             name,
             metadata: Metadata::default(),
@@ -534,6 +544,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("unknown key `promptgate.ownr`"), "{err}");
+    }
+
+    #[test]
+    fn a_byte_order_mark_keeps_the_front_matter_and_an_unclosed_one_is_an_error() {
+        let p = parse_str("\u{feff}---\npromptgate.owner: ana\n---\nHi").unwrap();
+        assert_eq!(p.metadata.governance.owner.as_deref(), Some("ana"));
+        assert_eq!(p.template, "Hi");
+        let err = parse_str("---\nmodel: x\nHi\n").unwrap_err().to_string();
+        assert!(
+            err.starts_with("prompts/t.prompt:1:1: the front matter opened with `---`"),
+            "{err}"
+        );
     }
 
     #[test]
