@@ -583,6 +583,10 @@ pub fn check(
         interrupted,
         (case_skips, skip_reason(&outcomes)),
         (case_errors, cases, options.calls.max_errors),
+        outcomes
+            .iter()
+            .filter(|o| !o.skipped)
+            .find_map(|o| o.result.as_ref().err().map(|e| e.message.clone())),
     );
     let report = CheckReport {
         format_version: FORMAT_VERSION,
@@ -891,6 +895,7 @@ fn incompleteness(
     interrupted: bool,
     (skipped, skip_reason): (usize, Option<String>),
     (errors, cases, max_errors): (usize, usize, ErrorBudget),
+    first_error: Option<String>,
 ) -> Option<String> {
     if interrupted {
         return Some(format!(
@@ -903,8 +908,12 @@ fn incompleteness(
             skip_reason.unwrap_or_else(|| "budget".into())
         ));
     }
-    (!max_errors.allows(errors, cases))
-        .then(|| format!("{errors} case comparisons errored, more than --max-errors allows"))
+    (!max_errors.allows(errors, cases)).then(|| {
+        format!(
+            "{errors} of {cases} case comparisons errored, more than --max-errors allows{}",
+            first_error.map_or(String::new(), |e| format!("; the first: {e}"))
+        )
+    })
 }
 
 /// The reason the first skipped call gave (`--max-calls 100 reached`).

@@ -222,7 +222,7 @@ pub fn render_html(report: &CheckReport) -> String {
     };
 
     let mut h = String::with_capacity(64 * 1024);
-    let verdict = report.verdict.as_str();
+    let verdict = super::headline(report.verdict, report.complete);
     let _ = write!(
         h,
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -257,21 +257,17 @@ pub fn render_html(report: &CheckReport) -> String {
 }
 
 fn header(h: &mut String, report: &CheckReport) {
-    let class = if !report.complete && report.verdict == crate::gate::Verdict::Pass {
-        "incomplete"
-    } else {
-        report.verdict.as_str()
-    };
+    let class = super::headline(report.verdict, report.complete);
     let t = &report.totals;
     let _ = write!(
         h,
         "<header>\n<h1>promptgate <span class=\"verdict {class}\">{}</span>{}</h1>\n\
          <div class=\"meta\">run <code>{}</code> · started {} · {:.1} s · {} case comparisons · {} calls · {} errors · {} tokens · {}</div>\n",
-        escape(report.verdict.as_str()),
-        if report.complete {
-            ""
-        } else {
-            " <span class=\"verdict incomplete\">incomplete</span>"
+        escape(class),
+        match &report.incomplete {
+            Some(why) if !report.complete =>
+                format!(" <span class=\"meta\">{}</span>", escape(why)),
+            _ => String::new(),
         },
         escape(report.run_id.as_str()),
         escape(&report.started_at),
@@ -320,8 +316,8 @@ fn header(h: &mut String, report: &CheckReport) {
             "<tr><td><code>{}</code><br><span class=\"meta\">provider {}</span></td><td><span class=\"verdict {}\">{}</span></td><td>{}</td><td>{}</td><td>{reasons}</td></tr>",
             escape(&c.label),
             escape(&super::ordered(&providers).join(", ")),
-            c.verdict.as_str(),
-            c.verdict.as_str(),
+            super::headline(c.verdict, report.complete),
+            super::headline(c.verdict, report.complete),
             version(&c.baseline),
             version(&c.candidate),
         );

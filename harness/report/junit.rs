@@ -13,6 +13,7 @@ pub fn render_junit(report: &CheckReport) -> String {
     let mut junit = Report::new(format!("promptgate {}", report.run_id));
     junit.set_time(Duration::from_millis(report.duration_ms));
     for c in &report.candidates {
+        junit.add_test_suite(gate_suite(report, c));
         for s in &c.suites {
             let mut suite = TestSuite::new(format!("{} @ {}", s.name, c.label));
             for case in &s.cases {
@@ -24,6 +25,40 @@ pub fn render_junit(report: &CheckReport) -> String {
     junit
         .to_string()
         .unwrap_or_else(|e| format!("<!-- cannot serialize JUnit: {e} -->\n"))
+}
+
+/// The gate of one candidate as tests: a failing test per breached limit, an error when the run
+/// is incomplete, else one passing test. CI that reads only JUnit sees the gate's colour.
+fn gate_suite(report: &CheckReport, c: &super::CandidateReport) -> TestSuite {
+    let mut suite = TestSuite::new(format!("gate @ {}", c.label));
+    for reason in &c.reasons {
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+        status.set_message(reason.message.clone());
+        let mut test = TestCase::new(format!("{} ({})", reason.metric, reason.suite), status);
+        test.set_classname("gate".to_string());
+        suite.add_test_case(test);
+    }
+    if !report.complete {
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+        status.set_message(
+            report
+                .incomplete
+                .clone()
+                .unwrap_or_else(|| "the run is incomplete".into()),
+        );
+        let mut test = TestCase::new("run complete", status);
+        test.set_classname("gate".to_string());
+        suite.add_test_case(test);
+    }
+    if c.reasons.is_empty() && report.complete {
+        let mut test = TestCase::new(
+            format!("verdict {}", c.verdict.as_str()),
+            TestCaseStatus::success(),
+        );
+        test.set_classname("gate".to_string());
+        suite.add_test_case(test);
+    }
+    suite
 }
 
 fn test_case(case: &CaseReport, suite: &str) -> TestCase {

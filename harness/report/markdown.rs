@@ -14,7 +14,7 @@ pub fn summary_markdown(report: &CheckReport) -> String {
     let _ = writeln!(
         md,
         "## promptgate: {}",
-        report.verdict.as_str().to_uppercase()
+        super::headline(report.verdict, report.complete).to_uppercase()
     );
     let _ = writeln!(md);
     let _ = writeln!(

@@ -259,6 +259,16 @@ fn ordered(items: &[String]) -> Vec<String> {
     out
 }
 
+/// The word a report leads with: `fail` when the gate failed, `incomplete` when the run did not
+/// see every case (an unreachable provider never reads as a pass), else the verdict.
+pub fn headline(verdict: crate::gate::Verdict, complete: bool) -> &'static str {
+    match verdict {
+        crate::gate::Verdict::Fail => "fail",
+        _ if !complete => "incomplete",
+        other => other.as_str(),
+    }
+}
+
 /// `text` with every character that would act on a terminal or reorder what a person reads
 /// shown instead as `\u{..}`: C0 and C1 controls (escape sequences, OSC-8 links, title and
 /// clear-screen codes, carriage returns, NUL) and the Unicode bidirectional controls. Newlines

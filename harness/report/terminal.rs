@@ -18,7 +18,7 @@ pub fn check_summary(report: &CheckReport, run_dir: &str) -> String {
         let _ = writeln!(
             out,
             "{} {}  {} ({}) vs {} ({})",
-            c.verdict.as_str().to_uppercase(),
+            super::headline(c.verdict, report.complete).to_uppercase(),
             c.prompt,
             c.label,
             c.candidate.hash,
@@ -146,7 +146,7 @@ pub fn check_summary(report: &CheckReport, run_dir: &str) -> String {
     let _ = write!(
         out,
         "verdict: {}{}",
-        report.verdict.as_str().to_uppercase(),
+        super::headline(report.verdict, report.complete).to_uppercase(),
         match (&report.incomplete, report.complete) {
             (_, true) => String::new(),
             (Some(why), false) => format!(" (incomplete: {why})"),

@@ -220,3 +220,45 @@ fn partials_cannot_read_outside_prompts_or_recurse_for_ever() {
         out.stderr
     );
 }
+
+#[test]
+fn every_headline_says_incomplete_when_nothing_was_evaluated() {
+    let p = Project::triage();
+    p.write(
+        "promptgate.yaml",
+        "default_provider: down\nproviders:\n  down: { kind: openai, model: m, base_url: \"http://127.0.0.1:1/v1\", retries: 0 }\n",
+    );
+    p.commit("an unreachable provider");
+    p.write(
+        "prompts/support/triage.prompt",
+        &TRIAGE_PROMPT.replace("Categories:", "Categories, briefly:"),
+    );
+    let out = p.run(&["check"]);
+    assert_eq!(out.code, 12, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.starts_with("INCOMPLETE "), "{}", out.stdout);
+    let last = out
+        .stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("verdict:"))
+        .unwrap();
+    assert!(
+        last.starts_with("verdict: INCOMPLETE (incomplete: 3 of 3 case comparisons errored")
+            && last.contains("the first:"),
+        "{last}"
+    );
+    let dir = out.report_dir();
+    let summary = p.read(&format!("{dir}/summary.md"));
+    assert!(
+        summary.starts_with("## promptgate: INCOMPLETE"),
+        "{summary}"
+    );
+    let html = p.read(&format!("{dir}/index.html"));
+    assert!(html.contains("<span class=\"verdict incomplete\">incomplete</span>"));
+    assert!(!html.contains("verdict pass"), "no green badge anywhere");
+    let junit = p.read(&format!("{dir}/junit.xml"));
+    assert!(
+        junit.contains("run complete") && junit.contains("<error"),
+        "{junit}"
+    );
+}

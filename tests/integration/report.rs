@@ -214,8 +214,17 @@ fn junit_parses_back_with_failures_and_errors() {
     assert_eq!(out.code, 10, "{}", out.stderr);
     let xml = p.read(&format!("{}/junit.xml", out.report_dir()));
     let junit = quick_junit::Report::deserialize_from_str(&xml).expect("junit.xml parses");
-    assert_eq!(junit.test_suites.len(), 1);
-    let suite = &junit.test_suites[0];
+    assert_eq!(junit.test_suites.len(), 2);
+    // Every gate reason is a failing test, so JUnit is red when the gate is.
+    let gate = &junit.test_suites[0];
+    assert_eq!(gate.name.as_str(), "gate @ support/triage@worktree");
+    let reasons: Vec<&str> = gate.test_cases.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        reasons,
+        ["max_pass_rate_drop (triage)", "max_new_failures (triage)"]
+    );
+    assert_eq!(gate.failures, 2);
+    let suite = &junit.test_suites[1];
     assert_eq!(suite.name.as_str(), "triage @ support/triage@worktree");
     assert_eq!((suite.tests, suite.failures, suite.errors), (3, 2, 0));
     let failed: Vec<&str> = suite
@@ -231,7 +240,8 @@ fn junit_parses_back_with_failures_and_errors() {
     assert_eq!(out.code, 12, "{}", out.stdout);
     let xml = p.read(&format!("{}/junit.xml", out.report_dir()));
     let junit = quick_junit::Report::deserialize_from_str(&xml).unwrap();
-    assert_eq!(junit.test_suites[0].errors, 3);
+    assert_eq!(junit.test_suites[0].errors, 1, "the run is incomplete");
+    assert_eq!(junit.test_suites[1].errors, 3);
 
     // A stored run re-renders.
     let run_id = out.report_dir().trim_start_matches("reports/").to_string();
