@@ -4,7 +4,8 @@
 //! version and a baseline version of each prompt, compares their outputs case by case, scores
 //! them, and gates promotion on the suite's tolerance. The layers, bottom up (see `DESIGN.md`):
 //!
-//! - L0: [`artifact`] (parse and render prompts), [`errors`], [`ids`], [`yaml`], [`stats`];
+//! - L0: [`artifact`] (parse and render prompts), [`errors`], [`files`], [`ids`], [`yaml`],
+//!   [`stats`];
 //! - L1: [`store`] (git), [`config`], [`suite`], [`provider`], [`record`], [`cache`], [`cassette`];
 //! - L2: [`runner`], [`score`], [`compare`], [`gate`], [`report`], [`adversarial`];
 //! - L3: [`ops`], one function per command.
@@ -16,6 +17,7 @@ pub mod cassette;
 pub mod compare;
 pub mod config;
 pub mod errors;
+pub mod files;
 pub mod gate;
 pub mod ids;
 pub mod ops;

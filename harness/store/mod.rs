@@ -203,7 +203,7 @@ impl Store {
         name: Option<&PromptName>,
     ) -> Result<Option<String>> {
         match self.resolve(name, rev)? {
-            Resolved::Worktree => read_worktree(&self.root.join(path)),
+            Resolved::Worktree => crate::files::read_confined(&self.root, Path::new(path)),
             Resolved::Staged(index) => self.read_index(&index, path),
             Resolved::Commit(commit) => self.read_tree(&commit.tree()?, path),
         }
@@ -237,10 +237,19 @@ impl Store {
 
     /// The prompt `name` at `rev`.
     pub fn version(&self, name: &PromptName, rev: &str) -> Result<Version> {
+        if !ref_safe(name.as_str()) {
+            return Err(Error::Usage(format!(
+                "`{}` is not a prompt name: names are paths under prompts/ of letters, digits, `.`, `_`, `-` and `/`",
+                name.as_str().escape_debug()
+            )));
+        }
         let resolved = self.resolve(Some(name), rev)?;
         let path = name.path();
         let (source, commit) = match &resolved {
-            Resolved::Worktree => (read_worktree(&self.root.join(&path))?, None),
+            Resolved::Worktree => (
+                crate::files::read_confined(&self.root, Path::new(&path))?,
+                None,
+            ),
             Resolved::Staged(index) => (self.read_index(index, &path)?, None),
             Resolved::Commit(c) => (self.read_tree(&c.tree()?, &path)?, Some(c.id().to_string())),
         };
@@ -418,14 +427,6 @@ fn commit_date(time: git2::Time) -> String {
     chrono::DateTime::from_timestamp(time.seconds(), 0)
         .map(|d| d.with_timezone(&offset).to_rfc3339())
         .unwrap_or_default()
-}
-
-fn read_worktree(path: &Path) -> Result<Option<String>> {
-    match std::fs::read_to_string(path) {
-        Ok(s) => Ok(Some(s)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io("read", path, e)),
-    }
 }
 
 fn walk_dir(dir: &Path, prefix: &str, out: &mut Vec<String>) {

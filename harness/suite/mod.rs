@@ -552,14 +552,18 @@ fn load_jsonl(
     defaults: &[Assertion],
     cases: &mut Vec<Case>,
 ) -> Result<()> {
-    let text = std::fs::read_to_string(root.join(file)).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::invalid_with_hint(
-            from.clone(),
-            format!("case file `{}` does not exist", file.display()),
-            "case file paths are relative to the project root",
-        ),
-        _ => Error::io("read", file, e),
-    })?;
+    let text = match crate::files::read_confined(root, file) {
+        Ok(Some(text)) => text,
+        Ok(None) => {
+            return Err(Error::invalid_with_hint(
+                from.clone(),
+                format!("case file `{}` does not exist", file.display()),
+                "case file paths are relative to the project root",
+            ));
+        }
+        Err(Error::Usage(message)) => return Err(Error::invalid(from.clone(), message)),
+        Err(e) => return Err(e),
+    };
     let stem = file
         .file_stem()
         .map_or_else(|| "case".into(), |s| s.to_string_lossy().into_owned());

@@ -262,3 +262,50 @@ fn every_headline_says_incomplete_when_nothing_was_evaluated() {
         "{junit}"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn reads_stay_inside_the_project() {
+    let p = Project::triage();
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret.jsonl");
+    std::fs::write(
+        &secret,
+        "{\"id\": \"x\", \"vars\": {\"message\": \"TOP SECRET\"}}\n",
+    )
+    .unwrap();
+    for file in [secret.display().to_string(), "../secret.jsonl".to_string()] {
+        p.write(
+            "suites/triage.yaml",
+            &format!("kind: regression\nprompt: support/triage\ncases:\n  - file: \"{file}\"\n"),
+        );
+        let out = p.run(&["validate"]);
+        assert_eq!(out.code, 2, "{file}: {}\n{}", out.stdout, out.stderr);
+        assert!(
+            out.stderr.contains("suites/triage.yaml:4")
+                && out.stderr.contains("outside the project"),
+            "{file}: {}",
+            out.stderr
+        );
+    }
+    p.write("suites/triage.yaml", crate::support::TRIAGE_SUITE);
+
+    std::fs::write(outside.path().join("x.prompt"), "TOP SECRET").unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("x.prompt"),
+        p.path().join("prompts/support/leak.prompt"),
+    )
+    .unwrap();
+    let out = p.run(&["show", "support/leak"]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("is a symlink"), "{}", out.stderr);
+    assert!(!out.stdout.contains("TOP SECRET"));
+
+    let out = p.run(&["show", "../../x"]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("is not a prompt name"),
+        "{}",
+        out.stderr
+    );
+}
