@@ -106,14 +106,20 @@ pub fn promote(
         )));
     }
     let approvals = store.approvals(&content)?;
-    if (approvals.len() as u32) < policy.approvals {
+    // One person under several `--as` ids is one approval: count the git identities that
+    // recorded them.
+    let approvers = approvals
+        .iter()
+        .map(|a| a.recorded_by.to_lowercase())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    if (approvers as u32) < policy.approvals {
         return Err(Error::refused(format!(
-            "{name} ({} tier) needs {} approval{} of content {}, and has {}: run `promptgate approve {name}@HEAD --as ID`",
+            "{name} ({} tier) needs {} approval{} of content {} by different people, and has {approvers}: run `promptgate approve {name}@HEAD --as ID`",
             policy.tier.as_str(),
             policy.approvals,
             if policy.approvals == 1 { "" } else { "s" },
             content.short(),
-            approvals.len()
         )));
     }
     check_required_suites(&project, &name, &policy)?;
@@ -469,7 +475,8 @@ pub fn approve(root: &Path, spec: &str, id: &str, note: Option<String>) -> Resul
     let content = Prepared::effective_hash(&project, &name, rev)?;
     let signature = project.store.signature()?;
     let approval = Approval {
-        id: id.to_string(),
+        // `Bob` and `bob` are one approver.
+        id: id.to_lowercase(),
         prompt: name.to_string(),
         rev: rev.to_string(),
         content: content.as_str().to_string(),

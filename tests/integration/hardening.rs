@@ -309,3 +309,33 @@ fn reads_stay_inside_the_project() {
         out.stderr
     );
 }
+
+#[test]
+fn one_person_is_one_approval_whatever_ids_they_use() {
+    let p = Project::triage();
+    p.write(
+        "promptgate.yaml",
+        "default_provider: echo\npolicy:\n  standard: { approvals: 2 }\n",
+    );
+    p.commit("two approvals");
+    for id in ["Bob", "bob", "carol"] {
+        let out = p.run(&["approve", "support/triage", "--as", id]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    }
+    let out = p.run(&["promote", "support/triage"]);
+    assert_eq!(out.code, 13, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("by different people, and has 1"),
+        "{}",
+        out.stderr
+    );
+
+    let repo = git2::Repository::open(p.path()).unwrap();
+    let mut config = repo.config().unwrap();
+    config.set_str("user.name", "Dana Reviewer").unwrap();
+    config.set_str("user.email", "dana@example.com").unwrap();
+    let out = p.run(&["approve", "support/triage", "--as", "dana"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = p.run(&["promote", "support/triage"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+}
