@@ -576,6 +576,22 @@ impl Config {
                     ),
                 ));
             }
+            let variable_name = |v: &str| {
+                !v.is_empty()
+                    && v.len() <= 64
+                    && !v.starts_with(|c: char| c.is_ascii_digit())
+                    && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            };
+            if p.api_key_env.as_deref().is_some_and(|v| !variable_name(v)) {
+                // Never echo the value: it may be a key pasted in by mistake.
+                return Err(Error::invalid_with_hint(
+                    at,
+                    format!(
+                        "provider `{name}`: `api_key_env` must name an environment variable (letters, digits and `_`), and this value does not look like one"
+                    ),
+                    "write the variable's name, e.g. `OPENAI_API_KEY`; if a key was pasted here, remove it from the file and rotate it",
+                ));
+            }
             if p.concurrency == Some(0) {
                 return Err(Error::invalid(
                     at,

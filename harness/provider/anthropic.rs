@@ -55,7 +55,7 @@ struct MessagesUsage {
 impl Anthropic {
     /// A client for the endpoint; its key, when given, goes in `x-api-key`.
     pub fn new(endpoint: Endpoint, price: Option<Price>) -> Result<Self, String> {
-        let fingerprint = format!("anthropic:{}:{}", endpoint.base_url, endpoint.model);
+        let fingerprint = format!("anthropic:{}:{}", endpoint.shown_url(), endpoint.model);
         Ok(Self {
             client: endpoint.client()?,
             url: format!("{}/v1/messages", endpoint.base_url),

@@ -68,6 +68,19 @@ impl Endpoint {
         }
     }
 
+    /// The base URL as records show it: any `user:password@` in it removed, so credentials
+    /// never reach results, caches, cassettes or reports.
+    pub(super) fn shown_url(&self) -> String {
+        let Some((scheme, rest)) = self.base_url.split_once("://") else {
+            return self.base_url.clone();
+        };
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let host = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host);
+        format!("{scheme}://{host}{path}")
+    }
+
     /// The API key, for the request header.
     pub(super) fn api_key(&self) -> Option<&str> {
         self.api_key.as_deref()
@@ -344,6 +357,22 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn credentials_in_a_base_url_are_never_shown() {
+        let endpoint = |url: &str| {
+            Endpoint::new(url.into(), "m".into(), None, Timeouts::default(), false).shown_url()
+        };
+        assert_eq!(
+            endpoint("https://user:s3cret@api.example.test/v1/"),
+            "https://api.example.test/v1"
+        );
+        assert_eq!(
+            endpoint("http://127.0.0.1:8000/v1"),
+            "http://127.0.0.1:8000/v1"
+        );
+        assert_eq!(endpoint("http://a@b@host/x@y"), "http://host/x@y");
     }
 
     #[test]

@@ -44,7 +44,7 @@ impl Ollama {
     /// A client for the server at the endpoint; a key, when given, is sent as a bearer token
     /// (for servers behind an authenticating proxy).
     pub fn new(endpoint: Endpoint, price: Option<Price>) -> Result<Self, String> {
-        let fingerprint = format!("ollama:{}:{}", endpoint.base_url, endpoint.model);
+        let fingerprint = format!("ollama:{}:{}", endpoint.shown_url(), endpoint.model);
         Ok(Self {
             client: endpoint.client()?,
             url: format!("{}/api/chat", endpoint.base_url),

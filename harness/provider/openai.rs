@@ -57,7 +57,7 @@ struct ChatUsage {
 impl OpenAi {
     /// A client for the endpoint; its key, when given, is sent as a bearer token.
     pub fn new(endpoint: Endpoint, price: Option<Price>) -> Result<Self, String> {
-        let fingerprint = format!("openai:{}:{}", endpoint.base_url, endpoint.model);
+        let fingerprint = format!("openai:{}:{}", endpoint.shown_url(), endpoint.model);
         Ok(Self {
             client: endpoint.client()?,
             url: format!("{}/chat/completions", endpoint.base_url),

@@ -339,3 +339,24 @@ fn one_person_is_one_approval_whatever_ids_they_use() {
     let out = p.run(&["promote", "support/triage"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
 }
+
+#[test]
+fn a_key_pasted_into_the_config_is_never_echoed() {
+    let p = Project::triage();
+    let key = "sk-proj-PASTEDxSECRETx0123456789";
+    p.write(
+        "promptgate.yaml",
+        &format!(
+            "providers:\n  api:\n    kind: openai\n    model: m\n    base_url: \"https://user:hunter2@api.example.test/v1\"\n    api_key_env: \"{key}\"\n"
+        ),
+    );
+    let out = p.run(&["validate"]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("promptgate.yaml:2"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("must name an environment variable"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("PASTED") && !out.stdout.contains("PASTED"));
+}
