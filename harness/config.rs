@@ -117,6 +117,10 @@ pub struct ProviderConfig {
     /// The command for `exec` providers: program then arguments.
     #[serde(default)]
     pub command: Vec<String>,
+    /// `exec` only: environment variables the command may see beyond the basic ones (`PATH`,
+    /// `HOME`, locale, temporary directory). No other variable, API keys included, reaches it.
+    #[serde(default)]
+    pub env: Vec<String>,
     /// `exec` only: the command answers a request the same way every time, so the gate treats
     /// every observed change as certain and makes no confirmation call.
     #[serde(default)]
@@ -171,6 +175,7 @@ impl ProviderConfig {
             concurrency: None,
             model_path: None,
             command: Vec::new(),
+            env: Vec::new(),
             deterministic: false,
             timeout_ms: None,
             connect_timeout_ms: None,

@@ -25,8 +25,23 @@ pub struct Exec {
     timeout: Duration,
     price: Option<Price>,
     deterministic: bool,
+    env: Vec<(String, String)>,
     fingerprint: String,
 }
+
+/// Variables every command sees, when they are set: what a program needs to start and find
+/// its tools, never a credential.
+const BASIC_ENV: [&str; 9] = [
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TMPDIR",
+    "TEMP",
+    "TMP",
+    "SYSTEMROOT",
+];
 
 #[derive(Deserialize)]
 struct Reply {
@@ -38,22 +53,36 @@ struct Reply {
 }
 
 impl Exec {
-    /// A provider running `command` (program, then arguments) in `dir`; `deterministic` when
-    /// the config declares that the command answers a request the same way every time.
+    /// A provider running `command` (program, then arguments) in `dir`, with the basic
+    /// environment plus the variables `allowed` names, read from `environment`;
+    /// `deterministic` when the config declares that the command answers a request the same
+    /// way every time.
     pub fn new(
         command: Vec<String>,
         dir: PathBuf,
-        timeout: Duration,
-        price: Option<Price>,
-        deterministic: bool,
+        (timeout, price, deterministic): (Duration, Option<Price>, bool),
+        allowed: &[String],
+        environment: &std::collections::BTreeMap<String, String>,
     ) -> Self {
-        let fingerprint = format!("exec:{}", command.join(" "));
+        let env = BASIC_ENV
+            .iter()
+            .map(|v| v.to_string())
+            .chain(allowed.iter().cloned())
+            .filter_map(|name| environment.get(&name).map(|value| (name, value.clone())))
+            .collect();
+        // The variables it may see are part of its identity (their names, never their values).
+        let fingerprint = if allowed.is_empty() {
+            format!("exec:{}", command.join(" "))
+        } else {
+            format!("exec:{} env={}", command.join(" "), allowed.join(","))
+        };
         Self {
             command,
             dir,
             timeout,
             price,
             deterministic,
+            env,
             fingerprint,
         }
     }
@@ -66,6 +95,8 @@ impl Exec {
         let mut child = tokio::process::Command::new(program)
             .args(args)
             .current_dir(&self.dir)
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

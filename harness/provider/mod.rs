@@ -248,9 +248,9 @@ pub fn build(
         ProviderKind::Exec => Arc::new(Exec::new(
             config.command.clone(),
             root.to_path_buf(),
-            timeouts.call,
-            config.price,
-            config.deterministic,
+            (timeouts.call, config.price, config.deterministic),
+            &config.env,
+            env,
         )),
         ProviderKind::Openai => {
             let (model, base_url, api_key) =

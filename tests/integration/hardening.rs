@@ -360,3 +360,33 @@ fn a_key_pasted_into_the_config_is_never_echoed() {
     );
     assert!(!out.stderr.contains("PASTED") && !out.stdout.contains("PASTED"));
 }
+
+#[test]
+fn an_exec_command_sees_only_the_variables_its_config_names() {
+    let p = Project::triage();
+    p.write(
+        "bot.py",
+        "import os\nprint('key=' + os.environ.get('OPENAI_API_KEY', 'absent') + ' path=' + ('yes' if os.environ.get('PATH') else 'no'))\n",
+    );
+    let outputs = |config: &str| {
+        p.write("promptgate.yaml", config);
+        let out = p.run_env(&["run"], &[("OPENAI_API_KEY", "sk-live-not-for-bots")]);
+        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+        p.report(&out)["suites"][0]["cases"][0]["side"]["samples"][0]["output"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        outputs(
+            "default_provider: bot\nproviders:\n  bot: { kind: exec, command: [\"python3\", \"bot.py\"] }\n"
+        ),
+        "key=absent path=yes"
+    );
+    assert_eq!(
+        outputs(
+            "default_provider: bot\nproviders:\n  bot: { kind: exec, command: [\"python3\", \"bot.py\"], env: [OPENAI_API_KEY] }\n"
+        ),
+        "key=sk-live-not-for-bots path=yes"
+    );
+}
