@@ -422,11 +422,11 @@ const DROP_ESTABLISHED: f64 = 0.99;
 /// The statistics of a suite's pass-rate change, decided against `tolerance`.
 fn decide_change(evidence: &SuiteEvidence<'_>, tolerance: f64) -> Option<Statistics> {
     let cases = evidence.cases;
-    let seed_interval = stats::paired_bootstrap(
+    let resampled = stats::paired_bootstrap(
         &cases.iter().map(CaseTally::delta).collect::<Vec<_>>(),
         evidence.seed,
     )?;
-    let case_interval = [seed_interval.lo, seed_interval.hi];
+    let case_interval = [resampled.lo, resampled.hi];
     let threshold = -tolerance - EPSILON;
     let (basis, change) = match (evidence.origin, evidence.noise) {
         (CaseOrigin::Sampled, _) => (Basis::CaseResampling, None),
@@ -449,7 +449,7 @@ fn decide_change(evidence: &SuiteEvidence<'_>, tolerance: f64) -> Option<Statist
             .max()
             .unwrap_or(1),
         cases: cases.len(),
-        mean_delta: seed_interval.mean,
+        mean_delta: resampled.mean,
         interval,
         chance_beyond,
         case_interval,
