@@ -13,8 +13,6 @@ pub const RESAMPLES: usize = 2000;
 /// A paired comparison of per-case pass rates (candidate − baseline).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Paired {
-    /// Cases both versions completed.
-    pub cases: usize,
     /// Mean per-case delta.
     pub mean: f64,
     /// Lower end of the 95% percentile-bootstrap interval of the mean.
@@ -42,7 +40,6 @@ pub fn paired_bootstrap(deltas: &[f64], seed: u64) -> Option<Paired> {
     means.sort_by(f64::total_cmp);
     let at = |q: f64| means[((q * RESAMPLES as f64) as usize).min(RESAMPLES - 1)];
     Some(Paired {
-        cases: n,
         mean,
         lo: at(0.025),
         hi: at(0.975),

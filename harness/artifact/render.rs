@@ -532,14 +532,7 @@ mod tests {
     use crate::ids::PromptName;
 
     fn template(source: &str) -> Template {
-        let prompt = super::super::parse(
-            PromptName::new("t"),
-            std::path::Path::new("prompts/t.prompt"),
-            source,
-            &Map::new(),
-        )
-        .unwrap();
-        Template::compile(&prompt, &BTreeMap::new()).unwrap()
+        with_partials(source, &[]).unwrap()
     }
 
     fn input(value: &str) -> RenderData {

@@ -264,16 +264,18 @@ fn deletions(
         Err(Error::Revision { .. }) => return Ok(()),
         Err(e) => return Err(e),
     };
-    for name in before.iter().filter(|n| n.variant().is_none()) {
-        for rev in revisions {
-            let present = if *rev == WORKTREE {
-                kept.contains(name)
-            } else {
-                project.store.prompt_names(rev)?.contains(name)
-            };
-            if present {
-                continue;
-            }
+    for rev in revisions {
+        let listed;
+        let after: &[PromptName] = if *rev == WORKTREE {
+            kept
+        } else {
+            listed = project.store.prompt_names(rev)?;
+            &listed
+        };
+        let deleted = before
+            .iter()
+            .filter(|n| n.variant().is_none() && !after.contains(n));
+        for name in deleted {
             let targeting: Vec<String> = project
                 .suites
                 .iter()

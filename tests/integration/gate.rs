@@ -78,27 +78,36 @@ fn logged_calls(p: &Project) -> usize {
         .unwrap_or(0)
 }
 
-#[test]
-fn a_provider_that_cannot_vary_blocks_every_regression_beyond_tolerance() {
-    // Three cases, two regress: 100% → 33% on the low tier (tolerance 5 points).
+/// An `echo` project of `cases` cases, each failing when the rendered prompt names its ticket
+/// in a "Never:" list: `prompt` committed, and in the work tree a candidate that names the
+/// first `broken` tickets.
+fn echo_project(cases: usize, broken: usize, prompt: &str) -> Project {
     let p = Project::new();
     p.write("promptgate.yaml", "default_provider: echo\n");
-    p.write("prompts/support/answer.prompt", PROMPT);
+    p.write("prompts/support/answer.prompt", prompt);
     let mut suite = String::from("kind: regression\nprompt: support/answer\ncases:\n");
-    for i in 0..3 {
+    for i in 0..cases {
         suite.push_str(&format!(
             "  - id: c{i}\n    vars: {{ message: \"t{i}\" }}\n    assert:\n      - {{ type: not-contains, value: \"no-t{i}\" }}\n"
         ));
     }
     p.write("suites/answer.yaml", &suite);
     p.commit("baseline");
+    let never: Vec<String> = (0..broken).map(|i| format!("no-t{i}")).collect();
     p.write(
         "prompts/support/answer.prompt",
-        &PROMPT.replace(
+        &prompt.replace(
             "Answer the ticket.",
-            "Answer the ticket. Never: no-t0 no-t1.",
+            &format!("Answer the ticket. Never: {}.", never.join(" ")),
         ),
     );
+    p
+}
+
+#[test]
+fn a_provider_that_cannot_vary_blocks_every_regression_beyond_tolerance() {
+    // Three cases, two regress: 100% → 33% on the low tier (tolerance 5 points).
+    let p = echo_project(3, 2, PROMPT);
     let out = p.run(&["check"]);
     assert_eq!(out.code, 10, "{}\n{}", out.stdout, out.stderr);
     let report = p.report(&out);
@@ -113,27 +122,7 @@ fn a_provider_that_cannot_vary_blocks_every_regression_beyond_tolerance() {
     assert!(out.stdout.contains("the drop is certain"), "{}", out.stdout);
 
     // Twenty cases on the standard tier (2 points), three regress: −15 points.
-    let p = Project::new();
-    p.write("promptgate.yaml", "default_provider: echo\n");
-    p.write(
-        "prompts/support/answer.prompt",
-        &PROMPT.replace("promptgate.risk_tier: low\n", ""),
-    );
-    let mut suite = String::from("kind: regression\nprompt: support/answer\ncases:\n");
-    for i in 0..20 {
-        suite.push_str(&format!(
-            "  - id: c{i}\n    vars: {{ message: \"t{i}\" }}\n    assert:\n      - {{ type: not-contains, value: \"no-t{i}\" }}\n"
-        ));
-    }
-    p.write("suites/answer.yaml", &suite);
-    p.commit("baseline");
-    p.write(
-        "prompts/support/answer.prompt",
-        &PROMPT.replace("promptgate.risk_tier: low\n", "").replace(
-            "Answer the ticket.",
-            "Answer the ticket. Never: no-t0 no-t1 no-t2.",
-        ),
-    );
+    let p = echo_project(20, 3, &PROMPT.replace("promptgate.risk_tier: low\n", ""));
     let out = p.run(&["check", "--adaptive"]);
     assert_eq!(out.code, 10, "{}\n{}", out.stdout, out.stderr);
     let report = p.report(&out);
