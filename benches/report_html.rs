@@ -98,6 +98,7 @@ fn report() -> CheckReport {
             errors: 0,
             skipped: 0,
             tokens: 3_600_000,
+            estimated_tokens: 0,
             cost: Some(0.4),
         },
         candidates: vec![CandidateReport {

@@ -42,6 +42,7 @@ pub struct Stats {
 /// The project's response cache.
 #[derive(Debug)]
 pub struct Cache {
+    root: PathBuf,
     dir: PathBuf,
 }
 
@@ -49,6 +50,7 @@ impl Cache {
     /// The cache of the project at `root` (created on first write).
     pub fn open(root: &Path) -> Self {
         Self {
+            root: root.to_path_buf(),
             dir: root.join(CACHE_DIR),
         }
     }
@@ -75,8 +77,8 @@ impl Cache {
         cost: Option<f64>,
     ) -> Result<()> {
         let path = self.path(key);
-        let dir = path.parent().unwrap_or(&self.dir);
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+        let relative = path.strip_prefix(&self.root).unwrap_or(&path);
+        crate::files::confined_dir(&self.root, relative.parent().unwrap_or(relative))?;
         let entry = Entry {
             format: ENTRY_FORMAT,
             completion: completion.clone(),
@@ -84,7 +86,7 @@ impl Cache {
             cost,
         };
         let bytes = serde_json::to_vec(&entry).map_err(|e| Error::Internal(e.to_string()))?;
-        crate::record::write_atomic(&path, &bytes)
+        crate::files::write_atomic(&path, &bytes)
     }
 
     /// Counts entries and bytes.
@@ -136,10 +138,7 @@ mod tests {
         Completion {
             text: text.into(),
             finish: FinishReason::Stop,
-            usage: Usage {
-                input_tokens: 3,
-                output_tokens: 1,
-            },
+            usage: Usage::reported(3, 1),
             fingerprint: None,
         }
     }

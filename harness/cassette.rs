@@ -63,15 +63,15 @@ pub fn record(root: &Path, entries: impl IntoIterator<Item = Entry>) -> Result<u
             .or_default()
             .push(entry);
     }
-    let dir = root.join(CASSETTE_DIR);
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
+    let dir = crate::files::confined_dir(root, Path::new(CASSETTE_DIR))?;
     let mut written = 0;
     for (provider, new) in by_provider {
         let path = dir.join(file_name(&provider));
-        let mut merged: BTreeMap<String, Entry> = read(root, &path)?
-            .into_iter()
-            .map(|e| (e.key.clone(), e))
-            .collect();
+        let mut merged: BTreeMap<String, Entry> =
+            read(root, &Path::new(CASSETTE_DIR).join(file_name(&provider)))?
+                .into_iter()
+                .map(|e| (e.key.clone(), e))
+                .collect();
         for entry in new {
             merged.insert(entry.key.clone(), entry);
         }
@@ -84,7 +84,7 @@ pub fn record(root: &Path, entries: impl IntoIterator<Item = Entry>) -> Result<u
             );
             text.push('\n');
         }
-        crate::record::write_atomic(&path, text.as_bytes())?;
+        crate::files::write_atomic(&path, text.as_bytes())?;
         written += lines.len();
     }
     Ok(written)
@@ -105,13 +105,12 @@ fn file_name(provider: &str) -> String {
     format!("{safe}.jsonl")
 }
 
-fn read(root: &Path, path: &Path) -> Result<Vec<Entry>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io("read", path, e)),
+/// The entries of the cassette at `relative` (none when there is no such file).
+fn read(root: &Path, relative: &Path) -> Result<Vec<Entry>> {
+    let Some(text) = crate::files::read_confined(root, relative)? else {
+        return Ok(Vec::new());
     };
-    let shown = path.strip_prefix(root).unwrap_or(path);
+    let shown = relative;
     text.lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
@@ -141,7 +140,7 @@ impl Cassette {
     /// Loads the cassette of `provider` (empty when there is none).
     pub fn load(root: &Path, provider: &str) -> Result<Self> {
         let file = format!("{CASSETTE_DIR}/{}", file_name(provider));
-        let entries = read(root, &root.join(&file))?;
+        let entries = read(root, Path::new(&file))?;
         Ok(Self {
             provider: provider.to_string(),
             file,

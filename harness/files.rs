@@ -1,15 +1,27 @@
-//! Reading files inside the project, and nothing outside it: a path from a suite, a prompt
-//! name or the command line is relative to the project root, never absolute, never climbs out
-//! with `..`, and never passes through a symlink (a pull request can commit one pointing
-//! anywhere).
+//! Files inside the project, and nothing outside it. A path from a suite, a prompt name or the
+//! command line is relative to the project root, never absolute, never climbs out with `..`,
+//! and never passes through a symlink (a pull request can commit one pointing anywhere); every
+//! file promptgate writes is written whole, through [`write_atomic`], in a directory reached
+//! the same way.
 
-use std::path::{Component, Path};
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
 
 use crate::errors::{Error, Result};
 
-/// The text of `relative` under `root`, or `None` when there is no such file. Refuses an
-/// absolute path, a `..` part, and a symlink anywhere along the path.
-pub fn read_confined(root: &Path, relative: &Path) -> Result<Option<String>> {
+/// What to do where a confined path does not exist yet.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Missing {
+    /// Stop: the file is not there.
+    Stop,
+    /// Create the directory.
+    Create,
+}
+
+/// Walks `relative` under `root`, refusing an absolute path, a `..` part and a symlink
+/// anywhere along it. Returns the full path, or `None` when a part is missing and `missing`
+/// says to stop.
+fn walk(root: &Path, relative: &Path, missing: Missing) -> Result<Option<PathBuf>> {
     let mut at = root.to_path_buf();
     for component in relative.components() {
         match component {
@@ -25,18 +37,73 @@ pub fn read_confined(root: &Path, relative: &Path) -> Result<Option<String>> {
         match std::fs::symlink_metadata(&at) {
             Ok(meta) if meta.file_type().is_symlink() => {
                 return Err(Error::Usage(format!(
-                    "`{}` is a symlink: promptgate reads only regular files inside the project",
+                    "`{}` is a symlink: promptgate reads and writes only regular files and directories inside the project",
                     at.strip_prefix(root).unwrap_or(&at).display()
                 )));
             }
             Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match missing {
+                Missing::Stop => return Ok(None),
+                Missing::Create => match std::fs::create_dir(&at) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(Error::io("create directory", &at, e)),
+                },
+            },
             Err(e) => return Err(Error::io("read", &at, e)),
         }
     }
+    Ok(Some(at))
+}
+
+/// The text of `relative` under `root`, or `None` when there is no such file. Refuses an
+/// absolute path, a `..` part, and a symlink anywhere along the path.
+pub fn read_confined(root: &Path, relative: &Path) -> Result<Option<String>> {
+    let Some(at) = walk(root, relative, Missing::Stop)? else {
+        return Ok(None);
+    };
     match std::fs::read_to_string(&at) {
         Ok(text) => Ok(Some(text)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io("read", &at, e)),
     }
+}
+
+/// The directory `relative` under `root`, created (with its parents) where missing; refuses
+/// an absolute path, a `..` part, and a symlink anywhere along the path, so nothing written
+/// into it lands outside the project.
+pub fn confined_dir(root: &Path, relative: &Path) -> Result<PathBuf> {
+    walk(root, relative, Missing::Create)?
+        .ok_or_else(|| Error::Internal("a created directory is missing".into()))
+}
+
+/// Writes `bytes` to `path` atomically, and never through a planted symlink: the bytes go to a
+/// new temporary file in the target directory, created exclusively under an unpredictable name,
+/// which is then renamed over `path` (replacing a symlink there, never following it). Every
+/// file promptgate writes goes through here.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut file = tempfile::Builder::new()
+        .prefix(".promptgate-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io("create a temporary file in", dir, e))?;
+    file.write_all(bytes)
+        .map_err(|e| Error::io("write", file.path(), e))?;
+    file.persist(path)
+        .map_err(|e| Error::io("write", path, e.error))?;
+    Ok(())
+}
+
+/// Writes `bytes` to `relative` under `root` with [`write_atomic`], creating its directory
+/// with [`confined_dir`].
+pub fn write_confined(root: &Path, relative: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = confined_dir(root, relative.parent().unwrap_or(Path::new("")))?;
+    let name = relative
+        .file_name()
+        .ok_or_else(|| Error::Internal(format!("`{}` names no file", relative.display())))?;
+    write_atomic(&dir.join(name), bytes)
 }

@@ -77,15 +77,19 @@ const SYNC_INTERVAL: Duration = Duration::from_millis(250);
 impl RunDir {
     /// Creates `reports/<run-id>/` under `root` and writes the manifest.
     pub fn create(root: &Path, manifest: &Manifest) -> Result<Self> {
-        let path = Self::path_of(root, &manifest.run_id);
-        std::fs::create_dir_all(&path).map_err(|e| Error::io("create directory", &path, e))?;
+        let path = Self::confined(root, &manifest.run_id)?;
         write_json(&path.join(MANIFEST_FILE), manifest)?;
         Self::open_log(path)
     }
 
     /// Reopens an existing run directory to append to its results log (`--resume`).
     pub fn reopen(root: &Path, run_id: &RunId) -> Result<Self> {
-        Self::open_log(Self::path_of(root, run_id))
+        Self::open_log(Self::confined(root, run_id)?)
+    }
+
+    /// `reports/<run-id>/`, created where missing, through no symlink.
+    fn confined(root: &Path, run_id: &RunId) -> Result<PathBuf> {
+        crate::files::confined_dir(root, &Path::new(REPORTS_DIR).join(run_id.as_str()))
     }
 
     /// Whether the run directory of `run_id` exists.
@@ -100,6 +104,13 @@ impl RunDir {
 
     fn open_log(path: PathBuf) -> Result<Self> {
         let results_path = path.join(RESULTS_FILE);
+        // Appending follows a symlink, so a planted one is refused.
+        if std::fs::symlink_metadata(&results_path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(Error::Usage(format!(
+                "{} is a symlink: promptgate writes only regular files inside the project",
+                results_path.display()
+            )));
+        }
         let file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -153,26 +164,5 @@ impl RunDir {
 /// Writes `value` as pretty JSON to `path` atomically (write to a temporary file, then rename).
 pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Error::Internal(e.to_string()))?;
-    write_atomic(path, text.as_bytes())
-}
-
-/// Writes `bytes` to `path` atomically, and never through a planted symlink: the bytes go to a
-/// new temporary file in the target directory, created exclusively under an unpredictable name,
-/// which is then renamed over `path` (replacing a symlink there, never following it). Every
-/// file promptgate writes goes through here.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let mut file = tempfile::Builder::new()
-        .prefix(".promptgate-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io("create a temporary file in", dir, e))?;
-    file.write_all(bytes)
-        .map_err(|e| Error::io("write", file.path(), e))?;
-    file.persist(path)
-        .map_err(|e| Error::io("write", path, e.error))?;
-    Ok(())
+    crate::files::write_atomic(path, text.as_bytes())
 }

@@ -312,7 +312,7 @@ impl Tally {
         self.cached += usize::from(outcome.cached);
         self.retries += outcome.attempts.saturating_sub(1) as usize;
         match &outcome.result {
-            Ok(c) => self.tokens += c.usage.input_tokens + c.usage.output_tokens,
+            Ok(c) => self.tokens = self.tokens.saturating_add(c.usage.total()),
             Err(_) if outcome.skipped => self.skipped += 1,
             Err(_) => self.errors += 1,
         }
@@ -443,18 +443,14 @@ pub(super) fn estimate(root: &Path, jobs: &Jobs, use_cache: bool) -> Vec<Estimat
             e.cached += 1;
             continue;
         }
-        let usage = crate::provider::Usage {
-            input_tokens: job
-                .request
-                .messages
-                .iter()
-                .map(|m| crate::provider::approximate_tokens(&m.text_content()))
-                .sum(),
-            output_tokens: u64::from(job.request.params.max_tokens),
-        };
+        let usage = crate::provider::Usage::from_reply(
+            (None, Some(u64::from(job.request.params.max_tokens))),
+            &job.request.messages,
+            "",
+        );
         e.calls += 1;
-        e.input_tokens += usage.input_tokens;
-        e.max_output_tokens += usage.output_tokens;
+        e.input_tokens = e.input_tokens.saturating_add(usage.input_tokens);
+        e.max_output_tokens = e.max_output_tokens.saturating_add(usage.output_tokens);
         e.max_cost = e
             .max_cost
             .zip(crate::provider::cost(job.provider.price(), usage))

@@ -368,6 +368,9 @@ pub fn check(
         None => (options.clone(), None),
     };
     let options = &options;
+    if !options.calls.no_cache {
+        project.check_cache_untracked()?;
+    }
     let started_at = earlier.as_ref().map_or_else(
         || chrono::Utc::now().to_rfc3339(),
         |(m, _)| m.started_at.clone(),
@@ -881,8 +884,8 @@ fn remaining(budget: BudgetLimits, outcomes: &[Outcome]) -> BudgetLimits {
     let tokens: u64 = made
         .clone()
         .filter_map(|o| o.result.as_ref().ok())
-        .map(|c| c.usage.input_tokens + c.usage.output_tokens)
-        .sum();
+        .map(|c| c.usage.total())
+        .fold(0, u64::saturating_add);
     let cost: f64 = made.filter_map(|o| o.cost).sum();
     BudgetLimits {
         max_calls: budget.max_calls.map(|m| m.saturating_sub(calls)),

@@ -73,6 +73,24 @@ impl Project {
     }
 }
 
+impl Project {
+    /// Refuses a response cache that git tracks: cache entries decide verdicts, so entries a
+    /// commit planted (a pull request's, say) would let it choose its own gate result.
+    pub(crate) fn check_cache_untracked(&self) -> Result<()> {
+        let tracked = self.store.tracked_under(crate::cache::CACHE_DIR)?;
+        match tracked.first() {
+            None => Ok(()),
+            Some(first) => Err(crate::errors::Error::Usage(format!(
+                "{} response-cache file{} tracked by git under {}/ (the first: {first}); cache entries decide verdicts, so promptgate reads no cache a commit can plant. Remove them with `git rm -r --cached {}` and keep the directory in .gitignore, or pass --no-cache",
+                tracked.len(),
+                if tracked.len() == 1 { " is" } else { "s are" },
+                crate::cache::CACHE_DIR,
+                crate::cache::CACHE_DIR,
+            ))),
+        }
+    }
+}
+
 /// Environment variables the CLI read, for API keys named in the config.
 pub type Env = BTreeMap<String, String>;
 

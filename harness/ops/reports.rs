@@ -45,13 +45,13 @@ pub(super) fn write_reports(
         match format {
             ReportFormat::Json => record::write_json(&path, report)?,
             ReportFormat::Html => {
-                record::write_atomic(&path, report::render_html(report).as_bytes())?
+                crate::files::write_atomic(&path, report::render_html(report).as_bytes())?
             }
             ReportFormat::Junit => {
-                record::write_atomic(&path, report::render_junit(report).as_bytes())?
+                crate::files::write_atomic(&path, report::render_junit(report).as_bytes())?
             }
             ReportFormat::Markdown => {
-                record::write_atomic(&path, report::summary_markdown(report).as_bytes())?
+                crate::files::write_atomic(&path, report::summary_markdown(report).as_bytes())?
             }
         }
     }

@@ -49,6 +49,9 @@ pub fn run(
 ) -> Result<RunOutcome> {
     let started_at = chrono::Utc::now().to_rfc3339();
     let project = Project::open(root)?;
+    if !options.calls.no_cache {
+        project.check_cache_untracked()?;
+    }
     check_suite_names(&project.suites, &options.suites)?;
     let rev = options.version.clone().unwrap_or_else(|| WORKTREE.into());
     let prompts: Vec<PromptName> = if options.prompts.is_empty() {

@@ -36,7 +36,7 @@ pub(super) fn side_report(
                     error: None,
                     latency_ms: outcome.latency_ms,
                     cost: outcome.cost,
-                    tokens: c.usage.input_tokens + c.usage.output_tokens,
+                    tokens: c.usage.total(),
                     attempts: outcome.attempts,
                     skipped: false,
                 },
@@ -87,8 +87,13 @@ pub(super) fn totals(cases: usize, outcomes: &[Outcome]) -> Totals {
         tokens: outcomes
             .iter()
             .filter_map(|o| o.result.as_ref().ok())
-            .map(|c| c.usage.input_tokens + c.usage.output_tokens)
-            .sum(),
+            .map(|c| c.usage.total())
+            .fold(0, u64::saturating_add),
+        estimated_tokens: outcomes
+            .iter()
+            .filter_map(|o| o.result.as_ref().ok())
+            .filter(|c| c.usage.estimated)
+            .count(),
         cost: outcomes.iter().map(|o| o.cost).sum(),
     }
 }

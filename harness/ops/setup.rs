@@ -93,7 +93,7 @@ pub fn init(root: &Path) -> Result<Scaffolded> {
             done.kept.push(path.to_string());
             continue;
         }
-        write(&full, content)?;
+        crate::files::write_confined(root, Path::new(path), content.as_bytes())?;
         done.created.push(path.to_string());
     }
     let ignore = root.join(".gitignore");
@@ -115,7 +115,7 @@ pub fn init(root: &Path) -> Result<Scaffolded> {
             text.push_str(line);
             text.push('\n');
         }
-        write(&ignore, &text)?;
+        crate::files::write_confined(root, Path::new(".gitignore"), text.as_bytes())?;
         done.created.push(".gitignore".into());
     }
     Ok(done)
@@ -157,7 +157,8 @@ pub fn install_hook(root: &Path, binary: &Path, force: bool) -> Result<PathBuf> 
          [ -x \"$promptgate\" ] || promptgate=promptgate\n\
          exec \"$promptgate\" hook run\n"
     );
-    write(&path, &script)?;
+    std::fs::create_dir_all(&hooks).map_err(|e| Error::io("create directory", &hooks, e))?;
+    crate::files::write_atomic(&path, script.as_bytes())?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -206,11 +207,4 @@ pub struct StagedPrompts {
     pub names: Vec<String>,
     /// Whether the commit deletes a prompt.
     pub deletes: bool,
-}
-
-fn write(path: &Path, content: &str) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
-    }
-    crate::record::write_atomic(path, content.as_bytes())
 }

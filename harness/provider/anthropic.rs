@@ -47,9 +47,9 @@ struct ContentBlock {
 #[derive(Deserialize)]
 struct MessagesUsage {
     #[serde(default)]
-    input_tokens: u64,
+    input_tokens: Option<u64>,
     #[serde(default)]
-    output_tokens: u64,
+    output_tokens: Option<u64>,
 }
 
 impl Anthropic {
@@ -111,7 +111,7 @@ impl Anthropic {
             builder = builder.header("x-api-key", key);
         }
         if self.endpoint.stream {
-            return self.call_streaming(builder).await;
+            return self.call_streaming(builder, request).await;
         }
         let parsed: MessagesResponse = http::send_json(builder, self.endpoint.timeouts).await?;
         let text: String = parsed
@@ -121,18 +121,19 @@ impl Anthropic {
             .filter_map(|b| b.text.as_deref())
             .collect();
         Ok(Completion {
-            text,
             finish: parsed
                 .stop_reason
                 .as_deref()
                 .map_or(FinishReason::Stop, FinishReason::from_provider),
-            usage: parsed
-                .usage
-                .map(|u| Usage {
-                    input_tokens: u.input_tokens,
-                    output_tokens: u.output_tokens,
-                })
-                .unwrap_or_default(),
+            usage: Usage::from_reply(
+                (
+                    parsed.usage.as_ref().and_then(|u| u.input_tokens),
+                    parsed.usage.as_ref().and_then(|u| u.output_tokens),
+                ),
+                &request.messages,
+                &text,
+            ),
+            text,
             fingerprint: parsed.model,
         })
     }
@@ -145,8 +146,10 @@ impl Anthropic {
     async fn call_streaming(
         &self,
         builder: reqwest::RequestBuilder,
+        request: &Request,
     ) -> Result<Completion, ProviderError> {
         let mut completion = Completion::default();
+        let mut reported = (None, None);
         http::stream_lines(builder, self.endpoint.timeouts, |line| {
             let Some(data) = line.strip_prefix("data:").map(str::trim) else {
                 return Ok(false); // `event:` lines repeat the data's `type`
@@ -155,8 +158,7 @@ impl Anthropic {
             match event["type"].as_str().unwrap_or_default() {
                 "message_start" => {
                     let message = &event["message"];
-                    completion.usage.input_tokens =
-                        message["usage"]["input_tokens"].as_u64().unwrap_or(0);
+                    reported.0 = message["usage"]["input_tokens"].as_u64();
                     completion.fingerprint = message["model"].as_str().map(str::to_string);
                 }
                 "content_block_delta" => {
@@ -169,7 +171,7 @@ impl Anthropic {
                         completion.finish = FinishReason::from_provider(reason);
                     }
                     if let Some(n) = event["usage"]["output_tokens"].as_u64() {
-                        completion.usage.output_tokens = n;
+                        reported.1 = Some(n);
                     }
                 }
                 "message_stop" => return Ok(true),
@@ -179,6 +181,7 @@ impl Anthropic {
             Ok(false)
         })
         .await?;
+        completion.usage = Usage::from_reply(reported, &request.messages, &completion.text);
         Ok(completion)
     }
 }

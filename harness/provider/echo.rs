@@ -54,10 +54,7 @@ impl Provider for Echo {
                 .join("\n");
             let tokens = approximate_tokens(&text);
             Ok(Completion {
-                usage: Usage {
-                    input_tokens: tokens,
-                    output_tokens: tokens,
-                },
+                usage: Usage::reported(tokens, tokens),
                 text,
                 finish: FinishReason::Stop,
                 fingerprint: None,

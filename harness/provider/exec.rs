@@ -9,12 +9,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde::Deserialize;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{
-    BoxFuture, Completion, FinishReason, Provider, ProviderError, Request, Usage,
-    approximate_tokens,
-};
+use super::{BoxFuture, Completion, FinishReason, Provider, ProviderError, Request, Usage};
 use crate::config::Price;
 
 /// Runs a local command for each call.
@@ -92,7 +89,8 @@ impl Exec {
             .command
             .split_first()
             .ok_or_else(|| ProviderError::permanent("exec provider has an empty command"))?;
-        let mut child = tokio::process::Command::new(program)
+        let mut command = tokio::process::Command::new(program);
+        command
             .args(args)
             .current_dir(&self.dir)
             .env_clear()
@@ -100,21 +98,46 @@ impl Exec {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
+            .kill_on_drop(true);
+        // Its own process group, so everything it starts is stopped with it.
+        #[cfg(unix)]
+        command.process_group(0);
+        let mut child = command
             .spawn()
             .map_err(|e| ProviderError::permanent(format!("cannot start `{program}`: {e}")))?;
+        let _group = ProcessGroup(child.id());
         let input =
             serde_json::to_vec(request).map_err(|e| ProviderError::permanent(e.to_string()))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            // A command that exits without reading its input is allowed; its output still counts.
-            let _ = stdin.write_all(&input).await;
-        }
-        let output = child
-            .wait_with_output()
-            .await
-            .map_err(|e| ProviderError::transient(format!("`{program}` failed: {e}")))?;
-        if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
+        let stdin = child.stdin.take();
+        let feed = async move {
+            if let Some(mut stdin) = stdin {
+                // A command that exits without reading its input is allowed; its output still
+                // counts.
+                let _ = stdin.write_all(&input).await;
+            }
+        };
+        let mut stdout = tokio::spawn(read_capped(child.stdout.take(), MAX_REPLY_BYTES));
+        let mut stderr = tokio::spawn(read_capped(child.stderr.take(), MAX_STDERR_BYTES));
+        let ((), status) = tokio::join!(feed, child.wait());
+        let status =
+            status.map_err(|e| ProviderError::transient(format!("`{program}` failed: {e}")))?;
+        // A process the command left running may hold its output open: its reply is what it
+        // wrote before it exited, and whatever it left behind is stopped.
+        let (out, err) = match tokio::time::timeout(AFTER_EXIT_GRACE, async {
+            tokio::join!(&mut stdout, &mut stderr)
+        })
+        .await
+        {
+            Ok(both) => both,
+            Err(_) => {
+                drop(_group);
+                tokio::join!(stdout, stderr)
+            }
+        };
+        let (stdout, stdout_len) = out.unwrap_or_default();
+        let (stderr, _) = err.unwrap_or_default();
+        if !status.success() {
+            let stderr = String::from_utf8_lossy(&stderr);
             let tail: String = stderr
                 .trim()
                 .lines()
@@ -126,21 +149,20 @@ impl Exec {
                 .collect::<Vec<_>>()
                 .join(" | ");
             return Err(ProviderError::transient(format!(
-                "`{program}` exited with {}: {tail}",
-                output.status
+                "`{program}` exited with {status}: {tail}"
             )));
         }
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        let input_tokens = request
-            .messages
-            .iter()
-            .map(|m| approximate_tokens(&m.text_content()))
-            .sum();
+        if stdout_len > MAX_REPLY_BYTES {
+            return Err(ProviderError::permanent(format!(
+                "`{program}` wrote {stdout_len} bytes, more than the {} MiB a reply may have",
+                MAX_REPLY_BYTES >> 20
+            )));
+        }
+        let stdout = String::from_utf8_lossy(&stdout).into_owned();
         match serde_json::from_str::<Reply>(stdout.trim()) {
             Ok(reply) => Ok(Completion {
-                usage: reply.usage.unwrap_or(Usage {
-                    input_tokens,
-                    output_tokens: approximate_tokens(&reply.text),
+                usage: reply.usage.unwrap_or_else(|| {
+                    Usage::from_reply((None, None), &request.messages, &reply.text)
                 }),
                 finish: reply
                     .finish
@@ -152,15 +174,63 @@ impl Exec {
             Err(_) => {
                 let text = stdout.strip_suffix('\n').unwrap_or(&stdout).to_string();
                 Ok(Completion {
-                    usage: Usage {
-                        input_tokens,
-                        output_tokens: approximate_tokens(&text),
-                    },
+                    usage: Usage::from_reply((None, None), &request.messages, &text),
                     text,
                     finish: FinishReason::Stop,
                     fingerprint: None,
                 })
             }
+        }
+    }
+}
+
+/// The most a command's reply may be; a longer one fails the call.
+const MAX_REPLY_BYTES: usize = 16 << 20;
+
+/// The end of stderr kept for a failed call's message.
+const MAX_STDERR_BYTES: usize = 64 << 10;
+
+/// How long a command's output may stay open after the command exited.
+const AFTER_EXIT_GRACE: Duration = Duration::from_millis(500);
+
+/// Reads `pipe` to its end and returns its first `cap` bytes and its full length; reading goes
+/// on past the cap (discarding) so the command never blocks on a full pipe.
+async fn read_capped(
+    pipe: Option<impl tokio::io::AsyncRead + Unpin>,
+    cap: usize,
+) -> (Vec<u8>, usize) {
+    let Some(mut pipe) = pipe else {
+        return (Vec::new(), 0);
+    };
+    let mut kept = Vec::new();
+    let mut total = 0;
+    let mut chunk = vec![0u8; 64 << 10];
+    loop {
+        match pipe.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let room = cap.saturating_sub(kept.len()).min(n);
+                kept.extend_from_slice(&chunk[..room]);
+                total += n;
+            }
+        }
+    }
+    (kept, total)
+}
+
+/// A command's process group, stopped when the call ends (done, failed or timed out), so no
+/// process it started outlives the call.
+struct ProcessGroup(Option<u32>);
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(pid) = self
+            .0
+            .and_then(|id| rustix::process::Pid::from_raw(id as i32))
+        {
+            // The group may be gone already; that is the usual case.
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
         }
     }
 }

@@ -86,6 +86,46 @@ pub struct Usage {
     pub input_tokens: u64,
     /// Generated tokens.
     pub output_tokens: u64,
+    /// The provider reported no counts, so these are estimated from the text
+    /// ([`approximate_tokens`]); budgets and costs use the estimate, and reports say so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub estimated: bool,
+}
+
+impl Usage {
+    /// Counts the provider reported.
+    pub fn reported(input_tokens: u64, output_tokens: u64) -> Self {
+        Self {
+            input_tokens,
+            output_tokens,
+            estimated: false,
+        }
+    }
+
+    /// The counts a provider reported, with each one it left out estimated from the request's
+    /// messages or the reply (and the usage marked estimated): never zero for a call that sent
+    /// or received text.
+    pub fn from_reply(
+        (input_tokens, output_tokens): (Option<u64>, Option<u64>),
+        messages: &[Message],
+        reply: &str,
+    ) -> Self {
+        Self {
+            input_tokens: input_tokens.unwrap_or_else(|| {
+                messages
+                    .iter()
+                    .map(|m| approximate_tokens(&m.text_content()))
+                    .fold(0, u64::saturating_add)
+            }),
+            output_tokens: output_tokens.unwrap_or_else(|| approximate_tokens(reply)),
+            estimated: input_tokens.is_none() || output_tokens.is_none(),
+        }
+    }
+
+    /// Input and output tokens together (saturating: a provider's huge counts never wrap).
+    pub fn total(&self) -> u64 {
+        self.input_tokens.saturating_add(self.output_tokens)
+    }
 }
 
 /// A successful call (the default is empty, for streams to fill in).
@@ -319,7 +359,10 @@ pub fn cost(price: Option<Price>, usage: Usage) -> Option<f64> {
     })
 }
 
-/// A rough token count (whitespace-separated words), for providers that report none.
+/// A rough token count, for providers that report none: a token per four bytes (the usual
+/// rule of thumb for English on BPE tokenizers), and never fewer than the words, so neither a
+/// long word-free reply nor a wordy one counts as next to nothing.
 pub fn approximate_tokens(text: &str) -> u64 {
-    text.split_whitespace().count() as u64
+    let by_bytes = text.len().div_ceil(4) as u64;
+    by_bytes.max(text.split_whitespace().count() as u64)
 }

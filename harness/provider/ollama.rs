@@ -29,9 +29,9 @@ struct ChatResponse {
     #[serde(default)]
     done_reason: Option<String>,
     #[serde(default)]
-    prompt_eval_count: u64,
+    prompt_eval_count: Option<u64>,
     #[serde(default)]
-    eval_count: u64,
+    eval_count: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -75,19 +75,20 @@ impl Ollama {
             builder = builder.bearer_auth(key);
         }
         if self.endpoint.stream {
-            return self.call_streaming(builder).await;
+            return self.call_streaming(builder, request).await;
         }
         let parsed: ChatResponse = http::send_json(builder, self.endpoint.timeouts).await?;
         Ok(Completion {
+            usage: Usage::from_reply(
+                (parsed.prompt_eval_count, parsed.eval_count),
+                &request.messages,
+                &parsed.message.content,
+            ),
             text: parsed.message.content,
             finish: parsed
                 .done_reason
                 .as_deref()
                 .map_or(FinishReason::Stop, FinishReason::from_provider),
-            usage: Usage {
-                input_tokens: parsed.prompt_eval_count,
-                output_tokens: parsed.eval_count,
-            },
             fingerprint: None,
         })
     }
@@ -99,6 +100,7 @@ impl Ollama {
     async fn call_streaming(
         &self,
         builder: reqwest::RequestBuilder,
+        request: &Request,
     ) -> Result<Completion, ProviderError> {
         let mut completion = Completion::default();
         http::stream_lines(builder, self.endpoint.timeouts, |line| {
@@ -118,10 +120,15 @@ impl Ollama {
             if let Some(reason) = chunk["done_reason"].as_str() {
                 completion.finish = FinishReason::from_provider(reason);
             }
-            completion.usage = Usage {
-                input_tokens: chunk["prompt_eval_count"].as_u64().unwrap_or(0),
-                output_tokens: chunk["eval_count"].as_u64().unwrap_or(0),
-            };
+            // Ollama leaves `prompt_eval_count` out when the prompt was cached.
+            completion.usage = Usage::from_reply(
+                (
+                    chunk["prompt_eval_count"].as_u64(),
+                    chunk["eval_count"].as_u64(),
+                ),
+                &request.messages,
+                &completion.text,
+            );
             Ok(true)
         })
         .await?;

@@ -49,9 +49,9 @@ struct ChoiceMessage {
 #[derive(Deserialize)]
 struct ChatUsage {
     #[serde(default)]
-    prompt_tokens: u64,
+    prompt_tokens: Option<u64>,
     #[serde(default)]
-    completion_tokens: u64,
+    completion_tokens: Option<u64>,
 }
 
 impl OpenAi {
@@ -97,7 +97,7 @@ impl OpenAi {
             builder = builder.bearer_auth(key);
         }
         if self.endpoint.stream {
-            return self.call_streaming(builder).await;
+            return self.call_streaming(builder, request).await;
         }
         let parsed: ChatResponse = http::send_json(builder, self.endpoint.timeouts).await?;
         let choice = parsed
@@ -105,19 +105,22 @@ impl OpenAi {
             .into_iter()
             .next()
             .ok_or_else(|| ProviderError::transient("response has no choices"))?;
+        let text = choice.message.content.unwrap_or_default();
+        let usage = parsed.usage.as_ref();
         Ok(Completion {
-            text: choice.message.content.unwrap_or_default(),
+            usage: Usage::from_reply(
+                (
+                    usage.and_then(|u| u.prompt_tokens),
+                    usage.and_then(|u| u.completion_tokens),
+                ),
+                &request.messages,
+                &text,
+            ),
+            text,
             finish: choice
                 .finish_reason
                 .as_deref()
                 .map_or(FinishReason::Stop, FinishReason::from_provider),
-            usage: parsed
-                .usage
-                .map(|u| Usage {
-                    input_tokens: u.prompt_tokens,
-                    output_tokens: u.completion_tokens,
-                })
-                .unwrap_or_default(),
             fingerprint: parsed.system_fingerprint,
         })
     }
@@ -125,12 +128,15 @@ impl OpenAi {
 
 impl OpenAi {
     /// Reads `data:` events until `[DONE]`: text deltas, the finish reason, the fingerprint and
-    /// the usage chunk. An `error` event is a (transient) mid-stream failure.
+    /// the usage chunk. An `error` event is a (transient) mid-stream failure. A server that
+    /// sends no usage chunk (llama.cpp's, for one) gets its counts estimated.
     async fn call_streaming(
         &self,
         builder: reqwest::RequestBuilder,
+        request: &Request,
     ) -> Result<Completion, ProviderError> {
         let mut completion = Completion::default();
+        let mut reported = (None, None);
         let mut finished = false;
         http::stream_lines(builder, self.endpoint.timeouts, |line| {
             let Some(data) = line.strip_prefix("data:").map(str::trim) else {
@@ -162,14 +168,15 @@ impl OpenAi {
                 }
             }
             if let Some(usage) = event.get("usage").filter(|u| u.is_object()) {
-                completion.usage = Usage {
-                    input_tokens: usage["prompt_tokens"].as_u64().unwrap_or(0),
-                    output_tokens: usage["completion_tokens"].as_u64().unwrap_or(0),
-                };
+                reported = (
+                    usage["prompt_tokens"].as_u64(),
+                    usage["completion_tokens"].as_u64(),
+                );
             }
             Ok(false)
         })
         .await?;
+        completion.usage = Usage::from_reply(reported, &request.messages, &completion.text);
         Ok(completion)
     }
 }

@@ -262,7 +262,7 @@ fn header(h: &mut String, report: &CheckReport) {
     let _ = write!(
         h,
         "<header>\n<h1>promptgate <span class=\"verdict {class}\">{}</span>{}</h1>\n\
-         <div class=\"meta\">run <code>{}</code> · started {} · {:.1} s · {} case comparisons · {} calls · {} errors · {} tokens · {}</div>\n",
+         <div class=\"meta\">run <code>{}</code> · started {} · {:.1} s · {} case comparisons · {} calls · {} errors · {} · {}</div>\n",
         escape(class),
         match &report.incomplete {
             Some(why) if !report.complete =>
@@ -275,7 +275,7 @@ fn header(h: &mut String, report: &CheckReport) {
         t.cases,
         t.calls,
         t.errors,
-        t.tokens,
+        escape(&t.tokens_shown()),
         super::dollars(t.cost),
     );
     h.push_str("<table>\n<tr><th>candidate</th><th>verdict</th><th>baseline</th><th>candidate version</th><th>reasons</th></tr>\n");

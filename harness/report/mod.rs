@@ -61,8 +61,26 @@ pub struct Totals {
     pub skipped: usize,
     /// Tokens across all calls.
     pub tokens: u64,
+    /// Calls whose provider reported no token counts, so theirs are estimated from the text.
+    #[serde(default, skip_serializing_if = "crate::compare::is_zero")]
+    pub estimated_tokens: usize,
     /// Dollars across all calls; `None` when any price is unknown.
     pub cost: Option<f64>,
+}
+
+impl Totals {
+    /// The token count as a person should read it: marked `~` and explained when some calls'
+    /// counts are estimates.
+    pub fn tokens_shown(&self) -> String {
+        match self.estimated_tokens {
+            0 => format!("{} tokens", self.tokens),
+            n => format!(
+                "~{} tokens (estimated for {n} call{} whose provider reported none)",
+                self.tokens,
+                if n == 1 { "" } else { "s" }
+            ),
+        }
+    }
 }
 
 /// One candidate version against its baseline.
@@ -425,6 +443,7 @@ pub(crate) mod tests {
                 errors: 0,
                 skipped: 0,
                 tokens: 126,
+                estimated_tokens: 0,
                 cost: Some(0.0003),
             },
             candidates: vec![CandidateReport {

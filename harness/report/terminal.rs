@@ -109,12 +109,12 @@ pub fn check_summary(report: &CheckReport, run_dir: &str) -> String {
     let t = &report.totals;
     let _ = writeln!(
         out,
-        "{} case comparisons, {} calls, {} cached, {} errors, {} tokens, {}, {:.1}s",
+        "{} case comparisons, {} calls, {} cached, {} errors, {}, {}, {:.1}s",
         t.cases,
         t.calls,
         t.cached,
         t.errors,
-        t.tokens,
+        t.tokens_shown(),
         super::dollars(t.cost),
         report.duration_ms as f64 / 1000.0
     );
@@ -197,8 +197,10 @@ pub fn run_summary(report: &RunReport, run_dir: &str) -> String {
     let t = &report.totals;
     let _ = write!(
         out,
-        "{} calls, {} errors, {} tokens\nreport: {run_dir}",
-        t.calls, t.errors, t.tokens
+        "{} calls, {} errors, {}\nreport: {run_dir}",
+        t.calls,
+        t.errors,
+        t.tokens_shown()
     );
     super::visible(&out).into_owned()
 }

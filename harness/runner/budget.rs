@@ -96,7 +96,7 @@ impl Budget {
                 match self.exceeded(&t, worst) {
                     None => {
                         t.held_calls += worst.calls;
-                        t.held_tokens += worst.tokens;
+                        t.held_tokens = t.held_tokens.saturating_add(worst.tokens);
                         t.held_cost += worst.cost.unwrap_or(0.0);
                         return Ok(Hold {
                             budget: self,
@@ -121,7 +121,11 @@ impl Budget {
             }
         }
         if let Some(max) = l.max_tokens {
-            if t.spent_tokens + t.held_tokens + worst.tokens > max {
+            if t.spent_tokens
+                .saturating_add(t.held_tokens)
+                .saturating_add(worst.tokens)
+                > max
+            {
                 return Some(format!("--max-tokens {max} reached"));
             }
         }
@@ -161,7 +165,7 @@ impl Hold<'_> {
             let mut t = budget.lock();
             self.release(&mut t);
             t.spent_calls += self.worst.calls;
-            t.spent_tokens += actual.tokens;
+            t.spent_tokens = t.spent_tokens.saturating_add(actual.tokens);
             t.spent_cost += actual.cost.unwrap_or(0.0);
         }
         self.settled = true;
@@ -183,7 +187,7 @@ impl Drop for Hold<'_> {
             let mut t = self.budget.lock();
             self.release(&mut t);
             t.spent_calls += self.worst.calls;
-            t.spent_tokens += self.worst.tokens;
+            t.spent_tokens = t.spent_tokens.saturating_add(self.worst.tokens);
             t.spent_cost += self.worst.cost.unwrap_or(0.0);
             drop(t);
             self.budget.settled.notify_waiters();

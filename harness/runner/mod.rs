@@ -318,13 +318,7 @@ async fn execute(job: &Job, shared: &Shared, events: &mpsc::UnboundedSender<Mess
     let worst = Spend {
         calls: 1,
         tokens: bound + max_tokens,
-        cost: provider::cost(
-            job.provider.price(),
-            Usage {
-                input_tokens: bound,
-                output_tokens: max_tokens,
-            },
-        ),
+        cost: provider::cost(job.provider.price(), Usage::reported(bound, max_tokens)),
     };
     let pace_tokens = input_estimate(&job.request) + max_tokens;
     let price_known = job.provider.price().is_some();
@@ -362,7 +356,7 @@ async fn execute(job: &Job, shared: &Shared, events: &mpsc::UnboundedSender<Mess
         let latency = started.elapsed();
         let (used, call_cost) = match &result {
             Ok(c) => {
-                let used = c.usage.input_tokens + c.usage.output_tokens;
+                let used = c.usage.total();
                 (used, provider::cost(job.provider.price(), c.usage))
             }
             // A failed call is not billed by the providers we know.

@@ -370,6 +370,18 @@ impl Store {
         Ok(entries)
     }
 
+    /// The files under `dir` (a path relative to the repository root) that git tracks: in the
+    /// index, so committed or staged.
+    pub fn tracked_under(&self, dir: &str) -> Result<Vec<String>> {
+        let prefix = format!("{}/", dir.trim_end_matches('/'));
+        let index = self.repo.index()?;
+        Ok(index
+            .iter()
+            .map(|entry| String::from_utf8_lossy(&entry.path).into_owned())
+            .filter(|path| path.starts_with(&prefix))
+            .collect())
+    }
+
     /// The paths staged for the next commit that differ from HEAD.
     pub fn staged_paths(&self) -> Result<Vec<String>> {
         let head = self.repo.head().ok().and_then(|h| h.peel_to_tree().ok());

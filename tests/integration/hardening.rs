@@ -390,3 +390,198 @@ fn an_exec_command_sees_only_the_variables_its_config_names() {
         "key=sk-live-not-for-bots path=yes"
     );
 }
+
+/// Whether process `pid` is still running (a zombie waiting for its reaper is not).
+fn running(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| !stat.rsplit(") ").next().unwrap_or("").starts_with('Z'))
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn an_exec_command_is_stopped_with_everything_it_started() {
+    let p = Project::triage();
+    let config = |script: &str, timeout_ms: u32| {
+        format!(
+            "default_provider: bot\nproviders:\n  bot: {{ kind: exec, command: [\"python3\", \"{script}\"], timeout_ms: {timeout_ms}, retries: 0 }}\n"
+        )
+    };
+    // A command that leaves a process holding its stdout: its reply is what it wrote before it
+    // exited, not a timeout, and the process it left is stopped.
+    p.write(
+        "leaves.py",
+        "import subprocess, sys, os\nchild = subprocess.Popen(['sleep', '60'])\nopen('left.' + str(os.getpid()), 'w').write(str(child.pid))\nprint('billing bug refund')\nsys.stdout.flush()\n",
+    );
+    p.write("promptgate.yaml", &config("leaves.py", 30_000));
+    let out = p.run(&["run"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let report = p.report(&out);
+    let sample = &report["suites"][0]["cases"][0]["side"]["samples"][0];
+    assert_eq!(sample["output"], "billing bug refund", "{sample}");
+    let pids: Vec<String> = std::fs::read_dir(p.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("left."))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    assert_eq!(pids.len(), 3, "one command per case");
+    for pid in &pids {
+        assert!(!running(pid), "process {pid} outlived its call");
+    }
+
+    // A command that times out is stopped with what it started.
+    p.write(
+        "hangs.py",
+        "import subprocess, time, os\nchild = subprocess.Popen(['sleep', '60'], stdout=subprocess.DEVNULL)\nopen('hung.' + str(os.getpid()), 'w').write(str(child.pid))\ntime.sleep(60)\n",
+    );
+    p.write("promptgate.yaml", &config("hangs.py", 5_000));
+    let out = p.run(&["run"]);
+    assert_ne!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("timed out"), "{}", out.stdout);
+    let hung: Vec<String> = std::fs::read_dir(p.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("hung."))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    assert_eq!(hung.len(), 3, "one command per case");
+    for pid in &hung {
+        assert!(!running(pid), "process {pid} outlived its timed-out call");
+    }
+}
+
+#[test]
+fn an_exec_reply_is_capped_and_its_tokens_are_never_next_to_nothing() {
+    let p = Project::triage();
+    p.write(
+        "big.py",
+        "import sys, json\nreq = json.load(sys.stdin)\nn = 20_000_000 if 'crash' in json.dumps(req) else 1_000_000\nsys.stdout.write('a' * n)\n",
+    );
+    p.write(
+        "promptgate.yaml",
+        "default_provider: bot\nproviders:\n  bot: { kind: exec, command: [\"python3\", \"big.py\"], retries: 0 }\n",
+    );
+    let out = p.run(&["run"]);
+    let report = p.report(&out);
+    let cases = report["suites"][0]["cases"].as_array().unwrap();
+    let sample =
+        |id: &str| cases.iter().find(|c| c["id"] == id).unwrap()["side"]["samples"][0].clone();
+    let big = sample("bug");
+    assert!(
+        big["error"]
+            .as_str()
+            .unwrap()
+            .contains("more than the 16 MiB"),
+        "{}",
+        big["error"]
+    );
+    let word_free = sample("billing");
+    assert!(
+        word_free["tokens"].as_u64().unwrap() >= 250_000,
+        "a million word-free bytes are not one token: {}",
+        word_free["tokens"]
+    );
+}
+
+/// A project whose provider is a deterministic exec bot (cacheable, unlike `echo`).
+fn bot_project() -> Project {
+    let p = Project::triage();
+    p.write(
+        "bot.py",
+        "import sys\nsys.stdin.read()\nprint('billing bug refund')\n",
+    );
+    p.write(
+        "promptgate.yaml",
+        "default_provider: bot\nproviders:\n  bot: { kind: exec, command: [\"python3\", \"bot.py\"] }\n",
+    );
+    p.commit("bot");
+    p
+}
+
+#[cfg(unix)]
+#[test]
+fn planted_directories_and_logs_are_refused_never_followed() {
+    let outside = tempfile::tempdir().unwrap();
+    let empty = |what: &str| {
+        assert_eq!(
+            std::fs::read_dir(outside.path()).unwrap().count(),
+            0,
+            "{what} wrote outside the project"
+        );
+    };
+    for dir in ["reports", ".promptgate/cache", "fixtures/cassettes"] {
+        let p = bot_project();
+        let link = p.path().join(dir);
+        std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+        let _ = std::fs::remove_dir_all(&link);
+        std::os::unix::fs::symlink(outside.path(), &link).unwrap();
+        let out = p.run(&["run", "--record"]);
+        assert_eq!(out.code, 2, "{dir}: {}\n{}", out.stdout, out.stderr);
+        assert!(out.stderr.contains("is a symlink"), "{dir}: {}", out.stderr);
+        empty(dir);
+    }
+
+    // A cassette that points outside is not read.
+    let p = bot_project();
+    std::fs::write(outside.path().join("secret"), "TOP SECRET").unwrap();
+    std::fs::create_dir_all(p.path().join("fixtures/cassettes")).unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("secret"),
+        p.path().join("fixtures/cassettes/bot.jsonl"),
+    )
+    .unwrap();
+    let out = p.run(&["run", "--provider", "replay"]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("is a symlink"), "{}", out.stderr);
+    assert!(!out.stderr.contains("TOP SECRET") && !out.stdout.contains("TOP SECRET"));
+    std::fs::remove_file(outside.path().join("secret")).unwrap();
+
+    // Resuming never appends through a results log swapped for a symlink.
+    let p = bot_project();
+    p.write(
+        "prompts/support/triage.prompt",
+        &TRIAGE_PROMPT.replace("bug", "bugs"),
+    );
+    let out = p.run(&["check"]);
+    let dir = p.path().join(out.report_dir());
+    std::fs::remove_file(dir.join("report.json")).unwrap();
+    let victim = outside.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    std::fs::remove_file(dir.join("results.jsonl")).unwrap();
+    std::os::unix::fs::symlink(&victim, dir.join("results.jsonl")).unwrap();
+    let run_id = dir.file_name().unwrap().to_str().unwrap().to_string();
+    let out = p.run(&["check", "--resume", &run_id]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("is a symlink"), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+}
+
+#[test]
+fn a_response_cache_committed_to_git_is_never_read() {
+    let p = bot_project();
+    let out = p.run(&["run"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    // A pull request commits cache entries (forced past .gitignore) answering its requests.
+    let mut index = p.repo().index().unwrap();
+    index
+        .add_all(
+            [".promptgate/cache"].iter(),
+            git2::IndexAddOption::FORCE,
+            None,
+        )
+        .unwrap();
+    index.write().unwrap();
+    for args in [&["run"][..], &["check", "--all"][..]] {
+        let out = p.run(args);
+        assert_eq!(out.code, 2, "{args:?}: {}\n{}", out.stdout, out.stderr);
+        assert!(
+            out.stderr
+                .contains("tracked by git under .promptgate/cache/")
+                && out.stderr.contains("git rm -r --cached .promptgate/cache"),
+            "{}",
+            out.stderr
+        );
+    }
+    let out = p.run(&["run", "--no-cache"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+}

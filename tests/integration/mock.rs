@@ -5,7 +5,8 @@
 //! replies for the next requests, or a marker in the last message: `[garbage]` (a 200 with a
 //! non-JSON body), `[slow]` (headers after 150 ms), `[stall]` (a stream that stops after its
 //! first chunk), `[midstream-error]` (an error event after the first chunk), `[cut]` (a stream
-//! that ends without finishing), `[length]` (the token limit cut the answer), `[no-choices]`.
+//! that ends without finishing), `[length]` (the token limit cut the answer), `[no-choices]`,
+//! `[no-usage]` (no token counts, plain or streamed, as llama.cpp's server streams).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -348,7 +349,7 @@ async fn chat(
                 chunk(json!({"content": b}), Value::Null),
                 chunk(json!({}), json!("stop")),
             ];
-            if body["stream_options"]["include_usage"] == true {
+            if body["stream_options"]["include_usage"] == true && !last.contains("[no-usage]") {
                 rest.push(sse(&json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "choices": [], "usage": {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14}})));
             }
             rest.push("data: [DONE]\n\n".to_string());
@@ -377,13 +378,18 @@ async fn chat(
                 .cloned()
                 .unwrap_or_default();
             let text = last["content"].as_str().unwrap_or_default().to_uppercase();
+            let usage = if text.contains("[NO-USAGE]") {
+                Value::Null
+            } else {
+                json!({ "prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14 })
+            };
             Json(json!({
                 "id": "chatcmpl-1",
                 "object": "chat.completion",
                 "model": body["model"],
                 "system_fingerprint": "fp_mock",
                 "choices": [{ "index": 0, "message": { "role": "assistant", "content": text }, "finish_reason": if last["content"].as_str().unwrap_or_default().contains("[length]") { "length" } else { "stop" } }],
-                "usage": { "prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14 }
+                "usage": usage
             }))
             .into_response()
         }

@@ -50,6 +50,8 @@ impl Project {
             "promptgate.yaml",
             "default_provider: echo\ntolerance:\n  standard: { max_new_failures: 0 }\n",
         );
+        // As `promptgate init` leaves it: the cache and the reports are never committed.
+        project.write(".gitignore", ".promptgate/\nreports/\n");
         project
     }
 
@@ -75,6 +77,11 @@ impl Project {
 
     pub(crate) fn read(&self, path: &str) -> String {
         std::fs::read_to_string(self.dir.path().join(path)).unwrap()
+    }
+
+    /// The repository.
+    pub(crate) fn repo(&self) -> &git2::Repository {
+        &self.repo
     }
 
     /// Commits every file in the work tree; returns the commit id.

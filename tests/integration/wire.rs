@@ -100,6 +100,34 @@ fn streamed_responses_in_all_three_formats_give_text_usage_and_finish() {
 }
 
 #[test]
+fn a_server_that_reports_no_usage_gets_estimated_counts_never_zero() {
+    // llama.cpp's server streams no usage chunk even when asked for one; a plain reply may
+    // leave `usage` out too. Budgets and costs must not read zero.
+    let mock = Mock::start(vec![]);
+    for extra in ["    stream: true\n", ""] {
+        let p = project(
+            &openai(&mock, extra),
+            &["refund please [no-usage]", "crash report [no-usage]"],
+        );
+        let out = p.run(&["check", "--all", "--max-tokens", "100000"]);
+        assert_eq!(out.code, 0, "{extra}\n{}\n{}", out.stdout, out.stderr);
+        for (id, sample) in samples(&p, &out) {
+            let tokens = sample["tokens"].as_u64().unwrap();
+            assert!(tokens > 0, "{extra}{id}: {sample}");
+        }
+        let report = p.report(&out);
+        assert_eq!(report["totals"]["estimated_tokens"], 2, "{extra}");
+        assert!(report["totals"]["tokens"].as_u64().unwrap() > 0);
+        assert!(
+            out.stdout
+                .contains("tokens (estimated for 2 calls whose provider reported none)"),
+            "{}",
+            out.stdout
+        );
+    }
+}
+
+#[test]
 fn stalled_cut_and_failing_streams_are_failed_attempts_and_the_run_goes_on() {
     let mock = Mock::start(vec![]);
     let p = project(

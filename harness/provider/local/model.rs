@@ -227,10 +227,7 @@ impl Model {
         Ok(Generated {
             text,
             finish,
-            usage: Usage {
-                input_tokens: prompt_tokens.len() as u64,
-                output_tokens: output.len() as u64,
-            },
+            usage: Usage::reported(prompt_tokens.len() as u64, output.len() as u64),
         })
     }
 
