@@ -153,7 +153,8 @@ pub(crate) struct Promote {
     /// The label to move.
     #[arg(long, default_value = promptgate::ops::DEFAULT_LABEL)]
     pub(crate) label: String,
-    /// Use this stored check of the same content instead of running the check.
+    /// Gate on this stored check of the same content instead of running the check: its verdict
+    /// is re-derived from its own results log, with no call made.
     #[arg(long, value_name = "RUN-ID")]
     pub(crate) from_report: Option<String>,
     /// Promote past a gate that does not allow it (recorded, with --reason).
@@ -298,6 +299,7 @@ impl Calls {
             env,
             command,
             handle_interrupts: true,
+            from_log: false,
         }
     }
 }

@@ -40,6 +40,10 @@ pub struct CallOptions {
     /// Handle Ctrl-C in two stages (the CLI sets this; library callers keep their signals).
     #[serde(skip)]
     pub handle_interrupts: bool,
+    /// Answer every call from the run's own results log, and make, read and write nothing
+    /// else: re-deriving a stored run's verdict (`promote --from-report`).
+    #[serde(skip)]
+    pub from_log: bool,
 }
 
 /// How many errored cases a run tolerates before it is incomplete (exit 12).
@@ -151,6 +155,9 @@ pub(super) fn execute(
     options: &CallOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Executed> {
+    if options.from_log {
+        return replay_log(target, jobs, progress);
+    }
     let root = target.root;
     let mut run_dir = if target.resumed.is_empty() && !RunDir::exists(root, &target.manifest.run_id)
     {
@@ -285,6 +292,42 @@ pub(super) fn execute(
         outcomes,
         run_dir: run_dir.finish()?,
         interrupted,
+    })
+}
+
+/// The outcomes of `jobs` as the run's results log has them, with nothing called, cached or
+/// written; a job the log lacks means the run cannot be re-derived as planned now.
+fn replay_log(
+    target: RunTarget<'_>,
+    jobs: Jobs,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Executed> {
+    let mut tally = Tally::default();
+    progress(Progress::Started {
+        calls: jobs.jobs.len(),
+    });
+    let mut outcomes = Vec::with_capacity(jobs.keys.len());
+    let mut missing = 0;
+    for key in &jobs.keys {
+        match target.resumed.get(key) {
+            Some(outcome) => {
+                tally.count(outcome, progress);
+                outcomes.push(outcome.clone());
+            }
+            None => missing += 1,
+        }
+    }
+    let run_id = &target.manifest.run_id;
+    if missing > 0 {
+        return Err(Error::Usage(format!(
+            "run {run_id}'s results log lacks {missing} of the {} calls the check needs now (the prompts, suites or config changed since it ran), so its verdict cannot be re-derived; check again instead",
+            jobs.keys.len()
+        )));
+    }
+    Ok(Executed {
+        outcomes,
+        run_dir: RunDir::path_of(target.root, run_id),
+        interrupted: false,
     })
 }
 

@@ -351,24 +351,27 @@ pub fn check(
     }
     let (options, earlier) = match &options.resume {
         Some(id) => {
-            let (manifest, stored) = resumable(&project.root, id)?;
+            let (manifest, stored) = resumable(&project.root, id, options.calls.from_log)?;
             let mut stored: CheckOptions = stored;
             stored.calls.env = options.calls.env.clone();
             stored.calls.command = options.calls.command.clone();
             stored.calls.handle_interrupts = options.calls.handle_interrupts;
+            stored.calls.from_log = options.calls.from_log;
             let run_dir = crate::record::RunDir::path_of(&project.root, &manifest.run_id);
             let logged = super::calls::logged_outcomes(&run_dir)?;
-            progress(Progress::Note(format!(
-                "resuming run {}: {} calls already done",
-                manifest.run_id,
-                logged.len()
-            )));
+            if !options.calls.from_log {
+                progress(Progress::Note(format!(
+                    "resuming run {}: {} calls already done",
+                    manifest.run_id,
+                    logged.len()
+                )));
+            }
             (stored, Some((manifest, logged)))
         }
         None => (options.clone(), None),
     };
     let options = &options;
-    if !options.calls.no_cache {
+    if !options.calls.no_cache && !options.calls.from_log {
         project.check_cache_untracked()?;
     }
     let started_at = earlier.as_ref().map_or_else(
@@ -604,7 +607,9 @@ pub fn check(
         totals,
         candidates,
     };
-    write_reports(&run_dir, &report, &ReportFormat::ALL)?;
+    if !options.calls.from_log {
+        write_reports(&run_dir, &report, &ReportFormat::ALL)?;
+    }
     let exit_code = gate::exit_code(
         report.verdict,
         match (interrupted, report.complete) {
@@ -930,8 +935,12 @@ fn skip_reason(outcomes: &[crate::runner::Outcome]) -> Option<String> {
 }
 
 /// The stored manifest and options of the check to resume: `id`, or (empty) the latest check
-/// without a complete report.
-fn resumable(root: &Path, id: &str) -> Result<(crate::record::Manifest, CheckOptions)> {
+/// without a complete report; a finished check too when `finished_too` (to re-derive it).
+fn resumable(
+    root: &Path,
+    id: &str,
+    finished_too: bool,
+) -> Result<(crate::record::Manifest, CheckOptions)> {
     let reports = root.join(crate::record::REPORTS_DIR);
     let read_manifest = |dir: &Path| -> Option<crate::record::Manifest> {
         let text = std::fs::read_to_string(dir.join(crate::record::MANIFEST_FILE)).ok()?;
@@ -960,7 +969,7 @@ fn resumable(root: &Path, id: &str) -> Result<(crate::record::Manifest, CheckOpt
                 "no run `{id}` under reports/ (no readable manifest.json)"
             ))
         })?;
-        if finished(&dir) {
+        if finished(&dir) && !finished_too {
             return Err(Error::Usage(format!(
                 "run `{id}` finished complete; there is nothing to resume"
             )));

@@ -27,7 +27,8 @@ pub struct PromoteOptions {
     pub name: String,
     /// The label to move.
     pub label: String,
-    /// Read the gate from this stored run instead of running the check.
+    /// Gate on this stored run instead of running the check (its verdict re-derived from its
+    /// results log).
     pub from_report: Option<String>,
     /// Promote past a gate that does not allow it (with `reason`).
     pub force: bool,
@@ -129,8 +130,25 @@ pub fn promote(
     } else {
         "HEAD"
     };
+    let stored_baseline = match (&options.from_report, expected_label) {
+        (Some(_), Some(_)) => Some(store.version(&name, label)?.hash),
+        _ => None,
+    };
+    let from_stored = options
+        .from_report
+        .as_ref()
+        .map(|_| (label, stored_baseline.as_ref()));
     let (report, run_dir) = match &options.from_report {
-        Some(run_id) => (stored_report(&project.root, run_id)?, None),
+        Some(run_id) => {
+            // The stored report must be of this content against this label before its log is
+            // worth re-deriving.
+            let stored = stored_report(&project.root, run_id)?;
+            gate_of(&stored, &name, &candidate.version.hash, from_stored)?;
+            (
+                rederived_report(&project.root, stored, options, progress)?,
+                None,
+            )
+        }
         None => {
             let check_options = CheckOptions {
                 prompts: vec![name.to_string()],
@@ -157,19 +175,7 @@ pub fn promote(
             }
         }
     };
-    let stored_baseline = match (&options.from_report, expected_label) {
-        (Some(_), Some(_)) => Some(store.version(&name, label)?.hash),
-        _ => None,
-    };
-    let gate = gate_of(
-        &report,
-        &name,
-        &candidate.version.hash,
-        options
-            .from_report
-            .as_ref()
-            .map(|_| (label, stored_baseline.as_ref())),
-    )?;
+    let gate = gate_of(&report, &name, &candidate.version.hash, from_stored)?;
     // A release needs a decision: an inconclusive gate blocks unless the tier allows it.
     let on_inconclusive = if policy.promote_on_inconclusive {
         OnInconclusive::Warn
@@ -336,6 +342,49 @@ fn report_digest(root: &Path, run_id: &str) -> Option<String> {
         .join("report.json");
     let bytes = std::fs::read(path).ok()?;
     Some(format!("sha256:{}", ContentHash::of(bytes).as_str()))
+}
+
+/// A stored check's report, re-derived from the run's own results log (with no call made), so
+/// a hand-edited `report.json` cannot decide a promotion; refused when the stored report
+/// disagrees with its log.
+fn rederived_report(
+    root: &Path,
+    stored: CheckReport,
+    options: &PromoteOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<CheckReport> {
+    let run_id = stored.run_id.as_str();
+    let check_options = CheckOptions {
+        resume: Some(run_id.to_string()),
+        calls: CallOptions {
+            env: options.calls.env.clone(),
+            from_log: true,
+            ..CallOptions::default()
+        },
+        ..CheckOptions::default()
+    };
+    let report = match check(root, &check_options, progress)? {
+        CheckResult::Checked(outcome) => outcome.report,
+        _ => {
+            return Err(Error::Internal(format!(
+                "run {run_id} could not be re-derived"
+            )));
+        }
+    };
+    let verdicts = |r: &CheckReport| -> Vec<(String, Verdict)> {
+        r.candidates
+            .iter()
+            .map(|c| (c.label.clone(), c.verdict))
+            .collect()
+    };
+    if verdicts(&stored) != verdicts(&report) || stored.complete != report.complete {
+        return Err(Error::refused(format!(
+            "run {run_id}'s report.json does not match its own results log (it says {}, the log gives {}): the report was edited or written by another version; not promoting from it — run `promptgate promote` without --from-report to check again",
+            stored.verdict.as_str(),
+            report.verdict.as_str()
+        )));
+    }
+    Ok(report)
 }
 
 /// Reads a stored check's report.json.

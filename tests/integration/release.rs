@@ -307,6 +307,45 @@ fn a_stored_passing_check_of_the_same_content_promotes_without_a_new_run() {
 }
 
 #[test]
+fn a_promotion_from_a_stored_run_rederives_its_verdict_from_the_results_log() {
+    let p = low_tier();
+    assert_eq!(p.run(&["promote", "support/triage"]).code, 0);
+    let prompt = p.read("prompts/support/triage.prompt");
+    p.write(
+        "prompts/support/triage.prompt",
+        &prompt.replace("billing, bug", "refund"),
+    );
+    p.commit("regress");
+    let checked = p.run(&["check", "support/triage", "--candidate", "HEAD"]);
+    assert_eq!(checked.code, 10, "{}", checked.stderr);
+    let run = checked
+        .report_dir()
+        .trim_start_matches("reports/")
+        .to_string();
+
+    // The failed run's report, edited to pass, does not promote.
+    let path = p.path().join(checked.report_dir()).join("report.json");
+    let mut report: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    report["verdict"] = "pass".into();
+    for candidate in report["candidates"].as_array_mut().unwrap() {
+        candidate["verdict"] = "pass".into();
+        candidate["reasons"] = serde_json::json!([]);
+    }
+    std::fs::write(&path, serde_json::to_string(&report).unwrap()).unwrap();
+    let out = p.run(&["promote", "support/triage", "--from-report", &run]);
+    assert_eq!(out.code, 13, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains(
+            "report.json does not match its own results log (it says pass, the log gives fail)"
+        ),
+        "{}",
+        out.stderr
+    );
+    let log = p.run(&["log", "support/triage"]);
+    assert!(!log.stdout.contains("v2"), "{}", log.stdout);
+}
+
+#[test]
 fn two_racing_promotions_leave_exactly_one() {
     let p = low_tier();
     for round in 0..3 {
