@@ -62,6 +62,12 @@ pub fn read_confined(root: &Path, relative: &Path) -> Result<Option<String>> {
     let Some(at) = walk(root, relative, Missing::Stop)? else {
         return Ok(None);
     };
+    if at.is_dir() {
+        return Err(Error::Usage(format!(
+            "`{}` is a directory (a submodule?): promptgate reads only regular files inside the project",
+            relative.display()
+        )));
+    }
     match std::fs::read_to_string(&at) {
         Ok(text) => Ok(Some(text)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),

@@ -169,6 +169,12 @@ fn dispatch(args: Args) -> Result<i32, Error> {
             if staged.names.is_empty() && !staged.deletes {
                 return Ok(exit::PASS);
             }
+            if staged.first_commit {
+                eprintln!(
+                    "promptgate: the first commit has no baseline to compare with; the gate starts with the next commit"
+                );
+                return Ok(exit::PASS);
+            }
             // A deletion is checked like any change: with no names, `check` sees it.
             let prompts = if staged.deletes {
                 Vec::new()

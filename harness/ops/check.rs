@@ -157,7 +157,12 @@ fn baseline_rev(project: &Project, options: &CheckOptions, prompt: &PromptName) 
     }
 }
 
-fn select(project: &Project, options: &CheckOptions) -> Result<Vec<ComparisonSpec>> {
+/// The comparisons `options` ask for; deletions that need no gate are reported to `progress`.
+fn select(
+    project: &Project,
+    options: &CheckOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<ComparisonSpec>> {
     if options.control {
         return control_specs(project, options);
     }
@@ -200,7 +205,9 @@ fn select(project: &Project, options: &CheckOptions) -> Result<Vec<ComparisonSpe
         if options.all {
             names
         } else {
-            deletions(project, options, &revisions, &names)?;
+            for note in deletions(project, options, &revisions, &names)? {
+                progress(Progress::Note(note));
+            }
             let mut changed = Vec::new();
             for name in names {
                 let base_rev = baseline_rev(project, options, &name);
@@ -250,18 +257,20 @@ fn select(project: &Project, options: &CheckOptions) -> Result<Vec<ComparisonSpe
 }
 
 /// A prompt deleted by the candidate is a change: it fails the gate while suites still target
-/// it (they would silently stop running), and is reported when they were removed with it.
+/// it (they would silently stop running). Returns a line for each deletion whose suites were
+/// removed with it.
 fn deletions(
     project: &Project,
     options: &CheckOptions,
     revisions: &[&str],
     kept: &[PromptName],
-) -> Result<()> {
+) -> Result<Vec<String>> {
+    let mut reported = Vec::new();
     let base = options.baseline.as_deref().unwrap_or("HEAD");
     let before = match project.store.prompt_names(base) {
         Ok(names) => names,
         // A repository with no commit yet has nothing to delete.
-        Err(Error::Revision { .. }) => return Ok(()),
+        Err(Error::Revision { .. }) => return Ok(reported),
         Err(e) => return Err(e),
     };
     for rev in revisions {
@@ -291,9 +300,12 @@ fn deletions(
                     code: crate::errors::exit::GATE_FAILED,
                 });
             }
+            reported.push(format!(
+                "{name} is deleted at {rev}; no suite targets it any more"
+            ));
         }
     }
-    Ok(())
+    Ok(reported)
 }
 
 /// `--control`: each prompt's baseline against itself (the named prompts, else every prompt).
@@ -379,7 +391,7 @@ pub fn check(
         |(m, _)| m.started_at.clone(),
     );
     check_suite_names(&project.suites, &options.suites)?;
-    let specs = select(&project, options)?;
+    let specs = select(&project, options, progress)?;
     if specs.is_empty() && options.prompts.is_empty() && !options.all && !options.control {
         return Ok(CheckResult::NothingChanged);
     }

@@ -191,6 +191,7 @@ pub fn staged_prompts(root: &Path) -> Result<StagedPrompts> {
         changed.into_iter().filter(|n| staged.contains(n)).collect()
     };
     Ok(StagedPrompts {
+        first_commit: !store.has_commits(),
         names: names
             .into_iter()
             .filter(|n| !n.is_partial())
@@ -207,4 +208,6 @@ pub struct StagedPrompts {
     pub names: Vec<String>,
     /// Whether the commit deletes a prompt.
     pub deletes: bool,
+    /// Whether it is the repository's first commit, so there is no baseline to compare with.
+    pub first_commit: bool,
 }

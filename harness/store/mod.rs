@@ -169,7 +169,14 @@ impl Store {
         // A label never shadows HEAD, whatever refs a repository carries.
         if let Some(name) = name.filter(|_| rev != "HEAD") {
             if let Ok(reference) = self.repo.find_reference(&Self::label_ref(name, rev)) {
-                let commit = reference.peel_to_commit()?;
+                let commit = reference.peel_to_commit().map_err(|_| Error::Revision {
+                    rev: rev.to_string(),
+                    message: format!(
+                        "is a label whose ref {} points at something other than a commit; promptgate never writes such a ref: delete it with `git update-ref -d {}`",
+                        Self::label_ref(name, rev),
+                        Self::label_ref(name, rev)
+                    ),
+                })?;
                 return Ok(Resolved::Commit(commit));
             }
         }
@@ -213,6 +220,7 @@ impl Store {
         let Some(entry) = index.get_path(Path::new(path), 0) else {
             return Ok(None);
         };
+        regular_file(path, entry.mode)?;
         let blob = self.repo.find_blob(entry.id)?;
         Ok(Some(String::from_utf8_lossy(blob.content()).into_owned()))
     }
@@ -223,8 +231,18 @@ impl Store {
             Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
             Err(e) => return Err(e.into()),
         };
+        regular_file(path, entry.filemode() as u32)?;
         let blob = entry.to_object(&self.repo)?.peel_to_blob()?;
         Ok(Some(String::from_utf8_lossy(blob.content()).into_owned()))
+    }
+
+    /// Whether the repository has a commit yet.
+    pub fn has_commits(&self) -> bool {
+        self.repo
+            .head()
+            .ok()
+            .and_then(|h| h.peel_to_commit().ok())
+            .is_some()
     }
 
     /// The commit `rev` resolves to, or `None` for the working tree.
@@ -468,4 +486,18 @@ fn ref_safe(name: &str) -> bool {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
     })
+}
+
+/// Refuses a git entry at `path` that is not a regular file, as the working tree does: a
+/// symlink (its target would be read as the prompt), a submodule or a directory.
+fn regular_file(path: &str, mode: u32) -> Result<()> {
+    let kind = match mode & 0o170000 {
+        0o100000 => return Ok(()),
+        0o120000 => "a symlink",
+        0o160000 => "a submodule",
+        _ => "a directory",
+    };
+    Err(Error::Usage(format!(
+        "`{path}` is {kind} in git: promptgate reads only regular files inside the project"
+    )))
 }

@@ -585,3 +585,84 @@ fn a_response_cache_committed_to_git_is_never_read() {
     let out = p.run(&["run", "--no-cache"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
 }
+
+#[cfg(unix)]
+#[test]
+fn revision_reads_refuse_what_worktree_reads_refuse() {
+    let p = Project::triage();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(p.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    // A committed symlink: git stores its target, which must not be read as the prompt.
+    std::os::unix::fs::symlink(
+        "/etc/hostname",
+        p.path().join("prompts/support/leak.prompt"),
+    )
+    .unwrap();
+    // A submodule (gitlink) where a prompt file should be.
+    let head = git(&["rev-parse", "HEAD"]);
+    git(&[
+        "update-index",
+        "--add",
+        "--cacheinfo",
+        &format!("160000,{head},prompts/support/sub.prompt"),
+    ]);
+    git(&["add", "prompts/support/leak.prompt"]);
+    git(&["commit", "-q", "-m", "hostile entries"]);
+    for (name, kind) in [
+        ("support/leak", "a symlink"),
+        ("support/sub", "a submodule"),
+    ] {
+        let out = p.run(&["show", &format!("{name}@HEAD")]);
+        assert_eq!(out.code, 2, "{name}: {}\n{}", out.stdout, out.stderr);
+        assert!(
+            out.stderr.contains(&format!("is {kind} in git")),
+            "{name}: {}",
+            out.stderr
+        );
+    }
+    let out = p.run(&["show", "support/leak"]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("is a symlink"), "{}", out.stderr);
+
+    // A label ref pointing at a blob is a located refusal, not an internal error.
+    let blob = git(&["hash-object", "-w", "prompts/support/triage.prompt"]);
+    git(&[
+        "update-ref",
+        "refs/prompts/support/triage@production",
+        &blob,
+    ]);
+    let out = p.run(&["check", "support/triage"]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("promptgate never writes such a ref"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_bad_model_file_is_one_clear_line() {
+    let p = Project::triage();
+    p.write("model.gguf", "garbage text, not a model\n");
+    p.write("short.gguf", "GGUF\u{3}");
+    for file in ["model.gguf", "short.gguf"] {
+        p.write(
+            "promptgate.yaml",
+            &format!(
+                "default_provider: loc\nproviders:\n  loc: {{ kind: local, model_path: {file} }}\n"
+            ),
+        );
+        let out = p.run_env(&["run"], &[("RUST_BACKTRACE", "1")]);
+        assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+        assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+        assert!(out.stderr.contains(file), "{}", out.stderr);
+        assert!(!out.stderr.contains("garbage"), "{}", out.stderr);
+    }
+}

@@ -483,6 +483,30 @@ fn approvals_bind_to_content_and_policy_follows_the_risk_tier() {
 }
 
 #[test]
+fn the_pre_commit_hook_lets_the_first_commit_of_a_new_repository_through() {
+    let p = Project::new();
+    p.write("prompts/support/triage.prompt", TRIAGE_PROMPT);
+    p.write("suites/triage.yaml", TRIAGE_SUITE);
+    assert_eq!(p.run(&["hook", "install"]).code, 0);
+    let run = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(p.path())
+            .env_remove("GIT_INDEX_FILE")
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["add", "-A"]).status.success());
+    let first = run(&["commit", "-q", "-m", "first"]);
+    assert!(first.status.success(), "{first:?}");
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(
+        stderr.contains("the first commit has no baseline to compare with"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn the_pre_commit_hook_blocks_a_regression_and_lets_a_harmless_change_through() {
     let p = Project::triage();
     let out = p.run(&["hook", "install"]);
@@ -548,6 +572,11 @@ fn the_pre_commit_hook_blocks_a_regression_and_lets_a_harmless_change_through() 
     std::fs::remove_file(p.path().join("suites/triage.yaml")).unwrap();
     let both = git_commit("delete the prompt and its suite");
     assert!(both.status.success(), "{both:?}");
+    let stderr = String::from_utf8_lossy(&both.stderr);
+    assert!(
+        stderr.contains("support/triage is deleted at staged; no suite targets it any more"),
+        "{stderr}"
+    );
 
     // A hook promptgate did not write is kept unless forced.
     let hook = p.path().join(".git/hooks/pre-commit");

@@ -59,13 +59,31 @@ fn string_list(value: &gguf_file::Value) -> Result<Vec<String>, String> {
         .collect()
 }
 
+/// A model-file error as one line: candle appends a backtrace when `RUST_BACKTRACE` is set,
+/// which is no use to a person whose file is wrong.
+fn describe(path: &Path, e: &candle_core::Error) -> String {
+    let message = e.to_string();
+    format!(
+        "{}: {}",
+        path.display(),
+        message.lines().next().unwrap_or_default()
+    )
+}
+
 impl Model {
     /// Checks that `path` is a GGUF file this provider can run, reading only its metadata.
     pub(super) fn check(path: &Path) -> Result<(), String> {
         let mut file = std::fs::File::open(path)
             .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        let content =
-            gguf_file::Content::read(&mut file).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut magic = [0u8; 4];
+        if std::io::Read::read_exact(&mut file, &mut magic).is_err() || &magic != b"GGUF" {
+            return Err(format!(
+                "{} is not a GGUF model file (one starts with `GGUF`); point `model_path` at a .gguf file, or run `promptgate model fetch`",
+                path.display()
+            ));
+        }
+        std::io::Seek::rewind(&mut file).map_err(|e| format!("{}: {e}", path.display()))?;
+        let content = gguf_file::Content::read(&mut file).map_err(|e| describe(path, &e))?;
         let architecture = metadata(&content, "general.architecture")?
             .to_string()
             .map_err(|e| e.to_string())?
@@ -84,10 +102,9 @@ impl Model {
     /// Loads a GGUF file. Any 4- or 5-bit matrix is re-quantised to Q8_0, which candle's CPU
     /// kernels run several times faster than Q4_1 (greedy output is unchanged in practice).
     pub(super) fn load(path: &Path) -> Result<Self, String> {
-        let describe = |e: candle_core::Error| format!("{}: {e}", path.display());
         let mut file = std::fs::File::open(path)
             .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        let content = gguf_file::Content::read(&mut file).map_err(describe)?;
+        let content = gguf_file::Content::read(&mut file).map_err(|e| describe(path, &e))?;
         let architecture = metadata(&content, "general.architecture")?
             .to_string()
             .map_err(|e| e.to_string())?
@@ -124,8 +141,13 @@ impl Model {
         let mut names: Vec<&String> = content.tensor_infos.keys().collect();
         names.sort();
         for name in names {
-            let tensor = content.tensor(&mut file, name, &device).map_err(describe)?;
-            tensors.push((name.clone(), requantize(tensor, &device).map_err(describe)?));
+            let tensor = content
+                .tensor(&mut file, name, &device)
+                .map_err(|e| describe(path, &e))?;
+            tensors.push((
+                name.clone(),
+                requantize(tensor, &device).map_err(|e| describe(path, &e))?,
+            ));
         }
         let meta: Vec<(&str, &gguf_file::Value)> = content
             .metadata
@@ -134,12 +156,12 @@ impl Model {
             .collect();
         let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
         let mut buffer = Cursor::new(Vec::new());
-        gguf_file::write(&mut buffer, &meta, &refs).map_err(describe)?;
+        gguf_file::write(&mut buffer, &meta, &refs).map_err(|e| describe(path, &e))?;
         drop(tensors);
         buffer.set_position(0);
-        let requantized = gguf_file::Content::read(&mut buffer).map_err(describe)?;
-        let weights =
-            ModelWeights::from_gguf(requantized, &mut buffer, &device).map_err(describe)?;
+        let requantized = gguf_file::Content::read(&mut buffer).map_err(|e| describe(path, &e))?;
+        let weights = ModelWeights::from_gguf(requantized, &mut buffer, &device)
+            .map_err(|e| describe(path, &e))?;
         Ok(Self {
             weights,
             tokenizer,
