@@ -16,7 +16,7 @@ pub mod exit {
     pub const INVALID_INPUT: i32 = 2;
     /// No cases were selected, so nothing was checked.
     pub const NO_CASES: i32 = 3;
-    /// The gate failed: a regression beyond tolerance.
+    /// The gate failed: a regression beyond tolerance (`run`: a case failed).
     pub const GATE_FAILED: i32 = 10;
     /// The verdict is inconclusive and the policy blocks on inconclusive.
     pub const INCONCLUSIVE_BLOCKED: i32 = 11;

@@ -154,6 +154,13 @@ pub fn run(
             .allows(errored_cases, report.totals.cases)
     {
         exit::INCOMPLETE
+    } else if report
+        .suites
+        .iter()
+        .flat_map(|s| &s.cases)
+        .any(|c| c.side.pass_rate.is_some_and(|rate| rate < 1.0))
+    {
+        exit::GATE_FAILED
     } else {
         exit::PASS
     };

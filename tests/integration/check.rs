@@ -269,7 +269,7 @@ fn samples_partials_and_jsonl_cases() {
 fn run_and_validate_work_on_one_version() {
     let p = Project::triage();
     let out = p.run(&["run"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.code, 10, "a case fails: {}", out.stderr);
     assert!(out.stdout.contains("fail refund"), "{}", out.stdout);
     let report = p.report(&out);
     let rate = report["suites"][0]["pass_rate"].as_f64().unwrap();
@@ -299,11 +299,11 @@ fn the_summary_goes_to_the_ci_job_summary_when_asked() {
     assert_eq!(out.code, 10);
     let written = std::fs::read_to_string(&target).unwrap();
     assert!(
-        written.starts_with("earlier step\n## promptgate: FAIL"),
+        written.starts_with("earlier step\n<!-- promptgate summary -->\n## promptgate: FAIL"),
         "{written}"
     );
     assert!(
-        written.contains("| support/triage@worktree | triage | billing |"),
+        written.contains("| `support/triage@worktree` | `triage` | `billing` | contains: "),
         "{written}"
     );
 }

@@ -250,7 +250,7 @@ fn every_headline_says_incomplete_when_nothing_was_evaluated() {
     let dir = out.report_dir();
     let summary = p.read(&format!("{dir}/summary.md"));
     assert!(
-        summary.starts_with("## promptgate: INCOMPLETE"),
+        summary.starts_with("<!-- promptgate summary -->\n## promptgate: INCOMPLETE"),
         "{summary}"
     );
     let html = p.read(&format!("{dir}/index.html"));
@@ -371,7 +371,11 @@ fn an_exec_command_sees_only_the_variables_its_config_names() {
     let outputs = |config: &str| {
         p.write("promptgate.yaml", config);
         let out = p.run_env(&["run"], &[("OPENAI_API_KEY", "sk-live-not-for-bots")]);
-        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+        assert_eq!(
+            out.code, 10,
+            "the bot fails the suite: {}\n{}",
+            out.stdout, out.stderr
+        );
         p.report(&out)["suites"][0]["cases"][0]["side"]["samples"][0]["output"]
             .as_str()
             .unwrap()
