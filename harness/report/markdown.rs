@@ -12,7 +12,7 @@ use crate::compare::CaseStatus;
 const MAX_ROWS: usize = 25;
 
 /// The first line of every summary, so CI can find its earlier comment and update it in place.
-pub const SUMMARY_MARKER: &str = "<!-- promptgate summary -->";
+const SUMMARY_MARKER: &str = "<!-- promptgate summary -->";
 
 /// The most characters of a failing assertion's reason shown in a table cell.
 const MAX_FAILURE_CHARS: usize = 120;
