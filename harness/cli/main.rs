@@ -273,6 +273,10 @@ fn check(root: &std::path::Path, options: &ops::CheckOptions, json: bool) -> Res
     let outcome = match outcome? {
         ops::CheckResult::Checked(outcome) => outcome,
         ops::CheckResult::Estimated(estimates) => {
+            if json {
+                print_json(&estimates)?;
+                return Ok(exit::PASS);
+            }
             for e in &estimates {
                 println!(
                     "{}: {} calls ({} answered from the cache), ~{} input tokens, at most {} output tokens, at most {}",

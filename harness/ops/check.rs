@@ -412,6 +412,9 @@ pub fn check(
         options.calls.provider.as_deref(),
         progress,
     );
+    if options.dry_run {
+        providers = providers.dry_run();
+    }
     let mut jobs = Jobs::default();
     let mut planned = Vec::new();
     for spec in &specs {

@@ -81,6 +81,7 @@ pub(super) struct Providers<'p> {
     env: &'p Env,
     notify: &'p mut dyn FnMut(super::Progress),
     override_name: Option<&'p str>,
+    dry_run: bool,
     built: HashMap<String, Arc<SuiteProvider>>,
     lanes: Lanes,
 }
@@ -97,9 +98,16 @@ impl<'p> Providers<'p> {
             env,
             notify,
             override_name,
+            dry_run: false,
             built: HashMap::new(),
             lanes: Lanes::default(),
         }
+    }
+
+    /// Plans without touching anything: the default local model is not fetched.
+    pub(super) fn dry_run(mut self) -> Self {
+        self.dry_run = true;
+        self
     }
 
     /// The provider for `suite`: the command line's, else the suite's, else the project default.
@@ -144,23 +152,29 @@ impl<'p> Providers<'p> {
         let needs_default_model = provider_config.kind == crate::config::ProviderKind::Local
             && provider_config.model_path.is_none()
             && !crate::provider::local::default_model_path(&model_dir).is_file();
-        if needs_default_model {
-            let notify = &mut *self.notify;
-            crate::provider::local::fetch(&model_dir, &mut |note| {
-                notify(super::Progress::Note(note.to_string()))
-            })
-            .map_err(|message| Error::Provider {
-                provider: name.clone(),
-                message,
-            })?;
-        }
-        let provider = provider::build(
-            &name,
-            &provider_config,
-            &self.project.root,
-            &model_dir,
-            self.env,
-        )?;
+        let provider: Arc<dyn Provider> = if needs_default_model && self.dry_run {
+            Arc::new(crate::provider::local::Local::unfetched(
+                &crate::provider::local::default_model_path(&model_dir),
+            ))
+        } else {
+            if needs_default_model {
+                let notify = &mut *self.notify;
+                crate::provider::local::fetch(&model_dir, &mut |note| {
+                    notify(super::Progress::Note(note.to_string()))
+                })
+                .map_err(|message| Error::Provider {
+                    provider: name.clone(),
+                    message,
+                })?;
+            }
+            provider::build(
+                &name,
+                &provider_config,
+                &self.project.root,
+                &model_dir,
+                self.env,
+            )?
+        };
         let settings = lane_settings(&provider_config, provider.default_concurrency());
         let lane = self.lanes.for_provider(provider.as_ref(), settings);
         let built = Arc::new(SuiteProvider {

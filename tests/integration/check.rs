@@ -350,3 +350,35 @@ fn a_control_run_measures_the_baseline_against_itself_and_never_blocks() {
     );
     assert!(out.stdout.contains("control run"), "{}", out.stdout);
 }
+
+#[test]
+fn a_dry_run_touches_nothing_and_speaks_json() {
+    let p = Project::triage();
+    p.write("promptgate.yaml", "default_provider: local\n");
+    p.write(
+        "prompts/support/triage.prompt",
+        &TRIAGE_PROMPT.replace("billing, bug", "refund"),
+    );
+    let models = tempfile::tempdir().unwrap();
+    let out = p.run_env(
+        &["check", "--dry-run", "--json"],
+        &[("PROMPTGATE_MODEL_DIR", models.path().to_str().unwrap())],
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let estimates: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(estimates[0]["calls"], 6, "{estimates}");
+    assert!(
+        estimates[0]["provider"]
+            .as_str()
+            .unwrap()
+            .starts_with("local:"),
+        "{estimates}"
+    );
+    assert_eq!(
+        std::fs::read_dir(models.path()).unwrap().count(),
+        0,
+        "the model was not fetched"
+    );
+    assert!(!p.path().join("reports").exists(), "no run directory");
+    assert!(!p.path().join(".promptgate").exists(), "no cache");
+}

@@ -72,6 +72,15 @@ impl Local {
         })
     }
 
+    /// The default model at `path` as it will be once fetched, for planning a run without
+    /// touching it (`check --dry-run`): its identity is known, its weights are not there.
+    pub fn unfetched(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            fingerprint: format!("local:{DEFAULT_MODEL_FILE}:{DEFAULT_MODEL_BYTES}"),
+        }
+    }
+
     fn model(&self) -> Result<Arc<Model>, String> {
         shared_model(&self.path)
     }
