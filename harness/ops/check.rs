@@ -218,7 +218,9 @@ fn select(
                     Err(e) => return Err(e),
                 };
                 for rev in &revisions {
-                    if Prepared::effective_hash(project, &name, rev)? != base {
+                    if Prepared::effective_hash(project, &name, rev)? != base
+                        || specification_changed(project, &name, &base_rev, rev)?
+                    {
                         changed.push(name.clone());
                         break;
                     }
@@ -254,6 +256,38 @@ fn select(
         }
     }
     Ok(specs)
+}
+
+/// Whether what a prompt is judged by differs between `base` and `rev`: the config (its
+/// tolerances and providers), or a suite that targets the prompt, or one of that suite's case
+/// files. A change to the specification is checked like a change to the prompt.
+fn specification_changed(
+    project: &Project,
+    name: &PromptName,
+    base: &str,
+    rev: &str,
+) -> Result<bool> {
+    let mut files: Vec<String> = vec![crate::config::CONFIG_FILE.to_string()];
+    for suite in project.suites.iter().filter(|s| s.targets(name)) {
+        files.push(suite.path.display().to_string());
+        files.extend(
+            suite
+                .cases
+                .iter()
+                .map(|c| c.location.file.display().to_string()),
+        );
+    }
+    files.sort();
+    files.dedup();
+    for file in &files {
+        let file = file.replace('\\', "/");
+        if project.store.read_at(base, &file, Some(name))?
+            != project.store.read_at(rev, &file, Some(name))?
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// A prompt deleted by the candidate is a change: it fails the gate while suites still target

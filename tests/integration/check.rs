@@ -382,3 +382,55 @@ fn a_dry_run_touches_nothing_and_speaks_json() {
     assert!(!p.path().join("reports").exists(), "no run directory");
     assert!(!p.path().join(".promptgate").exists(), "no cache");
 }
+
+#[test]
+fn a_change_to_suites_case_files_or_config_alone_is_checked() {
+    let p = Project::triage();
+    p.write(
+        "suites/more.yaml",
+        "kind: regression\nprompt: support/triage\ncases:\n  - file: fixtures/more.jsonl\n",
+    );
+    p.write(
+        "fixtures/more.jsonl",
+        "{\"id\": \"locked\", \"vars\": {\"message\": \"locked out\"}, \"assert\": [{\"type\": \"contains\", \"value\": \"account\"}]}\n",
+    );
+    p.commit("more cases");
+    let nothing = p.run(&["check"]);
+    assert_eq!(nothing.code, 0);
+    assert!(
+        nothing.stdout.contains("nothing to check"),
+        "{}",
+        nothing.stdout
+    );
+
+    let edits: [(&str, String); 3] = [
+        (
+            "suites/triage.yaml",
+            format!(
+                "{}  - id: locked\n    vars: {{ message: \"locked out\" }}\n    assert:\n      - {{ type: contains, value: refund }}\n",
+                crate::support::TRIAGE_SUITE
+            ),
+        ),
+        (
+            "fixtures/more.jsonl",
+            "{\"id\": \"locked\", \"vars\": {\"message\": \"locked out\"}, \"assert\": [{\"type\": \"contains\", \"value\": \"password\"}]}\n".to_string(),
+        ),
+        (
+            "promptgate.yaml",
+            "default_provider: echo\ntolerance:\n  standard: { max_new_failures: 1 }\n".to_string(),
+        ),
+    ];
+    for (file, content) in edits {
+        let before = p.read(file);
+        p.write(file, &content);
+        let out = p.run(&["check"]);
+        assert!(
+            !out.stdout.contains("nothing to check")
+                && out.stdout.contains("support/triage@worktree"),
+            "{file}: {}\n{}",
+            out.stdout,
+            out.stderr
+        );
+        p.write(file, &before);
+    }
+}
