@@ -8,7 +8,8 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "promptgate", version, about, after_help = EXIT_CODES)]
 pub(crate) struct Args {
-    /// Project root (a git work tree); default: the current directory.
+    /// Project folder (where `promptgate.yaml` is, in a git work tree); default: the nearest
+    /// one upward from the current directory.
     #[arg(long, global = true, value_name = "DIR")]
     pub(crate) root: Option<PathBuf>,
     #[command(subcommand)]

@@ -28,10 +28,13 @@ fn main() -> ExitCode {
 }
 
 fn dispatch(args: Args) -> Result<i32, Error> {
+    let here = std::env::current_dir()
+        .map_err(|e| Error::Internal(format!("cannot read the current directory: {e}")))?;
+    // `init` makes a project where it is run; every other command finds the one it is in.
     let root = match args.root {
         Some(root) => root,
-        None => std::env::current_dir()
-            .map_err(|e| Error::Internal(format!("cannot read the current directory: {e}")))?,
+        None if matches!(args.command, Command::Init) => here,
+        None => ops::find_project(&here),
     };
     let command_line = std::env::args().collect::<Vec<_>>().join(" ");
     let env = || -> ops::Env { std::env::vars().collect() };

@@ -91,6 +91,23 @@ impl Project {
     }
 }
 
+/// The project a command run in `start` works on, found as git and cargo find theirs: the
+/// nearest folder upward with a `promptgate.yaml`, not past the root of the git repository;
+/// else that root; else `start` itself.
+pub fn find_project(start: &Path) -> PathBuf {
+    let mut repository_root = None;
+    for dir in start.ancestors() {
+        if dir.join(crate::config::CONFIG_FILE).is_file() {
+            return dir.to_path_buf();
+        }
+        if dir.join(".git").exists() {
+            repository_root = Some(dir.to_path_buf());
+            break;
+        }
+    }
+    repository_root.unwrap_or_else(|| start.to_path_buf())
+}
+
 /// Environment variables the CLI read, for API keys named in the config.
 pub type Env = BTreeMap<String, String>;
 

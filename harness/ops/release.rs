@@ -246,7 +246,7 @@ pub fn promote(
         &signature,
     )?;
     Ok(Promotion {
-        tag: Store::version_tag(&name, version),
+        tag: store.version_tag(&name, version),
         record,
         unchanged: false,
         run_dir,

@@ -76,16 +76,12 @@ pub fn init(root: &Path) -> Result<Scaffolded> {
         git2::Repository::init(root)?;
         done.git_initialised = true;
     }
-    let files: [(&str, &str); 6] = [
+    let files: [(&str, &str); 5] = [
         ("promptgate.yaml", CONFIG),
         ("prompts/greet.prompt", PROMPT),
         ("suites/greet.yaml", SUITE),
         ("suites/adversarial/greet.yaml", ATTACKS),
         ("reports/.gitignore", REPORTS_IGNORE),
-        (
-            ".github/workflows/promptgate.yml",
-            include_str!("../../docs/ci/github-actions.yml"),
-        ),
     ];
     for (path, content) in files {
         let full = root.join(path);
@@ -95,6 +91,21 @@ pub fn init(root: &Path) -> Result<Scaffolded> {
         }
         crate::files::write_confined(root, Path::new(path), content.as_bytes())?;
         done.created.push(path.to_string());
+    }
+    // GitHub reads workflows only at the repository's root: a project in a folder gets its
+    // own workflow there, with the folder in its paths.
+    let store = Store::open(root)?;
+    let (workflow, content) = github_workflow(store.prefix());
+    let shown = if store.prefix().is_empty() {
+        workflow.clone()
+    } else {
+        format!("{workflow} (at the repository root)")
+    };
+    if store.workdir().join(&workflow).exists() {
+        done.kept.push(shown);
+    } else {
+        crate::files::write_confined(store.workdir(), Path::new(&workflow), content.as_bytes())?;
+        done.created.push(shown);
     }
     let ignore = root.join(".gitignore");
     let existing = match std::fs::read_to_string(&ignore) {
@@ -119,6 +130,51 @@ pub fn init(root: &Path) -> Result<Scaffolded> {
         done.created.push(".gitignore".into());
     }
     Ok(done)
+}
+
+/// The GitHub Actions workflow for a project in the repository folder `prefix` (`""` at the
+/// root, else ending in `/`): its path from the repository root, and its text.
+fn github_workflow(prefix: &str) -> (String, String) {
+    let template = include_str!("../../docs/ci/github-actions.yml");
+    let folder = prefix.trim_end_matches('/');
+    if folder.is_empty() {
+        return (
+            ".github/workflows/promptgate.yml".into(),
+            template.to_string(),
+        );
+    }
+    let slug = folder.replace('/', "-");
+    let mut text = template.to_string();
+    for watched in ["prompts/**", "suites/**", "fixtures/**", "promptgate.yaml"] {
+        text = text.replace(&format!("\"{watched}\""), &format!("\"{prefix}{watched}\""));
+    }
+    let replacements = [
+        (
+            "name: promptgate\n",
+            format!("name: promptgate ({folder})\n"),
+        ),
+        (
+            "working-directory: .\n",
+            format!("working-directory: {folder}\n"),
+        ),
+        (
+            "path: .promptgate/cache\n",
+            format!("path: {prefix}.promptgate/cache\n"),
+        ),
+        ("path: reports/ }", format!("path: {prefix}reports/ }}")),
+        (
+            "promptgate-responses-",
+            format!("promptgate-responses-{slug}-"),
+        ),
+        (
+            "name: promptgate-reports,",
+            format!("name: promptgate-reports-{slug},"),
+        ),
+    ];
+    for (from, to) in replacements {
+        text = text.replace(from, &to);
+    }
+    (format!(".github/workflows/promptgate-{slug}.yml"), text)
 }
 
 /// The first line of every hook promptgate writes, so it knows its own.
@@ -148,14 +204,25 @@ pub fn install_hook(root: &Path, binary: &Path, force: bool) -> Result<PathBuf> 
             )));
         }
     }
-    let binary = binary.display().to_string().replace('\'', r"'\''");
+    let quote = |text: &str| text.replace('\'', r"'\''");
+    let binary = quote(&binary.display().to_string());
+    // Git runs hooks at the repository root; a project in a folder is named.
+    let prefix = Store::open(root)?
+        .prefix()
+        .trim_end_matches('/')
+        .to_string();
+    let project = if prefix.is_empty() {
+        String::new()
+    } else {
+        format!(" --root '{}'", quote(&prefix))
+    };
     let script = format!(
         "#!/bin/sh\n{HOOK_MARK} (installed by `promptgate hook install`): gates the prompts\n\
          # staged for this commit, and blocks the commit when the gate fails.\n\
          # Skip it once with `git commit --no-verify`.\n\
          promptgate='{binary}'\n\
          [ -x \"$promptgate\" ] || promptgate=promptgate\n\
-         exec \"$promptgate\" hook run\n"
+         exec \"$promptgate\"{project} hook run\n"
     );
     std::fs::create_dir_all(&hooks).map_err(|e| Error::io("create directory", &hooks, e))?;
     crate::files::write_atomic(&path, script.as_bytes())?;

@@ -71,10 +71,13 @@ enum Resolved<'r> {
     Commit(git2::Commit<'r>),
 }
 
-/// The project's git repository.
+/// The project's git repository. The project may be a folder of it (a monorepo): paths in
+/// git are then under that folder, and release refs are named with it.
 pub struct Store {
     repo: Repository,
     root: PathBuf,
+    /// The project folder in the repository, `""` at its root, else ending in `/`.
+    prefix: String,
 }
 
 impl std::fmt::Debug for Store {
@@ -84,31 +87,66 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens the repository whose work tree is `root`.
+    /// Opens the repository that holds the project at `root` (its work tree, or a folder of
+    /// it).
     pub fn open(root: &Path) -> Result<Self> {
-        let repo = Repository::open(root).map_err(|e| {
+        let repo = Repository::discover(root).map_err(|e| {
             Error::Usage(format!(
-                "{} is not the root of a git repository ({}); promptgate versions prompts with git: run `git init` there",
+                "{} is not in a git repository ({}); promptgate versions prompts with git: run `git init` (or `promptgate init`) there",
                 root.display(),
                 e.message()
             ))
         })?;
-        let root = repo
+        let workdir = repo
             .workdir()
             .ok_or_else(|| {
                 Error::Usage("the repository is bare; promptgate needs a work tree".into())
             })?
             .to_path_buf();
-        Ok(Self { repo, root })
+        let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+        let (workdir, root) = (canonical(&workdir), canonical(root));
+        let inside = root.strip_prefix(&workdir).map_err(|_| {
+            Error::Internal(format!(
+                "{} is not under its repository's work tree {}",
+                root.display(),
+                workdir.display()
+            ))
+        })?;
+        let prefix: String = inside
+            .components()
+            .map(|c| format!("{}/", c.as_os_str().to_string_lossy()))
+            .collect();
+        Ok(Self { repo, root, prefix })
+    }
+
+    /// The repository's work tree (the project root, or a folder above it).
+    pub fn workdir(&self) -> &Path {
+        self.repo.workdir().unwrap_or(&self.root)
+    }
+
+    /// The project folder in the repository: `""` at its root, else ending in `/`.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// `path` (relative to the project root) as git names it.
+    fn git_path(&self, path: &str) -> String {
+        format!("{}{path}", self.prefix)
+    }
+
+    /// `name` as release refs carry it: with the project folder, so two projects of one
+    /// repository keep their releases apart.
+    fn ref_name(&self, name: &PromptName) -> String {
+        format!("{}{name}", self.prefix)
     }
 
     /// Reads `staged` content from the index file at `path` instead of the repository's own
     /// (git points hooks at a temporary index with `GIT_INDEX_FILE`, e.g. for `commit -a`).
     pub fn use_index_file(&self, path: &Path) -> Result<()> {
-        let path = if path.is_absolute() {
-            path.to_path_buf()
-        } else {
-            self.root.join(path)
+        // Git gives hooks this path relative to the work tree, where they run.
+        let path = match self.repo.workdir() {
+            Some(workdir) if !path.is_absolute() => workdir.join(path),
+            _ => path.to_path_buf(),
         };
         let mut index = git2::Index::open(&path)?;
         self.repo.set_index(&mut index)?;
@@ -120,9 +158,9 @@ impl Store {
         &self.root
     }
 
-    /// The label ref for a prompt: `refs/prompts/NAME@LABEL`.
-    pub fn label_ref(name: &PromptName, label: &str) -> String {
-        format!("refs/prompts/{name}@{label}")
+    /// The label ref for a prompt: `refs/prompts/NAME@LABEL` (NAME after the project folder).
+    pub fn label_ref(&self, name: &PromptName, label: &str) -> String {
+        format!("refs/prompts/{}@{label}", self.ref_name(name))
     }
 
     /// Refuses a label git cannot carry (its ref would be ignored or never pushed) or one that
@@ -155,7 +193,7 @@ impl Store {
     /// Whether `name` has the given label.
     pub fn has_label(&self, name: &PromptName, label: &str) -> bool {
         self.repo
-            .find_reference(&Self::label_ref(name, label))
+            .find_reference(&self.label_ref(name, label))
             .is_ok()
     }
 
@@ -168,13 +206,13 @@ impl Store {
         }
         // A label never shadows HEAD, whatever refs a repository carries.
         if let Some(name) = name.filter(|_| rev != "HEAD") {
-            if let Ok(reference) = self.repo.find_reference(&Self::label_ref(name, rev)) {
+            if let Ok(reference) = self.repo.find_reference(&self.label_ref(name, rev)) {
                 let commit = reference.peel_to_commit().map_err(|_| Error::Revision {
                     rev: rev.to_string(),
                     message: format!(
                         "is a label whose ref {} points at something other than a commit; promptgate never writes such a ref: delete it with `git update-ref -d {}`",
-                        Self::label_ref(name, rev),
-                        Self::label_ref(name, rev)
+                        self.label_ref(name, rev),
+                        self.label_ref(name, rev)
                     ),
                 })?;
                 return Ok(Resolved::Commit(commit));
@@ -217,7 +255,7 @@ impl Store {
     }
 
     fn read_index(&self, index: &git2::Index, path: &str) -> Result<Option<String>> {
-        let Some(entry) = index.get_path(Path::new(path), 0) else {
+        let Some(entry) = index.get_path(Path::new(&self.git_path(path)), 0) else {
             return Ok(None);
         };
         regular_file(path, entry.mode)?;
@@ -226,7 +264,7 @@ impl Store {
     }
 
     fn read_tree(&self, tree: &Tree<'_>, path: &str) -> Result<Option<String>> {
-        let entry = match tree.get_path(Path::new(path)) {
+        let entry = match tree.get_path(Path::new(&self.git_path(path))) {
             Ok(entry) => entry,
             Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
             Err(e) => return Err(e.into()),
@@ -303,7 +341,7 @@ impl Store {
         match self.resolve(None, rev)? {
             Resolved::Worktree => walk_dir(&self.root.join(PROMPTS_DIR), "", &mut files),
             Resolved::Staged(index) => {
-                let prefix = format!("{PROMPTS_DIR}/");
+                let prefix = self.git_path(&format!("{PROMPTS_DIR}/"));
                 files.extend(index.iter().filter_map(|entry| {
                     let path = String::from_utf8_lossy(&entry.path).into_owned();
                     path.strip_prefix(&prefix).map(str::to_string)
@@ -311,7 +349,7 @@ impl Store {
             }
             Resolved::Commit(commit) => {
                 let tree = commit.tree()?;
-                if let Ok(entry) = tree.get_path(Path::new(PROMPTS_DIR)) {
+                if let Ok(entry) = tree.get_path(Path::new(&self.git_path(PROMPTS_DIR))) {
                     let sub = entry.to_object(&self.repo)?.peel_to_tree()?;
                     sub.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
                         if entry.kind() == Some(ObjectType::Blob) {
@@ -346,7 +384,7 @@ impl Store {
 
     /// The commits that changed `name`'s file, newest first, walking back from HEAD.
     pub fn log(&self, name: &PromptName) -> Result<Vec<LogEntry>> {
-        let path = name.path();
+        let path = self.git_path(&name.path());
         let mut walk = self.repo.revwalk()?;
         walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)?;
         if walk.push_head().is_err() {
@@ -388,10 +426,10 @@ impl Store {
         Ok(entries)
     }
 
-    /// The files under `dir` (a path relative to the repository root) that git tracks: in the
-    /// index, so committed or staged.
+    /// The files under `dir` (a path relative to the project root) that git tracks: in the
+    /// index, so committed or staged. Paths are the repository's.
     pub fn tracked_under(&self, dir: &str) -> Result<Vec<String>> {
-        let prefix = format!("{}/", dir.trim_end_matches('/'));
+        let prefix = self.git_path(&format!("{}/", dir.trim_end_matches('/')));
         let index = self.repo.index()?;
         Ok(index
             .iter()
@@ -400,7 +438,8 @@ impl Store {
             .collect())
     }
 
-    /// The paths staged for the next commit that differ from HEAD.
+    /// The paths (relative to the project root) staged for the next commit that differ from
+    /// HEAD.
     pub fn staged_paths(&self) -> Result<Vec<String>> {
         let head = self.repo.head().ok().and_then(|h| h.peel_to_tree().ok());
         let index = self.repo.index()?;
@@ -411,6 +450,7 @@ impl Store {
             .deltas()
             .filter_map(|d| d.new_file().path().or(d.old_file().path()))
             .map(|p| p.to_string_lossy().replace('\\', "/"))
+            .filter_map(|p| p.strip_prefix(&self.prefix).map(str::to_string))
             .collect())
     }
 

@@ -140,12 +140,12 @@ pub struct LabelMove<'a> {
 
 impl Store {
     /// The tag name of version `n` of `name`.
-    pub fn version_tag(name: &PromptName, n: u32) -> String {
-        format!("prompts/{name}@v{n}")
+    pub fn version_tag(&self, name: &PromptName, n: u32) -> String {
+        format!("prompts/{}@v{n}", self.ref_name(name))
     }
 
-    fn history_ref(name: &PromptName, label: &str) -> String {
-        format!("refs/promptgate/history/{name}@{label}")
+    fn history_ref(&self, name: &PromptName, label: &str) -> String {
+        format!("refs/promptgate/history/{}@{label}", self.ref_name(name))
     }
 
     fn approvals_prefix(content: &ContentHash) -> String {
@@ -164,7 +164,7 @@ impl Store {
 
     /// Every promoted version of `name`, oldest first.
     pub fn promoted(&self, name: &PromptName) -> Result<Vec<Promoted>> {
-        let prefix = format!("refs/tags/prompts/{name}@v");
+        let prefix = format!("refs/tags/prompts/{}@v", self.ref_name(name));
         let mut out = Vec::new();
         for reference in self.repo.references_glob(&format!("{prefix}*"))? {
             let reference = reference?;
@@ -193,7 +193,7 @@ impl Store {
             };
             out.push(Promoted {
                 version: n,
-                tag: Self::version_tag(name, n),
+                tag: self.version_tag(name, n),
                 tag_id,
                 record,
             });
@@ -205,14 +205,14 @@ impl Store {
     /// Where `name@label` points (the raw ref target), if the label exists.
     pub fn label_target(&self, name: &PromptName, label: &str) -> Option<Oid> {
         self.repo
-            .find_reference(&Self::label_ref(name, label))
+            .find_reference(&self.label_ref(name, label))
             .ok()
             .and_then(|r| r.target())
     }
 
     /// The labels `name` has, sorted.
     pub fn labels(&self, name: &PromptName) -> Result<Vec<String>> {
-        let prefix = format!("refs/prompts/{name}@");
+        let prefix = format!("refs/prompts/{}@", self.ref_name(name));
         let mut labels = Vec::new();
         for reference in self.repo.references_glob(&format!("{prefix}*"))? {
             if let Some(label) = reference?.name().ok().and_then(|n| n.strip_prefix(&prefix)) {
@@ -226,7 +226,7 @@ impl Store {
     /// The tip of `name@label`'s history, if it has one.
     pub fn history_tip(&self, name: &PromptName, label: &str) -> Option<Oid> {
         self.repo
-            .find_reference(&Self::history_ref(name, label))
+            .find_reference(&self.history_ref(name, label))
             .ok()
             .and_then(|r| r.target())
     }
@@ -259,9 +259,9 @@ impl Store {
         signature: &Signature<'_>,
     ) -> Result<Oid> {
         let e = m.event;
-        let label_ref = Self::label_ref(m.name, m.label);
-        let history_ref = Self::history_ref(m.name, m.label);
-        let tag_name = Self::version_tag(m.name, e.version);
+        let label_ref = self.label_ref(m.name, m.label);
+        let history_ref = self.history_ref(m.name, m.label);
+        let tag_name = self.version_tag(m.name, e.version);
         let tag_ref = format!("refs/tags/{tag_name}");
         let race = || {
             Error::refused(format!(

@@ -8,6 +8,7 @@ mod errors;
 mod gate;
 mod hardening;
 mod mock;
+mod project;
 mod providers;
 mod release;
 mod report;

@@ -124,9 +124,14 @@ impl Project {
     }
 
     pub(crate) fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        self.run_in("", args, env)
+    }
+
+    /// Runs the binary in `folder` of the repository (`""`: its root).
+    pub(crate) fn run_in(&self, folder: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
         let out = Command::new(env!("CARGO_BIN_EXE_promptgate"))
             .args(args)
-            .current_dir(self.dir.path())
+            .current_dir(self.dir.path().join(folder))
             .env_remove("GITHUB_STEP_SUMMARY")
             .envs(env.iter().copied())
             .output()

