@@ -12,8 +12,42 @@ pub(crate) struct Args {
     /// one upward from the current directory.
     #[arg(long, global = true, value_name = "DIR")]
     pub(crate) root: Option<PathBuf>,
+    /// Colour: `auto` (on a terminal, unless NO_COLOR is set; CLICOLOR_FORCE forces it),
+    /// `always`, or `never`.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub(crate) color: ColorChoice,
+    /// Print only the verdict.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub(crate) quiet: bool,
+    /// Also print the statistics each decision rests on, and every improved case.
+    #[arg(short, long, global = true)]
+    pub(crate) verbose: bool,
     #[command(subcommand)]
     pub(crate) command: Command,
+}
+
+/// When to colour the terminal output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ColorChoice {
+    /// On a terminal, unless `NO_COLOR` is set (`CLICOLOR_FORCE` forces it).
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether to colour output to a stream that `is_terminal` or not, given the environment.
+    pub(crate) fn enabled(self, is_terminal: bool) -> bool {
+        let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0");
+        match self {
+            Self::Always => true,
+            Self::Never => false,
+            Self::Auto if set("CLICOLOR_FORCE") => true,
+            Self::Auto => is_terminal && !set("NO_COLOR"),
+        }
+    }
 }
 
 const EXIT_CODES: &str = "Exit codes: 0 pass · 1 unexpected error · 2 invalid input (config, suite, prompt, revision) · \

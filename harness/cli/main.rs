@@ -37,6 +37,14 @@ fn dispatch(args: Args) -> Result<i32, Error> {
         None => ops::find_project(&here),
     };
     let command_line = std::env::args().collect::<Vec<_>>().join(" ");
+    let style = Style {
+        detail: match (args.quiet, args.verbose) {
+            (true, _) => promptgate::report::Detail::Quiet,
+            (_, true) => promptgate::report::Detail::Verbose,
+            _ => promptgate::report::Detail::Normal,
+        },
+        colour: args.color.enabled(std::io::stdout().is_terminal()),
+    };
     let env = || -> ops::Env { std::env::vars().collect() };
     match args.command {
         Command::Check(c) => {
@@ -55,7 +63,7 @@ fn dispatch(args: Args) -> Result<i32, Error> {
                 control: c.control,
                 calls: c.calls.into_options(env(), command_line),
             };
-            check(&root, &options, c.json)
+            check(&root, &options, c.json, style)
         }
         Command::Run(r) => {
             let options = ops::RunOptions {
@@ -74,10 +82,7 @@ fn dispatch(args: Args) -> Result<i32, Error> {
                 .unwrap_or(&outcome.run_dir)
                 .display()
                 .to_string();
-            println!(
-                "{}",
-                promptgate::report::run_summary(&outcome.report, &shown)
-            );
+            style.print(&promptgate::report::run_summary(&outcome.report, &shown));
             Ok(outcome.exit_code)
         }
         Command::Validate => {
@@ -191,7 +196,7 @@ fn dispatch(args: Args) -> Result<i32, Error> {
                 calls: args::Calls::default().into_options(env(), command_line),
                 ..ops::CheckOptions::default()
             };
-            let code = check(&root, &options, false)?;
+            let code = check(&root, &options, false, style)?;
             if code != exit::PASS {
                 eprintln!(
                     "promptgate: the commit is blocked (exit {code}); fix the prompt, or skip the gate once with `git commit --no-verify`"
@@ -269,7 +274,12 @@ fn dispatch(args: Args) -> Result<i32, Error> {
 }
 
 /// Runs a check and prints its summary (or JSON); returns the verdict's exit code.
-fn check(root: &std::path::Path, options: &ops::CheckOptions, json: bool) -> Result<i32, Error> {
+fn check(
+    root: &std::path::Path,
+    options: &ops::CheckOptions,
+    json: bool,
+    style: Style,
+) -> Result<i32, Error> {
     let mut bar = progress::Bar::new(std::io::stderr().is_terminal());
     let outcome = ops::check(root, options, &mut |p| bar.update(p));
     bar.finish();
@@ -312,13 +322,32 @@ fn check(root: &std::path::Path, options: &ops::CheckOptions, json: bool) -> Res
     if json {
         print_json(&outcome.report)?;
     } else {
-        println!(
-            "{}",
-            promptgate::report::check_summary(&outcome.report, &shown)
-        );
+        style.print(&promptgate::report::check_summary(
+            &outcome.report,
+            &shown,
+            style.detail,
+        ));
     }
     write_step_summary(&outcome.run_dir);
     Ok(outcome.exit_code)
+}
+
+/// How summaries are printed: how much, and whether in colour.
+#[derive(Debug, Clone, Copy)]
+struct Style {
+    detail: promptgate::report::Detail,
+    colour: bool,
+}
+
+impl Style {
+    /// Prints a summary, coloured when asked.
+    fn print(self, summary: &str) {
+        if self.colour {
+            println!("{}", promptgate::report::paint(summary));
+        } else {
+            println!("{summary}");
+        }
+    }
 }
 
 /// Prints `value` as pretty JSON.

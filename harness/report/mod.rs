@@ -17,7 +17,7 @@ use crate::store::Version;
 pub use html::{MAX_OUTPUT_CHARS, escape as escape_html, render_html};
 pub use junit::render_junit;
 pub use markdown::summary_markdown;
-pub use terminal::{check_summary, run_summary};
+pub use terminal::{Detail, check_summary, paint, run_summary};
 
 /// A finished check: every candidate compared with its baseline. Serialized as `report.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -11,25 +11,49 @@ const MAX_CASES: usize = 8;
 /// Characters of an output shown in a diff line.
 const MAX_CHARS: usize = 240;
 
-/// Renders a check for the terminal (no colour codes: the caller decides).
-pub fn check_summary(report: &CheckReport, run_dir: &str) -> String {
+/// How much a terminal summary shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Detail {
+    /// The verdict line only (`-q`).
+    Quiet,
+    /// What regressed and why, first; improvements as one line.
+    #[default]
+    Normal,
+    /// Also the statistics each suite's decision rests on, and every improvement (`-v`).
+    Verbose,
+}
+
+/// Renders a check for the terminal (no colour codes: [`paint`] adds them). Failing
+/// candidates and suites come first, each with why it failed and its regressed cases.
+pub fn check_summary(report: &CheckReport, run_dir: &str, detail: Detail) -> String {
     let mut out = String::new();
-    for c in &report.candidates {
+    if detail == Detail::Quiet {
+        write_verdict(&mut out, report);
+        return super::visible(&out).into_owned();
+    }
+    let mut candidates: Vec<_> = report.candidates.iter().collect();
+    candidates.sort_by(|a, b| b.verdict.cmp(&a.verdict));
+    for c in candidates {
         let _ = writeln!(
             out,
-            "{} {}  {} ({}) vs {} ({})",
+            "{} {}  {} (content {}) vs {} (content {})",
             super::headline(c.verdict, report.complete).to_uppercase(),
             c.prompt,
             c.label,
-            c.candidate.hash,
+            c.candidate.hash.short(),
             c.baseline.rev,
-            c.baseline.hash
+            c.baseline.hash.short()
         );
-        for s in &c.suites {
+        for r in &c.reasons {
+            let _ = writeln!(out, "  ✗ suite {}: {}", r.suite, r.message);
+        }
+        let mut suites: Vec<_> = c.suites.iter().collect();
+        suites.sort_by(|a, b| c.suite_verdict(b).cmp(&c.suite_verdict(a)));
+        for s in suites {
             let cmp = &s.comparison;
             let _ = writeln!(
                 out,
-                "  suite {:<24} {} {} -> {} ({})  regressed {}  fixed {}  errors {}",
+                "  suite {:<24} {} {} → {} ({})  regressed {}  fixed {}  errors {}",
                 s.name,
                 match s.kind {
                     crate::suite::SuiteKind::Regression => "pass",
@@ -42,13 +66,18 @@ pub fn check_summary(report: &CheckReport, run_dir: &str) -> String {
                 cmp.fixed,
                 cmp.errors
             );
-            if let Some(stats) = &s.statistics {
+            if let Some(stats) = s.statistics.as_ref().filter(|_| detail == Detail::Verbose) {
                 let _ = writeln!(out, "    {}", super::statistics_line(stats));
             }
             for rates in &s.attacks {
                 let _ = writeln!(out, "    {}", super::attack_line(rates));
             }
-            for status in [CaseStatus::Regressed, CaseStatus::Error, CaseStatus::Fixed] {
+            let shown: &[CaseStatus] = if detail == Detail::Verbose {
+                &[CaseStatus::Regressed, CaseStatus::Error, CaseStatus::Fixed]
+            } else {
+                &[CaseStatus::Regressed, CaseStatus::Error]
+            };
+            for &status in shown {
                 let cases: Vec<_> = s.cases.iter().filter(|k| k.status == status).collect();
                 for k in cases.iter().take(MAX_CASES) {
                     let _ = writeln!(
@@ -59,7 +88,6 @@ pub fn check_summary(report: &CheckReport, run_dir: &str) -> String {
                     );
                     match (k.baseline.samples.first(), k.candidate.samples.first()) {
                         (Some(b), Some(cand)) if status != CaseStatus::Error => {
-                            let _ = writeln!(out, "      diff: {}", inline_diff(b, cand));
                             for a in cand.assertions.iter().filter(|a| !a.pass) {
                                 let _ = writeln!(
                                     out,
@@ -67,6 +95,7 @@ pub fn check_summary(report: &CheckReport, run_dir: &str) -> String {
                                     a.kind, a.reason
                                 );
                             }
+                            let _ = writeln!(out, "      diff: {}", inline_diff(b, cand));
                         }
                         (b, cand) => {
                             for e in [b, cand]
@@ -88,9 +117,27 @@ pub fn check_summary(report: &CheckReport, run_dir: &str) -> String {
                     );
                 }
             }
-        }
-        for r in &c.reasons {
-            let _ = writeln!(out, "  ✗ {} ({}): {}", r.metric, r.suite, r.message);
+            let fixed: Vec<&str> = s
+                .cases
+                .iter()
+                .filter(|k| k.status == CaseStatus::Fixed)
+                .map(|k| k.id.as_str())
+                .collect();
+            if detail == Detail::Normal && !fixed.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "    {} {}: {}{}",
+                    super::status_label(s.kind, CaseStatus::Fixed),
+                    fixed.len(),
+                    fixed
+                        .iter()
+                        .take(MAX_CASES)
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    if fixed.len() > MAX_CASES { ", …" } else { "" }
+                );
+            }
         }
     }
     if report.candidates.len() > 1 {
@@ -143,6 +190,13 @@ pub fn check_summary(report: &CheckReport, run_dir: &str) -> String {
             "control run: the baseline against itself; the intervals above are the noise floor (never blocks)"
         );
     }
+    write_verdict(&mut out, report);
+    // Model output and case ids must not act on the terminal.
+    super::visible(&out).into_owned()
+}
+
+/// The last line: the verdict, and why the run is incomplete when it is.
+fn write_verdict(out: &mut String, report: &CheckReport) {
     let _ = write!(
         out,
         "verdict: {}{}",
@@ -153,8 +207,65 @@ pub fn check_summary(report: &CheckReport, run_dir: &str) -> String {
             (None, false) => " (incomplete)".to_string(),
         }
     );
-    // Model output and case ids must not act on the terminal.
-    super::visible(&out).into_owned()
+}
+
+/// ANSI styles for a summary [`check_summary`] or [`run_summary`] wrote: verdicts coloured
+/// by what they mean, reasons and regressions red, fixes green. Only the words promptgate
+/// writes at the start of its own lines are styled; everything else is left as it is.
+pub fn paint(summary: &str) -> String {
+    const RED: &str = "\x1b[1;31m";
+    const GREEN: &str = "\x1b[1;32m";
+    const YELLOW: &str = "\x1b[1;33m";
+    const MAGENTA: &str = "\x1b[1;35m";
+    const DIM: &str = "\x1b[2m";
+    const RESET: &str = "\x1b[0m";
+    let verdict_colour = |word: &str| match word {
+        "PASS" => Some(GREEN),
+        "FAIL" => Some(RED),
+        "INCONCLUSIVE" => Some(YELLOW),
+        "INCOMPLETE" => Some(MAGENTA),
+        _ => None,
+    };
+    let mut painted = String::with_capacity(summary.len() + 64);
+    for (i, line) in summary.split('\n').enumerate() {
+        if i > 0 {
+            painted.push('\n');
+        }
+        let indent = line.len() - line.trim_start().len();
+        let (lead, rest) = line.split_at(indent);
+        let first = rest.split(' ').next().unwrap_or_default();
+        let styled = if let Some(verdict) = rest.strip_prefix("verdict: ") {
+            let word = verdict.split(' ').next().unwrap_or_default();
+            verdict_colour(word)
+                .map(|c| format!("verdict: {c}{word}{RESET}{}", &verdict[word.len()..]))
+        } else if indent == 0 {
+            verdict_colour(first).map(|c| format!("{c}{first}{RESET}{}", &rest[first.len()..]))
+        } else {
+            const STYLED: [(&str, &str); 8] = [
+                ("✗", RED),
+                ("regressed", RED),
+                ("new attack success", RED),
+                ("fail ", RED),
+                ("fixed", GREEN),
+                ("now resisted", GREEN),
+                ("diff:", DIM),
+                ("k=", DIM),
+            ];
+            STYLED
+                .iter()
+                .find(|(prefix, _)| rest.starts_with(prefix))
+                .map(|(prefix, colour)| {
+                    if *colour == DIM {
+                        format!("{DIM}{rest}{RESET}")
+                    } else {
+                        format!("{colour}{prefix}{RESET}{}", &rest[prefix.len()..])
+                    }
+                })
+        };
+        painted.push_str(lead);
+        painted.push_str(styled.as_deref().unwrap_or(rest));
+    }
+    painted
 }
 
 /// Renders a run (no comparison) for the terminal.

@@ -434,3 +434,48 @@ fn a_change_to_suites_case_files_or_config_alone_is_checked() {
         p.write(file, &before);
     }
 }
+
+#[test]
+fn the_terminal_leads_with_what_failed_and_honours_quiet_verbose_and_colour() {
+    let p = Project::triage();
+    p.write(
+        "prompts/support/triage.prompt",
+        &TRIAGE_PROMPT.replace("billing, bug", "refund"),
+    );
+    let args = ["check", "--candidate", "HEAD", "--candidate", "worktree"];
+    let out = p.run(&args);
+    assert_eq!(out.code, 10, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .starts_with("FAIL support/triage  support/triage@worktree (content "),
+        "the failing candidate first:\n{}",
+        out.stdout
+    );
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        lines[1].starts_with("  ✗ suite triage: "),
+        "why, right after: {}",
+        lines[1]
+    );
+    assert!(!out.stdout.contains("k=1"), "statistics only with -v");
+    assert!(!out.stdout.contains('\x1b'), "no colour off a terminal");
+
+    let quiet = p.run(&[&args[..], &["-q"]].concat());
+    assert_eq!(quiet.stdout, "verdict: FAIL\n");
+    let verbose = p.run(&[&args[..], &["--verbose"]].concat());
+    assert!(verbose.stdout.contains("k=1"), "{}", verbose.stdout);
+
+    let red_fail = "\x1b[1;31mFAIL\x1b[0m support/triage";
+    let always = p.run(&[&args[..], &["--color", "always"]].concat());
+    assert!(always.stdout.contains(red_fail), "{:?}", always.stdout);
+    assert!(always.stdout.contains("verdict: \x1b[1;31mFAIL\x1b[0m"));
+    let forced = p.run_env(&args, &[("CLICOLOR_FORCE", "1")]);
+    assert!(forced.stdout.contains(red_fail), "{:?}", forced.stdout);
+    let never = p.run_env(
+        &[&args[..], &["--color", "never"]].concat(),
+        &[("CLICOLOR_FORCE", "1")],
+    );
+    assert!(!never.stdout.contains('\x1b'));
+    let no_color = p.run_env(&args, &[("NO_COLOR", "1")]);
+    assert!(!no_color.stdout.contains('\x1b'));
+}
