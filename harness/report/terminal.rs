@@ -32,7 +32,7 @@ pub fn check_summary(report: &CheckReport, run_dir: &str, detail: Detail) -> Str
         return super::visible(&out).into_owned();
     }
     let mut candidates: Vec<_> = report.candidates.iter().collect();
-    candidates.sort_by(|a, b| b.verdict.cmp(&a.verdict));
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.verdict));
     for c in candidates {
         let _ = writeln!(
             out,
@@ -48,7 +48,7 @@ pub fn check_summary(report: &CheckReport, run_dir: &str, detail: Detail) -> Str
             let _ = writeln!(out, "  ✗ suite {}: {}", r.suite, r.message);
         }
         let mut suites: Vec<_> = c.suites.iter().collect();
-        suites.sort_by(|a, b| c.suite_verdict(b).cmp(&c.suite_verdict(a)));
+        suites.sort_by_key(|s| std::cmp::Reverse(c.suite_verdict(s)));
         for s in suites {
             let cmp = &s.comparison;
             let _ = writeln!(
