@@ -85,6 +85,7 @@ fn report() -> CheckReport {
     };
     CheckReport {
         format_version: promptgate::record::FORMAT_VERSION,
+        promptgate: promptgate::BUILD.into(),
         run_id: RunId::parse("20261121T120000.000Z-bench0").expect("a plain id"),
         started_at: "2026-11-21T12:00:00+00:00".into(),
         duration_ms: 60_000,

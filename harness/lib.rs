@@ -10,6 +10,16 @@
 //! - L2: [`runner`], [`score`], [`compare`], [`gate`], [`report`], [`adversarial`];
 //! - L3: [`ops`], one function per command.
 
+/// This build of promptgate: its version, the commit and target it was built from and for.
+pub const BUILD: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("PROMPTGATE_COMMIT"),
+    ", ",
+    env!("PROMPTGATE_TARGET"),
+    ")"
+);
+
 pub mod adversarial;
 pub mod artifact;
 pub mod cache;

@@ -87,6 +87,13 @@ pub(crate) enum Command {
     /// Manage the default local model.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Print a shell completion script (e.g. `promptgate completions bash > /etc/bash_completion.d/promptgate`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff; e.g. `promptgate man > promptgate.1 && man ./promptgate.1`).
+    Man,
 }
 
 #[derive(Debug, Subcommand)]

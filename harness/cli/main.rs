@@ -8,7 +8,7 @@ mod release;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use promptgate::errors::{Error, exit};
 use promptgate::ops;
 use promptgate::report::visible;
@@ -16,7 +16,20 @@ use promptgate::report::visible;
 use args::{Args, CacheCommand, Command, HookCommand, ModelCommand};
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    // `--version` names the build and the local model it pins; `-V` the build alone.
+    let long_version = format!(
+        "{}\nlocal model: {}",
+        promptgate::BUILD,
+        promptgate::provider::local::model_pin()
+    );
+    let matches = Args::command()
+        .version(promptgate::BUILD)
+        .long_version(long_version.leak() as &str)
+        .get_matches();
+    let args = match Args::from_arg_matches(&matches) {
+        Ok(args) => args,
+        Err(e) => e.exit(),
+    };
     let code = match dispatch(args) {
         Ok(code) => code,
         Err(e) => {
@@ -33,7 +46,13 @@ fn dispatch(args: Args) -> Result<i32, Error> {
     // `init` makes a project where it is run; every other command finds the one it is in.
     let root = match args.root {
         Some(root) => root,
-        None if matches!(args.command, Command::Init) => here,
+        None if matches!(
+            args.command,
+            Command::Init | Command::Completions { .. } | Command::Man
+        ) =>
+        {
+            here
+        }
         None => ops::find_project(&here),
     };
     let command_line = std::env::args().collect::<Vec<_>>().join(" ");
@@ -249,6 +268,21 @@ fn dispatch(args: Args) -> Result<i32, Error> {
                 }
                 CacheCommand::Clear => println!("removed {} cached responses", cache.clear()?),
             }
+            Ok(exit::PASS)
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Args::command(),
+                "promptgate",
+                &mut std::io::stdout(),
+            );
+            Ok(exit::PASS)
+        }
+        Command::Man => {
+            let page = clap_mangen::Man::new(Args::command().version(promptgate::BUILD));
+            page.render(&mut std::io::stdout())
+                .map_err(|e| Error::Internal(format!("cannot write the manual page: {e}")))?;
             Ok(exit::PASS)
         }
         Command::Model(ModelCommand::Fetch) => {

@@ -73,7 +73,7 @@ pub struct CheckOptions {
 #[derive(Debug)]
 pub enum CheckResult {
     /// Candidates were compared and gated.
-    Checked(CheckOutcome),
+    Checked(Box<CheckOutcome>),
     /// No prompt was named and none differs between baseline and candidate: nothing to gate.
     NothingChanged,
     /// `--dry-run`: what the check would spend.
@@ -647,6 +647,7 @@ pub fn check(
     );
     let report = CheckReport {
         format_version: FORMAT_VERSION,
+        promptgate: crate::BUILD.to_string(),
         run_id,
         started_at,
         duration_ms: clock.elapsed().as_millis() as u64,
@@ -672,11 +673,11 @@ pub fn check(
             OnInconclusive::Warn
         },
     );
-    Ok(CheckResult::Checked(CheckOutcome {
+    Ok(CheckResult::Checked(Box::new(CheckOutcome {
         report,
         run_dir,
         exit_code,
-    }))
+    })))
 }
 
 /// The most samples per case and version `--adaptive` draws unless told otherwise.

@@ -24,6 +24,9 @@ pub use terminal::{Detail, check_summary, paint, run_summary};
 pub struct CheckReport {
     /// Format of this file; bumped on any incompatible change.
     pub format_version: u32,
+    /// The promptgate that wrote it ([`crate::BUILD`]).
+    #[serde(default)]
+    pub promptgate: String,
     /// The run's id.
     pub run_id: RunId,
     /// When the run started (RFC 3339).
@@ -458,6 +461,7 @@ pub(crate) mod tests {
         };
         CheckReport {
             format_version: crate::record::FORMAT_VERSION,
+            promptgate: crate::BUILD.into(),
             run_id: RunId::parse("20261121T120000.000Z-abcdef").expect("a plain id"),
             started_at: "2026-11-21T12:00:00+00:00".into(),
             duration_ms: 1500,

