@@ -235,7 +235,10 @@ fn dispatch(args: Args) -> Result<i32, Error> {
                 println!("kept {f} (it exists)");
             }
             println!(
-                "next: commit, then `promptgate check --all`; `promptgate hook install` gates every commit"
+                "next: commit; edit a prompt and run `promptgate check` (the report is under reports/);\n\
+                 release a prompt with `promptgate approve NAME@HEAD --as YOU` and `promptgate promote NAME`,\n\
+                 then push the release refs: git push origin 'refs/prompts/*' 'refs/promptgate/*' 'refs/tags/prompts/*';\n\
+                 `promptgate hook install` gates every commit"
             );
             Ok(exit::PASS)
         }
