@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use similar::{DiffTag as OpTag, TextDiff};
 
 use super::{CaseReport, CheckReport, SideReport, SuiteReport};
-use crate::compare::{DiffTag, word_diff};
+use crate::compare::{CaseStatus, DiffTag, word_diff};
 
 const CSS: &str = include_str!("page.css");
 const JS: &str = include_str!("page.js");
@@ -203,6 +203,7 @@ pub fn render_html(report: &CheckReport) -> String {
     let mut cases = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut suites: Vec<&str> = Vec::new();
+    let mut regressed: Vec<Regressed<'_>> = Vec::new();
     for (ci, c) in report.candidates.iter().enumerate() {
         for s in &c.suites {
             if !suites.contains(&s.name.as_str()) {
@@ -210,6 +211,14 @@ pub fn render_html(report: &CheckReport) -> String {
             }
             for case in &s.cases {
                 let key = anchor(ci, &s.name, &case.id, &mut seen);
+                if case.status == CaseStatus::Regressed {
+                    regressed.push(Regressed {
+                        candidate: &c.label,
+                        suite: s,
+                        case,
+                        key: key.clone(),
+                    });
+                }
                 cases.push((case.status, page_case(ci, s, case, key)));
             }
         }
@@ -236,6 +245,7 @@ pub fn render_html(report: &CheckReport) -> String {
     );
     header(&mut h, report);
     h.push_str("<main>\n");
+    regressions(&mut h, &regressed);
     suites_table(&mut h, report);
     charts(&mut h, report);
     prompt_diffs(&mut h, report);
@@ -254,6 +264,50 @@ pub fn render_html(report: &CheckReport) -> String {
         script_json(&data)
     );
     h
+}
+
+/// A regressed case, for the list at the top of the page.
+struct Regressed<'a> {
+    candidate: &'a str,
+    suite: &'a SuiteReport,
+    case: &'a CaseReport,
+    key: String,
+}
+
+/// Most regressed cases listed at the top before the list is cut.
+const MAX_REGRESSED: usize = 12;
+
+/// The regressed cases first, each with what failed first, linked to its diff below.
+fn regressions(h: &mut String, regressed: &[Regressed<'_>]) {
+    if regressed.is_empty() {
+        return;
+    }
+    let _ = write!(
+        h,
+        "<h2>Regressed ({})</h2>\n<table>\n<tr><th>candidate</th><th>suite</th><th>case</th><th>first failure</th></tr>\n",
+        regressed.len()
+    );
+    for r in regressed.iter().take(MAX_REGRESSED) {
+        let (failure, _) = cut(&r.case.first_failure().unwrap_or_default());
+        let _ = writeln!(
+            h,
+            "<tr><td><code>{}</code></td><td><code>{}</code></td><td><a href=\"#case={}\"><code>{}</code></a> <span class=\"meta\">{}</span></td><td class=\"failure\">{}</td></tr>",
+            escape(r.candidate),
+            escape(&r.suite.name),
+            escape(&r.key),
+            escape(&r.case.id),
+            escape(super::status_label(r.suite.kind, CaseStatus::Regressed)),
+            escape(&failure),
+        );
+    }
+    h.push_str("</table>\n");
+    if regressed.len() > MAX_REGRESSED {
+        let _ = writeln!(
+            h,
+            "<p class=\"meta\">…and {} more under Cases (status: regressed).</p>",
+            regressed.len() - MAX_REGRESSED
+        );
+    }
 }
 
 fn header(h: &mut String, report: &CheckReport) {
@@ -288,11 +342,12 @@ fn header(h: &mut String, report: &CheckReport) {
                 .iter()
                 .map(|r| {
                     format!(
-                        "<li><code>{}</code> in suite <code>{}</code>: observed {}, limit {} — {}</li>",
+                        "<li title=\"{}: observed {}, limit {}\">suite <code>{}</code>: {}</li>",
                         escape(&r.metric),
-                        escape(&r.suite),
-                        r.observed.map_or_else(|| "unknown".into(), |o| format!("{o:.4}")),
+                        r.observed
+                            .map_or_else(|| "unknown".into(), |o| format!("{o:.4}")),
                         r.limit,
+                        escape(&r.suite),
                         escape(&r.message)
                     )
                 })
@@ -301,7 +356,7 @@ fn header(h: &mut String, report: &CheckReport) {
         };
         let version = |v: &crate::store::Version| {
             format!(
-                "<code>{}</code><br><span class=\"meta\">{} · sha256 {}</span>",
+                "<code>{}</code><br><span class=\"meta\">{} · content {}</span>",
                 escape(&v.label()),
                 v.commit.as_deref().map_or_else(
                     || "uncommitted".to_string(),

@@ -459,6 +459,20 @@ fn the_terminal_leads_with_what_failed_and_honours_quiet_verbose_and_colour() {
     );
     assert!(!out.stdout.contains("k=1"), "statistics only with -v");
     assert!(!out.stdout.contains('\x1b'), "no colour off a terminal");
+    // The report's first screen: the reasons as sentences, then the regressed cases.
+    let html = p.read(&format!("{}/index.html", out.report_dir()));
+    let regressed = html
+        .find("<h2>Regressed (")
+        .expect("a list of regressed cases");
+    assert!(regressed < html.find("<h2>Suites</h2>").unwrap());
+    assert!(
+        html[regressed..].contains("contains: does not contain"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("observed 1.0000, limit"),
+        "reasons are sentences"
+    );
 
     let quiet = p.run(&[&args[..], &["-q"]].concat());
     assert_eq!(quiet.stdout, "verdict: FAIL\n");
