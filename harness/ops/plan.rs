@@ -25,8 +25,10 @@ pub(super) struct Prepared {
 
 impl Prepared {
     /// Reads `name@rev`, parses it and compiles its template with the partials at that revision.
+    /// The version's `hash` is its effective content ([`Prepared::effective_hash`]), the one
+    /// content id approvals, releases and reports share.
     pub(super) fn load(project: &Project, name: &PromptName, rev: &str) -> Result<Self> {
-        let version = project.store.version(name, rev)?;
+        let mut version = project.store.version(name, rev)?;
         let file = Path::new(&version.name.path()).to_path_buf();
         let prompt = artifact::parse(name.clone(), &file, &version.source, &Default::default())?;
         let partials = project.store.partials(&prompt.template, rev)?;
@@ -38,6 +40,7 @@ impl Prepared {
             )
         })?;
         let inputs = artifact::InputCheck::new(&prompt);
+        version.hash = content_of(&version.source, &partials);
         Ok(Self {
             version,
             prompt,
@@ -55,13 +58,18 @@ impl Prepared {
         let version = project.store.version(name, rev)?;
         let body = artifact::body_of(&version.source);
         let partials = project.store.partials(body, rev)?;
-        let mut parts: Vec<&[u8]> = vec![version.source.as_bytes()];
-        for (name, source) in &partials {
-            parts.push(name.as_bytes());
-            parts.push(source.as_bytes());
-        }
-        Ok(ContentHash::of_parts(parts))
+        Ok(content_of(&version.source, &partials))
     }
+}
+
+/// The content id of a prompt's source with the partials it renders with.
+fn content_of(source: &str, partials: &BTreeMap<String, String>) -> ContentHash {
+    let mut parts: Vec<&[u8]> = vec![source.as_bytes()];
+    for (name, partial) in partials {
+        parts.push(name.as_bytes());
+        parts.push(partial.as_bytes());
+    }
+    ContentHash::of_parts(parts)
 }
 
 /// The provider a suite runs on, ready to call.

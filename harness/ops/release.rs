@@ -131,7 +131,7 @@ pub fn promote(
         "HEAD"
     };
     let stored_baseline = match (&options.from_report, expected_label) {
-        (Some(_), Some(_)) => Some(store.version(&name, label)?.hash),
+        (Some(_), Some(_)) => Some(Prepared::effective_hash(&project, &name, label)?),
         _ => None,
     };
     let from_stored = options

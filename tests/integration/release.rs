@@ -619,3 +619,32 @@ fn init_scaffolds_a_project_that_validates() {
     let ignore = std::fs::read_to_string(dir.path().join(".gitignore")).unwrap();
     assert_eq!(ignore.matches(".promptgate/").count(), 1);
 }
+
+#[test]
+fn one_version_has_one_content_id_in_check_approve_and_reports() {
+    let p = Project::triage();
+    let approve = p.run(&["approve", "support/triage@HEAD", "--as", "alice"]);
+    assert_eq!(approve.code, 0, "{}", approve.stderr);
+    let id = approve
+        .stdout
+        .split("(content ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .expect("approve names the content")
+        .to_string();
+    let check = p.run(&["check", "--all"]);
+    assert!(
+        check
+            .stdout
+            .contains(&format!("(content {id}) vs HEAD (content {id})")),
+        "{id}\n{}",
+        check.stdout
+    );
+    let report = p.report(&check);
+    assert!(
+        report["candidates"][0]["candidate"]["hash"]
+            .as_str()
+            .unwrap()
+            .starts_with(&id)
+    );
+}
