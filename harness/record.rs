@@ -23,7 +23,7 @@ pub const RESULTS_FILE: &str = "results.jsonl";
 pub const MANIFEST_FILE: &str = "manifest.json";
 
 /// The version of the files in a run directory; bumped on any incompatible change.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Written before any call, so an interrupted run still says what it was.
 #[derive(Debug, Clone, Serialize, Deserialize)]

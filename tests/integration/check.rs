@@ -36,7 +36,7 @@ fn a_regression_beyond_tolerance_exits_10_with_per_case_statuses() {
         summary.contains("FAIL") && summary.contains("billing"),
         "{summary}"
     );
-    assert_eq!(report["format_version"], 2);
+    assert_eq!(report["format_version"], 3);
 }
 
 #[test]
