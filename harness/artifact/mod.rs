@@ -480,6 +480,22 @@ impl InputCheck {
         }
     }
 
+    /// Variables for a preview without a case: the declared defaults, and `⟨name⟩` for each
+    /// declared variable without one, so nothing renders silently empty.
+    pub fn placeholders(&self) -> Map<String, Value> {
+        let mut vars = self.defaults.clone();
+        let declared = self
+            .schema
+            .as_ref()
+            .and_then(|(schema, _)| schema.get("properties"))
+            .and_then(Value::as_object);
+        for name in declared.into_iter().flat_map(|p| p.keys()) {
+            vars.entry(name.clone())
+                .or_insert_with(|| Value::String(format!("⟨{name}⟩")));
+        }
+        vars
+    }
+
     /// The first problem with `vars`, as `(variable, problem, detail)`.
     pub fn check(&self, vars: &Map<String, Value>) -> Option<(String, VariableProblem, String)> {
         let (schema, validator) = self.schema.as_ref()?;

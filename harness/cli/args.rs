@@ -61,7 +61,11 @@ pub(crate) enum Command {
     /// Run suites on one version of each prompt, without comparing.
     Run(Run),
     /// Check the config, every prompt and every suite without calling a provider.
-    Validate,
+    Validate {
+        /// Print what was checked as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// A prompt's audit trail: promoted versions, labels, every promotion and rollback, commits.
     Log(Log),
     /// Every prompt with its label versions, and whether HEAD or the working tree differ.
@@ -99,7 +103,11 @@ pub(crate) enum Command {
 #[derive(Debug, Subcommand)]
 pub(crate) enum CacheCommand {
     /// Count the cached responses and their size.
-    Stats,
+    Stats {
+        /// Print the counts as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete every cached response.
     Clear,
 }
@@ -168,6 +176,9 @@ pub(crate) struct Run {
     /// Revision to run (default: the working tree).
     #[arg(long, value_name = "REV")]
     pub(crate) version: Option<String>,
+    /// Print the run's report as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
     #[command(flatten)]
     pub(crate) calls: Calls,
 }
@@ -225,6 +236,9 @@ pub(crate) struct Rollback {
     /// Why (recorded in the label's history).
     #[arg(long, value_name = "TEXT")]
     pub(crate) reason: String,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -237,6 +251,9 @@ pub(crate) struct Approve {
     /// A note for the audit trail.
     #[arg(long, value_name = "TEXT")]
     pub(crate) note: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -258,6 +275,9 @@ pub(crate) struct Show {
     /// Render with this case's variables.
     #[arg(long, value_name = "SUITE:ID")]
     pub(crate) case: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, clap::Args)]

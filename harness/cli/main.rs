@@ -101,15 +101,23 @@ fn dispatch(args: Args) -> Result<i32, Error> {
                 .unwrap_or(&outcome.run_dir)
                 .display()
                 .to_string();
-            style.print(&promptgate::report::run_summary(&outcome.report, &shown));
+            if r.json {
+                print_json(&outcome.report)?;
+            } else {
+                style.print(&promptgate::report::run_summary(&outcome.report, &shown));
+            }
             Ok(outcome.exit_code)
         }
-        Command::Validate => {
+        Command::Validate { json } => {
             let v = ops::validate(&root)?;
-            println!(
-                "ok: {} prompts, {} suites, {} cases checked",
-                v.prompts, v.suites, v.cases
-            );
+            if json {
+                print_json(&v)?;
+            } else {
+                println!(
+                    "ok: {} prompts, {} suites, {} cases checked",
+                    v.prompts, v.suites, v.cases
+                );
+            }
             Ok(exit::PASS)
         }
         Command::Log(l) => {
@@ -160,6 +168,10 @@ fn dispatch(args: Args) -> Result<i32, Error> {
                     reason: r.reason,
                 },
             )?;
+            if r.json {
+                print_json(&event)?;
+                return Ok(exit::PASS);
+            }
             println!(
                 "rolled back {}@{}: v{} -> v{} ({})",
                 event.prompt,
@@ -172,6 +184,10 @@ fn dispatch(args: Args) -> Result<i32, Error> {
         }
         Command::Approve(a) => {
             let approval = ops::approve(&root, &a.version, &a.id, a.note)?;
+            if a.json {
+                print_json(&approval)?;
+                return Ok(exit::PASS);
+            }
             println!(
                 "{} approved {}@{} (content {})",
                 approval.id,
@@ -260,7 +276,8 @@ fn dispatch(args: Args) -> Result<i32, Error> {
         Command::Cache(command) => {
             let cache = promptgate::cache::Cache::open(&root);
             match command {
-                CacheCommand::Stats => {
+                CacheCommand::Stats { json: true } => print_json(&cache.stats()?)?,
+                CacheCommand::Stats { json: false } => {
                     let stats = cache.stats()?;
                     println!(
                         "{} cached responses, {:.1} MB in {}",
@@ -301,6 +318,10 @@ fn dispatch(args: Args) -> Result<i32, Error> {
                     case: s.case,
                 },
             )?;
+            if s.json {
+                print_json(&messages)?;
+                return Ok(exit::PASS);
+            }
             for m in messages {
                 println!("--- {} ---", visible(&m.role));
                 println!("{}", visible(&m.text_content()));

@@ -10,7 +10,7 @@ use crate::ids::PromptName;
 use crate::store::WORKTREE;
 
 /// What `validate` checked.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct Validated {
     /// Prompts parsed and compiled (variants included).
     pub prompts: usize,
@@ -73,7 +73,8 @@ pub fn validate(root: &Path) -> Result<Validated> {
 pub struct ShowOptions {
     /// `NAME` or `NAME@REV`.
     pub prompt: String,
-    /// `SUITE:CASE` to render with that case's variables; otherwise the prompt's defaults.
+    /// `SUITE:CASE` to render with that case's variables; otherwise the prompt's defaults, with
+    /// `⟨name⟩` for each declared variable that has none.
     pub case: Option<String>,
 }
 
@@ -86,10 +87,14 @@ pub fn show(root: &Path, options: &ShowOptions) -> Result<Vec<Message>> {
     };
     let prepared = Prepared::load(&project, &name, &rev)?;
     let Some(spec) = &options.case else {
-        // Without a case, the prompt renders with its defaults (missing variables render empty).
+        // Without a case, declared variables show as placeholders, never silently empty.
+        let data = RenderData {
+            input: prepared.inputs.placeholders(),
+            ..RenderData::default()
+        };
         return prepared
             .template
-            .render(&RenderData::default())
+            .render(&data)
             .map_err(|e| Error::Usage(format!("cannot render {}: {e}", prepared.version.label())));
     };
     let (suite_name, case_id) = spec

@@ -544,3 +544,30 @@ fn version_completions_and_the_manual_describe_this_build() {
         man.stdout
     );
 }
+
+#[test]
+fn every_command_that_reports_speaks_json_and_show_marks_missing_variables() {
+    let p = Project::triage();
+    let json = |args: &[&str]| -> serde_json::Value {
+        let out = p.run(args);
+        assert!(out.code == 0 || out.code == 10, "{args:?}: {}", out.stderr);
+        serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}\n{}", out.stdout))
+    };
+    assert_eq!(json(&["validate", "--json"])["cases"], 3);
+    assert_eq!(json(&["run", "--json"])["suites"][0]["name"], "triage");
+    assert_eq!(json(&["cache", "stats", "--json"])["entries"], 0);
+    assert_eq!(
+        json(&["approve", "support/triage", "--as", "bob", "--json"])["id"],
+        "bob"
+    );
+    let messages = json(&["show", "support/triage", "--json"]);
+    assert_eq!(messages[1]["role"], "user");
+
+    let shown = p.run(&["show", "support/triage"]);
+    assert!(
+        shown.stdout.contains("⟨message⟩"),
+        "a declared variable without a value is marked, not empty: {}",
+        shown.stdout
+    );
+}
