@@ -664,9 +664,11 @@ impl Config {
         if let Some(kind) = builtin {
             return Ok(ProviderConfig::of_kind(kind));
         }
+        let names = self.provider_names();
         Err(Error::Usage(format!(
-            "unknown provider `{name}`; configured providers: {}",
-            self.provider_names().join(", ")
+            "unknown provider `{name}`; {}configured providers: {}",
+            crate::errors::did_you_mean(name, names.iter().map(String::as_str)),
+            names.join(", ")
         )))
     }
 

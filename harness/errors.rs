@@ -146,6 +146,9 @@ pub enum Error {
     /// Any other failure that is not the user's input.
     #[error("{0}")]
     Internal(String),
+    /// Every problem found in the input at once (`validate`, suites), in file order.
+    #[error("{}", several(.0))]
+    Several(Vec<Error>),
     /// A promotion or rollback that policy, the gate or a concurrent change did not allow;
     /// nothing was changed.
     #[error("{message}")]
@@ -155,6 +158,11 @@ pub enum Error {
         /// The exit code: the gate's (10, 11) when the gate refused, else 13.
         code: i32,
     },
+}
+
+fn several(errors: &[Error]) -> String {
+    let lines: Vec<String> = errors.iter().map(Error::to_string).collect();
+    format!("{}\n{} problems", lines.join("\nerror: "), errors.len())
 }
 
 fn hint_suffix(hint: &Option<String>) -> String {
@@ -268,8 +276,33 @@ impl Error {
             Self::NoCases(_) => exit::NO_CASES,
             Self::Io { .. } | Self::Git(_) | Self::Internal(_) => exit::UNEXPECTED,
             Self::Refused { code, .. } => *code,
+            Self::Several(errors) => errors.first().map_or(exit::INVALID_INPUT, Error::exit_code),
         }
     }
+
+    /// One error for `errors`: none, the one, or all of them together.
+    pub fn combine(mut errors: Vec<Error>) -> Result<()> {
+        match errors.len() {
+            0 => Ok(()),
+            1 => Err(errors.remove(0)),
+            _ => Err(Self::Several(errors)),
+        }
+    }
+}
+
+/// The known name closest to `input`, when one is close enough to be a likely typo.
+pub fn suggest<'a>(input: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .into_iter()
+        .map(|k| (strsim::jaro_winkler(input, k), k))
+        .filter(|(score, _)| *score >= 0.85)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k)
+}
+
+/// `did you mean `x`? ` for a likely typo of a known name, else nothing.
+pub fn did_you_mean<'a>(input: &str, known: impl IntoIterator<Item = &'a str>) -> String {
+    suggest(input, known).map_or_else(String::new, |k| format!("did you mean `{k}`? "))
 }
 
 /// Result alias used across the crate.

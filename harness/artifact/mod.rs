@@ -480,6 +480,13 @@ impl InputCheck {
         }
     }
 
+    /// The variables the input schema declares; `None` without a schema (anything goes).
+    pub fn declared(&self) -> Option<Vec<&str>> {
+        let (schema, _) = self.schema.as_ref()?;
+        let properties = schema.get("properties").and_then(Value::as_object)?;
+        Some(properties.keys().map(String::as_str).collect())
+    }
+
     /// Variables for a preview without a case: the declared defaults, and `⟨name⟩` for each
     /// declared variable without one, so nothing renders silently empty.
     pub fn placeholders(&self) -> Map<String, Value> {

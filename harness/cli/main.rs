@@ -109,7 +109,10 @@ fn dispatch(args: Args) -> Result<i32, Error> {
             Ok(outcome.exit_code)
         }
         Command::Validate { json } => {
-            let v = ops::validate(&root)?;
+            let v = ops::validate(&root, &env())?;
+            for warning in &v.warnings {
+                eprintln!("warning: {warning}");
+            }
             if json {
                 print_json(&v)?;
             } else {

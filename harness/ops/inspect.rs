@@ -10,8 +10,10 @@ use crate::ids::PromptName;
 use crate::store::WORKTREE;
 
 /// What `validate` checked.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Validated {
+    /// What would go wrong at run time though the files are valid (a missing API key).
+    pub warnings: Vec<String>,
     /// Prompts parsed and compiled (variants included).
     pub prompts: usize,
     /// Suites loaded.
@@ -22,31 +24,47 @@ pub struct Validated {
 
 /// Checks the config, every prompt in the working tree and every suite, rendering every case,
 /// without calling a provider.
-pub fn validate(root: &Path) -> Result<Validated> {
+pub fn validate(root: &Path, env: &super::Env) -> Result<Validated> {
     let project = Project::open(root)?;
     let names = project.store.prompt_names(WORKTREE)?;
     let mut checked = Validated {
         suites: project.suites.len(),
         ..Validated::default()
     };
+    // Every problem is reported at once.
+    let mut errors = Vec::new();
     for name in &names {
-        let prepared = Prepared::load(&project, name, WORKTREE)?;
+        let prepared = match Prepared::load(&project, name, WORKTREE) {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
         checked.prompts += 1;
         for suite in project.suites.iter().filter(|s| s.targets(name)) {
             if let Some(provider) = &suite.provider {
-                project.config.provider(provider).map_err(|_| {
-                    Error::invalid_with_hint(
+                if project.config.provider(provider).is_err() {
+                    let names = project.config.provider_names();
+                    errors.push(Error::invalid_with_hint(
                         crate::errors::Location::file(&suite.path),
                         format!("suite `{}` names unknown provider `{provider}`", suite.name),
                         format!(
-                            "configured providers: {}",
-                            project.config.provider_names().join(", ")
+                            "{}configured providers: {}",
+                            crate::errors::did_you_mean(provider, names.iter().map(String::as_str)),
+                            names.join(", ")
                         ),
-                    )
-                })?;
+                    ));
+                }
+            }
+            if let Err(e) = super::plan::check_target(suite, &prepared) {
+                errors.push(e);
+                continue;
             }
             for case in &suite.cases {
-                super::plan::render_case(suite, case, &prepared)?;
+                if let Err(e) = super::plan::render_case(suite, case, &prepared) {
+                    errors.push(e);
+                }
             }
             checked.cases += suite.cases.len();
         }
@@ -54,13 +72,30 @@ pub fn validate(root: &Path) -> Result<Validated> {
     for suite in &project.suites {
         for prompt in &suite.prompts {
             if !names.contains(prompt) {
-                return Err(Error::invalid_with_hint(
+                errors.push(Error::invalid_with_hint(
                     crate::errors::Location::file(&suite.path),
                     format!(
                         "suite `{}` targets prompt `{prompt}`, which does not exist",
                         suite.name
                     ),
-                    format!("expected a file {}", prompt.path()),
+                    format!(
+                        "{}expected a file {}",
+                        crate::errors::did_you_mean(
+                            prompt.as_str(),
+                            names.iter().map(PromptName::as_str)
+                        ),
+                        prompt.path()
+                    ),
+                ));
+            }
+        }
+    }
+    Error::combine(errors)?;
+    for (name, provider) in &project.config.providers {
+        if let Some(var) = &provider.api_key_env {
+            if env.get(var).is_none_or(|v| v.is_empty()) {
+                checked.warnings.push(format!(
+                    "provider `{name}` reads its API key from `{var}`, which is not set: its calls will fail"
                 ));
             }
         }

@@ -280,6 +280,7 @@ pub(super) fn plan_suite(
     jobs: &mut Jobs,
     (first_sample, count): (u32, u32),
 ) -> Result<Vec<Vec<usize>>> {
+    check_target(suite, prepared)?;
     let samples = first_sample..first_sample + count;
     suite
         .cases
@@ -435,7 +436,8 @@ pub(super) fn check_suite_names(suites: &[Suite], selected: &[String]) -> Result
         if !suites.iter().any(|s| &s.name == name) {
             let known: Vec<&str> = suites.iter().map(|s| s.name.as_str()).collect();
             return Err(Error::Usage(format!(
-                "unknown suite `{name}`; suites: {}",
+                "unknown suite `{name}`; {}suites: {}",
+                crate::errors::did_you_mean(name, known.iter().copied()),
                 known.join(", ")
             )));
         }
@@ -453,4 +455,28 @@ pub(super) fn ordered_unique<T: Clone + Ord>(items: impl IntoIterator<Item = T>)
         }
     }
     out
+}
+
+/// Refuses an adversarial suite whose `target` is not a variable its prompt declares: the
+/// attacks would go nowhere, and every case would "resist". Located at the `target:` line.
+pub(super) fn check_target(suite: &Suite, prepared: &Prepared) -> Result<()> {
+    let (Some((target, location)), Some(declared)) = (&suite.target, prepared.inputs.declared())
+    else {
+        return Ok(());
+    };
+    if declared.contains(&target.as_str()) {
+        return Ok(());
+    }
+    Err(Error::invalid_with_hint(
+        location.clone(),
+        format!(
+            "`target: {target}` is not a variable of {} (it declares {})",
+            prepared.version.name,
+            declared.join(", ")
+        ),
+        format!(
+            "{}the target is the variable that carries the user's message",
+            crate::errors::did_you_mean(target, declared.iter().copied())
+        ),
+    ))
 }

@@ -277,12 +277,23 @@ fn failure(status: u16, headers: &reqwest::header::HeaderMap, body: &str) -> Pro
     error
 }
 
-/// Describes a transport error without the URL's query or any header.
+/// Describes a transport error, naming the server (scheme, host, port and path: never the
+/// query, credentials or any header).
 fn describe(e: reqwest::Error) -> String {
+    let server = e.url().map(|url| {
+        format!(
+            " at {}://{}{}{}",
+            url.scheme(),
+            url.host_str().unwrap_or_default(),
+            url.port().map(|p| format!(":{p}")).unwrap_or_default(),
+            url.path()
+        )
+    });
+    let server = server.unwrap_or_default();
     if e.is_timeout() {
-        "request timed out".into()
+        format!("request{server} timed out")
     } else if e.is_connect() {
-        "cannot connect to the server".into()
+        format!("cannot connect to the server{server}")
     } else {
         e.without_url().to_string()
     }

@@ -311,7 +311,7 @@ impl Store {
         };
         let source = source.ok_or_else(|| {
             let known = self.prompt_names(rev).unwrap_or_default();
-            let close: Vec<&str> = known
+            let mut close: Vec<&str> = known
                 .iter()
                 .map(PromptName::as_str)
                 .filter(|k| {
@@ -319,6 +319,12 @@ impl Store {
                         || name.as_str().contains(k.rsplit('/').next().unwrap_or(k))
                 })
                 .collect();
+            if close.is_empty() {
+                close.extend(crate::errors::suggest(
+                    name.as_str(),
+                    known.iter().map(PromptName::as_str),
+                ));
+            }
             Error::UnknownPrompt {
                 name: name.to_string(),
                 rev: rev.to_string(),

@@ -51,13 +51,17 @@ impl<'d> AttackSuite<'d> {
     /// Reads the adversarial settings of `raw` (the file at `path`).
     pub(super) fn new(path: &Path, raw: &RawSuite, defaults: &'d [Assertion]) -> Result<Self> {
         let at = |loc: &serde_saphyr::Location| crate::yaml::location(path, loc, 1);
-        let target = raw.target.clone().ok_or_else(|| {
-            Error::invalid_with_hint(
-                Location::new(path, 1, 1),
-                "an adversarial suite names no `target`",
-                "add `target: VAR`, the prompt variable that carries the user's message",
-            )
-        })?;
+        let target = raw
+            .target
+            .as_ref()
+            .map(|t| t.value.clone())
+            .ok_or_else(|| {
+                Error::invalid_with_hint(
+                    Location::new(path, 1, 1),
+                    "an adversarial suite names no `target`",
+                    "add `target: VAR`, the prompt variable that carries the user's message",
+                )
+            })?;
         let mut packs = Vec::new();
         for name in raw.pack.iter().chain(&raw.packs) {
             let location = at(&name.referenced);
@@ -69,7 +73,14 @@ impl<'d> AttackSuite<'d> {
                 Error::invalid_with_hint(
                     location.clone(),
                     format!("unknown attack pack `{}`", name.value),
-                    format!("packs: {}, or `all`", packs::names()),
+                    format!(
+                        "{}packs: {}, or `all`",
+                        crate::errors::did_you_mean(
+                            &name.value,
+                            packs::all().iter().map(|p| p.name)
+                        ),
+                        packs::names()
+                    ),
                 )
             })?;
             packs.push((pack, location));

@@ -80,6 +80,9 @@ pub struct Suite {
     pub params: Params,
     /// The cases, each with the suite's default assertions first.
     pub cases: Vec<Case>,
+    /// An adversarial suite's `target`: the prompt variable attacks go into, and where the
+    /// suite names it.
+    pub target: Option<(String, Location)>,
 }
 
 /// One case: variables to render the prompt with, and what the output must satisfy.
@@ -240,7 +243,7 @@ struct RawSuite {
     #[serde(default)]
     cases: Vec<Spanned<RawCase>>,
     #[serde(default)]
-    target: Option<String>,
+    target: Option<Spanned<String>>,
     #[serde(default)]
     context: Option<String>,
     #[serde(default)]
@@ -511,6 +514,10 @@ impl Suite {
             tolerance,
             params: raw.params,
             cases,
+            target: raw
+                .target
+                .as_ref()
+                .map(|t| (t.value.clone(), at(&t.referenced))),
         })
     }
 
@@ -519,7 +526,17 @@ impl Suite {
         let mut files = Vec::new();
         collect_yaml(&root.join(SUITES_DIR), Path::new(SUITES_DIR), &mut files);
         files.sort();
-        files.iter().map(|f| Suite::load(root, f)).collect()
+        // Every broken suite is reported at once, not only the first.
+        let mut suites = Vec::new();
+        let mut errors = Vec::new();
+        for file in &files {
+            match Suite::load(root, file) {
+                Ok(suite) => suites.push(suite),
+                Err(e) => errors.push(e),
+            }
+        }
+        Error::combine(errors)?;
+        Ok(suites)
     }
 
     /// Whether the suite targets `prompt` (a variant is tested by its base prompt's suites).
@@ -785,7 +802,10 @@ impl AssertionSpec<'_> {
             other => {
                 return Err((
                     format!("unknown assertion type `{other}`"),
-                    Some(format!("expected one of: {ASSERTION_TYPES}")),
+                    Some(format!(
+                        "{}expected one of: {ASSERTION_TYPES}",
+                        crate::errors::did_you_mean(other, ASSERTION_TYPES.split(", "))
+                    )),
                 ));
             }
         })

@@ -282,3 +282,82 @@ fn a_missing_pip_names_the_fix() {
         out.stderr
     );
 }
+
+#[test]
+fn validate_reports_every_problem_at_once_with_likely_fixes() {
+    let p = Project::triage();
+    p.write(
+        "suites/more.yaml",
+        "kind: regression\nprompt: support/triage\ncases:\n  - id: a\n    vars: { message: hi }\n    assert:\n      - { type: icontain, value: x }\n",
+    );
+    p.write(
+        "suites/attacks.yaml",
+        "kind: adversarial\nprompt: support/triage\ntarget: mesage\npacks: [prompt-injecton]\n",
+    );
+    let out = p.run(&["validate"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("suites/attacks.yaml:4:")
+            && out.stderr.contains("did you mean `prompt-injection`?")
+            && out.stderr.contains("suites/more.yaml:7:")
+            && out.stderr.contains("did you mean `icontains`?")
+            && out.stderr.contains("2 problems"),
+        "{}",
+        out.stderr
+    );
+
+    // Once the suites load, a target that is not a variable is named at its own line.
+    p.write(
+        "suites/more.yaml",
+        "kind: regression\nprompt: support/triage\ncases: []\n",
+    );
+    p.write(
+        "suites/attacks.yaml",
+        "kind: adversarial\nprompt: support/triage\ntarget: mesage\npacks: [prompt-injection]\n",
+    );
+    let out = p.run(&["validate"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "suites/attacks.yaml:3:9: `target: mesage` is not a variable of support/triage"
+        ) && out.stderr.contains("did you mean `message`?"),
+        "{}",
+        out.stderr
+    );
+    let out = p.run(&["check", "--all", "--suite", "attack"]);
+    assert!(
+        out.stderr.contains("did you mean `attacks`?"),
+        "{}",
+        out.stderr
+    );
+    let out = p.run(&["show", "support/triag"]);
+    assert!(
+        out.stderr.contains("did you mean support/triage?"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn validate_warns_about_a_key_that_is_not_set_and_connection_errors_name_the_server() {
+    let p = Project::triage();
+    p.write(
+        "promptgate.yaml",
+        "default_provider: gpt\nproviders:\n  gpt: { kind: openai, model: m, base_url: \"http://127.0.0.1:9/v1\", api_key_env: PROMPTGATE_TEST_UNSET_KEY, retries: 0 }\n",
+    );
+    let out = p.run(&["validate"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("warning: provider `gpt` reads its API key from `PROMPTGATE_TEST_UNSET_KEY`, which is not set"),
+        "{}",
+        out.stderr
+    );
+    let out = p.run_env(&["run"], &[("PROMPTGATE_TEST_UNSET_KEY", "sk-test")]);
+    assert_eq!(out.code, 12, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("cannot connect to the server at http://127.0.0.1:9/v1/chat/completions"),
+        "{}",
+        out.stdout
+    );
+}
