@@ -65,7 +65,10 @@ fn a_project_in_a_folder_of_a_repository_is_a_project_of_its_own() {
     assert!(!p.path().join("apps/bot/.github").exists());
 
     // The scaffolded project, on the echo provider: gate, approve, promote, from its folder.
+    // (Echo repeats the system prompt, so every extraction attack succeeds: its adversarial
+    // suite is for a real model.)
     p.write("apps/bot/promptgate.yaml", "default_provider: echo\n");
+    std::fs::remove_file(p.path().join("apps/bot/suites/adversarial/greet.yaml")).unwrap();
     p.commit("bot project");
     let greet = p.read("apps/bot/prompts/greet.prompt");
     p.write(
