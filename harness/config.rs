@@ -14,6 +14,9 @@ use crate::errors::{Error, Location, Result};
 /// The config file's name at the project root.
 pub const CONFIG_FILE: &str = "promptgate.yaml";
 
+/// Provider calls in flight at once across a run, unless the command line or the config says.
+pub const DEFAULT_CONCURRENCY: usize = 16;
+
 /// The built-in provider that replies with the rendered prompt.
 pub const ECHO: &str = "echo";
 
@@ -39,7 +42,7 @@ pub struct Config {
     /// Default tolerance per risk tier.
     #[serde(default)]
     pub tolerance: TierTolerances,
-    /// Maximum concurrent provider calls across the run (default 16).
+    /// Maximum concurrent provider calls across the run (default [`DEFAULT_CONCURRENCY`]).
     #[serde(default)]
     pub concurrency: Option<usize>,
     /// What an inconclusive verdict does to a check, per risk tier.

@@ -223,7 +223,9 @@ pub(super) fn execute(
         }
     }
     let runner_options = RunnerOptions {
-        concurrency: options.concurrency.unwrap_or(16),
+        concurrency: options
+            .concurrency
+            .unwrap_or(crate::config::DEFAULT_CONCURRENCY),
         budget: options.budget,
         interrupt_grace: options.handle_interrupts.then_some(INTERRUPT_GRACE),
     };

@@ -395,7 +395,7 @@ pub fn check(
     if let Some(index) = &options.index_file {
         project.store.use_index_file(index)?;
     }
-    let (options, earlier) = match &options.resume {
+    let (mut options, earlier) = match &options.resume {
         Some(id) => {
             let (manifest, stored) = resumable(&project.root, id, options.calls.from_log)?;
             let mut stored: CheckOptions = stored;
@@ -416,6 +416,8 @@ pub fn check(
         }
         None => (options.clone(), None),
     };
+    // The command line's concurrency over the config's.
+    options.calls.concurrency = options.calls.concurrency.or(project.config.concurrency);
     let options = &options;
     if !options.calls.no_cache && !options.calls.from_log {
         project.check_cache_untracked()?;

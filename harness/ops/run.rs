@@ -49,6 +49,11 @@ pub fn run(
 ) -> Result<RunOutcome> {
     let started_at = chrono::Utc::now().to_rfc3339();
     let project = Project::open(root)?;
+    // The command line's concurrency over the config's.
+    let calls = CallOptions {
+        concurrency: options.calls.concurrency.or(project.config.concurrency),
+        ..options.calls.clone()
+    };
     if !options.calls.no_cache {
         project.check_cache_untracked()?;
     }
@@ -86,19 +91,12 @@ pub fn run(
         ));
     }
     let run_id = RunId::generate();
-    let target = RunTarget::new(
-        &project.root,
-        &run_id,
-        &started_at,
-        &options.calls,
-        &jobs,
-        None,
-    );
+    let target = RunTarget::new(&project.root, &run_id, &started_at, &calls, &jobs, None);
     let Executed {
         outcomes,
         run_dir,
         interrupted,
-    } = execute(target, jobs, &options.calls, progress)?;
+    } = execute(target, jobs, &calls, progress)?;
     let suites: Vec<RunSuiteReport> = planned
         .into_iter()
         .map(|(prepared, suite, provider, per_case)| {

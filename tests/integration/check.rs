@@ -571,3 +571,24 @@ fn every_command_that_reports_speaks_json_and_show_marks_missing_variables() {
         shown.stdout
     );
 }
+
+#[test]
+fn the_configured_concurrency_limits_calls_in_flight() {
+    let p = Project::triage();
+    p.write(
+        "bot.py",
+        "import os, sys, time, glob\nsys.stdin.read()\nos.makedirs('inflight', exist_ok=True)\nme = 'inflight/%d' % os.getpid()\nopen(me, 'w').close()\ntime.sleep(0.2)\nwith open('peaks', 'a') as f:\n    f.write('%d\\n' % len(glob.glob('inflight/*')))\nos.remove(me)\nprint('billing bug refund')\n",
+    );
+    p.write(
+        "promptgate.yaml",
+        "default_provider: bot\nconcurrency: 1\nproviders:\n  bot: { kind: exec, command: [\"python3\", \"bot.py\"] }\n",
+    );
+    let out = p.run(&["run", "--no-cache"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let peaks = p.read("peaks");
+    assert_eq!(peaks.lines().count(), 3, "{peaks}");
+    assert!(
+        peaks.lines().all(|l| l == "1"),
+        "one call at a time, as the config says: {peaks}"
+    );
+}
