@@ -14,6 +14,11 @@ use crate::errors::{Error, Location, Result};
 /// The config file's name at the project root.
 pub const CONFIG_FILE: &str = "promptgate.yaml";
 
+/// The JSON Schema of `promptgate.yaml`, for editors and `promptgate schema config`.
+pub fn json_schema() -> schemars::Schema {
+    schemars::schema_for!(Config)
+}
+
 /// Provider calls in flight at once across a run, unless the command line or the config says.
 pub const DEFAULT_CONCURRENCY: usize = 16;
 
@@ -27,8 +32,9 @@ pub const LOCAL: &str = "local";
 pub const REPLAY: &str = "replay";
 
 /// The whole project config.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "promptgate.yaml")]
 pub struct Config {
     /// The provider suites use unless they name one.
     #[serde(default)]
@@ -64,7 +70,7 @@ pub struct Config {
 pub const DEFAULT_CONFIRM: u32 = 2;
 
 /// The kinds of provider promptgate can talk to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ProviderKind {
     /// Replies with the rendered messages as text; for testing prompts and suites themselves.
@@ -96,7 +102,7 @@ impl ProviderKind {
 }
 
 /// One configured provider.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
     /// Which implementation.
@@ -209,7 +215,7 @@ impl ProviderConfig {
 }
 
 /// Token prices in dollars per million tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Price {
     /// Dollars per million input tokens.
@@ -219,7 +225,7 @@ pub struct Price {
 }
 
 /// Sampling parameters; unset fields inherit from the layer below.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
     /// Sampling temperature.
@@ -259,7 +265,7 @@ impl Params {
 }
 
 /// Fully specified sampling parameters, as sent and as recorded with each sample.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EffectiveParams {
     /// Sampling temperature.
     pub temperature: f64,
@@ -272,7 +278,7 @@ pub struct EffectiveParams {
 }
 
 /// Limits on how much worse a candidate may be than its baseline. Unset limits are not checked.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Tolerance {
     /// Largest allowed drop in suite pass rate, as a fraction (0.02 = two points).
@@ -339,7 +345,7 @@ impl Tolerance {
 }
 
 /// What an inconclusive verdict does to the gate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OnInconclusive {
     /// Block, like a failure (exit 11).
@@ -350,7 +356,7 @@ pub enum OnInconclusive {
 
 /// What an inconclusive verdict does, per risk tier; unset tiers use the defaults: block for
 /// `exceptional`, warn otherwise.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TierInconclusive {
     /// For `low` prompts.
@@ -376,7 +382,7 @@ impl TierInconclusive {
 }
 
 /// Promotion policy as written for one tier; unset keys take the tier's defaults.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
     /// Approvals of the exact candidate content a promotion needs.
@@ -394,7 +400,7 @@ pub struct PolicyConfig {
 }
 
 /// Promotion policy for each risk tier.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TierPolicies {
     /// For `low` prompts.
@@ -445,7 +451,7 @@ impl TierPolicies {
 }
 
 /// Default tolerance for each risk tier.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TierTolerances {
     /// For `low` prompts.

@@ -29,7 +29,7 @@ pub struct Attack {
 }
 
 /// Where a case plants its canary besides the attack text.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Plant {
     /// Only the attack text (or its document) carries the canary.

@@ -98,6 +98,22 @@ pub(crate) enum Command {
     },
     /// Print the manual page (roff; e.g. `promptgate man > promptgate.1 && man ./promptgate.1`).
     Man,
+    /// Print the JSON Schema of `promptgate.yaml` or of a suite file, for editors (`init`
+    /// writes both to schemas/).
+    Schema {
+        /// Which file.
+        #[arg(value_enum)]
+        of: SchemaOf,
+    },
+}
+
+/// A file promptgate has a JSON Schema for.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum SchemaOf {
+    /// `promptgate.yaml`.
+    Config,
+    /// A suite under suites/.
+    Suite,
 }
 
 #[derive(Debug, Subcommand)]

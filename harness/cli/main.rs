@@ -48,7 +48,7 @@ fn dispatch(args: Args) -> Result<i32, Error> {
         Some(root) => root,
         None if matches!(
             args.command,
-            Command::Init | Command::Completions { .. } | Command::Man
+            Command::Init | Command::Completions { .. } | Command::Man | Command::Schema { .. }
         ) =>
         {
             here
@@ -300,6 +300,13 @@ fn dispatch(args: Args) -> Result<i32, Error> {
                 "promptgate",
                 &mut std::io::stdout(),
             );
+            Ok(exit::PASS)
+        }
+        Command::Schema { of } => {
+            print_json(&match of {
+                args::SchemaOf::Config => promptgate::config::json_schema(),
+                args::SchemaOf::Suite => promptgate::suite::json_schema(),
+            })?;
             Ok(exit::PASS)
         }
         Command::Man => {

@@ -18,7 +18,8 @@ pub struct Scaffolded {
     pub git_initialised: bool,
 }
 
-const CONFIG: &str = r#"# promptgate project config: every key is optional.
+const CONFIG: &str = r#"# yaml-language-server: $schema=schemas/config.schema.json
+# promptgate project config: every key is optional.
 default_provider: local          # the embedded SmolLM2-135M-Instruct model; no key, no server
 providers:
   local: { kind: local }
@@ -45,7 +46,8 @@ input:
 {{role "user"}}Greet {{name}}.
 "#;
 
-const SUITE: &str = r#"# What the greeting must do.
+const SUITE: &str = r#"# yaml-language-server: $schema=../schemas/suite.schema.json
+# What the greeting must do.
 kind: regression
 prompt: greet
 cases:
@@ -56,7 +58,8 @@ cases:
       - { type: max-length, value: 200 }
 "#;
 
-const ATTACKS: &str = r#"# What the greeting must resist: the customer's name is the attack.
+const ATTACKS: &str = r#"# yaml-language-server: $schema=../../schemas/suite.schema.json
+# What the greeting must resist: the customer's name is the attack.
 kind: adversarial
 prompt: greet
 target: name
@@ -80,12 +83,21 @@ pub fn init(root: &Path) -> Result<Scaffolded> {
         git2::Repository::init(root)?;
         done.git_initialised = true;
     }
-    let files: [(&str, &str); 5] = [
+    let schema =
+        |schema: schemars::Schema| serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n";
+    let (config_schema, suite_schema) = (
+        schema(crate::config::json_schema()),
+        schema(crate::suite::json_schema()),
+    );
+    let files: [(&str, &str); 7] = [
         ("promptgate.yaml", CONFIG),
         ("prompts/greet.prompt", PROMPT),
         ("suites/greet.yaml", SUITE),
         ("suites/adversarial/greet.yaml", ATTACKS),
         ("reports/.gitignore", REPORTS_IGNORE),
+        // For editors: the files above name these in their first line.
+        ("schemas/config.schema.json", &config_schema),
+        ("schemas/suite.schema.json", &suite_schema),
     ];
     for (path, content) in files {
         let full = root.join(path);

@@ -24,7 +24,9 @@ use crate::ids::PromptName;
 pub const SUITES_DIR: &str = "suites";
 
 /// What a suite tests for.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum SuiteKind {
     /// Expected behaviour: a failing assertion is a failure.
@@ -45,7 +47,9 @@ impl SuiteKind {
 }
 
 /// Where a suite's cases come from, which decides what the gate's interval answers.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum CaseOrigin {
     /// Written by the team as its specification (the default): the gate asks whether the
@@ -220,52 +224,81 @@ impl Assertion {
 
 const ASSERTION_TYPES: &str = "equals, contains, icontains, not-contains, starts-with, regex, not-regex, is-json, json-schema, json-field, max-length, min-length, similar, max-latency-ms, max-cost, canary, regex-any, stop-reason, refusal, ngram-overlap, repetition";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(
+    rename = "promptgate suite",
+    description = "A suite file under suites/: which prompt to test, with which cases, and how much worse a candidate may be."
+)]
 struct RawSuite {
+    /// `regression` (expected behaviour) or `adversarial` (attacks the prompt must resist).
+    #[schemars(with = "SuiteKind")]
     kind: Spanned<String>,
+    /// The prompt the suite tests (a name under prompts/, without `.prompt`).
     #[serde(default)]
     prompt: Option<String>,
+    /// Several prompts the suite tests.
     #[serde(default)]
     prompts: Vec<String>,
+    /// The provider to call, by name (default: `default_provider`).
     #[serde(default)]
     provider: Option<String>,
+    /// Samples per case and version (default 1, or the tier's minimum).
     #[serde(default)]
+    #[schemars(with = "Option<u32>")]
     samples: Option<Spanned<u32>>,
+    /// `written` (your specification, the default) or `sampled` (a random sample of traffic).
     #[serde(default)]
     cases_are: CaseOrigin,
+    /// Limits over the prompt's risk-tier defaults.
     #[serde(default)]
+    #[schemars(with = "Option<Tolerance>")]
     tolerance: Option<Spanned<Tolerance>>,
+    /// Sampling parameters over the provider's.
     #[serde(default)]
     params: Params,
+    /// Assertions every case gets first.
     #[serde(default)]
     defaults: RawDefaults,
+    /// The cases: inline, or `- file: PATH.jsonl` for many.
     #[serde(default)]
+    #[schemars(with = "Vec<RawCase>")]
     cases: Vec<Spanned<RawCase>>,
+    /// Adversarial: the prompt variable the attack text goes into.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     target: Option<Spanned<String>>,
+    /// Adversarial: the variable documents go into (indirect injection).
     #[serde(default)]
     context: Option<String>,
+    /// Adversarial: values of the prompt's other variables.
     #[serde(default)]
     vars: Map<String, Value>,
+    /// Adversarial: one attack pack.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pack: Option<Spanned<String>>,
+    /// Adversarial: attack packs (or `all`).
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     packs: Vec<Spanned<String>>,
+    /// Adversarial: each case is also run once per transform (`base64`, `leetspeak`, `translated`, ...).
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     transforms: Vec<Spanned<String>>,
+    /// Adversarial: the JSON Schema structured output must keep to.
     #[serde(default)]
     schema: Option<Value>,
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawDefaults {
     #[serde(default)]
     assert: Vec<RawAssertion>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawCase {
     #[serde(default)]
@@ -290,10 +323,12 @@ struct RawCase {
     plant: Option<Plant>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawAssertion {
+    /// The assertion type.
     #[serde(rename = "type")]
+    #[schemars(schema_with = "assertion_type_schema")]
     kind: Spanned<String>,
     #[serde(default)]
     value: Option<Value>,
@@ -303,6 +338,19 @@ struct RawAssertion {
     path: Option<String>,
     #[serde(default)]
     threshold: Option<f64>,
+}
+
+/// The assertion types, as an enumeration editors complete.
+fn assertion_type_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "enum": ASSERTION_TYPES.split(", ").collect::<Vec<_>>(),
+    })
+}
+
+/// The JSON Schema of a suite file, for editors and `promptgate schema suite`.
+pub fn json_schema() -> schemars::Schema {
+    schemars::schema_for!(RawSuite)
 }
 
 /// A bulk case, one JSON object per line of a `.jsonl` file.

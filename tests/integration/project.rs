@@ -142,3 +142,69 @@ fn the_workflows_promptgate_ships_and_writes_are_valid() {
     std::fs::write(&broken, "on: push\njobs:\n  a:\n    steps: []\n").unwrap();
     assert!(!actionlint(&[broken]).status.success());
 }
+
+/// The problems `schema` finds in the YAML file at `path`.
+fn schema_errors(schema: &serde_json::Value, path: &std::path::Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let value: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    let validator = jsonschema::validator_for(schema).unwrap();
+    validator
+        .iter_errors(&value)
+        .map(|e| e.to_string())
+        .collect()
+}
+
+#[test]
+fn the_json_schemas_accept_every_file_promptgate_ships_and_refuse_a_typo() {
+    let p = Project::new();
+    assert_eq!(p.run(&["init"]).code, 0);
+    let config: serde_json::Value =
+        serde_json::from_str(&p.run(&["schema", "config"]).stdout).unwrap();
+    let suite: serde_json::Value =
+        serde_json::from_str(&p.run(&["schema", "suite"]).stdout).unwrap();
+    assert_eq!(
+        config,
+        serde_json::from_str::<serde_json::Value>(&p.read("schemas/config.schema.json")).unwrap(),
+        "init writes what `schema` prints"
+    );
+    assert!(
+        p.read("suites/greet.yaml")
+            .starts_with("# yaml-language-server: $schema=../schemas/suite.schema.json")
+    );
+
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![
+        (&config, p.path().join("promptgate.yaml")),
+        (&config, repo.join("promptgate.yaml")),
+        (&suite, p.path().join("suites/greet.yaml")),
+        (&suite, p.path().join("suites/adversarial/greet.yaml")),
+    ];
+    let mut stack = vec![repo.join("suites")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "yaml") {
+                files.push((&suite, path));
+            }
+        }
+    }
+    assert!(files.len() > 6);
+    for (schema, path) in &files {
+        let errors = schema_errors(schema, path);
+        assert!(errors.is_empty(), "{}: {errors:?}", path.display());
+    }
+
+    p.write(
+        "suites/greet.yaml",
+        &p.read("suites/greet.yaml")
+            .replace("kind: regression", "kind: regression\ntolerence: {}"),
+    );
+    assert!(!schema_errors(&suite, &p.path().join("suites/greet.yaml")).is_empty());
+    p.write(
+        "promptgate.yaml",
+        "default_provider: local\nconcurency: 4\n",
+    );
+    assert!(!schema_errors(&config, &p.path().join("promptgate.yaml")).is_empty());
+}
