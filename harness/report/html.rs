@@ -316,7 +316,7 @@ fn header(h: &mut String, report: &CheckReport) {
     let _ = write!(
         h,
         "<header>\n<h1>promptgate <span class=\"verdict {class}\">{}</span>{}</h1>\n\
-         <div class=\"meta\">run <code>{}</code> · started {} · {:.1} s · {} case comparisons · {} calls · {} errors · {} · {}</div>\n",
+         <div class=\"meta\">run <code>{}</code> · started {} · {} · {} · {} · {} · {} · {}</div>\n",
         escape(class),
         match &report.incomplete {
             Some(why) if !report.complete =>
@@ -325,10 +325,10 @@ fn header(h: &mut String, report: &CheckReport) {
         },
         escape(report.run_id.as_str()),
         escape(&report.started_at),
-        report.duration_ms as f64 / 1000.0,
-        t.cases,
-        t.calls,
-        t.errors,
+        super::duration(report.duration_ms),
+        super::plural(t.cases, "case comparison"),
+        super::plural(t.calls, "call"),
+        super::plural(t.errors, "error"),
         escape(&t.tokens_shown()),
         super::dollars(t.cost),
     );

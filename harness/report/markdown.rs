@@ -33,11 +33,11 @@ pub fn summary_markdown(report: &CheckReport) -> String {
     }
     let _ = writeln!(
         md,
-        "Run {}: {} case comparisons, {} calls, {} errors, {}.",
+        "Run {}: {}, {}, {}, {}.",
         code(report.run_id.as_str()),
-        report.totals.cases,
-        report.totals.calls,
-        report.totals.errors,
+        super::plural(report.totals.cases, "case comparison"),
+        super::plural(report.totals.calls, "call"),
+        super::plural(report.totals.errors, "error"),
         super::dollars(report.totals.cost)
     );
     let _ = writeln!(md);

@@ -293,8 +293,40 @@ fn points(delta: Option<f64>) -> String {
 
 /// Dollars, `cost unknown` when any price was unknown.
 fn dollars(cost: Option<f64>) -> String {
+    let Some(cost) = cost else {
+        return "cost unknown".into();
+    };
     // `+ 0.0` turns a negative zero (the sum of nothing) into zero.
-    cost.map_or_else(|| "cost unknown".into(), |c| format!("${:.4}", c + 0.0))
+    let cost = cost + 0.0;
+    if cost == 0.0 {
+        "$0".into()
+    } else if cost >= 1.0 {
+        format!("${cost:.2}")
+    } else {
+        // Up to three significant digits: $0.00123, $0.0457, $0.5, $0.0003.
+        let decimals = (2 - cost.log10().floor() as i32).clamp(3, 12) as usize;
+        let text = format!("{cost:.decimals$}");
+        format!("${}", text.trim_end_matches('0'))
+    }
+}
+
+/// A duration as a person reads it: `850 ms`, `12.4 s`, `3 min 05 s`, `1 h 02 min`.
+pub fn duration(ms: u64) -> String {
+    match ms {
+        0..1_000 => format!("{ms} ms"),
+        1_000..60_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        60_000..3_600_000 => format!("{} min {:02} s", ms / 60_000, (ms / 1000) % 60),
+        _ => format!("{} h {:02} min", ms / 3_600_000, (ms / 60_000) % 60),
+    }
+}
+
+/// `n thing` or `n things`.
+pub fn plural(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
 }
 
 /// `items` without repeats, in first-seen order.
@@ -541,6 +573,23 @@ pub(crate) mod tests {
                 }],
             }],
         }
+    }
+
+    #[test]
+    fn money_times_and_counts_read_as_a_person_writes_them() {
+        assert_eq!(dollars(None), "cost unknown");
+        assert_eq!(dollars(Some(-0.0)), "$0");
+        assert_eq!(dollars(Some(0.000_423_4)), "$0.000423");
+        assert_eq!(dollars(Some(0.0457)), "$0.0457");
+        assert_eq!(dollars(Some(0.5123)), "$0.512");
+        assert_eq!(dollars(Some(0.0003)), "$0.0003");
+        assert_eq!(dollars(Some(12.345)), "$12.35");
+        assert_eq!(duration(850), "850 ms");
+        assert_eq!(duration(12_400), "12.4 s");
+        assert_eq!(duration(185_000), "3 min 05 s");
+        assert_eq!(duration(3_720_000), "1 h 02 min");
+        assert_eq!(plural(1, "call"), "1 call");
+        assert_eq!(plural(0, "error"), "0 errors");
     }
 
     #[test]

@@ -156,14 +156,14 @@ pub fn check_summary(report: &CheckReport, run_dir: &str, detail: Detail) -> Str
     let t = &report.totals;
     let _ = writeln!(
         out,
-        "{} case comparisons, {} calls, {} cached, {} errors, {}, {}, {:.1}s",
-        t.cases,
-        t.calls,
+        "{}, {}, {} cached, {}, {}, {}, {}",
+        super::plural(t.cases, "case comparison"),
+        super::plural(t.calls, "call"),
         t.cached,
-        t.errors,
+        super::plural(t.errors, "error"),
         t.tokens_shown(),
         super::dollars(t.cost),
-        report.duration_ms as f64 / 1000.0
+        super::duration(report.duration_ms)
     );
     let _ = writeln!(out, "report: {run_dir}");
     let inconclusive = report
@@ -308,9 +308,9 @@ pub fn run_summary(report: &RunReport, run_dir: &str) -> String {
     let t = &report.totals;
     let _ = write!(
         out,
-        "{} calls, {} errors, {}\nreport: {run_dir}",
-        t.calls,
-        t.errors,
+        "{}, {}, {}\nreport: {run_dir}",
+        super::plural(t.calls, "call"),
+        super::plural(t.errors, "error"),
         t.tokens_shown()
     );
     super::visible(&out).into_owned()
