@@ -176,7 +176,7 @@ fn dispatch(args: Args) -> Result<i32, Error> {
                 return Ok(exit::PASS);
             }
             println!(
-                "rolled back {}@{}: v{} -> v{} ({})",
+                "rolled back {}@{}: v{} → v{} ({})",
                 event.prompt,
                 event.label,
                 event.from.unwrap_or_default(),

@@ -75,7 +75,7 @@ fn test_case(case: &CaseReport, suite: &str) -> TestCase {
         CaseStatus::Regressed => {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
             status.set_message(format!(
-                "regressed: pass rate {} -> {}",
+                "regressed: pass rate {} → {}",
                 super::percent(case.baseline.pass_rate),
                 super::percent(case.candidate.pass_rate)
             ));

@@ -170,7 +170,7 @@ fn promote_refuse_force_rollback_and_the_audit_trail() {
         "billing tickets misrouted",
     ]);
     assert_eq!(back.code, 0, "{}", back.stderr);
-    assert!(back.stdout.contains("v2 -> v1"), "{}", back.stdout);
+    assert!(back.stdout.contains("v2 → v1"), "{}", back.stdout);
     assert_eq!(served(&p), v1);
     let stale = p.run(&["status", "--json"]);
     let stale: Value = serde_json::from_str(&stale.stdout).unwrap();
