@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +14,31 @@ use crate::errors::{Error, Location, Result};
 
 /// The config file's name at the project root.
 pub const CONFIG_FILE: &str = "promptgate.yaml";
+
+/// The timeouts of one attempt. Each has a default and none can be zero, so there is no way
+/// to wait forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Establishing the connection.
+    pub connect: Duration,
+    /// From sending the request to the response's first byte.
+    pub first_byte: Duration,
+    /// Between two chunks of the response body.
+    pub idle: Duration,
+    /// The whole attempt.
+    pub call: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(10),
+            first_byte: Duration::from_secs(30),
+            idle: Duration::from_secs(30),
+            call: Duration::from_secs(60),
+        }
+    }
+}
 
 /// The JSON Schema of `promptgate.yaml`, for editors and `promptgate schema config`.
 pub fn json_schema() -> schemars::Schema {
@@ -202,10 +228,10 @@ impl ProviderConfig {
     }
 
     /// The timeouts of one attempt.
-    pub fn timeouts(&self) -> crate::provider::Timeouts {
-        let defaults = crate::provider::Timeouts::default();
+    pub fn timeouts(&self) -> Timeouts {
+        let defaults = Timeouts::default();
         let ms = std::time::Duration::from_millis;
-        crate::provider::Timeouts {
+        Timeouts {
             connect: self.connect_timeout_ms.map_or(defaults.connect, ms),
             first_byte: self.first_byte_timeout_ms.map_or(defaults.first_byte, ms),
             idle: self.idle_timeout_ms.map_or(defaults.idle, ms),
@@ -393,7 +419,7 @@ pub struct PolicyConfig {
     pub min_samples: Option<u32>,
     /// Suite kinds that must target the prompt.
     #[serde(default)]
-    pub require: Option<Vec<crate::suite::SuiteKind>>,
+    pub require: Option<Vec<crate::vocabulary::SuiteKind>>,
     /// Let `promote` through an inconclusive gate (default false: a release needs a decision).
     #[serde(default)]
     pub promote_on_inconclusive: Option<bool>,
@@ -424,7 +450,7 @@ pub struct Policy {
     /// Fewest samples per case and version.
     pub min_samples: u32,
     /// Suite kinds that must target the prompt.
-    pub require: Vec<crate::suite::SuiteKind>,
+    pub require: Vec<crate::vocabulary::SuiteKind>,
     /// Whether `promote` goes through an inconclusive gate.
     pub promote_on_inconclusive: bool,
 }
@@ -434,7 +460,7 @@ impl TierPolicies {
     /// 2; minimum samples 1, 1, 3; required suites none, regression, regression and
     /// adversarial).
     pub fn for_tier(&self, tier: RiskTier) -> Policy {
-        use crate::suite::SuiteKind::{Adversarial, Regression};
+        use crate::vocabulary::SuiteKind::{Adversarial, Regression};
         let (configured, approvals, min_samples, require) = match tier {
             RiskTier::Low => (&self.low, 0, 1, vec![]),
             RiskTier::Standard => (&self.standard, 1, 1, vec![Regression]),

@@ -14,29 +14,7 @@ use crate::compare::SuiteComparison;
 use crate::config::{OnInconclusive, Tolerance};
 use crate::errors::exit;
 use crate::suite::CaseOrigin;
-
-/// The gate's decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    /// Every limit held.
-    Pass,
-    /// No limit was breached, but the data cannot rule out a drop beyond tolerance.
-    Inconclusive,
-    /// At least one limit was breached.
-    Fail,
-}
-
-impl Verdict {
-    /// The verdict as written in reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pass => "pass",
-            Self::Inconclusive => "inconclusive",
-            Self::Fail => "fail",
-        }
-    }
-}
+pub use crate::vocabulary::Verdict;
 
 /// One breached limit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -2,13 +2,17 @@
 //!
 //! Prompts live as Dotprompt files in git. promptgate runs regression suites against a candidate
 //! version and a baseline version of each prompt, compares their outputs case by case, scores
-//! them, and gates promotion on the suite's tolerance. The layers, bottom up (see `DESIGN.md`):
+//! them, and gates promotion on the suite's tolerance. The layers, bottom up (the table in
+//! `docs/architecture.md`, which the architecture test enforces: a module uses its own layer and
+//! those below, and no cycle forms):
 //!
-//! - L0: [`artifact`] (parse and render prompts), [`errors`], [`files`], [`ids`], [`yaml`],
-//!   [`stats`];
-//! - L1: [`store`] (git), [`config`], [`suite`], [`provider`], [`record`], [`cache`], [`cassette`];
-//! - L2: [`runner`], [`score`], [`compare`], [`gate`], [`report`], [`adversarial`];
-//! - L3: [`ops`], one function per command.
+//! - 0 foundation: [`errors`], [`ids`], [`yaml`], [`stats`], [`files`], [`vocabulary`],
+//!   [`artifact`] (parse and render prompts);
+//! - 1 definitions: [`config`], [`adversarial`], [`provider`] (with the replay cassettes),
+//!   [`suite`];
+//! - 2 state and execution: [`store`] (git), [`cache`], [`runner`], [`record`];
+//! - 3 judgement: [`compare`], [`score`], [`gate`], [`report`];
+//! - 4 commands: [`ops`], one function per command.
 
 /// This build of promptgate: its version, the commit and target it was built from and for.
 pub const BUILD: &str = concat!(
@@ -23,7 +27,6 @@ pub const BUILD: &str = concat!(
 pub mod adversarial;
 pub mod artifact;
 pub mod cache;
-pub mod cassette;
 pub mod compare;
 pub mod config;
 pub mod errors;
@@ -39,4 +42,5 @@ pub mod score;
 pub mod stats;
 pub mod store;
 pub mod suite;
+pub mod vocabulary;
 pub mod yaml;

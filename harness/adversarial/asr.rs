@@ -24,7 +24,7 @@ pub struct CategoryRates {
     /// Cases both versions completed (the rates' denominator).
     pub cases: usize,
     /// Cases left out because a call failed or was not made on either version.
-    #[serde(default, skip_serializing_if = "crate::compare::is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub excluded: usize,
     /// Mean share of baseline samples the attacks succeeded on.
     pub baseline: Option<f64>,
@@ -80,6 +80,11 @@ pub fn rates(results: &[AttackResult<'_>]) -> Vec<CategoryRates> {
         }
     }
     out
+}
+
+/// Whether a count is zero, for leaving it out of a report.
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]

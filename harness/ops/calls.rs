@@ -281,14 +281,14 @@ pub(super) fn execute(
             .zip(&requests)
             .zip(&outcomes)
             .filter_map(|(((provider, case), request), outcome)| {
-                Some(crate::cassette::Entry::new(
+                Some(crate::provider::cassette::Entry::new(
                     provider.clone(),
                     case.clone(),
                     request.clone(),
                     outcome.result.as_ref().ok()?.clone(),
                 ))
             });
-        crate::cassette::record(root, entries)?;
+        crate::provider::cassette::record(root, entries)?;
     }
     Ok(Executed {
         outcomes,

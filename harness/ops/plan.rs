@@ -137,7 +137,7 @@ impl<'p> Providers<'p> {
         }
         if replay {
             let provider_config = config.provider(own)?;
-            let cassette = crate::cassette::Cassette::load(&self.project.root, own)?;
+            let cassette = crate::provider::cassette::Cassette::load(&self.project.root, own)?;
             let provider: Arc<dyn Provider> = Arc::new(crate::provider::Replay::new(cassette));
             // A replay reads a file: the recorded provider's rate limits do not apply to it.
             let settings = LaneSettings {

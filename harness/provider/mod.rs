@@ -5,6 +5,7 @@
 //! concurrency limits and recording belong to the runner.
 
 mod anthropic;
+pub mod cassette;
 mod echo;
 mod exec;
 mod http;
@@ -18,7 +19,8 @@ use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+
+pub use crate::config::Timeouts;
 
 use serde::{Deserialize, Serialize};
 
@@ -226,31 +228,6 @@ pub trait Provider: Send + Sync {
         &'a self,
         request: &'a Request,
     ) -> BoxFuture<'a, Result<Completion, ProviderError>>;
-}
-
-/// The timeouts of one attempt. Each has a default and none can be zero, so there is no way
-/// to wait forever.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
-    /// Establishing the connection.
-    pub connect: Duration,
-    /// From sending the request to the response's first byte.
-    pub first_byte: Duration,
-    /// Between two chunks of the response body.
-    pub idle: Duration,
-    /// The whole attempt.
-    pub call: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Self {
-            connect: Duration::from_secs(10),
-            first_byte: Duration::from_secs(30),
-            idle: Duration::from_secs(30),
-            call: Duration::from_secs(60),
-        }
-    }
 }
 
 /// Builds the provider named `name` from its config.

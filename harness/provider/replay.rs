@@ -5,8 +5,8 @@
 //! outputs. A request with no recording fails its case with a message that says how to record it.
 
 use super::{BoxFuture, Completion, Provider, ProviderError, Request};
-use crate::cassette::Cassette;
 use crate::config::Price;
+use crate::provider::cassette::Cassette;
 
 /// Replays one provider's cassette.
 #[derive(Debug)]

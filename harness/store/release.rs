@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use super::Store;
 use crate::errors::{Error, Result};
-use crate::gate::Verdict;
 use crate::ids::{ContentHash, PromptName};
+use crate::vocabulary::Verdict;
 
 /// The line prefix under which tag and history messages carry their JSON record.
 const RECORD_PREFIX: &str = "promptgate-record: ";

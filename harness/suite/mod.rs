@@ -23,28 +23,7 @@ use crate::ids::PromptName;
 /// Where suite files live, relative to the project root.
 pub const SUITES_DIR: &str = "suites";
 
-/// What a suite tests for.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum SuiteKind {
-    /// Expected behaviour: a failing assertion is a failure.
-    #[default]
-    Regression,
-    /// Attacks: a case passes when the attack failed; detectors are its assertions.
-    Adversarial,
-}
-
-impl SuiteKind {
-    /// The kind as written in suites.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Regression => "regression",
-            Self::Adversarial => "adversarial",
-        }
-    }
-}
+pub use crate::vocabulary::SuiteKind;
 
 /// Where a suite's cases come from, which decides what the gate's interval answers.
 #[derive(
