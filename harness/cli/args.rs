@@ -57,8 +57,18 @@ const EXIT_CODES: &str = "Exit codes: 0 pass · 1 unexpected error · 2 invalid 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Compare candidate and baseline versions of prompts on their suites, and gate.
+    #[command(after_help = "Examples:
+  promptgate check                                  the changed prompts, worktree against HEAD
+  promptgate check support/triage --suite triage    one prompt, one suite
+  promptgate check --all --baseline origin/main     every prompt, against the target branch (CI)
+  promptgate check --candidate triage.terse         a variant against its base prompt
+  promptgate check --dry-run                        what it would call and spend
+  promptgate check --resume                         finish the last interrupted check")]
     Check(Check),
     /// Run suites on one version of each prompt, without comparing.
+    #[command(after_help = "Examples:
+  promptgate run                                    every suite on the working tree
+  promptgate run support/triage --version HEAD~1    one prompt at an earlier commit")]
     Run(Run),
     /// Check the config, every prompt and every suite without calling a provider.
     Validate {
@@ -71,8 +81,14 @@ pub(crate) enum Command {
     /// Every prompt with its label versions, and whether HEAD or the working tree differ.
     Status(Status),
     /// Gate the prompt at HEAD against its label's version, then tag it and move the label.
+    #[command(after_help = "Examples:
+  promptgate approve support/triage@HEAD --as alice && promptgate promote support/triage
+  promptgate promote support/triage --from-report RUN-ID      reuse a stored check of HEAD
+  git push origin 'refs/prompts/*' 'refs/promptgate/*' 'refs/tags/prompts/*'   share the release")]
     Promote(Promote),
     /// Move a label back to an earlier promoted version, at once, recording why.
+    #[command(after_help = "Example:
+  promptgate rollback support/triage --reason \"wrong department since v7\"")]
     Rollback(Rollback),
     /// Approve a prompt version's exact content for promotion.
     Approve(Approve),
@@ -80,6 +96,8 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Hook(HookCommand),
     /// Scaffold a project: config, a prompt, its suites, ignore rules and a CI workflow.
+    #[command(after_help = "Example (in your repository, or a folder of it):
+  promptgate init && git add -A && git commit -m promptgate && promptgate check --all")]
     Init,
     /// Print a prompt version rendered to messages.
     Show(Show),

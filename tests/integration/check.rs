@@ -535,6 +535,15 @@ fn version_completions_and_the_manual_describe_this_build() {
         .unwrap();
     assert!(syntax.status.success(), "{syntax:?}");
 
+    for command in ["check", "run", "promote", "rollback", "init"] {
+        let help = p.run(&[command, "--help"]);
+        assert!(
+            help.stdout.contains("\n  promptgate "),
+            "{command}: {}",
+            help.stdout
+        );
+    }
+
     let man = p.run(&["man"]);
     assert_eq!(man.code, 0);
     assert!(man.stdout.starts_with(".ie") || man.stdout.contains(".TH promptgate 1"));
