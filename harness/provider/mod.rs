@@ -247,7 +247,7 @@ pub fn build(
         provider: name.to_string(),
         message,
     };
-    Ok(match config.kind {
+    let provider: Arc<dyn Provider> = match config.kind {
         ProviderKind::Echo => Arc::new(Echo::new()),
         ProviderKind::Local => {
             let path = match &config.model_path {
@@ -302,7 +302,56 @@ pub fn build(
                 .map_err(setup)?,
             )
         }
-    })
+    };
+    Ok(Arc::new(Named {
+        name: name.to_string(),
+        inner: provider,
+    }))
+}
+
+/// A provider whose failed calls say which configured provider failed (`provider `gpt`: …`),
+/// so an error in a report or the terminal points at the config entry to fix.
+struct Named {
+    name: String,
+    inner: Arc<dyn Provider>,
+}
+
+impl Provider for Named {
+    fn fingerprint(&self) -> &str {
+        self.inner.fingerprint()
+    }
+
+    fn lane_key(&self) -> String {
+        self.inner.lane_key()
+    }
+
+    fn price(&self) -> Option<Price> {
+        self.inner.price()
+    }
+
+    fn cacheable(&self) -> bool {
+        self.inner.cacheable()
+    }
+
+    fn deterministic(&self) -> bool {
+        self.inner.deterministic()
+    }
+
+    fn default_concurrency(&self) -> usize {
+        self.inner.default_concurrency()
+    }
+
+    fn complete<'a>(
+        &'a self,
+        request: &'a Request,
+    ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
+        Box::pin(async move {
+            self.inner.complete(request).await.map_err(|mut e| {
+                e.message = format!("provider `{}`: {}", self.name, e.message);
+                e
+            })
+        })
+    }
 }
 
 /// The model, base URL and API key (read from the variable `api_key_env` names) of an HTTP

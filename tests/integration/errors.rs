@@ -355,8 +355,9 @@ fn validate_warns_about_a_key_that_is_not_set_and_connection_errors_name_the_ser
     let out = p.run_env(&["run"], &[("PROMPTGATE_TEST_UNSET_KEY", "sk-test")]);
     assert_eq!(out.code, 12, "{}\n{}", out.stdout, out.stderr);
     assert!(
-        out.stdout
-            .contains("cannot connect to the server at http://127.0.0.1:9/v1/chat/completions"),
+        out.stdout.contains(
+            "provider `gpt`: cannot connect to the server at http://127.0.0.1:9/v1/chat/completions"
+        ),
         "{}",
         out.stdout
     );
