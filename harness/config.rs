@@ -526,12 +526,10 @@ impl Config {
     /// Loads `promptgate.yaml` from `root`, or the built-in defaults when there is none.
     pub fn load(root: &Path) -> Result<Config> {
         let path = root.join(CONFIG_FILE);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
-            Err(e) => return Err(Error::io("read", &path, e)),
-        };
         let shown = PathBuf::from(CONFIG_FILE);
+        let Some(text) = crate::files::read_text(&path, &shown)? else {
+            return Ok(Config::default());
+        };
         let mut config: Config = if text.trim().is_empty() {
             Config::default()
         } else {

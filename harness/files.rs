@@ -68,11 +68,27 @@ pub fn read_confined(root: &Path, relative: &Path) -> Result<Option<String>> {
             relative.display()
         )));
     }
-    match std::fs::read_to_string(&at) {
-        Ok(text) => Ok(Some(text)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io("read", &at, e)),
-    }
+    read_text(&at, relative)
+}
+
+/// The text of the file at `path` (shown to people as `shown`), or `None` when there is no
+/// such file. A file that is not UTF-8 is a located error (exit 2) naming the line of the
+/// first bad byte.
+pub fn read_text(path: &Path, shown: &Path) -> Result<Option<String>> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("read", path, e)),
+    };
+    String::from_utf8(bytes).map(Some).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+        Error::invalid_with_hint(
+            crate::errors::Location::new(shown, line, 0),
+            "not UTF-8 text",
+            "save the file as UTF-8",
+        )
+    })
 }
 
 /// The directory `relative` under `root`, created (with its parents) where missing; refuses

@@ -366,8 +366,13 @@ struct JsonlAssertion {
 impl Suite {
     /// Loads and validates the suite at `path` (relative to `root`).
     pub fn load(root: &Path, path: &Path) -> Result<Suite> {
-        let text =
-            std::fs::read_to_string(root.join(path)).map_err(|e| Error::io("read", path, e))?;
+        let text = crate::files::read_text(&root.join(path), path)?.ok_or_else(|| {
+            Error::io(
+                "read",
+                path,
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            )
+        })?;
         let mut raw: RawSuite = crate::yaml::from_str(path, &text, 1)?;
         let at = |loc: &serde_saphyr::Location| crate::yaml::location(path, loc, 1);
         let kind = match raw.kind.value.as_str() {

@@ -362,3 +362,27 @@ fn validate_warns_about_a_key_that_is_not_set_and_connection_errors_name_the_ser
         out.stdout
     );
 }
+
+#[test]
+fn a_file_that_is_not_utf8_is_a_located_error() {
+    for (file, line) in [
+        ("suites/triage.yaml", 2),
+        ("prompts/support/triage.prompt", 2),
+        ("promptgate.yaml", 2),
+    ] {
+        let p = Project::triage();
+        let mut bytes = p.read(file).into_bytes();
+        let second_line = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
+        bytes.insert(second_line, 0xff);
+        std::fs::write(p.path().join(file), bytes).unwrap();
+        let out = p.run(&["validate"]);
+        assert_eq!(out.code, 2, "{file}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!("{file}:{line}"))
+                && out.stderr.contains("not UTF-8 text")
+                && out.stderr.contains("save the file as UTF-8"),
+            "{file}: {}",
+            out.stderr
+        );
+    }
+}
