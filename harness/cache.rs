@@ -55,9 +55,14 @@ impl Cache {
         }
     }
 
-    fn path(&self, key: &str) -> PathBuf {
+    /// The entry file of `key`, relative to the project root.
+    fn relative(key: &str) -> PathBuf {
         let shard = key.get(..2).unwrap_or("xx");
-        self.dir.join(shard).join(format!("{key}.json"))
+        Path::new(CACHE_DIR).join(shard).join(format!("{key}.json"))
+    }
+
+    fn path(&self, key: &str) -> PathBuf {
+        self.root.join(Self::relative(key))
     }
 
     /// The entry for `key`, if present and readable.
@@ -76,9 +81,6 @@ impl Cache {
         latency_ms: u64,
         cost: Option<f64>,
     ) -> Result<()> {
-        let path = self.path(key);
-        let relative = path.strip_prefix(&self.root).unwrap_or(&path);
-        crate::files::confined_dir(&self.root, relative.parent().unwrap_or(relative))?;
         let entry = Entry {
             format: ENTRY_FORMAT,
             completion: completion.clone(),
@@ -86,7 +88,7 @@ impl Cache {
             cost,
         };
         let bytes = serde_json::to_vec(&entry).map_err(|e| Error::Internal(e.to_string()))?;
-        crate::files::write_atomic(&path, &bytes)
+        crate::files::write_confined(&self.root, &Self::relative(key), &bytes)
     }
 
     /// Counts entries and bytes.

@@ -291,7 +291,7 @@ impl Params {
 }
 
 /// Fully specified sampling parameters, as sent and as recorded with each sample.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct EffectiveParams {
     /// Sampling temperature.
     pub temperature: f64,

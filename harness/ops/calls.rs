@@ -46,6 +46,17 @@ pub struct CallOptions {
     pub from_log: bool,
 }
 
+impl CallOptions {
+    /// These options with what the command line left unset taken from the project's config
+    /// (its `concurrency:`).
+    pub(super) fn over_config(&self, config: &crate::config::Config) -> Self {
+        Self {
+            concurrency: self.concurrency.or(config.concurrency),
+            ..self.clone()
+        }
+    }
+}
+
 /// How many errored cases a run tolerates before it is incomplete (exit 12).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -1,6 +1,6 @@
 //! `check`: candidate versions against their baselines, case by case, gated.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -209,6 +209,8 @@ fn select(
                 progress(Progress::Note(note));
             }
             let mut changed = Vec::new();
+            // Suites and the config are shared between prompts: each file is compared once.
+            let mut compared = HashMap::new();
             for name in names {
                 let base_rev = baseline_rev(project, options, &name);
                 let base = match Prepared::effective_hash(project, &name, &base_rev) {
@@ -219,7 +221,7 @@ fn select(
                 };
                 for rev in &revisions {
                     if Prepared::effective_hash(project, &name, rev)? != base
-                        || specification_changed(project, &name, &base_rev, rev)?
+                        || specification_changed(project, &name, (&base_rev, rev), &mut compared)?
                     {
                         changed.push(name.clone());
                         break;
@@ -260,16 +262,18 @@ fn select(
 
 /// Whether what a prompt is judged by differs between `base` and `rev`: the config (its
 /// tolerances and providers), or a suite that targets the prompt, or one of that suite's case
-/// files. A change to the specification is checked like a change to the prompt.
+/// files. A change to the specification is checked like a change to the prompt. `compared`
+/// remembers each file already compared between two resolved revisions (a label resolves per
+/// prompt, so it is keyed by its commit).
 fn specification_changed(
     project: &Project,
     name: &PromptName,
-    base: &str,
-    rev: &str,
+    (base, rev): (&str, &str),
+    compared: &mut HashMap<(String, String, String), bool>,
 ) -> Result<bool> {
-    let mut files: Vec<String> = vec![crate::config::CONFIG_FILE.to_string()];
+    let mut files: BTreeSet<String> = BTreeSet::from([crate::config::CONFIG_FILE.to_string()]);
     for suite in project.suites.iter().filter(|s| s.targets(name)) {
-        files.push(suite.path.display().to_string());
+        files.insert(suite.path.display().to_string());
         files.extend(
             suite
                 .cases
@@ -277,13 +281,26 @@ fn specification_changed(
                 .map(|c| c.location.file.display().to_string()),
         );
     }
-    files.sort();
-    files.dedup();
-    for file in &files {
+    let resolved = |rev: &str| -> Result<String> {
+        Ok(project
+            .store
+            .commit_id(rev, Some(name))?
+            .unwrap_or_else(|| rev.to_string()))
+    };
+    let (base_at, rev_at) = (resolved(base)?, resolved(rev)?);
+    for file in files {
         let file = file.replace('\\', "/");
-        if project.store.read_at(base, &file, Some(name))?
-            != project.store.read_at(rev, &file, Some(name))?
-        {
+        let key = (base_at.clone(), rev_at.clone(), file);
+        let differs = match compared.get(&key) {
+            Some(&differs) => differs,
+            None => {
+                let differs = project.store.read_at(base, &key.2, Some(name))?
+                    != project.store.read_at(rev, &key.2, Some(name))?;
+                compared.insert(key, differs);
+                differs
+            }
+        };
+        if differs {
             return Ok(true);
         }
     }
@@ -416,8 +433,7 @@ pub fn check(
         }
         None => (options.clone(), None),
     };
-    // The command line's concurrency over the config's.
-    options.calls.concurrency = options.calls.concurrency.or(project.config.concurrency);
+    options.calls = options.calls.over_config(&project.config);
     let options = &options;
     if !options.calls.no_cache && !options.calls.from_log {
         project.check_cache_untracked()?;

@@ -71,9 +71,7 @@ impl Project {
             suites,
         })
     }
-}
 
-impl Project {
     /// Refuses a response cache that git tracks: cache entries decide verdicts, so entries a
     /// commit planted (a pull request's, say) would let it choose its own gate result.
     pub(crate) fn check_cache_untracked(&self) -> Result<()> {
@@ -81,11 +79,9 @@ impl Project {
         match tracked.first() {
             None => Ok(()),
             Some(first) => Err(crate::errors::Error::Usage(format!(
-                "{} response-cache file{} tracked by git under {}/ (the first: {first}); cache entries decide verdicts, so promptgate reads no cache a commit can plant. Remove them with `git rm -r --cached {}` and keep the directory in .gitignore, or pass --no-cache",
-                tracked.len(),
-                if tracked.len() == 1 { " is" } else { "s are" },
-                crate::cache::CACHE_DIR,
-                crate::cache::CACHE_DIR,
+                "{} tracked by git under {dir}/ (the first: {first}); cache entries decide verdicts, so promptgate reads no cache a commit can plant. Remove them with `git rm -r --cached {dir}` and keep the directory in .gitignore, or pass --no-cache",
+                crate::report::plural(tracked.len(), "response-cache file"),
+                dir = crate::cache::CACHE_DIR,
             ))),
         }
     }

@@ -49,11 +49,7 @@ pub fn run(
 ) -> Result<RunOutcome> {
     let started_at = chrono::Utc::now().to_rfc3339();
     let project = Project::open(root)?;
-    // The command line's concurrency over the config's.
-    let calls = CallOptions {
-        concurrency: options.calls.concurrency.or(project.config.concurrency),
-        ..options.calls.clone()
-    };
+    let calls = options.calls.over_config(&project.config);
     if !options.calls.no_cache {
         project.check_cache_untracked()?;
     }

@@ -123,12 +123,7 @@ pub fn init(root: &Path) -> Result<Scaffolded> {
         crate::files::write_confined(store.workdir(), Path::new(&workflow), content.as_bytes())?;
         done.created.push(shown);
     }
-    let ignore = root.join(".gitignore");
-    let existing = match std::fs::read_to_string(&ignore) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(Error::io("read", &ignore, e)),
-    };
+    let existing = crate::files::read_confined(root, Path::new(".gitignore"))?.unwrap_or_default();
     let missing: Vec<&str> = GITIGNORE_LINES
         .into_iter()
         .filter(|line| !existing.lines().any(|l| l.trim() == *line))

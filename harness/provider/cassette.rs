@@ -63,15 +63,13 @@ pub fn record(root: &Path, entries: impl IntoIterator<Item = Entry>) -> Result<u
             .or_default()
             .push(entry);
     }
-    let dir = crate::files::confined_dir(root, Path::new(CASSETTE_DIR))?;
     let mut written = 0;
     for (provider, new) in by_provider {
-        let path = dir.join(file_name(&provider));
-        let mut merged: BTreeMap<String, Entry> =
-            read(root, &Path::new(CASSETTE_DIR).join(file_name(&provider)))?
-                .into_iter()
-                .map(|e| (e.key.clone(), e))
-                .collect();
+        let relative = Path::new(CASSETTE_DIR).join(file_name(&provider));
+        let mut merged: BTreeMap<String, Entry> = read(root, &relative)?
+            .into_iter()
+            .map(|e| (e.key.clone(), e))
+            .collect();
         for entry in new {
             merged.insert(entry.key.clone(), entry);
         }
@@ -84,7 +82,7 @@ pub fn record(root: &Path, entries: impl IntoIterator<Item = Entry>) -> Result<u
             );
             text.push('\n');
         }
-        crate::files::write_atomic(&path, text.as_bytes())?;
+        crate::files::write_confined(root, &relative, text.as_bytes())?;
         written += lines.len();
     }
     Ok(written)
@@ -110,14 +108,13 @@ fn read(root: &Path, relative: &Path) -> Result<Vec<Entry>> {
     let Some(text) = crate::files::read_confined(root, relative)? else {
         return Ok(Vec::new());
     };
-    let shown = relative;
     text.lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(i, line)| {
             serde_json::from_str(line).map_err(|e| {
                 Error::invalid_with_hint(
-                    Location::new(shown, i as u64 + 1, e.column() as u64),
+                    Location::new(relative, i as u64 + 1, e.column() as u64),
                     format!("not a cassette entry: {e}"),
                     "re-record the cassette with `promptgate check --record`",
                 )

@@ -105,7 +105,7 @@ impl Exec {
         let mut child = command
             .spawn()
             .map_err(|e| ProviderError::permanent(format!("cannot start `{program}`: {e}")))?;
-        let _group = ProcessGroup(child.id());
+        let group = ProcessGroup(child.id());
         let input =
             serde_json::to_vec(request).map_err(|e| ProviderError::permanent(e.to_string()))?;
         let stdin = child.stdin.take();
@@ -116,8 +116,16 @@ impl Exec {
                 let _ = stdin.write_all(&input).await;
             }
         };
-        let mut stdout = tokio::spawn(read_capped(child.stdout.take(), MAX_REPLY_BYTES));
-        let mut stderr = tokio::spawn(read_capped(child.stderr.take(), MAX_STDERR_BYTES));
+        let mut stdout = tokio::spawn(read_capped(
+            child.stdout.take(),
+            MAX_REPLY_BYTES,
+            Keep::Start,
+        ));
+        let mut stderr = tokio::spawn(read_capped(
+            child.stderr.take(),
+            MAX_STDERR_BYTES,
+            Keep::End,
+        ));
         let ((), status) = tokio::join!(feed, child.wait());
         let status =
             status.map_err(|e| ProviderError::transient(format!("`{program}` failed: {e}")))?;
@@ -130,7 +138,7 @@ impl Exec {
         {
             Ok(both) => both,
             Err(_) => {
-                drop(_group);
+                drop(group);
                 tokio::join!(stdout, stderr)
             }
         };
@@ -193,11 +201,22 @@ const MAX_STDERR_BYTES: usize = 64 << 10;
 /// How long a command's output may stay open after the command exited.
 const AFTER_EXIT_GRACE: Duration = Duration::from_millis(500);
 
-/// Reads `pipe` to its end and returns its first `cap` bytes and its full length; reading goes
-/// on past the cap (discarding) so the command never blocks on a full pipe.
+/// Which part of an output longer than its cap is kept.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// The beginning (a reply: longer than the cap fails the call anyway).
+    Start,
+    /// The end (stderr: a failure's message is in its last lines).
+    End,
+}
+
+/// Reads `pipe` to its end and returns `cap` bytes of it (its start or its end, as `keep`
+/// says) and its full length; reading goes on past the cap so the command never blocks on a
+/// full pipe.
 async fn read_capped(
     pipe: Option<impl tokio::io::AsyncRead + Unpin>,
     cap: usize,
+    keep: Keep,
 ) -> (Vec<u8>, usize) {
     let Some(mut pipe) = pipe else {
         return (Vec::new(), 0);
@@ -209,9 +228,18 @@ async fn read_capped(
         match pipe.read(&mut chunk).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                let room = cap.saturating_sub(kept.len()).min(n);
-                kept.extend_from_slice(&chunk[..room]);
                 total += n;
+                match keep {
+                    Keep::Start => {
+                        let room = cap.saturating_sub(kept.len()).min(n);
+                        kept.extend_from_slice(&chunk[..room]);
+                    }
+                    Keep::End => {
+                        kept.extend_from_slice(&chunk[..n]);
+                        let over = kept.len().saturating_sub(cap);
+                        kept.drain(..over);
+                    }
+                }
             }
         }
     }
@@ -262,5 +290,24 @@ impl Provider for Exec {
                     )))
                 })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_capped_read_keeps_the_start_of_a_reply_and_the_end_of_stderr() {
+        let text: &[u8] = b"first line\nlast line";
+        assert_eq!(
+            read_capped(Some(text), 5, Keep::Start).await,
+            (b"first".to_vec(), text.len())
+        );
+        assert_eq!(
+            read_capped(Some(text), 9, Keep::End).await,
+            (b"last line".to_vec(), text.len())
+        );
+        assert_eq!(read_capped(Some(text), 100, Keep::End).await.0, text);
     }
 }

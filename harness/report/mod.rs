@@ -78,9 +78,9 @@ impl Totals {
         match self.estimated_tokens {
             0 => format!("{} tokens", self.tokens),
             n => format!(
-                "~{} tokens (estimated for {n} call{} whose provider reported none)",
+                "~{} tokens (estimated for {} whose provider reported none)",
                 self.tokens,
-                if n == 1 { "" } else { "s" }
+                plural(n, "call")
             ),
         }
     }

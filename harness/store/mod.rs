@@ -206,13 +206,12 @@ impl Store {
         }
         // A label never shadows HEAD, whatever refs a repository carries.
         if let Some(name) = name.filter(|_| rev != "HEAD") {
-            if let Ok(reference) = self.repo.find_reference(&self.label_ref(name, rev)) {
+            let label = self.label_ref(name, rev);
+            if let Ok(reference) = self.repo.find_reference(&label) {
                 let commit = reference.peel_to_commit().map_err(|_| Error::Revision {
                     rev: rev.to_string(),
                     message: format!(
-                        "is a label whose ref {} points at something other than a commit; promptgate never writes such a ref: delete it with `git update-ref -d {}`",
-                        self.label_ref(name, rev),
-                        self.label_ref(name, rev)
+                        "is a label whose ref {label} points at something other than a commit; promptgate never writes such a ref: delete it with `git update-ref -d {label}`"
                     ),
                 })?;
                 return Ok(Resolved::Commit(commit));

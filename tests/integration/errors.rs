@@ -1,23 +1,7 @@
 //! Bad input exits 2 (or 3) with a message naming the file and line, or the revision, and what
 //! was expected. Every message is asserted; nothing may panic.
 
-use crate::support::{Project, TRIAGE_PROMPT, TRIAGE_SUITE};
-
-fn fails_with(p: &Project, args: &[&str], code: i32, fragments: &[&str]) {
-    let out = p.run(args);
-    assert_eq!(
-        out.code, code,
-        "args {args:?}\nstdout: {}\nstderr: {}",
-        out.stdout, out.stderr
-    );
-    for f in fragments {
-        assert!(
-            out.stderr.contains(f),
-            "expected {f:?} in stderr:\n{}",
-            out.stderr
-        );
-    }
-}
+use crate::support::{Project, TRIAGE_PROMPT, TRIAGE_SUITE, fails_with};
 
 #[test]
 fn malformed_yaml_names_file_and_line() {
@@ -345,12 +329,13 @@ fn validate_warns_about_a_key_that_is_not_set_and_connection_errors_name_the_ser
         "promptgate.yaml",
         "default_provider: gpt\nproviders:\n  gpt: { kind: openai, model: m, base_url: \"http://127.0.0.1:9/v1\", api_key_env: PROMPTGATE_TEST_UNSET_KEY, retries: 0 }\n",
     );
-    let out = p.run(&["validate"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("warning: provider `gpt` reads its API key from `PROMPTGATE_TEST_UNSET_KEY`, which is not set"),
-        "{}",
-        out.stderr
+    fails_with(
+        &p,
+        &["validate"],
+        0,
+        &[
+            "warning: provider `gpt` reads its API key from `PROMPTGATE_TEST_UNSET_KEY`, which is not set",
+        ],
     );
     let out = p.run_env(&["run"], &[("PROMPTGATE_TEST_UNSET_KEY", "sk-test")]);
     assert_eq!(out.code, 12, "{}\n{}", out.stdout, out.stderr);

@@ -2,7 +2,7 @@
 //! text (see `adversarial`), writes never follow planted symlinks, and run ids name nothing
 //! outside `reports/`.
 
-use crate::support::{Project, TRIAGE_PROMPT};
+use crate::support::{Project, TRIAGE_PROMPT, fails_with};
 
 #[cfg(unix)]
 #[test]
@@ -296,18 +296,10 @@ fn reads_stay_inside_the_project() {
         p.path().join("prompts/support/leak.prompt"),
     )
     .unwrap();
-    let out = p.run(&["show", "support/leak"]);
-    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
-    assert!(out.stderr.contains("is a symlink"), "{}", out.stderr);
+    let out = fails_with(&p, &["show", "support/leak"], 2, &["is a symlink"]);
     assert!(!out.stdout.contains("TOP SECRET"));
 
-    let out = p.run(&["show", "../../x"]);
-    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
-    assert!(
-        out.stderr.contains("is not a prompt name"),
-        "{}",
-        out.stderr
-    );
+    fails_with(&p, &["show", "../../x"], 2, &["is not a prompt name"]);
 }
 
 #[test]
@@ -322,12 +314,11 @@ fn one_person_is_one_approval_whatever_ids_they_use() {
         let out = p.run(&["approve", "support/triage", "--as", id]);
         assert_eq!(out.code, 0, "{}", out.stderr);
     }
-    let out = p.run(&["promote", "support/triage"]);
-    assert_eq!(out.code, 13, "{}\n{}", out.stdout, out.stderr);
-    assert!(
-        out.stderr.contains("by different people, and has 1"),
-        "{}",
-        out.stderr
+    fails_with(
+        &p,
+        &["promote", "support/triage"],
+        13,
+        &["by different people, and has 1"],
     );
 
     let repo = git2::Repository::open(p.path()).unwrap();
@@ -350,9 +341,7 @@ fn a_key_pasted_into_the_config_is_never_echoed() {
             "providers:\n  api:\n    kind: openai\n    model: m\n    base_url: \"https://user:hunter2@api.example.test/v1\"\n    api_key_env: \"{key}\"\n"
         ),
     );
-    let out = p.run(&["validate"]);
-    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
-    assert!(out.stderr.contains("promptgate.yaml:2"), "{}", out.stderr);
+    let out = fails_with(&p, &["validate"], 2, &["promptgate.yaml:2"]);
     assert!(
         out.stderr.contains("must name an environment variable"),
         "{}",
@@ -534,9 +523,7 @@ fn planted_directories_and_logs_are_refused_never_followed() {
         p.path().join("fixtures/cassettes/bot.jsonl"),
     )
     .unwrap();
-    let out = p.run(&["run", "--provider", "replay"]);
-    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
-    assert!(out.stderr.contains("is a symlink"), "{}", out.stderr);
+    let out = fails_with(&p, &["run", "--provider", "replay"], 2, &["is a symlink"]);
     assert!(!out.stderr.contains("TOP SECRET") && !out.stdout.contains("TOP SECRET"));
     std::fs::remove_file(outside.path().join("secret")).unwrap();
 
@@ -554,9 +541,7 @@ fn planted_directories_and_logs_are_refused_never_followed() {
     std::fs::remove_file(dir.join("results.jsonl")).unwrap();
     std::os::unix::fs::symlink(&victim, dir.join("results.jsonl")).unwrap();
     let run_id = dir.file_name().unwrap().to_str().unwrap().to_string();
-    let out = p.run(&["check", "--resume", &run_id]);
-    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
-    assert!(out.stderr.contains("is a symlink"), "{}", out.stderr);
+    fails_with(&p, &["check", "--resume", &run_id], 2, &["is a symlink"]);
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
 }
 
@@ -631,9 +616,7 @@ fn revision_reads_refuse_what_worktree_reads_refuse() {
             out.stderr
         );
     }
-    let out = p.run(&["show", "support/leak"]);
-    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
-    assert!(out.stderr.contains("is a symlink"), "{}", out.stderr);
+    fails_with(&p, &["show", "support/leak"], 2, &["is a symlink"]);
 
     // A label ref pointing at a blob is a located refusal, not an internal error.
     let blob = git(&["hash-object", "-w", "prompts/support/triage.prompt"]);
@@ -642,12 +625,11 @@ fn revision_reads_refuse_what_worktree_reads_refuse() {
         "refs/prompts/support/triage@production",
         &blob,
     ]);
-    let out = p.run(&["check", "support/triage"]);
-    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
-    assert!(
-        out.stderr.contains("promptgate never writes such a ref"),
-        "{}",
-        out.stderr
+    fails_with(
+        &p,
+        &["check", "support/triage"],
+        2,
+        &["promptgate never writes such a ref"],
     );
 }
 

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{Project, TRIAGE_PROMPT, TRIAGE_SUITE};
+use crate::support::{Project, TRIAGE_PROMPT, TRIAGE_SUITE, fails_with};
 
 const LABEL: &str = "refs/prompts/support/triage@production";
 
@@ -270,12 +270,11 @@ fn a_stored_passing_check_of_the_same_content_promotes_without_a_new_run() {
         .report_dir()
         .trim_start_matches("reports/")
         .to_string();
-    let out = p.run(&["promote", "support/triage", "--from-report", &other]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("not against production"),
-        "{}",
-        out.stderr
+    fails_with(
+        &p,
+        &["promote", "support/triage", "--from-report", &other],
+        2,
+        &["not against production"],
     );
     p.write(
         "prompts/support/triage.prompt",

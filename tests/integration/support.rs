@@ -186,3 +186,22 @@ pub(crate) fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
     v.sort();
     v
 }
+
+/// Runs `args` in `p` and asserts the exit code and that stderr holds every fragment; returns
+/// the output for further assertions.
+pub(crate) fn fails_with(p: &Project, args: &[&str], code: i32, fragments: &[&str]) -> Output {
+    let out = p.run(args);
+    assert_eq!(
+        out.code, code,
+        "args {args:?}\nstdout: {}\nstderr: {}",
+        out.stdout, out.stderr
+    );
+    for f in fragments {
+        assert!(
+            out.stderr.contains(f),
+            "expected {f:?} in stderr:\n{}",
+            out.stderr
+        );
+    }
+    out
+}
