@@ -1,5 +1,9 @@
 //! The on-disk run: `reports/<run-id>/` with a manifest written first and an append-only
-//! results log (`results.jsonl`) that gets one line per finished call, as it finishes.
+//! results log (`results.jsonl`) that gets one line per finished call, as it finishes, and the
+//! report files written at the end.
+//!
+//! This module is the one reader and writer of those files: every other module asks it for a
+//! run's manifest, results or report, and every read checks the run's `format_version`.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -21,6 +25,18 @@ pub const RESULTS_FILE: &str = "results.jsonl";
 
 /// The manifest's file name in a run directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// The machine-readable report's file name in a run directory.
+pub const REPORT_FILE: &str = "report.json";
+
+/// The HTML report's file name in a run directory.
+pub const HTML_FILE: &str = "index.html";
+
+/// The JUnit report's file name in a run directory.
+pub const JUNIT_FILE: &str = "junit.xml";
+
+/// The Markdown summary's file name in a run directory.
+pub const SUMMARY_FILE: &str = "summary.md";
 
 /// The version of the files in a run directory; bumped on any incompatible change.
 pub const FORMAT_VERSION: u32 = 3;
@@ -159,6 +175,109 @@ impl RunDir {
             .map_err(|e| Error::io("sync", &results, e))?;
         Ok(self.path)
     }
+}
+
+/// `format_version` of a stored run file, read before the rest so an older or newer file is
+/// named as such rather than failing on whichever field changed.
+#[derive(Deserialize)]
+struct Versioned {
+    #[serde(default)]
+    format_version: Option<u32>,
+}
+
+/// Decodes a run file that carries a `format_version`, refusing any other version than
+/// [`FORMAT_VERSION`].
+fn decode<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
+    let located = |e: serde_json::Error| {
+        Error::invalid(
+            crate::errors::Location::new(path, e.line() as u64, e.column() as u64),
+            format!("not a run file this version of promptgate can read: {e}"),
+        )
+    };
+    let version = serde_json::from_str::<Versioned>(text)
+        .map_err(located)?
+        .format_version;
+    if version != Some(FORMAT_VERSION) {
+        return Err(Error::Usage(format!(
+            "{} has format_version {}, and this promptgate reads {FORMAT_VERSION}; run it again with this version",
+            path.display(),
+            version.map_or("(none)".to_string(), |v| v.to_string())
+        )));
+    }
+    serde_json::from_str(text).map_err(located)
+}
+
+/// Reads the file `name` of the run `run_id`; `None` when it does not exist.
+fn read_run_file(root: &Path, run_id: &RunId, name: &str) -> Result<Option<(PathBuf, String)>> {
+    let path = RunDir::path_of(root, run_id).join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some((path, text))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("read", &path, e)),
+    }
+}
+
+/// The manifest of the run `run_id`.
+pub fn read_manifest(root: &Path, run_id: &RunId) -> Result<Manifest> {
+    match read_run_file(root, run_id, MANIFEST_FILE)? {
+        Some((path, text)) => decode(&path, &text),
+        None => Err(Error::Usage(format!(
+            "no run `{run_id}` under {REPORTS_DIR}/ (it has no {MANIFEST_FILE}); run ids are the directory names there"
+        ))),
+    }
+}
+
+/// The stored report of the run `run_id` (a check's or a run's, as the caller reads it).
+pub fn read_report<T: serde::de::DeserializeOwned>(root: &Path, run_id: &RunId) -> Result<T> {
+    match read_run_file(root, run_id, REPORT_FILE)? {
+        Some((path, text)) => decode(&path, &text),
+        None => Err(Error::Usage(format!(
+            "no stored check or run `{run_id}`: {REPORTS_DIR}/{run_id}/{REPORT_FILE} does not exist (the run did not finish, or the id is wrong); run ids are the directory names under {REPORTS_DIR}/"
+        ))),
+    }
+}
+
+/// `sha256:` and the hash of the run's `report.json` as written; `None` when it has none.
+pub fn report_digest(root: &Path, run_id: &RunId) -> Option<String> {
+    let bytes = std::fs::read(RunDir::path_of(root, run_id).join(REPORT_FILE)).ok()?;
+    Some(format!(
+        "sha256:{}",
+        crate::ids::ContentHash::of(bytes).as_str()
+    ))
+}
+
+/// Whether the run `run_id` has a report that says it saw every case.
+pub fn finished_complete(root: &Path, run_id: &RunId) -> bool {
+    #[derive(Deserialize)]
+    struct Completeness {
+        complete: bool,
+    }
+    read_report::<Completeness>(root, run_id).is_ok_and(|r| r.complete)
+}
+
+/// The ids of the runs under `reports/`, oldest first (run ids sort by time).
+pub fn run_ids(root: &Path) -> Vec<RunId> {
+    let mut ids: Vec<RunId> = std::fs::read_dir(root.join(REPORTS_DIR))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| RunId::parse(e.file_name().to_str()?).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    ids
+}
+
+/// The calls the run `run_id` logged, in the order they finished. A torn last line (the
+/// process died while writing it) is ignored: its call is made again.
+pub fn read_results(root: &Path, run_id: &RunId) -> Result<Vec<CallRecord>> {
+    Ok(read_run_file(root, run_id, RESULTS_FILE)?
+        .map(|(_, text)| {
+            text.lines()
+                .filter_map(|line| serde_json::from_str::<CallRecord>(line).ok())
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 /// Writes `value` as pretty JSON to `path` atomically (write to a temporary file, then rename).

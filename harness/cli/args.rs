@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use promptgate::ops;
 
 /// Gate prompt changes on regression suites: candidate against baseline, case by case.
 #[derive(Debug, Parser)]
@@ -238,7 +239,7 @@ pub(crate) struct Promote {
     /// The prompt to promote, at HEAD.
     pub(crate) prompt: String,
     /// The label to move.
-    #[arg(long, default_value = promptgate::ops::DEFAULT_LABEL)]
+    #[arg(long, default_value = ops::DEFAULT_LABEL)]
     pub(crate) label: String,
     /// Gate on this stored check of the same content instead of running the check: its verdict
     /// is re-derived from its own results log, with no call made.
@@ -262,7 +263,7 @@ pub(crate) struct Rollback {
     /// The prompt.
     pub(crate) prompt: String,
     /// The label to move back.
-    #[arg(long, default_value = promptgate::ops::DEFAULT_LABEL)]
+    #[arg(long, default_value = ops::DEFAULT_LABEL)]
     pub(crate) label: String,
     /// The version to go back to (default: the one promoted before the current).
     #[arg(long, value_name = "vN")]
@@ -333,7 +334,7 @@ pub(crate) enum Format {
     Md,
 }
 
-impl From<Format> for promptgate::ops::ReportFormat {
+impl From<Format> for ops::ReportFormat {
     fn from(format: Format) -> Self {
         match format {
             Format::Html => Self::Html,
@@ -358,7 +359,7 @@ pub(crate) struct Calls {
     /// Cases whose calls may fail before the run counts as incomplete (exit 12): a count (3), a
     /// fraction (0.05) or a percentage (5%). Default 0.
     #[arg(long, value_name = "N|FRACTION", default_value = "0")]
-    pub(crate) max_errors: promptgate::ops::ErrorBudget,
+    pub(crate) max_errors: ops::ErrorBudget,
     /// Make at most this many provider calls (retries count); cases past it are skipped.
     #[arg(long, value_name = "N")]
     pub(crate) max_calls: Option<u64>,
@@ -374,28 +375,78 @@ pub(crate) struct Calls {
     pub(crate) record: bool,
 }
 
-impl Calls {
-    /// The operation's options, with the environment and command line the CLI read.
-    pub(crate) fn into_options(
-        self,
-        env: promptgate::ops::Env,
-        command: String,
-    ) -> promptgate::ops::CallOptions {
-        promptgate::ops::CallOptions {
-            provider: self.provider,
-            concurrency: self.concurrency.map(usize::from),
-            no_cache: self.no_cache,
-            max_errors: self.max_errors,
-            budget: promptgate::ops::BudgetLimits {
-                max_calls: self.max_calls,
-                max_tokens: self.max_tokens,
-                max_cost: self.max_cost,
+impl From<Calls> for ops::CallOptions {
+    /// The calls as the command line asks for them; the CLI adds its environment and command
+    /// line ([`ops::CallOptions::invoked`]).
+    fn from(calls: Calls) -> Self {
+        ops::CallOptions {
+            provider: calls.provider,
+            concurrency: calls.concurrency.map(usize::from),
+            no_cache: calls.no_cache,
+            max_errors: calls.max_errors,
+            budget: ops::BudgetLimits {
+                max_calls: calls.max_calls,
+                max_tokens: calls.max_tokens,
+                max_cost: calls.max_cost,
             },
-            record: self.record,
-            env,
-            command,
+            record: calls.record,
             handle_interrupts: true,
-            from_log: false,
+            ..ops::CallOptions::default()
+        }
+    }
+}
+
+impl From<Check> for ops::CheckOptions {
+    fn from(c: Check) -> Self {
+        ops::CheckOptions {
+            prompts: c.prompts,
+            index_file: None,
+            all: c.all,
+            suites: c.suite,
+            baseline: c.baseline,
+            candidates: c.candidate,
+            dry_run: c.dry_run,
+            resume: c.resume,
+            adaptive: c.adaptive,
+            max_samples: c.max_samples,
+            confirm: c.confirm,
+            control: c.control,
+            calls: c.calls.into(),
+        }
+    }
+}
+
+impl From<Run> for ops::RunOptions {
+    fn from(r: Run) -> Self {
+        ops::RunOptions {
+            prompts: r.prompts,
+            suites: r.suite,
+            version: r.version,
+            calls: r.calls.into(),
+        }
+    }
+}
+
+impl From<Promote> for ops::PromoteOptions {
+    fn from(p: Promote) -> Self {
+        ops::PromoteOptions {
+            name: p.prompt,
+            label: p.label,
+            from_report: p.from_report,
+            force: p.force,
+            reason: p.reason,
+            calls: p.calls.into(),
+        }
+    }
+}
+
+impl From<Rollback> for ops::RollbackOptions {
+    fn from(r: Rollback) -> Self {
+        ops::RollbackOptions {
+            name: r.prompt,
+            label: r.label,
+            to: r.to,
+            reason: r.reason,
         }
     }
 }

@@ -67,30 +67,15 @@ fn dispatch(args: Args) -> Result<i32, Error> {
     let env = || -> ops::Env { std::env::vars().collect() };
     match args.command {
         Command::Check(c) => {
-            let options = ops::CheckOptions {
-                prompts: c.prompts,
-                index_file: None,
-                all: c.all,
-                suites: c.suite,
-                baseline: c.baseline,
-                candidates: c.candidate,
-                dry_run: c.dry_run,
-                resume: c.resume,
-                adaptive: c.adaptive,
-                max_samples: c.max_samples,
-                confirm: c.confirm,
-                control: c.control,
-                calls: c.calls.into_options(env(), command_line),
-            };
-            check(&root, &options, c.json, style)
+            let json = c.json;
+            let mut options = ops::CheckOptions::from(c);
+            options.calls.invoked(env(), command_line);
+            check(&root, &options, json, style)
         }
         Command::Run(r) => {
-            let options = ops::RunOptions {
-                prompts: r.prompts,
-                suites: r.suite,
-                version: r.version,
-                calls: r.calls.into_options(env(), command_line),
-            };
+            let json = r.json;
+            let mut options = ops::RunOptions::from(r);
+            options.calls.invoked(env(), command_line);
             let mut bar = progress::Bar::new(std::io::stderr().is_terminal());
             let outcome = ops::run(&root, &options, &mut |p| bar.update(p));
             bar.finish();
@@ -101,7 +86,7 @@ fn dispatch(args: Args) -> Result<i32, Error> {
                 .unwrap_or(&outcome.run_dir)
                 .display()
                 .to_string();
-            if r.json {
+            if json {
                 print_json(&outcome.report)?;
             } else {
                 style.print(&promptgate::report::run_summary(&outcome.report, &shown));
@@ -142,19 +127,14 @@ fn dispatch(args: Args) -> Result<i32, Error> {
             Ok(exit::PASS)
         }
         Command::Promote(p) => {
-            let options = ops::PromoteOptions {
-                name: p.prompt,
-                label: p.label,
-                from_report: p.from_report,
-                force: p.force,
-                reason: p.reason,
-                calls: p.calls.into_options(env(), command_line),
-            };
+            let json = p.json;
+            let mut options = ops::PromoteOptions::from(p);
+            options.calls.invoked(env(), command_line);
             let mut bar = progress::Bar::new(std::io::stderr().is_terminal());
             let promotion = ops::promote(&root, &options, &mut |p| bar.update(p));
             bar.finish();
             let promotion = promotion?;
-            if p.json {
+            if json {
                 print_json(&promotion)?;
             } else {
                 println!("{}", release::promotion(&promotion));
@@ -162,16 +142,9 @@ fn dispatch(args: Args) -> Result<i32, Error> {
             Ok(exit::PASS)
         }
         Command::Rollback(r) => {
-            let event = ops::rollback(
-                &root,
-                &ops::RollbackOptions {
-                    name: r.prompt,
-                    label: r.label,
-                    to: r.to,
-                    reason: r.reason,
-                },
-            )?;
-            if r.json {
+            let json = r.json;
+            let event = ops::rollback(&root, &r.into())?;
+            if json {
                 print_json(&event)?;
                 return Ok(exit::PASS);
             }
@@ -211,29 +184,18 @@ fn dispatch(args: Args) -> Result<i32, Error> {
             Ok(exit::PASS)
         }
         Command::Hook(HookCommand::Run) => {
-            let staged = ops::staged_prompts(&root)?;
-            if staged.names.is_empty() && !staged.deletes {
-                return Ok(exit::PASS);
-            }
-            if staged.first_commit {
-                eprintln!(
-                    "promptgate: the first commit has no baseline to compare with; the gate starts with the next commit"
-                );
-                return Ok(exit::PASS);
-            }
-            // A deletion is checked like any change: with no names, `check` sees it.
-            let prompts = if staged.deletes {
-                Vec::new()
-            } else {
-                staged.names
+            let index_file = std::env::var_os("GIT_INDEX_FILE").map(Into::into);
+            let mut options = match ops::hook_gate(&root, index_file)? {
+                ops::HookGate::Nothing => return Ok(exit::PASS),
+                ops::HookGate::FirstCommit => {
+                    eprintln!(
+                        "promptgate: the first commit has no baseline to compare with; the gate starts with the next commit"
+                    );
+                    return Ok(exit::PASS);
+                }
+                ops::HookGate::Check(options) => options,
             };
-            let options = ops::CheckOptions {
-                prompts,
-                index_file: std::env::var_os("GIT_INDEX_FILE").map(Into::into),
-                candidates: vec![promptgate::store::STAGED.into()],
-                calls: args::Calls::default().into_options(env(), command_line),
-                ..ops::CheckOptions::default()
-            };
+            options.calls.invoked(env(), command_line);
             let code = check(&root, &options, false, style)?;
             if code != exit::PASS {
                 eprintln!(
@@ -276,21 +238,22 @@ fn dispatch(args: Args) -> Result<i32, Error> {
             }
             Ok(exit::PASS)
         }
-        Command::Cache(command) => {
-            let cache = promptgate::cache::Cache::open(&root);
-            match command {
-                CacheCommand::Stats { json: true } => print_json(&cache.stats()?)?,
-                CacheCommand::Stats { json: false } => {
-                    let stats = cache.stats()?;
-                    println!(
-                        "{} cached responses, {:.1} MB in {}",
-                        stats.entries,
-                        stats.bytes as f64 / 1e6,
-                        promptgate::cache::CACHE_DIR
-                    );
-                }
-                CacheCommand::Clear => println!("removed {} cached responses", cache.clear()?),
+        Command::Cache(CacheCommand::Stats { json }) => {
+            let stats = ops::cache_stats(&root)?;
+            if json {
+                print_json(&stats)?;
+            } else {
+                println!(
+                    "{} cached responses, {:.1} MB in {}",
+                    stats.entries,
+                    stats.bytes as f64 / 1e6,
+                    stats.dir
+                );
             }
+            Ok(exit::PASS)
+        }
+        Command::Cache(CacheCommand::Clear) => {
+            println!("removed {} cached responses", ops::cache_clear(&root)?);
             Ok(exit::PASS)
         }
         Command::Completions { shell } => {
@@ -445,7 +408,7 @@ fn write_step_summary(run_dir: &std::path::Path) {
     let Some(target) = std::env::var_os("GITHUB_STEP_SUMMARY") else {
         return;
     };
-    let Ok(summary) = std::fs::read_to_string(run_dir.join("summary.md")) else {
+    let Ok(summary) = std::fs::read_to_string(run_dir.join(ops::ReportFormat::Markdown.file_name())) else {
         return;
     };
     let appended = std::fs::OpenOptions::new()

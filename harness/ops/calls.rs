@@ -47,6 +47,13 @@ pub struct CallOptions {
 }
 
 impl CallOptions {
+    /// Sets what only the caller knows: its environment (for API keys) and its command line
+    /// (for the manifest).
+    pub fn invoked(&mut self, env: Env, command: String) {
+        self.env = env;
+        self.command = command;
+    }
+
     /// These options with what the command line left unset taken from the project's config
     /// (its `concurrency:`).
     pub(super) fn over_config(&self, config: &crate::config::Config) -> Self {
@@ -170,21 +177,15 @@ pub(super) fn execute(
         return replay_log(target, jobs, progress);
     }
     let root = target.root;
-    let mut run_dir = if target.resumed.is_empty() && !RunDir::exists(root, &target.manifest.run_id)
+    let run_dir = if target.resumed.is_empty() && !RunDir::exists(root, &target.manifest.run_id)
     {
         RunDir::create(root, &target.manifest)?
     } else {
         RunDir::reopen(root, &target.manifest.run_id)?
     };
-    let use_cache = !options.no_cache;
-    let cache = use_cache.then(|| Cache::open(root));
-    let total = jobs.jobs.len();
-    let mut outcomes: Vec<Option<Outcome>> = vec![None; total];
-    let mut tally = Tally::default();
-    let mut to_run = Vec::new();
-    let mut origin = Vec::new();
-    let mut meta = Vec::with_capacity(total);
-    progress(Progress::Started { calls: total });
+    progress(Progress::Started {
+        calls: jobs.jobs.len(),
+    });
     let Jobs {
         jobs: planned,
         keys,
@@ -197,87 +198,21 @@ pub(super) fn execute(
     } else {
         Vec::new()
     };
-    for (index, (job, key)) in planned.into_iter().zip(keys).enumerate() {
-        meta.push((
-            job.provider.fingerprint().to_string(),
-            key,
-            job.request.params,
-            job.request.sample,
-        ));
-        if let Some(outcome) = target.resumed.get(&meta[index].1) {
-            tally.count(outcome, progress);
-            outcomes[index] = Some(outcome.clone());
-            continue;
-        }
-        let cacheable = job.provider.cacheable();
-        let hit = cache
-            .as_ref()
-            .filter(|_| cacheable)
-            .and_then(|c| c.get(&meta[index].1));
-        match hit {
-            Some(entry) => {
-                let outcome = Outcome {
-                    result: Ok(entry.completion),
-                    latency_ms: entry.latency_ms,
-                    attempts: 0,
-                    cost: entry.cost,
-                    cached: true,
-                    skipped: false,
-                };
-                tally.record(&mut run_dir, index, &meta[index], &outcome, progress);
-                outcomes[index] = Some(outcome);
-            }
-            None => {
-                origin.push((index, cacheable));
-                to_run.push(job);
-            }
-        }
-    }
-    let runner_options = RunnerOptions {
-        concurrency: options
-            .concurrency
-            .unwrap_or(crate::config::DEFAULT_CONCURRENCY),
-        budget: options.budget,
-        interrupt_grace: options.handle_interrupts.then_some(INTERRUPT_GRACE),
+    let mut ledger = Ledger {
+        run_dir,
+        cache: (!options.no_cache).then(|| Cache::open(root)),
+        tally: Tally::default(),
+        meta: Vec::with_capacity(planned.len()),
+        outcomes: vec![None; planned.len()],
     };
-    let mut interrupted = false;
-    let ran = runner::run(to_run, runner_options, |event| {
-        match event {
-            Event::Finished { index: position, outcome } => {
-                let (index, cacheable) = origin[position];
-                if outcome.skipped {
-                    tally.count(outcome, progress);
-                    return;
-                }
-                if let (Some(cache), true, Ok(completion)) = (&cache, cacheable, &outcome.result)
-                {
-                    if let Err(e) =
-                        cache.put(&meta[index].1, completion, outcome.latency_ms, outcome.cost)
-                    {
-                        tally.write_error.get_or_insert(e);
-                    }
-                }
-                tally.record(&mut run_dir, index, &meta[index], outcome, progress);
-            }
-            Event::Retrying => {
-                tally.retries += 1;
-                progress(Progress::Calls(tally.counts()));
-            }
-            Event::Stopping { grace } => {
-                interrupted = true;
-                progress(Progress::Note(format!(
-                    "interrupted: no new calls; waiting up to {} s for the calls in flight (Ctrl-C again to abort)",
-                    grace.as_secs()
-                )));
-            }
-            Event::Aborted => progress(Progress::Note(
-                "aborted the calls in flight; every finished call is in the results log (resume with --resume)".into(),
-            )),
-        }
-    })?;
-    for ((index, _), outcome) in origin.into_iter().zip(ran) {
-        outcomes[index] = Some(outcome);
-    }
+    let pending = ledger.answer_known(planned, keys, &target.resumed, progress);
+    let interrupted = ledger.call(pending, options, progress)?;
+    let Ledger {
+        run_dir,
+        tally,
+        outcomes,
+        ..
+    } = ledger;
     if let Some(e) = tally.write_error {
         return Err(e);
     }
@@ -306,6 +241,169 @@ pub(super) fn execute(
         run_dir: run_dir.finish()?,
         interrupted,
     })
+}
+
+/// What the results log records of a call besides its outcome: the provider's fingerprint,
+/// the request key, the effective parameters and the sample index.
+type CallMeta = (String, String, crate::config::EffectiveParams, u32);
+
+/// Where the outcomes of one [`execute`] go as they arrive: the run's results log, the response
+/// cache, the progress counts, and the outcome of each job.
+struct Ledger {
+    run_dir: RunDir,
+    cache: Option<Cache>,
+    tally: Tally,
+    meta: Vec<CallMeta>,
+    outcomes: Vec<Option<Outcome>>,
+}
+
+/// The jobs left to call, with each one's index in the plan and whether it may be cached.
+struct Pending {
+    jobs: Vec<runner::Job>,
+    origin: Vec<(usize, bool)>,
+}
+
+impl Ledger {
+    /// Answers the jobs an earlier attempt of the run logged and those the cache holds; returns
+    /// the others.
+    fn answer_known(
+        &mut self,
+        planned: Vec<runner::Job>,
+        keys: Vec<String>,
+        resumed: &HashMap<String, Outcome>,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Pending {
+        let mut pending = Pending {
+            jobs: Vec::new(),
+            origin: Vec::new(),
+        };
+        for (index, (job, key)) in planned.into_iter().zip(keys).enumerate() {
+            self.meta.push((
+                job.provider.fingerprint().to_string(),
+                key,
+                job.request.params,
+                job.request.sample,
+            ));
+            if let Some(outcome) = resumed.get(&self.meta[index].1) {
+                self.tally.count(outcome, progress);
+                self.outcomes[index] = Some(outcome.clone());
+                continue;
+            }
+            let cacheable = job.provider.cacheable();
+            let hit = self
+                .cache
+                .as_ref()
+                .filter(|_| cacheable)
+                .and_then(|c| c.get(&self.meta[index].1));
+            match hit {
+                Some(entry) => {
+                    let outcome = Outcome {
+                        result: Ok(entry.completion),
+                        latency_ms: entry.latency_ms,
+                        attempts: 0,
+                        cost: entry.cost,
+                        cached: true,
+                        skipped: false,
+                    };
+                    self.log(index, &outcome, progress);
+                    self.outcomes[index] = Some(outcome);
+                }
+                None => {
+                    pending.origin.push((index, cacheable));
+                    pending.jobs.push(job);
+                }
+            }
+        }
+        pending
+    }
+
+    /// Makes the pending calls, logging and caching each as it finishes. Returns whether an
+    /// interrupt stopped the run early.
+    fn call(
+        &mut self,
+        pending: Pending,
+        options: &CallOptions,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<bool> {
+        let runner_options = RunnerOptions {
+            concurrency: options
+                .concurrency
+                .unwrap_or(crate::config::DEFAULT_CONCURRENCY),
+            budget: options.budget,
+            interrupt_grace: options.handle_interrupts.then_some(INTERRUPT_GRACE),
+        };
+        let Pending { jobs, origin } = pending;
+        let mut interrupted = false;
+        let ran = runner::run(jobs, runner_options, |event| match event {
+            Event::Finished {
+                index: position,
+                outcome,
+            } => {
+                let (index, cacheable) = origin[position];
+                self.finished(index, cacheable, outcome, progress);
+            }
+            Event::Retrying => {
+                self.tally.retries += 1;
+                progress(Progress::Calls(self.tally.counts()));
+            }
+            Event::Stopping { grace } => {
+                interrupted = true;
+                progress(Progress::Note(format!(
+                    "interrupted: no new calls; waiting up to {} s for the calls in flight (Ctrl-C again to abort)",
+                    grace.as_secs()
+                )));
+            }
+            Event::Aborted => progress(Progress::Note(
+                "aborted the calls in flight; every finished call is in the results log (resume with --resume)".into(),
+            )),
+        })?;
+        for ((index, _), outcome) in origin.into_iter().zip(ran) {
+            self.outcomes[index] = Some(outcome);
+        }
+        Ok(interrupted)
+    }
+
+    /// A call finished: cache its completion, log it, count it. A skipped call is only counted.
+    fn finished(
+        &mut self,
+        index: usize,
+        cacheable: bool,
+        outcome: &Outcome,
+        progress: &mut dyn FnMut(Progress),
+    ) {
+        if outcome.skipped {
+            self.tally.count(outcome, progress);
+            return;
+        }
+        if let (Some(cache), true, Ok(completion)) = (&self.cache, cacheable, &outcome.result) {
+            if let Err(e) = cache.put(
+                &self.meta[index].1,
+                completion,
+                outcome.latency_ms,
+                outcome.cost,
+            ) {
+                self.tally.write_error.get_or_insert(e);
+            }
+        }
+        self.log(index, outcome, progress);
+    }
+
+    /// Appends a finished call to the results log and counts it.
+    fn log(&mut self, index: usize, outcome: &Outcome, progress: &mut dyn FnMut(Progress)) {
+        let (provider, key, params, sample) = &self.meta[index];
+        let record = CallRecord {
+            call: index,
+            provider: provider.clone(),
+            key: key.clone(),
+            params: *params,
+            sample: *sample,
+            outcome: outcome.clone(),
+        };
+        if let Err(e) = self.run_dir.append(&record) {
+            self.tally.write_error.get_or_insert(e);
+        }
+        self.tally.count(outcome, progress);
+    }
 }
 
 /// The outcomes of `jobs` as the run's results log has them, with nothing called, cached or
@@ -382,29 +480,6 @@ impl Tally {
         progress(Progress::Calls(self.counts()));
     }
 
-    /// Counts a finished job, logs it, and reports progress.
-    fn record(
-        &mut self,
-        run_dir: &mut RunDir,
-        index: usize,
-        (provider, key, params, sample): &(String, String, crate::config::EffectiveParams, u32),
-        outcome: &Outcome,
-        progress: &mut dyn FnMut(Progress),
-    ) {
-        let record = CallRecord {
-            call: index,
-            provider: provider.clone(),
-            key: key.clone(),
-            params: *params,
-            sample: *sample,
-            outcome: outcome.clone(),
-        };
-        if let Err(e) = run_dir.append(&record) {
-            self.write_error.get_or_insert(e);
-        }
-        self.count(outcome, progress);
-    }
-
     fn counts(&self) -> CallCounts {
         CallCounts {
             done: self.done,
@@ -441,18 +516,13 @@ pub struct CallCounts {
     pub cost: Option<f64>,
 }
 
-/// The outcomes a killed or interrupted attempt of the run at `run_dir` logged, by request key.
-/// A torn last line (the process died while writing it) is ignored; its call is made again.
-pub(super) fn logged_outcomes(run_dir: &Path) -> Result<HashMap<String, Outcome>> {
-    let path = run_dir.join(crate::record::RESULTS_FILE);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(Error::io("read", &path, e)),
-    };
-    Ok(text
-        .lines()
-        .filter_map(|line| serde_json::from_str::<CallRecord>(line).ok())
+/// The outcomes a killed or interrupted attempt of the run `run_id` logged, by request key.
+pub(super) fn logged_outcomes(
+    root: &Path,
+    run_id: &crate::ids::RunId,
+) -> Result<HashMap<String, Outcome>> {
+    Ok(crate::record::read_results(root, run_id)?
+        .into_iter()
         .map(|r| (r.key, r.outcome))
         .collect())
 }

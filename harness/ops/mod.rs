@@ -1,6 +1,7 @@
 //! One function per command, wiring the modules together. Nothing here prints or reads the
 //! environment: the CLI passes in what it read and renders what comes back.
 
+mod cache;
 mod calls;
 mod check;
 mod inspect;
@@ -24,7 +25,8 @@ pub use release::{
 };
 pub use reports::{ReportFormat, rerender};
 pub use run::{RunOptions, RunOutcome, run};
-pub use setup::{Scaffolded, StagedPrompts, init, install_hook, staged_prompts};
+pub use cache::{CacheStats, cache_clear, cache_stats};
+pub use setup::{HookGate, Scaffolded, hook_gate, init, install_hook};
 
 use crate::config::Config;
 use crate::errors::Result;

@@ -64,15 +64,9 @@ pub fn promote(
     let store = &project.store;
     let label = options.label.as_str();
     store.check_label(label)?;
-    if options.force
-        && options
-            .reason
-            .as_deref()
-            .is_none_or(|r| r.trim().is_empty())
-    {
-        return Err(Error::Usage(
-            "--force needs --reason TEXT: a forced promotion records why".into(),
-        ));
+    if options.force && options.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+        let why = "--force needs --reason TEXT: a forced promotion records why";
+        return Err(Error::Usage(why.into()));
     }
     let candidate = Prepared::load(&project, &name, "HEAD")?;
     let commit = candidate
@@ -100,118 +94,13 @@ pub fn promote(
         }
     }
 
-    if governance.owner.is_none() && policy.tier != crate::artifact::RiskTier::Low {
-        return Err(Error::refused(format!(
-            "{name} has no `promptgate.owner`; a prompt without an owner cannot be promoted past the `low` tier (it is `{}`)",
-            policy.tier.as_str()
-        )));
-    }
-    let approvals = store.approvals(&content)?;
-    // One person under several `--as` ids is one approval: count the git identities that
-    // recorded them.
-    let approvers = approvals
-        .iter()
-        .map(|a| a.recorded_by.to_lowercase())
-        .collect::<std::collections::BTreeSet<_>>()
-        .len();
-    if (approvers as u32) < policy.approvals {
-        return Err(Error::refused(format!(
-            "{name} ({} tier) needs {} approval{} of content {} by different people, and has {approvers}: run `promptgate approve {name}@HEAD --as ID`",
-            policy.tier.as_str(),
-            policy.approvals,
-            if policy.approvals == 1 { "" } else { "s" },
-            content.short(),
-        )));
-    }
-    check_required_suites(&project, &name, &policy)?;
-
-    let baseline = if expected_label.is_some() {
-        label
-    } else {
-        "HEAD"
-    };
-    let stored_baseline = match (&options.from_report, expected_label) {
-        (Some(_), Some(_)) => Some(Prepared::effective_hash(&project, &name, label)?),
-        _ => None,
-    };
-    let from_stored = options
-        .from_report
-        .as_ref()
-        .map(|_| (label, stored_baseline.as_ref()));
-    let (report, run_dir) = match &options.from_report {
-        Some(run_id) => {
-            // The stored report must be of this content against this label before its log is
-            // worth re-deriving.
-            let stored = stored_report(&project.root, run_id)?;
-            gate_of(&stored, &name, &candidate.version.hash, from_stored)?;
-            (
-                rederived_report(&project.root, stored, options, progress)?,
-                None,
-            )
-        }
-        None => {
-            let check_options = CheckOptions {
-                prompts: vec![name.to_string()],
-                baseline: Some(baseline.to_string()),
-                candidates: vec!["HEAD".into()],
-                calls: options.calls.clone(),
-                ..CheckOptions::default()
-            };
-            match check(&project.root, &check_options, progress)? {
-                CheckResult::Checked(outcome) => {
-                    let shown = outcome
-                        .run_dir
-                        .strip_prefix(&project.root)
-                        .unwrap_or(&outcome.run_dir)
-                        .display()
-                        .to_string();
-                    (outcome.report, Some(shown))
-                }
-                _ => {
-                    return Err(Error::Internal(
-                        "the promotion's check compared nothing".into(),
-                    ));
-                }
-            }
-        }
-    };
-    let gate = gate_of(&report, &name, &candidate.version.hash, from_stored)?;
-    // A release needs a decision: an inconclusive gate blocks unless the tier allows it.
-    let on_inconclusive = if policy.promote_on_inconclusive {
-        OnInconclusive::Warn
-    } else {
-        OnInconclusive::Block
-    };
-    let run = if gate.complete {
-        Completeness::Complete
-    } else {
-        Completeness::Incomplete
-    };
-    let blocked = match gate::exit_code(gate.verdict, run, on_inconclusive) {
-        exit::PASS => None,
-        code @ exit::GATE_FAILED => Some((code, "the gate failed".to_string())),
-        code @ exit::INCONCLUSIVE_BLOCKED => Some((
-            code,
-            format!(
-                "the gate is inconclusive, and the `{}` tier does not promote on an inconclusive gate (set `promote_on_inconclusive: true` in its policy to allow it)",
-                policy.tier.as_str()
-            ),
-        )),
-        code => Some((code, "the check is incomplete".to_string())),
-    };
-    if let (Some((code, why)), false) = (&blocked, options.force) {
-        let reasons = if gate.reasons.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", gate.reasons.join("; "))
-        };
-        return Err(Error::Refused {
-            message: format!(
-                "not promoting {name} to {label}: {why} (run {}){reasons}; fix the prompt, or pass --force --reason TEXT",
-                report.run_id
-            ),
-            code: *code,
-        });
+    let approvals = check_policy(&project, &name, &candidate, &content, &policy)?;
+    let versions = (&name, &candidate.version.hash, expected_label.is_some());
+    let (report, gate, run_dir) = gate_report(&project, options, versions, progress)?;
+    let blocked = blocked_by(&gate, &policy, (&name, label, &report.run_id));
+    let forced = blocked.is_some();
+    if let (Some(refusal), false) = (blocked, options.force) {
+        return Err(refusal);
     }
 
     let signature = store.signature()?;
@@ -227,11 +116,11 @@ pub fn promote(
         by: identity(&signature),
         at: chrono::Utc::now().to_rfc3339(),
         reason: options.reason.clone().filter(|r| !r.trim().is_empty()),
-        forced: options.force && blocked.is_some(),
+        forced,
         verdict: Some(gate.verdict),
         reasons: gate.reasons.clone(),
         run: Some(report.run_id.to_string()),
-        report_digest: report_digest(&project.root, report.run_id.as_str()),
+        report_digest: crate::record::report_digest(&project.root, &report.run_id),
         approvals: approvals.iter().map(|a| a.id.clone()).collect(),
     };
     store.move_label(
@@ -250,6 +139,136 @@ pub fn promote(
         record,
         unchanged: false,
         run_dir,
+    })
+}
+
+/// Refuses a promotion the tier's policy does not allow yet: no owner past the `low` tier, too
+/// few approvals of the exact content, a required suite kind missing. Returns the approvals.
+fn check_policy(
+    project: &Project,
+    name: &PromptName,
+    candidate: &Prepared,
+    content: &ContentHash,
+    policy: &Policy,
+) -> Result<Vec<Approval>> {
+    let governance = &candidate.prompt.metadata.governance;
+    if governance.owner.is_none() && policy.tier != crate::artifact::RiskTier::Low {
+        return Err(Error::refused(format!(
+            "{name} has no `promptgate.owner`; a prompt without an owner cannot be promoted past the `low` tier (it is `{}`)",
+            policy.tier.as_str()
+        )));
+    }
+    let approvals = project.store.approvals(content)?;
+    // One person under several `--as` ids is one approval: count the git identities that
+    // recorded them.
+    let approvers = approvals
+        .iter()
+        .map(|a| a.recorded_by.to_lowercase())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    if (approvers as u32) < policy.approvals {
+        return Err(Error::refused(format!(
+            "{name} ({} tier) needs {} approval{} of content {} by different people, and has {approvers}: run `promptgate approve {name}@HEAD --as ID`",
+            policy.tier.as_str(),
+            policy.approvals,
+            if policy.approvals == 1 { "" } else { "s" },
+            content.short(),
+        )));
+    }
+    check_required_suites(project, name, policy)?;
+    Ok(approvals)
+}
+
+/// The report the promotion is gated on, and its gate for the candidate content `hash`: a
+/// stored check's, re-derived from its own results log (`--from-report`), or a check run now
+/// of HEAD against the label (against HEAD when the label is new). Returns them with the new
+/// run's directory, if one ran.
+fn gate_report(
+    project: &Project,
+    options: &PromoteOptions,
+    (name, hash, label_exists): (&PromptName, &ContentHash, bool),
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(CheckReport, Gate, Option<String>)> {
+    let label = options.label.as_str();
+    if let Some(run_id) = &options.from_report {
+        let stored_baseline = match label_exists {
+            true => Some(Prepared::effective_hash(project, name, label)?),
+            false => None,
+        };
+        let from_stored = Some((label, stored_baseline.as_ref()));
+        // The stored report must be of this content against this label before its log is
+        // worth re-deriving.
+        let stored: CheckReport =
+            crate::record::read_report(&project.root, &crate::ids::RunId::parse(run_id)?)?;
+        gate_of(&stored, name, hash, from_stored)?;
+        let report = rederived_report(&project.root, stored, options, progress)?;
+        let gate = gate_of(&report, name, hash, from_stored)?;
+        return Ok((report, gate, None));
+    }
+    let baseline = if label_exists { label } else { "HEAD" };
+    let check_options = CheckOptions {
+        prompts: vec![name.to_string()],
+        baseline: Some(baseline.to_string()),
+        candidates: vec!["HEAD".into()],
+        calls: options.calls.clone(),
+        ..CheckOptions::default()
+    };
+    match check(&project.root, &check_options, progress)? {
+        CheckResult::Checked(outcome) => {
+            let shown = outcome
+                .run_dir
+                .strip_prefix(&project.root)
+                .unwrap_or(&outcome.run_dir)
+                .display()
+                .to_string();
+            let gate = gate_of(&outcome.report, name, hash, None)?;
+            Ok((outcome.report, gate, Some(shown)))
+        }
+        _ => Err(Error::Internal(
+            "the promotion's check compared nothing".into(),
+        )),
+    }
+}
+
+/// The refusal when the gate blocks promoting `name` to `label` under `policy`; `None` when it
+/// passes. A release needs a decision: an inconclusive gate blocks unless the tier allows it.
+fn blocked_by(
+    gate: &Gate,
+    policy: &Policy,
+    (name, label, run_id): (&PromptName, &str, &crate::ids::RunId),
+) -> Option<Error> {
+    let on_inconclusive = if policy.promote_on_inconclusive {
+        OnInconclusive::Warn
+    } else {
+        OnInconclusive::Block
+    };
+    let run = if gate.complete {
+        Completeness::Complete
+    } else {
+        Completeness::Incomplete
+    };
+    let (code, why) = match gate::exit_code(gate.verdict, run, on_inconclusive) {
+        exit::PASS => return None,
+        code @ exit::GATE_FAILED => (code, "the gate failed".to_string()),
+        code @ exit::INCONCLUSIVE_BLOCKED => (
+            code,
+            format!(
+                "the gate is inconclusive, and the `{}` tier does not promote on an inconclusive gate (set `promote_on_inconclusive: true` in its policy to allow it)",
+                policy.tier.as_str()
+            ),
+        ),
+        code => (code, "the check is incomplete".to_string()),
+    };
+    let reasons = if gate.reasons.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", gate.reasons.join("; "))
+    };
+    Some(Error::Refused {
+        message: format!(
+            "not promoting {name} to {label}: {why} (run {run_id}){reasons}; fix the prompt, or pass --force --reason TEXT"
+        ),
+        code,
     })
 }
 
@@ -336,14 +355,6 @@ fn gate_of(
     })
 }
 
-/// `sha256:` and the hash of a run's report.json as written.
-fn report_digest(root: &Path, run_id: &str) -> Option<String> {
-    let path = crate::record::RunDir::path_of(root, &crate::ids::RunId::parse(run_id).ok()?)
-        .join("report.json");
-    let bytes = std::fs::read(path).ok()?;
-    Some(format!("sha256:{}", ContentHash::of(bytes).as_str()))
-}
-
 /// A stored check's report, re-derived from the run's own results log (with no call made), so
 /// a hand-edited `report.json` cannot decide a promotion; refused when the stored report
 /// disagrees with its log.
@@ -387,25 +398,6 @@ fn rederived_report(
     Ok(report)
 }
 
-/// Reads a stored check's report.json.
-fn stored_report(root: &Path, run_id: &str) -> Result<CheckReport> {
-    let path = crate::record::RunDir::path_of(root, &crate::ids::RunId::parse(run_id)?)
-        .join("report.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::Usage(format!(
-            "no stored check `{run_id}` ({} does not exist)",
-            path.display()
-        )),
-        _ => Error::io("read", &path, e),
-    })?;
-    serde_json::from_str(&text).map_err(|e| {
-        Error::Usage(format!(
-            "{} is not a check report ({e}); pass the id of a `promptgate check` run",
-            path.display()
-        ))
-    })
-}
-
 /// What `promptgate rollback` was asked to do.
 #[derive(Debug, Clone)]
 pub struct RollbackOptions {
@@ -437,45 +429,7 @@ pub fn rollback(root: &Path, options: &RollbackOptions) -> Result<LabelEvent> {
             "{name}@{label} does not point at a promoted version; promote one first (`promptgate promote {name} --label {label}`)"
         ))
     })?;
-    let target = match &options.to {
-        Some(to) => {
-            let n: u32 = to.trim_start_matches('v').parse().map_err(|_| {
-                Error::Usage(format!("`--to {to}` is not a version; write it as v3 or 3"))
-            })?;
-            promoted.iter().find(|p| p.version == n).ok_or_else(|| {
-                Error::Usage(format!(
-                    "{name} has no version v{n}; promoted versions: {}",
-                    promoted
-                        .iter()
-                        .map(|p| format!("v{}", p.version))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            })?
-        }
-        None => {
-            let history = store.history(&name, label)?;
-            let order: Vec<u32> = history
-                .iter()
-                .filter(|e| e.action == ReleaseAction::Promote)
-                .map(|e| e.version)
-                .collect();
-            let earlier = order
-                .iter()
-                .rposition(|&v| v == current.version)
-                .and_then(|i| order[..i].iter().rev().find(|&&v| v != current.version));
-            let n = earlier.ok_or_else(|| {
-                Error::Usage(format!(
-                    "{name}@{label} is at v{}, and no earlier version was promoted to it; name one with --to",
-                    current.version
-                ))
-            })?;
-            promoted
-                .iter()
-                .find(|p| p.version == *n)
-                .ok_or_else(|| Error::Internal(format!("the tag of v{n} is missing")))?
-        }
-    };
+    let target = rollback_target(&store, (&name, label), options.to.as_deref(), current, &promoted)?;
     if target.version == current.version {
         return Err(Error::Usage(format!(
             "{name}@{label} is already at v{}",
@@ -513,6 +467,56 @@ pub fn rollback(root: &Path, options: &RollbackOptions) -> Result<LabelEvent> {
         &signature,
     )?;
     Ok(event)
+}
+
+/// The version a rollback moves `name@label` to: `to` (`v3` or `3`), or the version promoted
+/// to the label before the current one.
+fn rollback_target<'p>(
+    store: &Store,
+    (name, label): (&PromptName, &str),
+    to: Option<&str>,
+    current: &Promoted,
+    promoted: &'p [Promoted],
+) -> Result<&'p Promoted> {
+    Ok(match to {
+        Some(to) => {
+            let n: u32 = to.trim_start_matches('v').parse().map_err(|_| {
+                Error::Usage(format!("`--to {to}` is not a version; write it as v3 or 3"))
+            })?;
+            promoted.iter().find(|p| p.version == n).ok_or_else(|| {
+                Error::Usage(format!(
+                    "{name} has no version v{n}; promoted versions: {}",
+                    promoted
+                        .iter()
+                        .map(|p| format!("v{}", p.version))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?
+        }
+        None => {
+            let history = store.history(&name, label)?;
+            let order: Vec<u32> = history
+                .iter()
+                .filter(|e| e.action == ReleaseAction::Promote)
+                .map(|e| e.version)
+                .collect();
+            let earlier = order
+                .iter()
+                .rposition(|&v| v == current.version)
+                .and_then(|i| order[..i].iter().rev().find(|&&v| v != current.version));
+            let n = earlier.ok_or_else(|| {
+                Error::Usage(format!(
+                    "{name}@{label} is at v{}, and no earlier version was promoted to it; name one with --to",
+                    current.version
+                ))
+            })?;
+            promoted
+                .iter()
+                .find(|p| p.version == *n)
+                .ok_or_else(|| Error::Internal(format!("the tag of v{n} is missing")))?
+        }
+    })
 }
 
 /// Records an approval by `id` of `spec` (`NAME@REV`, REV default HEAD), bound to that

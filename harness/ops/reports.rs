@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::errors::{Error, Result};
-use crate::record::{self, FORMAT_VERSION};
+use crate::errors::Result;
+use crate::record;
 use crate::report::{self, CheckReport};
 
 /// A rendered form of a check's report.
@@ -26,10 +26,10 @@ impl ReportFormat {
     /// The file the format is written to in the run directory.
     pub fn file_name(self) -> &'static str {
         match self {
-            Self::Json => "report.json",
-            Self::Html => "index.html",
-            Self::Junit => "junit.xml",
-            Self::Markdown => "summary.md",
+            Self::Json => record::REPORT_FILE,
+            Self::Html => record::HTML_FILE,
+            Self::Junit => record::JUNIT_FILE,
+            Self::Markdown => record::SUMMARY_FILE,
         }
     }
 }
@@ -61,28 +61,9 @@ pub(super) fn write_reports(
 /// Re-renders a stored check's reports from its `report.json` (`promptgate report`).
 /// Returns the run directory.
 pub fn rerender(root: &Path, run_id: &str, formats: &[ReportFormat]) -> Result<PathBuf> {
-    let run_dir = record::RunDir::path_of(root, &crate::ids::RunId::parse(run_id)?);
-    let path = run_dir.join(ReportFormat::Json.file_name());
-    let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::Usage(format!(
-            "no stored check `{run_id}` (looked for {}); run ids are the directory names under reports/",
-            path.display()
-        )),
-        _ => Error::io("read", &path, e),
-    })?;
-    let report: CheckReport = serde_json::from_str(&text).map_err(|e| {
-        Error::invalid(
-            crate::errors::Location::new(&path, e.line() as u64, e.column() as u64),
-            format!("not a check report this version can read: {e}"),
-        )
-    })?;
-    if report.format_version != FORMAT_VERSION {
-        return Err(Error::Usage(format!(
-            "{} has format_version {}, this promptgate reads {FORMAT_VERSION}",
-            path.display(),
-            report.format_version
-        )));
-    }
+    let run_id = crate::ids::RunId::parse(run_id)?;
+    let report: CheckReport = record::read_report(root, &run_id)?;
+    let run_dir = record::RunDir::path_of(root, &run_id);
     let formats: Vec<ReportFormat> = formats
         .iter()
         .copied()

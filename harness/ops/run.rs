@@ -95,31 +95,7 @@ pub fn run(
     } = execute(target, jobs, &calls, progress)?;
     let suites: Vec<RunSuiteReport> = planned
         .into_iter()
-        .map(|(prepared, suite, provider, per_case)| {
-            let cases: Vec<RunCaseReport> = suite
-                .cases
-                .par_iter()
-                .zip(per_case.par_iter())
-                .map(|(case, indices)| RunCaseReport {
-                    id: case.id.clone(),
-                    side: side_report(
-                        case,
-                        indices,
-                        &outcomes,
-                        leak_reference(suite, case, &prepared).as_deref(),
-                    ),
-                })
-                .collect();
-            let rates: Vec<f64> = cases.iter().filter_map(|c| c.side.pass_rate).collect();
-            RunSuiteReport {
-                name: suite.name.clone(),
-                version: prepared.version.clone(),
-                provider: provider.name.clone(),
-                pass_rate: (!rates.is_empty())
-                    .then(|| rates.iter().sum::<f64>() / rates.len() as f64),
-                cases,
-            }
-        })
+        .map(|planned| suite_report(planned, &outcomes))
         .collect();
     let case_count = suites.iter().map(|s| s.cases.len()).sum();
     let report = RunReport {
@@ -128,11 +104,58 @@ pub fn run(
         totals: totals(case_count, &outcomes),
         suites,
     };
-    record::write_json(&run_dir.join("report.json"), &report)?;
-    let errored_cases = report
-        .suites
-        .iter()
-        .flat_map(|s| &s.cases)
+    record::write_json(&run_dir.join(record::REPORT_FILE), &report)?;
+    let exit_code = exit_code(&report, interrupted, options.calls.max_errors);
+    Ok(RunOutcome {
+        report,
+        run_dir,
+        exit_code,
+    })
+}
+
+/// A suite planned on one version: the version, the suite, its provider, and the jobs of each
+/// case's samples.
+type PlannedSuite<'s> = (
+    std::sync::Arc<Prepared>,
+    &'s crate::suite::Suite,
+    std::sync::Arc<super::plan::SuiteProvider>,
+    Vec<Vec<usize>>,
+);
+
+/// A suite's cases scored from the run's outcomes.
+fn suite_report(
+    (prepared, suite, provider, per_case): PlannedSuite<'_>,
+    outcomes: &[crate::runner::Outcome],
+) -> RunSuiteReport {
+    let cases: Vec<RunCaseReport> = suite
+        .cases
+        .par_iter()
+        .zip(per_case.par_iter())
+        .map(|(case, indices)| RunCaseReport {
+            id: case.id.clone(),
+            side: side_report(
+                case,
+                indices,
+                outcomes,
+                leak_reference(suite, case, &prepared).as_deref(),
+            ),
+        })
+        .collect();
+    let rates: Vec<f64> = cases.iter().filter_map(|c| c.side.pass_rate).collect();
+    RunSuiteReport {
+        name: suite.name.clone(),
+        version: prepared.version.clone(),
+        provider: provider.name.clone(),
+        pass_rate: (!rates.is_empty()).then(|| rates.iter().sum::<f64>() / rates.len() as f64),
+        cases,
+    }
+}
+
+/// A run's exit code: incomplete when interrupted, when the budget skipped calls or more cases
+/// errored than `max_errors` allows; failed when a case failed; else a pass.
+fn exit_code(report: &RunReport, interrupted: bool, max_errors: super::calls::ErrorBudget) -> i32 {
+    let cases = || report.suites.iter().flat_map(|s| &s.cases);
+    let errored_cases = cases()
         .filter(|c| {
             c.side
                 .samples
@@ -140,27 +163,14 @@ pub fn run(
                 .any(|s| s.error.is_some() && !s.skipped)
         })
         .count();
-    let exit_code = if interrupted
+    if interrupted
         || report.totals.skipped > 0
-        || !options
-            .calls
-            .max_errors
-            .allows(errored_cases, report.totals.cases)
+        || !max_errors.allows(errored_cases, report.totals.cases)
     {
         exit::INCOMPLETE
-    } else if report
-        .suites
-        .iter()
-        .flat_map(|s| &s.cases)
-        .any(|c| c.side.pass_rate.is_some_and(|rate| rate < 1.0))
-    {
+    } else if cases().any(|c| c.side.pass_rate.is_some_and(|rate| rate < 1.0)) {
         exit::GATE_FAILED
     } else {
         exit::PASS
-    };
-    Ok(RunOutcome {
-        report,
-        run_dir,
-        exit_code,
-    })
+    }
 }

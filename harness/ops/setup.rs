@@ -246,9 +246,48 @@ pub fn install_hook(root: &Path, binary: &Path, force: bool) -> Result<PathBuf> 
     Ok(path)
 }
 
-/// The prompts staged for the next commit (`hook run`): changed prompt files, or every staged
-/// prompt when a partial changed.
-pub fn staged_prompts(root: &Path) -> Result<StagedPrompts> {
+/// What the pre-commit hook gates.
+#[derive(Debug, Clone)]
+pub enum HookGate {
+    /// The commit changes no prompt.
+    Nothing,
+    /// The repository's first commit: there is no baseline to compare with.
+    FirstCommit,
+    /// Check the staged prompts against HEAD with these options (the calls' environment is the
+    /// caller's to add).
+    Check(Box<super::CheckOptions>),
+}
+
+/// What `hook run` gates for the commit being made, whose index is `index_file` (git's
+/// `GIT_INDEX_FILE`; default the repository's).
+pub fn hook_gate(root: &Path, index_file: Option<PathBuf>) -> Result<HookGate> {
+    let staged = staged_prompts(root)?;
+    if staged.names.is_empty() && !staged.deletes {
+        return Ok(HookGate::Nothing);
+    }
+    if staged.first_commit {
+        return Ok(HookGate::FirstCommit);
+    }
+    Ok(HookGate::Check(Box::new(super::CheckOptions {
+        // A deletion is checked like any change: with no names, `check` sees it.
+        prompts: if staged.deletes {
+            Vec::new()
+        } else {
+            staged.names
+        },
+        index_file,
+        candidates: vec![STAGED.into()],
+        calls: super::CallOptions {
+            handle_interrupts: true,
+            ..super::CallOptions::default()
+        },
+        ..super::CheckOptions::default()
+    })))
+}
+
+/// The prompts staged for the next commit: changed prompt files, or every staged prompt when a
+/// partial changed.
+fn staged_prompts(root: &Path) -> Result<StagedPrompts> {
     let store = Store::open(root)?;
     let paths = store.staged_paths()?;
     let prefix = format!("{}/", crate::store::PROMPTS_DIR);
@@ -281,11 +320,11 @@ pub fn staged_prompts(root: &Path) -> Result<StagedPrompts> {
 
 /// The prompts a commit changes, for the pre-commit hook.
 #[derive(Debug, Clone, Default)]
-pub struct StagedPrompts {
+struct StagedPrompts {
     /// Prompts staged with new content (every prompt when a partial changed).
-    pub names: Vec<String>,
+    names: Vec<String>,
     /// Whether the commit deletes a prompt.
-    pub deletes: bool,
+    deletes: bool,
     /// Whether it is the repository's first commit, so there is no baseline to compare with.
-    pub first_commit: bool,
+    first_commit: bool,
 }

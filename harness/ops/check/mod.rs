@@ -1,0 +1,246 @@
+//! `check`: candidate versions against their baselines, case by case, gated.
+//!
+//! [`check`] wires the steps, each in its own module: [`select`] finds the comparisons,
+//! [`plan`] plans them on their suites, the calls are made, [`rounds`] draws the samples that
+//! confirm or decide, and [`verdict`] scores, compares and gates.
+
+mod plan;
+mod rounds;
+mod select;
+mod verdict;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::calls::{CallOptions, Executed, RunTarget, execute};
+use super::plan::check_suite_names;
+use super::reports::{ReportFormat, write_reports};
+use super::{Progress, Project};
+use crate::errors::{Error, Result};
+use crate::ids::RunId;
+use crate::record::Manifest;
+use crate::report::CheckReport;
+use crate::runner::Outcome;
+
+/// What `promptgate check` was asked to do. Stored in the run's manifest (without the
+/// environment) so `--resume` can plan the same check again.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct CheckOptions {
+    /// Prompts to check; empty means the prompts that changed (or all, with `all`).
+    pub prompts: Vec<String>,
+    /// The index file `staged` reads (a hook's `GIT_INDEX_FILE`); default the repository's.
+    #[serde(skip)]
+    pub index_file: Option<PathBuf>,
+    /// Check every prompt, changed or not.
+    pub all: bool,
+    /// Only these suites (by name); empty means every suite targeting the prompts.
+    pub suites: Vec<String>,
+    /// The baseline revision; default: the prompt's `production` label, else `HEAD`.
+    pub baseline: Option<String>,
+    /// Candidate revisions or variants; default: the working tree.
+    pub candidates: Vec<String>,
+    /// Plan and estimate the calls, tokens and cost, but make no call.
+    #[serde(skip)]
+    pub dry_run: bool,
+    /// Finish an interrupted or killed check: `Some("")` for the latest one, or a run id. Its
+    /// stored options replace the others; no completed call is made again.
+    #[serde(skip)]
+    pub resume: Option<String>,
+    /// Draw more samples where they decide an inconclusive suite (`--adaptive`).
+    #[serde(default)]
+    pub adaptive: bool,
+    /// The most samples per case and version `--adaptive` draws (default 10).
+    #[serde(default)]
+    pub max_samples: Option<u32>,
+    /// Samples per version drawn again for each discordant case before the verdict (default:
+    /// the config's `confirm`, else 2).
+    #[serde(default)]
+    pub confirm: Option<u32>,
+    /// Run the baseline against itself (A/A) to measure the noise floor.
+    #[serde(default)]
+    pub control: bool,
+    /// How to make the calls.
+    pub calls: CallOptions,
+}
+
+/// What `check` found to do.
+#[derive(Debug)]
+pub enum CheckResult {
+    /// Candidates were compared and gated.
+    Checked(Box<CheckOutcome>),
+    /// No prompt was named and none differs between baseline and candidate: nothing to gate.
+    NothingChanged,
+    /// `--dry-run`: what the check would spend.
+    Estimated(Vec<super::calls::Estimate>),
+}
+
+/// A finished check.
+#[derive(Debug)]
+pub struct CheckOutcome {
+    /// The report, as written to `report.json`.
+    pub report: CheckReport,
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// The process exit code the result maps to.
+    pub exit_code: i32,
+}
+
+/// Runs `check`: plans every comparison, makes the calls, scores, compares, gates, and writes
+/// the reports into the run directory.
+pub fn check(
+    root: &Path,
+    options: &CheckOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<CheckResult> {
+    let clock = Instant::now();
+    let project = Project::open(root)?;
+    if let Some(index) = &options.index_file {
+        project.store.use_index_file(index)?;
+    }
+    let (options, earlier) = resumed(&project, options, progress)?;
+    let options = &options;
+    if !options.calls.no_cache && !options.calls.from_log {
+        project.check_cache_untracked()?;
+    }
+    check_suite_names(&project.suites, &options.suites)?;
+    let specs = select::select(&project, options, progress)?;
+    if specs.is_empty() && options.prompts.is_empty() && !options.all && !options.control {
+        return Ok(CheckResult::NothingChanged);
+    }
+    let (mut planned, jobs) = plan::plan(&project, options, &specs, progress)?;
+    if options.dry_run {
+        let use_cache = !options.calls.no_cache;
+        let estimates = super::calls::estimate(&project.root, &jobs, use_cache);
+        return Ok(CheckResult::Estimated(estimates));
+    }
+    let target = match earlier {
+        Some((manifest, resumed)) => RunTarget {
+            root: &project.root,
+            manifest,
+            resumed,
+        },
+        None => RunTarget::new(
+            &project.root,
+            &RunId::generate(),
+            &chrono::Utc::now().to_rfc3339(),
+            &options.calls,
+            &jobs,
+            Some(serde_json::to_value(options).map_err(|e| Error::Internal(e.to_string()))?),
+        ),
+    };
+    let run = RunTarget {
+        root: &project.root,
+        manifest: target.manifest.clone(),
+        resumed: target.resumed.clone(),
+    };
+    let Executed {
+        mut outcomes,
+        run_dir,
+        mut interrupted,
+    } = execute(target, jobs, &options.calls, progress)?;
+    let sampling = rounds::Sampling {
+        confirm: options
+            .confirm
+            .or(project.config.confirm)
+            .unwrap_or(crate::config::DEFAULT_CONFIRM),
+        max_samples: options.max_samples.unwrap_or(rounds::DEFAULT_MAX_SAMPLES),
+        adaptive: options.adaptive,
+    };
+    if !interrupted {
+        interrupted |= rounds::sample_more(
+            &run,
+            &mut planned,
+            &mut outcomes,
+            sampling,
+            &options.calls,
+            progress,
+        )?;
+    }
+    let run = verdict::Run {
+        id: &run.manifest.run_id,
+        started_at: &run.manifest.started_at,
+        clock,
+        interrupted,
+    };
+    let (report, exit_code) = verdict::judge(&project, &planned, &outcomes, run, options);
+    if !options.calls.from_log {
+        write_reports(&run_dir, &report, &ReportFormat::ALL)?;
+    }
+    Ok(CheckResult::Checked(Box::new(CheckOutcome {
+        report,
+        run_dir,
+        exit_code,
+    })))
+}
+
+/// The options a check runs with, and what an earlier attempt logged: `options` for a new
+/// check; for `--resume`, the stored options of the run resumed (with this invocation's
+/// environment and command) and its manifest and logged outcomes.
+type Resumed = (CheckOptions, Option<(Manifest, std::collections::HashMap<String, Outcome>)>);
+
+/// See [`Resumed`]; the options' unset call settings come from the config.
+fn resumed(
+    project: &Project,
+    options: &CheckOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Resumed> {
+    let Some(id) = &options.resume else {
+        let mut options = options.clone();
+        options.calls = options.calls.over_config(&project.config);
+        return Ok((options, None));
+    };
+    let (manifest, mut stored) = resumable(&project.root, id, options.calls.from_log)?;
+    stored.calls.env = options.calls.env.clone();
+    stored.calls.command = options.calls.command.clone();
+    stored.calls.handle_interrupts = options.calls.handle_interrupts;
+    stored.calls.from_log = options.calls.from_log;
+    stored.calls = stored.calls.over_config(&project.config);
+    let logged = super::calls::logged_outcomes(&project.root, &manifest.run_id)?;
+    if !options.calls.from_log {
+        progress(Progress::Note(format!(
+            "resuming run {}: {} calls already done",
+            manifest.run_id,
+            logged.len()
+        )));
+    }
+    Ok((stored, Some((manifest, logged))))
+}
+
+/// The stored manifest and options of the check to resume: `id`, or (empty) the latest check
+/// without a complete report; a finished check too when `finished_too` (to re-derive it).
+fn resumable(root: &Path, id: &str, finished_too: bool) -> Result<(Manifest, CheckOptions)> {
+    let manifest = if id.is_empty() {
+        crate::record::run_ids(root)
+            .iter()
+            .rev()
+            .filter(|id| !crate::record::finished_complete(root, id))
+            .find_map(|id| {
+                crate::record::read_manifest(root, id)
+                    .ok()
+                    .filter(|m| m.resume.is_some())
+            })
+            .ok_or_else(|| Error::Usage("no interrupted check to resume under reports/".into()))?
+    } else {
+        let run_id = RunId::parse(id)?;
+        let manifest = crate::record::read_manifest(root, &run_id)?;
+        if crate::record::finished_complete(root, &run_id) && !finished_too {
+            return Err(Error::Usage(format!(
+                "run `{id}` finished complete; there is nothing to resume"
+            )));
+        }
+        manifest
+    };
+    let stored = manifest.resume.clone().ok_or_else(|| {
+        Error::Usage(format!(
+            "run `{}` is not a check, so it cannot be resumed",
+            manifest.run_id
+        ))
+    })?;
+    let options = serde_json::from_value(stored).map_err(|e| {
+        Error::Usage(format!(
+            "run `{}` was written by another version of promptgate and cannot be resumed: {e}",
+            manifest.run_id
+        ))
+    })?;
+    Ok((manifest, options))
+}

@@ -1,0 +1,160 @@
+//! A check's comparisons planned on their suites: the jobs of every case's samples on both
+//! versions, and the limits each suite is gated on.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::CheckOptions;
+use super::select::ComparisonSpec;
+use crate::errors::{Error, Result};
+use crate::gate::{self, Noise};
+use crate::ids::PromptName;
+use crate::ops::plan::{Jobs, Prepared, Providers, SuiteProvider, plan_suite, samples_for, suites_for};
+use crate::ops::{Progress, Project};
+use crate::suite::{Suite, SuiteKind};
+
+/// A suite planned on both versions: the job indices of each case's samples per version.
+pub(super) struct PlannedSuite<'s> {
+    pub(super) suite: &'s Suite,
+    pub(super) provider: Arc<SuiteProvider>,
+    /// The limits the suite is gated on.
+    pub(super) tolerance: crate::config::Tolerance,
+    /// Samples per case and version (the suite's, raised to the risk tier's minimum).
+    pub(super) samples: u32,
+    /// Per case, the jobs of the baseline's samples.
+    pub(super) baseline: Vec<Vec<usize>>,
+    /// Per case, the jobs of the candidate's samples.
+    pub(super) candidate: Vec<Vec<usize>>,
+    /// Whether the provider's outputs can vary.
+    pub(super) noise: Noise,
+    /// Calls made after the first samples, by round.
+    pub(super) extra_calls: gate::ExtraCalls,
+}
+
+/// Which version a sample belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Side {
+    Baseline,
+    Candidate,
+}
+
+/// A comparison planned on its suites.
+pub(super) struct PlannedCandidate<'s> {
+    pub(super) spec: &'s ComparisonSpec,
+    pub(super) baseline: Arc<Prepared>,
+    pub(super) candidate: Arc<Prepared>,
+    pub(super) suites: Vec<PlannedSuite<'s>>,
+}
+
+/// The limits a suite is gated on: its own over its prompt's risk tier's. An adversarial suite
+/// is gated on attack successes; pass-rate and new-failure limits apply to it only when it sets
+/// them itself, and a new success blocks unless it allows some.
+fn suite_tolerance(suite: &Suite, tier: crate::config::Tolerance) -> crate::config::Tolerance {
+    let own = suite.tolerance;
+    match suite.kind {
+        SuiteKind::Regression => own.over(tier),
+        SuiteKind::Adversarial => crate::config::Tolerance {
+            max_pass_rate_drop: own.max_pass_rate_drop,
+            max_new_failures: own.max_new_failures,
+            max_new_successes: Some(
+                own.max_new_successes
+                    .or(tier.max_new_successes)
+                    .unwrap_or(0),
+            ),
+            ..own.over(tier)
+        },
+    }
+}
+
+
+/// Plans every comparison on its suites: the jobs of each case's samples on both versions.
+/// A selection whose suites have no case at all is an error (exit 3).
+pub(super) fn plan<'s>(
+    project: &'s Project,
+    options: &CheckOptions,
+    specs: &'s [ComparisonSpec],
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(Vec<PlannedCandidate<'s>>, Jobs)> {
+    let mut versions: HashMap<(PromptName, String), Arc<Prepared>> = HashMap::new();
+    let mut prepare = |name: &PromptName, rev: &str| -> Result<Arc<Prepared>> {
+        let key = (name.clone(), rev.to_string());
+        if let Some(p) = versions.get(&key) {
+            return Ok(p.clone());
+        }
+        let prepared = Arc::new(Prepared::load(project, name, rev)?);
+        versions.insert(key, prepared.clone());
+        Ok(prepared)
+    };
+    let mut providers = Providers::new(
+        project,
+        &options.calls.env,
+        options.calls.provider.as_deref(),
+        progress,
+    );
+    if options.dry_run {
+        providers = providers.dry_run();
+    }
+    let mut jobs = Jobs::default();
+    let mut planned = Vec::new();
+    for spec in specs {
+        let baseline = prepare(&spec.prompt, &spec.baseline_rev)?;
+        let candidate = prepare(&spec.candidate.0, &spec.candidate.1)?;
+        let mut suites = Vec::new();
+        for suite in suites_for(&project.suites, &spec.prompt, &options.suites) {
+            let provider = providers.for_suite(suite)?;
+            let versions = (&*baseline, &*candidate);
+            suites.push(plan_one(project, spec, suite, provider, versions, &mut jobs)?);
+        }
+        planned.push(PlannedCandidate {
+            spec,
+            baseline,
+            candidate,
+            suites,
+        });
+    }
+    if planned.iter().all(|p| p.suites.iter().all(|s| s.suite.cases.is_empty())) {
+        let names: Vec<String> = specs.iter().map(|s| s.prompt.to_string()).collect();
+        return Err(Error::NoCases(format!(
+            "no suite with cases targets {}; add a suite under suites/ with `prompt: NAME`",
+            if names.is_empty() {
+                "the selected prompts".to_string()
+            } else {
+                names.join(", ")
+            }
+        )));
+    }
+    Ok((planned, jobs))
+}
+
+/// One suite planned on both versions of a comparison.
+fn plan_one<'s>(
+    project: &Project,
+    spec: &ComparisonSpec,
+    suite: &'s Suite,
+    provider: Arc<SuiteProvider>,
+    (baseline, candidate): (&Prepared, &Prepared),
+    jobs: &mut Jobs,
+) -> Result<PlannedSuite<'s>> {
+    let samples = samples_for(project, suite, candidate);
+    let base_jobs = plan_suite(suite, baseline, &provider, jobs, (0, samples))?;
+    // A control run's second side asks for fresh samples of the same version.
+    let first = if spec.control { samples } else { 0 };
+    let cand_jobs = plan_suite(suite, candidate, &provider, jobs, (first, samples))?;
+    // Identical requests on both sides are one call: their outcomes cannot differ.
+    let noise = if provider.provider.deterministic() || base_jobs == cand_jobs {
+        Noise::None
+    } else {
+        Noise::Measured
+    };
+    let tier = candidate.prompt.metadata.governance.risk_tier;
+    Ok(PlannedSuite {
+        suite,
+        tolerance: suite_tolerance(suite, project.config.tolerance.for_tier(tier)),
+        provider,
+        samples,
+        baseline: base_jobs,
+        candidate: cand_jobs,
+        noise,
+        extra_calls: gate::ExtraCalls::default(),
+    })
+}

@@ -1,0 +1,314 @@
+//! A check's verdict: every case scored on both versions, compared, each suite decided by the
+//! gate, and the report assembled.
+
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use super::CheckOptions;
+use super::plan::{PlannedCandidate, PlannedSuite};
+use super::rounds::DEFAULT_MAX_SAMPLES;
+use crate::adversarial::asr::{self, AttackResult, CategoryRates};
+use crate::compare::{self, CasePair, SampleScore};
+use crate::config::OnInconclusive;
+use crate::gate::{self, Completeness, Statistics, Verdict};
+use crate::ids::RunId;
+use crate::ops::Project;
+use crate::ops::calls::ErrorBudget;
+use crate::ops::plan::{Prepared, effective_params, leak_reference};
+use crate::ops::scoring::{scores, side_report, totals};
+use crate::record::FORMAT_VERSION;
+use crate::report::{CandidateReport, CaseReport, CheckReport, SuiteReport};
+use crate::runner::Outcome;
+use crate::stats;
+
+/// The tallies of the cases both versions completed, with their indices in the suite.
+pub(super) fn complete_tallies(cases: &[CaseReport]) -> (Vec<usize>, Vec<stats::CaseTally>) {
+    cases
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.baseline.pass_rate.is_some() && c.candidate.pass_rate.is_some())
+        .map(|(i, c)| (i, tally(c)))
+        .unzip()
+}
+
+/// What the gate decides a suite from.
+pub(super) fn evidence<'a>(
+    p: &'a PlannedSuite<'_>,
+    comparison: &'a compare::SuiteComparison,
+    tallies: &'a [stats::CaseTally],
+    attacks: &'a [CategoryRates],
+    cap: u32,
+) -> gate::SuiteEvidence<'a> {
+    // Seeded by the suite's name: the same results give the same interval on every run.
+    let seed = u64::from_le_bytes(
+        crate::ids::ContentHash::of(&p.suite.name)
+            .as_str()
+            .as_bytes()[..8]
+            .try_into()
+            .unwrap_or_default(),
+    );
+    gate::SuiteEvidence {
+        name: &p.suite.name,
+        tolerance: &p.tolerance,
+        comparison,
+        cases: tallies,
+        attacks,
+        noise: p.noise,
+        origin: p.suite.cases_are,
+        extra_calls: p.extra_calls,
+        cap,
+        seed,
+    }
+}
+
+/// The case-by-case comparison of scored cases.
+pub(super) fn comparison_of(cases: &[CaseReport]) -> compare::SuiteComparison {
+    let baseline: Vec<Vec<SampleScore>> = cases.iter().map(|c| scores(&c.baseline)).collect();
+    let candidate: Vec<Vec<SampleScore>> = cases.iter().map(|c| scores(&c.candidate)).collect();
+    let pairs: Vec<CasePair<'_>> = baseline
+        .iter()
+        .zip(&candidate)
+        .map(|(b, c)| CasePair {
+            baseline: b,
+            candidate: c,
+        })
+        .collect();
+    compare::compare_suite(&pairs)
+}
+
+/// Every case of a suite scored on both versions of `planned`, in suite order.
+pub(super) fn score_cases(
+    p: &PlannedSuite<'_>,
+    planned: &PlannedCandidate<'_>,
+    outcomes: &[Outcome],
+) -> Vec<CaseReport> {
+    p.suite
+        .cases
+        .par_iter()
+        .enumerate()
+        .map(|(i, case)| {
+            let side = |prepared: &Prepared, indices: &[usize]| {
+                let system = leak_reference(p.suite, case, prepared);
+                side_report(case, indices, outcomes, system.as_deref())
+            };
+            let baseline = side(&planned.baseline, &p.baseline[i]);
+            let candidate = side(&planned.candidate, &p.candidate[i]);
+            let status = compare::case_status(&scores(&baseline), &scores(&candidate));
+            CaseReport {
+                id: case.id.clone(),
+                description: case.description.clone(),
+                category: case.attack.as_ref().map(|a| a.category.clone()),
+                status,
+                baseline,
+                candidate,
+            }
+        })
+        .collect()
+}
+
+/// Passes and samples of a scored case.
+fn tally(case: &CaseReport) -> stats::CaseTally {
+    let count = |side: &crate::report::SideReport| {
+        let passed = side
+            .samples
+            .iter()
+            .filter(|s| s.pass() == Some(true))
+            .count() as u32;
+        (passed, side.samples.len() as u32)
+    };
+    let (baseline_passed, baseline_samples) = count(&case.baseline);
+    let (candidate_passed, candidate_samples) = count(&case.candidate);
+    stats::CaseTally {
+        baseline_passed,
+        baseline_samples,
+        candidate_passed,
+        candidate_samples,
+    }
+}
+
+/// One candidate's report: its suites scored, compared, decided by the gate.
+fn candidate_report(
+    project: &Project,
+    planned: &PlannedCandidate<'_>,
+    outcomes: &[Outcome],
+    cap: u32,
+) -> CandidateReport {
+    let suites: Vec<(SuiteReport, Vec<gate::Reason>)> = planned
+        .suites
+        .iter()
+        .map(|p| {
+            let mut cases = score_cases(p, planned, outcomes);
+            let comparison = comparison_of(&cases);
+            let attacks = attack_rates(&cases);
+            let (_, tallies) = complete_tallies(&cases);
+            let decision = gate::evaluate_suite(&evidence(p, &comparison, &tallies, &attacks, cap));
+            cases.sort_by_key(|c| c.status);
+            let report = SuiteReport {
+                name: p.suite.name.clone(),
+                kind: p.suite.kind,
+                provider: p.provider.name.clone(),
+                params: effective_params(p.suite, &planned.candidate, &p.provider),
+                samples: p.samples,
+                tolerance: p.tolerance,
+                comparison,
+                statistics: decision.statistics,
+                attacks,
+                cases,
+            };
+            (report, decision.reasons)
+        })
+        .collect();
+    let (suites, reasons): (Vec<SuiteReport>, Vec<Vec<gate::Reason>>) = suites.into_iter().unzip();
+    let reasons: Vec<gate::Reason> = reasons.into_iter().flatten().collect();
+    let statistics: Vec<Option<&Statistics>> =
+        suites.iter().map(|s| s.statistics.as_ref()).collect();
+    let tier = planned.candidate.prompt.metadata.governance.risk_tier;
+    CandidateReport {
+        label: planned.spec.label.clone(),
+        prompt: planned.spec.prompt.clone(),
+        baseline: planned.baseline.version.clone(),
+        candidate: planned.candidate.version.clone(),
+        verdict: gate::verdict(&reasons, &statistics),
+        reasons,
+        on_inconclusive: project.config.inconclusive.for_tier(tier),
+        control: planned.spec.control,
+        suites,
+    }
+}
+
+/// Attack-success rates per category of an adversarial suite's cases (empty for a regression
+/// suite).
+fn attack_rates(cases: &[CaseReport]) -> Vec<CategoryRates> {
+    let results: Vec<AttackResult<'_>> = cases
+        .iter()
+        .filter_map(|c| {
+            Some(AttackResult {
+                id: &c.id,
+                category: c.category.as_deref()?,
+                baseline: c.baseline.pass_rate,
+                candidate: c.candidate.pass_rate,
+            })
+        })
+        .collect();
+    asr::rates(&results)
+}
+
+/// Why a check is incomplete, in plain words; `None` when the gate saw every case.
+fn incompleteness(
+    run_id: &RunId,
+    interrupted: bool,
+    (skipped, skip_reason): (usize, Option<String>),
+    (errors, cases, max_errors): (usize, usize, ErrorBudget),
+    first_error: Option<String>,
+) -> Option<String> {
+    if interrupted {
+        return Some(format!(
+            "interrupted; finish it with `promptgate check --resume {run_id}`"
+        ));
+    }
+    if skipped > 0 {
+        return Some(format!(
+            "{skipped} case comparisons skipped ({}); raise the budget and run `promptgate check --resume {run_id}`",
+            skip_reason.unwrap_or_else(|| "budget".into())
+        ));
+    }
+    (!max_errors.allows(errors, cases)).then(|| {
+        format!(
+            "{errors} of {cases} case comparisons errored, more than --max-errors allows{}",
+            first_error.map_or(String::new(), |e| format!("; the first: {e}"))
+        )
+    })
+}
+
+/// The reason the first skipped call gave (`--max-calls 100 reached`).
+fn skip_reason(outcomes: &[crate::runner::Outcome]) -> Option<String> {
+    outcomes
+        .iter()
+        .find(|o| o.skipped)
+        .and_then(|o| o.result.as_ref().err().map(|e| e.message.clone()))
+}
+
+
+/// The check's report from every outcome: each candidate's suites scored, compared and gated,
+/// worst first; the totals; whether the gate saw every case, and why not. Returns it with the
+/// exit code it maps to.
+pub(super) fn judge(
+    project: &Project,
+    planned: &[PlannedCandidate<'_>],
+    outcomes: &[Outcome],
+    run: Run<'_>,
+    options: &CheckOptions,
+) -> (CheckReport, i32) {
+    let max_samples = options.max_samples.unwrap_or(DEFAULT_MAX_SAMPLES);
+    let mut candidates: Vec<CandidateReport> = planned
+        .iter()
+        .map(|candidate| candidate_report(project, candidate, outcomes, max_samples))
+        .collect();
+    candidates.sort_by(|a, b| {
+        a.verdict
+            .cmp(&b.verdict)
+            .then(b.mean_delta().total_cmp(&a.mean_delta()))
+    });
+    let gated = || candidates.iter().filter(|c| !c.control);
+    let verdict = gated().map(|c| c.verdict).max().unwrap_or(Verdict::Pass);
+    let blocked_inconclusive = gated()
+        .any(|c| c.verdict == Verdict::Inconclusive && c.on_inconclusive == OnInconclusive::Block);
+    let comparisons = || {
+        candidates
+            .iter()
+            .flat_map(|c| &c.suites)
+            .map(|s| &s.comparison)
+    };
+    let case_errors: usize = comparisons().map(|c| c.errors).sum();
+    let case_skips: usize = comparisons().map(|c| c.skipped).sum();
+    let cases: usize = planned
+        .iter()
+        .flat_map(|p| &p.suites)
+        .map(|s| s.suite.cases.len())
+        .sum();
+    let incomplete = incompleteness(
+        run.id,
+        run.interrupted,
+        (case_skips, skip_reason(outcomes)),
+        (case_errors, cases, options.calls.max_errors),
+        outcomes
+            .iter()
+            .filter(|o| !o.skipped)
+            .find_map(|o| o.result.as_ref().err().map(|e| e.message.clone())),
+    );
+    let report = CheckReport {
+        format_version: FORMAT_VERSION,
+        promptgate: crate::BUILD.to_string(),
+        run_id: run.id.clone(),
+        started_at: run.started_at.to_string(),
+        duration_ms: run.clock.elapsed().as_millis() as u64,
+        verdict,
+        complete: incomplete.is_none(),
+        incomplete,
+        totals: totals(cases, outcomes),
+        candidates,
+    };
+    let exit_code = gate::exit_code(
+        report.verdict,
+        match (run.interrupted, report.complete) {
+            (true, _) => Completeness::Interrupted,
+            (false, false) => Completeness::Incomplete,
+            (false, true) => Completeness::Complete,
+        },
+        if blocked_inconclusive {
+            OnInconclusive::Block
+        } else {
+            OnInconclusive::Warn
+        },
+    );
+    (report, exit_code)
+}
+
+/// The run a report is of.
+pub(super) struct Run<'a> {
+    pub(super) id: &'a RunId,
+    pub(super) started_at: &'a str,
+    pub(super) clock: Instant,
+    pub(super) interrupted: bool,
+}
