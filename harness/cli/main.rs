@@ -408,7 +408,9 @@ fn write_step_summary(run_dir: &std::path::Path) {
     let Some(target) = std::env::var_os("GITHUB_STEP_SUMMARY") else {
         return;
     };
-    let Ok(summary) = std::fs::read_to_string(run_dir.join(ops::ReportFormat::Markdown.file_name())) else {
+    let Ok(summary) =
+        std::fs::read_to_string(run_dir.join(ops::ReportFormat::Markdown.file_name()))
+    else {
         return;
     };
     let appended = std::fs::OpenOptions::new()

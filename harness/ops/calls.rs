@@ -177,8 +177,7 @@ pub(super) fn execute(
         return replay_log(target, jobs, progress);
     }
     let root = target.root;
-    let run_dir = if target.resumed.is_empty() && !RunDir::exists(root, &target.manifest.run_id)
-    {
+    let run_dir = if target.resumed.is_empty() && !RunDir::exists(root, &target.manifest.run_id) {
         RunDir::create(root, &target.manifest)?
     } else {
         RunDir::reopen(root, &target.manifest.run_id)?
@@ -227,13 +226,15 @@ pub(super) fn execute(
             .zip(&requests)
             .zip(&outcomes)
             .filter_map(|(((provider, case), request), outcome)| {
+                let completion = outcome.result.as_ref().ok()?.clone();
                 Some(crate::provider::cassette::Entry::new(
                     provider.clone(),
                     case.clone(),
                     request.clone(),
-                    outcome.result.as_ref().ok()?.clone(),
+                    completion,
                 ))
-            });
+            })
+            .collect::<Result<Vec<_>>>()?;
         crate::provider::cassette::record(root, entries)?;
     }
     Ok(Executed {
@@ -334,7 +335,8 @@ impl Ledger {
         };
         let Pending { jobs, origin } = pending;
         let mut interrupted = false;
-        let ran = runner::run(jobs, runner_options, |event| match event {
+        let ran = runner::run(jobs, runner_options, |event| {
+            match event {
             Event::Finished {
                 index: position,
                 outcome,
@@ -356,6 +358,7 @@ impl Ledger {
             Event::Aborted => progress(Progress::Note(
                 "aborted the calls in flight; every finished call is in the results log (resume with --resume)".into(),
             )),
+        }
         })?;
         for ((index, _), outcome) in origin.into_iter().zip(ran) {
             self.outcomes[index] = Some(outcome);

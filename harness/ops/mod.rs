@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use crate::runner::BudgetLimits;
+pub use cache::{CacheStats, cache_clear, cache_stats};
 pub use calls::{CallCounts, CallOptions, ErrorBudget, Estimate};
 pub use check::{CheckOptions, CheckOutcome, CheckResult, check};
 pub use inspect::{ShowOptions, show, validate};
@@ -25,7 +26,6 @@ pub use release::{
 };
 pub use reports::{ReportFormat, rerender};
 pub use run::{RunOptions, RunOutcome, run};
-pub use cache::{CacheStats, cache_clear, cache_stats};
 pub use setup::{HookGate, Scaffolded, hook_gate, init, install_hook};
 
 use crate::config::Config;

@@ -238,12 +238,10 @@ impl Jobs {
         provider: &SuiteProvider,
         request: Request,
         label: String,
-    ) -> usize {
-        let identity =
-            serde_json::to_string(&(provider.provider.fingerprint(), &request)).unwrap_or_default();
-        let key = ContentHash::of(identity).as_str().to_string();
+    ) -> Result<usize> {
+        let key = request.key(provider.provider.fingerprint())?;
         if let Some(&i) = self.index.get(&key) {
-            return i;
+            return Ok(i);
         }
         let i = self.jobs.len();
         self.jobs.push(Job {
@@ -255,7 +253,7 @@ impl Jobs {
         self.labels.push(label);
         self.providers.push(provider.recorded_as.clone());
         self.index.insert(key, i);
-        i
+        Ok(i)
     }
 }
 
@@ -300,7 +298,7 @@ pub(super) fn plan_case(
 ) -> Result<Vec<usize>> {
     let params = effective_params(suite, prepared, provider);
     let messages = render_case(suite, case, prepared)?;
-    Ok(samples
+    samples
         .map(|sample| {
             jobs.add(
                 provider,
@@ -317,7 +315,7 @@ pub(super) fn plan_case(
                 ),
             )
         })
-        .collect())
+        .collect()
 }
 
 /// Checks `case`'s variables and renders it on `prepared`: the messages every sample sends.

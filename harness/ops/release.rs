@@ -64,7 +64,12 @@ pub fn promote(
     let store = &project.store;
     let label = options.label.as_str();
     store.check_label(label)?;
-    if options.force && options.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+    if options.force
+        && options
+            .reason
+            .as_deref()
+            .is_none_or(|r| r.trim().is_empty())
+    {
         let why = "--force needs --reason TEXT: a forced promotion records why";
         return Err(Error::Usage(why.into()));
     }
@@ -429,7 +434,13 @@ pub fn rollback(root: &Path, options: &RollbackOptions) -> Result<LabelEvent> {
             "{name}@{label} does not point at a promoted version; promote one first (`promptgate promote {name} --label {label}`)"
         ))
     })?;
-    let target = rollback_target(&store, (&name, label), options.to.as_deref(), current, &promoted)?;
+    let target = rollback_target(
+        &store,
+        (&name, label),
+        options.to.as_deref(),
+        current,
+        &promoted,
+    )?;
     if target.version == current.version {
         return Err(Error::Usage(format!(
             "{name}@{label} is already at v{}",
@@ -495,7 +506,7 @@ fn rollback_target<'p>(
             })?
         }
         None => {
-            let history = store.history(&name, label)?;
+            let history = store.history(name, label)?;
             let order: Vec<u32> = history
                 .iter()
                 .filter(|e| e.action == ReleaseAction::Promote)

@@ -12,7 +12,6 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::errors::{Error, Location, Result};
-use crate::ids::ContentHash;
 use crate::provider::{Completion, Request};
 
 /// Where cassettes live, relative to the project root.
@@ -21,7 +20,7 @@ pub const CASSETTE_DIR: &str = "fixtures/cassettes";
 /// One recorded response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
-    /// [`key`] of the provider name and request.
+    /// [`Request::key`] of the request for the provider's configured name.
     pub key: String,
     /// The configured provider name the response came from.
     pub provider: String,
@@ -35,21 +34,20 @@ pub struct Entry {
 
 impl Entry {
     /// An entry for `request` answered by `provider`.
-    pub fn new(provider: String, case: String, request: Request, completion: Completion) -> Self {
-        Self {
-            key: key(&provider, &request),
+    pub fn new(
+        provider: String,
+        case: String,
+        request: Request,
+        completion: Completion,
+    ) -> Result<Self> {
+        Ok(Self {
+            key: request.key(&provider)?,
             provider,
             case,
             request,
             completion,
-        }
+        })
     }
-}
-
-/// The key of a request to the provider configured as `provider`.
-pub fn key(provider: &str, request: &Request) -> String {
-    let identity = serde_json::to_string(&(provider, request)).unwrap_or_default();
-    ContentHash::of(identity).as_str().to_string()
 }
 
 /// Merges `entries` into the cassette files under `root` (a new response for a key replaces the
@@ -146,8 +144,8 @@ impl Cassette {
     }
 
     /// The recorded response to `request`.
-    pub fn get(&self, request: &Request) -> Option<&Completion> {
-        self.by_key.get(&key(&self.provider, request))
+    pub fn get(&self, request: &Request) -> Result<Option<&Completion>> {
+        Ok(self.by_key.get(&request.key(&self.provider)?))
     }
 
     /// Recorded responses.

@@ -8,22 +8,6 @@ use serde_json::Value;
 
 use super::{ProviderError, Timeouts};
 
-/// Messages as `{role, content}` objects with Dotprompt's `model` role sent as `assistant`, the
-/// shape OpenAI-compatible servers and Ollama read.
-pub(super) fn chat_messages(messages: &[crate::artifact::Message]) -> Vec<Value> {
-    messages
-        .iter()
-        .map(|m| {
-            let role = if m.role == "model" {
-                "assistant"
-            } else {
-                m.role.as_str()
-            };
-            serde_json::json!({ "role": role, "content": m.text_content() })
-        })
-        .collect()
-}
-
 /// Where and how an HTTP provider calls: base URL, model, key, timeouts and streaming.
 #[derive(Clone)]
 pub struct Endpoint {

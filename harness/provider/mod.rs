@@ -4,15 +4,13 @@
 //! provider turns a [`Request`] into a [`Completion`] or a [`ProviderError`]; retrying,
 //! concurrency limits and recording belong to the runner.
 
-mod anthropic;
 pub mod cassette;
 mod echo;
 mod exec;
 mod http;
 pub mod local;
-mod ollama;
-mod openai;
 mod replay;
+pub mod wire;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -28,13 +26,10 @@ use crate::artifact::Message;
 use crate::config::{EffectiveParams, Price, ProviderConfig, ProviderKind};
 use crate::errors::{Error, Result};
 
-pub use anthropic::Anthropic;
 pub use echo::Echo;
 pub use exec::Exec;
 pub use http::Endpoint;
 pub use local::Local;
-pub use ollama::Ollama;
-pub use openai::OpenAi;
 pub use replay::Replay;
 
 /// A boxed future, so that providers can be used as trait objects.
@@ -49,6 +44,21 @@ pub struct Request {
     pub params: EffectiveParams,
     /// Which sample of the case this is (0-based); part of the request's identity.
     pub sample: u32,
+}
+
+impl Request {
+    /// The request's content key for `provider` (a provider's fingerprint for the response
+    /// cache and the results log, its configured name for a cassette): a hash of the provider
+    /// and everything the request says. The one place a key is made; it fails loudly rather
+    /// than put different requests on one key.
+    pub fn key(&self, provider: &str) -> Result<String> {
+        let identity = serde_json::to_vec(&(provider, self)).map_err(|e| {
+            Error::Internal(format!(
+                "cannot serialise a request to {provider} for its key: {e}"
+            ))
+        })?;
+        Ok(crate::ids::ContentHash::of(identity).as_str().to_string())
+    }
 }
 
 /// Why generation stopped, mapped to one vocabulary across providers.
@@ -269,44 +279,24 @@ pub fn build(
             &config.env,
             env,
         )),
-        ProviderKind::Openai => {
-            let (model, base_url, api_key) =
-                endpoint(config, openai::DEFAULT_BASE_URL, env).map_err(setup)?;
-            Arc::new(
-                OpenAi::new(
-                    Endpoint::new(base_url, model, api_key, timeouts, config.stream),
-                    config.price,
-                )
-                .map_err(setup)?,
-            )
-        }
-        ProviderKind::Anthropic => {
-            let (model, base_url, api_key) =
-                endpoint(config, anthropic::DEFAULT_BASE_URL, env).map_err(setup)?;
-            Arc::new(
-                Anthropic::new(
-                    Endpoint::new(base_url, model, api_key, timeouts, config.stream),
-                    config.price,
-                )
-                .map_err(setup)?,
-            )
-        }
-        ProviderKind::Ollama => {
-            let (model, base_url, api_key) =
-                endpoint(config, ollama::DEFAULT_BASE_URL, env).map_err(setup)?;
-            Arc::new(
-                Ollama::new(
-                    Endpoint::new(base_url, model, api_key, timeouts, config.stream),
-                    config.price,
-                )
-                .map_err(setup)?,
-            )
-        }
+        ProviderKind::Openai => http_provider::<wire::OpenAi>(config, env).map_err(setup)?,
+        ProviderKind::Anthropic => http_provider::<wire::Anthropic>(config, env).map_err(setup)?,
+        ProviderKind::Ollama => http_provider::<wire::Ollama>(config, env).map_err(setup)?,
     };
     Ok(Arc::new(Named {
         name: name.to_string(),
         inner: provider,
     }))
+}
+
+/// The provider of an HTTP API in the wire format `W`.
+fn http_provider<W: wire::WireFormat>(
+    config: &ProviderConfig,
+    env: &BTreeMap<String, String>,
+) -> std::result::Result<Arc<dyn Provider>, String> {
+    let (model, base_url, api_key) = endpoint(config, W::DEFAULT_BASE_URL, env)?;
+    let endpoint = Endpoint::new(base_url, model, api_key, config.timeouts(), config.stream);
+    Ok(Arc::new(wire::Http::<W>::new(endpoint, config.price)?))
 }
 
 /// A provider whose failed calls say which configured provider failed (`provider `gpt`: …`),

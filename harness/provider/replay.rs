@@ -53,7 +53,11 @@ impl Provider for Replay {
         request: &'a Request,
     ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
         Box::pin(async move {
-            self.cassette.get(request).cloned().ok_or_else(|| {
+            let recorded = self
+                .cassette
+                .get(request)
+                .map_err(|e| ProviderError::permanent(e.to_string()))?;
+            recorded.cloned().ok_or_else(|| {
                 ProviderError::permanent(format!(
                     "no recorded response for this request in {} (the prompt, the case or the parameters changed since it was recorded); record it with `promptgate check --record`",
                     self.cassette.file

@@ -176,7 +176,10 @@ pub fn check(
 /// The options a check runs with, and what an earlier attempt logged: `options` for a new
 /// check; for `--resume`, the stored options of the run resumed (with this invocation's
 /// environment and command) and its manifest and logged outcomes.
-type Resumed = (CheckOptions, Option<(Manifest, std::collections::HashMap<String, Outcome>)>);
+type Resumed = (
+    CheckOptions,
+    Option<(Manifest, std::collections::HashMap<String, Outcome>)>,
+);
 
 /// See [`Resumed`]; the options' unset call settings come from the config.
 fn resumed(

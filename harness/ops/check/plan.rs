@@ -9,7 +9,9 @@ use super::select::ComparisonSpec;
 use crate::errors::{Error, Result};
 use crate::gate::{self, Noise};
 use crate::ids::PromptName;
-use crate::ops::plan::{Jobs, Prepared, Providers, SuiteProvider, plan_suite, samples_for, suites_for};
+use crate::ops::plan::{
+    Jobs, Prepared, Providers, SuiteProvider, plan_suite, samples_for, suites_for,
+};
 use crate::ops::{Progress, Project};
 use crate::suite::{Suite, SuiteKind};
 
@@ -66,7 +68,6 @@ fn suite_tolerance(suite: &Suite, tier: crate::config::Tolerance) -> crate::conf
     }
 }
 
-
 /// Plans every comparison on its suites: the jobs of each case's samples on both versions.
 /// A selection whose suites have no case at all is an error (exit 3).
 pub(super) fn plan<'s>(
@@ -103,7 +104,9 @@ pub(super) fn plan<'s>(
         for suite in suites_for(&project.suites, &spec.prompt, &options.suites) {
             let provider = providers.for_suite(suite)?;
             let versions = (&*baseline, &*candidate);
-            suites.push(plan_one(project, spec, suite, provider, versions, &mut jobs)?);
+            suites.push(plan_one(
+                project, spec, suite, provider, versions, &mut jobs,
+            )?);
         }
         planned.push(PlannedCandidate {
             spec,
@@ -112,7 +115,10 @@ pub(super) fn plan<'s>(
             suites,
         });
     }
-    if planned.iter().all(|p| p.suites.iter().all(|s| s.suite.cases.is_empty())) {
+    if planned
+        .iter()
+        .all(|p| p.suites.iter().all(|s| s.suite.cases.is_empty()))
+    {
         let names: Vec<String> = specs.iter().map(|s| s.prompt.to_string()).collect();
         return Err(Error::NoCases(format!(
             "no suite with cases targets {}; add a suite under suites/ with `prompt: NAME`",

@@ -5,9 +5,9 @@ use super::plan::{PlannedCandidate, PlannedSuite, Side};
 use super::verdict::{comparison_of, complete_tallies, evidence, score_cases};
 use crate::errors::Result;
 use crate::gate::{self, Noise};
+use crate::ops::Progress;
 use crate::ops::calls::{CallOptions, RunTarget, execute};
 use crate::ops::plan::{Jobs, plan_case};
-use crate::ops::Progress;
 use crate::runner::{BudgetLimits, Outcome};
 use crate::stats;
 
@@ -72,7 +72,6 @@ fn remaining(budget: BudgetLimits, outcomes: &[Outcome]) -> BudgetLimits {
         max_cost: budget.max_cost.map(|m| (m - cost).max(0.0)),
     }
 }
-
 
 /// How many samples the rounds after the first may draw.
 #[derive(Debug, Clone, Copy)]

@@ -329,4 +329,3 @@ fn control_specs(project: &Project, options: &CheckOptions) -> Result<Vec<Compar
         })
         .collect())
 }
-

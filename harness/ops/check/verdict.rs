@@ -229,7 +229,6 @@ fn skip_reason(outcomes: &[crate::runner::Outcome]) -> Option<String> {
         .and_then(|o| o.result.as_ref().err().map(|e| e.message.clone()))
 }
 
-
 /// The check's report from every outcome: each candidate's suites scored, compared and gated,
 /// worst first; the totals; whether the gate saw every case, and why not. Returns it with the
 /// exit code it maps to.

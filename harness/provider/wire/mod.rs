@@ -1,0 +1,154 @@
+//! The HTTP APIs promptgate speaks, each as a [`WireFormat`]: how a request is encoded, how a
+//! reply and a stream are read. One provider, [`Http`], sends any of them: the transport, the
+//! timeouts, the retry classification of error bodies and the key handling are written once
+//! (in [`super::http`]).
+//!
+//! A new API is a new `WireFormat`; a new capability of every API (tool calls, next) is a new
+//! part of the trait that each format fills in.
+
+mod anthropic;
+mod ollama;
+mod openai;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::http::{self, Endpoint};
+use super::{BoxFuture, Completion, FinishReason, Provider, ProviderError, Request, Usage};
+use crate::config::Price;
+
+pub use anthropic::Anthropic;
+pub use ollama::Ollama;
+pub use openai::OpenAi;
+
+/// One HTTP API's wire format.
+pub trait WireFormat: Send + Sync + 'static {
+    /// The API's name in a provider's fingerprint (`openai`).
+    const KIND: &'static str;
+    /// Where the API lives when the config names no `base_url`.
+    const DEFAULT_BASE_URL: &'static str;
+    /// The path of the completion endpoint under the base URL.
+    const PATH: &'static str;
+    /// A whole (not streamed) reply as the API sends it.
+    type Reply: DeserializeOwned;
+
+    /// The JSON body of a request to `endpoint`.
+    fn body(endpoint: &Endpoint, request: &Request) -> Value;
+
+    /// Adds the API key (and any header the API requires) to a request.
+    fn authorize(builder: reqwest::RequestBuilder, key: Option<&str>) -> reqwest::RequestBuilder;
+
+    /// The completion a whole reply carries.
+    fn completion(reply: Self::Reply, request: &Request) -> Result<Completion, ProviderError>;
+
+    /// Reads one line of a streamed reply into `stream`; `Ok(true)` when the stream is complete.
+    fn stream_line(line: &str, stream: &mut Stream) -> Result<bool, ProviderError>;
+}
+
+/// What a streamed reply has said so far.
+#[derive(Debug, Default)]
+pub struct Stream {
+    /// The completion, as its deltas arrived.
+    pub completion: Completion,
+    /// Input and output tokens the API reported, when it did.
+    pub reported: (Option<u64>, Option<u64>),
+    /// Whether a finish reason arrived.
+    pub finished: bool,
+}
+
+impl Stream {
+    /// Records why generation stopped.
+    fn finish(&mut self, reason: &str) {
+        self.completion.finish = FinishReason::from_provider(reason);
+        self.finished = true;
+    }
+}
+
+/// A provider that speaks the HTTP API `W`.
+pub struct Http<W> {
+    client: reqwest::Client,
+    endpoint: Endpoint,
+    url: String,
+    price: Option<Price>,
+    fingerprint: String,
+    format: std::marker::PhantomData<W>,
+}
+
+impl<W> std::fmt::Debug for Http<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Http")
+            .field("fingerprint", &self.fingerprint)
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<W: WireFormat> Http<W> {
+    /// A client for the endpoint.
+    pub fn new(endpoint: Endpoint, price: Option<Price>) -> Result<Self, String> {
+        let fingerprint = format!("{}:{}:{}", W::KIND, endpoint.shown_url(), endpoint.model);
+        Ok(Self {
+            client: endpoint.client()?,
+            url: format!("{}{}", endpoint.base_url, W::PATH),
+            endpoint,
+            price,
+            fingerprint,
+            format: std::marker::PhantomData,
+        })
+    }
+
+    async fn call(&self, request: &Request) -> Result<Completion, ProviderError> {
+        let builder = self
+            .client
+            .post(&self.url)
+            .json(&W::body(&self.endpoint, request));
+        let builder = W::authorize(builder, self.endpoint.api_key());
+        let timeouts = self.endpoint.timeouts;
+        if !self.endpoint.stream {
+            let reply: W::Reply = http::send_json(builder, timeouts).await?;
+            return W::completion(reply, request);
+        }
+        let mut stream = Stream::default();
+        http::stream_lines(builder, timeouts, |line| W::stream_line(line, &mut stream)).await?;
+        let mut completion = stream.completion;
+        completion.usage = Usage::from_reply(stream.reported, &request.messages, &completion.text);
+        Ok(completion)
+    }
+}
+
+impl<W: WireFormat> Provider for Http<W> {
+    fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    fn lane_key(&self) -> String {
+        self.endpoint.lane_key(&self.fingerprint)
+    }
+
+    fn price(&self) -> Option<Price> {
+        self.price
+    }
+
+    fn complete<'a>(
+        &'a self,
+        request: &'a Request,
+    ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
+        Box::pin(self.call(request))
+    }
+}
+
+/// Messages as `{role, content}` objects with Dotprompt's `model` role sent as `assistant`, the
+/// shape OpenAI-compatible servers and Ollama read.
+fn chat_messages(messages: &[crate::artifact::Message]) -> Vec<Value> {
+    messages
+        .iter()
+        .map(|m| {
+            let role = if m.role == "model" {
+                "assistant"
+            } else {
+                m.role.as_str()
+            };
+            serde_json::json!({ "role": role, "content": m.text_content() })
+        })
+        .collect()
+}

@@ -1,0 +1,105 @@
+//! Ollama's native chat API (`POST {base_url}/api/chat`), plain or streamed as NDJSON.
+//!
+//! Sampling parameters go in `options` (`temperature`, `top_p`, `seed`, `num_predict`), which is
+//! where Ollama reads them; its own defaults (temperature 0.8, unbounded length) never apply.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Stream, WireFormat, chat_messages};
+use crate::provider::http::{self, Endpoint};
+use crate::provider::{Completion, FinishReason, ProviderError, Request, Usage};
+
+/// Ollama's native chat format.
+#[derive(Debug)]
+pub struct Ollama;
+
+#[derive(Deserialize)]
+pub struct ChatResponse {
+    message: ChatMessage,
+    #[serde(default)]
+    done_reason: Option<String>,
+    #[serde(default)]
+    prompt_eval_count: Option<u64>,
+    #[serde(default)]
+    eval_count: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct ChatMessage {
+    #[serde(default)]
+    content: String,
+}
+
+impl WireFormat for Ollama {
+    const KIND: &'static str = "ollama";
+    const DEFAULT_BASE_URL: &'static str = "http://127.0.0.1:11434";
+    const PATH: &'static str = "/api/chat";
+    type Reply = ChatResponse;
+
+    fn body(endpoint: &Endpoint, request: &Request) -> Value {
+        json!({
+            "model": endpoint.model,
+            "messages": chat_messages(&request.messages),
+            "stream": endpoint.stream,
+            "options": {
+                "temperature": request.params.temperature,
+                "top_p": request.params.top_p,
+                "seed": request.params.seed,
+                "num_predict": request.params.max_tokens,
+            },
+        })
+    }
+
+    /// A key, when given, is sent as a bearer token (for servers behind an authenticating
+    /// proxy).
+    fn authorize(builder: reqwest::RequestBuilder, key: Option<&str>) -> reqwest::RequestBuilder {
+        match key {
+            Some(key) => builder.bearer_auth(key),
+            None => builder,
+        }
+    }
+
+    fn completion(reply: ChatResponse, request: &Request) -> Result<Completion, ProviderError> {
+        Ok(Completion {
+            usage: Usage::from_reply(
+                (reply.prompt_eval_count, reply.eval_count),
+                &request.messages,
+                &reply.message.content,
+            ),
+            text: reply.message.content,
+            finish: reply
+                .done_reason
+                .as_deref()
+                .map_or(FinishReason::Stop, FinishReason::from_provider),
+            fingerprint: None,
+        })
+    }
+
+    /// Newline-delimited JSON chunks until the one with `done: true`, which carries the stop
+    /// reason and token counts (Ollama leaves `prompt_eval_count` out when the prompt was
+    /// cached); a chunk with `error` is a mid-stream failure.
+    fn stream_line(line: &str, stream: &mut Stream) -> Result<bool, ProviderError> {
+        if line.trim().is_empty() {
+            return Ok(false);
+        }
+        let chunk = http::stream_event(line)?;
+        if chunk.get("error").is_some() {
+            return Err(http::mid_stream_error(&chunk));
+        }
+        if let Some(text) = chunk["message"]["content"].as_str() {
+            stream.completion.text.push_str(text);
+        }
+        if chunk["done"].as_bool() != Some(true) {
+            return Ok(false);
+        }
+        if let Some(reason) = chunk["done_reason"].as_str() {
+            stream.finish(reason);
+        }
+        stream.reported = (
+            chunk["prompt_eval_count"].as_u64(),
+            chunk["eval_count"].as_u64(),
+        );
+        Ok(true)
+    }
+}
