@@ -19,12 +19,12 @@
 //! `stats::confirmation_round`, `gate::wants_more_samples` and `stats::adaptive_round` for the
 //! extra samples, exactly as `check` drives them.
 
-use promptgate::adversarial::asr::CategoryRates;
-use promptgate::compare::{SideTotals, SuiteComparison};
-use promptgate::config::Tolerance;
-use promptgate::gate::{self, ExtraCalls, Noise, SuiteEvidence, Verdict};
-use promptgate::stats::{self, CaseTally};
-use promptgate::suite::CaseOrigin;
+use promptgate::internals::adversarial::CategoryRates;
+use promptgate::internals::compare::{SideTotals, SuiteComparison};
+use promptgate::internals::config::Tolerance;
+use promptgate::internals::gate::{self, ExtraCalls, Noise, SuiteEvidence, Verdict};
+use promptgate::internals::stats::{self, CaseTally};
+use promptgate::internals::suite::CaseOrigin;
 use rand_pcg::Pcg64Mcg;
 use rand_pcg::rand_core::{Rng, SeedableRng};
 

@@ -8,16 +8,16 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use promptgate::artifact::Message;
-use promptgate::config::EffectiveParams;
-use promptgate::provider::{Local, Provider, Request};
+use promptgate::internals::artifact::Message;
+use promptgate::internals::config::EffectiveParams;
+use promptgate::internals::provider::{Local, Provider, Request};
 
 fn model() -> Local {
     let dir = std::env::var_os("PROMPTGATE_MODEL_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/models"));
     let path =
-        promptgate::provider::local::fetch(&dir, &mut |note| eprintln!("{note}")).expect("model");
+        promptgate::internals::provider::local::fetch(&dir, &mut |note| eprintln!("{note}")).expect("model");
     Local::open(&path).expect("model loads")
 }
 

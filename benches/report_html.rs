@@ -6,16 +6,16 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use promptgate::compare::{CaseStatus, SideTotals, SuiteComparison};
-use promptgate::config::{EffectiveParams, Tolerance};
-use promptgate::gate::Verdict;
-use promptgate::ids::{ContentHash, PromptName, RunId};
+use promptgate::internals::compare::{CaseStatus, SideTotals, SuiteComparison};
+use promptgate::internals::config::{EffectiveParams, Tolerance};
+use promptgate::internals::gate::Verdict;
+use promptgate::internals::ids::{ContentHash, PromptName, RunId};
 use promptgate::report::{
     CandidateReport, CaseReport, CheckReport, SampleReport, SideReport, SuiteReport, Totals,
     render_html,
 };
-use promptgate::score::AssertionResult;
-use promptgate::store::Version;
+use promptgate::internals::score::AssertionResult;
+use promptgate::internals::store::Version;
 
 const CASES: usize = 10_000;
 
@@ -84,7 +84,7 @@ fn report() -> CheckReport {
         skipped: 0,
     };
     CheckReport {
-        format_version: promptgate::record::FORMAT_VERSION,
+        format_version: promptgate::internals::record::FORMAT_VERSION,
         promptgate: promptgate::BUILD.into(),
         run_id: RunId::parse("20261121T120000.000Z-bench0").expect("a plain id"),
         started_at: "2026-11-21T12:00:00+00:00".into(),
@@ -109,11 +109,11 @@ fn report() -> CheckReport {
             candidate: version("worktree", "Route to bug or account.\n"),
             verdict: Verdict::Fail,
             reasons: Vec::new(),
-            on_inconclusive: promptgate::config::OnInconclusive::Warn,
+            on_inconclusive: promptgate::internals::config::OnInconclusive::Warn,
             control: false,
             suites: vec![SuiteReport {
                 name: "triage".into(),
-                kind: promptgate::suite::SuiteKind::Regression,
+                kind: promptgate::internals::suite::SuiteKind::Regression,
                 provider: "local".into(),
                 params: EffectiveParams {
                     temperature: 0.0,

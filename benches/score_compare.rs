@@ -5,9 +5,9 @@
 //! Run with `cargo bench --bench score_compare`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use promptgate::compare::{self, CasePair, SampleScore};
-use promptgate::score::{self, Observed};
-use promptgate::suite::Assertion;
+use promptgate::internals::compare::{self, CasePair, SampleScore};
+use promptgate::internals::score::{self, Observed};
+use promptgate::internals::suite::Assertion;
 use rayon::prelude::*;
 use std::hint::black_box;
 
@@ -119,7 +119,7 @@ fn bench(c: &mut Criterion) {
                 "ansi",
             ]
             .iter()
-            .map(|n| promptgate::adversarial::detect::pattern_set(n).unwrap())
+            .map(|n| promptgate::internals::adversarial::pattern_set(n).unwrap())
             .collect(),
         ),
         Assertion::NgramOverlap { threshold: 0.5 },

@@ -14,6 +14,11 @@
 //! - 3 judgement: [`compare`], [`score`], [`gate`], [`report`];
 //! - 4 commands: [`ops`], one function per command.
 
+//!
+//! The public surface is the commands ([`ops`]), their errors ([`errors`]) and the presentation
+//! of their results ([`report`]); the engine below is private to the crate. The benchmarks and
+//! the tests outside the crate reach it through [`internals`], which is not a stable API.
+
 /// This build of promptgate: its version, the commit and target it was built from and for.
 pub const BUILD: &str = concat!(
     env!("CARGO_PKG_VERSION"),
@@ -24,23 +29,86 @@ pub const BUILD: &str = concat!(
     ")"
 );
 
-pub mod adversarial;
-pub mod artifact;
-pub mod cache;
-pub mod compare;
-pub mod config;
+mod adversarial;
+mod artifact;
+mod cache;
+mod compare;
+mod config;
 pub mod errors;
-pub mod files;
-pub mod gate;
-pub mod ids;
+mod files;
+mod gate;
+mod ids;
 pub mod ops;
-pub mod provider;
-pub mod record;
+mod provider;
+mod record;
 pub mod report;
-pub mod runner;
-pub mod score;
-pub mod stats;
-pub mod store;
-pub mod suite;
-pub mod vocabulary;
-pub mod yaml;
+mod runner;
+mod score;
+mod stats;
+mod store;
+mod suite;
+mod vocabulary;
+mod yaml;
+
+/// What the benchmarks and the tests outside the crate reach into; not a stable API.
+#[doc(hidden)]
+pub mod internals {
+    /// Attack-success rates and detectors.
+    pub mod adversarial {
+        pub use crate::adversarial::asr::CategoryRates;
+        pub use crate::adversarial::detect::pattern_set;
+    }
+    /// Prompt parsing and rendering.
+    pub mod artifact {
+        pub use crate::artifact::{Message, RenderData, Template, parse};
+    }
+    /// Case-by-case comparison.
+    pub mod compare {
+        pub use crate::compare::{
+            CasePair, CaseStatus, SampleScore, SideTotals, SuiteComparison, compare_suite,
+            word_diff,
+        };
+    }
+    /// Configuration types.
+    pub mod config {
+        pub use crate::config::{EffectiveParams, OnInconclusive, Tolerance};
+    }
+    /// The gate.
+    pub mod gate {
+        pub use crate::gate::{
+            ExtraCalls, Noise, SuiteEvidence, Verdict, evaluate_suite, wants_more_samples,
+        };
+    }
+    /// Identifiers.
+    pub mod ids {
+        pub use crate::ids::{ContentHash, PromptName, RunId};
+    }
+    /// Providers, and the local model.
+    pub mod provider {
+        pub use crate::provider::{Completion, FinishReason, Local, Provider, Request};
+        /// The embedded local model.
+        pub mod local {
+            pub use crate::provider::local::fetch;
+        }
+    }
+    /// Run directories.
+    pub mod record {
+        pub use crate::record::FORMAT_VERSION;
+    }
+    /// Scoring.
+    pub mod score {
+        pub use crate::score::{AssertionResult, Observed, all_pass, score};
+    }
+    /// Statistics.
+    pub mod stats {
+        pub use crate::stats::{CaseTally, adaptive_round, confirmation_round};
+    }
+    /// Git versions.
+    pub mod store {
+        pub use crate::store::Version;
+    }
+    /// Suites.
+    pub mod suite {
+        pub use crate::suite::{Assertion, CaseOrigin, SuiteKind};
+    }
+}

@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use promptgate::artifact::{self, Message, RenderData, Template};
-use promptgate::ids::PromptName;
+use promptgate::internals::artifact::{self, Message, RenderData, Template};
+use promptgate::internals::ids::PromptName;
 use serde_json::{Map, Value};
 
 /// `(file, group, test description, reason)` for vectors that are knowingly not run.

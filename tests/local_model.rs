@@ -7,10 +7,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use promptgate::artifact::{self, Message, RenderData, Template};
-use promptgate::config::EffectiveParams;
-use promptgate::ids::PromptName;
-use promptgate::provider::{Completion, FinishReason, Local, Provider, Request};
+use promptgate::internals::artifact::{self, Message, RenderData, Template};
+use promptgate::internals::config::EffectiveParams;
+use promptgate::internals::ids::PromptName;
+use promptgate::internals::provider::{Completion, FinishReason, Local, Provider, Request};
 
 fn model_dir() -> PathBuf {
     std::env::var_os("PROMPTGATE_MODEL_DIR")
@@ -22,7 +22,7 @@ fn model() -> &'static Local {
     static MODEL: OnceLock<Local> = OnceLock::new();
     MODEL.get_or_init(|| {
         let path =
-            promptgate::provider::local::fetch(&model_dir(), &mut |note| eprintln!("{note}"))
+            promptgate::internals::provider::local::fetch(&model_dir(), &mut |note| eprintln!("{note}"))
                 .expect("the default model can be fetched and verified");
         Local::open(&path).expect("the default model loads")
     })

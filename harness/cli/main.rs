@@ -20,7 +20,7 @@ fn main() -> ExitCode {
     let long_version = format!(
         "{}\nlocal model: {}",
         promptgate::BUILD,
-        promptgate::provider::local::model_pin()
+        ops::model_pin()
     );
     let matches = Args::command()
         .version(promptgate::BUILD)
@@ -267,8 +267,8 @@ fn dispatch(args: Args) -> Result<i32, Error> {
         }
         Command::Schema { of } => {
             print_json(&match of {
-                args::SchemaOf::Config => promptgate::config::json_schema(),
-                args::SchemaOf::Suite => promptgate::suite::json_schema(),
+                args::SchemaOf::Config => ops::config_schema(),
+                args::SchemaOf::Suite => ops::suite_schema(),
             })?;
             Ok(exit::PASS)
         }

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use promptgate::ops::{History, Promotion, PromptStatus};
-use promptgate::store::{LabelEvent, ReleaseAction};
+use promptgate::ops::{LabelEvent, ReleaseAction};
 
 /// `promptgate log NAME`: labels, promoted versions, every label move in order, and commits.
 pub(crate) fn history(h: &History) -> String {

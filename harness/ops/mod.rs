@@ -16,6 +16,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use crate::runner::BudgetLimits;
+pub use crate::config::json_schema as config_schema;
+pub use crate::provider::local::model_pin;
+pub use crate::store::{LabelEvent, ReleaseAction};
+pub use crate::suite::json_schema as suite_schema;
 pub use cache::{CacheStats, cache_clear, cache_stats};
 pub use calls::{CallCounts, CallOptions, ErrorBudget, Estimate};
 pub use check::{CheckOptions, CheckOutcome, CheckResult, check};
