@@ -16,8 +16,8 @@ fn model() -> Local {
     let dir = std::env::var_os("PROMPTGATE_MODEL_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/models"));
-    let path =
-        promptgate::internals::provider::local::fetch(&dir, &mut |note| eprintln!("{note}")).expect("model");
+    let path = promptgate::internals::provider::local::fetch(&dir, &mut |note| eprintln!("{note}"))
+        .expect("model");
     Local::open(&path).expect("model loads")
 }
 

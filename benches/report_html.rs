@@ -10,12 +10,12 @@ use promptgate::internals::compare::{CaseStatus, SideTotals, SuiteComparison};
 use promptgate::internals::config::{EffectiveParams, Tolerance};
 use promptgate::internals::gate::Verdict;
 use promptgate::internals::ids::{ContentHash, PromptName, RunId};
+use promptgate::internals::score::AssertionResult;
+use promptgate::internals::store::Version;
 use promptgate::report::{
     CandidateReport, CaseReport, CheckReport, SampleReport, SideReport, SuiteReport, Totals,
     render_html,
 };
-use promptgate::internals::score::AssertionResult;
-use promptgate::internals::store::Version;
 
 const CASES: usize = 10_000;
 

@@ -13,14 +13,14 @@ use crate::errors::{Error, Result};
 use crate::provider::Completion;
 
 /// Where the cache lives, relative to the project root.
-pub const CACHE_DIR: &str = ".promptgate/cache";
+pub(crate) const CACHE_DIR: &str = ".promptgate/cache";
 
 /// Bumped when the entry format changes; older entries become misses.
 const ENTRY_FORMAT: u32 = 1;
 
 /// A cached completion with what the original call measured.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Entry {
+pub(crate) struct Entry {
     format: u32,
     /// The completion.
     pub completion: Completion,
@@ -32,7 +32,7 @@ pub struct Entry {
 
 /// Size of the cache.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Stats {
+pub(crate) struct Stats {
     /// Entries stored.
     pub entries: usize,
     /// Bytes on disk.
@@ -41,14 +41,14 @@ pub struct Stats {
 
 /// The project's response cache.
 #[derive(Debug)]
-pub struct Cache {
+pub(crate) struct Cache {
     root: PathBuf,
     dir: PathBuf,
 }
 
 impl Cache {
     /// The cache of the project at `root` (created on first write).
-    pub fn open(root: &Path) -> Self {
+    pub(crate) fn open(root: &Path) -> Self {
         Self {
             root: root.to_path_buf(),
             dir: root.join(CACHE_DIR),
@@ -66,7 +66,7 @@ impl Cache {
     }
 
     /// The entry for `key`, if present and readable.
-    pub fn get(&self, key: &str) -> Option<Entry> {
+    pub(crate) fn get(&self, key: &str) -> Option<Entry> {
         let bytes = std::fs::read(self.path(key)).ok()?;
         serde_json::from_slice::<Entry>(&bytes)
             .ok()
@@ -74,7 +74,7 @@ impl Cache {
     }
 
     /// Stores a completion under `key`.
-    pub fn put(
+    pub(crate) fn put(
         &self,
         key: &str,
         completion: &Completion,
@@ -92,7 +92,7 @@ impl Cache {
     }
 
     /// Counts entries and bytes.
-    pub fn stats(&self) -> Result<Stats> {
+    pub(crate) fn stats(&self) -> Result<Stats> {
         let mut stats = Stats::default();
         for file in self.files()? {
             stats.entries += 1;
@@ -102,7 +102,7 @@ impl Cache {
     }
 
     /// Removes every entry; returns how many there were.
-    pub fn clear(&self) -> Result<usize> {
+    pub(crate) fn clear(&self) -> Result<usize> {
         let count = self.files()?.len();
         match std::fs::remove_dir_all(&self.dir) {
             Ok(()) => Ok(count),

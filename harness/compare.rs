@@ -53,7 +53,7 @@ impl CaseStatus {
 
 /// The fraction of samples that passed, or `None` if any sample errored (a partial rate would
 /// compare unlike with like).
-pub fn pass_rate(samples: &[SampleScore]) -> Option<f64> {
+pub(crate) fn pass_rate(samples: &[SampleScore]) -> Option<f64> {
     if samples.is_empty() {
         return None;
     }
@@ -69,7 +69,7 @@ pub fn pass_rate(samples: &[SampleScore]) -> Option<f64> {
 }
 
 /// Classifies one case from its baseline and candidate samples.
-pub fn case_status(baseline: &[SampleScore], candidate: &[SampleScore]) -> CaseStatus {
+pub(crate) fn case_status(baseline: &[SampleScore], candidate: &[SampleScore]) -> CaseStatus {
     if baseline.iter().chain(candidate).any(|s| s.skipped) {
         return CaseStatus::Skipped;
     }

@@ -13,7 +13,7 @@ use crate::artifact::RiskTier;
 use crate::errors::{Error, Location, Result};
 
 /// The config file's name at the project root.
-pub const CONFIG_FILE: &str = "promptgate.yaml";
+pub(crate) const CONFIG_FILE: &str = "promptgate.yaml";
 
 /// The timeouts of one attempt. Each has a default and none can be zero, so there is no way
 /// to wait forever.
@@ -46,16 +46,16 @@ pub fn json_schema() -> schemars::Schema {
 }
 
 /// Provider calls in flight at once across a run, unless the command line or the config says.
-pub const DEFAULT_CONCURRENCY: usize = 16;
+pub(crate) const DEFAULT_CONCURRENCY: usize = 16;
 
 /// The built-in provider that replies with the rendered prompt.
-pub const ECHO: &str = "echo";
+pub(crate) const ECHO: &str = "echo";
 
 /// The built-in provider that runs the default local model; the default provider.
-pub const LOCAL: &str = "local";
+pub(crate) const LOCAL: &str = "local";
 
 /// The `--provider` that answers every suite from its provider's recorded cassette.
-pub const REPLAY: &str = "replay";
+pub(crate) const REPLAY: &str = "replay";
 
 /// The whole project config.
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
@@ -93,7 +93,7 @@ pub struct Config {
 }
 
 /// Samples per version the gate draws again for each discordant case before its verdict.
-pub const DEFAULT_CONFIRM: u32 = 2;
+pub(crate) const DEFAULT_CONFIRM: u32 = 2;
 
 /// The kinds of provider promptgate can talk to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]

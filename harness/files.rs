@@ -58,7 +58,7 @@ fn walk(root: &Path, relative: &Path, missing: Missing) -> Result<Option<PathBuf
 
 /// The text of `relative` under `root`, or `None` when there is no such file. Refuses an
 /// absolute path, a `..` part, and a symlink anywhere along the path.
-pub fn read_confined(root: &Path, relative: &Path) -> Result<Option<String>> {
+pub(crate) fn read_confined(root: &Path, relative: &Path) -> Result<Option<String>> {
     let Some(at) = walk(root, relative, Missing::Stop)? else {
         return Ok(None);
     };
@@ -74,7 +74,7 @@ pub fn read_confined(root: &Path, relative: &Path) -> Result<Option<String>> {
 /// The text of the file at `path` (shown to people as `shown`), or `None` when there is no
 /// such file. A file that is not UTF-8 is a located error (exit 2) naming the line of the
 /// first bad byte.
-pub fn read_text(path: &Path, shown: &Path) -> Result<Option<String>> {
+pub(crate) fn read_text(path: &Path, shown: &Path) -> Result<Option<String>> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -94,7 +94,7 @@ pub fn read_text(path: &Path, shown: &Path) -> Result<Option<String>> {
 /// The directory `relative` under `root`, created (with its parents) where missing; refuses
 /// an absolute path, a `..` part, and a symlink anywhere along the path, so nothing written
 /// into it lands outside the project.
-pub fn confined_dir(root: &Path, relative: &Path) -> Result<PathBuf> {
+pub(crate) fn confined_dir(root: &Path, relative: &Path) -> Result<PathBuf> {
     walk(root, relative, Missing::Create)?
         .ok_or_else(|| Error::Internal("a created directory is missing".into()))
 }
@@ -103,7 +103,7 @@ pub fn confined_dir(root: &Path, relative: &Path) -> Result<PathBuf> {
 /// new temporary file in the target directory, created exclusively under an unpredictable name,
 /// which is then renamed over `path` (replacing a symlink there, never following it). Every
 /// file promptgate writes goes through here.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -122,7 +122,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Writes `bytes` to `relative` under `root` with [`write_atomic`], creating its directory
 /// with [`confined_dir`].
-pub fn write_confined(root: &Path, relative: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_confined(root: &Path, relative: &Path, bytes: &[u8]) -> Result<()> {
     let dir = confined_dir(root, relative.parent().unwrap_or(Path::new("")))?;
     let name = relative
         .file_name()

@@ -192,7 +192,7 @@ fn relative_increase(before: f64, after: f64) -> Option<f64> {
 
 /// The candidate's verdict from its suites' reasons and statistics: fail on any breached
 /// limit, else inconclusive when a suite's statistics could not decide, else pass.
-pub fn verdict(reasons: &[Reason], statistics: &[Option<&Statistics>]) -> Verdict {
+pub(crate) fn verdict(reasons: &[Reason], statistics: &[Option<&Statistics>]) -> Verdict {
     if !reasons.is_empty() {
         Verdict::Fail
     } else if statistics
@@ -208,7 +208,7 @@ pub fn verdict(reasons: &[Reason], statistics: &[Option<&Statistics>]) -> Verdic
 
 /// How complete the run behind a verdict is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Completeness {
+pub(crate) enum Completeness {
     /// Every case was compared.
     Complete,
     /// Cases errored beyond the error budget, or calls were skipped by the budget.
@@ -220,7 +220,11 @@ pub enum Completeness {
 /// The process exit code for a verdict: the one mapping `check`, `promote` and the pre-commit
 /// hook share. `on_inconclusive` is what an inconclusive verdict does here: the tier's policy
 /// for a check, and block for a promotion unless the tier allows it.
-pub fn exit_code(verdict: Verdict, run: Completeness, on_inconclusive: OnInconclusive) -> i32 {
+pub(crate) fn exit_code(
+    verdict: Verdict,
+    run: Completeness,
+    on_inconclusive: OnInconclusive,
+) -> i32 {
     match (verdict, run) {
         (_, Completeness::Interrupted) => exit::INCOMPLETE,
         (Verdict::Fail, _) => exit::GATE_FAILED,

@@ -18,32 +18,32 @@ use crate::ids::RunId;
 use crate::runner::Outcome;
 
 /// Where runs are written, relative to the project root.
-pub const REPORTS_DIR: &str = "reports";
+pub(crate) const REPORTS_DIR: &str = "reports";
 
 /// The results log's file name in a run directory.
-pub const RESULTS_FILE: &str = "results.jsonl";
+pub(crate) const RESULTS_FILE: &str = "results.jsonl";
 
 /// The manifest's file name in a run directory.
-pub const MANIFEST_FILE: &str = "manifest.json";
+pub(crate) const MANIFEST_FILE: &str = "manifest.json";
 
 /// The machine-readable report's file name in a run directory.
-pub const REPORT_FILE: &str = "report.json";
+pub(crate) const REPORT_FILE: &str = "report.json";
 
 /// The HTML report's file name in a run directory.
-pub const HTML_FILE: &str = "index.html";
+pub(crate) const HTML_FILE: &str = "index.html";
 
 /// The JUnit report's file name in a run directory.
-pub const JUNIT_FILE: &str = "junit.xml";
+pub(crate) const JUNIT_FILE: &str = "junit.xml";
 
 /// The Markdown summary's file name in a run directory.
-pub const SUMMARY_FILE: &str = "summary.md";
+pub(crate) const SUMMARY_FILE: &str = "summary.md";
 
 /// The version of the files in a run directory; bumped on any incompatible change.
 pub const FORMAT_VERSION: u32 = 3;
 
 /// Written before any call, so an interrupted run still says what it was.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Manifest {
+pub(crate) struct Manifest {
     /// Format of this run directory.
     pub format_version: u32,
     /// The run's id.
@@ -62,7 +62,7 @@ pub struct Manifest {
 
 /// One line of `results.jsonl`: a finished call and everything needed to score it again.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CallRecord {
+pub(crate) struct CallRecord {
     /// Index of the call in the run's plan.
     pub call: usize,
     /// The provider's fingerprint.
@@ -79,7 +79,7 @@ pub struct CallRecord {
 }
 
 /// An open run directory.
-pub struct RunDir {
+pub(crate) struct RunDir {
     path: PathBuf,
     results: BufWriter<File>,
     last_sync: Instant,
@@ -92,14 +92,14 @@ const SYNC_INTERVAL: Duration = Duration::from_millis(250);
 
 impl RunDir {
     /// Creates `reports/<run-id>/` under `root` and writes the manifest.
-    pub fn create(root: &Path, manifest: &Manifest) -> Result<Self> {
+    pub(crate) fn create(root: &Path, manifest: &Manifest) -> Result<Self> {
         let path = Self::confined(root, &manifest.run_id)?;
         write_json(&path.join(MANIFEST_FILE), manifest)?;
         Self::open_log(path)
     }
 
     /// Reopens an existing run directory to append to its results log (`--resume`).
-    pub fn reopen(root: &Path, run_id: &RunId) -> Result<Self> {
+    pub(crate) fn reopen(root: &Path, run_id: &RunId) -> Result<Self> {
         Self::open_log(Self::confined(root, run_id)?)
     }
 
@@ -109,12 +109,12 @@ impl RunDir {
     }
 
     /// Whether the run directory of `run_id` exists.
-    pub fn exists(root: &Path, run_id: &RunId) -> bool {
+    pub(crate) fn exists(root: &Path, run_id: &RunId) -> bool {
         Self::path_of(root, run_id).join(MANIFEST_FILE).is_file()
     }
 
     /// `reports/<run-id>/` under `root`.
-    pub fn path_of(root: &Path, run_id: &RunId) -> PathBuf {
+    pub(crate) fn path_of(root: &Path, run_id: &RunId) -> PathBuf {
         root.join(REPORTS_DIR).join(run_id.as_str())
     }
 
@@ -139,14 +139,9 @@ impl RunDir {
         })
     }
 
-    /// The run directory.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Appends one call and flushes it to the OS, so a crash of this process loses nothing;
     /// syncs to disk when the last sync is older than `SYNC_INTERVAL`.
-    pub fn append(&mut self, record: &CallRecord) -> Result<()> {
+    pub(crate) fn append(&mut self, record: &CallRecord) -> Result<()> {
         let line = serde_json::to_string(record).map_err(|e| Error::Internal(e.to_string()))?;
         let results = self.path.join(RESULTS_FILE);
         writeln!(self.results, "{line}").map_err(|e| Error::io("write", &results, e))?;
@@ -164,7 +159,7 @@ impl RunDir {
     }
 
     /// Syncs the results log to disk.
-    pub fn finish(mut self) -> Result<PathBuf> {
+    pub(crate) fn finish(mut self) -> Result<PathBuf> {
         let results = self.path.join(RESULTS_FILE);
         self.results
             .flush()
@@ -218,7 +213,7 @@ fn read_run_file(root: &Path, run_id: &RunId, name: &str) -> Result<Option<(Path
 }
 
 /// The manifest of the run `run_id`.
-pub fn read_manifest(root: &Path, run_id: &RunId) -> Result<Manifest> {
+pub(crate) fn read_manifest(root: &Path, run_id: &RunId) -> Result<Manifest> {
     match read_run_file(root, run_id, MANIFEST_FILE)? {
         Some((path, text)) => decode(&path, &text),
         None => Err(Error::Usage(format!(
@@ -228,7 +223,10 @@ pub fn read_manifest(root: &Path, run_id: &RunId) -> Result<Manifest> {
 }
 
 /// The stored report of the run `run_id` (a check's or a run's, as the caller reads it).
-pub fn read_report<T: serde::de::DeserializeOwned>(root: &Path, run_id: &RunId) -> Result<T> {
+pub(crate) fn read_report<T: serde::de::DeserializeOwned>(
+    root: &Path,
+    run_id: &RunId,
+) -> Result<T> {
     match read_run_file(root, run_id, REPORT_FILE)? {
         Some((path, text)) => decode(&path, &text),
         None => Err(Error::Usage(format!(
@@ -238,7 +236,7 @@ pub fn read_report<T: serde::de::DeserializeOwned>(root: &Path, run_id: &RunId) 
 }
 
 /// `sha256:` and the hash of the run's `report.json` as written; `None` when it has none.
-pub fn report_digest(root: &Path, run_id: &RunId) -> Option<String> {
+pub(crate) fn report_digest(root: &Path, run_id: &RunId) -> Option<String> {
     let bytes = std::fs::read(RunDir::path_of(root, run_id).join(REPORT_FILE)).ok()?;
     Some(format!(
         "sha256:{}",
@@ -247,7 +245,7 @@ pub fn report_digest(root: &Path, run_id: &RunId) -> Option<String> {
 }
 
 /// Whether the run `run_id` has a report that says it saw every case.
-pub fn finished_complete(root: &Path, run_id: &RunId) -> bool {
+pub(crate) fn finished_complete(root: &Path, run_id: &RunId) -> bool {
     #[derive(Deserialize)]
     struct Completeness {
         complete: bool,
@@ -256,7 +254,7 @@ pub fn finished_complete(root: &Path, run_id: &RunId) -> bool {
 }
 
 /// The ids of the runs under `reports/`, oldest first (run ids sort by time).
-pub fn run_ids(root: &Path) -> Vec<RunId> {
+pub(crate) fn run_ids(root: &Path) -> Vec<RunId> {
     let mut ids: Vec<RunId> = std::fs::read_dir(root.join(REPORTS_DIR))
         .map(|d| {
             d.flatten()
@@ -270,7 +268,7 @@ pub fn run_ids(root: &Path) -> Vec<RunId> {
 
 /// The calls the run `run_id` logged, in the order they finished. A torn last line (the
 /// process died while writing it) is ignored: its call is made again.
-pub fn read_results(root: &Path, run_id: &RunId) -> Result<Vec<CallRecord>> {
+pub(crate) fn read_results(root: &Path, run_id: &RunId) -> Result<Vec<CallRecord>> {
     Ok(read_run_file(root, run_id, RESULTS_FILE)?
         .map(|(_, text)| {
             text.lines()
@@ -281,7 +279,7 @@ pub fn read_results(root: &Path, run_id: &RunId) -> Result<Vec<CallRecord>> {
 }
 
 /// Writes `value` as pretty JSON to `path` atomically (write to a temporary file, then rename).
-pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+pub(crate) fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Error::Internal(e.to_string()))?;
     crate::files::write_atomic(path, text.as_bytes())
 }

@@ -264,7 +264,7 @@ fn finish_name(finish: &FinishReason) -> &str {
 }
 
 /// Word-level similarity in [0, 1] (the `similar` crate's diff ratio).
-pub fn similarity(a: &str, b: &str) -> f64 {
+pub(crate) fn similarity(a: &str, b: &str) -> f64 {
     f64::from(
         TextDiff::configure()
             .timeout(std::time::Duration::from_millis(100))

@@ -8,11 +8,11 @@ use rand_pcg::Pcg64Mcg;
 use rand_pcg::rand_core::{Rng, SeedableRng};
 
 /// Bootstrap resamples per interval.
-pub const RESAMPLES: usize = 2000;
+pub(crate) const RESAMPLES: usize = 2000;
 
 /// A paired comparison of per-case pass rates (candidate − baseline).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Paired {
+pub(crate) struct Paired {
     /// Mean per-case delta.
     pub mean: f64,
     /// Lower end of the 95% percentile-bootstrap interval of the mean.
@@ -22,7 +22,7 @@ pub struct Paired {
 }
 
 /// The paired bootstrap over `deltas` (one per case), seeded.
-pub fn paired_bootstrap(deltas: &[f64], seed: u64) -> Option<Paired> {
+pub(crate) fn paired_bootstrap(deltas: &[f64], seed: u64) -> Option<Paired> {
     let n = deltas.len();
     if n == 0 {
         return None;
@@ -100,7 +100,7 @@ const EM_ITERATIONS: usize = 200;
 
 /// The suite's pass-rate change on its own cases, given the output noise measured on them.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Change {
+pub(crate) struct Change {
     /// The expected change of the suite's pass rate (candidate − baseline).
     pub mean: f64,
     /// Its standard deviation: what the model's noise leaves uncertain.
@@ -109,7 +109,7 @@ pub struct Change {
 
 impl Change {
     /// The central interval holding `level` of the change (0.95: the 95% interval).
-    pub fn interval(&self, level: f64) -> [f64; 2] {
+    pub(crate) fn interval(&self, level: f64) -> [f64; 2] {
         let z = normal_quantile(0.5 + level / 2.0);
         [
             (self.mean - z * self.sd).max(-1.0),
@@ -118,7 +118,7 @@ impl Change {
     }
 
     /// The probability that the change is below `threshold`.
-    pub fn probability_below(&self, threshold: f64) -> f64 {
+    pub(crate) fn probability_below(&self, threshold: f64) -> f64 {
         if self.sd <= 0.0 {
             return if self.mean < threshold { 1.0 } else { 0.0 };
         }
@@ -127,12 +127,12 @@ impl Change {
 }
 
 /// The standard normal distribution function.
-pub fn normal_cdf(z: f64) -> f64 {
+pub(crate) fn normal_cdf(z: f64) -> f64 {
     0.5 * libm::erfc(-z / std::f64::consts::SQRT_2)
 }
 
 /// The standard normal quantile, by bisection on [`normal_cdf`] (exact to 1e-12).
-pub fn normal_quantile(p: f64) -> f64 {
+pub(crate) fn normal_quantile(p: f64) -> f64 {
     let (mut lo, mut hi) = (-40.0, 40.0);
     for _ in 0..200 {
         let mid = (lo + hi) / 2.0;
@@ -150,7 +150,7 @@ pub fn normal_quantile(p: f64) -> f64 {
 
 /// The suite's pass-rate change on exactly these cases, when the provider cannot vary: what
 /// was observed, with no uncertainty.
-pub fn exact_change(cases: &[CaseTally]) -> Option<Change> {
+pub(crate) fn exact_change(cases: &[CaseTally]) -> Option<Change> {
     if cases.is_empty() {
         return None;
     }
@@ -177,7 +177,7 @@ pub fn exact_change(cases: &[CaseTally]) -> Option<Change> {
 ///
 /// The sampling design (which cases got more samples) depends only on outcomes already seen,
 /// so it does not bias the fit.
-pub fn change_given_noise(cases: &[CaseTally]) -> Option<Change> {
+pub(crate) fn change_given_noise(cases: &[CaseTally]) -> Option<Change> {
     if cases.is_empty() {
         return None;
     }
@@ -283,7 +283,7 @@ fn own_variance(passed: u32, samples: u32) -> f64 {
 }
 
 /// Samples added per version to each chosen case in one adaptive round.
-pub const ADAPTIVE_STEP: u32 = 2;
+pub(crate) const ADAPTIVE_STEP: u32 = 2;
 
 /// The cases to confirm before a verdict, each with the samples per version it should reach:
 /// every discordant case (its pass rate differs between the versions) gets `more` samples on

@@ -13,7 +13,11 @@ use crate::errors::{Error, Location};
 ///
 /// `first_line` lets callers decode YAML embedded in a larger file (front matter starts on
 /// line 2 of a `.prompt` file) and still report the line in the file itself.
-pub fn from_str<T: DeserializeOwned>(file: &Path, text: &str, first_line: u64) -> Result<T, Error> {
+pub(crate) fn from_str<T: DeserializeOwned>(
+    file: &Path,
+    text: &str,
+    first_line: u64,
+) -> Result<T, Error> {
     serde_saphyr::from_str(text).map_err(|e| {
         let line_offset = first_line.saturating_sub(1);
         let (line, column) = e
@@ -30,7 +34,7 @@ pub fn from_str<T: DeserializeOwned>(file: &Path, text: &str, first_line: u64) -
 }
 
 /// Converts a span from a [`serde_saphyr::Spanned`] value into a [`Location`] in `file`.
-pub fn location(file: &Path, loc: &serde_saphyr::Location, first_line: u64) -> Location {
+pub(crate) fn location(file: &Path, loc: &serde_saphyr::Location, first_line: u64) -> Location {
     Location::new(
         file,
         loc.line() + first_line.saturating_sub(1),

@@ -21,9 +21,10 @@ fn model_dir() -> PathBuf {
 fn model() -> &'static Local {
     static MODEL: OnceLock<Local> = OnceLock::new();
     MODEL.get_or_init(|| {
-        let path =
-            promptgate::internals::provider::local::fetch(&model_dir(), &mut |note| eprintln!("{note}"))
-                .expect("the default model can be fetched and verified");
+        let path = promptgate::internals::provider::local::fetch(&model_dir(), &mut |note| {
+            eprintln!("{note}")
+        })
+        .expect("the default model can be fetched and verified");
         Local::open(&path).expect("the default model loads")
     })
 }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// One adversarial case's result on both versions.
 #[derive(Debug, Clone, Copy)]
-pub struct AttackResult<'a> {
+pub(crate) struct AttackResult<'a> {
     /// The case id.
     pub id: &'a str,
     /// Its attack category.
@@ -42,7 +42,7 @@ impl CategoryRates {
 }
 
 /// The rates of every category in `results`, in order of first appearance.
-pub fn rates(results: &[AttackResult<'_>]) -> Vec<CategoryRates> {
+pub(crate) fn rates(results: &[AttackResult<'_>]) -> Vec<CategoryRates> {
     let mut out: Vec<CategoryRates> = Vec::new();
     let mut sums: Vec<(f64, f64)> = Vec::new();
     for r in results {

@@ -6,16 +6,16 @@
 //! Built-in [`packs`] hold the seeds; [`transform`]s multiply them into encoded and wrapped
 //! variants; [`asr`] turns scored cases into attack-success rates per category.
 
-pub mod asr;
-pub mod detect;
-pub mod packs;
-pub mod transform;
+pub(crate) mod asr;
+pub(crate) mod detect;
+pub(crate) mod packs;
+pub(crate) mod transform;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 /// Where an attack text or document takes the case's canary.
-pub const CANARY_SLOT: &str = "{canary}";
+pub(crate) const CANARY_SLOT: &str = "{canary}";
 
 /// What an adversarial case attacks with, beyond its variables.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +31,7 @@ pub struct Attack {
 /// Where a case plants its canary besides the attack text.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
-pub enum Plant {
+pub(crate) enum Plant {
     /// Only the attack text (or its document) carries the canary.
     #[default]
     None,
@@ -45,10 +45,10 @@ pub enum Plant {
 
 impl Plant {
     /// The plant names suites may use.
-    pub const NAMES: &'static str = "none, system, secret, record";
+    pub(crate) const NAMES: &'static str = "none, system, secret, record";
 
     /// The line appended to the system prompt, with `canary` in place.
-    pub fn line(self, canary: &str) -> Option<String> {
+    pub(crate) fn line(self, canary: &str) -> Option<String> {
         let core = detect::canary_core(canary).to_lowercase();
         match self {
             Self::None => None,
@@ -69,7 +69,7 @@ impl Plant {
 
 /// The canary of the case `case_id`: `CANARY-` and eight hex digits of its hash, so reruns plant
 /// the same token and the cache still answers them.
-pub fn canary_for(case_id: &str) -> String {
+pub(crate) fn canary_for(case_id: &str) -> String {
     let digest = Sha256::digest(case_id.as_bytes());
     let hex: String = digest[..4].iter().map(|b| format!("{b:02X}")).collect();
     format!("CANARY-{hex}")
@@ -77,7 +77,7 @@ pub fn canary_for(case_id: &str) -> String {
 
 /// Appends `line` to the first system message of `messages`, or puts a system message first
 /// when there is none.
-pub fn plant_in_system(messages: &mut Vec<crate::artifact::Message>, line: &str) {
+pub(crate) fn plant_in_system(messages: &mut Vec<crate::artifact::Message>, line: &str) {
     use crate::artifact::{Message, Part};
     match messages.iter_mut().find(|m| m.role == "system") {
         Some(system) => system.content.push(Part::Text(format!("\n{line}"))),
@@ -86,7 +86,7 @@ pub fn plant_in_system(messages: &mut Vec<crate::artifact::Message>, line: &str)
 }
 
 /// The text of every system message, joined: what `ngram-overlap` measures leaks against.
-pub fn system_text(messages: &[crate::artifact::Message]) -> Option<String> {
+pub(crate) fn system_text(messages: &[crate::artifact::Message]) -> Option<String> {
     let text: Vec<String> = messages
         .iter()
         .filter(|m| m.role == "system")

@@ -13,12 +13,10 @@ use super::Plant;
 /// One attack category's seeds, with where they plant the canary and how success is detected.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Pack {
+pub(crate) struct Pack {
     /// The pack's name, which is also its category (`system-prompt-extraction`).
     #[serde(skip)]
     pub name: &'static str,
-    /// What the pack attacks, in a few words.
-    pub about: String,
     /// Where each seed plants its canary besides the attack text.
     pub plant: Plant,
     /// The detectors every seed gets, as assertion specs.
@@ -30,7 +28,7 @@ pub struct Pack {
 /// A detector as a pack writes it: an assertion type and its options.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Detector {
+pub(crate) struct Detector {
     /// The assertion type (`canary`, `regex-any`, ...).
     #[serde(rename = "type")]
     pub kind: String,
@@ -45,7 +43,7 @@ pub struct Detector {
 /// One attack.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Seed {
+pub(crate) struct Seed {
     /// Unique within the pack.
     pub id: String,
     /// The user's message; `{canary}` marks where the canary goes.
@@ -98,17 +96,17 @@ static PACKS: LazyLock<Vec<Pack>> = LazyLock::new(|| {
 });
 
 /// Every built-in pack, in catalogue order.
-pub fn all() -> &'static [Pack] {
+pub(crate) fn all() -> &'static [Pack] {
     &PACKS
 }
 
 /// The built-in pack called `name`.
-pub fn get(name: &str) -> Option<&'static Pack> {
+pub(crate) fn get(name: &str) -> Option<&'static Pack> {
     all().iter().find(|p| p.name == name)
 }
 
 /// The names of the built-in packs, for messages.
-pub fn names() -> String {
+pub(crate) fn names() -> String {
     SOURCES.map(|(name, _)| name).join(", ")
 }
 

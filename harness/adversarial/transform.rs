@@ -12,7 +12,7 @@ use super::CANARY_SLOT;
 
 /// One way of rewriting an attack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transform {
+pub(crate) enum Transform {
     /// The whole payload base64-encoded, with a request to decode and follow it.
     Base64,
     /// The whole payload in ROT13, with a request to decode and follow it.
@@ -31,7 +31,7 @@ pub enum Transform {
 
 /// The languages of the translated wrapper.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Language {
+pub(crate) enum Language {
     /// Spanish.
     Es,
     /// German.
@@ -77,12 +77,12 @@ impl Language {
 }
 
 /// The transform names suites may use.
-pub const NAMES: &str = "base64, rot13, leetspeak, homoglyphs, zero-width, role-play, translated (es, de, fr, pt), translated-es, translated-de, translated-fr, translated-pt";
+pub(crate) const NAMES: &str = "base64, rot13, leetspeak, homoglyphs, zero-width, role-play, translated (es, de, fr, pt), translated-es, translated-de, translated-fr, translated-pt";
 
 impl Transform {
     /// The transforms a suite's name stands for (`translated` is one per shipped language);
     /// `None` for an unknown name.
-    pub fn parse(name: &str) -> Option<Vec<Transform>> {
+    pub(crate) fn parse(name: &str) -> Option<Vec<Transform>> {
         let one = match name {
             "base64" => Self::Base64,
             "rot13" => Self::Rot13,
@@ -103,7 +103,7 @@ impl Transform {
     }
 
     /// The transform's name in case ids (`system-prompt-extraction/repeat-above~base64`).
-    pub fn name(self) -> String {
+    pub(crate) fn name(self) -> String {
         match self {
             Self::Base64 => "base64".into(),
             Self::Rot13 => "rot13".into(),
@@ -116,7 +116,7 @@ impl Transform {
     }
 
     /// Rewrites `payload`, with its `{canary}` slots filled with `canary`.
-    pub fn apply(self, payload: &str, canary: &str) -> String {
+    pub(crate) fn apply(self, payload: &str, canary: &str) -> String {
         let filled = || payload.replace(CANARY_SLOT, canary);
         match self {
             Self::Base64 => format!(

@@ -15,8 +15,9 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub use picoschema::{NamedSchemas, compile as compile_schema};
-pub use render::{RenderData, Template, partial_references};
+pub(crate) use picoschema::{NamedSchemas, compile as compile_schema};
+pub(crate) use render::partial_references;
+pub use render::{RenderData, Template};
 
 use crate::errors::{Error, Location, VariableProblem};
 use crate::ids::PromptName;
@@ -210,7 +211,7 @@ const RESERVED: [&str; 12] = [
 ];
 
 /// The template body of a `.prompt` file (what follows the front matter, if any).
-pub fn body_of(source: &str) -> &str {
+pub(crate) fn body_of(source: &str) -> &str {
     let source = source.strip_prefix('\u{feff}').unwrap_or(source);
     FRONT_MATTER
         .captures(source)
@@ -454,7 +455,7 @@ fn key_line(yaml: &str, key: &str, first_line: u64) -> u64 {
 
 /// Checks cases' variables against a prompt's input schema. Built once per prompt version and
 /// used for every case.
-pub struct InputCheck {
+pub(crate) struct InputCheck {
     schema: Option<(Value, jsonschema::Validator)>,
     defaults: Map<String, Value>,
 }
@@ -469,7 +470,7 @@ impl std::fmt::Debug for InputCheck {
 
 impl InputCheck {
     /// The check for `prompt`. Without a declared input schema every set of variables passes.
-    pub fn new(prompt: &Prompt) -> Self {
+    pub(crate) fn new(prompt: &Prompt) -> Self {
         let input = prompt.metadata.input.as_ref();
         let schema = input
             .and_then(|i| i.schema.as_ref())
@@ -481,7 +482,7 @@ impl InputCheck {
     }
 
     /// The variables the input schema declares; `None` without a schema (anything goes).
-    pub fn declared(&self) -> Option<Vec<&str>> {
+    pub(crate) fn declared(&self) -> Option<Vec<&str>> {
         let (schema, _) = self.schema.as_ref()?;
         let properties = schema.get("properties").and_then(Value::as_object)?;
         Some(properties.keys().map(String::as_str).collect())
@@ -489,7 +490,7 @@ impl InputCheck {
 
     /// Variables for a preview without a case: the declared defaults, and `⟨name⟩` for each
     /// declared variable without one, so nothing renders silently empty.
-    pub fn placeholders(&self) -> Map<String, Value> {
+    pub(crate) fn placeholders(&self) -> Map<String, Value> {
         let mut vars = self.defaults.clone();
         let declared = self
             .schema
@@ -504,7 +505,10 @@ impl InputCheck {
     }
 
     /// The first problem with `vars`, as `(variable, problem, detail)`.
-    pub fn check(&self, vars: &Map<String, Value>) -> Option<(String, VariableProblem, String)> {
+    pub(crate) fn check(
+        &self,
+        vars: &Map<String, Value>,
+    ) -> Option<(String, VariableProblem, String)> {
         let (schema, validator) = self.schema.as_ref()?;
         let properties = schema.get("properties").and_then(Value::as_object);
         if let Some(required) = schema.get("required").and_then(Value::as_array) {

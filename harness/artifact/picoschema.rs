@@ -10,12 +10,12 @@ use serde_json::{Map, Value, json};
 const SCALARS: [&str; 6] = ["string", "number", "integer", "boolean", "null", "any"];
 
 /// Named schemas a Picoschema type may refer to (`foo: Foo`).
-pub type NamedSchemas = Map<String, Value>;
+pub(crate) type NamedSchemas = Map<String, Value>;
 
 /// Compiles a Picoschema (or JSON Schema) value into JSON Schema.
 ///
 /// Errors are plain messages naming the offending key; the caller adds the file location.
-pub fn compile(schema: &Value, named: &NamedSchemas) -> Result<Value, String> {
+pub(crate) fn compile(schema: &Value, named: &NamedSchemas) -> Result<Value, String> {
     match schema {
         Value::Null => Ok(Value::Null),
         Value::String(s) => scalar(s, named),

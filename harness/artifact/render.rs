@@ -93,7 +93,7 @@ impl std::fmt::Debug for Template {
 }
 
 /// The partial names a template refers to (`{{> name}}`).
-pub fn partial_references(template: &str) -> Vec<String> {
+pub(crate) fn partial_references(template: &str) -> Vec<String> {
     PARTIAL_REF
         .captures_iter(template)
         .map(|c| c[1].to_string())

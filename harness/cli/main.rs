@@ -17,11 +17,7 @@ use args::{Args, CacheCommand, Command, HookCommand, ModelCommand};
 
 fn main() -> ExitCode {
     // `--version` names the build and the local model it pins; `-V` the build alone.
-    let long_version = format!(
-        "{}\nlocal model: {}",
-        promptgate::BUILD,
-        ops::model_pin()
-    );
+    let long_version = format!("{}\nlocal model: {}", promptgate::BUILD, ops::model_pin());
     let matches = Args::command()
         .version(promptgate::BUILD)
         .long_version(long_version.leak() as &str)

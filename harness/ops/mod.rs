@@ -15,9 +15,9 @@ mod setup;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use crate::runner::BudgetLimits;
 pub use crate::config::json_schema as config_schema;
 pub use crate::provider::local::model_pin;
+pub use crate::runner::BudgetLimits;
 pub use crate::store::{LabelEvent, ReleaseAction};
 pub use crate::suite::json_schema as suite_schema;
 pub use cache::{CacheStats, cache_clear, cache_stats};

@@ -15,11 +15,11 @@ use crate::errors::{Error, Location, Result};
 use crate::provider::{Completion, Request};
 
 /// Where cassettes live, relative to the project root.
-pub const CASSETTE_DIR: &str = "fixtures/cassettes";
+pub(crate) const CASSETTE_DIR: &str = "fixtures/cassettes";
 
 /// One recorded response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// [`Request::key`] of the request for the provider's configured name.
     pub key: String,
     /// The configured provider name the response came from.
@@ -34,7 +34,7 @@ pub struct Entry {
 
 impl Entry {
     /// An entry for `request` answered by `provider`.
-    pub fn new(
+    pub(crate) fn new(
         provider: String,
         case: String,
         request: Request,
@@ -53,7 +53,7 @@ impl Entry {
 /// Merges `entries` into the cassette files under `root` (a new response for a key replaces the
 /// old one) and writes each file sorted by case, so re-recording gives small diffs. Returns the
 /// number of entries written.
-pub fn record(root: &Path, entries: impl IntoIterator<Item = Entry>) -> Result<usize> {
+pub(crate) fn record(root: &Path, entries: impl IntoIterator<Item = Entry>) -> Result<usize> {
     let mut by_provider: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
     for entry in entries {
         by_provider
@@ -123,7 +123,7 @@ fn read(root: &Path, relative: &Path) -> Result<Vec<Entry>> {
 
 /// Every recorded response of one provider name, by key.
 #[derive(Debug, Default)]
-pub struct Cassette {
+pub(crate) struct Cassette {
     /// The provider name.
     pub provider: String,
     /// The file, relative to the project root.
@@ -133,7 +133,7 @@ pub struct Cassette {
 
 impl Cassette {
     /// Loads the cassette of `provider` (empty when there is none).
-    pub fn load(root: &Path, provider: &str) -> Result<Self> {
+    pub(crate) fn load(root: &Path, provider: &str) -> Result<Self> {
         let file = format!("{CASSETTE_DIR}/{}", file_name(provider));
         let entries = read(root, Path::new(&file))?;
         Ok(Self {
@@ -144,17 +144,7 @@ impl Cassette {
     }
 
     /// The recorded response to `request`.
-    pub fn get(&self, request: &Request) -> Result<Option<&Completion>> {
+    pub(crate) fn get(&self, request: &Request) -> Result<Option<&Completion>> {
         Ok(self.by_key.get(&request.key(&self.provider)?))
-    }
-
-    /// Recorded responses.
-    pub fn len(&self) -> usize {
-        self.by_key.len()
-    }
-
-    /// Whether nothing is recorded.
-    pub fn is_empty(&self) -> bool {
-        self.by_key.is_empty()
     }
 }

@@ -11,11 +11,11 @@ use crate::config::Price;
 
 /// Replies with `role: text` lines for each message.
 #[derive(Debug, Default)]
-pub struct Echo;
+pub(crate) struct Echo;
 
 impl Echo {
     /// The echo provider.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self
     }
 }

@@ -16,7 +16,7 @@ use crate::config::Price;
 
 /// Runs a local command for each call.
 #[derive(Debug)]
-pub struct Exec {
+pub(crate) struct Exec {
     command: Vec<String>,
     dir: PathBuf,
     timeout: Duration,
@@ -54,7 +54,7 @@ impl Exec {
     /// environment plus the variables `allowed` names, read from `environment`;
     /// `deterministic` when the config declares that the command answers a request the same
     /// way every time.
-    pub fn new(
+    pub(crate) fn new(
         command: Vec<String>,
         dir: PathBuf,
         (timeout, price, deterministic): (Duration, Option<Price>, bool),

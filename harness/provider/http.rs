@@ -10,7 +10,7 @@ use super::{ProviderError, Timeouts};
 
 /// Where and how an HTTP provider calls: base URL, model, key, timeouts and streaming.
 #[derive(Clone)]
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     /// Base URL of the API.
     pub base_url: String,
     /// The model name sent with each request.
@@ -36,7 +36,7 @@ impl std::fmt::Debug for Endpoint {
 
 impl Endpoint {
     /// An endpoint; `base_url` loses any trailing slash.
-    pub fn new(
+    pub(crate) fn new(
         base_url: String,
         model: String,
         api_key: Option<String>,

@@ -4,13 +4,13 @@
 //! provider turns a [`Request`] into a [`Completion`] or a [`ProviderError`]; retrying,
 //! concurrency limits and recording belong to the runner.
 
-pub mod cassette;
+pub(crate) mod cassette;
 mod echo;
 mod exec;
 mod http;
-pub mod local;
+pub(crate) mod local;
 mod replay;
-pub mod wire;
+pub(crate) mod wire;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -18,7 +18,7 @@ use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 
-pub use crate::config::Timeouts;
+pub(crate) use crate::config::Timeouts;
 
 use serde::{Deserialize, Serialize};
 
@@ -26,14 +26,14 @@ use crate::artifact::Message;
 use crate::config::{EffectiveParams, Price, ProviderConfig, ProviderKind};
 use crate::errors::{Error, Result};
 
-pub use echo::Echo;
-pub use exec::Exec;
-pub use http::Endpoint;
+pub(crate) use echo::Echo;
+pub(crate) use exec::Exec;
+pub(crate) use http::Endpoint;
 pub use local::Local;
-pub use replay::Replay;
+pub(crate) use replay::Replay;
 
 /// A boxed future, so that providers can be used as trait objects.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// One call: the rendered messages and fully specified parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -245,7 +245,7 @@ pub trait Provider: Send + Sync {
 /// `root` is the project root (exec commands and model paths are relative to it), `model_dir`
 /// holds the default local model, and `env` supplies the API key variables
 /// the config names. Keys are read here and held only inside the provider.
-pub fn build(
+pub(crate) fn build(
     name: &str,
     config: &ProviderConfig,
     root: &Path,
@@ -367,7 +367,7 @@ fn endpoint(
 }
 
 /// Cost of a call in dollars, or `None` when the price is unknown.
-pub fn cost(price: Option<Price>, usage: Usage) -> Option<f64> {
+pub(crate) fn cost(price: Option<Price>, usage: Usage) -> Option<f64> {
     price.map(|p| {
         (usage.input_tokens as f64 * p.input_per_mtok
             + usage.output_tokens as f64 * p.output_per_mtok)
@@ -378,7 +378,7 @@ pub fn cost(price: Option<Price>, usage: Usage) -> Option<f64> {
 /// A rough token count, for providers that report none: a token per four bytes (the usual
 /// rule of thumb for English on BPE tokenizers), and never fewer than the words, so neither a
 /// long word-free reply nor a wordy one counts as next to nothing.
-pub fn approximate_tokens(text: &str) -> u64 {
+pub(crate) fn approximate_tokens(text: &str) -> u64 {
     let by_bytes = text.len().div_ceil(4) as u64;
     by_bytes.max(text.split_whitespace().count() as u64)
 }

@@ -10,14 +10,14 @@ use crate::provider::cassette::Cassette;
 
 /// Replays one provider's cassette.
 #[derive(Debug)]
-pub struct Replay {
+pub(crate) struct Replay {
     cassette: Cassette,
     fingerprint: String,
 }
 
 impl Replay {
     /// A replay of `cassette`.
-    pub fn new(cassette: Cassette) -> Self {
+    pub(crate) fn new(cassette: Cassette) -> Self {
         let fingerprint = format!("replay:{}", cassette.provider);
         Self {
             cassette,

@@ -35,7 +35,7 @@ impl BudgetLimits {
 
 /// What one call may spend at most, or did spend.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Spend {
+pub(crate) struct Spend {
     /// Calls.
     pub calls: u64,
     /// Tokens.
@@ -46,7 +46,7 @@ pub struct Spend {
 
 /// The run's budget, shared by every call.
 #[derive(Debug)]
-pub struct Budget {
+pub(crate) struct Budget {
     limits: BudgetLimits,
     state: Mutex<Totals>,
     settled: Notify,
@@ -64,7 +64,7 @@ struct Totals {
 
 /// A reservation; settle it with what the call used (dropping it unsettled releases it).
 #[derive(Debug)]
-pub struct Hold<'a> {
+pub(crate) struct Hold<'a> {
     budget: &'a Budget,
     worst: Spend,
     settled: bool,
@@ -72,7 +72,7 @@ pub struct Hold<'a> {
 
 impl Budget {
     /// A budget with these caps.
-    pub fn new(limits: BudgetLimits) -> Self {
+    pub(crate) fn new(limits: BudgetLimits) -> Self {
         Self {
             limits,
             state: Mutex::new(Totals::default()),
@@ -86,7 +86,7 @@ impl Budget {
 
     /// Reserves `worst` for one call, waiting while other reservations might settle lower.
     /// `Err` names the cap that stops the call.
-    pub async fn reserve(&self, worst: Spend) -> Result<Hold<'_>, String> {
+    pub(crate) async fn reserve(&self, worst: Spend) -> Result<Hold<'_>, String> {
         loop {
             let notified = self.settled.notified();
             tokio::pin!(notified);
@@ -159,7 +159,7 @@ impl Budget {
 
 impl Hold<'_> {
     /// The call is over and used `actual`.
-    pub fn settle(mut self, actual: Spend) {
+    pub(crate) fn settle(mut self, actual: Spend) {
         let budget = self.budget;
         {
             let mut t = budget.lock();

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 /// How a lane schedules and retries its calls.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LaneSettings {
+pub(crate) struct LaneSettings {
     /// Calls in flight at most (the adaptive limit never goes above it).
     pub concurrency: usize,
     /// Requests per minute at most, paced evenly.
@@ -45,7 +45,7 @@ impl Default for LaneSettings {
 
 /// A shared, adaptive limit for one provider endpoint and key.
 #[derive(Debug)]
-pub struct Lane {
+pub(crate) struct Lane {
     settings: LaneSettings,
     state: Mutex<State>,
     changed: Notify,
@@ -68,14 +68,14 @@ struct State {
 
 /// A place in a lane; dropping it frees the place.
 #[derive(Debug)]
-pub struct Ticket<'a> {
+pub(crate) struct Ticket<'a> {
     lane: &'a Lane,
     reserved_tokens: u64,
 }
 
 impl Lane {
     /// A lane with the given settings.
-    pub fn new(settings: LaneSettings) -> Self {
+    pub(crate) fn new(settings: LaneSettings) -> Self {
         let limit = settings.concurrency.max(1);
         Self {
             settings,
@@ -93,7 +93,7 @@ impl Lane {
     }
 
     /// The lane's settings.
-    pub fn settings(&self) -> &LaneSettings {
+    pub(crate) fn settings(&self) -> &LaneSettings {
         &self.settings
     }
 
@@ -110,7 +110,7 @@ impl Lane {
 
     /// Waits for a place: no cooldown, fewer calls in flight than the current limit, the next
     /// request slot reached and `tokens` (an estimate) available this minute.
-    pub async fn enter(&self, tokens: u64) -> Ticket<'_> {
+    pub(crate) async fn enter(&self, tokens: u64) -> Ticket<'_> {
         loop {
             let notified = self.changed.notified();
             tokio::pin!(notified);
@@ -179,7 +179,7 @@ impl Lane {
 
     /// A call was rate limited: halve the limit (once per cooldown) and pause the whole lane
     /// for `wait`.
-    pub fn rate_limited(&self, wait: Duration) {
+    pub(crate) fn rate_limited(&self, wait: Duration) {
         let mut s = self.lock();
         let now = Instant::now();
         let cooling = s.cooldown_until.is_some_and(|until| until > now);
@@ -203,7 +203,7 @@ enum Blocked {
 impl Ticket<'_> {
     /// The call succeeded having used `tokens`: count it toward raising the limit again and
     /// settle the token estimate.
-    pub fn succeeded(self, tokens: u64) {
+    pub(crate) fn succeeded(self, tokens: u64) {
         let lane = self.lane;
         let mut s = lane.lock();
         s.successes += 1;

@@ -18,14 +18,15 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
 
-pub use budget::{Budget, BudgetLimits, Hold, Spend};
-pub use lane::{Lane, LaneSettings, Ticket};
+pub use budget::BudgetLimits;
+pub(crate) use budget::{Budget, Spend};
+pub(crate) use lane::{Lane, LaneSettings};
 
 use crate::errors::{Error, Result};
 use crate::provider::{self, Completion, Provider, ProviderError, Request, Retry, Usage};
 
 /// One provider call to make.
-pub struct Job {
+pub(crate) struct Job {
     /// The provider to call.
     pub provider: Arc<dyn Provider>,
     /// The provider's lane (shared by every job for that endpoint and key).
@@ -36,7 +37,7 @@ pub struct Job {
 
 /// What became of one job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// The completion, or the last error after retries; recorded as `{"completion": ...}` or
     /// `{"error": ...}`.
     #[serde(with = "completion_or_error")]
@@ -58,7 +59,7 @@ pub struct Outcome {
 
 impl Outcome {
     /// A call that was not made (or not finished), and why.
-    pub fn skipped(why: impl Into<String>, attempts: u32, cost: Option<f64>) -> Self {
+    pub(crate) fn skipped(why: impl Into<String>, attempts: u32, cost: Option<f64>) -> Self {
         Self {
             result: Err(ProviderError::permanent(why)),
             latency_ms: 0,
@@ -72,7 +73,7 @@ impl Outcome {
 
 /// How the runner schedules.
 #[derive(Debug, Clone, Copy)]
-pub struct RunnerOptions {
+pub(crate) struct RunnerOptions {
     /// Calls in flight at once across all providers.
     pub concurrency: usize,
     /// The run's spending caps.
@@ -94,7 +95,7 @@ impl Default for RunnerOptions {
 
 /// Something the caller may want to show or record while the calls run.
 #[derive(Debug)]
-pub enum Event<'a> {
+pub(crate) enum Event<'a> {
     /// A job finished (or was skipped).
     Finished {
         /// Its index in the jobs given to [`run`].
@@ -115,13 +116,17 @@ pub enum Event<'a> {
 
 /// A lane per provider endpoint and key.
 #[derive(Default)]
-pub struct Lanes {
+pub(crate) struct Lanes {
     by_key: HashMap<String, Arc<Lane>>,
 }
 
 impl Lanes {
     /// The shared lane for `provider`, created with `settings` on first use.
-    pub fn for_provider(&mut self, provider: &dyn Provider, settings: LaneSettings) -> Arc<Lane> {
+    pub(crate) fn for_provider(
+        &mut self,
+        provider: &dyn Provider,
+        settings: LaneSettings,
+    ) -> Arc<Lane> {
         self.by_key
             .entry(provider.lane_key())
             .or_insert_with(|| Arc::new(Lane::new(settings)))
@@ -150,7 +155,7 @@ enum Message {
 /// Runs every job and returns their outcomes in job order. `on_event` is called on the calling
 /// thread as jobs finish (in completion order) and when an interrupt arrives. Jobs that the
 /// budget or an interrupt stopped come back as [`Outcome::skipped`].
-pub fn run(
+pub(crate) fn run(
     jobs: Vec<Job>,
     options: RunnerOptions,
     mut on_event: impl FnMut(Event<'_>),

@@ -7,7 +7,8 @@
 
 mod release;
 
-pub use release::{Approval, LabelEvent, LabelMove, LabelTarget, Promoted, ReleaseAction};
+pub(crate) use release::{Approval, LabelMove, LabelTarget, Promoted};
+pub use release::{LabelEvent, ReleaseAction};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,13 +20,13 @@ use crate::errors::{Error, Result};
 use crate::ids::{ContentHash, PromptName};
 
 /// The revision name for uncommitted files.
-pub const WORKTREE: &str = "worktree";
+pub(crate) const WORKTREE: &str = "worktree";
 
 /// The revision name for the index: the files staged for the next commit.
-pub const STAGED: &str = "staged";
+pub(crate) const STAGED: &str = "staged";
 
 /// Where prompt files live, relative to the project root.
-pub const PROMPTS_DIR: &str = "prompts";
+pub(crate) const PROMPTS_DIR: &str = "prompts";
 
 /// A prompt's content at one revision.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -488,7 +489,7 @@ impl Store {
 }
 
 /// The file that holds partial `name`.
-pub fn partial_path(name: &str) -> String {
+pub(crate) fn partial_path(name: &str) -> String {
     match name.rsplit_once('/') {
         Some((dir, leaf)) => format!("{PROMPTS_DIR}/{dir}/_{leaf}.prompt"),
         None => format!("{PROMPTS_DIR}/_{name}.prompt"),

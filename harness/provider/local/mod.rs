@@ -12,7 +12,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-pub use fetch::{DEFAULT_MODEL_BYTES, DEFAULT_MODEL_FILE, default_model_path, fetch, model_pin};
+pub(crate) use fetch::{DEFAULT_MODEL_BYTES, DEFAULT_MODEL_FILE, default_model_path};
+pub use fetch::{fetch, model_pin};
 
 use super::{BoxFuture, Completion, Provider, ProviderError, Request};
 use crate::config::Price;

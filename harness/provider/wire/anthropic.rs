@@ -16,10 +16,10 @@ const API_VERSION: &str = "2023-06-01";
 
 /// The Anthropic Messages format.
 #[derive(Debug)]
-pub struct Anthropic;
+pub(crate) struct Anthropic;
 
 #[derive(Deserialize)]
-pub struct MessagesResponse {
+pub(crate) struct MessagesResponse {
     content: Vec<ContentBlock>,
     #[serde(default)]
     stop_reason: Option<String>,

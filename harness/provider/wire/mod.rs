@@ -17,12 +17,12 @@ use super::http::{self, Endpoint};
 use super::{BoxFuture, Completion, FinishReason, Provider, ProviderError, Request, Usage};
 use crate::config::Price;
 
-pub use anthropic::Anthropic;
-pub use ollama::Ollama;
-pub use openai::OpenAi;
+pub(crate) use anthropic::Anthropic;
+pub(crate) use ollama::Ollama;
+pub(crate) use openai::OpenAi;
 
 /// One HTTP API's wire format.
-pub trait WireFormat: Send + Sync + 'static {
+pub(crate) trait WireFormat: Send + Sync + 'static {
     /// The API's name in a provider's fingerprint (`openai`).
     const KIND: &'static str;
     /// Where the API lives when the config names no `base_url`.
@@ -47,7 +47,7 @@ pub trait WireFormat: Send + Sync + 'static {
 
 /// What a streamed reply has said so far.
 #[derive(Debug, Default)]
-pub struct Stream {
+pub(crate) struct Stream {
     /// The completion, as its deltas arrived.
     pub completion: Completion,
     /// Input and output tokens the API reported, when it did.
@@ -65,7 +65,7 @@ impl Stream {
 }
 
 /// A provider that speaks the HTTP API `W`.
-pub struct Http<W> {
+pub(crate) struct Http<W> {
     client: reqwest::Client,
     endpoint: Endpoint,
     url: String,
@@ -85,7 +85,7 @@ impl<W> std::fmt::Debug for Http<W> {
 
 impl<W: WireFormat> Http<W> {
     /// A client for the endpoint.
-    pub fn new(endpoint: Endpoint, price: Option<Price>) -> Result<Self, String> {
+    pub(crate) fn new(endpoint: Endpoint, price: Option<Price>) -> Result<Self, String> {
         let fingerprint = format!("{}:{}:{}", W::KIND, endpoint.shown_url(), endpoint.model);
         Ok(Self {
             client: endpoint.client()?,

@@ -12,10 +12,10 @@ use crate::provider::{Completion, FinishReason, ProviderError, Request, Usage};
 
 /// Ollama's native chat format.
 #[derive(Debug)]
-pub struct Ollama;
+pub(crate) struct Ollama;
 
 #[derive(Deserialize)]
-pub struct ChatResponse {
+pub(crate) struct ChatResponse {
     message: ChatMessage,
     #[serde(default)]
     done_reason: Option<String>,

@@ -13,10 +13,10 @@ use crate::provider::{Completion, FinishReason, ProviderError, Request, Usage};
 
 /// The OpenAI chat completions format.
 #[derive(Debug)]
-pub struct OpenAi;
+pub(crate) struct OpenAi;
 
 #[derive(Deserialize)]
-pub struct ChatResponse {
+pub(crate) struct ChatResponse {
     choices: Vec<Choice>,
     #[serde(default)]
     usage: Option<ChatUsage>,
