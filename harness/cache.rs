@@ -87,7 +87,7 @@ impl Cache {
             latency_ms,
             cost,
         };
-        let bytes = serde_json::to_vec(&entry).map_err(|e| Error::Internal(e.to_string()))?;
+        let bytes = serde_json::to_vec(&entry).map_err(Error::encode("a cache entry"))?;
         crate::files::write_confined(&self.root, &Self::relative(key), &bytes)
     }
 

@@ -143,6 +143,15 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A value could not be encoded as JSON: a bug, since everything promptgate writes can be.
+    #[error("cannot encode {what} as JSON")]
+    Encode {
+        /// What was being encoded ("a results log line").
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
     /// Any other failure that is not the user's input.
     #[error("{0}")]
     Internal(String),
@@ -274,10 +283,33 @@ impl Error {
             | Self::Usage(_)
             | Self::Provider { .. } => exit::INVALID_INPUT,
             Self::NoCases(_) => exit::NO_CASES,
-            Self::Io { .. } | Self::Git(_) | Self::Internal(_) => exit::UNEXPECTED,
+            Self::Io { .. } | Self::Git(_) | Self::Encode { .. } | Self::Internal(_) => {
+                exit::UNEXPECTED
+            }
             Self::Refused { code, .. } => *code,
             Self::Several(errors) => errors.first().map_or(exit::INVALID_INPUT, Error::exit_code),
         }
+    }
+
+    /// Wraps a JSON encoding failure of `what`, keeping it as the source.
+    pub fn encode(what: &'static str) -> impl FnOnce(serde_json::Error) -> Error {
+        move |source| Error::Encode { what, source }
+    }
+
+    /// The causes of this error, outermost first, that its own message does not already say:
+    /// what the command line prints under it.
+    pub fn causes(&self) -> Vec<String> {
+        let shown = self.to_string();
+        let mut causes = Vec::new();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !shown.contains(&text) && !causes.contains(&text) {
+                causes.push(text);
+            }
+            source = cause.source();
+        }
+        causes
     }
 
     /// One error for `errors`: none, the one, or all of them together.
@@ -307,3 +339,21 @@ pub fn did_you_mean<'a>(input: &str, known: impl IntoIterator<Item = &'a str>) -
 
 /// Result alias used across the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_are_kept_and_printed_once() {
+        let source = serde_json::from_str::<u8>("x").unwrap_err();
+        let encode = Error::encode("a results log line")(source);
+        assert_eq!(encode.to_string(), "cannot encode a results log line as JSON");
+        assert_eq!(encode.causes(), ["expected value at line 1 column 1"]);
+
+        // A message that already says its cause does not repeat it.
+        let io = Error::io("read", Path::new("a.yaml"), std::io::Error::other("disk on fire"));
+        assert!(io.to_string().ends_with("disk on fire"), "{io}");
+        assert!(io.causes().is_empty());
+    }
+}

@@ -142,7 +142,7 @@ impl RunDir {
     /// Appends one call and flushes it to the OS, so a crash of this process loses nothing;
     /// syncs to disk when the last sync is older than `SYNC_INTERVAL`.
     pub(crate) fn append(&mut self, record: &CallRecord) -> Result<()> {
-        let line = serde_json::to_string(record).map_err(|e| Error::Internal(e.to_string()))?;
+        let line = serde_json::to_string(record).map_err(Error::encode("a results log line"))?;
         let results = self.path.join(RESULTS_FILE);
         writeln!(self.results, "{line}").map_err(|e| Error::io("write", &results, e))?;
         self.results
@@ -280,6 +280,6 @@ pub(crate) fn read_results(root: &Path, run_id: &RunId) -> Result<Vec<CallRecord
 
 /// Writes `value` as pretty JSON to `path` atomically (write to a temporary file, then rename).
 pub(crate) fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Internal(e.to_string()))?;
+    let text = serde_json::to_string_pretty(value).map_err(Error::encode("a run file"))?;
     crate::files::write_atomic(path, text.as_bytes())
 }

@@ -30,6 +30,9 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", visible(&e.to_string()));
+            for cause in e.causes() {
+                eprintln!("  caused by: {}", visible(&cause));
+            }
             e.exit_code()
         }
     };
@@ -379,7 +382,7 @@ impl Style {
 
 /// Prints `value` as pretty JSON.
 fn print_json(value: &impl serde::Serialize) -> Result<(), Error> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Internal(e.to_string()))?;
+    let text = serde_json::to_string_pretty(value).map_err(Error::encode("the output"))?;
     println!("{text}");
     Ok(())
 }

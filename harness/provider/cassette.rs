@@ -76,7 +76,7 @@ pub(crate) fn record(root: &Path, entries: impl IntoIterator<Item = Entry>) -> R
         let mut text = String::new();
         for entry in &lines {
             text.push_str(
-                &serde_json::to_string(entry).map_err(|e| Error::Internal(e.to_string()))?,
+                &serde_json::to_string(entry).map_err(Error::encode("a cassette entry"))?,
             );
             text.push('\n');
         }

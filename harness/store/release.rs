@@ -390,7 +390,7 @@ impl Store {
 }
 
 fn record_line(record: &impl Serialize) -> Result<String> {
-    let json = serde_json::to_string(record).map_err(|e| Error::Internal(e.to_string()))?;
+    let json = serde_json::to_string(record).map_err(Error::encode("a release record"))?;
     Ok(format!("{RECORD_PREFIX}{json}"))
 }
 

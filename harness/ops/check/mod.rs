@@ -125,7 +125,7 @@ pub fn check(
             &chrono::Utc::now().to_rfc3339(),
             &options.calls,
             &jobs,
-            Some(serde_json::to_value(options).map_err(|e| Error::Internal(e.to_string()))?),
+            Some(serde_json::to_value(options).map_err(Error::encode("the check's options"))?),
         ),
     };
     let run = RunTarget {
