@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
+use serde_saphyr::Spanned;
 
 use crate::artifact::RiskTier;
 use crate::errors::{Error, Location, Result};
@@ -73,20 +75,20 @@ pub struct Config {
     pub params: Params,
     /// Default tolerance per risk tier.
     #[serde(default)]
-    pub tolerance: TierTolerances,
+    pub tolerance: PerTier<Tolerance>,
     /// Maximum concurrent provider calls across the run (default [`DEFAULT_CONCURRENCY`]).
     #[serde(default)]
     pub concurrency: Option<usize>,
     /// What an inconclusive verdict does to a check, per risk tier.
     #[serde(default)]
-    pub inconclusive: TierInconclusive,
+    pub inconclusive: PerTier<Option<OnInconclusive>>,
     /// Samples per version drawn again for each discordant case before the verdict (default
     /// [`DEFAULT_CONFIRM`]; 0 judges on the first samples alone).
     #[serde(default)]
     pub confirm: Option<u32>,
     /// Promotion policy per risk tier: approvals, minimum samples, required suite kinds.
     #[serde(default)]
-    pub policy: TierPolicies,
+    pub policy: PerTier<PolicyConfig>,
     /// Where the config was read from (`None` when built in).
     #[serde(skip)]
     pub path: Option<PathBuf>,
@@ -331,7 +333,7 @@ pub struct Tolerance {
 impl Tolerance {
     /// Why these limits cannot be used, if they cannot: every limit is a finite, non-negative
     /// number, and the fractions of a rate (`max_pass_rate_drop`, `max_asr`) are at most 1.
-    pub fn problem(&self) -> Option<String> {
+    pub(crate) fn problem(&self) -> Option<(&'static str, String)> {
         let fractions = [
             ("max_pass_rate_drop", self.max_pass_rate_drop),
             ("max_asr", self.max_asr),
@@ -342,17 +344,19 @@ impl Tolerance {
         ];
         for (key, value) in fractions.iter().chain(&increases) {
             if let Some(v) = value.filter(|v| !v.is_finite() || *v < 0.0) {
-                return Some(format!(
-                    "tolerance `{key}: {v}` must be a finite number, at least 0"
+                return Some((
+                    key,
+                    format!("tolerance `{key}: {v}` must be a finite number, at least 0"),
                 ));
             }
         }
         fractions.iter().find_map(|(key, value)| {
             value.filter(|v| *v > 1.0).map(|v| {
-                format!(
+                let message = format!(
                     "tolerance `{key}: {v}` is a fraction of 1 (0.02 is two points); write {}",
                     v / 100.0
-                )
+                );
+                (*key, message)
             })
         })
     }
@@ -380,29 +384,30 @@ pub enum OnInconclusive {
     Warn,
 }
 
-/// What an inconclusive verdict does, per risk tier; unset tiers use the defaults: block for
-/// `exceptional`, warn otherwise.
+/// A setting for each risk tier, as written under `tolerance:`, `inconclusive:` and `policy:`;
+/// an unset tier takes the built-in defaults ([`Config::tier`]).
 #[derive(Debug, Clone, Copy, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct TierInconclusive {
+#[schemars(bound = "T: schemars::JsonSchema + Default", rename = "{T}PerTier")]
+pub struct PerTier<T> {
     /// For `low` prompts.
     #[serde(default)]
-    pub low: Option<OnInconclusive>,
-    /// For `standard` prompts.
+    pub low: T,
+    /// For `standard` prompts (the default tier).
     #[serde(default)]
-    pub standard: Option<OnInconclusive>,
+    pub standard: T,
     /// For `exceptional` prompts.
     #[serde(default)]
-    pub exceptional: Option<OnInconclusive>,
+    pub exceptional: T,
 }
 
-impl TierInconclusive {
-    /// The policy for `tier`.
-    pub fn for_tier(&self, tier: RiskTier) -> OnInconclusive {
+impl<T> PerTier<T> {
+    /// The setting for `tier`.
+    pub(crate) fn get(&self, tier: RiskTier) -> &T {
         match tier {
-            RiskTier::Low => self.low.unwrap_or(OnInconclusive::Warn),
-            RiskTier::Standard => self.standard.unwrap_or(OnInconclusive::Warn),
-            RiskTier::Exceptional => self.exceptional.unwrap_or(OnInconclusive::Block),
+            RiskTier::Low => &self.low,
+            RiskTier::Standard => &self.standard,
+            RiskTier::Exceptional => &self.exceptional,
         }
     }
 }
@@ -425,100 +430,97 @@ pub struct PolicyConfig {
     pub promote_on_inconclusive: Option<bool>,
 }
 
-/// Promotion policy for each risk tier.
-#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TierPolicies {
-    /// For `low` prompts.
-    #[serde(default)]
-    pub low: PolicyConfig,
-    /// For `standard` prompts.
-    #[serde(default)]
-    pub standard: PolicyConfig,
-    /// For `exceptional` prompts.
-    #[serde(default)]
-    pub exceptional: PolicyConfig,
-}
-
-/// The policy a prompt's risk tier selects.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Policy {
+/// Everything a prompt's risk tier decides: its tolerance, what an inconclusive verdict does,
+/// and what a promotion needs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct TierPolicy {
     /// The tier it is for.
-    pub tier: RiskTier,
+    pub(crate) tier: RiskTier,
+    /// The limits the tier's suites are gated on, under a suite's own.
+    pub(crate) tolerance: Tolerance,
+    /// What an inconclusive verdict does to a check.
+    pub(crate) on_inconclusive: OnInconclusive,
     /// Approvals of the exact candidate content a promotion needs.
-    pub approvals: u32,
+    pub(crate) approvals: u32,
     /// Fewest samples per case and version.
-    pub min_samples: u32,
+    pub(crate) min_samples: u32,
     /// Suite kinds that must target the prompt.
-    pub require: Vec<crate::vocabulary::SuiteKind>,
+    pub(crate) require: Vec<crate::vocabulary::SuiteKind>,
     /// Whether `promote` goes through an inconclusive gate.
-    pub promote_on_inconclusive: bool,
+    pub(crate) promote_on_inconclusive: bool,
 }
 
-impl TierPolicies {
-    /// The policy for `tier`: the configured keys over the built-in defaults (approvals 0, 1,
-    /// 2; minimum samples 1, 1, 3; required suites none, regression, regression and
-    /// adversarial).
-    pub fn for_tier(&self, tier: RiskTier) -> Policy {
+impl TierPolicy {
+    /// The built-in policy of `tier`, the one place the defaults live: the pass rate may drop
+    /// 5, 2 and 0 points (and no new failure is allowed at `exceptional`); an inconclusive
+    /// check warns, and blocks at `exceptional`; promotions need 0, 1 and 2 approvals, 1, 1 and
+    /// 3 samples, and no suite, a regression suite, and regression and adversarial suites.
+    pub(crate) fn builtin(tier: RiskTier) -> Self {
         use crate::vocabulary::SuiteKind::{Adversarial, Regression};
-        let (configured, approvals, min_samples, require) = match tier {
-            RiskTier::Low => (&self.low, 0, 1, vec![]),
-            RiskTier::Standard => (&self.standard, 1, 1, vec![Regression]),
-            RiskTier::Exceptional => (&self.exceptional, 2, 3, vec![Regression, Adversarial]),
+        let (drop, new_failures, on_inconclusive, approvals, min_samples, require) = match tier {
+            RiskTier::Low => (0.05, None, OnInconclusive::Warn, 0, 1, vec![]),
+            RiskTier::Standard => (0.02, None, OnInconclusive::Warn, 1, 1, vec![Regression]),
+            RiskTier::Exceptional => (
+                0.0,
+                Some(0),
+                OnInconclusive::Block,
+                2,
+                3,
+                vec![Regression, Adversarial],
+            ),
         };
-        Policy {
+        Self {
             tier,
-            approvals: configured.approvals.unwrap_or(approvals),
-            min_samples: configured.min_samples.unwrap_or(min_samples).max(1),
-            require: configured.require.clone().unwrap_or(require),
-            promote_on_inconclusive: configured.promote_on_inconclusive.unwrap_or(false),
+            tolerance: Tolerance {
+                max_pass_rate_drop: Some(drop),
+                max_new_failures: new_failures,
+                ..Tolerance::default()
+            },
+            on_inconclusive,
+            approvals,
+            min_samples,
+            require,
+            promote_on_inconclusive: false,
         }
     }
 }
 
-/// Default tolerance for each risk tier.
-#[derive(Debug, Clone, Copy, Default, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TierTolerances {
-    /// For `low` prompts.
-    #[serde(default)]
-    pub low: Tolerance,
-    /// For `standard` prompts (the default tier).
-    #[serde(default)]
-    pub standard: Tolerance,
-    /// For `exceptional` prompts.
-    #[serde(default)]
-    pub exceptional: Tolerance,
+/// Where the keys of `promptgate.yaml` are, for errors found after it parsed: the file read a
+/// second time with every value that validation can refuse replaced by its span.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Spans {
+    default_provider: Option<Spanned<IgnoredAny>>,
+    concurrency: Option<Spanned<IgnoredAny>>,
+    providers: BTreeMap<String, Spanned<KeySpans>>,
+    tolerance: BTreeMap<String, Spanned<KeySpans>>,
 }
 
-impl TierTolerances {
-    /// The configured tolerance for `tier` over the built-in one.
-    pub fn for_tier(&self, tier: RiskTier) -> Tolerance {
-        let (configured, builtin) = match tier {
-            RiskTier::Low => (
-                self.low,
-                Tolerance {
-                    max_pass_rate_drop: Some(0.05),
-                    ..Tolerance::default()
-                },
-            ),
-            RiskTier::Standard => (
-                self.standard,
-                Tolerance {
-                    max_pass_rate_drop: Some(0.02),
-                    ..Tolerance::default()
-                },
-            ),
-            RiskTier::Exceptional => (
-                self.exceptional,
-                Tolerance {
-                    max_pass_rate_drop: Some(0.0),
-                    max_new_failures: Some(0),
-                    ..Tolerance::default()
-                },
-            ),
-        };
-        configured.over(builtin)
+/// The span of each key's value in one mapping.
+type KeySpans = BTreeMap<String, Spanned<IgnoredAny>>;
+
+impl Spans {
+    /// The spans of `text`, which has already parsed as a config (none if it somehow does not).
+    fn read(text: &str) -> Self {
+        serde_saphyr::from_str(text).unwrap_or_default()
+    }
+
+    /// Where provider `name` sets `key`, else where the provider is defined.
+    fn provider(&self, name: &str, key: Option<&str>) -> Option<&serde_saphyr::Location> {
+        let entry = self.providers.get(name)?;
+        let value = key.and_then(|k| entry.value.get(k));
+        Some(value.map_or(&entry.referenced, |v| &v.referenced))
+    }
+
+    /// Where `tier`'s tolerance sets `key`, else where the tier's tolerance is.
+    fn tolerance(&self, tier: &str, key: &str) -> Option<&serde_saphyr::Location> {
+        let entry = self.tolerance.get(tier)?;
+        Some(
+            entry
+                .value
+                .get(key)
+                .map_or(&entry.referenced, |v| &v.referenced),
+        )
     }
 }
 
@@ -541,15 +543,15 @@ impl Config {
     }
 
     fn validate(&self, file: &Path, text: &str) -> Result<()> {
-        let line_of = |needle: &str| {
-            text.lines()
-                .position(|l| l.trim_start().starts_with(needle))
-                .map_or(0, |i| i as u64 + 1)
+        let spans = Spans::read(text);
+        let at = |span: Option<&serde_saphyr::Location>| match span {
+            Some(span) => crate::yaml::location(file, span, 1),
+            None => Location::file(file),
         };
         if let Some(name) = &self.default_provider {
             if name != ECHO && name != LOCAL && !self.providers.contains_key(name) {
                 return Err(Error::invalid_with_hint(
-                    Location::new(file, line_of("default_provider"), 1),
+                    at(spans.default_provider.as_ref().map(|s| &s.referenced)),
                     format!("default_provider `{name}` is not defined under `providers`"),
                     format!(
                         "define it, or use one of: {}",
@@ -559,11 +561,12 @@ impl Config {
             }
         }
         for (name, p) in &self.providers {
-            let at = Location::new(file, line_of(&format!("{name}:")), 1);
+            let key = |key: &str| at(spans.provider(name, Some(key)));
+            let entry = at(spans.provider(name, None));
             match p.kind {
                 kind if p.deterministic && kind != ProviderKind::Exec => {
                     return Err(Error::invalid_with_hint(
-                        at,
+                        key("deterministic"),
                         format!(
                             "provider `{name}` of kind {} cannot be declared `deterministic`: only an exec command can promise the same reply every time",
                             kind.as_str()
@@ -573,7 +576,7 @@ impl Config {
                 }
                 ProviderKind::Exec if p.command.is_empty() => {
                     return Err(Error::invalid_with_hint(
-                        at,
+                        entry.clone(),
                         format!("provider `{name}` of kind exec has no `command`"),
                         "add `command: [\"python3\", \"bot.py\"]`",
                     ));
@@ -582,7 +585,7 @@ impl Config {
                     if p.model.is_none() =>
                 {
                     return Err(Error::invalid_with_hint(
-                        at,
+                        entry.clone(),
                         format!(
                             "provider `{name}` of kind {} has no `model`",
                             p.kind.as_str()
@@ -599,16 +602,16 @@ impl Config {
                 ("idle_timeout_ms", p.idle_timeout_ms),
                 ("case_timeout_ms", p.case_timeout_ms),
             ];
-            if let Some((key, _)) = timeouts.iter().find(|(_, v)| *v == Some(0)) {
+            if let Some((field, _)) = timeouts.iter().find(|(_, v)| *v == Some(0)) {
                 return Err(Error::invalid_with_hint(
-                    at,
-                    format!("provider `{name}`: {key} must be positive"),
+                    key(field),
+                    format!("provider `{name}`: {field} must be positive"),
                     "a zero timeout would mean waiting forever; give a number of milliseconds",
                 ));
             }
             if p.rpm == Some(0) || p.tpm == Some(0) {
                 return Err(Error::invalid(
-                    at,
+                    key(if p.rpm == Some(0) { "rpm" } else { "tpm" }),
                     format!(
                         "provider `{name}`: rpm and tpm must be at least 1 (omit them for no limit)"
                     ),
@@ -623,7 +626,7 @@ impl Config {
             if p.api_key_env.as_deref().is_some_and(|v| !variable_name(v)) {
                 // Never echo the value: it may be a key pasted in by mistake.
                 return Err(Error::invalid_with_hint(
-                    at,
+                    key("api_key_env"),
                     format!(
                         "provider `{name}`: `api_key_env` must name an environment variable (letters, digits and `_`), and this value does not look like one"
                     ),
@@ -632,7 +635,7 @@ impl Config {
             }
             if p.concurrency == Some(0) {
                 return Err(Error::invalid(
-                    at,
+                    key("concurrency"),
                     format!("provider `{name}`: concurrency must be at least 1"),
                 ));
             }
@@ -642,9 +645,9 @@ impl Config {
             ("standard", &self.tolerance.standard),
             ("exceptional", &self.tolerance.exceptional),
         ] {
-            if let Some(problem) = tolerance.problem() {
+            if let Some((key, problem)) = tolerance.problem() {
                 return Err(Error::invalid(
-                    Location::new(file, line_of(&format!("{tier}:")), 1),
+                    at(spans.tolerance(tier, key)),
                     format!("{tier}: {problem}"),
                 ));
             }
@@ -656,7 +659,7 @@ impl Config {
                     .any(|v| !v.is_finite() || *v < 0.0)
                 {
                     return Err(Error::invalid(
-                        Location::new(file, line_of(&format!("{name}:")), 1),
+                        at(spans.provider(name, Some("price"))),
                         format!(
                             "provider `{name}`: prices must be finite numbers of dollars, at least 0"
                         ),
@@ -666,7 +669,7 @@ impl Config {
         }
         if self.concurrency == Some(0) {
             return Err(Error::invalid(
-                Location::new(file, line_of("concurrency"), 1),
+                at(spans.concurrency.as_ref().map(|s| &s.referenced)),
                 "concurrency must be at least 1",
             ));
         }
@@ -705,8 +708,101 @@ impl Config {
         )))
     }
 
+    /// Everything the config decides for prompts of `tier`: what it sets in `tolerance:`,
+    /// `inconclusive:` and `policy:` for the tier, over the built-in defaults.
+    pub(crate) fn tier(&self, tier: RiskTier) -> TierPolicy {
+        let builtin = TierPolicy::builtin(tier);
+        let policy = self.policy.get(tier);
+        TierPolicy {
+            tier,
+            tolerance: self.tolerance.get(tier).over(builtin.tolerance),
+            on_inconclusive: self
+                .inconclusive
+                .get(tier)
+                .unwrap_or(builtin.on_inconclusive),
+            approvals: policy.approvals.unwrap_or(builtin.approvals),
+            min_samples: policy.min_samples.unwrap_or(builtin.min_samples).max(1),
+            require: policy.require.clone().unwrap_or(builtin.require),
+            promote_on_inconclusive: policy
+                .promote_on_inconclusive
+                .unwrap_or(builtin.promote_on_inconclusive),
+        }
+    }
+
     /// The provider used when neither the command line nor the suite names one.
     pub fn default_provider(&self) -> &str {
         self.default_provider.as_deref().unwrap_or(LOCAL)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config> {
+        let mut config: Config = crate::yaml::from_str(Path::new(CONFIG_FILE), text, 1)?;
+        config.path = Some(CONFIG_FILE.into());
+        config.validate(Path::new(CONFIG_FILE), text)?;
+        Ok(config)
+    }
+
+    #[test]
+    fn a_tier_is_the_config_over_the_builtin_defaults() {
+        let config = parse(
+            "tolerance:\n  standard: { max_new_failures: 1 }\ninconclusive: { low: block }\npolicy:\n  exceptional: { approvals: 3, min_samples: 0 }\n",
+        )
+        .unwrap();
+        let standard = config.tier(RiskTier::Standard);
+        assert_eq!(standard.tolerance.max_pass_rate_drop, Some(0.02));
+        assert_eq!(standard.tolerance.max_new_failures, Some(1));
+        assert_eq!(standard.on_inconclusive, OnInconclusive::Warn);
+        assert_eq!(standard.approvals, 1);
+        assert_eq!(
+            config.tier(RiskTier::Low).on_inconclusive,
+            OnInconclusive::Block
+        );
+        let exceptional = config.tier(RiskTier::Exceptional);
+        assert_eq!((exceptional.approvals, exceptional.min_samples), (3, 1));
+        assert_eq!(exceptional.on_inconclusive, OnInconclusive::Block);
+        assert_eq!(exceptional.tolerance.max_new_failures, Some(0));
+        // No config at all is the built-in policy of every tier.
+        for tier in [RiskTier::Low, RiskTier::Standard, RiskTier::Exceptional] {
+            assert_eq!(Config::default().tier(tier), TierPolicy::builtin(tier));
+        }
+    }
+
+    #[test]
+    fn errors_found_after_parsing_point_at_the_value() {
+        let cases = [
+            ("default_provider: gpt\n", "promptgate.yaml:1:19:"),
+            ("concurrency: 0\n", "promptgate.yaml:1:14:"),
+            (
+                "providers:\n  bot:\n    kind: exec\n    command: [x]\n    rpm: 0\n",
+                "promptgate.yaml:5:10:",
+            ),
+            (
+                "providers:\n  gpt: { kind: openai, model: m, deterministic: true }\n",
+                "promptgate.yaml:2:49:",
+            ),
+            (
+                "providers:\n  gpt:\n    kind: openai\n",
+                "promptgate.yaml:3:5:",
+            ),
+            (
+                "tolerance:\n  low:\n    max_asr: 0.1\n    max_pass_rate_drop: 7\n",
+                "promptgate.yaml:4:25:",
+            ),
+        ];
+        for (text, at) in cases {
+            let error = parse(text).unwrap_err().to_string();
+            assert!(error.starts_with(at), "{text:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_rate_written_as_a_percentage_is_refused_with_the_fraction() {
+        let error = parse("tolerance: { standard: { max_pass_rate_drop: 7 } }\n").unwrap_err();
+        assert!(error.to_string().contains("write 0.07"), "{error}");
+        assert_eq!(error.exit_code(), crate::errors::exit::INVALID_INPUT);
     }
 }

@@ -348,11 +348,18 @@ mod tests {
     fn causes_are_kept_and_printed_once() {
         let source = serde_json::from_str::<u8>("x").unwrap_err();
         let encode = Error::encode("a results log line")(source);
-        assert_eq!(encode.to_string(), "cannot encode a results log line as JSON");
+        assert_eq!(
+            encode.to_string(),
+            "cannot encode a results log line as JSON"
+        );
         assert_eq!(encode.causes(), ["expected value at line 1 column 1"]);
 
         // A message that already says its cause does not repeat it.
-        let io = Error::io("read", Path::new("a.yaml"), std::io::Error::other("disk on fire"));
+        let io = Error::io(
+            "read",
+            Path::new("a.yaml"),
+            std::io::Error::other("disk on fire"),
+        );
         assert!(io.to_string().ends_with("disk on fire"), "{io}");
         assert!(io.causes().is_empty());
     }

@@ -5,6 +5,8 @@ mod cache;
 mod calls;
 mod check;
 mod inspect;
+#[cfg(test)]
+mod parse_fuzz;
 mod plan;
 mod release;
 mod reports;

@@ -261,9 +261,7 @@ impl Jobs {
 /// the prompt's risk tier requires.
 pub(super) fn samples_for(project: &Project, suite: &Suite, prepared: &Prepared) -> u32 {
     let tier = prepared.prompt.metadata.governance.risk_tier;
-    suite
-        .samples
-        .max(project.config.policy.for_tier(tier).min_samples)
+    suite.samples.max(project.config.tier(tier).min_samples)
 }
 
 /// Renders every case of `suite` on `prepared` and plans `samples` calls per case, numbered

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::check::{CheckOptions, CheckResult, check};
 use super::plan::Prepared;
 use super::{CallOptions, Progress, Project};
-use crate::config::{OnInconclusive, Policy};
+use crate::config::{OnInconclusive, TierPolicy as Policy};
 use crate::errors::{Error, Result, exit};
 use crate::gate::{self, Completeness, Verdict};
 use crate::ids::{ContentHash, PromptName};
@@ -81,7 +81,7 @@ pub fn promote(
         .ok_or_else(|| Error::Internal("HEAD resolved to no commit".into()))?;
     let content = Prepared::effective_hash(&project, &name, "HEAD")?;
     let governance = &candidate.prompt.metadata.governance;
-    let policy = project.config.policy.for_tier(governance.risk_tier);
+    let policy = project.config.tier(governance.risk_tier);
 
     // Read the refs the promotion will move before anything slow, to detect a race later.
     let expected_label = store.label_target(&name, label);

@@ -101,6 +101,11 @@ fn file_name(provider: &str) -> String {
     format!("{safe}.jsonl")
 }
 
+/// The cassette file of the provider configured as `provider`, relative to the project root.
+pub(crate) fn file_of(provider: &str) -> String {
+    format!("{CASSETTE_DIR}/{}", file_name(provider))
+}
+
 /// The entries of the cassette at `relative` (none when there is no such file).
 fn read(root: &Path, relative: &Path) -> Result<Vec<Entry>> {
     let Some(text) = crate::files::read_confined(root, relative)? else {
@@ -134,7 +139,7 @@ pub(crate) struct Cassette {
 impl Cassette {
     /// Loads the cassette of `provider` (empty when there is none).
     pub(crate) fn load(root: &Path, provider: &str) -> Result<Self> {
-        let file = format!("{CASSETTE_DIR}/{}", file_name(provider));
+        let file = file_of(provider);
         let entries = read(root, Path::new(&file))?;
         Ok(Self {
             provider: provider.to_string(),

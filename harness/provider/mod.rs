@@ -52,8 +52,8 @@ impl Request {
     /// and everything the request says. The one place a key is made; it fails loudly rather
     /// than put different requests on one key.
     pub fn key(&self, provider: &str) -> Result<String> {
-        let identity =
-            serde_json::to_vec(&(provider, self)).map_err(Error::encode("a request for its key"))?;
+        let identity = serde_json::to_vec(&(provider, self))
+            .map_err(Error::encode("a request for its key"))?;
         Ok(crate::ids::ContentHash::of(identity).as_str().to_string())
     }
 }

@@ -388,7 +388,7 @@ impl Suite {
         };
         let tolerance = match &raw.tolerance {
             Some(spanned) => {
-                if let Some(problem) = spanned.value.problem() {
+                if let Some((_, problem)) = spanned.value.problem() {
                     return Err(Error::invalid(at(&spanned.referenced), problem));
                 }
                 spanned.value

@@ -341,7 +341,7 @@ fn a_key_pasted_into_the_config_is_never_echoed() {
             "providers:\n  api:\n    kind: openai\n    model: m\n    base_url: \"https://user:hunter2@api.example.test/v1\"\n    api_key_env: \"{key}\"\n"
         ),
     );
-    let out = fails_with(&p, &["validate"], 2, &["promptgate.yaml:2"]);
+    let out = fails_with(&p, &["validate"], 2, &["promptgate.yaml:6:18:"]);
     assert!(
         out.stderr.contains("must name an environment variable"),
         "{}",

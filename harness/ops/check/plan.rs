@@ -155,7 +155,7 @@ fn plan_one<'s>(
     let tier = candidate.prompt.metadata.governance.risk_tier;
     Ok(PlannedSuite {
         suite,
-        tolerance: suite_tolerance(suite, project.config.tolerance.for_tier(tier)),
+        tolerance: suite_tolerance(suite, project.config.tier(tier).tolerance),
         provider,
         samples,
         baseline: base_jobs,

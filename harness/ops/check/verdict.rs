@@ -171,7 +171,7 @@ fn candidate_report(
         candidate: planned.candidate.version.clone(),
         verdict: gate::verdict(&reasons, &statistics),
         reasons,
-        on_inconclusive: project.config.inconclusive.for_tier(tier),
+        on_inconclusive: project.config.tier(tier).on_inconclusive,
         control: planned.spec.control,
         suites,
     }
