@@ -484,3 +484,143 @@ mod completion_or_error {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::config::{Params, Price};
+
+    /// Answers after a short wait, failing transiently the first `flaky` times and permanently
+    /// on a request whose text is `"refuse"`; counts calls and the most in flight at once.
+    #[derive(Default)]
+    struct Scripted {
+        flaky: AtomicUsize,
+        calls: AtomicUsize,
+        in_flight: AtomicUsize,
+        most_in_flight: AtomicUsize,
+    }
+
+    impl Provider for Scripted {
+        fn fingerprint(&self) -> &str {
+            "scripted"
+        }
+
+        fn price(&self) -> Option<Price> {
+            None
+        }
+
+        fn complete<'a>(
+            &'a self,
+            request: &'a Request,
+        ) -> provider::BoxFuture<'a, std::result::Result<Completion, ProviderError>> {
+            Box::pin(async move {
+                self.calls.fetch_add(1, Ordering::SeqCst);
+                let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                self.most_in_flight.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                self.in_flight.fetch_sub(1, Ordering::SeqCst);
+                let text = request.messages[0].text_content();
+                if text == "refuse" {
+                    return Err(ProviderError::permanent("refused"));
+                }
+                let flaky = self.flaky.load(Ordering::SeqCst);
+                if flaky > 0 {
+                    self.flaky.store(flaky - 1, Ordering::SeqCst);
+                    return Err(ProviderError::transient("try again"));
+                }
+                Ok(Completion {
+                    text: format!("echo {text}"),
+                    ..Completion::default()
+                })
+            })
+        }
+    }
+
+    fn jobs(provider: &Arc<Scripted>, texts: &[&str], settings: LaneSettings) -> Vec<Job> {
+        let lane = Arc::new(Lane::new(settings));
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, text)| Job {
+                provider: provider.clone(),
+                lane: lane.clone(),
+                request: Request {
+                    messages: vec![crate::artifact::Message::text("user", *text)],
+                    params: Params::default().effective(),
+                    sample: i as u32,
+                },
+            })
+            .collect()
+    }
+
+    fn quick() -> LaneSettings {
+        LaneSettings {
+            backoff: Duration::from_millis(1),
+            ..LaneSettings::default()
+        }
+    }
+
+    #[test]
+    fn a_transient_failure_is_retried_and_a_permanent_one_is_not() {
+        let provider = Arc::new(Scripted {
+            flaky: AtomicUsize::new(1),
+            ..Scripted::default()
+        });
+        let mut retries = 0;
+        let options = RunnerOptions {
+            concurrency: 1,
+            ..RunnerOptions::default()
+        };
+        let outcomes = run(jobs(&provider, &["hi", "refuse"], quick()), options, |e| {
+            retries += usize::from(matches!(e, Event::Retrying));
+        })
+        .unwrap();
+        assert_eq!(outcomes[0].result.as_ref().unwrap().text, "echo hi");
+        assert_eq!((outcomes[0].attempts, retries), (2, 1));
+        assert_eq!(outcomes[1].result.as_ref().unwrap_err().message, "refused");
+        assert_eq!(outcomes[1].attempts, 1);
+    }
+
+    #[test]
+    fn calls_in_flight_never_exceed_the_limit() {
+        let provider = Arc::new(Scripted::default());
+        let texts = ["a"; 24];
+        let options = RunnerOptions {
+            concurrency: 3,
+            ..RunnerOptions::default()
+        };
+        let outcomes = run(jobs(&provider, &texts, quick()), options, |_| {}).unwrap();
+        assert!(outcomes.iter().all(|o| o.result.is_ok()));
+        let most = provider.most_in_flight.load(Ordering::SeqCst);
+        assert!(
+            (1..=3).contains(&most),
+            "{most} calls were in flight at once"
+        );
+    }
+
+    #[test]
+    fn a_call_cap_skips_the_rest_and_reports_every_job() {
+        let provider = Arc::new(Scripted::default());
+        let options = RunnerOptions {
+            concurrency: 1,
+            budget: BudgetLimits {
+                max_calls: Some(2),
+                ..BudgetLimits::default()
+            },
+            ..RunnerOptions::default()
+        };
+        let mut finished = Vec::new();
+        let outcomes = run(jobs(&provider, &["a"; 5], quick()), options, |e| {
+            if let Event::Finished { index, .. } = e {
+                finished.push(index);
+            }
+        })
+        .unwrap();
+        assert_eq!(provider.calls.load(Ordering::SeqCst), 2);
+        assert_eq!(outcomes.iter().filter(|o| o.skipped).count(), 3);
+        finished.sort_unstable();
+        assert_eq!(finished, [0, 1, 2, 3, 4]);
+    }
+}

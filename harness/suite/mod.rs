@@ -853,3 +853,72 @@ fn share(kind: &str, threshold: Option<f64>, default: f64) -> Result<f64, SpecEr
         Err((format!("`{kind}` threshold must be between 0 and 1"), None))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A project folder holding `files`.
+    fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let full = dir.path().join(path);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(full, text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn a_suite_with_defaults_a_case_file_and_its_own_limits() {
+        let dir = project(&[
+            (
+                "suites/support/triage.yaml",
+                "kind: regression\nprompt: support/triage\nsamples: 3\ntolerance: { max_pass_rate_drop: 0.1 }\ndefaults:\n  assert:\n    - { type: max-length, value: 200 }\ncases:\n  - id: billing\n    vars: { message: charged twice }\n    assert:\n      - { type: contains, value: billing }\n  - file: fixtures/more.jsonl\n",
+            ),
+            (
+                "fixtures/more.jsonl",
+                "{\"id\": \"bug\", \"vars\": {\"message\": \"it crashes\"}, \"assert\": [{\"type\": \"icontains\", \"value\": \"bug\"}]}\n",
+            ),
+        ]);
+        let suites = Suite::load_all(dir.path()).unwrap();
+        let [suite] = &suites[..] else {
+            panic!("one suite, got {}", suites.len())
+        };
+        assert_eq!(suite.name, "support/triage");
+        assert_eq!((suite.kind, suite.samples), (SuiteKind::Regression, 3));
+        assert_eq!(suite.tolerance.max_pass_rate_drop, Some(0.1));
+        assert!(suite.targets(&PromptName::new("support/triage.terse")));
+        let ids: Vec<&str> = suite.cases.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["billing", "bug"]);
+        // The suite's defaults come first in every case, the case's own after.
+        for case in &suite.cases {
+            assert_eq!(case.assertions.len(), 2);
+            assert!(matches!(case.assertions[0], Assertion::MaxLength(200)));
+        }
+        assert_eq!(
+            suite.cases[1].location.to_string(),
+            "fixtures/more.jsonl:1:1"
+        );
+    }
+
+    #[test]
+    fn every_broken_suite_is_reported_at_once_at_its_line() {
+        let dir = project(&[
+            (
+                "suites/a.yaml",
+                "kind: regression\nprompt: p\ncases:\n  - id: x\n    vars: {}\n  - id: x\n    vars: {}\n",
+            ),
+            ("suites/b.yaml", "kind: regresion\nprompt: p\ncases: []\n"),
+        ]);
+        let error = Suite::load_all(dir.path()).unwrap_err();
+        let Error::Several(errors) = &error else {
+            panic!("two errors, got {error}")
+        };
+        let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert!(shown[0].starts_with("suites/a.yaml:6:"), "{}", shown[0]);
+        assert!(shown[0].contains("`x`"), "{}", shown[0]);
+        assert!(shown[1].starts_with("suites/b.yaml:1:"), "{}", shown[1]);
+        assert!(shown[1].contains("regression"), "{}", shown[1]);
+    }
+}

@@ -8,6 +8,7 @@ mod durability;
 mod errors;
 mod gate;
 mod hardening;
+mod messages;
 mod mock;
 mod project;
 mod providers;

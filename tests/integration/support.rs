@@ -190,18 +190,140 @@ pub(crate) fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
 /// Runs `args` in `p` and asserts the exit code and that stderr holds every fragment; returns
 /// the output for further assertions.
 pub(crate) fn fails_with(p: &Project, args: &[&str], code: i32, fragments: &[&str]) -> Output {
-    let out = p.run(args);
-    assert_eq!(
-        out.code, code,
-        "args {args:?}\nstdout: {}\nstderr: {}",
-        out.stdout, out.stderr
-    );
-    for f in fragments {
-        assert!(
-            out.stderr.contains(f),
-            "expected {f:?} in stderr:\n{}",
-            out.stderr
-        );
+    p.promptgate(args).exits(code).stderr_has(fragments).output
+}
+
+impl Project {
+    /// Writes a file, for chaining: `Project::new().with(a, x).with(b, y).committed("m")`.
+    pub(crate) fn with(self, path: &str, content: &str) -> Self {
+        self.write(path, content);
+        self
     }
-    out
+
+    /// Commits every file, for chaining.
+    pub(crate) fn committed(self, message: &str) -> Self {
+        self.commit(message);
+        self
+    }
+
+    /// A `promptgate` command to run in the project, written as a specification:
+    /// `p.promptgate(&["validate"]).exits(2).stderr_is("error: …\n")`.
+    pub(crate) fn promptgate(&self, args: &[&str]) -> Invocation<'_> {
+        Invocation {
+            project: self,
+            args: args.iter().map(|a| a.to_string()).collect(),
+            env: Vec::new(),
+            folder: String::new(),
+        }
+    }
+}
+
+/// A command about to run, with its environment and folder.
+pub(crate) struct Invocation<'p> {
+    project: &'p Project,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    folder: String,
+}
+
+impl<'p> Invocation<'p> {
+    /// Sets an environment variable for the command.
+    pub(crate) fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Runs the command in `folder` of the repository.
+    pub(crate) fn in_folder(mut self, folder: &str) -> Self {
+        self.folder = folder.into();
+        self
+    }
+
+    /// Runs the command and asserts its exit code.
+    pub(crate) fn exits(self, code: i32) -> Ran<'p> {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let output = self.project.run_in(&self.folder, &args, &env);
+        let ran = Ran {
+            project: self.project,
+            args: self.args,
+            output,
+        };
+        assert_eq!(ran.output.code, code, "{}", ran.context());
+        ran
+    }
+}
+
+/// A command that ran, and assertions on what it did.
+pub(crate) struct Ran<'p> {
+    project: &'p Project,
+    args: Vec<String>,
+    pub(crate) output: Output,
+}
+
+impl Ran<'_> {
+    fn context(&self) -> String {
+        format!(
+            "promptgate {}\nexit {}\nstdout:\n{}\nstderr:\n{}",
+            self.args.join(" "),
+            self.output.code,
+            self.output.stdout,
+            self.output.stderr
+        )
+    }
+
+    /// Standard error is exactly `expected`.
+    pub(crate) fn stderr_is(self, expected: &str) -> Self {
+        assert_eq!(self.output.stderr, expected, "{}", self.context());
+        self
+    }
+
+    /// Standard error holds every fragment.
+    pub(crate) fn stderr_has(self, fragments: &[&str]) -> Self {
+        for f in fragments {
+            assert!(
+                self.output.stderr.contains(f),
+                "expected {f:?}\n{}",
+                self.context()
+            );
+        }
+        self
+    }
+
+    /// Standard output holds every fragment.
+    pub(crate) fn stdout_has(self, fragments: &[&str]) -> Self {
+        for f in fragments {
+            assert!(
+                self.output.stdout.contains(f),
+                "expected {f:?}\n{}",
+                self.context()
+            );
+        }
+        self
+    }
+
+    /// Neither output holds `text`.
+    pub(crate) fn never_shows(self, text: &str) -> Self {
+        assert!(
+            !self.output.stdout.contains(text) && !self.output.stderr.contains(text),
+            "{text:?} was shown\n{}",
+            self.context()
+        );
+        self
+    }
+
+    /// The command wrote `path` (relative to the project), holding every fragment.
+    pub(crate) fn wrote(self, path: &str, fragments: &[&str]) -> Self {
+        let full = self.project.path().join(path);
+        let text = std::fs::read_to_string(&full)
+            .unwrap_or_else(|e| panic!("{path} was not written ({e})\n{}", self.context()));
+        for f in fragments {
+            assert!(text.contains(f), "expected {f:?} in {path}:\n{text}");
+        }
+        self
+    }
 }
