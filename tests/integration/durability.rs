@@ -287,8 +287,11 @@ fn a_second_ctrl_c_abandons_calls_in_flight() {
 fn recorded_responses_replay_offline_and_a_missing_one_names_its_case() {
     let mock = Mock::start(vec![]);
     let p = project(&mock, 3, "", PRICED);
-    let out = p.run_env(&["check", "--all", "--record"], &[("MOCK_API_KEY", KEY)]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    p.promptgate(&["check", "--all", "--record"])
+        .env("MOCK_API_KEY", KEY)
+        .exits(0)
+        .never_shows(KEY)
+        .wrote("fixtures/cassettes/mock.jsonl", &["triage/c000#0"]);
     let cassette = p.read("fixtures/cassettes/mock.jsonl");
     assert_eq!(cassette.lines().count(), 3);
     let entry: Value = serde_json::from_str(cassette.lines().next().unwrap()).unwrap();

@@ -43,25 +43,16 @@ fn a_project_in_a_folder_of_a_repository_is_a_project_of_its_own() {
     std::fs::remove_file(p.path().join("promptgate.yaml")).unwrap();
     p.write("README.md", "a monorepo\n");
     std::fs::create_dir_all(p.path().join("apps/bot")).unwrap();
-    let out = p.run_in("apps/bot", &["init"], &[]);
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    assert!(
-        out.stdout
-            .contains(".github/workflows/promptgate-apps-bot.yml (at the repository root)"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        !out.stdout.contains("created a git repository"),
-        "no nested repository"
-    );
-    assert!(p.path().join("apps/bot/promptgate.yaml").is_file());
-    let workflow = p.read(".github/workflows/promptgate-apps-bot.yml");
-    assert!(workflow.contains("\"apps/bot/prompts/**\""), "{workflow}");
-    assert!(
-        workflow.contains("working-directory: apps/bot"),
-        "{workflow}"
-    );
+    p.promptgate(&["init"])
+        .in_folder("apps/bot")
+        .exits(0)
+        .stdout_has(&[".github/workflows/promptgate-apps-bot.yml (at the repository root)"])
+        .never_shows("created a git repository")
+        .wrote("apps/bot/promptgate.yaml", &["default_provider"])
+        .wrote(
+            ".github/workflows/promptgate-apps-bot.yml",
+            &["\"apps/bot/prompts/**\"", "working-directory: apps/bot"],
+        );
     assert!(!p.path().join("apps/bot/.github").exists());
 
     // The scaffolded project, on the echo provider: gate, approve, promote, from its folder.
