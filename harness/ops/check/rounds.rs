@@ -182,3 +182,64 @@ fn plan_round(
     }
     Ok((extra, added))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::{Completion, ProviderError, Usage};
+
+    fn made(tokens: u64, cost: Option<f64>, attempts: u32) -> Outcome {
+        Outcome {
+            result: Ok(Completion {
+                usage: Usage {
+                    input_tokens: tokens,
+                    output_tokens: 0,
+                    estimated: false,
+                },
+                ..Completion::default()
+            }),
+            latency_ms: 1,
+            attempts,
+            cost,
+            cached: false,
+            skipped: false,
+        }
+    }
+
+    #[test]
+    fn what_remains_counts_made_calls_and_their_retries_only() {
+        let budget = BudgetLimits {
+            max_calls: Some(10),
+            max_tokens: Some(100),
+            max_cost: Some(1.0),
+        };
+        let cached = Outcome {
+            cached: true,
+            ..made(50, Some(0.5), 0)
+        };
+        let failed = Outcome {
+            result: Err(ProviderError::transient("503")),
+            ..made(0, Some(0.25), 3)
+        };
+        let outcomes = [
+            made(30, Some(0.5), 1),
+            cached,
+            failed,
+            Outcome::skipped("cap", 0, None),
+        ];
+        let left = remaining(budget, &outcomes);
+        assert_eq!(left.max_calls, Some(6), "1 + 3 attempts made");
+        assert_eq!(left.max_tokens, Some(70), "the cache hit spent nothing");
+        assert_eq!(left.max_cost, Some(0.25));
+        // Overspent is nothing left, never a wrap-around or a negative cap.
+        let spent = remaining(budget, &[made(500, Some(3.0), 20)]);
+        assert_eq!(
+            (spent.max_calls, spent.max_tokens, spent.max_cost),
+            (Some(0), Some(0), Some(0.0))
+        );
+        assert_eq!(
+            remaining(BudgetLimits::default(), &outcomes),
+            BudgetLimits::default()
+        );
+    }
+}

@@ -311,3 +311,50 @@ pub(super) struct Run<'a> {
     pub(super) clock: Instant,
     pub(super) interrupted: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_incomplete_check_says_why_and_how_to_finish_it() {
+        let id = RunId::parse("20261130T000000.000Z-abcdef").unwrap();
+        let none = ErrorBudget::default();
+        assert_eq!(
+            incompleteness(&id, false, (0, None), (0, 10, none), None),
+            None
+        );
+        let interrupted = incompleteness(&id, true, (3, None), (0, 10, none), None).unwrap();
+        assert_eq!(
+            interrupted,
+            "interrupted; finish it with `promptgate check --resume 20261130T000000.000Z-abcdef`"
+        );
+        let skipped = incompleteness(
+            &id,
+            false,
+            (3, Some("--max-calls 5 reached".into())),
+            (0, 10, none),
+            None,
+        );
+        assert_eq!(
+            skipped.unwrap(),
+            "3 case comparisons skipped (--max-calls 5 reached); raise the budget and run `promptgate check --resume 20261130T000000.000Z-abcdef`"
+        );
+        let errored = incompleteness(
+            &id,
+            false,
+            (0, None),
+            (2, 10, none),
+            Some("HTTP 500".into()),
+        );
+        assert_eq!(
+            errored.unwrap(),
+            "2 of 10 case comparisons errored, more than --max-errors allows; the first: HTTP 500"
+        );
+        let tolerated = "0.2".parse::<ErrorBudget>().unwrap();
+        assert_eq!(
+            incompleteness(&id, false, (0, None), (2, 10, tolerated), None),
+            None
+        );
+    }
+}
