@@ -39,6 +39,7 @@ fn bench(c: &mut Criterion) {
                 seed: 7,
             },
             sample: 0,
+            tools: Vec::new(),
         };
         runtime
             .block_on(model.complete(&request))

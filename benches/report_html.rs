@@ -24,6 +24,7 @@ fn side(text: String, pass: bool) -> SideReport {
         pass_rate: Some(if pass { 1.0 } else { 0.0 }),
         samples: vec![SampleReport {
             output: Some(text),
+            tool_calls: Vec::new(),
             error: None,
             latency_ms: 400,
             cost: Some(0.00002),

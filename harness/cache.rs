@@ -142,6 +142,7 @@ mod tests {
             finish: FinishReason::Stop,
             usage: Usage::reported(3, 1),
             fingerprint: None,
+            tool_calls: Vec::new(),
         }
     }
 

@@ -6,8 +6,8 @@ use serde_json::Value;
 use similar::TextDiff;
 
 use crate::adversarial::detect;
-use crate::provider::FinishReason;
-use crate::suite::Assertion;
+use crate::provider::{FinishReason, ToolCall};
+use crate::suite::{ArgumentsCheck, Assertion};
 
 /// What an assertion looks at: one sample's output and its measurements.
 #[derive(Debug, Clone, Copy, Default)]
@@ -26,6 +26,8 @@ pub struct Observed<'a> {
     pub canary: Option<&'a str>,
     /// The system prompt the call sent (with any planted secret).
     pub system: Option<&'a str>,
+    /// The tools the model called.
+    pub tool_calls: &'a [ToolCall],
 }
 
 /// The result of one assertion on one output.
@@ -233,6 +235,13 @@ fn check(assertion: &Assertion, o: Observed<'_>) -> AssertionResult {
                 None => AssertionResult::binary(kind, true, String::new),
             }
         }
+        Assertion::ToolCalled { name, arguments } => tool_called(name, arguments, o.tool_calls),
+        Assertion::ToolNotCalled(name) => {
+            let calls = o.tool_calls.iter().filter(|c| &c.name == name).count();
+            AssertionResult::binary(kind, calls == 0, || {
+                format!("`{name}` was called {}", times(calls))
+            })
+        }
         Assertion::Repetition { threshold } => {
             let share = detect::repetition(text);
             AssertionResult {
@@ -312,6 +321,106 @@ fn preview(text: &str) -> String {
     match text.char_indices().nth(80) {
         Some((i, _)) => format!("{:?}…", &text[..i]),
         None => format!("{text:?}"),
+    }
+}
+
+/// `tool-called`: some call of `name` has arguments that pass `check`; else why not, about the
+/// call that came closest (the first of that name).
+fn tool_called(name: &str, check: &ArgumentsCheck, calls: &[ToolCall]) -> AssertionResult {
+    let kind = "tool-called";
+    let of_name: Vec<&ToolCall> = calls.iter().filter(|c| c.name == name).collect();
+    if of_name.is_empty() {
+        let made: Vec<&str> = calls.iter().map(|c| c.name.as_str()).collect();
+        return AssertionResult::binary(kind, false, || {
+            if made.is_empty() {
+                format!("`{name}` was not called (no tool was)")
+            } else {
+                format!("`{name}` was not called (calls: {})", made.join(", "))
+            }
+        });
+    }
+    let verdicts: Vec<Result<(), String>> =
+        of_name.iter().map(|c| arguments_pass(c, check)).collect();
+    let pass = verdicts.iter().any(Result::is_ok);
+    AssertionResult::binary(kind, pass, || {
+        let why = verdicts
+            .into_iter()
+            .find_map(Result::err)
+            .unwrap_or_default();
+        format!("`{name}` was called, but {why}")
+    })
+}
+
+/// Whether a call's arguments pass `check`, and if not, why.
+fn arguments_pass(call: &ToolCall, check: &ArgumentsCheck) -> Result<(), String> {
+    if matches!(check, ArgumentsCheck::Any) {
+        return Ok(());
+    }
+    let arguments = call.parsed_arguments()?;
+    match check {
+        ArgumentsCheck::Any => Ok(()),
+        ArgumentsCheck::Exact(expected) if &arguments == expected => Ok(()),
+        ArgumentsCheck::Exact(expected) => Err(format!(
+            "with {}, not {expected}",
+            preview(&arguments.to_string())
+        )),
+        ArgumentsCheck::Subset(expected) => match subset_mismatch(expected, &arguments, "") {
+            None => Ok(()),
+            Some(path) => Err(format!(
+                "with {}, which differs from {expected} at `{path}`",
+                preview(&arguments.to_string())
+            )),
+        },
+        ArgumentsCheck::Schema(schema) => match schema.validator.iter_errors(&arguments).next() {
+            None => Ok(()),
+            Some(e) => Err(format!(
+                "its arguments break the schema at `{}`: {e}",
+                e.instance_path()
+            )),
+        },
+    }
+}
+
+/// Where `actual` fails to contain `expected` (every key of an expected object, recursively;
+/// arrays element by element), as a dotted path; `None` when it contains it.
+fn subset_mismatch(expected: &Value, actual: &Value, at: &str) -> Option<String> {
+    let here = || {
+        if at.is_empty() {
+            "(the arguments)".to_string()
+        } else {
+            at.to_string()
+        }
+    };
+    match (expected, actual) {
+        (Value::Object(want), Value::Object(have)) => want.iter().find_map(|(key, value)| {
+            let path = if at.is_empty() {
+                key.clone()
+            } else {
+                format!("{at}.{key}")
+            };
+            match have.get(key) {
+                Some(found) => subset_mismatch(value, found, &path),
+                None => Some(path),
+            }
+        }),
+        (Value::Array(want), Value::Array(have)) if want.len() == have.len() => want
+            .iter()
+            .zip(have)
+            .enumerate()
+            .find_map(|(i, (w, h))| subset_mismatch(w, h, &format!("{}.{i}", here()))),
+        (want, have) if want == have => None,
+        // A number written as 3 matches 3.0.
+        (Value::Number(a), Value::Number(b)) if a.as_f64() == b.as_f64() => None,
+        _ => Some(here()),
+    }
+}
+
+/// `once`, `twice`, `N times`.
+fn times(n: usize) -> String {
+    match n {
+        1 => "once".into(),
+        2 => "twice".into(),
+        n => format!("{n} times"),
     }
 }
 
@@ -487,5 +596,99 @@ mod tests {
         let repetition = Assertion::Repetition { threshold: 0.5 };
         assert!(!score(std::slice::from_ref(&repetition), observed(&looped))[0].pass);
         assert!(run(repetition, "A short, varied answer.").pass);
+    }
+
+    #[test]
+    fn tool_assertions_judge_names_and_arguments() {
+        let call = |name: &str, arguments: &str| ToolCall {
+            id: None,
+            name: name.into(),
+            arguments: arguments.into(),
+        };
+        let calls = [
+            call("lookup_order", r#"{"order_id": "A1", "verbose": true}"#),
+            call("issue_refund", r#"{"amount": 500.0}"#),
+            call("escalate", "{oops"),
+        ];
+        let judge = |a: Assertion| {
+            score(
+                &[a],
+                Observed {
+                    tool_calls: &calls,
+                    ..Observed::default()
+                },
+            )
+            .remove(0)
+        };
+        let called = |name: &str, arguments: ArgumentsCheck| {
+            judge(Assertion::ToolCalled {
+                name: name.into(),
+                arguments,
+            })
+        };
+        let json = |text: &str| serde_json::from_str::<Value>(text).unwrap();
+        assert!(called("lookup_order", ArgumentsCheck::Any).pass);
+        assert!(
+            called(
+                "lookup_order",
+                ArgumentsCheck::Subset(json(r#"{"order_id": "A1"}"#))
+            )
+            .pass
+        );
+        let exact = called(
+            "lookup_order",
+            ArgumentsCheck::Exact(json(r#"{"order_id": "A1"}"#)),
+        );
+        assert!(!exact.pass);
+        assert!(
+            exact
+                .reason
+                .starts_with("`lookup_order` was called, but with"),
+            "{}",
+            exact.reason
+        );
+        let other = called(
+            "lookup_order",
+            ArgumentsCheck::Subset(json(r#"{"order_id": "B2"}"#)),
+        );
+        assert!(other.reason.ends_with("at `order_id`"), "{}", other.reason);
+        // 500 matches 500.0; a schema bounds the amount.
+        assert!(
+            called(
+                "issue_refund",
+                ArgumentsCheck::Subset(json(r#"{"amount": 500}"#))
+            )
+            .pass
+        );
+        let schema = json(r#"{"properties": {"amount": {"maximum": 100}}}"#);
+        let bounded = called(
+            "issue_refund",
+            ArgumentsCheck::Schema(std::sync::Arc::new(crate::suite::JsonSchema {
+                validator: jsonschema::validator_for(&schema).unwrap(),
+                schema,
+            })),
+        );
+        assert!(
+            !bounded.pass && bounded.reason.contains("/amount"),
+            "{}",
+            bounded.reason
+        );
+        let malformed = called("escalate", ArgumentsCheck::Subset(json("{}")));
+        assert!(
+            malformed.reason.contains("are not JSON"),
+            "{}",
+            malformed.reason
+        );
+        let missing = called("delete_account", ArgumentsCheck::Any);
+        assert_eq!(
+            missing.reason,
+            "`delete_account` was not called (calls: lookup_order, issue_refund, escalate)"
+        );
+        let not = judge(Assertion::ToolNotCalled("issue_refund".into()));
+        assert_eq!(
+            (not.pass, not.reason.as_str()),
+            (false, "`issue_refund` was called once")
+        );
+        assert!(judge(Assertion::ToolNotCalled("delete_account".into())).pass);
     }
 }

@@ -38,6 +38,7 @@ fn complete(messages: Vec<Message>, params: EffectiveParams, sample: u32) -> Com
         messages,
         params,
         sample,
+        tools: Vec::new(),
     };
     runtime
         .block_on(model().complete(&request))

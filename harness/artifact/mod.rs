@@ -7,6 +7,7 @@
 
 mod picoschema;
 mod render;
+mod tools;
 
 use std::path::Path;
 use std::sync::LazyLock;
@@ -18,6 +19,8 @@ use serde_json::{Map, Value};
 pub(crate) use picoschema::{NamedSchemas, compile as compile_schema};
 pub(crate) use render::partial_references;
 pub use render::{RenderData, Template};
+pub(crate) use tools::ToolDef;
+pub(crate) use tools::{resolve as resolve_tools, tool_path};
 
 use crate::errors::{Error, Location, VariableProblem};
 use crate::ids::PromptName;
@@ -163,9 +166,15 @@ pub struct Metadata {
     /// Output format and schema.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<OutputSpec>,
-    /// Tool names.
+    /// Tool names, each defined in `tools/NAME.yaml`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<String>,
+    /// Tools defined inline (`toolDefs`).
+    #[serde(rename = "toolDefs", skip_serializing_if = "Vec::is_empty")]
+    pub tool_defs: Vec<ToolDef>,
+    /// Where the prompt's `tools` (or `toolDefs`) key is, for errors about its tools.
+    #[serde(skip)]
+    pub tools_at: Option<Location>,
     /// Namespaced extension keys: `ns.key: v` lands in `ext[ns][key]`.
     #[serde(skip_serializing_if = "Map::is_empty")]
     pub ext: Map<String, Value>,
@@ -302,15 +311,23 @@ pub fn parse(
             "description" => metadata.description = Some(string(value)?),
             "model" => metadata.model = Some(string(value)?),
             "tools" => {
-                metadata.tools = value
+                let names: Option<Vec<String>> = value
                     .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_string)
-                            .collect()
-                    })
+                    .and_then(|a| a.iter().map(|v| v.as_str().map(str::to_string)).collect());
+                metadata.tools = names
                     .ok_or_else(|| Error::invalid(at(key), "`tools` must be a list of names"))?;
+                if let Some(bad) = metadata.tools.iter().find(|n| !tools::valid_name(n)) {
+                    return Err(Error::invalid_with_hint(
+                        at(key),
+                        format!("`{bad}` cannot name a tool"),
+                        "use 1 to 64 letters, digits, `_` or `-`; the tool is defined in tools/NAME.yaml",
+                    ));
+                }
+                metadata.tools_at = Some(at(key));
+            }
+            "toolDefs" => {
+                metadata.tool_defs = tools::parse_inline(value, &at(key))?;
+                metadata.tools_at.get_or_insert_with(|| at(key));
             }
             "config" => {
                 metadata.config = value.as_object().cloned().ok_or_else(|| {

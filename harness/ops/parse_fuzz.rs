@@ -159,6 +159,7 @@ fn cassettes_never_panic_and_every_rejection_is_located() {
         messages: vec![crate::artifact::Message::text("user", "Where is my order?")],
         params: crate::config::Params::default().effective(),
         sample: 0,
+        tools: Vec::new(),
     };
     let completion = crate::provider::Completion {
         text: "In transit.".into(),

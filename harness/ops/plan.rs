@@ -21,6 +21,8 @@ pub(super) struct Prepared {
     pub(super) prompt: Prompt,
     pub(super) template: Template,
     pub(super) inputs: artifact::InputCheck,
+    /// The tools the version offers the model, from `tools/` at its revision and inline.
+    pub(super) tools: Vec<artifact::ToolDef>,
 }
 
 impl Prepared {
@@ -40,12 +42,25 @@ impl Prepared {
             )
         })?;
         let inputs = artifact::InputCheck::new(&prompt);
-        version.hash = content_of(&version.source, &partials);
+        let tool_sources = project.store.tool_sources(&prompt.metadata.tools, rev)?;
+        let tools = artifact::resolve_tools(
+            &prompt.metadata.tools,
+            &tool_sources,
+            &prompt.metadata.tool_defs,
+            prompt
+                .metadata
+                .tools_at
+                .as_ref()
+                .unwrap_or(&Location::file(&file)),
+        )
+        .map_err(|e| at_revision(e, rev))?;
+        version.hash = content_of(&version.source, &partials, &tool_sources);
         Ok(Self {
             version,
             prompt,
             template,
             inputs,
+            tools,
         })
     }
 
@@ -58,18 +73,49 @@ impl Prepared {
         let version = project.store.version(name, rev)?;
         let body = artifact::body_of(&version.source);
         let partials = project.store.partials(body, rev)?;
-        Ok(content_of(&version.source, &partials))
+        let file = Path::new(&version.name.path()).to_path_buf();
+        let prompt = artifact::parse(name.clone(), &file, &version.source, &Default::default())?;
+        let tool_sources = project.store.tool_sources(&prompt.metadata.tools, rev)?;
+        Ok(content_of(&version.source, &partials, &tool_sources))
     }
 }
 
-/// The content id of a prompt's source with the partials it renders with.
-fn content_of(source: &str, partials: &BTreeMap<String, String>) -> ContentHash {
+/// The content id of a prompt's source with the partials it renders with and the definitions
+/// of the tools it names: a change to any of them is a change to the prompt. (A prompt without
+/// tools keeps the id it had before tools existed.)
+fn content_of(
+    source: &str,
+    partials: &BTreeMap<String, String>,
+    tools: &BTreeMap<String, Option<String>>,
+) -> ContentHash {
     let mut parts: Vec<&[u8]> = vec![source.as_bytes()];
     for (name, partial) in partials {
         parts.push(name.as_bytes());
         parts.push(partial.as_bytes());
     }
+    for (name, definition) in tools {
+        parts.push(b"\0tool\0");
+        parts.push(name.as_bytes());
+        parts.push(definition.as_deref().unwrap_or_default().as_bytes());
+    }
     ContentHash::of_parts(parts)
+}
+
+/// An error in a tool definition read at `rev`, saying which revision when it is not the
+/// working tree (the file on disk may differ).
+fn at_revision(error: Error, rev: &str) -> Error {
+    match error {
+        Error::Invalid {
+            location,
+            message,
+            hint,
+        } if rev != crate::store::WORKTREE => Error::Invalid {
+            location,
+            message: format!("{message} (at {rev})"),
+            hint,
+        },
+        other => other,
+    }
 }
 
 /// The provider a suite runs on, ready to call.
@@ -304,6 +350,7 @@ pub(super) fn plan_case(
                     messages: messages.clone(),
                     params,
                     sample,
+                    tools: prepared.tools.clone(),
                 },
                 format!(
                     "{}/{}#{sample} on {}",

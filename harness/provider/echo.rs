@@ -2,6 +2,10 @@
 //!
 //! It makes no model call, so it shows exactly what a prompt version sends. Suites run on it
 //! test the prompt text itself, which is what promptgate's own tests and a first look need.
+//!
+//! Tools follow the text protocol of [`super::text_tools`]: when the request offers tools,
+//! every line of the rendered messages that reads `call NAME` or `call NAME {JSON}`, with NAME
+//! an offered tool, becomes a call of that tool with those arguments, in order.
 
 use super::{
     BoxFuture, Completion, FinishReason, Provider, ProviderError, Request, Usage,
@@ -53,11 +57,17 @@ impl Provider for Echo {
                 .collect::<Vec<_>>()
                 .join("\n");
             let tokens = approximate_tokens(&text);
+            let tool_calls = super::text_tools::calls(&text, &request.tools);
             Ok(Completion {
                 usage: Usage::reported(tokens, tokens),
                 text,
-                finish: FinishReason::Stop,
+                finish: if tool_calls.is_empty() {
+                    FinishReason::Stop
+                } else {
+                    FinishReason::ToolCalls
+                },
                 fingerprint: None,
+                tool_calls,
             })
         })
     }

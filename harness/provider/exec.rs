@@ -1,8 +1,11 @@
 //! The `exec` provider: runs a command per call, with the request as JSON on stdin.
 //!
 //! The command prints either plain text (the reply) or a JSON object
-//! `{"text": "...", "usage": {"input_tokens": n, "output_tokens": m}}` on stdout. A non-zero exit
-//! status is a failed call, with the end of stderr as its message.
+//! `{"text": "...", "usage": {"input_tokens": n, "output_tokens": m}, "tool_calls": [...]}` on
+//! stdout, where each tool call is `{"name": "...", "arguments": {...}}` (arguments as an
+//! object or as the string the model wrote; `id` optional). The request's `tools`, when the
+//! prompt has any, are in the JSON on stdin. A non-zero exit status is a failed call, with the
+//! end of stderr as its message.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -11,7 +14,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{BoxFuture, Completion, FinishReason, Provider, ProviderError, Request, Usage};
+use super::{
+    BoxFuture, Completion, FinishReason, Provider, ProviderError, Request, ToolCall, Usage,
+};
 use crate::config::Price;
 
 /// Runs a local command for each call.
@@ -42,11 +47,39 @@ const BASIC_ENV: [&str; 9] = [
 
 #[derive(Deserialize)]
 struct Reply {
+    #[serde(default)]
     text: String,
     #[serde(default)]
     usage: Option<Usage>,
     #[serde(default)]
     finish: Option<String>,
+    #[serde(default)]
+    tool_calls: Vec<ReplyToolCall>,
+}
+
+/// A tool call as a command writes it.
+#[derive(Deserialize)]
+struct ReplyToolCall {
+    #[serde(default)]
+    id: Option<String>,
+    name: String,
+    #[serde(default)]
+    arguments: serde_json::Value,
+}
+
+impl From<ReplyToolCall> for ToolCall {
+    fn from(call: ReplyToolCall) -> Self {
+        let arguments = match call.arguments {
+            serde_json::Value::String(written) => written,
+            serde_json::Value::Null => String::new(),
+            value => value.to_string(),
+        };
+        ToolCall {
+            id: call.id,
+            name: call.name,
+            arguments,
+        }
+    }
 }
 
 impl Exec {
@@ -178,6 +211,7 @@ impl Exec {
                     .map_or(FinishReason::Stop, FinishReason::from_provider),
                 text: reply.text,
                 fingerprint: None,
+                tool_calls: reply.tool_calls.into_iter().map(ToolCall::from).collect(),
             }),
             Err(_) => {
                 let text = stdout.strip_suffix('\n').unwrap_or(&stdout).to_string();
@@ -186,6 +220,7 @@ impl Exec {
                     text,
                     finish: FinishReason::Stop,
                     fingerprint: None,
+                    tool_calls: Vec::new(),
                 })
             }
         }

@@ -10,6 +10,7 @@ mod exec;
 mod http;
 pub(crate) mod local;
 mod replay;
+mod text_tools;
 pub(crate) mod wire;
 
 use std::collections::BTreeMap;
@@ -44,6 +45,10 @@ pub struct Request {
     pub params: EffectiveParams,
     /// Which sample of the case this is (0-based); part of the request's identity.
     pub sample: u32,
+    /// The tools the model may call (none for a prompt without tools, which keeps the key it
+    /// had before tools existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<crate::artifact::ToolDef>,
 }
 
 impl Request {
@@ -149,6 +154,33 @@ pub struct Completion {
     /// The provider's own fingerprint of the serving system, when it gives one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
+    /// The tools the model called, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+}
+
+/// One call of a tool by the model, as it made it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// The API's id for the call, when it gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The tool called.
+    pub name: String,
+    /// The arguments exactly as the model wrote them: usually a JSON object, but a model may
+    /// write anything, and what it wrote is what assertions judge.
+    pub arguments: String,
+}
+
+impl ToolCall {
+    /// The arguments as JSON, or why they are not JSON.
+    pub fn parsed_arguments(&self) -> std::result::Result<serde_json::Value, String> {
+        if self.arguments.trim().is_empty() {
+            return Ok(serde_json::Value::Object(serde_json::Map::new()));
+        }
+        serde_json::from_str(&self.arguments)
+            .map_err(|e| format!("the arguments of `{}` are not JSON ({e})", self.name))
+    }
 }
 
 /// Whether a failed call may succeed if tried again.

@@ -214,9 +214,13 @@ pub struct SideReport {
 /// One scored sample.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SampleReport {
-    /// The output, when the call succeeded.
+    /// The output, when the call succeeded: the text, then a line `→ NAME(ARGUMENTS)` per
+    /// tool call ([`shown_output`]), so every rendering shows and diffs what the model did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// The tools the model called, as it called them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<crate::provider::ToolCall>,
     /// The error, when it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -233,6 +237,18 @@ pub struct SampleReport {
     /// The call was not made (budget or interrupt); `error` says why.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub skipped: bool,
+}
+
+/// An output as reports show it: the text, then `→ NAME(ARGUMENTS)` for each tool call.
+pub(crate) fn shown_output(text: &str, calls: &[crate::provider::ToolCall]) -> String {
+    let mut shown = text.to_string();
+    for call in calls {
+        if !shown.is_empty() {
+            shown.push('\n');
+        }
+        shown.push_str(&format!("→ {}({})", call.name, call.arguments));
+    }
+    shown
 }
 
 impl SampleReport {
@@ -458,6 +474,7 @@ pub(crate) mod tests {
     fn sample(output: &str, pass: bool) -> SampleReport {
         SampleReport {
             output: Some(output.into()),
+            tool_calls: Vec::new(),
             error: None,
             latency_ms: 120,
             cost: Some(0.0001),

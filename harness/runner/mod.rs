@@ -550,6 +550,7 @@ mod tests {
                     messages: vec![crate::artifact::Message::text("user", *text)],
                     params: Params::default().effective(),
                     sample: i as u32,
+                    tools: Vec::new(),
                 },
             })
             .collect()

@@ -488,6 +488,23 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The definition files of tools `names` at `rev` (`None` for a tool with no file).
+    pub(crate) fn tool_sources(
+        &self,
+        names: &[String],
+        rev: &str,
+    ) -> Result<BTreeMap<String, Option<String>>> {
+        names
+            .iter()
+            .map(|name| {
+                let source = self.read_at(rev, &crate::artifact::tool_path(name), None)?;
+                Ok((name.clone(), source))
+            })
+            .collect()
+    }
+}
+
 /// The file that holds partial `name`.
 pub(crate) fn partial_path(name: &str) -> String {
     match name.rsplit_once('/') {

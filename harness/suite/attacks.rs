@@ -242,6 +242,9 @@ impl<'d> AttackSuite<'d> {
                     normalize: false,
                     path: None,
                     threshold: d.threshold,
+                    args: None,
+                    matching: None,
+                    schema: None,
                 }
                 .compile()
                 .map_err(|(message, _)| {

@@ -154,6 +154,28 @@ pub enum Assertion {
         /// The share at which the output counts as looping.
         threshold: f64,
     },
+    /// The model called the tool, with arguments that pass the check.
+    ToolCalled {
+        /// The tool's name.
+        name: String,
+        /// What its arguments must be.
+        arguments: ArgumentsCheck,
+    },
+    /// The model did not call the tool.
+    ToolNotCalled(String),
+}
+
+/// What a `tool-called` assertion asks of the call's arguments.
+#[derive(Debug, Clone)]
+pub enum ArgumentsCheck {
+    /// Anything.
+    Any,
+    /// Exactly this JSON.
+    Exact(Value),
+    /// At least these keys with these values (nested objects likewise).
+    Subset(Value),
+    /// Valid against this JSON Schema.
+    Schema(std::sync::Arc<JsonSchema>),
 }
 
 /// A compiled JSON Schema with its source, for reports.
@@ -197,11 +219,13 @@ impl Assertion {
             Self::Refusal => "refusal",
             Self::NgramOverlap { .. } => "ngram-overlap",
             Self::Repetition { .. } => "repetition",
+            Self::ToolCalled { .. } => "tool-called",
+            Self::ToolNotCalled(_) => "tool-not-called",
         }
     }
 }
 
-const ASSERTION_TYPES: &str = "equals, contains, icontains, not-contains, starts-with, regex, not-regex, is-json, json-schema, json-field, max-length, min-length, similar, max-latency-ms, max-cost, canary, regex-any, stop-reason, refusal, ngram-overlap, repetition";
+const ASSERTION_TYPES: &str = "equals, contains, icontains, not-contains, starts-with, regex, not-regex, is-json, json-schema, json-field, max-length, min-length, similar, max-latency-ms, max-cost, canary, regex-any, stop-reason, refusal, ngram-overlap, repetition, tool-called, tool-not-called";
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -317,6 +341,15 @@ struct RawAssertion {
     path: Option<String>,
     #[serde(default)]
     threshold: Option<f64>,
+    /// `tool-called`: the arguments the call must have (a subset, unless `match: exact`).
+    #[serde(default)]
+    args: Option<Value>,
+    /// `tool-called`: how `args` is matched, `subset` (the default) or `exact`.
+    #[serde(default, rename = "match")]
+    matching: Option<String>,
+    /// `tool-called`: a JSON Schema the call's arguments must be valid against.
+    #[serde(default)]
+    schema: Option<Value>,
 }
 
 /// The assertion types, as an enumeration editors complete.
@@ -361,6 +394,12 @@ struct JsonlAssertion {
     path: Option<String>,
     #[serde(default)]
     threshold: Option<f64>,
+    #[serde(default)]
+    args: Option<Value>,
+    #[serde(default, rename = "match")]
+    matching: Option<String>,
+    #[serde(default)]
+    schema: Option<Value>,
 }
 
 impl Suite {
@@ -637,6 +676,9 @@ fn load_jsonl(
                 normalize: a.normalize,
                 path: a.path,
                 threshold: a.threshold,
+                args: a.args,
+                matching: a.matching,
+                schema: a.schema,
             };
             assertions.push(spec.compile().map_err(|(message, hint)| Error::Invalid {
                 location: location.clone(),
@@ -666,6 +708,9 @@ fn compile_raw(file: &Path, raw: RawAssertion) -> Result<Assertion> {
         normalize: raw.normalize,
         path: raw.path,
         threshold: raw.threshold,
+        args: raw.args,
+        matching: raw.matching,
+        schema: raw.schema,
     };
     spec.compile().map_err(|(message, hint)| Error::Invalid {
         location,
@@ -681,6 +726,9 @@ struct AssertionSpec<'a> {
     normalize: bool,
     path: Option<String>,
     threshold: Option<f64>,
+    args: Option<Value>,
+    matching: Option<String>,
+    schema: Option<Value>,
 }
 
 type SpecError = (String, Option<String>);
@@ -831,6 +879,11 @@ impl AssertionSpec<'_> {
             "repetition" => Assertion::Repetition {
                 threshold: share(kind, self.threshold, 0.5)?,
             },
+            "tool-called" => Assertion::ToolCalled {
+                name: text(&self.value)?,
+                arguments: arguments_check(self.args, self.matching.as_deref(), self.schema)?,
+            },
+            "tool-not-called" => Assertion::ToolNotCalled(text(&self.value)?),
             other => {
                 return Err((
                     format!("unknown assertion type `{other}`"),
@@ -841,6 +894,36 @@ impl AssertionSpec<'_> {
                 ));
             }
         })
+    }
+}
+
+/// What a `tool-called` assertion's `args`, `match` and `schema` ask of the arguments.
+fn arguments_check(
+    args: Option<Value>,
+    matching: Option<&str>,
+    schema: Option<Value>,
+) -> Result<ArgumentsCheck, SpecError> {
+    match (args, matching, schema) {
+        (Some(_), _, Some(_)) => Err((
+            "`tool-called` takes `args` or `schema`, not both".into(),
+            Some("match the arguments by example (`args`) or by JSON Schema (`schema`)".into()),
+        )),
+        (None, Some(_), _) => Err(("`match` needs `args` to match".into(), None)),
+        (None, None, None) => Ok(ArgumentsCheck::Any),
+        (None, None, Some(schema)) => {
+            let validator = jsonschema::validator_for(&schema)
+                .map_err(|e| (format!("invalid JSON Schema in `tool-called`: {e}"), None))?;
+            Ok(ArgumentsCheck::Schema(std::sync::Arc::new(JsonSchema {
+                schema,
+                validator,
+            })))
+        }
+        (Some(args), None | Some("subset"), None) => Ok(ArgumentsCheck::Subset(args)),
+        (Some(args), Some("exact"), None) => Ok(ArgumentsCheck::Exact(args)),
+        (Some(_), Some(other), None) => Err((
+            format!("unknown `match: {other}` in `tool-called`"),
+            Some("match arguments as `subset` (the default) or `exact`".into()),
+        )),
     }
 }
 

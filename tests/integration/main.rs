@@ -2,6 +2,7 @@
 //! and real HTTP servers on 127.0.0.1.
 
 mod adversarial;
+mod agents;
 mod architecture;
 mod check;
 mod durability;

@@ -7,6 +7,10 @@
 //! first chunk), `[midstream-error]` (an error event after the first chunk), `[cut]` (a stream
 //! that ends without finishing), `[length]` (the token limit cut the answer), `[no-choices]`,
 //! `[no-usage]` (no token counts, plain or streamed, as llama.cpp's server streams).
+//!
+//! A request that offers tools gets native tool calls, in each wire format, for every line
+//! `call NAME ARGUMENTS` of its last message that names an offered tool (the arguments sent
+//! as written, so a malformed string stays malformed; streamed in two pieces).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -208,6 +212,142 @@ fn last_text(body: &Value) -> String {
         .to_string()
 }
 
+/// The tool calls the last message asks for: `call NAME ARGUMENTS` lines naming offered tools.
+fn tool_calls(body: &Value, last: &str) -> Vec<(String, String)> {
+    let offered: Vec<&str> = body["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["function"]["name"].as_str().or(t["name"].as_str()))
+        .collect();
+    last.lines()
+        .filter_map(|line| {
+            let rest = line.trim().strip_prefix("call ")?;
+            let (name, arguments) = rest.split_once(' ').unwrap_or((rest, "{}"));
+            offered
+                .contains(&name)
+                .then(|| (name.to_string(), arguments.trim().to_string()))
+        })
+        .collect()
+}
+
+/// Splits arguments into the two pieces a stream sends them in.
+fn halves(arguments: &str) -> (String, String) {
+    let mid = arguments
+        .char_indices()
+        .map(|(i, _)| i)
+        .nth(arguments.chars().count() / 2)
+        .unwrap_or(arguments.len());
+    (arguments[..mid].to_string(), arguments[mid..].to_string())
+}
+
+/// Arguments as an object, for the APIs that send objects (a malformed string becomes `{}`:
+/// those APIs parse the model's text themselves).
+fn as_object(arguments: &str) -> Value {
+    serde_json::from_str(arguments).unwrap_or_else(|_| json!({}))
+}
+
+/// An OpenAI reply that calls `calls`, plain or streamed.
+fn openai_calls(body: &Value, calls: &[(String, String)]) -> Response {
+    if body["stream"] != true {
+        let tool_calls: Vec<Value> = calls
+            .iter()
+            .enumerate()
+            .map(|(i, (name, arguments))| json!({"id": format!("call_{i}"), "type": "function", "function": {"name": name, "arguments": arguments}}))
+            .collect();
+        return Json(json!({
+            "id": "chatcmpl-1", "object": "chat.completion", "model": body["model"],
+            "choices": [{"index": 0, "finish_reason": "tool_calls",
+                         "message": {"role": "assistant", "content": null, "tool_calls": tool_calls}}],
+            "usage": {"prompt_tokens": 30, "completion_tokens": 12, "total_tokens": 42}
+        }))
+        .into_response();
+    }
+    let chunk = |delta: Value, finish: Value| {
+        sse(
+            &json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": body["model"], "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}),
+        )
+    };
+    let mut chunks = vec![chunk(
+        json!({"role": "assistant", "content": null}),
+        Value::Null,
+    )];
+    for (i, (name, arguments)) in calls.iter().enumerate() {
+        let (a, b) = halves(arguments);
+        chunks.push(chunk(json!({"tool_calls": [{"index": i, "id": format!("call_{i}"), "type": "function", "function": {"name": name, "arguments": ""}}]}), Value::Null));
+        chunks.push(chunk(
+            json!({"tool_calls": [{"index": i, "function": {"arguments": a}}]}),
+            Value::Null,
+        ));
+        chunks.push(chunk(
+            json!({"tool_calls": [{"index": i, "function": {"arguments": b}}]}),
+            Value::Null,
+        ));
+    }
+    chunks.push(chunk(json!({}), json!("tool_calls")));
+    chunks.push("data: [DONE]\n\n".to_string());
+    stream("text/event-stream", "", chunks, Vec::new(), String::new())
+}
+
+/// An Anthropic reply that calls `calls`, plain or streamed.
+fn anthropic_calls(body: &Value, calls: &[(String, String)]) -> Response {
+    if body["stream"] != true {
+        let content: Vec<Value> = calls
+            .iter()
+            .enumerate()
+            .map(|(i, (name, arguments))| json!({"type": "tool_use", "id": format!("toolu_{i}"), "name": name, "input": as_object(arguments)}))
+            .collect();
+        return Json(json!({
+            "id": "msg_1", "type": "message", "role": "assistant", "model": body["model"],
+            "content": content, "stop_reason": "tool_use", "stop_sequence": null,
+            "usage": {"input_tokens": 30, "output_tokens": 12}
+        }))
+        .into_response();
+    }
+    let event = |name: &str, data: Value| format!("event: {name}\ndata: {data}\n\n");
+    let mut events = vec![event(
+        "message_start",
+        json!({"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant", "model": body["model"], "content": [], "usage": {"input_tokens": 30, "output_tokens": 1}}}),
+    )];
+    for (i, (name, arguments)) in calls.iter().enumerate() {
+        let (a, b) = halves(&as_object(arguments).to_string());
+        events.push(event("content_block_start", json!({"type": "content_block_start", "index": i, "content_block": {"type": "tool_use", "id": format!("toolu_{i}"), "name": name, "input": {}}})));
+        for piece in [a, b] {
+            events.push(event("content_block_delta", json!({"type": "content_block_delta", "index": i, "delta": {"type": "input_json_delta", "partial_json": piece}})));
+        }
+        events.push(event(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": i}),
+        ));
+    }
+    events.push(event("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": null}, "usage": {"output_tokens": 12}})));
+    events.push(event("message_stop", json!({"type": "message_stop"})));
+    stream("text/event-stream", "", events, Vec::new(), String::new())
+}
+
+/// An Ollama reply that calls `calls`, plain or streamed.
+fn ollama_calls(body: &Value, calls: &[(String, String)]) -> Response {
+    let tool_calls: Vec<Value> = calls
+        .iter()
+        .map(|(name, arguments)| json!({"function": {"name": name, "arguments": as_object(arguments)}}))
+        .collect();
+    let done = json!({"model": body["model"], "message": {"role": "assistant", "content": ""}, "done": true, "done_reason": "stop", "prompt_eval_count": 30, "eval_count": 12});
+    if body["stream"] != true {
+        let mut reply = done;
+        reply["message"]["tool_calls"] = json!(tool_calls);
+        return Json(reply).into_response();
+    }
+    let line = |v: Value| format!("{v}\n");
+    let calls_chunk = json!({"model": body["model"], "message": {"role": "assistant", "content": "", "tool_calls": tool_calls}, "done": false});
+    stream(
+        "application/x-ndjson",
+        "",
+        vec![line(calls_chunk), line(done)],
+        Vec::new(),
+        String::new(),
+    )
+}
+
 /// The Anthropic Messages wire format.
 async fn anthropic(
     State(shared): State<Arc<Shared>>,
@@ -215,7 +355,9 @@ async fn anthropic(
     Json(body): Json<Value>,
 ) -> Response {
     let last = last_text(&body);
+    let calls = tool_calls(&body, &last);
     match next_reply(&shared, headers, &body, &last) {
+        Reply::Shout if !calls.is_empty() => anthropic_calls(&body, &calls),
         Reply::Shout if body["stream"] == true => {
             let text = last.to_uppercase();
             let (a, b) = text.split_at(text.len() / 2);
@@ -287,7 +429,9 @@ async fn ollama(
     Json(body): Json<Value>,
 ) -> Response {
     let last = last_text(&body);
+    let calls = tool_calls(&body, &last);
     match next_reply(&shared, headers, &body, &last) {
+        Reply::Shout if !calls.is_empty() => ollama_calls(&body, &calls),
         Reply::Shout if body["stream"] == true => {
             let text = last.to_uppercase();
             let (a, b) = text.split_at(text.len() / 2);
@@ -336,7 +480,9 @@ async fn chat(
         tokio::time::sleep(std::time::Duration::from_millis(150)).await;
     }
     let reply = next_reply(&shared, headers, &body, &last);
+    let calls = tool_calls(&body, &last);
     match reply {
+        Reply::Shout if !calls.is_empty() => openai_calls(&body, &calls),
         Reply::Shout if body["stream"] == true => {
             let text = last.to_uppercase();
             let (a, b) = text.split_at(text.len() / 2);

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 pub(crate) use fetch::{DEFAULT_MODEL_BYTES, DEFAULT_MODEL_FILE, default_model_path};
 pub use fetch::{fetch, model_pin};
 
-use super::{BoxFuture, Completion, Provider, ProviderError, Request};
+use super::{BoxFuture, Completion, FinishReason, Provider, ProviderError, Request};
 use crate::config::Price;
 use model::Model;
 
@@ -118,6 +118,7 @@ impl Provider for Local {
         request: &'a Request,
     ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
         let request = request.clone();
+        let tools = request.tools.clone();
         let path = self.path.clone();
         Box::pin(async move {
             let generated = tokio::task::spawn_blocking(move || {
@@ -127,16 +128,24 @@ impl Provider for Local {
                     .num_threads(1)
                     .build()
                     .map_err(|e| e.to_string())?;
-                pool.install(|| model.generate(&request.messages, &request.params, request.sample))
+                // The model has no tool API: tools are offered and called as text.
+                let messages = super::text_tools::with_offer(&request.messages, &request.tools);
+                pool.install(|| model.generate(&messages, &request.params, request.sample))
             })
             .await
             .map_err(|e| ProviderError::permanent(format!("generation panicked: {e}")))?
             .map_err(ProviderError::permanent)?;
+            let tool_calls = super::text_tools::calls(&generated.text, &tools);
             Ok(Completion {
+                finish: if tool_calls.is_empty() {
+                    generated.finish
+                } else {
+                    FinishReason::ToolCalls
+                },
                 text: generated.text,
-                finish: generated.finish,
                 usage: generated.usage,
                 fingerprint: None,
+                tool_calls,
             })
         })
     }

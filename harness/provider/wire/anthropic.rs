@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::{Stream, WireFormat};
 use crate::provider::http::{self, Endpoint};
-use crate::provider::{Completion, FinishReason, ProviderError, Request, Usage};
+use crate::provider::{Completion, FinishReason, ProviderError, Request, ToolCall, Usage};
 
 /// The version of the Messages API requests are written for.
 const API_VERSION: &str = "2023-06-01";
@@ -35,6 +35,12 @@ struct ContentBlock {
     kind: String,
     #[serde(default)]
     text: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    input: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -81,6 +87,20 @@ impl WireFormat for Anthropic {
         if !system.is_empty() {
             body["system"] = json!(system.join("\n\n"));
         }
+        if !request.tools.is_empty() {
+            let tools: Vec<Value> = request
+                .tools
+                .iter()
+                .map(|t| {
+                    json!({
+                        "name": t.name,
+                        "description": t.description.clone().unwrap_or_default(),
+                        "input_schema": t.input_schema,
+                    })
+                })
+                .collect();
+            body["tools"] = json!(tools);
+        }
         if endpoint.stream {
             body["stream"] = json!(true);
         }
@@ -103,6 +123,16 @@ impl WireFormat for Anthropic {
             .filter(|b| b.kind == "text")
             .filter_map(|b| b.text.as_deref())
             .collect();
+        let tool_calls = reply
+            .content
+            .iter()
+            .filter(|b| b.kind == "tool_use")
+            .map(|b| ToolCall {
+                id: b.id.clone(),
+                name: b.name.clone().unwrap_or_default(),
+                arguments: b.input.as_ref().map_or_else(String::new, Value::to_string),
+            })
+            .collect();
         let usage = reply.usage.as_ref();
         Ok(Completion {
             finish: reply
@@ -119,11 +149,13 @@ impl WireFormat for Anthropic {
             ),
             text,
             fingerprint: reply.model,
+            tool_calls,
         })
     }
 
-    /// The event stream: `message_start` (input tokens, model), text deltas, `message_delta`
-    /// (stop reason, output tokens) and `message_stop`. An `error` event (such as
+    /// The event stream: `message_start` (input tokens, model), text deltas, `tool_use` blocks
+    /// with their arguments in `input_json_delta` pieces, `message_delta` (stop reason, output
+    /// tokens) and `message_stop`. An `error` event (such as
     /// `overloaded_error`) is a transient mid-stream failure.
     fn stream_line(line: &str, stream: &mut Stream) -> Result<bool, ProviderError> {
         let Some(data) = line.strip_prefix("data:").map(str::trim) else {
@@ -136,9 +168,20 @@ impl WireFormat for Anthropic {
                 stream.reported.0 = message["usage"]["input_tokens"].as_u64();
                 stream.completion.fingerprint = message["model"].as_str().map(str::to_string);
             }
+            "content_block_start" if event["content_block"]["type"] == "tool_use" => {
+                let block = &event["content_block"];
+                let call = stream.tool_call(event["index"].as_u64().unwrap_or_default());
+                call.id = block["id"].as_str().map(str::to_string);
+                call.name = block["name"].as_str().unwrap_or_default().to_string();
+            }
             "content_block_delta" => {
-                if let Some(text) = event["delta"]["text"].as_str() {
+                let delta = &event["delta"];
+                if let Some(text) = delta["text"].as_str() {
                     stream.completion.text.push_str(text);
+                }
+                if let Some(piece) = delta["partial_json"].as_str() {
+                    let index = event["index"].as_u64().unwrap_or_default();
+                    stream.tool_call(index).arguments.push_str(piece);
                 }
             }
             "message_delta" => {
@@ -151,7 +194,7 @@ impl WireFormat for Anthropic {
             }
             "message_stop" => return Ok(true),
             "error" => return Err(http::mid_stream_error(&event)),
-            _ => {} // ping, content_block_start, content_block_stop
+            _ => {} // ping, text blocks' starts, content_block_stop
         }
         Ok(false)
     }

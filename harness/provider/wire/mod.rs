@@ -14,7 +14,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::http::{self, Endpoint};
-use super::{BoxFuture, Completion, FinishReason, Provider, ProviderError, Request, Usage};
+use super::{
+    BoxFuture, Completion, FinishReason, Provider, ProviderError, Request, ToolCall, Usage,
+};
 use crate::config::Price;
 
 pub(crate) use anthropic::Anthropic;
@@ -54,6 +56,9 @@ pub(crate) struct Stream {
     pub reported: (Option<u64>, Option<u64>),
     /// Whether a finish reason arrived.
     pub finished: bool,
+    /// The tool call each of the API's stream indices is building, by position in the
+    /// completion's calls.
+    tool_slots: Vec<(u64, usize)>,
 }
 
 impl Stream {
@@ -62,6 +67,47 @@ impl Stream {
         self.completion.finish = FinishReason::from_provider(reason);
         self.finished = true;
     }
+
+    /// The tool call the stream builds at `index`, begun when the index is new.
+    fn tool_call(&mut self, index: u64) -> &mut ToolCall {
+        let position = match self.tool_slots.iter().find(|(i, _)| *i == index) {
+            Some((_, position)) => *position,
+            None => {
+                self.completion.tool_calls.push(ToolCall::default());
+                let position = self.completion.tool_calls.len() - 1;
+                self.tool_slots.push((index, position));
+                position
+            }
+        };
+        &mut self.completion.tool_calls[position]
+    }
+}
+
+/// Arguments as an API sent them: the string a model wrote, or an object (Anthropic, Ollama)
+/// written back as JSON text.
+fn arguments_text(arguments: &Value) -> String {
+    match arguments {
+        Value::String(written) => written.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// The tools as OpenAI and Ollama take them: `{"type": "function", "function": {…}}`.
+fn function_tools(tools: &[crate::artifact::ToolDef]) -> Value {
+    tools
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "type": "function",
+                "function": {
+                    "name": t.name,
+                    "description": t.description.clone().unwrap_or_default(),
+                    "parameters": t.input_schema,
+                }
+            })
+        })
+        .collect()
 }
 
 /// A provider that speaks the HTTP API `W`.

@@ -6,9 +6,9 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Stream, WireFormat, chat_messages};
+use super::{Stream, WireFormat, arguments_text, chat_messages, function_tools};
 use crate::provider::http::{self, Endpoint};
-use crate::provider::{Completion, FinishReason, ProviderError, Request, Usage};
+use crate::provider::{Completion, FinishReason, ProviderError, Request, ToolCall, Usage};
 
 /// Ollama's native chat format.
 #[derive(Debug)]
@@ -29,6 +29,30 @@ pub(crate) struct ChatResponse {
 struct ChatMessage {
     #[serde(default)]
     content: String,
+    #[serde(default)]
+    tool_calls: Vec<OllamaToolCall>,
+}
+
+#[derive(Deserialize)]
+struct OllamaToolCall {
+    function: OllamaFunction,
+}
+
+#[derive(Deserialize)]
+struct OllamaFunction {
+    name: String,
+    #[serde(default)]
+    arguments: Value,
+}
+
+impl From<OllamaToolCall> for ToolCall {
+    fn from(call: OllamaToolCall) -> Self {
+        ToolCall {
+            id: None,
+            arguments: arguments_text(&call.function.arguments),
+            name: call.function.name,
+        }
+    }
 }
 
 impl WireFormat for Ollama {
@@ -38,7 +62,7 @@ impl WireFormat for Ollama {
     type Reply = ChatResponse;
 
     fn body(endpoint: &Endpoint, request: &Request) -> Value {
-        json!({
+        let mut body = json!({
             "model": endpoint.model,
             "messages": chat_messages(&request.messages),
             "stream": endpoint.stream,
@@ -48,7 +72,11 @@ impl WireFormat for Ollama {
                 "seed": request.params.seed,
                 "num_predict": request.params.max_tokens,
             },
-        })
+        });
+        if !request.tools.is_empty() {
+            body["tools"] = function_tools(&request.tools);
+        }
+        body
     }
 
     /// A key, when given, is sent as a bearer token (for servers behind an authenticating
@@ -68,6 +96,12 @@ impl WireFormat for Ollama {
                 &reply.message.content,
             ),
             text: reply.message.content,
+            tool_calls: reply
+                .message
+                .tool_calls
+                .into_iter()
+                .map(ToolCall::from)
+                .collect(),
             finish: reply
                 .done_reason
                 .as_deref()
@@ -89,6 +123,15 @@ impl WireFormat for Ollama {
         }
         if let Some(text) = chunk["message"]["content"].as_str() {
             stream.completion.text.push_str(text);
+        }
+        // Ollama sends each tool call whole, in one chunk.
+        if let Some(calls) = chunk["message"].get("tool_calls") {
+            let calls: Vec<OllamaToolCall> = serde_json::from_value(calls.clone())
+                .map_err(|e| ProviderError::transient(format!("a malformed tool call: {e}")))?;
+            stream
+                .completion
+                .tool_calls
+                .extend(calls.into_iter().map(ToolCall::from));
         }
         if chunk["done"].as_bool() != Some(true) {
             return Ok(false);

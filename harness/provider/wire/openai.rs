@@ -7,9 +7,9 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Stream, WireFormat, chat_messages};
+use super::{Stream, WireFormat, arguments_text, chat_messages, function_tools};
 use crate::provider::http::{self, Endpoint};
-use crate::provider::{Completion, FinishReason, ProviderError, Request, Usage};
+use crate::provider::{Completion, FinishReason, ProviderError, Request, ToolCall, Usage};
 
 /// The OpenAI chat completions format.
 #[derive(Debug)]
@@ -35,6 +35,22 @@ struct Choice {
 struct ChoiceMessage {
     #[serde(default)]
     content: Option<String>,
+    #[serde(default)]
+    tool_calls: Vec<ChatToolCall>,
+}
+
+#[derive(Deserialize)]
+struct ChatToolCall {
+    #[serde(default)]
+    id: Option<String>,
+    function: ChatFunction,
+}
+
+#[derive(Deserialize)]
+struct ChatFunction {
+    name: String,
+    #[serde(default)]
+    arguments: Value,
 }
 
 #[derive(Deserialize)]
@@ -67,6 +83,9 @@ impl WireFormat for OpenAi {
             "max_tokens"
         };
         body[length_field] = json!(request.params.max_tokens);
+        if !request.tools.is_empty() {
+            body["tools"] = function_tools(&request.tools);
+        }
         if endpoint.stream {
             body["stream"] = json!(true);
             body["stream_options"] = json!({ "include_usage": true });
@@ -89,6 +108,16 @@ impl WireFormat for OpenAi {
             .next()
             .ok_or_else(|| ProviderError::transient("response has no choices"))?;
         let text = choice.message.content.unwrap_or_default();
+        let tool_calls = choice
+            .message
+            .tool_calls
+            .into_iter()
+            .map(|call| ToolCall {
+                id: call.id,
+                arguments: arguments_text(&call.function.arguments),
+                name: call.function.name,
+            })
+            .collect();
         let usage = reply.usage.as_ref();
         Ok(Completion {
             usage: Usage::from_reply(
@@ -105,11 +134,13 @@ impl WireFormat for OpenAi {
                 .as_deref()
                 .map_or(FinishReason::Stop, FinishReason::from_provider),
             fingerprint: reply.system_fingerprint,
+            tool_calls,
         })
     }
 
-    /// `data:` events until `[DONE]`: text deltas, the finish reason, the fingerprint and the
-    /// usage chunk. An `error` event is a (transient) mid-stream failure. A server that sends no
+    /// `data:` events until `[DONE]`: text deltas, tool-call deltas (assembled by their
+    /// index: the first names the call, the others append to its arguments), the finish
+    /// reason, the fingerprint and the usage chunk. An `error` event is a (transient) mid-stream failure. A server that sends no
     /// usage chunk (llama.cpp's, for one) gets its counts estimated.
     fn stream_line(line: &str, stream: &mut Stream) -> Result<bool, ProviderError> {
         let Some(data) = line.strip_prefix("data:").map(str::trim) else {
@@ -134,6 +165,22 @@ impl WireFormat for OpenAi {
         if let Some(choice) = event["choices"].get(0) {
             if let Some(delta) = choice["delta"]["content"].as_str() {
                 stream.completion.text.push_str(delta);
+            }
+            for delta in choice["delta"]["tool_calls"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let index = delta["index"].as_u64().unwrap_or_default();
+                let call = stream.tool_call(index);
+                if let Some(id) = delta["id"].as_str() {
+                    call.id = Some(id.to_string());
+                }
+                if let Some(name) = delta["function"]["name"].as_str() {
+                    call.name.push_str(name);
+                }
+                call.arguments
+                    .push_str(&arguments_text(&delta["function"]["arguments"]));
             }
             if let Some(reason) = choice["finish_reason"].as_str() {
                 stream.finish(reason);
