@@ -7,7 +7,7 @@ use similar::TextDiff;
 
 use crate::adversarial::detect;
 use crate::provider::{FinishReason, ToolCall};
-use crate::suite::{ArgumentsCheck, Assertion};
+use crate::suite::{ArgumentsCheck, Assertion, SequenceMatch};
 
 /// What an assertion looks at: one sample's output and its measurements.
 #[derive(Debug, Clone, Copy, Default)]
@@ -236,6 +236,36 @@ fn check(assertion: &Assertion, o: Observed<'_>) -> AssertionResult {
             }
         }
         Assertion::ToolCalled { name, arguments } => tool_called(name, arguments, o.tool_calls),
+        Assertion::ToolSequence { names, order } => {
+            let called: Vec<&str> = o.tool_calls.iter().map(|c| c.name.as_str()).collect();
+            AssertionResult::binary(kind, sequence_fits(&called, names, *order), || {
+                format!(
+                    "the calls were [{}], which does not fit [{}] ({})",
+                    called.join(", "),
+                    names.join(", "),
+                    order.as_str()
+                )
+            })
+        }
+        Assertion::ToolCount { name, min, max } => {
+            let count = o
+                .tool_calls
+                .iter()
+                .filter(|c| name.as_ref().is_none_or(|n| &c.name == n))
+                .count() as u64;
+            let pass = count >= *min && max.is_none_or(|max| count <= max);
+            AssertionResult::binary(kind, pass, || {
+                let what = name
+                    .as_ref()
+                    .map_or("tools".to_string(), |n| format!("`{n}`"));
+                let bounds = match max {
+                    Some(max) if max == min => format!("{min}"),
+                    Some(max) => format!("{min} to {max}"),
+                    None => format!("at least {min}"),
+                };
+                format!("{what} called {count} times, expected {bounds}")
+            })
+        }
         Assertion::ToolNotCalled(name) => {
             let calls = o.tool_calls.iter().filter(|c| &c.name == name).count();
             AssertionResult::binary(kind, calls == 0, || {
@@ -412,6 +442,30 @@ fn subset_mismatch(expected: &Value, actual: &Value, at: &str) -> Option<String>
         // A number written as 3 matches 3.0.
         (Value::Number(a), Value::Number(b)) if a.as_f64() == b.as_f64() => None,
         _ => Some(here()),
+    }
+}
+
+/// Whether the names `called` fit `expected` as `order` asks.
+fn sequence_fits(called: &[&str], expected: &[String], order: SequenceMatch) -> bool {
+    let sorted = |names: &mut Vec<&str>| names.sort_unstable();
+    match order {
+        SequenceMatch::Exact => called
+            .iter()
+            .copied()
+            .eq(expected.iter().map(String::as_str)),
+        SequenceMatch::InOrder => {
+            let mut rest = called.iter();
+            expected.iter().all(|want| rest.any(|c| c == want))
+        }
+        SequenceMatch::AnyOrder => {
+            let mut a = called.to_vec();
+            let mut b: Vec<&str> = expected.iter().map(String::as_str).collect();
+            sorted(&mut a);
+            sorted(&mut b);
+            a == b
+        }
+        SequenceMatch::Subset => called.iter().all(|c| expected.iter().any(|e| e == c)),
+        SequenceMatch::Superset => expected.iter().all(|e| called.contains(&e.as_str())),
     }
 }
 
@@ -690,5 +744,64 @@ mod tests {
             (false, "`issue_refund` was called once")
         );
         assert!(judge(Assertion::ToolNotCalled("delete_account".into())).pass);
+    }
+
+    #[test]
+    fn tool_sequences_and_counts() {
+        let calls: Vec<ToolCall> = ["lookup_order", "escalate", "lookup_order"]
+            .iter()
+            .map(|n| ToolCall {
+                name: n.to_string(),
+                ..ToolCall::default()
+            })
+            .collect();
+        let judge = |a: Assertion| {
+            let observed = Observed {
+                tool_calls: &calls,
+                ..Observed::default()
+            };
+            score(&[a], observed).remove(0)
+        };
+        let fits = |names: &[&str], order: SequenceMatch| {
+            let names = names.iter().map(|n| n.to_string()).collect();
+            judge(Assertion::ToolSequence { names, order }).pass
+        };
+        use SequenceMatch::*;
+        assert!(fits(&["lookup_order", "escalate", "lookup_order"], Exact));
+        assert!(!fits(&["lookup_order", "escalate"], Exact));
+        assert!(fits(&["lookup_order", "lookup_order"], InOrder));
+        assert!(!fits(&["escalate", "escalate"], InOrder));
+        assert!(fits(
+            &["lookup_order", "lookup_order", "escalate"],
+            AnyOrder
+        ));
+        assert!(!fits(&["lookup_order", "escalate"], AnyOrder));
+        assert!(fits(&["lookup_order", "escalate", "issue_refund"], Subset));
+        assert!(!fits(&["lookup_order"], Subset));
+        assert!(fits(&["escalate"], Superset));
+        assert!(!fits(&["issue_refund"], Superset));
+        let reason = judge(Assertion::ToolSequence {
+            names: vec!["escalate".into()],
+            order: Exact,
+        })
+        .reason;
+        assert_eq!(
+            reason,
+            "the calls were [lookup_order, escalate, lookup_order], which does not fit [escalate] (exact)"
+        );
+        let count = |name: Option<&str>, min: u64, max: Option<u64>| {
+            judge(Assertion::ToolCount {
+                name: name.map(str::to_string),
+                min,
+                max,
+            })
+        };
+        assert!(count(None, 3, Some(3)).pass);
+        assert!(count(Some("lookup_order"), 1, None).pass);
+        let over = count(Some("lookup_order"), 0, Some(1));
+        assert_eq!(
+            over.reason,
+            "`lookup_order` called 2 times, expected 0 to 1"
+        );
     }
 }

@@ -245,6 +245,7 @@ impl<'d> AttackSuite<'d> {
                     args: None,
                     matching: None,
                     schema: None,
+                    tool: None,
                 }
                 .compile()
                 .map_err(|(message, _)| {

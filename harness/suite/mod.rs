@@ -163,6 +163,50 @@ pub enum Assertion {
     },
     /// The model did not call the tool.
     ToolNotCalled(String),
+    /// The names of the tools called, in order, fit the expected sequence.
+    ToolSequence {
+        /// The expected names.
+        names: Vec<String>,
+        /// How they must fit.
+        order: SequenceMatch,
+    },
+    /// The number of calls (of one tool, or of any) is within bounds.
+    ToolCount {
+        /// The tool counted; every call when `None`.
+        name: Option<String>,
+        /// Fewest calls.
+        min: u64,
+        /// Most calls.
+        max: Option<u64>,
+    },
+}
+
+/// How a `tool-sequence` assertion fits the calls to its names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SequenceMatch {
+    /// The calls are exactly these, in this order.
+    Exact,
+    /// These appear in this order, other calls between them allowed.
+    InOrder,
+    /// The calls are exactly these, in any order.
+    AnyOrder,
+    /// Every call is one of these (none other).
+    Subset,
+    /// Each of these is called, in any order, other calls allowed.
+    Superset,
+}
+
+impl SequenceMatch {
+    /// The name as written in suites.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Exact => "exact",
+            Self::InOrder => "in-order",
+            Self::AnyOrder => "any-order",
+            Self::Subset => "subset",
+            Self::Superset => "superset",
+        }
+    }
 }
 
 /// What a `tool-called` assertion asks of the call's arguments.
@@ -221,11 +265,13 @@ impl Assertion {
             Self::Repetition { .. } => "repetition",
             Self::ToolCalled { .. } => "tool-called",
             Self::ToolNotCalled(_) => "tool-not-called",
+            Self::ToolSequence { .. } => "tool-sequence",
+            Self::ToolCount { .. } => "tool-count",
         }
     }
 }
 
-const ASSERTION_TYPES: &str = "equals, contains, icontains, not-contains, starts-with, regex, not-regex, is-json, json-schema, json-field, max-length, min-length, similar, max-latency-ms, max-cost, canary, regex-any, stop-reason, refusal, ngram-overlap, repetition, tool-called, tool-not-called";
+const ASSERTION_TYPES: &str = "equals, contains, icontains, not-contains, starts-with, regex, not-regex, is-json, json-schema, json-field, max-length, min-length, similar, max-latency-ms, max-cost, canary, regex-any, stop-reason, refusal, ngram-overlap, repetition, tool-called, tool-not-called, tool-sequence, tool-count";
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -350,6 +396,9 @@ struct RawAssertion {
     /// `tool-called`: a JSON Schema the call's arguments must be valid against.
     #[serde(default)]
     schema: Option<Value>,
+    /// `tool-count`: the tool counted (every call when absent).
+    #[serde(default)]
+    tool: Option<String>,
 }
 
 /// The assertion types, as an enumeration editors complete.
@@ -400,6 +449,8 @@ struct JsonlAssertion {
     matching: Option<String>,
     #[serde(default)]
     schema: Option<Value>,
+    #[serde(default)]
+    tool: Option<String>,
 }
 
 impl Suite {
@@ -679,6 +730,7 @@ fn load_jsonl(
                 args: a.args,
                 matching: a.matching,
                 schema: a.schema,
+                tool: a.tool,
             };
             assertions.push(spec.compile().map_err(|(message, hint)| Error::Invalid {
                 location: location.clone(),
@@ -711,6 +763,7 @@ fn compile_raw(file: &Path, raw: RawAssertion) -> Result<Assertion> {
         args: raw.args,
         matching: raw.matching,
         schema: raw.schema,
+        tool: raw.tool,
     };
     spec.compile().map_err(|(message, hint)| Error::Invalid {
         location,
@@ -729,6 +782,7 @@ struct AssertionSpec<'a> {
     args: Option<Value>,
     matching: Option<String>,
     schema: Option<Value>,
+    tool: Option<String>,
 }
 
 type SpecError = (String, Option<String>);
@@ -884,6 +938,76 @@ impl AssertionSpec<'_> {
                 arguments: arguments_check(self.args, self.matching.as_deref(), self.schema)?,
             },
             "tool-not-called" => Assertion::ToolNotCalled(text(&self.value)?),
+            "tool-sequence" => {
+                let names: Option<Vec<String>> = self.value.as_ref().and_then(|v| {
+                    v.as_array()?
+                        .iter()
+                        .map(|n| n.as_str().map(str::to_string))
+                        .collect()
+                });
+                let names = names.ok_or_else(|| {
+                    (
+                        "`tool-sequence` needs the tool names in `value`".to_string(),
+                        Some("write `{ type: tool-sequence, value: [lookup_order, issue_refund], match: in-order }`".into()),
+                    )
+                })?;
+                let order = match self.matching.as_deref().unwrap_or("exact") {
+                    "exact" => SequenceMatch::Exact,
+                    "in-order" => SequenceMatch::InOrder,
+                    "any-order" => SequenceMatch::AnyOrder,
+                    "subset" => SequenceMatch::Subset,
+                    "superset" => SequenceMatch::Superset,
+                    other => {
+                        return Err((
+                            format!("unknown `match: {other}` in `tool-sequence`"),
+                            Some("match as exact (the default), in-order, any-order, subset or superset".into()),
+                        ));
+                    }
+                };
+                Assertion::ToolSequence { names, order }
+            }
+            "tool-count" => {
+                let bound = |key: &str| -> Result<Option<u64>, SpecError> {
+                    match self.value.as_ref().map(|v| &v[key]) {
+                        None | Some(Value::Null) => Ok(None),
+                        Some(n) => n.as_u64().map(Some).ok_or_else(|| {
+                            (
+                                format!("`tool-count`: `{key}` must be a whole number"),
+                                None,
+                            )
+                        }),
+                    }
+                };
+                let (min, max) = match &self.value {
+                    Some(Value::Number(n)) => {
+                        let exact = n.as_u64().ok_or_else(|| {
+                            ("`tool-count` needs a whole number".to_string(), None)
+                        })?;
+                        (exact, Some(exact))
+                    }
+                    Some(Value::Object(_)) => (bound("min")?.unwrap_or(0), bound("max")?),
+                    _ => {
+                        return Err((
+                            "`tool-count` needs a count in `value`".into(),
+                            Some("write `value: 1`, or `value: { min: 1, max: 3 }`, with `tool: NAME` to count one tool".into()),
+                        ));
+                    }
+                };
+                if max.is_some_and(|max| max < min) {
+                    return Err((
+                        format!(
+                            "`tool-count`: max {} is below min {min}",
+                            max.unwrap_or_default()
+                        ),
+                        None,
+                    ));
+                }
+                Assertion::ToolCount {
+                    name: self.tool,
+                    min,
+                    max,
+                }
+            }
             other => {
                 return Err((
                     format!("unknown assertion type `{other}`"),

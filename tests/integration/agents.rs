@@ -127,6 +127,17 @@ fn unknown_and_malformed_tools_are_located_errors() {
         "error: prompts/support/agent.prompt:4:1: tool `issue_refnd` is not defined\n  help: define it in tools/issue_refnd.yaml, or inline under `toolDefs`\n",
     );
     p.write("prompts/support/agent.prompt", &agent(LOOKS_UP));
+    p.write(
+        "suites/agent.yaml",
+        &SUITE.replace(
+            "type: tool-not-called, value: issue_refund",
+            "type: tool-count, value: { min: 2, max: 1 }",
+        ),
+    );
+    p.promptgate(&["validate"]).exits(2).stderr_is(
+        "error: suites/agent.yaml:8:17: `tool-count`: max 1 is below min 2\n",
+    );
+    p.write("suites/agent.yaml", SUITE);
     p.write("tools/issue_refund.yaml", "descripton: typo\n");
     p.promptgate(&["validate"])
         .exits(2)
@@ -150,7 +161,7 @@ fn wire_project(mock: &Mock, kind: &str, stream: bool) -> Project {
         root.to_string()
     };
     let prompt = "---\ntools: [lookup_order, escalate]\n---\n{{role \"system\"}}You are a support agent.\n{{role \"user\"}}{{message}}\n";
-    let suite = "kind: regression\nprompt: agent\ncases:\n  - id: parallel\n    vars: { message: \"call lookup_order {\\\"order_id\\\": \\\"A1\\\"}\\ncall escalate {\\\"reason\\\": \\\"late\\\"}\" }\n    assert:\n      - { type: tool-called, value: lookup_order, args: { order_id: A1 }, match: exact }\n      - { type: tool-called, value: escalate, schema: { required: [reason] } }\n  - id: malformed\n    vars: { message: \"call lookup_order {\\\"order_id\\\": \" }\n    assert:\n      - { type: tool-called, value: lookup_order, args: { order_id: A1 } }\n";
+    let suite = "kind: regression\nprompt: agent\ncases:\n  - id: parallel\n    vars: { message: \"call lookup_order {\\\"order_id\\\": \\\"A1\\\"}\\ncall escalate {\\\"reason\\\": \\\"late\\\"}\" }\n    assert:\n      - { type: tool-called, value: lookup_order, args: { order_id: A1 }, match: exact }\n      - { type: tool-called, value: escalate, schema: { required: [reason] } }\n      - { type: tool-sequence, value: [lookup_order, escalate], match: in-order }\n      - { type: tool-count, value: { min: 1, max: 1 }, tool: escalate }\n  - id: malformed\n    vars: { message: \"call lookup_order {\\\"order_id\\\": \" }\n    assert:\n      - { type: tool-called, value: lookup_order, args: { order_id: A1 } }\n";
     Project::new()
         .with("tools/lookup_order.yaml", LOOKUP)
         .with("tools/escalate.yaml", ESCALATE)
