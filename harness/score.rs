@@ -7,7 +7,7 @@ use similar::TextDiff;
 
 use crate::adversarial::detect;
 use crate::provider::{FinishReason, ToolCall};
-use crate::suite::{ArgumentsCheck, Assertion, SequenceMatch};
+use crate::suite::{ArgumentsCheck, Assertion, SequenceMatch, ToolPolicy};
 
 /// What an assertion looks at: one sample's output and its measurements.
 #[derive(Debug, Clone, Copy, Default)]
@@ -247,6 +247,14 @@ fn check(assertion: &Assertion, o: Observed<'_>) -> AssertionResult {
                 )
             })
         }
+        Assertion::ToolPolicy(policy) => {
+            let broken: Vec<String> = o
+                .tool_calls
+                .iter()
+                .filter_map(|c| policy_breach(policy, c))
+                .collect();
+            AssertionResult::binary(kind, broken.is_empty(), || broken.join("; "))
+        }
         Assertion::ToolCount { name, min, max } => {
             let count = o
                 .tool_calls
@@ -443,6 +451,33 @@ fn subset_mismatch(expected: &Value, actual: &Value, at: &str) -> Option<String>
         (Value::Number(a), Value::Number(b)) if a.as_f64() == b.as_f64() => None,
         _ => Some(here()),
     }
+}
+
+/// How `call` breaks `policy`, if it does: a tool outside the allow-list, a forbidden tool, or
+/// arguments outside the tool's constraint (arguments that are not JSON are outside it).
+fn policy_breach(policy: &ToolPolicy, call: &ToolCall) -> Option<String> {
+    let name = &call.name;
+    if policy.forbid.iter().any(|f| f == name) {
+        return Some(format!("called `{name}`, which the policy forbids"));
+    }
+    if policy
+        .allow
+        .as_ref()
+        .is_some_and(|allow| !allow.contains(name))
+    {
+        return Some(format!("called `{name}`, which the policy does not allow"));
+    }
+    let (_, schema) = policy.args.iter().find(|(tool, _)| tool == name)?;
+    let arguments = match call.parsed_arguments() {
+        Ok(arguments) => arguments,
+        Err(e) => return Some(e),
+    };
+    let error = schema.validator.iter_errors(&arguments).next()?;
+    Some(format!(
+        "called `{name}` with {}, beyond the policy at `{}`: {error}",
+        preview(&arguments.to_string()),
+        error.instance_path()
+    ))
 }
 
 /// Whether the names `called` fit `expected` as `order` asks.

@@ -25,6 +25,15 @@ pub(crate) struct Pack {
     pub seeds: Vec<Seed>,
 }
 
+impl Pack {
+    /// Whether the pack judges tool calls against the suite's `tool_policy`.
+    pub(crate) fn needs_tool_policy(&self) -> bool {
+        self.detectors
+            .iter()
+            .any(|d| d.kind == "tool-policy" && d.value.is_none())
+    }
+}
+
 /// A detector as a pack writes it: an assertion type and its options.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -53,7 +62,7 @@ pub(crate) struct Seed {
     pub document: Option<String>,
 }
 
-const SOURCES: [(&str, &str); 8] = [
+const SOURCES: [(&str, &str); 9] = [
     (
         "prompt-injection",
         include_str!("packs/prompt-injection.yaml"),
@@ -67,6 +76,10 @@ const SOURCES: [(&str, &str); 8] = [
         include_str!("packs/system-prompt-extraction.yaml"),
     ),
     ("jailbreak", include_str!("packs/jailbreak.yaml")),
+    (
+        "excessive-agency",
+        include_str!("packs/excessive-agency.yaml"),
+    ),
     ("pii-leakage", include_str!("packs/pii-leakage.yaml")),
     (
         "output-handling",

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::{Assertion, AssertionSpec, Case, JsonSchema, RawCase, RawSuite};
+use super::{Assertion, AssertionSpec, Case, JsonSchema, RawCase, RawSuite, ToolPolicy};
 use crate::adversarial::packs::{self, Pack};
 use crate::adversarial::transform::{self, Transform};
 use crate::adversarial::{Attack, CANARY_SLOT, Plant, canary_for};
@@ -29,6 +29,8 @@ pub(super) struct AttackSuite<'d> {
     transforms: Vec<Transform>,
     /// What structured output must keep to; `None` accepts any JSON.
     schema: Option<Arc<JsonSchema>>,
+    /// What the agent may do with its tools, with where the suite writes it.
+    tool_policy: Option<(Arc<ToolPolicy>, Location)>,
     /// The suite's default assertions, which every case gets first.
     defaults: &'d [Assertion],
 }
@@ -66,7 +68,15 @@ impl<'d> AttackSuite<'d> {
         for name in raw.pack.iter().chain(&raw.packs) {
             let location = at(&name.referenced);
             if name.value == "all" {
-                packs.extend(packs::all().iter().map(|p| (p, location.clone())));
+                // A pack that judges tool calls needs the suite's `tool_policy`; `all` takes it
+                // when there is one.
+                let fits = |p: &&Pack| raw.tool_policy.is_some() || !p.needs_tool_policy();
+                packs.extend(
+                    packs::all()
+                        .iter()
+                        .filter(fits)
+                        .map(|p| (p, location.clone())),
+                );
                 continue;
             }
             let pack = packs::get(&name.value).ok_or_else(|| {
@@ -111,6 +121,19 @@ impl<'d> AttackSuite<'d> {
                 }))
             }
         };
+        let tool_policy = match &raw.tool_policy {
+            None => None,
+            Some(policy) => {
+                let location = at(&policy.referenced);
+                let parsed =
+                    ToolPolicy::parse(&policy.value).map_err(|(message, hint)| Error::Invalid {
+                        location: location.clone(),
+                        message: format!("`tool_policy`: {message}"),
+                        hint,
+                    })?;
+                Some((Arc::new(parsed), location))
+            }
+        };
         Ok(Self {
             target,
             context: raw.context.clone(),
@@ -118,6 +141,7 @@ impl<'d> AttackSuite<'d> {
             packs,
             transforms,
             schema,
+            tool_policy,
             defaults,
         })
     }
@@ -125,7 +149,7 @@ impl<'d> AttackSuite<'d> {
     /// Adds the cases of every pack the suite names.
     pub(super) fn pack_cases(&self, out: &mut Vec<Case>) -> Result<()> {
         for (pack, location) in &self.packs {
-            let detectors = self.pack_detectors(pack)?;
+            let detectors = self.pack_detectors(pack, location)?;
             let mut assertions = self.defaults.to_vec();
             assertions.extend(detectors);
             for seed in &pack.seeds {
@@ -225,11 +249,22 @@ impl<'d> AttackSuite<'d> {
     }
 
     /// A pack's detectors, compiled; `json-schema` without a value checks the suite's `schema`
-    /// (any JSON when the suite has none).
-    fn pack_detectors(&self, pack: &Pack) -> Result<Vec<Assertion>> {
+    /// (any JSON when the suite has none), and `tool-policy` the suite's `tool_policy` (which
+    /// the pack then needs, at `location` where the suite names it).
+    fn pack_detectors(&self, pack: &Pack, location: &Location) -> Result<Vec<Assertion>> {
         pack.detectors
             .iter()
             .map(|d| {
+                if d.kind == "tool-policy" && d.value.is_none() {
+                    return match &self.tool_policy {
+                        Some((policy, _)) => Ok(Assertion::ToolPolicy(policy.clone())),
+                        None => Err(Error::invalid_with_hint(
+                            location.clone(),
+                            format!("the `{}` pack judges tool calls against the suite's `tool_policy`, and this suite has none", pack.name),
+                            "add `tool_policy: { forbid: [delete_account], args: { issue_refund: { properties: { amount: { maximum: 100 } } } } }`",
+                        )),
+                    };
+                }
                 if d.kind == "json-schema" && d.value.is_none() {
                     return Ok(match &self.schema {
                         Some(schema) => Assertion::JsonSchema(schema.clone()),
@@ -331,6 +366,7 @@ pub(super) fn reject_attack_fields(raw: &RawSuite, kind_at: &Location) -> Result
         ("packs", !raw.packs.is_empty()),
         ("transforms", !raw.transforms.is_empty()),
         ("schema", raw.schema.is_some()),
+        ("tool_policy", raw.tool_policy.is_some()),
         (
             "tolerance.max_new_successes",
             tolerance.is_some_and(|t| t.max_new_successes.is_some()),

@@ -170,6 +170,9 @@ pub enum Assertion {
         /// How they must fit.
         order: SequenceMatch,
     },
+    /// Every call keeps to the policy: allowed tools only, no forbidden one, arguments within
+    /// their constraints.
+    ToolPolicy(std::sync::Arc<ToolPolicy>),
     /// The number of calls (of one tool, or of any) is within bounds.
     ToolCount {
         /// The tool counted; every call when `None`.
@@ -179,6 +182,82 @@ pub enum Assertion {
         /// Most calls.
         max: Option<u64>,
     },
+}
+
+/// What an agent may do with its tools: the `tool-policy` detector's rules.
+#[derive(Debug, Default)]
+pub struct ToolPolicy {
+    /// The only tools it may call, when given.
+    pub allow: Option<Vec<String>>,
+    /// Tools it must never call.
+    pub forbid: Vec<String>,
+    /// Per tool, a JSON Schema its arguments must be valid against.
+    pub args: Vec<(String, JsonSchema)>,
+}
+
+impl ToolPolicy {
+    /// Reads a policy written as `{ allow: [..], forbid: [..], args: { TOOL: SCHEMA } }`.
+    fn parse(value: &Value) -> Result<Self, SpecError> {
+        let hint = || {
+            Some("write `{ forbid: [delete_account], args: { issue_refund: { properties: { amount: { maximum: 100 } } } } }`".to_string())
+        };
+        let map = value
+            .as_object()
+            .ok_or_else(|| ("a tool policy is a mapping".to_string(), hint()))?;
+        let names = |key: &str| -> Result<Option<Vec<String>>, SpecError> {
+            match map.get(key) {
+                None => Ok(None),
+                Some(v) => v
+                    .as_array()
+                    .and_then(|a| a.iter().map(|n| n.as_str().map(str::to_string)).collect())
+                    .map(Some)
+                    .ok_or_else(|| {
+                        (
+                            format!("the policy's `{key}` must be a list of tool names"),
+                            hint(),
+                        )
+                    }),
+            }
+        };
+        if let Some(other) = map
+            .keys()
+            .find(|k| !["allow", "forbid", "args"].contains(&k.as_str()))
+        {
+            return Err((format!("unknown key `{other}` in a tool policy"), hint()));
+        }
+        let mut args = Vec::new();
+        for (tool, schema) in map
+            .get("args")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            let validator = jsonschema::validator_for(schema).map_err(|e| {
+                (
+                    format!("the policy's schema for `{tool}` is not a valid JSON Schema: {e}"),
+                    None,
+                )
+            })?;
+            args.push((
+                tool.clone(),
+                JsonSchema {
+                    schema: schema.clone(),
+                    validator,
+                },
+            ));
+        }
+        if map.get("args").is_some_and(|a| !a.is_object()) {
+            return Err((
+                "the policy's `args` maps tool names to JSON Schemas".into(),
+                hint(),
+            ));
+        }
+        Ok(Self {
+            allow: names("allow")?,
+            forbid: names("forbid")?.unwrap_or_default(),
+            args,
+        })
+    }
 }
 
 /// How a `tool-sequence` assertion fits the calls to its names.
@@ -267,11 +346,12 @@ impl Assertion {
             Self::ToolNotCalled(_) => "tool-not-called",
             Self::ToolSequence { .. } => "tool-sequence",
             Self::ToolCount { .. } => "tool-count",
+            Self::ToolPolicy(_) => "tool-policy",
         }
     }
 }
 
-const ASSERTION_TYPES: &str = "equals, contains, icontains, not-contains, starts-with, regex, not-regex, is-json, json-schema, json-field, max-length, min-length, similar, max-latency-ms, max-cost, canary, regex-any, stop-reason, refusal, ngram-overlap, repetition, tool-called, tool-not-called, tool-sequence, tool-count";
+const ASSERTION_TYPES: &str = "equals, contains, icontains, not-contains, starts-with, regex, not-regex, is-json, json-schema, json-field, max-length, min-length, similar, max-latency-ms, max-cost, canary, regex-any, stop-reason, refusal, ngram-overlap, repetition, tool-called, tool-not-called, tool-sequence, tool-count, tool-policy";
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -338,6 +418,11 @@ struct RawSuite {
     /// Adversarial: the JSON Schema structured output must keep to.
     #[serde(default)]
     schema: Option<Value>,
+    /// Adversarial: what the agent may do with its tools, for the `excessive-agency` pack's
+    /// `tool-policy` detector (`{ allow: [..], forbid: [..], args: { TOOL: SCHEMA } }`).
+    #[serde(default)]
+    #[schemars(with = "Option<Value>")]
+    tool_policy: Option<Spanned<Value>>,
 }
 
 #[derive(Default, Deserialize, schemars::JsonSchema)]
@@ -965,6 +1050,15 @@ impl AssertionSpec<'_> {
                     }
                 };
                 Assertion::ToolSequence { names, order }
+            }
+            "tool-policy" => {
+                let value = self.value.as_ref().ok_or_else(|| {
+                    (
+                        "`tool-policy` needs the policy in `value`".to_string(),
+                        Some("write `value: { forbid: [delete_account] }`; in an adversarial suite, the suite's `tool_policy` is used".into()),
+                    )
+                })?;
+                Assertion::ToolPolicy(std::sync::Arc::new(ToolPolicy::parse(value)?))
             }
             "tool-count" => {
                 let bound = |key: &str| -> Result<Option<u64>, SpecError> {
