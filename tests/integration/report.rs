@@ -101,9 +101,11 @@ fn hostile_output_stays_text_and_the_filters_work() {
     let p = Project::new();
     let prompt = |extra: &str| {
         format!(
-            "---\ninput:\n  schema:\n    message: string\n---\n{{{{role \"system\"}}}}Be safe. <b onmouseover=\"document.title='PWNED'\">{extra}</b>\n{{{{role \"user\"}}}}{{{{message}}}}\n"
+            "---\ntools: [lookup_order]\ninput:\n  schema:\n    message: string\n---\n{{{{role \"system\"}}}}Be safe. <b onmouseover=\"document.title='PWNED'\">{extra}</b>\n{{{{role \"user\"}}}}{{{{message}}}}\ncall lookup_order {{{{message}}}}\n"
         )
     };
+    // Every payload is also a tool call's arguments, as a hostile model would write them.
+    p.write("tools/lookup_order.yaml", "description: Find an order.\n");
     p.write("prompts/bot.prompt", &prompt("marker-kept"));
     let mut suite = String::from("kind: regression\nprompt: bot\ncases:\n");
     for (i, payload) in hostile(wire.port).iter().enumerate() {
@@ -167,6 +169,10 @@ fn hostile_output_stays_text_and_the_filters_work() {
     assert!(
         all.contains("&lt;script&gt;document.title='PWNED'&lt;/script&gt;"),
         "the payload is shown as text"
+    );
+    assert!(
+        all.contains("→ lookup_order(&lt;script&gt;document.title='PWNED'&lt;/script&gt;)"),
+        "the tool call is shown as text"
     );
 
     let only_regressed = dom(&page, "#status=regressed");
