@@ -129,7 +129,7 @@ mod tests {
 
     #[test]
     fn every_pack_parses_with_at_least_25_unique_seeds() {
-        assert_eq!(all().len(), 8);
+        assert_eq!(all().len(), 9);
         for pack in all() {
             assert!(
                 pack.seeds.len() >= 25,

@@ -350,7 +350,7 @@ fn the_example_agent_variant_without_its_refund_limit_fails_the_gate_on_its_tool
         ])
         .exits(10)
         .stdout_has(&[
-            "✗ suite adversarial/agent: 4 new attack successes (limit 0)",
+            "✗ suite adversarial/agent: 10 new attack successes (limit 0)",
             "✗ suite agent: pass rate changed -25.0 points",
         ]);
     let report = p.report(&ran.output);
