@@ -59,6 +59,7 @@ fn report() -> CheckReport {
         rev: rev.into(),
         commit: None,
         hash: ContentHash::of(source),
+        tools: Default::default(),
         source: source.into(),
     };
     let cases: Vec<CaseReport> = (0..CASES)

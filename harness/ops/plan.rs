@@ -55,6 +55,10 @@ impl Prepared {
         )
         .map_err(|e| at_revision(e, rev))?;
         version.hash = content_of(&version.source, &partials, &tool_sources);
+        version.tools = tool_sources
+            .into_iter()
+            .filter_map(|(name, source)| Some((name, source?)))
+            .collect();
         Ok(Self {
             version,
             prompt,

@@ -57,7 +57,8 @@ impl Provider for Echo {
                 .collect::<Vec<_>>()
                 .join("\n");
             let tokens = approximate_tokens(&text);
-            let tool_calls = super::text_tools::calls(&text, &request.tools);
+            let rendered: Vec<String> = request.messages.iter().map(|m| m.text_content()).collect();
+            let tool_calls = super::text_tools::calls(&rendered.join("\n"), &request.tools);
             Ok(Completion {
                 usage: Usage::reported(tokens, tokens),
                 text,

@@ -564,9 +564,10 @@ fn prompt_diffs(h: &mut String, report: &CheckReport) {
             continue;
         }
         h.push_str("<table class=\"promptdiff\">\n");
-        let diff = TextDiff::from_lines(&c.baseline.source, &c.candidate.source);
-        let old: Vec<&str> = c.baseline.source.split_inclusive('\n').collect();
-        let new: Vec<&str> = c.candidate.source.split_inclusive('\n').collect();
+        let (before, after) = (c.baseline.text_with_tools(), c.candidate.text_with_tools());
+        let diff = TextDiff::from_lines(&before, &after);
+        let old: Vec<&str> = before.split_inclusive('\n').collect();
+        let new: Vec<&str> = after.split_inclusive('\n').collect();
         for op in diff.ops() {
             let (tag, old_range, new_range) = op.as_tag_tuple();
             let rows = old_range.len().max(new_range.len());

@@ -467,6 +467,7 @@ pub(crate) mod tests {
             rev: rev.into(),
             commit: (rev != "worktree").then(|| "0123456789abcdef0123456789abcdef01234567".into()),
             hash: ContentHash::of(source),
+            tools: Default::default(),
             source: source.into(),
         }
     }

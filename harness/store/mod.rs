@@ -41,12 +41,32 @@ pub struct Version {
     pub source: String,
     /// SHA-256 of the file's text.
     pub hash: ContentHash,
+    /// The definitions of the tools the prompt names (`tools/NAME.yaml`) at the revision, by
+    /// name: part of the version, so reports show their changes with the prompt's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tools: BTreeMap<String, String>,
 }
 
 impl Version {
     /// `name@rev`, for display.
     pub fn label(&self) -> String {
         format!("{}@{}", self.name, self.rev)
+    }
+
+    /// The prompt's text followed by each tool definition it names, under a `# tools/NAME.yaml`
+    /// line: what a reviewer reads and diffs as the version.
+    pub fn text_with_tools(&self) -> String {
+        let mut text = self.source.clone();
+        for (name, definition) in &self.tools {
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(&format!(
+                "# {}\n{definition}",
+                crate::artifact::tool_path(name)
+            ));
+        }
+        text
     }
 }
 
@@ -337,6 +357,7 @@ impl Store {
             rev: rev.to_string(),
             commit,
             hash: ContentHash::of(&source),
+            tools: Default::default(),
             source,
         })
     }
