@@ -305,7 +305,21 @@ fn input_bound(request: &Request) -> u64 {
         .map(|m| m.text_content().len() as u64 + 8)
         .sum::<u64>()
         + 16
+        + tools_bound(request)
 }
+
+/// The tools' definitions as sent, in bytes, plus a margin per tool for the framing an API
+/// wraps them in: tool definitions are input the provider counts and bills.
+fn tools_bound(request: &Request) -> u64 {
+    request
+        .tools
+        .iter()
+        .map(|t| serde_json::to_string(t).map_or(0, |s| s.len() as u64) + TOOL_FRAMING)
+        .sum()
+}
+
+/// Tokens an API may add around each tool definition.
+const TOOL_FRAMING: u64 = 64;
 
 /// A likely input size, for tokens-per-minute pacing (settled with the real count after).
 fn input_estimate(request: &Request) -> u64 {
@@ -313,7 +327,8 @@ fn input_estimate(request: &Request) -> u64 {
         .messages
         .iter()
         .map(|m| provider::approximate_tokens(&m.text_content()) * 4 / 3 + 4)
-        .sum()
+        .sum::<u64>()
+        + tools_bound(request) / 4
 }
 
 async fn execute(job: &Job, shared: &Shared, events: &mpsc::UnboundedSender<Message>) -> Outcome {
@@ -623,5 +638,23 @@ mod tests {
         assert_eq!(outcomes.iter().filter(|o| o.skipped).count(), 3);
         finished.sort_unstable();
         assert_eq!(finished, [0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn tool_definitions_count_in_a_call_s_worst_case() {
+        let provider = Arc::new(Scripted::default());
+        let plain = jobs(&provider, &["hi"], quick()).remove(0).request;
+        let mut with_tools = plain.clone();
+        with_tools.tools = vec![crate::artifact::ToolDef {
+            name: "lookup_order".into(),
+            description: Some("Find an order by its id.".into()),
+            input_schema: serde_json::json!({ "type": "object", "properties": { "order_id": { "type": "string" } } }),
+        }];
+        let definition = serde_json::to_string(&with_tools.tools[0]).unwrap().len() as u64;
+        assert_eq!(
+            input_bound(&with_tools),
+            input_bound(&plain) + definition + TOOL_FRAMING
+        );
+        assert!(input_estimate(&with_tools) > input_estimate(&plain));
     }
 }
