@@ -574,7 +574,7 @@ pub(super) fn estimate(root: &Path, jobs: &Jobs, use_cache: bool) -> Vec<Estimat
         }
         let usage = crate::provider::Usage::from_reply(
             (None, Some(u64::from(job.request.params.max_tokens))),
-            &job.request.messages,
+            &job.request,
             "",
         );
         e.calls += 1;

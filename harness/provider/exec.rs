@@ -202,9 +202,9 @@ impl Exec {
         let stdout = String::from_utf8_lossy(&stdout).into_owned();
         match serde_json::from_str::<Reply>(stdout.trim()) {
             Ok(reply) => Ok(Completion {
-                usage: reply.usage.unwrap_or_else(|| {
-                    Usage::from_reply((None, None), &request.messages, &reply.text)
-                }),
+                usage: reply
+                    .usage
+                    .unwrap_or_else(|| Usage::from_reply((None, None), request, &reply.text)),
                 finish: reply
                     .finish
                     .as_deref()
@@ -216,7 +216,7 @@ impl Exec {
             Err(_) => {
                 let text = stdout.strip_suffix('\n').unwrap_or(&stdout).to_string();
                 Ok(Completion {
-                    usage: Usage::from_reply((None, None), &request.messages, &text),
+                    usage: Usage::from_reply((None, None), request, &text),
                     text,
                     finish: FinishReason::Stop,
                     fingerprint: None,

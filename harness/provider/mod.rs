@@ -121,15 +121,21 @@ impl Usage {
     /// or received text.
     pub fn from_reply(
         (input_tokens, output_tokens): (Option<u64>, Option<u64>),
-        messages: &[Message],
+        request: &Request,
         reply: &str,
     ) -> Self {
         Self {
             input_tokens: input_tokens.unwrap_or_else(|| {
-                messages
+                let tools = match request.tools.is_empty() {
+                    true => 0,
+                    false => serde_json::to_string(&request.tools)
+                        .map_or(0, |definitions| approximate_tokens(&definitions)),
+                };
+                request
+                    .messages
                     .iter()
                     .map(|m| approximate_tokens(&m.text_content()))
-                    .fold(0, u64::saturating_add)
+                    .fold(tools, u64::saturating_add)
             }),
             output_tokens: output_tokens.unwrap_or_else(|| approximate_tokens(reply)),
             estimated: input_tokens.is_none() || output_tokens.is_none(),
@@ -410,4 +416,35 @@ pub(crate) fn cost(price: Option<Price>, usage: Usage) -> Option<f64> {
 pub(crate) fn approximate_tokens(text: &str) -> u64 {
     let by_bytes = text.len().div_ceil(4) as u64;
     by_bytes.max(text.split_whitespace().count() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_estimate_counts_the_tools_offered_and_reported_counts_win() {
+        let mut request = Request {
+            messages: vec![Message::text("user", "Where is my order A1001?")],
+            params: crate::config::Params::default().effective(),
+            sample: 0,
+            tools: Vec::new(),
+        };
+        let plain = Usage::from_reply((None, None), &request, "It shipped.");
+        assert!(plain.estimated);
+        request.tools.push(crate::artifact::ToolDef {
+            name: "lookup_order".into(),
+            description: Some("Find an order by its id and return its status.".into()),
+            input_schema: serde_json::json!({ "type": "object", "properties": { "order_id": { "type": "string" } } }),
+        });
+        let with_tools = Usage::from_reply((None, None), &request, "It shipped.");
+        assert!(
+            with_tools.input_tokens > plain.input_tokens + 10,
+            "{with_tools:?}"
+        );
+        assert_eq!(with_tools.output_tokens, plain.output_tokens);
+        let reported = Usage::from_reply((Some(7), Some(3)), &request, "It shipped.");
+        assert_eq!((reported.input_tokens, reported.output_tokens), (7, 3));
+        assert!(!reported.estimated);
+    }
 }

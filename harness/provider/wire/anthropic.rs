@@ -144,7 +144,7 @@ impl WireFormat for Anthropic {
                     usage.and_then(|u| u.input_tokens),
                     usage.and_then(|u| u.output_tokens),
                 ),
-                &request.messages,
+                request,
                 &text,
             ),
             text,

@@ -157,7 +157,7 @@ impl<W: WireFormat> Http<W> {
         let mut stream = Stream::default();
         http::stream_lines(builder, timeouts, |line| W::stream_line(line, &mut stream)).await?;
         let mut completion = stream.completion;
-        completion.usage = Usage::from_reply(stream.reported, &request.messages, &completion.text);
+        completion.usage = Usage::from_reply(stream.reported, request, &completion.text);
         Ok(completion)
     }
 }

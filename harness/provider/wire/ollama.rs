@@ -92,7 +92,7 @@ impl WireFormat for Ollama {
         Ok(Completion {
             usage: Usage::from_reply(
                 (reply.prompt_eval_count, reply.eval_count),
-                &request.messages,
+                request,
                 &reply.message.content,
             ),
             text: reply.message.content,

@@ -125,7 +125,7 @@ impl WireFormat for OpenAi {
                     usage.and_then(|u| u.prompt_tokens),
                     usage.and_then(|u| u.completion_tokens),
                 ),
-                &request.messages,
+                request,
                 &text,
             ),
             text,
