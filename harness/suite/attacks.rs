@@ -271,18 +271,12 @@ impl<'d> AttackSuite<'d> {
                         None => Assertion::IsJson,
                     });
                 }
-                AssertionSpec {
-                    kind: &d.kind,
+                AssertionSpec::<()> {
                     value: d.value.clone(),
-                    normalize: false,
-                    path: None,
                     threshold: d.threshold,
-                    args: None,
-                    matching: None,
-                    schema: None,
-                    tool: None,
+                    ..AssertionSpec::default()
                 }
-                .compile()
+                .compile(&d.kind)
                 .map_err(|(message, _)| {
                     Error::Internal(format!("built-in pack {}: {message}", pack.name))
                 })

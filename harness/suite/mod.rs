@@ -457,13 +457,16 @@ struct RawCase {
     plant: Option<Plant>,
 }
 
-#[derive(Deserialize, schemars::JsonSchema)]
+/// An assertion as written, before validation: in a suite file (`K` is the type with where
+/// it is written) or a JSONL case file (`K` is the type alone).
+#[derive(Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RawAssertion {
+#[schemars(bound = "", rename = "Assertion")]
+struct AssertionSpec<K> {
     /// The assertion type.
     #[serde(rename = "type")]
     #[schemars(schema_with = "assertion_type_schema")]
-    kind: Spanned<String>,
+    kind: K,
     #[serde(default)]
     value: Option<Value>,
     #[serde(default)]
@@ -485,6 +488,9 @@ struct RawAssertion {
     #[serde(default)]
     tool: Option<String>,
 }
+
+/// An assertion in a suite file.
+type RawAssertion = AssertionSpec<Spanned<String>>;
 
 /// The assertion types, as an enumeration editors complete.
 fn assertion_type_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
@@ -512,30 +518,7 @@ struct JsonlCase {
     #[serde(default)]
     expected: Option<String>,
     #[serde(default)]
-    assert: Vec<JsonlAssertion>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct JsonlAssertion {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    value: Option<Value>,
-    #[serde(default)]
-    normalize: bool,
-    #[serde(default)]
-    path: Option<String>,
-    #[serde(default)]
-    threshold: Option<f64>,
-    #[serde(default)]
-    args: Option<Value>,
-    #[serde(default, rename = "match")]
-    matching: Option<String>,
-    #[serde(default)]
-    schema: Option<Value>,
-    #[serde(default)]
-    tool: Option<String>,
+    assert: Vec<AssertionSpec<String>>,
 }
 
 impl Suite {
@@ -805,23 +788,16 @@ fn load_jsonl(
             )
         })?;
         let mut assertions = defaults.to_vec();
-        for a in raw.assert {
-            let spec = AssertionSpec {
-                kind: &a.kind,
-                value: a.value,
-                normalize: a.normalize,
-                path: a.path,
-                threshold: a.threshold,
-                args: a.args,
-                matching: a.matching,
-                schema: a.schema,
-                tool: a.tool,
-            };
-            assertions.push(spec.compile().map_err(|(message, hint)| Error::Invalid {
-                location: location.clone(),
-                message,
-                hint,
-            })?);
+        for spec in raw.assert {
+            let kind = spec.kind.clone();
+            assertions.push(
+                spec.compile(&kind)
+                    .map_err(|(message, hint)| Error::Invalid {
+                        location: location.clone(),
+                        message,
+                        hint,
+                    })?,
+            );
         }
         let id = raw.id.unwrap_or_else(|| format!("{stem}-{line_no}"));
         cases.push(Case {
@@ -839,42 +815,20 @@ fn load_jsonl(
 
 fn compile_raw(file: &Path, raw: RawAssertion) -> Result<Assertion> {
     let location = crate::yaml::location(file, &raw.kind.referenced, 1);
-    let spec = AssertionSpec {
-        kind: &raw.kind.value,
-        value: raw.value,
-        normalize: raw.normalize,
-        path: raw.path,
-        threshold: raw.threshold,
-        args: raw.args,
-        matching: raw.matching,
-        schema: raw.schema,
-        tool: raw.tool,
-    };
-    spec.compile().map_err(|(message, hint)| Error::Invalid {
-        location,
-        message,
-        hint,
-    })
-}
-
-/// An assertion as written, before validation; shared by YAML and JSONL cases.
-struct AssertionSpec<'a> {
-    kind: &'a str,
-    value: Option<Value>,
-    normalize: bool,
-    path: Option<String>,
-    threshold: Option<f64>,
-    args: Option<Value>,
-    matching: Option<String>,
-    schema: Option<Value>,
-    tool: Option<String>,
+    let kind = raw.kind.value.clone();
+    raw.compile(&kind)
+        .map_err(|(message, hint)| Error::Invalid {
+            location,
+            message,
+            hint,
+        })
 }
 
 type SpecError = (String, Option<String>);
 
-impl AssertionSpec<'_> {
-    fn compile(self) -> Result<Assertion, SpecError> {
-        let kind = self.kind;
+impl<K> AssertionSpec<K> {
+    /// The assertion of type `kind` (the spec's own, taken out of its span by the caller).
+    fn compile(self, kind: &str) -> Result<Assertion, SpecError> {
         let text = |v: &Option<Value>| -> Result<String, SpecError> {
             match v {
                 Some(Value::String(s)) => Ok(s.clone()),

@@ -37,8 +37,15 @@ pub(crate) trait WireFormat: Send + Sync + 'static {
     /// The JSON body of a request to `endpoint`.
     fn body(endpoint: &Endpoint, request: &Request) -> Value;
 
-    /// Adds the API key (and any header the API requires) to a request.
-    fn authorize(builder: reqwest::RequestBuilder, key: Option<&str>) -> reqwest::RequestBuilder;
+    /// Adds the API key (and any header the API requires) to a request; by default the key,
+    /// when there is one, goes as a bearer token (OpenAI, and Ollama behind an authenticating
+    /// proxy).
+    fn authorize(builder: reqwest::RequestBuilder, key: Option<&str>) -> reqwest::RequestBuilder {
+        match key {
+            Some(key) => builder.bearer_auth(key),
+            None => builder,
+        }
+    }
 
     /// The completion a whole reply carries.
     fn completion(reply: Self::Reply, request: &Request) -> Result<Completion, ProviderError>;

@@ -79,15 +79,6 @@ impl WireFormat for Ollama {
         body
     }
 
-    /// A key, when given, is sent as a bearer token (for servers behind an authenticating
-    /// proxy).
-    fn authorize(builder: reqwest::RequestBuilder, key: Option<&str>) -> reqwest::RequestBuilder {
-        match key {
-            Some(key) => builder.bearer_auth(key),
-            None => builder,
-        }
-    }
-
     fn completion(reply: ChatResponse, request: &Request) -> Result<Completion, ProviderError> {
         Ok(Completion {
             usage: Usage::from_reply(

@@ -93,14 +93,6 @@ impl WireFormat for OpenAi {
         body
     }
 
-    /// The key goes as a bearer token.
-    fn authorize(builder: reqwest::RequestBuilder, key: Option<&str>) -> reqwest::RequestBuilder {
-        match key {
-            Some(key) => builder.bearer_auth(key),
-            None => builder,
-        }
-    }
-
     fn completion(reply: ChatResponse, request: &Request) -> Result<Completion, ProviderError> {
         let choice = reply
             .choices
