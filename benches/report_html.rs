@@ -25,6 +25,7 @@ fn side(text: String, pass: bool) -> SideReport {
         samples: vec![SampleReport {
             output: Some(text),
             tool_calls: Vec::new(),
+            trajectory: None,
             error: None,
             latency_ms: 400,
             cost: Some(0.00002),

@@ -10,7 +10,8 @@
 //!   [`artifact`] (parse and render prompts);
 //! - 1 definitions: [`config`], [`adversarial`], [`provider`] (with the replay cassettes),
 //!   [`suite`];
-//! - 2 state and execution: [`store`] (git), [`cache`], [`runner`], [`record`];
+//! - 2 state and execution: [`store`] (git), [`cache`], [`runner`], [`record`],
+//!   [`conversation`] (a conversation case's steps);
 //! - 3 judgement: [`compare`], [`score`], [`gate`], [`report`];
 //! - 4 commands: [`ops`], one function per command.
 
@@ -34,6 +35,7 @@ mod artifact;
 mod cache;
 mod compare;
 mod config;
+mod conversation;
 pub mod errors;
 mod files;
 mod gate;

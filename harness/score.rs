@@ -6,6 +6,7 @@ use serde_json::Value;
 use similar::TextDiff;
 
 use crate::adversarial::detect;
+use crate::conversation::{End, Trajectory};
 use crate::provider::{FinishReason, ToolCall};
 use crate::suite::{ArgumentsCheck, Assertion, SequenceMatch, ToolPolicy};
 
@@ -28,6 +29,8 @@ pub struct Observed<'a> {
     pub system: Option<&'a str>,
     /// The tools the model called.
     pub tool_calls: &'a [ToolCall],
+    /// A conversation's steps, when the sample is a conversation.
+    pub trajectory: Option<&'a Trajectory>,
 }
 
 /// The result of one assertion on one output.
@@ -52,6 +55,44 @@ impl AssertionResult {
             score: if pass { 1.0 } else { 0.0 },
             reason: if pass { String::new() } else { reason() },
         }
+    }
+}
+
+/// What a conversation's end says of it: a failure when it stopped before its script was
+/// played out (the step limit while the model still called tools, or a call the script has
+/// no result for, in a suite that fails those); nothing when it ran to its final answer.
+pub(crate) fn conversation_end(
+    trajectory: &Trajectory,
+    script: &crate::suite::Script,
+) -> Option<AssertionResult> {
+    let last = trajectory.steps.last();
+    match trajectory.end {
+        End::Answered => None,
+        End::StepLimit => Some(AssertionResult::binary("step-limit", false, || {
+            format!(
+                "the model was still calling tools after {} steps (max_steps), in turn {} of {}",
+                trajectory.steps.len(),
+                last.map_or(1, |s| s.turn + 1),
+                script.turns.len()
+            )
+        })),
+        End::UnexpectedCall => Some(AssertionResult::binary("unexpected-call", false, || {
+            let calls = last.map(|s| {
+                s.tool_calls
+                    .iter()
+                    .filter(|c| {
+                        let input = c.parsed_arguments().unwrap_or(Value::Null);
+                        script.result_for(s.turn, &c.name, &input).is_none()
+                    })
+                    .map(|c| format!("{}({})", c.name, c.arguments))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            });
+            format!(
+                "called {}, for which the case's script has no result (unexpected_calls: fail)",
+                calls.unwrap_or_default()
+            )
+        })),
     }
 }
 
@@ -254,6 +295,14 @@ fn check(assertion: &Assertion, o: Observed<'_>) -> AssertionResult {
                 .filter_map(|c| policy_breach(policy, c))
                 .collect();
             AssertionResult::binary(kind, broken.is_empty(), || broken.join("; "))
+        }
+        Assertion::MaxSteps(most) => {
+            let steps = o.trajectory.map_or(1, |t| t.steps.len()) as u64;
+            let cut = o.trajectory.is_some_and(|t| t.end == End::StepLimit);
+            AssertionResult::binary(kind, steps <= *most && !cut, || match cut {
+                true => format!("the step limit stopped the conversation after {steps} steps"),
+                false => format!("took {steps} steps, more than {most}"),
+            })
         }
         Assertion::ToolCount { name, min, max } => {
             let count = o

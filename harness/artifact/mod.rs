@@ -57,6 +57,38 @@ impl Message {
             })
             .collect()
     }
+
+    /// The text a provider bills for the message: its text parts, and the tool calls and
+    /// results it carries as JSON. For token estimates and budget bounds.
+    pub fn counted_text(&self) -> String {
+        let mut text = self.text_content();
+        for part in &self.content {
+            match part {
+                Part::ToolRequest(call) => text.push_str(&format!("{}{}", call.name, call.input)),
+                Part::ToolResponse(result) => {
+                    text.push_str(&format!("{}{}", result.name, result.output));
+                }
+                _ => {}
+            }
+        }
+        text
+    }
+
+    /// The tool calls the message carries (a model message in a conversation).
+    pub fn tool_requests(&self) -> impl Iterator<Item = &ToolRequest> {
+        self.content.iter().filter_map(|p| match p {
+            Part::ToolRequest(call) => Some(call),
+            _ => None,
+        })
+    }
+
+    /// The tool results the message carries (a `tool` message in a conversation).
+    pub fn tool_responses(&self) -> impl Iterator<Item = &ToolResponse> {
+        self.content.iter().filter_map(|p| match p {
+            Part::ToolResponse(result) => Some(result),
+            _ => None,
+        })
+    }
 }
 
 /// One part of a message's content.
@@ -69,6 +101,56 @@ pub enum Part {
     Media(Media),
     /// A marker such as the start of a `{{section}}`.
     Metadata(Map<String, Value>),
+    /// A tool call the model made, in a conversation's history (Dotprompt's `toolRequest`).
+    #[serde(rename = "toolRequest")]
+    ToolRequest(ToolRequest),
+    /// A tool's result sent back to the model (Dotprompt's `toolResponse`).
+    #[serde(rename = "toolResponse")]
+    ToolResponse(ToolResponse),
+}
+
+/// A tool call inside a message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolRequest {
+    /// The tool called.
+    pub name: String,
+    /// The call's id, which its result refers to.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// The arguments: the JSON the model wrote, or the text it wrote when that was not JSON.
+    pub input: Value,
+}
+
+/// A tool's result inside a message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolResponse {
+    /// The tool that answered.
+    pub name: String,
+    /// The id of the call it answers.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// What the tool returned.
+    pub output: Value,
+}
+
+impl ToolResponse {
+    /// The output as the text a model reads: a string as it is, anything else as JSON.
+    pub fn output_text(&self) -> String {
+        match &self.output {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl ToolRequest {
+    /// The arguments as the text a model wrote: JSON, or the malformed text as it was.
+    pub fn input_text(&self) -> String {
+        match &self.input {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
 }
 
 /// A media reference inside a message.

@@ -40,6 +40,12 @@ impl Bar {
                     eprintln!("running {calls} calls");
                 }
             }
+            Progress::More { calls } => {
+                self.total += calls;
+                if let Some(bar) = &self.bar {
+                    bar.inc_length(calls as u64);
+                }
+            }
             Progress::Calls(counts) => {
                 let done = counts.done;
                 let line = describe(&counts);

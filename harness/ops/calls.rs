@@ -6,10 +6,14 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
 use super::plan::Jobs;
 use super::{Env, Progress};
 use crate::cache::Cache;
+use crate::conversation::{Conversation, Next};
 use crate::errors::{Error, Result};
+use crate::provider::{Provider, Request};
 use crate::record::{CallRecord, Manifest, RunDir};
 use crate::runner::{self, BudgetLimits, Event, Outcome, RunnerOptions};
 
@@ -167,71 +171,156 @@ pub(super) struct Executed {
 /// Creates (or reopens) the run directory, answers what it can from an earlier attempt of the
 /// run and from the response cache, makes the other calls within the budget, and logs each one
 /// as it finishes. Calls the budget or an interrupt stopped come back skipped and unlogged.
+///
+/// A conversation's job is its first call; its later steps run in waves (every conversation's
+/// next call at once), each step answered, made and logged like any call, and the job's
+/// outcome is the whole conversation's.
 pub(super) fn execute(
     target: RunTarget<'_>,
     jobs: Jobs,
     options: &CallOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Executed> {
-    if options.from_log {
-        return replay_log(target, jobs, progress);
-    }
-    let root = target.root;
-    let run_dir = if target.resumed.is_empty() && !RunDir::exists(root, &target.manifest.run_id) {
-        RunDir::create(root, &target.manifest)?
-    } else {
-        RunDir::reopen(root, &target.manifest.run_id)?
-    };
     progress(Progress::Started {
         calls: jobs.jobs.len(),
     });
+    let root = target.root;
+    let run_id = target.manifest.run_id.clone();
+    let mut calls: Box<dyn Calls + '_> = if options.from_log {
+        Box::new(LogReplay {
+            resumed: &target.resumed,
+            tally: Tally::default(),
+            missing: 0,
+        })
+    } else {
+        let run_dir = if target.resumed.is_empty() && !RunDir::exists(root, &target.manifest.run_id)
+        {
+            RunDir::create(root, &target.manifest)?
+        } else {
+            RunDir::reopen(root, &target.manifest.run_id)?
+        };
+        Box::new(Ledger {
+            run_dir,
+            cache: (!options.no_cache).then(|| Cache::open(root)),
+            tally: Tally::default(),
+            logged: 0,
+            meta: Vec::new(),
+            outcomes: Vec::new(),
+            resumed: &target.resumed,
+        })
+    };
     let Jobs {
         jobs: planned,
         keys,
         labels,
         providers,
+        conversations,
         ..
     } = jobs;
-    let requests: Vec<crate::provider::Request> = if options.record {
-        planned.iter().map(|j| j.request.clone()).collect()
-    } else {
-        Vec::new()
+    let mut wave = Wave {
+        jobs: planned,
+        keys,
+        labels,
+        providers,
     };
-    let mut ledger = Ledger {
-        run_dir,
-        cache: (!options.no_cache).then(|| Cache::open(root)),
-        tally: Tally::default(),
-        meta: Vec::with_capacity(planned.len()),
-        outcomes: vec![None; planned.len()],
-    };
-    let pending = ledger.answer_known(planned, keys, &target.resumed, progress);
-    let interrupted = ledger.call(pending, options, progress)?;
-    let Ledger {
-        run_dir,
-        tally,
-        outcomes,
-        ..
-    } = ledger;
-    if let Some(e) = tally.write_error {
-        return Err(e);
-    }
-    let outcomes = outcomes
-        .into_iter()
-        .map(|o| o.ok_or_else(|| Error::Internal("a planned call has no outcome".into())))
-        .collect::<Result<Vec<_>>>()?;
-    if options.record {
-        let entries = providers
+    let mut recorded = Vec::new();
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    let mut driving: Vec<Driving> = Vec::new();
+    let mut interrupted = false;
+    loop {
+        let first = outcomes.is_empty();
+        let mut wave_options = options.clone();
+        // Spent so far: the first wave, and the conversations' steps after their first.
+        wave_options.budget = remaining(
+            options.budget,
+            outcomes
+                .iter()
+                .chain(driving.iter().flat_map(|d| d.steps.iter().skip(1))),
+        );
+        let Wave {
+            jobs,
+            keys,
+            labels,
+            providers,
+        } = wave;
+        let requests: Vec<crate::provider::Request> = if options.record {
+            jobs.iter().map(|j| j.request.clone()).collect()
+        } else {
+            Vec::new()
+        };
+        let routes: Vec<Route> = jobs
             .iter()
-            .zip(&labels)
-            .zip(&requests)
-            .zip(&outcomes)
+            .map(|j| (j.provider.clone(), j.lane.clone()))
+            .collect();
+        let (answered, stopped) = calls.wave(jobs, keys, &wave_options, progress)?;
+        interrupted |= stopped;
+        if options.record {
+            recorded.extend(
+                providers
+                    .iter()
+                    .cloned()
+                    .zip(labels.iter().cloned())
+                    .zip(requests)
+                    .zip(answered.iter().cloned()),
+            );
+        }
+        // The first wave answers the planned jobs; the others, the conversations' next steps.
+        if first {
+            for (index, conversation) in conversations.iter().enumerate() {
+                if let Some(conversation) = conversation {
+                    driving.push(Driving {
+                        index,
+                        conversation: conversation.clone(),
+                        steps: Vec::new(),
+                        label: labels[index].clone(),
+                        provider: providers[index].clone(),
+                        route: routes[index].clone(),
+                        done: false,
+                    });
+                }
+            }
+            outcomes = answered.clone();
+        }
+        let mut next = Wave::default();
+        let mut answers = answered.into_iter();
+        for d in driving.iter_mut().filter(|d| !d.done) {
+            let outcome = match (first, answers.next()) {
+                (true, _) => outcomes[d.index].clone(),
+                (false, Some(o)) => o,
+                (false, None) => break,
+            };
+            if let Some(request) = d.advance(outcome, interrupted) {
+                next.keys.push(request.key(d.route.0.fingerprint())?);
+                next.labels
+                    .push(format!("{} step {}", d.label, d.steps.len() + 1));
+                next.providers.push(d.provider.clone());
+                next.jobs.push(runner::Job {
+                    provider: d.route.0.clone(),
+                    lane: d.route.1.clone(),
+                    request,
+                });
+            }
+        }
+        if next.jobs.is_empty() {
+            break;
+        }
+        progress(Progress::More {
+            calls: next.jobs.len(),
+        });
+        wave = next;
+    }
+    for d in driving {
+        let index = d.index;
+        outcomes[index] = d.fold();
+    }
+    let run_dir = calls.finish(&run_id, root)?;
+    if options.record {
+        let entries = recorded
+            .into_iter()
             .filter_map(|(((provider, case), request), outcome)| {
-                let completion = outcome.result.as_ref().ok()?.clone();
+                let completion = outcome.result.ok()?;
                 Some(crate::provider::cassette::Entry::new(
-                    provider.clone(),
-                    case.clone(),
-                    request.clone(),
-                    completion,
+                    provider, case, request, completion,
                 ))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -239,39 +328,198 @@ pub(super) fn execute(
     }
     Ok(Executed {
         outcomes,
-        run_dir: run_dir.finish()?,
+        run_dir,
         interrupted,
     })
+}
+
+/// Where a call goes: its provider and the provider's lane.
+type Route = (Arc<dyn Provider>, Arc<runner::Lane>);
+
+/// One wave of calls, with what the results log and cassettes record of each.
+#[derive(Default)]
+struct Wave {
+    jobs: Vec<runner::Job>,
+    keys: Vec<String>,
+    labels: Vec<String>,
+    providers: Vec<String>,
+}
+
+/// A conversation being driven: the planned job it answers, its steps' outcomes so far, and
+/// where its next calls go.
+struct Driving {
+    index: usize,
+    conversation: Conversation,
+    steps: Vec<Outcome>,
+    label: String,
+    provider: String,
+    route: Route,
+    done: bool,
+}
+
+impl Driving {
+    /// Takes the outcome of the conversation's last call; returns its next call, if any. An
+    /// error or a skipped call ends it, and so does an interrupt (a resumed run goes on from
+    /// the steps the log has).
+    fn advance(&mut self, outcome: Outcome, interrupted: bool) -> Option<Request> {
+        let next = match &outcome.result {
+            Ok(completion) => match self.conversation.advance(completion, outcome.cached) {
+                Next::Call(request) => Some(request),
+                Next::Done => None,
+            },
+            Err(_) => None,
+        };
+        self.steps.push(outcome);
+        if next.is_some() && interrupted {
+            self.steps.push(Outcome::skipped(
+                "interrupted before the conversation's next step",
+                0,
+                None,
+            ));
+            self.done = true;
+            return None;
+        }
+        self.done = next.is_none();
+        next
+    }
+
+    /// The whole conversation's outcome: its final answer with every call it made, the sums
+    /// of its steps' times, attempts, tokens and costs, and its trajectory; the last step's
+    /// error when one failed or was skipped.
+    fn fold(self) -> Outcome {
+        let trajectory = self.conversation.into_trajectory();
+        let steps = self.steps;
+        let cost = steps
+            .iter()
+            .map(|o| o.cost)
+            .try_fold(0.0, |total, cost| cost.map(|c| total + c));
+        let last = steps
+            .last()
+            .cloned()
+            .unwrap_or_else(|| Outcome::skipped("the conversation made no call", 0, None));
+        let result = last.result.map(|completion| {
+            let mut usage = crate::provider::Usage::default();
+            for c in steps.iter().filter_map(|o| o.result.as_ref().ok()) {
+                usage.input_tokens = usage.input_tokens.saturating_add(c.usage.input_tokens);
+                usage.output_tokens = usage.output_tokens.saturating_add(c.usage.output_tokens);
+                usage.estimated |= c.usage.estimated;
+            }
+            crate::provider::Completion {
+                text: trajectory.answer(None).to_string(),
+                finish: completion.finish,
+                usage,
+                fingerprint: completion.fingerprint,
+                tool_calls: trajectory.calls(None),
+            }
+        });
+        Outcome {
+            result,
+            latency_ms: steps.iter().map(|o| o.latency_ms).sum(),
+            attempts: steps.iter().map(|o| o.attempts).sum(),
+            cost,
+            cached: steps.iter().all(|o| o.cached),
+            skipped: last.skipped,
+            trajectory: Some(trajectory),
+        }
+    }
+}
+
+/// What is left of `budget` after the calls in `outcomes`.
+pub(super) fn remaining<'o>(
+    budget: BudgetLimits,
+    outcomes: impl IntoIterator<Item = &'o Outcome>,
+) -> BudgetLimits {
+    let mut calls = 0u64;
+    let mut tokens = 0u64;
+    let mut cost = 0.0;
+    for o in outcomes.into_iter().filter(|o| !o.cached && !o.skipped) {
+        calls += u64::from(o.attempts);
+        if let Ok(c) = &o.result {
+            tokens = tokens.saturating_add(c.usage.total());
+        }
+        cost += o.cost.unwrap_or(0.0);
+    }
+    BudgetLimits {
+        max_calls: budget.max_calls.map(|m| m.saturating_sub(calls)),
+        max_tokens: budget.max_tokens.map(|m| m.saturating_sub(tokens)),
+        max_cost: budget.max_cost.map(|m| (m - cost).max(0.0)),
+    }
+}
+
+/// Where a wave's calls are answered: made and logged ([`Ledger`]), or read back from a
+/// stored run's log ([`LogReplay`]).
+trait Calls {
+    /// The outcomes of `jobs`, in order, and whether an interrupt stopped the wave.
+    fn wave(
+        &mut self,
+        jobs: Vec<runner::Job>,
+        keys: Vec<String>,
+        options: &CallOptions,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<(Vec<Outcome>, bool)>;
+
+    /// Closes the run directory; returns its path.
+    fn finish(self: Box<Self>, run_id: &crate::ids::RunId, root: &Path) -> Result<PathBuf>;
 }
 
 /// What the results log records of a call besides its outcome: the provider's fingerprint,
 /// the request key, the effective parameters and the sample index.
 type CallMeta = (String, String, crate::config::EffectiveParams, u32);
 
-/// Where the outcomes of one [`execute`] go as they arrive: the run's results log, the response
-/// cache, the progress counts, and the outcome of each job.
-struct Ledger {
+/// Where the outcomes of a wave go as they arrive: the run's results log, the response cache,
+/// the progress counts, and the outcome of each job.
+struct Ledger<'r> {
     run_dir: RunDir,
     cache: Option<Cache>,
     tally: Tally,
+    /// Calls logged by earlier waves, so every call has its own number in the log.
+    logged: usize,
     meta: Vec<CallMeta>,
     outcomes: Vec<Option<Outcome>>,
+    resumed: &'r HashMap<String, Outcome>,
 }
 
-/// The jobs left to call, with each one's index in the plan and whether it may be cached.
+/// The jobs left to call, with each one's index in the wave and whether it may be cached.
 struct Pending {
     jobs: Vec<runner::Job>,
     origin: Vec<(usize, bool)>,
 }
 
-impl Ledger {
+impl Calls for Ledger<'_> {
+    fn wave(
+        &mut self,
+        jobs: Vec<runner::Job>,
+        keys: Vec<String>,
+        options: &CallOptions,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<(Vec<Outcome>, bool)> {
+        self.logged += self.meta.len();
+        self.meta = Vec::with_capacity(jobs.len());
+        self.outcomes = vec![None; jobs.len()];
+        let pending = self.answer_known(jobs, keys, progress);
+        let interrupted = self.call(pending, options, progress)?;
+        if let Some(e) = self.tally.write_error.take() {
+            return Err(e);
+        }
+        let outcomes = std::mem::take(&mut self.outcomes)
+            .into_iter()
+            .map(|o| o.ok_or_else(|| Error::Internal("a planned call has no outcome".into())))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((outcomes, interrupted))
+    }
+
+    fn finish(self: Box<Self>, _: &crate::ids::RunId, _: &Path) -> Result<PathBuf> {
+        self.run_dir.finish()
+    }
+}
+
+impl Ledger<'_> {
     /// Answers the jobs an earlier attempt of the run logged and those the cache holds; returns
     /// the others.
     fn answer_known(
         &mut self,
         planned: Vec<runner::Job>,
         keys: Vec<String>,
-        resumed: &HashMap<String, Outcome>,
         progress: &mut dyn FnMut(Progress),
     ) -> Pending {
         let mut pending = Pending {
@@ -285,7 +533,7 @@ impl Ledger {
                 job.request.params,
                 job.request.sample,
             ));
-            if let Some(outcome) = resumed.get(&self.meta[index].1) {
+            if let Some(outcome) = self.resumed.get(&self.meta[index].1) {
                 self.tally.count(outcome, progress);
                 self.outcomes[index] = Some(outcome.clone());
                 continue;
@@ -305,6 +553,7 @@ impl Ledger {
                         cost: entry.cost,
                         cached: true,
                         skipped: false,
+                        trajectory: None,
                     };
                     self.log(index, &outcome, progress);
                     self.outcomes[index] = Some(outcome);
@@ -395,7 +644,7 @@ impl Ledger {
     fn log(&mut self, index: usize, outcome: &Outcome, progress: &mut dyn FnMut(Progress)) {
         let (provider, key, params, sample) = &self.meta[index];
         let record = CallRecord {
-            call: index,
+            call: self.logged + index,
             provider: provider.clone(),
             key: key.clone(),
             params: *params,
@@ -409,40 +658,48 @@ impl Ledger {
     }
 }
 
-/// The outcomes of `jobs` as the run's results log has them, with nothing called, cached or
-/// written; a job the log lacks means the run cannot be re-derived as planned now.
-fn replay_log(
-    target: RunTarget<'_>,
-    jobs: Jobs,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<Executed> {
-    let mut tally = Tally::default();
-    progress(Progress::Started {
-        calls: jobs.jobs.len(),
-    });
-    let mut outcomes = Vec::with_capacity(jobs.keys.len());
-    let mut missing = 0;
-    for key in &jobs.keys {
-        match target.resumed.get(key) {
-            Some(outcome) => {
-                tally.count(outcome, progress);
-                outcomes.push(outcome.clone());
+/// A stored run's calls read back from its results log, with nothing called, cached or
+/// written (`promote --from-report`); a call the log lacks means the run cannot be re-derived
+/// as planned now.
+struct LogReplay<'r> {
+    resumed: &'r HashMap<String, Outcome>,
+    tally: Tally,
+    missing: usize,
+}
+
+impl Calls for LogReplay<'_> {
+    fn wave(
+        &mut self,
+        _: Vec<runner::Job>,
+        keys: Vec<String>,
+        _: &CallOptions,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<(Vec<Outcome>, bool)> {
+        let mut outcomes = Vec::with_capacity(keys.len());
+        for key in &keys {
+            match self.resumed.get(key) {
+                Some(outcome) => {
+                    self.tally.count(outcome, progress);
+                    outcomes.push(outcome.clone());
+                }
+                None => {
+                    self.missing += 1;
+                    outcomes.push(Outcome::skipped("not in the results log", 0, None));
+                }
             }
-            None => missing += 1,
         }
+        Ok((outcomes, false))
     }
-    let run_id = &target.manifest.run_id;
-    if missing > 0 {
-        return Err(Error::Usage(format!(
-            "run {run_id}'s results log lacks {missing} of the {} calls the check needs now (the prompts, suites or config changed since it ran), so its verdict cannot be re-derived; check again instead",
-            jobs.keys.len()
-        )));
+
+    fn finish(self: Box<Self>, run_id: &crate::ids::RunId, root: &Path) -> Result<PathBuf> {
+        if self.missing > 0 {
+            return Err(Error::Usage(format!(
+                "run {run_id}'s results log lacks {} of the calls the check needs now (the prompts, suites or config changed since it ran), so its verdict cannot be re-derived; check again instead",
+                self.missing
+            )));
+        }
+        Ok(RunDir::path_of(root, run_id))
     }
-    Ok(Executed {
-        outcomes,
-        run_dir: RunDir::path_of(target.root, run_id),
-        interrupted: false,
-    })
 }
 
 /// How long calls in flight may take to finish after a first Ctrl-C.
@@ -586,4 +843,67 @@ pub(super) fn estimate(root: &Path, jobs: &Jobs, use_cache: bool) -> Vec<Estimat
             .map(|(a, b)| a + b);
     }
     estimates
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::{Completion, ProviderError, Usage};
+    use crate::runner::{BudgetLimits, Outcome};
+
+    fn made(tokens: u64, cost: Option<f64>, attempts: u32) -> Outcome {
+        Outcome {
+            result: Ok(Completion {
+                usage: Usage {
+                    input_tokens: tokens,
+                    output_tokens: 0,
+                    estimated: false,
+                },
+                ..Completion::default()
+            }),
+            latency_ms: 1,
+            attempts,
+            cost,
+            cached: false,
+            skipped: false,
+            trajectory: None,
+        }
+    }
+
+    #[test]
+    fn what_remains_counts_made_calls_and_their_retries_only() {
+        let budget = BudgetLimits {
+            max_calls: Some(10),
+            max_tokens: Some(100),
+            max_cost: Some(1.0),
+        };
+        let cached = Outcome {
+            cached: true,
+            ..made(50, Some(0.5), 0)
+        };
+        let failed = Outcome {
+            result: Err(ProviderError::transient("503")),
+            ..made(0, Some(0.25), 3)
+        };
+        let outcomes = [
+            made(30, Some(0.5), 1),
+            cached,
+            failed,
+            Outcome::skipped("cap", 0, None),
+        ];
+        let left = remaining(budget, &outcomes);
+        assert_eq!(left.max_calls, Some(6), "1 + 3 attempts made");
+        assert_eq!(left.max_tokens, Some(70), "the cache hit spent nothing");
+        assert_eq!(left.max_cost, Some(0.25));
+        // Overspent is nothing left, never a wrap-around or a negative cap.
+        let spent = remaining(budget, &[made(500, Some(3.0), 20)]);
+        assert_eq!(
+            (spent.max_calls, spent.max_tokens, spent.max_cost),
+            (Some(0), Some(0), Some(0.0))
+        );
+        assert_eq!(
+            remaining(BudgetLimits::default(), &outcomes),
+            BudgetLimits::default()
+        );
+    }
 }

@@ -49,6 +49,11 @@ pub enum Progress {
         /// Calls to make.
         calls: usize,
     },
+    /// Conversations need more calls: their next steps.
+    More {
+        /// Calls added.
+        calls: usize,
+    },
     /// A call finished, was answered from the cache, was skipped, or will be retried.
     Calls(CallCounts),
 }

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::artifact::{self, Prompt, RenderData, Template};
+use crate::conversation::Conversation;
 use crate::errors::{Error, Location, Result};
 use crate::ids::{ContentHash, PromptName};
 use crate::provider::{self, Provider, Request};
@@ -278,6 +279,8 @@ pub(super) struct Jobs {
     pub(super) labels: Vec<String>,
     /// The configured name of each job's provider, for cassettes.
     pub(super) providers: Vec<String>,
+    /// The conversation each job starts, when it is a conversation case's first call.
+    pub(super) conversations: Vec<Option<Conversation>>,
     index: HashMap<String, usize>,
 }
 
@@ -289,8 +292,35 @@ impl Jobs {
         request: Request,
         label: String,
     ) -> Result<usize> {
+        self.add_call(provider, request, label, None)
+    }
+
+    /// Adds a conversation case's sample: its first call, which the conversation drives on
+    /// from. Identical first calls of different scripts stay apart.
+    pub(super) fn add_conversation(
+        &mut self,
+        provider: &SuiteProvider,
+        script: Arc<crate::suite::Script>,
+        request: Request,
+        label: String,
+    ) -> Result<usize> {
+        let (conversation, first) = Conversation::start(script, request);
+        self.add_call(provider, first, label, Some(conversation))
+    }
+
+    fn add_call(
+        &mut self,
+        provider: &SuiteProvider,
+        request: Request,
+        label: String,
+        conversation: Option<Conversation>,
+    ) -> Result<usize> {
         let key = request.key(provider.provider.fingerprint())?;
-        if let Some(&i) = self.index.get(&key) {
+        let identity = match &conversation {
+            Some(c) => format!("{key} {:p}", Arc::as_ptr(c.script())),
+            None => key.clone(),
+        };
+        if let Some(&i) = self.index.get(&identity) {
             return Ok(i);
         }
         let i = self.jobs.len();
@@ -302,7 +332,8 @@ impl Jobs {
         self.keys.push(key.clone());
         self.labels.push(label);
         self.providers.push(provider.recorded_as.clone());
-        self.index.insert(key, i);
+        self.conversations.push(conversation);
+        self.index.insert(identity, i);
         Ok(i)
     }
 }
@@ -346,23 +377,25 @@ pub(super) fn plan_case(
 ) -> Result<Vec<usize>> {
     let params = effective_params(suite, prepared, provider);
     let messages = render_case(suite, case, prepared)?;
+    check_script(case, prepared)?;
     samples
         .map(|sample| {
-            jobs.add(
-                provider,
-                Request {
-                    messages: messages.clone(),
-                    params,
-                    sample,
-                    tools: prepared.tools.clone(),
-                },
-                format!(
-                    "{}/{}#{sample} on {}",
-                    suite.name,
-                    case.id,
-                    prepared.version.label()
-                ),
-            )
+            let request = Request {
+                messages: messages.clone(),
+                params,
+                sample,
+                tools: prepared.tools.clone(),
+            };
+            let label = format!(
+                "{}/{}#{sample} on {}",
+                suite.name,
+                case.id,
+                prepared.version.label()
+            );
+            match &case.script {
+                Some(script) => jobs.add_conversation(provider, script.clone(), request, label),
+                None => jobs.add(provider, request, label),
+            }
         })
         .collect()
 }
@@ -376,6 +409,7 @@ pub(super) fn render_case(
     check_case(suite, case, prepared)?;
     let data = RenderData {
         input: case.vars.clone(),
+        messages: case.history.clone(),
         ..RenderData::default()
     };
     let mut messages = prepared.template.render(&data).map_err(|e| {
@@ -392,6 +426,38 @@ pub(super) fn render_case(
         crate::adversarial::plant_in_system(&mut messages, line);
     }
     Ok(messages)
+}
+
+/// Refuses a conversation script with results for tools `prepared` does not offer: they could
+/// never be called, so the case would not test what it says. Located at the result.
+fn check_script(case: &crate::suite::Case, prepared: &Prepared) -> Result<()> {
+    let Some(script) = &case.script else {
+        return Ok(());
+    };
+    let offered: Vec<&str> = prepared.tools.iter().map(|t| t.name.as_str()).collect();
+    match script
+        .all_results()
+        .find(|r| !offered.contains(&r.tool.as_str()))
+    {
+        None => Ok(()),
+        Some(result) => Err(Error::invalid_with_hint(
+            result.location.clone(),
+            format!(
+                "case `{}` scripts a result for `{}`, which {} does not offer",
+                case.id,
+                result.tool,
+                prepared.version.label()
+            ),
+            match offered.is_empty() {
+                true => "the prompt offers no tools; name them in its `tools:`".to_string(),
+                false => format!(
+                    "{}it offers: {}",
+                    crate::errors::did_you_mean(&result.tool, offered.iter().copied()),
+                    offered.join(", ")
+                ),
+            },
+        )),
+    }
 }
 
 /// The system prompt `case` sends on `prepared`, when one of its assertions measures leaks of

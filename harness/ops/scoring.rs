@@ -16,48 +16,78 @@ pub(super) fn side_report(
 ) -> SideReport {
     let samples: Vec<SampleReport> = indices
         .iter()
-        .map(|&i| {
-            let outcome = &outcomes[i];
-            match &outcome.result {
-                Ok(c) => SampleReport {
-                    assertions: score::score(
-                        &case.assertions,
-                        Observed {
-                            text: &c.text,
-                            latency_ms: outcome.latency_ms,
-                            cost: outcome.cost,
-                            expected: case.expected.as_deref(),
-                            finish: Some(&c.finish),
-                            canary: case.attack.as_ref().map(|a| a.canary.as_str()),
-                            system,
-                            tool_calls: &c.tool_calls,
-                        },
-                    ),
-                    output: Some(crate::report::shown_output(&c.text, &c.tool_calls)),
-                    tool_calls: c.tool_calls.clone(),
-                    error: None,
-                    latency_ms: outcome.latency_ms,
-                    cost: outcome.cost,
-                    tokens: c.usage.total(),
-                    attempts: outcome.attempts,
-                    skipped: false,
-                },
-                Err(e) => SampleReport {
-                    output: None,
-                    tool_calls: Vec::new(),
-                    error: Some(e.message.clone()),
-                    latency_ms: outcome.latency_ms,
-                    cost: outcome.cost,
-                    tokens: 0,
-                    attempts: outcome.attempts,
-                    assertions: Vec::new(),
-                    skipped: outcome.skipped,
-                },
-            }
-        })
+        .map(|&i| sample_report(case, &outcomes[i], system))
         .collect();
     let pass_rate = compare::pass_rate(&scores_of(&samples));
     SideReport { pass_rate, samples }
+}
+
+/// Scores one sample: the case's assertions on its (final) answer and every call it made,
+/// each turn's own assertions on that turn, and a conversation's end when it cut the script
+/// short.
+fn sample_report(case: &Case, outcome: &Outcome, system: Option<&str>) -> SampleReport {
+    let c = match &outcome.result {
+        Ok(c) => c,
+        Err(e) => {
+            return SampleReport {
+                output: None,
+                tool_calls: Vec::new(),
+                trajectory: outcome.trajectory.clone(),
+                error: Some(e.message.clone()),
+                latency_ms: outcome.latency_ms,
+                cost: outcome.cost,
+                tokens: 0,
+                attempts: outcome.attempts,
+                assertions: Vec::new(),
+                skipped: outcome.skipped,
+            };
+        }
+    };
+    let observed = Observed {
+        text: &c.text,
+        latency_ms: outcome.latency_ms,
+        cost: outcome.cost,
+        expected: case.expected.as_deref(),
+        finish: Some(&c.finish),
+        canary: case.attack.as_ref().map(|a| a.canary.as_str()),
+        system,
+        tool_calls: &c.tool_calls,
+        trajectory: outcome.trajectory.as_ref(),
+    };
+    let mut assertions = score::score(&case.assertions, observed);
+    let mut output = crate::report::shown_output(&c.text, &c.tool_calls);
+    if let (Some(script), Some(trajectory)) = (&case.script, &outcome.trajectory) {
+        for (turn, spec) in script.turns.iter().enumerate() {
+            let calls = trajectory.calls(Some(turn));
+            let on_turn = Observed {
+                text: trajectory.answer(Some(turn)),
+                tool_calls: &calls,
+                ..observed
+            };
+            assertions.extend(
+                score::score(&spec.assertions, on_turn)
+                    .into_iter()
+                    .map(|mut r| {
+                        r.kind = format!("turn {}: {}", turn + 1, r.kind);
+                        r
+                    }),
+            );
+        }
+        assertions.extend(score::conversation_end(trajectory, script));
+        output = trajectory.lines().join("\n");
+    }
+    SampleReport {
+        assertions,
+        output: Some(output),
+        tool_calls: c.tool_calls.clone(),
+        trajectory: outcome.trajectory.clone(),
+        error: None,
+        latency_ms: outcome.latency_ms,
+        cost: outcome.cost,
+        tokens: c.usage.total(),
+        attempts: outcome.attempts,
+        skipped: false,
+    }
 }
 
 pub(super) fn scores(side: &SideReport) -> Vec<SampleScore> {
@@ -80,7 +110,14 @@ pub(super) fn scores_of(samples: &[SampleReport]) -> Vec<SampleScore> {
 pub(super) fn totals(cases: usize, outcomes: &[Outcome]) -> Totals {
     Totals {
         cases,
-        calls: outcomes.iter().filter(|o| !o.cached && !o.skipped).count(),
+        calls: outcomes
+            .iter()
+            .filter(|o| !o.skipped)
+            .map(|o| match &o.trajectory {
+                Some(t) => t.steps.iter().filter(|s| !s.cached).count(),
+                None => usize::from(!o.cached),
+            })
+            .sum(),
         cached: outcomes.iter().filter(|o| o.cached).count(),
         errors: outcomes
             .iter()

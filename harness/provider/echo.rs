@@ -5,7 +5,10 @@
 //!
 //! Tools follow the text protocol of [`super::text_tools`]: when the request offers tools,
 //! every line of the rendered messages that reads `call NAME` or `call NAME {JSON}`, with NAME
-//! an offered tool, becomes a call of that tool with those arguments, in order.
+//! an offered tool, becomes a call of that tool with those arguments, in order. In a
+//! conversation only the messages since the last reply (a model message or a tool result)
+//! count: echo calls what the user's turn asks for once, and answers the tools' results with
+//! text, which ends the turn.
 
 use super::{
     BoxFuture, Completion, FinishReason, Provider, ProviderError, Request, Usage,
@@ -50,14 +53,26 @@ impl Provider for Echo {
         request: &'a Request,
     ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
         Box::pin(async move {
-            let text: String = request
+            let messages: Vec<_> = request
                 .messages
+                .iter()
+                .map(super::text_tools::as_text)
+                .collect();
+            let text: String = messages
                 .iter()
                 .map(|m| format!("{}: {}", m.role, m.text_content().trim_end()))
                 .collect::<Vec<_>>()
                 .join("\n");
             let tokens = approximate_tokens(&text);
-            let rendered: Vec<String> = request.messages.iter().map(|m| m.text_content()).collect();
+            let since_reply = request
+                .messages
+                .iter()
+                .rposition(|m| m.role == "model" || m.tool_responses().next().is_some())
+                .map_or(0, |last| last + 1);
+            let rendered: Vec<String> = request.messages[since_reply..]
+                .iter()
+                .map(|m| m.text_content())
+                .collect();
             let tool_calls = super::text_tools::calls(&rendered.join("\n"), &request.tools);
             Ok(Completion {
                 usage: Usage::reported(tokens, tokens),

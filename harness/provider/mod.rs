@@ -134,7 +134,7 @@ impl Usage {
                 request
                     .messages
                     .iter()
-                    .map(|m| approximate_tokens(&m.text_content()))
+                    .map(|m| approximate_tokens(&m.counted_text()))
                     .fold(tools, u64::saturating_add)
             }),
             output_tokens: output_tokens.unwrap_or_else(|| approximate_tokens(reply)),

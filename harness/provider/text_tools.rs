@@ -2,6 +2,8 @@
 //! the echo provider share. The tools are described in a system message; the model calls one
 //! by writing a line `call NAME` or `call NAME {JSON arguments}`; each such line naming an
 //! offered tool becomes a [`ToolCall`], in order, and the rest of the text stays the answer.
+//! In a conversation's history a call is written back as that line, and a tool's result as a
+//! `user` message `result NAME: OUTPUT`.
 
 use crate::artifact::{Message, ToolDef};
 
@@ -23,14 +25,41 @@ pub(super) fn offer(tools: &[ToolDef]) -> Message {
     Message::text("system", text.trim_end())
 }
 
-/// `messages` with the tools offered first, when there are any.
+/// `messages` with the tools offered first, when there are any, and the history's tool calls
+/// and results written as text.
 pub(super) fn with_offer(messages: &[Message], tools: &[ToolDef]) -> Vec<Message> {
-    if tools.is_empty() {
-        return messages.to_vec();
-    }
-    std::iter::once(offer(tools))
-        .chain(messages.iter().cloned())
+    let offer = (!tools.is_empty()).then(|| offer(tools));
+    offer
+        .into_iter()
+        .chain(messages.iter().map(as_text))
         .collect()
+}
+
+/// A message with its tool calls as `call NAME ARGUMENTS` lines and its tool results as
+/// `result NAME: OUTPUT` lines (in a `user` message: chat templates know no tool role).
+pub(super) fn as_text(message: &Message) -> Message {
+    let results: Vec<String> = message
+        .tool_responses()
+        .map(|r| format!("result {}: {}", r.name, r.output_text()))
+        .collect();
+    if !results.is_empty() {
+        return Message::text("user", results.join("\n"));
+    }
+    let mut lines: Vec<String> = Vec::new();
+    let text = message.text_content();
+    if !text.is_empty() || message.tool_requests().next().is_none() {
+        lines.push(text);
+    }
+    lines.extend(
+        message
+            .tool_requests()
+            .map(|c| format!("call {} {}", c.name, c.input_text())),
+    );
+    Message {
+        role: message.role.clone(),
+        content: vec![crate::artifact::Part::Text(lines.join("\n"))],
+        metadata: message.metadata.clone(),
+    }
 }
 
 /// The calls `text` makes of `tools`: its `call NAME` and `call NAME {…}` lines that name an

@@ -221,6 +221,10 @@ pub struct SampleReport {
     /// The tools the model called, as it called them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tool_calls: Vec<crate::provider::ToolCall>,
+    /// A conversation case's steps: each turn's message, the model's text and calls, and the
+    /// results the script gave.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trajectory: Option<crate::conversation::Trajectory>,
     /// The error, when it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -476,6 +480,7 @@ pub(crate) mod tests {
         SampleReport {
             output: Some(output.into()),
             tool_calls: Vec::new(),
+            trajectory: None,
             error: None,
             latency_ms: 120,
             cost: Some(0.0001),

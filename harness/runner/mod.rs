@@ -55,6 +55,10 @@ pub(crate) struct Outcome {
     /// such outcomes are not logged, so a resumed run makes the call.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub skipped: bool,
+    /// A conversation case's steps, when the outcome is a whole conversation's (each step was
+    /// a call of its own, logged and cached as one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trajectory: Option<crate::conversation::Trajectory>,
 }
 
 impl Outcome {
@@ -67,6 +71,7 @@ impl Outcome {
             cost,
             cached: false,
             skipped: true,
+            trajectory: None,
         }
     }
 }
@@ -302,7 +307,7 @@ fn input_bound(request: &Request) -> u64 {
     request
         .messages
         .iter()
-        .map(|m| m.text_content().len() as u64 + 8)
+        .map(|m| m.counted_text().len() as u64 + 8)
         .sum::<u64>()
         + 16
         + tools_bound(request)
@@ -326,7 +331,7 @@ fn input_estimate(request: &Request) -> u64 {
     request
         .messages
         .iter()
-        .map(|m| provider::approximate_tokens(&m.text_content()) * 4 / 3 + 4)
+        .map(|m| provider::approximate_tokens(&m.counted_text()) * 4 / 3 + 4)
         .sum::<u64>()
         + tools_bound(request) / 4
 }
@@ -428,6 +433,7 @@ async fn execute(job: &Job, shared: &Shared, events: &mpsc::UnboundedSender<Mess
                     cost,
                     cached: false,
                     skipped: false,
+                    trajectory: None,
                 };
             }
         }
@@ -449,6 +455,7 @@ fn timed_out(settings: LaneSettings, attempts: u32, cost: Option<f64>) -> Outcom
         cost,
         cached: false,
         skipped: false,
+        trajectory: None,
     }
 }
 

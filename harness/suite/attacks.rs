@@ -332,6 +332,8 @@ impl<'d> AttackSuite<'d> {
                 plant: v.plant.line(&canary),
                 canary,
             }),
+            history: Vec::new(),
+            script: None,
         }
     }
 }

@@ -17,8 +17,12 @@ use crate::config::{Params, Tolerance};
 use crate::provider::FinishReason;
 
 mod attacks;
+mod script;
 use crate::errors::{Error, Location, Result};
 use crate::ids::PromptName;
+pub(crate) use script::{DEFAULT_MAX_STEPS, Script, UnexpectedCalls};
+#[cfg(test)]
+pub(crate) use script::{ScriptedResult, Turn};
 
 /// Where suite files live, relative to the project root.
 pub(crate) const SUITES_DIR: &str = "suites";
@@ -85,6 +89,11 @@ pub struct Case {
     pub location: Location,
     /// The attack, in an adversarial suite: its category, canary and planted secret.
     pub attack: Option<Attack>,
+    /// Earlier turns, sent as they are after the prompt's messages (Dotprompt's history).
+    pub history: Vec<crate::artifact::Message>,
+    /// The conversation's script, when the case is a conversation (`turns` or `results`):
+    /// promptgate answers the model's tool calls from it and plays its turns.
+    pub(crate) script: Option<std::sync::Arc<Script>>,
 }
 
 /// One deterministic check on an output.
@@ -182,6 +191,8 @@ pub enum Assertion {
         /// Most calls.
         max: Option<u64>,
     },
+    /// The conversation took at most this many model calls, and finished its script.
+    MaxSteps(u64),
 }
 
 /// What an agent may do with its tools: the `tool-policy` detector's rules.
@@ -347,11 +358,12 @@ impl Assertion {
             Self::ToolSequence { .. } => "tool-sequence",
             Self::ToolCount { .. } => "tool-count",
             Self::ToolPolicy(_) => "tool-policy",
+            Self::MaxSteps(_) => "max-steps",
         }
     }
 }
 
-const ASSERTION_TYPES: &str = "equals, contains, icontains, not-contains, starts-with, regex, not-regex, is-json, json-schema, json-field, max-length, min-length, similar, max-latency-ms, max-cost, canary, regex-any, stop-reason, refusal, ngram-overlap, repetition, tool-called, tool-not-called, tool-sequence, tool-count, tool-policy";
+const ASSERTION_TYPES: &str = "equals, contains, icontains, not-contains, starts-with, regex, not-regex, is-json, json-schema, json-field, max-length, min-length, similar, max-latency-ms, max-cost, canary, regex-any, stop-reason, refusal, ngram-overlap, repetition, tool-called, tool-not-called, tool-sequence, tool-count, tool-policy, max-steps";
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -389,6 +401,14 @@ struct RawSuite {
     /// Assertions every case gets first.
     #[serde(default)]
     defaults: RawDefaults,
+    /// Conversation cases: the model calls a conversation may make (default 10).
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    max_steps: Option<Spanned<u32>>,
+    /// Conversation cases: what a tool call the script has no result for gets: `answer` (an
+    /// error result, the default) or `fail` (the sample fails).
+    #[serde(default)]
+    unexpected_calls: UnexpectedCalls,
     /// The cases: inline, or `- file: PATH.jsonl` for many.
     #[serde(default)]
     #[schemars(with = "Vec<RawCase>")]
@@ -455,6 +475,22 @@ struct RawCase {
     document: Option<String>,
     #[serde(default)]
     plant: Option<Plant>,
+    /// A conversation: its turns.
+    #[serde(default)]
+    #[schemars(with = "Vec<script::RawTurn>")]
+    turns: Vec<Spanned<script::RawTurn>>,
+    /// A conversation: what the tools return, in every turn.
+    #[serde(default)]
+    #[schemars(with = "Vec<script::RawResult>")]
+    results: Vec<Spanned<script::RawResult>>,
+    /// Earlier turns, sent as they are.
+    #[serde(default)]
+    #[schemars(with = "Vec<script::RawHistoryMessage>")]
+    history: Vec<Spanned<script::RawHistoryMessage>>,
+    /// A conversation: the model calls it may make.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    max_steps: Option<Spanned<u32>>,
 }
 
 /// An assertion as written, before validation: in a suite file (`K` is the type with where
@@ -581,6 +617,19 @@ impl Suite {
             .map(|a| compile_raw(path, a))
             .collect::<Result<Vec<_>>>()?;
 
+        let conversation = script::ConversationDefaults {
+            max_steps: match &raw.max_steps {
+                Some(s) if s.value == 0 => {
+                    return Err(Error::invalid(
+                        at(&s.referenced),
+                        "max_steps must be at least 1",
+                    ));
+                }
+                Some(s) => s.value,
+                None => DEFAULT_MAX_STEPS,
+            },
+            unexpected: raw.unexpected_calls,
+        };
         let mut cases = Vec::new();
         let attack_suite = match kind {
             SuiteKind::Adversarial => Some(attacks::AttackSuite::new(path, &raw, &defaults)?),
@@ -638,6 +687,16 @@ impl Suite {
             for a in raw_case.assert {
                 assertions.push(compile_raw(path, a)?);
             }
+            let (history, script) = script::compile(
+                path,
+                script::RawConversation {
+                    turns: raw_case.turns,
+                    results: raw_case.results,
+                    history: raw_case.history,
+                    max_steps: raw_case.max_steps,
+                },
+                conversation,
+            )?;
             cases.push(Case {
                 id,
                 description: raw_case.description,
@@ -646,6 +705,8 @@ impl Suite {
                 assertions,
                 location,
                 attack: None,
+                history,
+                script: script.map(std::sync::Arc::new),
             });
         }
         let mut seen = std::collections::HashSet::new();
@@ -808,6 +869,8 @@ fn load_jsonl(
             assertions,
             location,
             attack: None,
+            history: Vec::new(),
+            script: None,
         });
     }
     Ok(())
@@ -1014,6 +1077,7 @@ impl<K> AssertionSpec<K> {
                 })?;
                 Assertion::ToolPolicy(std::sync::Arc::new(ToolPolicy::parse(value)?))
             }
+            "max-steps" => Assertion::MaxSteps(count(&self.value)?),
             "tool-count" => {
                 let bound = |key: &str| -> Result<Option<u64>, SpecError> {
                     match self.value.as_ref().map(|v| &v[key]) {

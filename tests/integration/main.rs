@@ -5,6 +5,7 @@ mod adversarial;
 mod agents;
 mod architecture;
 mod check;
+mod conversations;
 mod durability;
 mod errors;
 mod gate;

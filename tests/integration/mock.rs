@@ -10,7 +10,9 @@
 //!
 //! A request that offers tools gets native tool calls, in each wire format, for every line
 //! `call NAME ARGUMENTS` of its last message that names an offered tool (the arguments sent
-//! as written, so a malformed string stays malformed; streamed in two pieces).
+//! as written, so a malformed string stays malformed; streamed in two pieces). A tool's result
+//! is the last message of the next request, so a result that reads `call NAME ARGUMENTS` makes
+//! the mock call again: a test scripts a conversation of any length through its results.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -203,13 +205,23 @@ fn sse(data: &Value) -> String {
     format!("data: {data}\n\n")
 }
 
+/// The text of the last message: its content, or its blocks' texts and tool results joined
+/// (Anthropic sends tool results as `tool_result` blocks of a user message).
 fn last_text(body: &Value) -> String {
-    body["messages"]
+    let content = body["messages"]
         .as_array()
         .and_then(|m| m.last())
-        .and_then(|m| m["content"].as_str())
-        .unwrap_or_default()
-        .to_string()
+        .map(|m| m["content"].clone())
+        .unwrap_or_default();
+    match content {
+        Value::String(text) => text,
+        Value::Array(blocks) => blocks
+            .iter()
+            .filter_map(|b| b["text"].as_str().or(b["content"].as_str()))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
 }
 
 /// The tool calls the last message asks for: `call NAME ARGUMENTS` lines naming offered tools.

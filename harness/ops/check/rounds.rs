@@ -6,9 +6,9 @@ use super::verdict::{comparison_of, complete_tallies, evidence, score_cases};
 use crate::errors::Result;
 use crate::gate::{self, Noise};
 use crate::ops::Progress;
-use crate::ops::calls::{CallOptions, RunTarget, execute};
+use crate::ops::calls::{CallOptions, RunTarget, execute, remaining};
 use crate::ops::plan::{Jobs, plan_case};
-use crate::runner::{BudgetLimits, Outcome};
+use crate::runner::Outcome;
 use crate::stats;
 
 /// The most samples per case and version `--adaptive` draws unless told otherwise.
@@ -56,23 +56,6 @@ fn sampling_round(
         .collect()
 }
 
-/// What is left of `budget` after the calls in `outcomes`.
-fn remaining(budget: BudgetLimits, outcomes: &[Outcome]) -> BudgetLimits {
-    let made = outcomes.iter().filter(|o| !o.cached && !o.skipped);
-    let calls: u64 = made.clone().map(|o| u64::from(o.attempts)).sum();
-    let tokens: u64 = made
-        .clone()
-        .filter_map(|o| o.result.as_ref().ok())
-        .map(|c| c.usage.total())
-        .fold(0, u64::saturating_add);
-    let cost: f64 = made.filter_map(|o| o.cost).sum();
-    BudgetLimits {
-        max_calls: budget.max_calls.map(|m| m.saturating_sub(calls)),
-        max_tokens: budget.max_tokens.map(|m| m.saturating_sub(tokens)),
-        max_cost: budget.max_cost.map(|m| (m - cost).max(0.0)),
-    }
-}
-
 /// How many samples the rounds after the first may draw.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Sampling {
@@ -102,7 +85,7 @@ pub(super) fn sample_more(
         let (extra, added) = plan_round(planned, outcomes, round, sampling)?;
         if !added.is_empty() {
             let mut calls = calls.clone();
-            calls.budget = remaining(calls.budget, outcomes);
+            calls.budget = remaining(calls.budget, outcomes.iter());
             let target = RunTarget {
                 root: run.root,
                 manifest: run.manifest.clone(),
@@ -181,65 +164,4 @@ fn plan_round(
         }
     }
     Ok((extra, added))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::provider::{Completion, ProviderError, Usage};
-
-    fn made(tokens: u64, cost: Option<f64>, attempts: u32) -> Outcome {
-        Outcome {
-            result: Ok(Completion {
-                usage: Usage {
-                    input_tokens: tokens,
-                    output_tokens: 0,
-                    estimated: false,
-                },
-                ..Completion::default()
-            }),
-            latency_ms: 1,
-            attempts,
-            cost,
-            cached: false,
-            skipped: false,
-        }
-    }
-
-    #[test]
-    fn what_remains_counts_made_calls_and_their_retries_only() {
-        let budget = BudgetLimits {
-            max_calls: Some(10),
-            max_tokens: Some(100),
-            max_cost: Some(1.0),
-        };
-        let cached = Outcome {
-            cached: true,
-            ..made(50, Some(0.5), 0)
-        };
-        let failed = Outcome {
-            result: Err(ProviderError::transient("503")),
-            ..made(0, Some(0.25), 3)
-        };
-        let outcomes = [
-            made(30, Some(0.5), 1),
-            cached,
-            failed,
-            Outcome::skipped("cap", 0, None),
-        ];
-        let left = remaining(budget, &outcomes);
-        assert_eq!(left.max_calls, Some(6), "1 + 3 attempts made");
-        assert_eq!(left.max_tokens, Some(70), "the cache hit spent nothing");
-        assert_eq!(left.max_cost, Some(0.25));
-        // Overspent is nothing left, never a wrap-around or a negative cap.
-        let spent = remaining(budget, &[made(500, Some(3.0), 20)]);
-        assert_eq!(
-            (spent.max_calls, spent.max_tokens, spent.max_cost),
-            (Some(0), Some(0), Some(0.0))
-        );
-        assert_eq!(
-            remaining(BudgetLimits::default(), &outcomes),
-            BudgetLimits::default()
-        );
-    }
 }

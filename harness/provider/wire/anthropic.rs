@@ -68,14 +68,7 @@ impl WireFormat for Anthropic {
             .messages
             .iter()
             .filter(|m| m.role != "system")
-            .map(|m| {
-                let role = if m.role == "model" {
-                    "assistant"
-                } else {
-                    "user"
-                };
-                json!({ "role": role, "content": m.text_content() })
-            })
+            .map(message)
             .collect();
         let mut body = json!({
             "model": endpoint.model,
@@ -198,4 +191,40 @@ impl WireFormat for Anthropic {
         }
         Ok(false)
     }
+}
+
+/// One message in Anthropic's shape: a model message is the `assistant`'s, with its tool calls
+/// as `tool_use` blocks; tool results go back in a `user` message as `tool_result` blocks.
+fn message(m: &crate::artifact::Message) -> Value {
+    let results: Vec<Value> = m
+        .tool_responses()
+        .map(|r| json!({ "type": "tool_result", "tool_use_id": r.reference, "content": r.output_text() }))
+        .collect();
+    if !results.is_empty() {
+        return json!({ "role": "user", "content": results });
+    }
+    if m.role != "model" {
+        return json!({ "role": "user", "content": m.text_content() });
+    }
+    let calls: Vec<Value> = m
+        .tool_requests()
+        .map(|c| {
+            let input = if c.input.is_object() {
+                c.input.clone()
+            } else {
+                json!({})
+            };
+            json!({ "type": "tool_use", "id": c.reference, "name": c.name, "input": input })
+        })
+        .collect();
+    if calls.is_empty() {
+        return json!({ "role": "assistant", "content": m.text_content() });
+    }
+    let text = m.text_content();
+    let blocks = (!text.is_empty())
+        .then(|| json!({ "type": "text", "text": text }))
+        .into_iter()
+        .chain(calls)
+        .collect::<Vec<_>>();
+    json!({ "role": "assistant", "content": blocks })
 }

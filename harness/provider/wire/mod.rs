@@ -190,18 +190,63 @@ impl<W: WireFormat> Provider for Http<W> {
     }
 }
 
+/// The two dialects of chat messages: how tool calls and results go in the history sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    /// OpenAI's: arguments as the JSON text the model wrote, results by `tool_call_id`.
+    OpenAi,
+    /// Ollama's: arguments as a JSON object (`{}` when the model's were not JSON), results by
+    /// `tool_name`.
+    Ollama,
+}
+
 /// Messages as `{role, content}` objects with Dotprompt's `model` role sent as `assistant`, the
-/// shape OpenAI-compatible servers and Ollama read.
-fn chat_messages(messages: &[crate::artifact::Message]) -> Vec<Value> {
-    messages
-        .iter()
-        .map(|m| {
-            let role = if m.role == "model" {
-                "assistant"
-            } else {
-                m.role.as_str()
-            };
-            serde_json::json!({ "role": role, "content": m.text_content() })
-        })
-        .collect()
+/// shape OpenAI-compatible servers and Ollama read. A model message's tool calls go in its
+/// `tool_calls`; each tool result is a `tool` message of its own, naming the call it answers.
+fn chat_messages(messages: &[crate::artifact::Message], dialect: Dialect) -> Vec<Value> {
+    let mut out = Vec::with_capacity(messages.len());
+    for m in messages {
+        let role = if m.role == "model" {
+            "assistant"
+        } else {
+            m.role.as_str()
+        };
+        let results: Vec<_> = m.tool_responses().collect();
+        if !results.is_empty() {
+            for result in results {
+                let mut message =
+                    serde_json::json!({ "role": "tool", "content": result.output_text() });
+                match dialect {
+                    Dialect::OpenAi => message["tool_call_id"] = result.reference.clone().into(),
+                    Dialect::Ollama => message["tool_name"] = result.name.clone().into(),
+                }
+                out.push(message);
+            }
+            continue;
+        }
+        let mut message = serde_json::json!({ "role": role, "content": m.text_content() });
+        let calls: Vec<Value> = m
+            .tool_requests()
+            .map(|call| {
+                match dialect {
+                    Dialect::OpenAi => serde_json::json!({
+                        "id": call.reference,
+                        "type": "function",
+                        "function": { "name": call.name, "arguments": call.input_text() },
+                    }),
+                    Dialect::Ollama => serde_json::json!({
+                        "function": {
+                            "name": call.name,
+                            "arguments": if call.input.is_object() { call.input.clone() } else { serde_json::json!({}) },
+                        },
+                    }),
+                }
+            })
+            .collect();
+        if !calls.is_empty() {
+            message["tool_calls"] = Value::Array(calls);
+        }
+        out.push(message);
+    }
+    out
 }

@@ -7,7 +7,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Stream, WireFormat, arguments_text, chat_messages, function_tools};
+use super::{Dialect, Stream, WireFormat, arguments_text, chat_messages, function_tools};
 use crate::provider::http::{self, Endpoint};
 use crate::provider::{Completion, FinishReason, ProviderError, Request, ToolCall, Usage};
 
@@ -70,7 +70,7 @@ impl WireFormat for OpenAi {
     fn body(endpoint: &Endpoint, request: &Request) -> Value {
         let mut body = json!({
             "model": endpoint.model,
-            "messages": chat_messages(&request.messages),
+            "messages": chat_messages(&request.messages, Dialect::OpenAi),
             "temperature": request.params.temperature,
             "top_p": request.params.top_p,
             "seed": request.params.seed,
