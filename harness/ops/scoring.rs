@@ -118,7 +118,13 @@ pub(super) fn totals(cases: usize, outcomes: &[Outcome]) -> Totals {
                 None => usize::from(!o.cached),
             })
             .sum(),
-        cached: outcomes.iter().filter(|o| o.cached).count(),
+        cached: outcomes
+            .iter()
+            .map(|o| match &o.trajectory {
+                Some(t) => t.steps.iter().filter(|s| s.cached).count(),
+                None => usize::from(o.cached),
+            })
+            .sum(),
         errors: outcomes
             .iter()
             .filter(|o| o.result.is_err() && !o.skipped)

@@ -61,6 +61,8 @@ struct PageCase<'a> {
     /// Word diff of the first samples as `[tag, text]` with tags `e`, `d`, `i`; `None` when a
     /// side has no output.
     diff: Option<Vec<(&'static str, String)>>,
+    /// A conversation's first step where the two trajectories differ (1-based).
+    step: Option<usize>,
 }
 
 #[derive(Serialize)]
@@ -158,6 +160,7 @@ fn page_case<'a>(
         base: page_side(&case.baseline, with_output),
         cand_side: page_side(&case.candidate, with_output),
         diff,
+        step: case.first_divergence(),
     }
 }
 

@@ -189,16 +189,45 @@ pub struct CaseReport {
 
 impl CaseReport {
     /// What failed first on the candidate: its first failing assertion (`type: why`), or its
-    /// call's error.
+    /// call's error; for a conversation, with the step where the two trajectories part.
     pub fn first_failure(&self) -> Option<String> {
-        self.candidate.samples.iter().find_map(|s| match &s.error {
+        let failure = self.candidate.samples.iter().find_map(|s| match &s.error {
             Some(error) => Some(format!("error: {error}")),
             None => s
                 .assertions
                 .iter()
                 .find(|a| !a.pass)
                 .map(|a| format!("{}: {}", a.kind, a.reason)),
+        })?;
+        Some(match self.first_divergence() {
+            Some(step) => format!("{failure} (the trajectories first differ at step {step})"),
+            None => failure,
         })
+    }
+
+    /// The first step (1-based) where the first samples' trajectories differ: in what the
+    /// model said, the tools it called, with what, or what they returned; `None` when the
+    /// case is no conversation or the two agree step for step.
+    pub fn first_divergence(&self) -> Option<usize> {
+        fn trajectory(side: &SideReport) -> Option<&Vec<crate::conversation::Step>> {
+            let first = side.samples.first()?;
+            first.trajectory.as_ref().map(|t| &t.steps)
+        }
+        let (base, cand) = (trajectory(&self.baseline)?, trajectory(&self.candidate)?);
+        let same = |a: &crate::conversation::Step, b: &crate::conversation::Step| {
+            a.text == b.text
+                && a.results == b.results
+                && a.tool_calls.len() == b.tool_calls.len()
+                && a.tool_calls
+                    .iter()
+                    .zip(&b.tool_calls)
+                    .all(|(x, y)| x.name == y.name && x.arguments == y.arguments)
+        };
+        match base.iter().zip(cand).position(|(a, b)| !same(a, b)) {
+            Some(i) => Some(i + 1),
+            None if base.len() != cand.len() => Some(base.len().min(cand.len()) + 1),
+            None => None,
+        }
     }
 }
 

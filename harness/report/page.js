@@ -78,6 +78,7 @@
     h.appendChild(el('span', 'meta', data.candidates[c.ci]));
     if (c.desc) { h.appendChild(el('span', 'meta', c.desc)); }
     sec.appendChild(h);
+    if (c.step) { sec.appendChild(el('div', 'diverge', 'The trajectories first differ at step ' + c.step + '.')); }
     var grid = el('div', 'sides');
     grid.appendChild(side(c, 'b', 'baseline'));
     grid.appendChild(side(c, 'c', 'candidate'));

@@ -95,6 +95,12 @@ pub fn check_summary(report: &CheckReport, run_dir: &str, detail: Detail) -> Str
                                     a.kind, a.reason
                                 );
                             }
+                            if let Some(step) = k.first_divergence() {
+                                let _ = writeln!(
+                                    out,
+                                    "      the trajectories first differ at step {step}"
+                                );
+                            }
                             let _ = writeln!(out, "      diff: {}", inline_diff(b, cand));
                         }
                         (b, cand) => {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::{Assertion, AssertionSpec, Case, JsonSchema, RawCase, RawSuite, ToolPolicy};
+use super::{Assertion, AssertionSpec, Case, JsonSchema, RawCase, RawSuite, Script, ToolPolicy};
 use crate::adversarial::packs::{self, Pack};
 use crate::adversarial::transform::{self, Transform};
 use crate::adversarial::{Attack, CANARY_SLOT, Plant, canary_for};
@@ -21,6 +21,11 @@ pub(super) struct AttackSuite<'d> {
     target: String,
     /// The prompt variable documents go into; without it they follow the attack text.
     context: Option<String>,
+    /// The tool whose result carries documents, with where the suite names it: such attacks
+    /// are conversations in which the tool returns the document.
+    context_tool: Option<(String, Location)>,
+    /// Conversation settings, for attacks through a tool.
+    conversation: super::script::ConversationDefaults,
     /// Values of the prompt's other variables.
     vars: Map<String, Value>,
     /// The packs, each with where the suite names it.
@@ -51,8 +56,24 @@ pub(super) struct OwnAttack {
 
 impl<'d> AttackSuite<'d> {
     /// Reads the adversarial settings of `raw` (the file at `path`).
-    pub(super) fn new(path: &Path, raw: &RawSuite, defaults: &'d [Assertion]) -> Result<Self> {
+    pub(super) fn new(
+        path: &Path,
+        raw: &RawSuite,
+        defaults: &'d [Assertion],
+        conversation: super::script::ConversationDefaults,
+    ) -> Result<Self> {
         let at = |loc: &serde_saphyr::Location| crate::yaml::location(path, loc, 1);
+        let context_tool = raw
+            .context_tool
+            .as_ref()
+            .map(|t| (t.value.clone(), at(&t.referenced)));
+        if let (Some((_, location)), Some(_)) = (&context_tool, &raw.context) {
+            return Err(Error::invalid_with_hint(
+                location.clone(),
+                "a suite has both `context` and `context_tool`",
+                "documents go into a variable (`context`) or come back from a tool (`context_tool`), not both",
+            ));
+        }
         let target = raw
             .target
             .as_ref()
@@ -137,6 +158,8 @@ impl<'d> AttackSuite<'d> {
         Ok(Self {
             target,
             context: raw.context.clone(),
+            context_tool,
+            conversation,
             vars: raw.vars.clone(),
             packs,
             transforms,
@@ -311,13 +334,23 @@ impl<'d> AttackSuite<'d> {
         };
         let mut vars = self.vars.clone();
         vars.extend(v.vars.iter().map(|(k, val)| (k.clone(), val.clone())));
-        let message = match (document, &self.context) {
-            (Some(document), Some(context)) => {
+        let mut script = None;
+        let message = match (document, &self.context, &self.context_tool) {
+            (Some(document), _, Some((tool, location))) => {
+                script = Some(Arc::new(self.tool_returns(tool, location, document)));
+                // The user's own request, when the suite gives one, is what makes the agent
+                // call the tool; else the attack's task.
+                match self.vars.get(&self.target) {
+                    Some(Value::String(request)) => request.clone(),
+                    _ => attack,
+                }
+            }
+            (Some(document), Some(context), None) => {
                 vars.insert(context.clone(), Value::String(document));
                 attack
             }
-            (Some(document), None) => format!("{attack}\n\n{document}"),
-            (None, _) => attack,
+            (Some(document), None, None) => format!("{attack}\n\n{document}"),
+            (None, ..) => attack,
         };
         vars.insert(self.target.clone(), Value::String(message));
         Case {
@@ -333,7 +366,26 @@ impl<'d> AttackSuite<'d> {
                 canary,
             }),
             history: Vec::new(),
-            script: None,
+            script,
+        }
+    }
+
+    /// A one-turn conversation in which every call of `tool` returns `document`.
+    fn tool_returns(&self, tool: &str, location: &Location, document: String) -> Script {
+        Script {
+            turns: vec![super::Turn {
+                user: None,
+                results: Vec::new(),
+                assertions: Vec::new(),
+            }],
+            results: vec![super::ScriptedResult {
+                tool: tool.to_string(),
+                args: None,
+                result: Value::String(document),
+                location: location.clone(),
+            }],
+            max_steps: self.conversation.max_steps,
+            unexpected: super::UnexpectedCalls::Answer,
         }
     }
 }
@@ -357,6 +409,7 @@ pub(super) fn reject_attack_fields(raw: &RawSuite, kind_at: &Location) -> Result
     let set = [
         ("target", raw.target.is_some()),
         ("context", raw.context.is_some()),
+        ("context_tool", raw.context_tool.is_some()),
         ("vars", !raw.vars.is_empty()),
         ("pack", raw.pack.is_some()),
         ("packs", !raw.packs.is_empty()),
@@ -393,6 +446,23 @@ pub(super) fn reject_case_attack_fields(raw: &RawCase, location: &Location) -> R
         location,
         "cases of adversarial suites",
         "write `kind: adversarial` at the top of the suite, or remove it",
+    )
+}
+
+/// Refuses conversation fields on an adversarial suite's own attack: its attacks are single
+/// messages (attacks through a tool's result use the suite's `context_tool`).
+pub(super) fn reject_conversation_fields(raw: &RawCase, location: &Location) -> Result<()> {
+    let set = [
+        ("turns", !raw.turns.is_empty()),
+        ("results", !raw.results.is_empty()),
+        ("history", !raw.history.is_empty()),
+        ("max_steps", raw.max_steps.is_some()),
+    ];
+    reject_first(
+        &set,
+        location,
+        "cases of regression suites",
+        "an attack that arrives in a tool's result is written with the suite's `context_tool: TOOL`",
     )
 }
 

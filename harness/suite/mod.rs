@@ -21,7 +21,6 @@ mod script;
 use crate::errors::{Error, Location, Result};
 use crate::ids::PromptName;
 pub(crate) use script::{DEFAULT_MAX_STEPS, Script, UnexpectedCalls};
-#[cfg(test)]
 pub(crate) use script::{ScriptedResult, Turn};
 
 /// Where suite files live, relative to the project root.
@@ -420,6 +419,11 @@ struct RawSuite {
     /// Adversarial: the variable documents go into (indirect injection).
     #[serde(default)]
     context: Option<String>,
+    /// Adversarial: the tool whose result carries the documents (indirect injection into an
+    /// agent): each such attack is a conversation in which the tool returns the document.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    context_tool: Option<Spanned<String>>,
     /// Adversarial: values of the prompt's other variables.
     #[serde(default)]
     vars: Map<String, Value>,
@@ -632,7 +636,12 @@ impl Suite {
         };
         let mut cases = Vec::new();
         let attack_suite = match kind {
-            SuiteKind::Adversarial => Some(attacks::AttackSuite::new(path, &raw, &defaults)?),
+            SuiteKind::Adversarial => Some(attacks::AttackSuite::new(
+                path,
+                &raw,
+                &defaults,
+                conversation,
+            )?),
             SuiteKind::Regression => None,
         };
         if let Some(suite) = &attack_suite {
@@ -642,6 +651,7 @@ impl Suite {
             let location = at(&entry.referenced);
             let raw_case = entry.value;
             if let Some(suite) = &attack_suite {
+                attacks::reject_conversation_fields(&raw_case, &location)?;
                 let mut own = Vec::new();
                 for a in raw_case.assert {
                     own.push(compile_raw(path, a)?);

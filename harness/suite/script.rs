@@ -158,7 +158,7 @@ pub(super) struct RawConversation {
 
 /// The suite-wide conversation settings.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct ConversationDefaults {
+pub(crate) struct ConversationDefaults {
     pub(super) max_steps: u32,
     pub(super) unexpected: UnexpectedCalls,
 }

@@ -104,7 +104,8 @@ fn hostile_output_stays_text_and_the_filters_work() {
             "---\ntools: [lookup_order]\ninput:\n  schema:\n    message: string\n---\n{{{{role \"system\"}}}}Be safe. <b onmouseover=\"document.title='PWNED'\">{extra}</b>\n{{{{role \"user\"}}}}{{{{message}}}}\ncall lookup_order {{{{message}}}}\n"
         )
     };
-    // Every payload is also a tool call's arguments, as a hostile model would write them.
+    // Every payload is also a tool call's arguments, as a hostile model would write them, and
+    // what the tool returns in a conversation.
     p.write("tools/lookup_order.yaml", "description: Find an order.\n");
     p.write("prompts/bot.prompt", &prompt("marker-kept"));
     let mut suite = String::from("kind: regression\nprompt: bot\ncases:\n");
@@ -114,9 +115,9 @@ fn hostile_output_stays_text_and_the_filters_work() {
         } else {
             "contains, value: safe"
         };
+        let payload = serde_json::to_string(payload).unwrap();
         suite.push_str(&format!(
-            "  - id: attack-{i}\n    vars: {{ message: {} }}\n    assert:\n      - {{ type: {assert} }}\n",
-            serde_json::to_string(payload).unwrap()
+            "  - id: attack-{i}\n    vars: {{ message: {payload} }}\n    results: [ {{ call: lookup_order, result: {payload} }} ]\n    assert:\n      - {{ type: {assert} }}\n"
         ));
     }
     p.write("suites/bot.yaml", &suite);
@@ -173,6 +174,14 @@ fn hostile_output_stays_text_and_the_filters_work() {
     assert!(
         all.contains("→ lookup_order(&lt;script&gt;document.title='PWNED'&lt;/script&gt;)"),
         "the tool call is shown as text"
+    );
+    assert!(
+        all.contains("← &lt;script&gt;document.title='PWNED'&lt;/script&gt;"),
+        "the tool's result is shown as text"
+    );
+    assert!(
+        all.contains("The trajectories first differ at step 1."),
+        "the first differing step is marked"
     );
 
     let only_regressed = dom(&page, "#status=regressed");
