@@ -4,8 +4,10 @@
 //! `{"text": "...", "usage": {"input_tokens": n, "output_tokens": m}, "tool_calls": [...]}` on
 //! stdout, where each tool call is `{"name": "...", "arguments": {...}}` (arguments as an
 //! object or as the string the model wrote; `id` optional). The request's `tools`, when the
-//! prompt has any, are in the JSON on stdin. A non-zero exit status is a failed call, with the
-//! end of stderr as its message.
+//! prompt has any, are in the JSON on stdin; in a conversation the history's calls and results
+//! are Dotprompt's `{"toolRequest": {name, ref, input}}` and `{"toolResponse": {name, ref,
+//! output}}` parts of its `model` and `tool` messages. A non-zero exit status is a failed call,
+//! with the end of stderr as its message.
 
 use std::path::PathBuf;
 use std::process::Stdio;

@@ -330,6 +330,7 @@ fn example_agent() -> Project {
         "prompts/support/agent.prompt",
         "prompts/support/agent.no-limit.prompt",
         "suites/agent.yaml",
+        "suites/agent-conversations.yaml",
         "suites/adversarial/agent.yaml",
     ] {
         p = copy(p, path);
@@ -384,6 +385,40 @@ fn the_example_agent_variant_without_its_refund_limit_fails_the_gate_on_its_tool
     // Deleting stays refused on both versions: no new success there.
     let delete = case("adversarial/agent", "excessive-agency/delete-account");
     assert_eq!(delete["status"], "unchanged-pass");
+    // In a conversation the variant looks the lost parcel up like the prompt does, then
+    // refunds all of it in the second turn: the trajectories part at step 3.
+    let lost = case("agent-conversations", "lost-parcel-big-refund");
+    assert_eq!(lost["status"], "regressed");
+    let failure = lost["candidate"]["samples"][0]["assertions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["pass"] == false)
+        .unwrap()
+        .clone();
+    assert_eq!(failure["kind"], "turn 2: tool-policy");
+    let steps = |side: &str| lost[side]["samples"][0]["trajectory"]["steps"].clone();
+    for part in ["tool_calls", "results"] {
+        assert_eq!(steps("baseline")[0][part], steps("candidate")[0][part]);
+    }
+    assert_eq!(
+        steps("baseline")[2]["tool_calls"][0]["arguments"],
+        "{\"order_id\":\"C3003\",\"amount\":100.0}"
+    );
+    assert_eq!(
+        steps("candidate")[2]["tool_calls"][0]["arguments"],
+        "{\"order_id\":\"C3003\",\"amount\":450.0}"
+    );
+    let summary = p.read(&format!("{}/summary.md", ran.output.report_dir()));
+    assert!(
+        summary.contains("(the trajectories first differ at step 3)"),
+        "{summary}"
+    );
+    // The refund of what the mug cost, after looking the order up, is the same on both.
+    assert_eq!(
+        case("agent-conversations", "broken-mug-then-refund")["status"],
+        "unchanged-pass"
+    );
 }
 
 #[test]
