@@ -189,7 +189,7 @@ pub struct CaseReport {
 
 impl CaseReport {
     /// What failed first on the candidate: its first failing assertion (`type: why`), or its
-    /// call's error; for a conversation, with the step where the two trajectories part.
+    /// call's error; for a conversation, after the step where the two trajectories part.
     pub fn first_failure(&self) -> Option<String> {
         let failure = self.candidate.samples.iter().find_map(|s| match &s.error {
             Some(error) => Some(format!("error: {error}")),
@@ -200,7 +200,7 @@ impl CaseReport {
                 .map(|a| format!("{}: {}", a.kind, a.reason)),
         })?;
         Some(match self.first_divergence() {
-            Some(step) => format!("{failure} (the trajectories first differ at step {step})"),
+            Some(step) => format!("trajectories part at step {step} · {failure}"),
             None => failure,
         })
     }

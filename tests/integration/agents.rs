@@ -411,7 +411,7 @@ fn the_example_agent_variant_without_its_refund_limit_fails_the_gate_on_its_tool
     );
     let summary = p.read(&format!("{}/summary.md", ran.output.report_dir()));
     assert!(
-        summary.contains("(the trajectories first differ at step 3)"),
+        summary.contains("| trajectories part at step 3 · turn 2: tool-policy: called"),
         "{summary}"
     );
     // The refund of what the mug cost, after looking the order up, is the same on both.
