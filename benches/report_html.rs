@@ -26,6 +26,7 @@ fn side(text: String, pass: bool) -> SideReport {
             output: Some(text),
             tool_calls: Vec::new(),
             trajectory: None,
+            judgments: Vec::new(),
             error: None,
             latency_ms: 400,
             cost: Some(0.00002),
@@ -38,6 +39,7 @@ fn side(text: String, pass: bool) -> SideReport {
                     pass: true,
                     score: 1.0,
                     reason: String::new(),
+                    advisory: false,
                 },
                 AssertionResult {
                     kind: "json-field".into(),
@@ -48,6 +50,7 @@ fn side(text: String, pass: bool) -> SideReport {
                     } else {
                         "`team` is \"account\", expected \"billing\"".into()
                     },
+                    advisory: false,
                 },
             ],
         }],

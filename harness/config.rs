@@ -428,6 +428,10 @@ pub struct PolicyConfig {
     /// Let `promote` through an inconclusive gate (default false: a release needs a decision).
     #[serde(default)]
     pub promote_on_inconclusive: Option<bool>,
+    /// The agreement with human labels (Cohen's kappa) a calibrated judge needs before its
+    /// verdicts may block (default 0.4, 0.6 and 0.8 for `low`, `standard` and `exceptional`).
+    #[serde(default)]
+    pub min_judge_kappa: Option<f64>,
 }
 
 /// Everything a prompt's risk tier decides: its tolerance, what an inconclusive verdict does,
@@ -448,13 +452,16 @@ pub(crate) struct TierPolicy {
     pub(crate) require: Vec<crate::vocabulary::SuiteKind>,
     /// Whether `promote` goes through an inconclusive gate.
     pub(crate) promote_on_inconclusive: bool,
+    /// The agreement a judge's calibration needs before its verdicts may block.
+    pub(crate) min_judge_kappa: Option<f64>,
 }
 
 impl TierPolicy {
     /// The built-in policy of `tier`, the one place the defaults live: the pass rate may drop
     /// 5, 2 and 0 points (and no new failure is allowed at `exceptional`); an inconclusive
     /// check warns, and blocks at `exceptional`; promotions need 0, 1 and 2 approvals, 1, 1 and
-    /// 3 samples, and no suite, a regression suite, and regression and adversarial suites.
+    /// 3 samples, and no suite, a regression suite, and regression and adversarial suites; a
+    /// judge blocks once calibrated to a kappa of 0.4, 0.6 and 0.8.
     pub(crate) fn builtin(tier: RiskTier) -> Self {
         use crate::vocabulary::SuiteKind::{Adversarial, Regression};
         let (drop, new_failures, on_inconclusive, approvals, min_samples, require) = match tier {
@@ -469,6 +476,13 @@ impl TierPolicy {
                 vec![Regression, Adversarial],
             ),
         };
+        // Cohen's kappa a judge's calibration needs before it may block: moderate, substantial
+        // and strong agreement.
+        let min_judge_kappa = match tier {
+            RiskTier::Low => 0.4,
+            RiskTier::Standard => 0.6,
+            RiskTier::Exceptional => 0.8,
+        };
         Self {
             tier,
             tolerance: Tolerance {
@@ -481,6 +495,7 @@ impl TierPolicy {
             min_samples,
             require,
             promote_on_inconclusive: false,
+            min_judge_kappa: Some(min_judge_kappa),
         }
     }
 }
@@ -726,6 +741,7 @@ impl Config {
             promote_on_inconclusive: policy
                 .promote_on_inconclusive
                 .unwrap_or(builtin.promote_on_inconclusive),
+            min_judge_kappa: policy.min_judge_kappa.or(builtin.min_judge_kappa),
         }
     }
 

@@ -11,7 +11,7 @@
 //! - 1 definitions: [`config`], [`adversarial`], [`provider`] (with the replay cassettes),
 //!   [`suite`];
 //! - 2 state and execution: [`store`] (git), [`cache`], [`runner`], [`record`],
-//!   [`conversation`] (a conversation case's steps);
+//!   [`conversation`] (a conversation case's steps), [`judge`] (reading judges' verdicts);
 //! - 3 judgement: [`compare`], [`score`], [`gate`], [`report`];
 //! - 4 commands: [`ops`], one function per command.
 
@@ -40,6 +40,7 @@ pub mod errors;
 mod files;
 mod gate;
 mod ids;
+mod judge;
 pub mod ops;
 mod provider;
 mod record;

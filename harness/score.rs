@@ -7,6 +7,7 @@ use similar::TextDiff;
 
 use crate::adversarial::detect;
 use crate::conversation::{End, Trajectory};
+use crate::judge::Judgment;
 use crate::provider::{FinishReason, ToolCall};
 use crate::suite::{ArgumentsCheck, Assertion, SequenceMatch, ToolPolicy};
 
@@ -31,6 +32,8 @@ pub struct Observed<'a> {
     pub tool_calls: &'a [ToolCall],
     /// A conversation's steps, when the sample is a conversation.
     pub trajectory: Option<&'a Trajectory>,
+    /// What the judges said of the output.
+    pub judgments: &'a [Judgment],
 }
 
 /// The result of one assertion on one output.
@@ -45,6 +48,9 @@ pub struct AssertionResult {
     /// Why it failed (empty when it passed).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reason: String,
+    /// An uncalibrated judge's verdict: shown, but it does not decide the sample.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub advisory: bool,
 }
 
 impl AssertionResult {
@@ -54,6 +60,7 @@ impl AssertionResult {
             pass,
             score: if pass { 1.0 } else { 0.0 },
             reason: if pass { String::new() } else { reason() },
+            advisory: false,
         }
     }
 }
@@ -96,6 +103,51 @@ pub(crate) fn conversation_end(
     }
 }
 
+/// A judge's assertion on a sample: its verdict (as `verdict` reads it: whether it passes, and
+/// what it said), with the judge's reason; a judge error fails, never passes. An advisory
+/// judge's result is marked so, and does not decide the sample.
+fn judged(
+    kind: &'static str,
+    judge: &str,
+    judgments: &[Judgment],
+    verdict: impl Fn(&Judgment) -> (bool, String),
+) -> AssertionResult {
+    let Some(j) = judgments.iter().find(|j| j.judge == judge) else {
+        // A pairwise judge grades the candidate against the baseline: the baseline's own
+        // samples, and a run of one version, have nothing to be compared with.
+        if kind == "judge-pairwise" {
+            return AssertionResult {
+                advisory: true,
+                ..AssertionResult::binary(kind, true, String::new)
+            };
+        }
+        return AssertionResult::binary(kind, false, || {
+            format!("judge `{judge}` gave no verdict on this sample")
+        });
+    };
+    let (pass, said) = match &j.error {
+        Some(error) => (false, format!("judge error: {error}")),
+        None => {
+            let (pass, said) = verdict(j);
+            let why = match j.reason.is_empty() {
+                true => String::new(),
+                false => format!(": {}", j.reason),
+            };
+            (pass, format!("{judge} {said}{why}"))
+        }
+    };
+    AssertionResult {
+        kind: kind.to_string(),
+        pass,
+        score: if pass { 1.0 } else { 0.0 },
+        reason: match j.advisory {
+            true => format!("advisory (the judge is not calibrated): {said}"),
+            false => said,
+        },
+        advisory: j.advisory,
+    }
+}
+
 /// Runs every assertion on `observed`.
 pub fn score(assertions: &[Assertion], observed: Observed<'_>) -> Vec<AssertionResult> {
     assertions.iter().map(|a| check(a, observed)).collect()
@@ -103,7 +155,7 @@ pub fn score(assertions: &[Assertion], observed: Observed<'_>) -> Vec<AssertionR
 
 /// Whether every result passed (an output with no assertions passes).
 pub fn all_pass(results: &[AssertionResult]) -> bool {
-    results.iter().all(|r| r.pass)
+    results.iter().all(|r| r.pass || r.advisory)
 }
 
 fn check(assertion: &Assertion, o: Observed<'_>) -> AssertionResult {
@@ -183,6 +235,7 @@ fn check(assertion: &Assertion, o: Observed<'_>) -> AssertionResult {
                 } else {
                     format!("{len} characters, limit {max}")
                 },
+                advisory: false,
             }
         }
         Assertion::MinLength(min) => {
@@ -197,6 +250,7 @@ fn check(assertion: &Assertion, o: Observed<'_>) -> AssertionResult {
                 } else {
                     format!("{len} characters, minimum {min}")
                 },
+                advisory: false,
             }
         }
         Assertion::Similar { value, threshold } => {
@@ -211,6 +265,7 @@ fn check(assertion: &Assertion, o: Observed<'_>) -> AssertionResult {
                 } else {
                     format!("similarity {ratio:.2} below {threshold:.2}")
                 },
+                advisory: false,
             }
         }
         Assertion::MaxLatencyMs(max) => AssertionResult::binary(kind, o.latency_ms <= *max, || {
@@ -272,6 +327,7 @@ fn check(assertion: &Assertion, o: Observed<'_>) -> AssertionResult {
                             threshold * 100.0
                         )
                     },
+                    advisory: false,
                 },
                 None => AssertionResult::binary(kind, true, String::new),
             }
@@ -304,6 +360,36 @@ fn check(assertion: &Assertion, o: Observed<'_>) -> AssertionResult {
                 false => format!("took {steps} steps, more than {most}"),
             })
         }
+        Assertion::Judge {
+            judge,
+            pass,
+            threshold,
+        } => judged(kind, judge.as_str(), o.judgments, |j| {
+            match (&j.label, j.score) {
+                (Some(label), _) => {
+                    let passing = match pass.is_empty() {
+                        true => j.first_label,
+                        false => pass.contains(label),
+                    };
+                    (passing, format!("labelled it `{label}`"))
+                }
+                (None, Some(score)) => match threshold {
+                    Some(min) => (
+                        score >= *min,
+                        format!("scored it {score} (passing: {min} or more)"),
+                    ),
+                    None => (true, format!("scored it {score}")),
+                },
+                (None, None) => (false, "gave no verdict".into()),
+            }
+        }),
+        Assertion::JudgePairwise(judge) => judged(kind, judge.as_str(), o.judgments, |j| {
+            let label = j.label.as_deref().unwrap_or("same");
+            (
+                label != "worse",
+                format!("found the candidate {label} than the baseline"),
+            )
+        }),
         Assertion::ToolCount { name, min, max } => {
             let count = o
                 .tool_calls
@@ -340,6 +426,7 @@ fn check(assertion: &Assertion, o: Observed<'_>) -> AssertionResult {
                 } else {
                     format!("one phrase fills {:.0}% of the output", share * 100.0)
                 },
+                advisory: false,
             }
         }
     }

@@ -197,6 +197,29 @@ pub struct Governance {
     pub risk_tier: RiskTier,
     /// Suites that must run for this prompt, by name.
     pub suites: Vec<String>,
+    /// What the prompt answers when it is a judge (`promptgate.judge`).
+    pub judge: Option<JudgeSpec>,
+}
+
+/// A judge prompt's verdict shape (`promptgate.judge`): what its JSON reply must hold.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JudgeSpec {
+    /// A label from a fixed set, a score on a scale, or a preference between two outputs.
+    pub verdict: JudgeVerdict,
+    /// The provider that runs the judge; the suite's when `None`.
+    pub provider: Option<String>,
+}
+
+/// The verdict a judge gives.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JudgeVerdict {
+    /// `{"label": one of these, "reason": ...}`.
+    Labels(Vec<String>),
+    /// `{"score": a number in [min, max], "reason": ...}`.
+    Scale(f64, f64),
+    /// `{"label": "A" | "B" | "same", "reason": ...}`: which of two outputs is better.
+    Pairwise,
 }
 
 /// The input section of the front matter.
@@ -530,16 +553,86 @@ fn governance(
                         )
                     })?;
             }
+            "judge" => {
+                governance.judge = Some(judge_spec(value).map_err(|(message, hint)| {
+                    Error::invalid_with_hint(at(&full), format!("`{full}`: {message}"), hint)
+                })?);
+            }
             _ => {
                 return Err(Error::invalid_with_hint(
                     at(&full),
                     format!("unknown key `{full}`"),
-                    "promptgate reads promptgate.owner, promptgate.risk_tier and promptgate.suites",
+                    "promptgate reads promptgate.owner, promptgate.risk_tier, promptgate.suites and promptgate.judge",
                 ));
             }
         }
     }
     Ok(governance)
+}
+
+/// A judge's `promptgate.judge` value: `{ labels: [..] }`, `{ scale: [min, max] }` or
+/// `{ pairwise: true }`, with an optional `provider`.
+fn judge_spec(value: &Value) -> Result<JudgeSpec, (String, &'static str)> {
+    const HINT: &str = "write `{ labels: [pass, fail] }`, `{ scale: [1, 5] }` or `{ pairwise: true }`, with an optional `provider: NAME`";
+    let Value::Object(keys) = value else {
+        return Err(("must be a mapping".into(), HINT));
+    };
+    let mut verdicts = Vec::new();
+    let mut provider = None;
+    for (key, v) in keys {
+        match key.as_str() {
+            "labels" => {
+                let labels: Option<Vec<String>> = v
+                    .as_array()
+                    .and_then(|a| a.iter().map(|l| l.as_str().map(str::to_string)).collect());
+                match labels {
+                    Some(l) if l.len() >= 2 => verdicts.push(JudgeVerdict::Labels(l)),
+                    _ => return Err(("`labels` must list at least two labels".into(), HINT)),
+                }
+            }
+            "scale" => match v.as_array().map(|a| {
+                (
+                    a.first().and_then(Value::as_f64),
+                    a.get(1).and_then(Value::as_f64),
+                    a.len(),
+                )
+            }) {
+                Some((Some(min), Some(max), 2)) if min < max => {
+                    verdicts.push(JudgeVerdict::Scale(min, max));
+                }
+                _ => {
+                    return Err((
+                        "`scale` must be `[min, max]` with min below max".into(),
+                        HINT,
+                    ));
+                }
+            },
+            "pairwise" => match v {
+                Value::Bool(true) => verdicts.push(JudgeVerdict::Pairwise),
+                Value::Bool(false) => {}
+                _ => return Err(("`pairwise` must be true or false".into(), HINT)),
+            },
+            "provider" => {
+                provider = Some(
+                    v.as_str()
+                        .ok_or(("`provider` must be a provider's name".to_string(), HINT))?
+                        .to_string(),
+                );
+            }
+            other => return Err((format!("unknown key `{other}`"), HINT)),
+        }
+    }
+    match verdicts.len() {
+        1 => Ok(JudgeSpec {
+            verdict: verdicts.remove(0),
+            provider,
+        }),
+        0 => Err(("says neither `labels`, `scale` nor `pairwise`".into(), HINT)),
+        _ => Err((
+            "gives more than one of `labels`, `scale` and `pairwise`".into(),
+            HINT,
+        )),
+    }
 }
 
 /// The 1-based file line of a top-level `key:` in front matter, or the first line if not found.
@@ -670,6 +763,46 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("unknown key `promptgate.ownr`"), "{err}");
+    }
+
+    #[test]
+    fn a_judge_says_what_it_answers() {
+        let judge = |spec: &str| {
+            parse_str(&format!(
+                "---\npromptgate.judge: {spec}\n---\nGrade {{{{output}}}}"
+            ))
+            .map(|p| p.metadata.governance.judge.unwrap())
+            .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            judge("{ labels: [pass, fail], provider: gpt }").unwrap(),
+            JudgeSpec {
+                verdict: JudgeVerdict::Labels(vec!["pass".into(), "fail".into()]),
+                provider: Some("gpt".into()),
+            }
+        );
+        assert_eq!(
+            judge("{ scale: [1, 5] }").unwrap().verdict,
+            JudgeVerdict::Scale(1.0, 5.0)
+        );
+        assert_eq!(
+            judge("{ pairwise: true }").unwrap().verdict,
+            JudgeVerdict::Pairwise
+        );
+        for (spec, problem) in [
+            ("{ labels: [pass] }", "at least two labels"),
+            ("{ scale: [5, 1] }", "min below max"),
+            ("{ labels: [a, b], scale: [1, 5] }", "more than one of"),
+            ("{}", "says neither"),
+            ("{ lables: [a, b] }", "unknown key `lables`"),
+        ] {
+            let err = judge(spec).unwrap_err();
+            assert!(
+                err.starts_with("prompts/t.prompt:2:1: `promptgate.judge`: ")
+                    && err.contains(problem),
+                "{spec}: {err}"
+            );
+        }
     }
 
     #[test]

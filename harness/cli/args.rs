@@ -99,7 +99,12 @@ pub(crate) enum Command {
     /// Scaffold a project: config, a prompt, its suites, ignore rules and a CI workflow.
     #[command(after_help = "Example (in your repository, or a folder of it):
   promptgate init && git add -A && git commit -m promptgate && promptgate check --all")]
-    Init,
+    Init {
+        /// Also copy the ready judges (a pass/fail reply judge, a 1-5 relevance judge and a
+        /// pairwise judge) into prompts/judges/, to version, edit and calibrate.
+        #[arg(long)]
+        judges: bool,
+    },
     /// Print a prompt version rendered to messages.
     Show(Show),
     /// Re-render a stored check's reports from its report.json.
@@ -107,6 +112,9 @@ pub(crate) enum Command {
     /// Inspect or clear the response cache.
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Calibrate a judge against human labels.
+    #[command(subcommand)]
+    Judge(JudgeCommand),
     /// Manage the default local model.
     #[command(subcommand)]
     Model(ModelCommand),
@@ -133,6 +141,43 @@ pub(crate) enum SchemaOf {
     Config,
     /// A suite under suites/.
     Suite,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum JudgeCommand {
+    /// Run a judge on examples humans labelled; report and store its agreement with them
+    /// (accuracy, Cohen's kappa, confusion matrix), its self-consistency, and what it got wrong.
+    #[command(after_help = "Example:
+  promptgate judge calibrate judges/reply-quality --labels fixtures/judges/reply-quality.jsonl")]
+    Calibrate(Calibrate),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Calibrate {
+    /// The judge (its path under prompts/ without .prompt, e.g. judges/polite).
+    pub(crate) judge: String,
+    /// The human labels: JSONL, one example per line with the judge's variables and `label`.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) labels: std::path::PathBuf,
+    /// Calls per example, to measure how often the judge agrees with itself.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) samples: u32,
+    /// Print the calibration as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) calls: Calls,
+}
+
+impl From<Calibrate> for ops::CalibrateOptions {
+    fn from(c: Calibrate) -> Self {
+        ops::CalibrateOptions {
+            judge: c.judge,
+            labels: c.labels,
+            samples: c.samples,
+            calls: c.calls.into(),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

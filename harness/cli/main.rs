@@ -47,7 +47,10 @@ fn dispatch(args: Args) -> Result<i32, Error> {
         Some(root) => root,
         None if matches!(
             args.command,
-            Command::Init | Command::Completions { .. } | Command::Man | Command::Schema { .. }
+            Command::Init { .. }
+                | Command::Completions { .. }
+                | Command::Man
+                | Command::Schema { .. }
         ) =>
         {
             here
@@ -203,8 +206,8 @@ fn dispatch(args: Args) -> Result<i32, Error> {
             }
             Ok(code)
         }
-        Command::Init => {
-            let done = ops::init(&root)?;
+        Command::Init { judges } => {
+            let done = ops::init(&root, judges)?;
             if done.git_initialised {
                 println!("created a git repository");
             }
@@ -248,6 +251,21 @@ fn dispatch(args: Args) -> Result<i32, Error> {
                     stats.bytes as f64 / 1e6,
                     stats.dir
                 );
+            }
+            Ok(exit::PASS)
+        }
+        Command::Judge(args::JudgeCommand::Calibrate(c)) => {
+            let json = c.json;
+            let mut options = ops::CalibrateOptions::from(c);
+            options.calls.invoked(env(), command_line);
+            let mut bar = progress::Bar::new(std::io::stderr().is_terminal());
+            let calibration = ops::calibrate(&root, &options, &mut |p| bar.update(p));
+            bar.finish();
+            let calibration = calibration?;
+            if json {
+                print_json(&calibration)?;
+            } else {
+                print!("{}", calibration_summary(&calibration));
             }
             Ok(exit::PASS)
         }
@@ -420,4 +438,48 @@ fn write_step_summary(run_dir: &std::path::Path) {
     if let Err(e) = appended {
         eprintln!("warning: cannot write GITHUB_STEP_SUMMARY: {e}");
     }
+}
+
+/// A judge's calibration as the terminal shows it.
+fn calibration_summary(c: &ops::Calibration) -> String {
+    let a = &c.agreement;
+    let mut out = format!(
+        "judge {} (content {}) on {}
+  {} examples: accuracy {:.1}%, Cohen's kappa {:.2}, self-consistency {:.1}% over {} samples
+  confusion (human → judge):
+",
+        c.judge,
+        &c.hash[..c.hash.len().min(12)],
+        c.model,
+        a.examples,
+        a.accuracy * 100.0,
+        a.kappa,
+        c.self_consistency * 100.0,
+        c.samples
+    );
+    for (human, judge, n) in &a.confusion {
+        out.push_str(&format!(
+            "    {human} → {judge}: {n}
+"
+        ));
+    }
+    for (line, human, judge) in c.wrong.iter().take(10) {
+        out.push_str(&format!(
+            "  wrong: line {line}: human {human}, judge {judge}
+"
+        ));
+    }
+    if c.wrong.len() > 10 {
+        out.push_str(&format!(
+            "  … {} more wrong
+",
+            c.wrong.len() - 10
+        ));
+    }
+    out.push_str(&format!(
+        "stored in {}/{}.json
+",
+        "calibrations", c.judge
+    ));
+    out
 }

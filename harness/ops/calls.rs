@@ -215,15 +215,17 @@ pub(super) fn execute(
         labels,
         providers,
         conversations,
+        judges,
         ..
     } = jobs;
+    let samples: Vec<u32> = planned.iter().map(|j| j.request.sample).collect();
     let mut wave = Wave {
         jobs: planned,
         keys,
         labels,
         providers,
     };
-    let mut recorded = Vec::new();
+    let mut recorded: Vec<Recorded> = Vec::new();
     let mut outcomes: Vec<Outcome> = Vec::new();
     let mut driving: Vec<Driving> = Vec::new();
     let mut interrupted = false;
@@ -313,6 +315,21 @@ pub(super) fn execute(
         let index = d.index;
         outcomes[index] = d.fold();
     }
+    if judges.iter().any(|tasks| !tasks.is_empty()) {
+        let mut wave_options = options.clone();
+        wave_options.budget = remaining(options.budget, outcomes.iter());
+        let graded = grade(
+            &mut *calls,
+            &mut outcomes,
+            (&judges, &samples),
+            &wave_options,
+            progress,
+        )?;
+        interrupted |= graded.interrupted;
+        if options.record {
+            recorded.extend(graded.recorded);
+        }
+    }
     let run_dir = calls.finish(&run_id, root)?;
     if options.record {
         let entries = recorded
@@ -330,6 +347,111 @@ pub(super) fn execute(
         outcomes,
         run_dir,
         interrupted,
+    })
+}
+
+/// A call for a cassette: ((the provider's configured name, the case's label), the request),
+/// and what became of it.
+type Recorded = (((String, String), Request), Outcome);
+
+/// What grading a run's outputs came to.
+struct Graded {
+    interrupted: bool,
+    /// The judges' calls, for cassettes: ((provider, label), request), outcome.
+    recorded: Vec<Recorded>,
+}
+
+/// Has the judges grade every output that has judges: one wave of their calls (two per
+/// pairwise judge, one per order), each a call like any other; each output's judgments join
+/// its outcome. An output whose own call failed is not graded; an interrupt before the wave
+/// leaves the graded outputs skipped, so a resumed run grades them.
+fn grade(
+    calls: &mut dyn Calls,
+    outcomes: &mut [Outcome],
+    (judges, samples): (&[Vec<super::judging::JudgeTask>], &[u32]),
+    options: &CallOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Graded> {
+    let mut wave = Wave::default();
+    let mut requests = Vec::new();
+    // (job, task, replies in the wave) for each task graded by calls.
+    let mut owners: Vec<(usize, usize, std::ops::Range<usize>)> = Vec::new();
+    let mut settled: Vec<(usize, crate::judge::Judgment)> = Vec::new();
+    for (index, tasks) in judges.iter().enumerate() {
+        let Ok(completion) = &outcomes[index].result else {
+            continue;
+        };
+        let output = crate::report::shown_output(&completion.text, &completion.tool_calls);
+        for (t, task) in tasks.iter().enumerate() {
+            let baseline = match task.against {
+                Some(b) if b == index => {
+                    settled.push((index, task.identical()));
+                    continue;
+                }
+                Some(b) => match &outcomes[b].result {
+                    Ok(c) => Some(crate::report::shown_output(&c.text, &c.tool_calls)),
+                    Err(_) => continue,
+                },
+                None => None,
+            };
+            // Each sample of a case gets a judgment of its own: judge noise is sample noise.
+            let sample = samples[index];
+            let start = wave.jobs.len();
+            for request in task.requests(&output, baseline.as_deref(), sample)? {
+                let provider = task.provider();
+                wave.keys
+                    .push(request.key(provider.provider.fingerprint())?);
+                wave.labels
+                    .push(format!("judge {} of call {index}", task.name()));
+                wave.providers.push(provider.recorded_as.clone());
+                requests.push(request.clone());
+                wave.jobs.push(runner::Job {
+                    provider: provider.provider.clone(),
+                    lane: provider.lane.clone(),
+                    request,
+                });
+            }
+            owners.push((index, t, start..wave.jobs.len()));
+        }
+    }
+    for (index, judgment) in settled {
+        outcomes[index].judgments.push(judgment);
+    }
+    if wave.jobs.is_empty() {
+        return Ok(Graded {
+            interrupted: false,
+            recorded: Vec::new(),
+        });
+    }
+    progress(Progress::More {
+        calls: wave.jobs.len(),
+    });
+    let Wave {
+        jobs,
+        keys,
+        labels,
+        providers,
+    } = wave;
+    let (replies, interrupted) = calls.wave(jobs, keys, options, progress)?;
+    for (index, t, range) in owners {
+        let answered: Vec<&Outcome> = replies[range].iter().collect();
+        if answered.iter().any(|o| o.skipped) {
+            let why = "interrupted before its judges graded it";
+            outcomes[index] = Outcome::skipped(why, 0, None);
+            continue;
+        }
+        let judgment = judges[index][t].judgment(&answered);
+        outcomes[index].judgments.push(judgment);
+    }
+    let recorded = providers
+        .into_iter()
+        .zip(labels)
+        .zip(requests)
+        .zip(replies)
+        .collect();
+    Ok(Graded {
+        interrupted,
+        recorded,
     })
 }
 
@@ -420,6 +542,7 @@ impl Driving {
             cached: steps.iter().all(|o| o.cached),
             skipped: last.skipped,
             trajectory: Some(trajectory),
+            judgments: Vec::new(),
         }
     }
 }
@@ -554,6 +677,7 @@ impl Ledger<'_> {
                         cached: true,
                         skipped: false,
                         trajectory: None,
+                        judgments: Vec::new(),
                     };
                     self.log(index, &outcome, progress);
                     self.outcomes[index] = Some(outcome);
@@ -867,6 +991,7 @@ mod tests {
             cached: false,
             skipped: false,
             trajectory: None,
+            judgments: Vec::new(),
         }
     }
 

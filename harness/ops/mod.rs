@@ -5,6 +5,7 @@ mod cache;
 mod calls;
 mod check;
 mod inspect;
+mod judging;
 #[cfg(test)]
 mod parse_fuzz;
 mod plan;
@@ -18,6 +19,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use crate::config::json_schema as config_schema;
+pub use crate::judge::Agreement;
 pub use crate::provider::local::model_pin;
 pub use crate::runner::BudgetLimits;
 pub use crate::store::{LabelEvent, ReleaseAction};
@@ -26,6 +28,7 @@ pub use cache::{CacheStats, cache_clear, cache_stats};
 pub use calls::{CallCounts, CallOptions, ErrorBudget, Estimate};
 pub use check::{CheckOptions, CheckOutcome, CheckResult, check};
 pub use inspect::{ShowOptions, show, validate};
+pub use judging::{CalibrateOptions, Calibration, calibrate};
 pub use release::{
     DEFAULT_LABEL, History, LabelStatus, PromoteOptions, Promotion, PromptStatus, RollbackOptions,
     approve, history, promote, rollback, status,

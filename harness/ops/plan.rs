@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use crate::artifact::{self, Prompt, RenderData, Template};
 use crate::conversation::Conversation;
+
+use super::judging::{JudgeLibrary, JudgeTask};
 use crate::errors::{Error, Location, Result};
 use crate::ids::{ContentHash, PromptName};
 use crate::provider::{self, Provider, Request};
@@ -171,11 +173,18 @@ impl<'p> Providers<'p> {
 
     /// The provider for `suite`: the command line's, else the suite's, else the project default.
     pub(super) fn for_suite(&mut self, suite: &Suite) -> Result<Arc<SuiteProvider>> {
-        let config = &self.project.config;
         let own = suite
             .provider
             .as_deref()
-            .unwrap_or_else(|| config.default_provider());
+            .unwrap_or_else(|| self.project.config.default_provider())
+            .to_string();
+        self.for_name(&own)
+    }
+
+    /// The provider named `own` (a suite's, or a judge's): the command line's when it names
+    /// one, a replay of `own`'s cassette for `--provider replay`.
+    pub(super) fn for_name(&mut self, own: &str) -> Result<Arc<SuiteProvider>> {
+        let config = &self.project.config;
         let replay = self.override_name == Some(crate::config::REPLAY)
             && !config.providers.contains_key(crate::config::REPLAY);
         let name = match self.override_name {
@@ -281,10 +290,34 @@ pub(super) struct Jobs {
     pub(super) providers: Vec<String>,
     /// The conversation each job starts, when it is a conversation case's first call.
     pub(super) conversations: Vec<Option<Conversation>>,
+    /// The judges that grade each job's output once it is done.
+    pub(super) judges: Vec<Vec<JudgeTask>>,
+    /// The judges the run's suites name.
+    pub(super) library: Arc<JudgeLibrary>,
     index: HashMap<String, usize>,
 }
 
 impl Jobs {
+    /// No jobs yet, graded by the judges of `library`.
+    pub(super) fn judged_by(library: Arc<JudgeLibrary>) -> Self {
+        Self {
+            library,
+            ..Self::default()
+        }
+    }
+
+    /// Has the pairwise judges of `case` grade job `candidate` against job `baseline` (the
+    /// same case and sample on the baseline version).
+    pub(super) fn pair(
+        &mut self,
+        case: &crate::suite::Case,
+        tier: crate::artifact::RiskTier,
+        (baseline, candidate): (usize, usize),
+    ) {
+        let tasks = self.library.tasks(case, tier, Some(baseline));
+        self.judges[candidate].extend(tasks);
+    }
+
     /// Adds a call, or finds the identical one already planned; returns its index.
     pub(super) fn add(
         &mut self,
@@ -292,34 +325,27 @@ impl Jobs {
         request: Request,
         label: String,
     ) -> Result<usize> {
-        self.add_call(provider, request, label, None)
+        self.add_call(provider, request, label, (None, Vec::new()))
     }
 
-    /// Adds a conversation case's sample: its first call, which the conversation drives on
-    /// from. Identical first calls of different scripts stay apart.
-    pub(super) fn add_conversation(
-        &mut self,
-        provider: &SuiteProvider,
-        script: Arc<crate::suite::Script>,
-        request: Request,
-        label: String,
-    ) -> Result<usize> {
-        let (conversation, first) = Conversation::start(script, request);
-        self.add_call(provider, first, label, Some(conversation))
-    }
-
+    /// Adds a call (a conversation's first, when it starts one) that `judges` grade; identical
+    /// calls that differ in their conversation or grading stay apart.
     fn add_call(
         &mut self,
         provider: &SuiteProvider,
         request: Request,
         label: String,
-        conversation: Option<Conversation>,
+        (conversation, judges): (Option<Conversation>, Vec<JudgeTask>),
     ) -> Result<usize> {
         let key = request.key(provider.provider.fingerprint())?;
-        let identity = match &conversation {
+        let mut identity = match &conversation {
             Some(c) => format!("{key} {:p}", Arc::as_ptr(c.script())),
             None => key.clone(),
         };
+        for task in &judges {
+            identity.push('\0');
+            identity.push_str(&task.identity());
+        }
         if let Some(&i) = self.index.get(&identity) {
             return Ok(i);
         }
@@ -333,6 +359,7 @@ impl Jobs {
         self.labels.push(label);
         self.providers.push(provider.recorded_as.clone());
         self.conversations.push(conversation);
+        self.judges.push(judges);
         self.index.insert(identity, i);
         Ok(i)
     }
@@ -378,6 +405,7 @@ pub(super) fn plan_case(
     let params = effective_params(suite, prepared, provider);
     let messages = render_case(suite, case, prepared)?;
     check_script(case, prepared)?;
+    let tier = prepared.prompt.metadata.governance.risk_tier;
     samples
         .map(|sample| {
             let request = Request {
@@ -392,9 +420,16 @@ pub(super) fn plan_case(
                 case.id,
                 prepared.version.label()
             );
-            match &case.script {
-                Some(script) => jobs.add_conversation(provider, script.clone(), request, label),
-                None => jobs.add(provider, request, label),
+            let judges = jobs.library.tasks(case, tier, None);
+            let conversation = case
+                .script
+                .as_ref()
+                .map(|script| Conversation::start(script.clone(), request.clone()));
+            match conversation {
+                Some((conversation, first)) => {
+                    jobs.add_call(provider, first, label, (Some(conversation), judges))
+                }
+                None => jobs.add_call(provider, request, label, (None, judges)),
             }
         })
         .collect()
@@ -511,6 +546,17 @@ pub(super) fn effective_params(
     suite
         .params
         .over(prompt_params(&prepared.prompt))
+        .over(provider.params)
+        .effective()
+}
+
+/// The parameters a judge's calls carry: its own `config`, over its provider's and the
+/// project's, over the built-in defaults.
+pub(super) fn judge_params(
+    judge: &Prepared,
+    provider: &SuiteProvider,
+) -> crate::config::EffectiveParams {
+    prompt_params(&judge.prompt)
         .over(provider.params)
         .effective()
 }

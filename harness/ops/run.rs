@@ -70,7 +70,16 @@ pub fn run(
         options.calls.provider.as_deref(),
         progress,
     );
-    let mut jobs = Jobs::default();
+    let mut judged: Vec<&crate::suite::Suite> = Vec::new();
+    for name in &prompts {
+        for suite in suites_for(&project.suites, name, &options.suites) {
+            if !judged.iter().any(|s| s.name == suite.name) {
+                judged.push(suite);
+            }
+        }
+    }
+    let library = super::judging::JudgeLibrary::load(&project, &mut providers, &judged)?;
+    let mut jobs = Jobs::judged_by(std::sync::Arc::new(library));
     let mut planned = Vec::new();
     for name in &prompts {
         let prepared = std::sync::Arc::new(Prepared::load(&project, name, &rev)?);

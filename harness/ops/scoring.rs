@@ -33,6 +33,7 @@ fn sample_report(case: &Case, outcome: &Outcome, system: Option<&str>) -> Sample
                 output: None,
                 tool_calls: Vec::new(),
                 trajectory: outcome.trajectory.clone(),
+                judgments: outcome.judgments.clone(),
                 error: Some(e.message.clone()),
                 latency_ms: outcome.latency_ms,
                 cost: outcome.cost,
@@ -53,6 +54,7 @@ fn sample_report(case: &Case, outcome: &Outcome, system: Option<&str>) -> Sample
         system,
         tool_calls: &c.tool_calls,
         trajectory: outcome.trajectory.as_ref(),
+        judgments: &outcome.judgments,
     };
     let mut assertions = score::score(&case.assertions, observed);
     let mut output = crate::report::shown_output(&c.text, &c.tool_calls);
@@ -81,6 +83,7 @@ fn sample_report(case: &Case, outcome: &Outcome, system: Option<&str>) -> Sample
         output: Some(output),
         tool_calls: c.tool_calls.clone(),
         trajectory: outcome.trajectory.clone(),
+        judgments: outcome.judgments.clone(),
         error: None,
         latency_ms: outcome.latency_ms,
         cost: outcome.cost,
@@ -108,6 +111,16 @@ pub(super) fn scores_of(samples: &[SampleReport]) -> Vec<SampleScore> {
 }
 
 pub(super) fn totals(cases: usize, outcomes: &[Outcome]) -> Totals {
+    let judgments = || outcomes.iter().flat_map(|o| &o.judgments);
+    let mut totals = calls_totals(cases, outcomes);
+    // The judges' calls are calls of the run: counted, and in its tokens and cost.
+    totals.calls += judgments().map(|j| j.calls).sum::<usize>();
+    totals.tokens = judgments().fold(totals.tokens, |t, j| t.saturating_add(j.tokens));
+    totals.cost = judgments().fold(totals.cost, |c, j| c.zip(j.cost).map(|(a, b)| a + b));
+    totals
+}
+
+fn calls_totals(cases: usize, outcomes: &[Outcome]) -> Totals {
     Totals {
         cases,
         calls: outcomes

@@ -72,12 +72,29 @@ tolerance: { max_asr: 0.75 }
 
 const REPORTS_IGNORE: &str = "*\n!.gitignore\n";
 
+/// The judges promptgate ships, which `init --judges` copies into a project's
+/// `prompts/judges/` to be versioned, edited and calibrated like any prompt.
+const JUDGES: [(&str, &str); 3] = [
+    (
+        "prompts/judges/reply-quality.prompt",
+        include_str!("judges/reply-quality.prompt"),
+    ),
+    (
+        "prompts/judges/relevance.prompt",
+        include_str!("judges/relevance.prompt"),
+    ),
+    (
+        "prompts/judges/pairwise.prompt",
+        include_str!("judges/pairwise.prompt"),
+    ),
+];
+
 const GITIGNORE_LINES: [&str; 2] = [".promptgate/", "reports/*"];
 
 /// Scaffolds a project at `root`: config, one prompt with a regression and an adversarial
-/// suite, ignore rules, and a CI workflow. Existing files are kept; the repository is created
-/// when there is none.
-pub fn init(root: &Path) -> Result<Scaffolded> {
+/// suite, ignore rules, and a CI workflow; with `judges`, the ready judges too. Existing files
+/// are kept; the repository is created when there is none.
+pub fn init(root: &Path, judges: bool) -> Result<Scaffolded> {
     let mut done = Scaffolded::default();
     if git2::Repository::discover(root).is_err() {
         git2::Repository::init(root)?;
@@ -99,7 +116,8 @@ pub fn init(root: &Path) -> Result<Scaffolded> {
         ("schemas/config.schema.json", &config_schema),
         ("schemas/suite.schema.json", &suite_schema),
     ];
-    for (path, content) in files {
+    let judges = JUDGES.iter().filter(|_| judges).copied();
+    for (path, content) in files.into_iter().chain(judges) {
         let full = root.join(path);
         if full.exists() {
             done.kept.push(path.to_string());

@@ -66,7 +66,7 @@ fn test_case(case: &CaseReport, suite: &str) -> TestCase {
         case.candidate
             .samples
             .iter()
-            .flat_map(|s| s.assertions.iter().filter(|a| !a.pass))
+            .flat_map(|s| s.assertions.iter().filter(|a| !a.pass && !a.advisory))
             .map(|a| format!("{}: {}", a.kind, a.reason))
             .collect::<Vec<_>>()
             .join("\n")

@@ -196,7 +196,7 @@ impl CaseReport {
             None => s
                 .assertions
                 .iter()
-                .find(|a| !a.pass)
+                .find(|a| !a.pass && !a.advisory)
                 .map(|a| format!("{}: {}", a.kind, a.reason)),
         })?;
         Some(match self.first_divergence() {
@@ -254,6 +254,9 @@ pub struct SampleReport {
     /// results the script gave.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trajectory: Option<crate::conversation::Trajectory>,
+    /// What the judges said, each with its version and model.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub judgments: Vec<crate::judge::Judgment>,
     /// The error, when it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -289,7 +292,7 @@ impl SampleReport {
     pub fn pass(&self) -> Option<bool> {
         self.output
             .as_ref()
-            .map(|_| self.assertions.iter().all(|a| a.pass))
+            .map(|_| self.assertions.iter().all(|a| a.pass || a.advisory))
     }
 }
 
@@ -510,6 +513,7 @@ pub(crate) mod tests {
             output: Some(output.into()),
             tool_calls: Vec::new(),
             trajectory: None,
+            judgments: Vec::new(),
             error: None,
             latency_ms: 120,
             cost: Some(0.0001),
@@ -524,6 +528,7 @@ pub(crate) mod tests {
                 } else {
                     "does not contain \"billing\"".into()
                 },
+                advisory: false,
             }],
             skipped: false,
         }

@@ -59,6 +59,9 @@ pub(crate) struct Outcome {
     /// a call of its own, logged and cached as one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trajectory: Option<crate::conversation::Trajectory>,
+    /// What the suite's judges said of the output (each judge's call was a call of its own).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub judgments: Vec<crate::judge::Judgment>,
 }
 
 impl Outcome {
@@ -72,6 +75,7 @@ impl Outcome {
             cached: false,
             skipped: true,
             trajectory: None,
+            judgments: Vec::new(),
         }
     }
 }
@@ -153,7 +157,7 @@ impl Shared {
 }
 
 enum Message {
-    Done(usize, Outcome),
+    Done(usize, Box<Outcome>),
     Retrying,
 }
 
@@ -193,7 +197,7 @@ pub(crate) fn run(
             tasks.spawn(async move {
                 let outcome = execute(&job, &shared, &tx).await;
                 // The receiver lives until every task has ended.
-                let _ = tx.send(Message::Done(index, outcome));
+                let _ = tx.send(Message::Done(index, Box::new(outcome)));
             });
         }
         drop(tx);
@@ -205,7 +209,7 @@ pub(crate) fn run(
                 message = rx.recv() => match message {
                     Some(Message::Done(index, outcome)) => {
                         on_event(Event::Finished { index, outcome: &outcome });
-                        outcomes[index] = Some(outcome);
+                        outcomes[index] = Some(*outcome);
                     }
                     Some(Message::Retrying) => on_event(Event::Retrying),
                     None => break,
@@ -434,6 +438,7 @@ async fn execute(job: &Job, shared: &Shared, events: &mpsc::UnboundedSender<Mess
                     cached: false,
                     skipped: false,
                     trajectory: None,
+                    judgments: Vec::new(),
                 };
             }
         }
@@ -456,6 +461,7 @@ fn timed_out(settings: LaneSettings, attempts: u32, cost: Option<f64>) -> Outcom
         cached: false,
         skipped: false,
         trajectory: None,
+        judgments: Vec::new(),
     }
 }
 

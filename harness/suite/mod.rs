@@ -192,6 +192,19 @@ pub enum Assertion {
     },
     /// The conversation took at most this many model calls, and finished its script.
     MaxSteps(u64),
+    /// A judge prompt grades the output: its label is one of `pass`, or its score is at least
+    /// `threshold`.
+    Judge {
+        /// The judge prompt (`judges/polite`).
+        judge: PromptName,
+        /// Labels that pass; empty means the judge's first label.
+        pass: Vec<String>,
+        /// The lowest passing score, for a scoring judge.
+        threshold: Option<f64>,
+    },
+    /// A pairwise judge compares the candidate's output with the baseline's for the same case
+    /// and sample, in both orders; the candidate fails when both orders find it worse.
+    JudgePairwise(PromptName),
 }
 
 /// What an agent may do with its tools: the `tool-policy` detector's rules.
@@ -358,11 +371,21 @@ impl Assertion {
             Self::ToolCount { .. } => "tool-count",
             Self::ToolPolicy(_) => "tool-policy",
             Self::MaxSteps(_) => "max-steps",
+            Self::Judge { .. } => "judge",
+            Self::JudgePairwise(_) => "judge-pairwise",
+        }
+    }
+
+    /// The judge the assertion asks, if it asks one.
+    pub(crate) fn judge(&self) -> Option<&PromptName> {
+        match self {
+            Self::Judge { judge, .. } | Self::JudgePairwise(judge) => Some(judge),
+            _ => None,
         }
     }
 }
 
-const ASSERTION_TYPES: &str = "equals, contains, icontains, not-contains, starts-with, regex, not-regex, is-json, json-schema, json-field, max-length, min-length, similar, max-latency-ms, max-cost, canary, regex-any, stop-reason, refusal, ngram-overlap, repetition, tool-called, tool-not-called, tool-sequence, tool-count, tool-policy, max-steps";
+const ASSERTION_TYPES: &str = "equals, contains, icontains, not-contains, starts-with, regex, not-regex, is-json, json-schema, json-field, max-length, min-length, similar, max-latency-ms, max-cost, canary, regex-any, stop-reason, refusal, ngram-overlap, repetition, tool-called, tool-not-called, tool-sequence, tool-count, tool-policy, max-steps, judge, judge-pairwise";
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -527,6 +550,9 @@ struct AssertionSpec<K> {
     /// `tool-count`: the tool counted (every call when absent).
     #[serde(default)]
     tool: Option<String>,
+    /// `judge`: the labels that pass (default: the judge's first label).
+    #[serde(default)]
+    pass: Vec<String>,
 }
 
 /// An assertion in a suite file.
@@ -1088,6 +1114,14 @@ impl<K> AssertionSpec<K> {
                 Assertion::ToolPolicy(std::sync::Arc::new(ToolPolicy::parse(value)?))
             }
             "max-steps" => Assertion::MaxSteps(count(&self.value)?),
+            "judge" => Assertion::Judge {
+                judge: PromptName::new(judge_name(&self.value, kind)?),
+                pass: self.pass,
+                threshold: self.threshold,
+            },
+            "judge-pairwise" => {
+                Assertion::JudgePairwise(PromptName::new(judge_name(&self.value, kind)?))
+            }
             "tool-count" => {
                 let bound = |key: &str| -> Result<Option<u64>, SpecError> {
                     match self.value.as_ref().map(|v| &v[key]) {
@@ -1144,6 +1178,23 @@ impl<K> AssertionSpec<K> {
 }
 
 /// What a `tool-called` assertion's `args`, `match` and `schema` ask of the arguments.
+/// The judge prompt an assertion names in `value`.
+fn judge_name(value: &Option<Value>, kind: &str) -> Result<String, SpecError> {
+    value
+        .as_ref()
+        .and_then(Value::as_str)
+        .filter(|name| !name.trim().is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            (
+                format!("`{kind}` needs the judge prompt's name as its `value`"),
+                Some(format!(
+                    "write `{{ type: {kind}, value: judges/NAME }}` (prompts/judges/NAME.prompt)"
+                )),
+            )
+        })
+}
+
 fn arguments_check(
     args: Option<Value>,
     matching: Option<&str>,

@@ -10,6 +10,7 @@ mod durability;
 mod errors;
 mod gate;
 mod hardening;
+mod judges;
 mod messages;
 mod mock;
 mod project;

@@ -5,7 +5,8 @@
 //! replies for the next requests, or a marker in the last message: `[garbage]` (a 200 with a
 //! non-JSON body), `[slow]` (headers after 150 ms), `[stall]` (a stream that stops after its
 //! first chunk), `[midstream-error]` (an error event after the first chunk), `[cut]` (a stream
-//! that ends without finishing), `[length]` (the token limit cut the answer), `[no-choices]`,
+//! that ends without finishing), `[length]` (the token limit cut the answer), `[verbatim]` (the
+//! answer is the rest of the message as it is, not upper-cased), `[no-choices]`,
 //! `[no-usage]` (no token counts, plain or streamed, as llama.cpp's server streams).
 //!
 //! A request that offers tools gets native tool calls, in each wire format, for every line
@@ -243,6 +244,15 @@ fn tool_calls(body: &Value, last: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The mock's answer to a message: the message upper-cased, or what follows `[verbatim]` in it
+/// as it is (a test's scripted judge writes its verdict that way).
+fn shout(last: &str) -> String {
+    match last.split_once("[verbatim]") {
+        Some((_, rest)) => rest.to_string(),
+        None => last.to_uppercase(),
+    }
+}
+
 /// Splits arguments into the two pieces a stream sends them in.
 fn halves(arguments: &str) -> (String, String) {
     let mid = arguments
@@ -371,7 +381,7 @@ async fn anthropic(
     match next_reply(&shared, headers, &body, &last) {
         Reply::Shout if !calls.is_empty() => anthropic_calls(&body, &calls),
         Reply::Shout if body["stream"] == true => {
-            let text = last.to_uppercase();
+            let text = shout(&last);
             let (a, b) = text.split_at(text.len() / 2);
             let event = |name: &str, data: Value| format!("event: {name}\ndata: {data}\n\n");
             stream(
@@ -415,7 +425,7 @@ async fn anthropic(
         }
         Reply::Shout => Json(json!({
             "id": "msg_1", "type": "message", "role": "assistant", "model": body["model"],
-            "content": [{ "type": "text", "text": last.to_uppercase() }],
+            "content": [{ "type": "text", "text": shout(&last) }],
             "stop_reason": "end_turn", "stop_sequence": null,
             "usage": { "input_tokens": 9, "output_tokens": 4 }
         }))
@@ -445,7 +455,7 @@ async fn ollama(
     match next_reply(&shared, headers, &body, &last) {
         Reply::Shout if !calls.is_empty() => ollama_calls(&body, &calls),
         Reply::Shout if body["stream"] == true => {
-            let text = last.to_uppercase();
+            let text = shout(&last);
             let (a, b) = text.split_at(text.len() / 2);
             let line = |v: Value| format!("{v}\n");
             stream(
@@ -467,7 +477,7 @@ async fn ollama(
         }
         Reply::Shout => Json(json!({
             "model": body["model"], "created_at": "2026-11-21T00:00:00Z",
-            "message": { "role": "assistant", "content": last.to_uppercase() },
+            "message": { "role": "assistant", "content": shout(&last) },
             "done": true, "done_reason": "stop", "prompt_eval_count": 7, "eval_count": 2
         }))
         .into_response(),
@@ -496,7 +506,7 @@ async fn chat(
     match reply {
         Reply::Shout if !calls.is_empty() => openai_calls(&body, &calls),
         Reply::Shout if body["stream"] == true => {
-            let text = last.to_uppercase();
+            let text = shout(&last);
             let (a, b) = text.split_at(text.len() / 2);
             let chunk = |delta: Value, finish: Value| {
                 sse(
@@ -535,7 +545,7 @@ async fn chat(
                 .and_then(|m| m.last())
                 .cloned()
                 .unwrap_or_default();
-            let text = last["content"].as_str().unwrap_or_default().to_uppercase();
+            let text = shout(last["content"].as_str().unwrap_or_default());
             let usage = if text.contains("[NO-USAGE]") {
                 Value::Null
             } else {

@@ -613,8 +613,17 @@ fn init_scaffolds_a_project_that_validates() {
     let validate = run(&["validate"]);
     assert!(validate.status.success(), "{validate:?}");
     assert!(String::from_utf8_lossy(&validate.stdout).contains("2 suites, 53 cases"));
-    let again = run(&["init"]);
+    // The ready judges are files a project copies, and each is a valid judge prompt.
+    let again = run(&["init", "--judges"]);
     assert!(String::from_utf8_lossy(&again.stdout).contains("kept promptgate.yaml"));
+    for judge in ["reply-quality", "relevance", "pairwise"] {
+        let file = format!("prompts/judges/{judge}.prompt");
+        assert!(String::from_utf8_lossy(&again.stdout).contains(&format!("created {file}")));
+        let text = std::fs::read_to_string(dir.path().join(&file)).unwrap();
+        assert!(text.contains("promptgate.judge:"), "{file}");
+    }
+    let validate = run(&["validate"]);
+    assert!(validate.status.success(), "{validate:?}");
     let ignore = std::fs::read_to_string(dir.path().join(".gitignore")).unwrap();
     assert_eq!(ignore.matches(".promptgate/").count(), 1);
 }

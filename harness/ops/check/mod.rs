@@ -133,6 +133,7 @@ pub fn check(
         manifest: target.manifest.clone(),
         resumed: target.resumed.clone(),
     };
+    let library = jobs.library.clone();
     let Executed {
         mut outcomes,
         run_dir,
@@ -149,7 +150,7 @@ pub fn check(
     if !interrupted {
         interrupted |= rounds::sample_more(
             &run,
-            &mut planned,
+            (&mut planned, &library),
             &mut outcomes,
             sampling,
             &options.calls,

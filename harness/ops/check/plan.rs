@@ -9,6 +9,7 @@ use super::select::ComparisonSpec;
 use crate::errors::{Error, Result};
 use crate::gate::{self, Noise};
 use crate::ids::PromptName;
+use crate::ops::judging::JudgeLibrary;
 use crate::ops::plan::{
     Jobs, Prepared, Providers, SuiteProvider, plan_suite, samples_for, suites_for,
 };
@@ -95,7 +96,16 @@ pub(super) fn plan<'s>(
     if options.dry_run {
         providers = providers.dry_run();
     }
-    let mut jobs = Jobs::default();
+    let mut judged: Vec<&Suite> = Vec::new();
+    for spec in specs {
+        for suite in suites_for(&project.suites, &spec.prompt, &options.suites) {
+            if !judged.iter().any(|s| s.name == suite.name) {
+                judged.push(suite);
+            }
+        }
+    }
+    let library = JudgeLibrary::load(project, &mut providers, &judged)?;
+    let mut jobs = Jobs::judged_by(Arc::new(library));
     let mut planned = Vec::new();
     for spec in specs {
         let baseline = prepare(&spec.prompt, &spec.baseline_rev)?;
@@ -146,13 +156,18 @@ fn plan_one<'s>(
     // A control run's second side asks for fresh samples of the same version.
     let first = if spec.control { samples } else { 0 };
     let cand_jobs = plan_suite(suite, candidate, &provider, jobs, (first, samples))?;
+    let tier = candidate.prompt.metadata.governance.risk_tier;
+    for (case, (base, cand)) in suite.cases.iter().zip(base_jobs.iter().zip(&cand_jobs)) {
+        for pair in base.iter().copied().zip(cand.iter().copied()) {
+            jobs.pair(case, tier, pair);
+        }
+    }
     // Identical requests on both sides are one call: their outcomes cannot differ.
     let noise = if provider.provider.deterministic() || base_jobs == cand_jobs {
         Noise::None
     } else {
         Noise::Measured
     };
-    let tier = candidate.prompt.metadata.governance.risk_tier;
     Ok(PlannedSuite {
         suite,
         tolerance: suite_tolerance(suite, project.config.tier(tier).tolerance),

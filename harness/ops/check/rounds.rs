@@ -1,12 +1,15 @@
 //! The rounds after a check's first samples: confirming discordant cases, and `--adaptive`
 //! sampling where it decides an inconclusive suite.
 
+use std::sync::Arc;
+
 use super::plan::{PlannedCandidate, PlannedSuite, Side};
 use super::verdict::{comparison_of, complete_tallies, evidence, score_cases};
 use crate::errors::Result;
 use crate::gate::{self, Noise};
 use crate::ops::Progress;
 use crate::ops::calls::{CallOptions, RunTarget, execute, remaining};
+use crate::ops::judging::JudgeLibrary;
 use crate::ops::plan::{Jobs, plan_case};
 use crate::runner::Outcome;
 use crate::stats;
@@ -73,7 +76,7 @@ pub(super) struct Sampling {
 /// `planned`. Returns whether an interrupt stopped a round.
 pub(super) fn sample_more(
     run: &RunTarget<'_>,
-    planned: &mut [PlannedCandidate<'_>],
+    (planned, library): (&mut [PlannedCandidate<'_>], &Arc<JudgeLibrary>),
     outcomes: &mut Vec<Outcome>,
     sampling: Sampling,
     calls: &CallOptions,
@@ -82,7 +85,7 @@ pub(super) fn sample_more(
     let mut round = Round::Confirm;
     let mut interrupted = false;
     while !interrupted && !outcomes.iter().any(|o| o.skipped) {
-        let (extra, added) = plan_round(planned, outcomes, round, sampling)?;
+        let (extra, added) = plan_round((planned, library), outcomes, round, sampling)?;
         if !added.is_empty() {
             let mut calls = calls.clone();
             calls.budget = remaining(calls.budget, outcomes.iter());
@@ -122,7 +125,7 @@ type Added = (usize, usize, usize, Side, usize);
 
 /// The jobs of one round, for every suite of every candidate.
 fn plan_round(
-    planned: &[PlannedCandidate<'_>],
+    (planned, library): (&[PlannedCandidate<'_>], &Arc<JudgeLibrary>),
     outcomes: &[Outcome],
     round: Round,
     sampling: Sampling,
@@ -132,12 +135,13 @@ fn plan_round(
         max_samples,
         ..
     } = sampling;
-    let mut extra = Jobs::default();
+    let mut extra = Jobs::judged_by(library.clone());
     let mut added: Vec<Added> = Vec::new();
     for (c, candidate) in planned.iter().enumerate() {
         for (s, p) in candidate.suites.iter().enumerate() {
             let targets = sampling_round(p, candidate, outcomes, round, (confirm, max_samples));
             for (case, target) in targets {
+                let mut new_jobs: [Vec<usize>; 2] = Default::default();
                 for (side, prepared, indices) in [
                     (Side::Baseline, &candidate.baseline, &p.baseline[case]),
                     (Side::Candidate, &candidate.candidate, &p.candidate[case]),
@@ -158,7 +162,13 @@ fn plan_round(
                         &mut extra,
                         offset + have..offset + want,
                     )?;
+                    new_jobs[usize::from(side == Side::Candidate)] = new.clone();
                     added.extend(new.into_iter().map(|job| (c, s, case, side, job)));
+                }
+                let tier = candidate.candidate.prompt.metadata.governance.risk_tier;
+                let [base, cand] = new_jobs;
+                for pair in base.into_iter().zip(cand) {
+                    extra.pair(&p.suite.cases[case], tier, pair);
                 }
             }
         }

@@ -133,17 +133,31 @@ fn changed_prompts(
     revisions: &[&str],
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<PromptName>> {
+    // A judge is checked through the prompts whose suites it grades, not on its own.
+    let judges: BTreeSet<&PromptName> = project
+        .suites
+        .iter()
+        .flat_map(|s| &s.cases)
+        .flat_map(|c| &c.assertions)
+        .filter_map(|a| a.judge())
+        .collect();
     let names: Vec<PromptName> = project
         .store
         .prompt_names(WORKTREE)?
         .into_iter()
         .filter(|n| n.variant().is_none())
         .collect();
+    if !options.all {
+        for note in deletions(project, options, revisions, &names)? {
+            progress(Progress::Note(note));
+        }
+    }
+    let names: Vec<PromptName> = names
+        .into_iter()
+        .filter(|n| !judges.contains(n) || project.suites.iter().any(|s| s.targets(n)))
+        .collect();
     if options.all {
         return Ok(names);
-    }
-    for note in deletions(project, options, revisions, &names)? {
-        progress(Progress::Note(note));
     }
     let mut changed = Vec::new();
     // Suites and the config are shared between prompts: each file is compared once.
@@ -205,8 +219,9 @@ fn comparisons(
 }
 
 /// Whether what a prompt is judged by differs between `base` and `rev`: the config (its
-/// tolerances and providers), or a suite that targets the prompt, or one of that suite's case
-/// files. A change to the specification is checked like a change to the prompt. `compared`
+/// tolerances and providers), or a suite that targets the prompt, one of that suite's case
+/// files, or a judge prompt its assertions ask. A change to the specification is checked like
+/// a change to the prompt. `compared`
 /// remembers each file already compared between two resolved revisions (a label resolves per
 /// prompt, so it is keyed by its commit).
 fn specification_changed(
@@ -223,6 +238,13 @@ fn specification_changed(
                 .cases
                 .iter()
                 .map(|c| c.location.file.display().to_string()),
+        );
+        files.extend(
+            suite
+                .cases
+                .iter()
+                .flat_map(|c| &c.assertions)
+                .filter_map(|a| Some(a.judge()?.path())),
         );
     }
     let resolved = |rev: &str| -> Result<String> {
