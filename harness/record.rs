@@ -58,6 +58,21 @@ pub(crate) struct Manifest {
     /// `--resume` can plan the same run again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume: Option<serde_json::Value>,
+    /// Which shard of which plan the run is, when it is one (it gates nothing; `merge` does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardRecord>,
+}
+
+/// A shard run's place: its index (1-based) of `total`, and the fingerprint of the plan it
+/// is a part of (every shard of one check has the same).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ShardRecord {
+    /// 1-based.
+    pub(crate) index: u32,
+    /// How many shards the plan has.
+    pub(crate) total: u32,
+    /// The plan's fingerprint.
+    pub(crate) plan: String,
 }
 
 /// One line of `results.jsonl`: a finished call and everything needed to score it again.
@@ -276,6 +291,29 @@ pub(crate) fn read_results(root: &Path, run_id: &RunId) -> Result<Vec<CallRecord
                 .collect()
         })
         .unwrap_or_default())
+}
+
+/// The manifest and the logged calls of the run directory at `dir`, wherever it is (a shard's,
+/// handed over by a CI engine as an artifact).
+pub(crate) fn read_run_dir(dir: &Path) -> Result<(Manifest, Vec<CallRecord>)> {
+    let manifest_path = dir.join(MANIFEST_FILE);
+    let text = std::fs::read_to_string(&manifest_path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::Usage(format!(
+            "{} is not a run directory: it has no {MANIFEST_FILE}",
+            dir.display()
+        )),
+        _ => Error::io("read", &manifest_path, e),
+    })?;
+    let manifest = decode(&manifest_path, &text)?;
+    let results = match std::fs::read_to_string(dir.join(RESULTS_FILE)) {
+        Ok(text) => text
+            .lines()
+            .filter_map(|line| serde_json::from_str::<CallRecord>(line).ok())
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(Error::io("read", &dir.join(RESULTS_FILE), e)),
+    };
+    Ok((manifest, results))
 }
 
 /// Writes `value` as pretty JSON to `path` atomically (write to a temporary file, then rename).

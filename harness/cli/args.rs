@@ -112,6 +112,12 @@ pub(crate) enum Command {
     /// Inspect or clear the response cache.
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Gate the shard runs of one check (`check --shard I/N`) as one check: every report, once.
+    #[command(
+        after_help = "Example (after `promptgate check --all --shard 1/2` and `--shard 2/2`):
+  promptgate merge reports/RUN-ID-1 reports/RUN-ID-2"
+    )]
+    Merge(Merge),
     /// Calibrate a judge against human labels.
     #[command(subcommand)]
     Judge(JudgeCommand),
@@ -242,8 +248,25 @@ pub(crate) struct Check {
     /// no completed call is made again.
     #[arg(long, value_name = "RUN-ID", num_args = 0..=1, default_missing_value = "")]
     pub(crate) resume: Option<String>,
+    /// Run only shard I of N (1-based) of the cases, into a run directory that gates nothing;
+    /// `auto` reads the CI engine's index and total. Gate the shards with `promptgate merge`.
+    #[arg(long, value_name = "I/N|auto", conflicts_with_all = ["resume", "adaptive"])]
+    pub(crate) shard: Option<String>,
     #[command(flatten)]
     pub(crate) calls: Calls,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Merge {
+    /// The shards' run directories (reports/RUN-ID, or wherever the CI engine put them).
+    #[arg(required = true, value_name = "DIR")]
+    pub(crate) dirs: Vec<std::path::PathBuf>,
+    /// Gate the shards given even when some are missing; the report is incomplete (exit 12).
+    #[arg(long)]
+    pub(crate) allow_incomplete: bool,
+    /// Print report.json to stdout instead of the summary.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -456,6 +479,8 @@ impl From<Check> for ops::CheckOptions {
             max_samples: c.max_samples,
             confirm: c.confirm,
             control: c.control,
+            // Resolved from the flag (and for `auto`, the environment) by the caller.
+            shard: None,
             calls: c.calls.into(),
         }
     }

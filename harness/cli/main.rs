@@ -70,9 +70,47 @@ fn dispatch(args: Args) -> Result<i32, Error> {
     match args.command {
         Command::Check(c) => {
             let json = c.json;
+            let shard = c.shard.clone();
             let mut options = ops::CheckOptions::from(c);
             options.calls.invoked(env(), command_line);
+            options.shard = match shard.as_deref() {
+                None => None,
+                Some("auto") => {
+                    Some(ops::Shard::from_env(&options.calls.env).map_err(Error::Usage)?)
+                }
+                Some(given) => Some(given.parse().map_err(Error::Usage)?),
+            };
             check(&root, &options, json, style)
+        }
+        Command::Merge(m) => {
+            let json = m.json;
+            let mut options = ops::MergeOptions {
+                dirs: m.dirs,
+                allow_incomplete: m.allow_incomplete,
+                calls: ops::CallOptions::default(),
+            };
+            options.calls.invoked(env(), command_line);
+            let mut bar = progress::Bar::new(std::io::stderr().is_terminal());
+            let outcome = ops::merge(&root, &options, &mut |p| bar.update(p));
+            bar.finish();
+            let outcome = outcome?;
+            let shown = outcome
+                .run_dir
+                .strip_prefix(&root)
+                .unwrap_or(&outcome.run_dir)
+                .display()
+                .to_string();
+            if json {
+                print_json(&outcome.report)?;
+            } else {
+                style.print(&promptgate::report::check_summary(
+                    &outcome.report,
+                    &shown,
+                    style.detail,
+                ));
+            }
+            write_step_summary(&outcome.run_dir);
+            Ok(outcome.exit_code)
         }
         Command::Run(r) => {
             let json = r.json;
@@ -375,6 +413,12 @@ fn check(
             &shown,
             style.detail,
         ));
+    }
+    if let Some(shard) = options.shard {
+        println!(
+            "shard {}/{}: this run gates nothing; gate the shards' run directories together with `promptgate merge`",
+            shard.index, shard.total
+        );
     }
     write_step_summary(&outcome.run_dir);
     Ok(outcome.exit_code)

@@ -48,6 +48,10 @@ pub struct CallOptions {
     /// else: re-deriving a stored run's verdict (`promote --from-report`).
     #[serde(skip)]
     pub from_log: bool,
+    /// With `from_log`: a call the log lacks is skipped (the run is then incomplete) rather
+    /// than an error (`merge --allow-incomplete`).
+    #[serde(skip)]
+    pub allow_missing: bool,
 }
 
 impl CallOptions {
@@ -152,6 +156,7 @@ impl<'a> RunTarget<'a> {
                 command: options.command.clone(),
                 calls: jobs.jobs.len(),
                 resume,
+                shard: None,
             },
             resumed: HashMap::new(),
         }
@@ -191,6 +196,7 @@ pub(super) fn execute(
             resumed: &target.resumed,
             tally: Tally::default(),
             missing: 0,
+            allow_missing: options.allow_missing,
         })
     } else {
         let run_dir = if target.resumed.is_empty() && !RunDir::exists(root, &target.manifest.run_id)
@@ -789,6 +795,7 @@ struct LogReplay<'r> {
     resumed: &'r HashMap<String, Outcome>,
     tally: Tally,
     missing: usize,
+    allow_missing: bool,
 }
 
 impl Calls for LogReplay<'_> {
@@ -816,7 +823,7 @@ impl Calls for LogReplay<'_> {
     }
 
     fn finish(self: Box<Self>, run_id: &crate::ids::RunId, root: &Path) -> Result<PathBuf> {
-        if self.missing > 0 {
+        if self.missing > 0 && !self.allow_missing {
             return Err(Error::Usage(format!(
                 "run {run_id}'s results log lacks {} of the calls the check needs now (the prompts, suites or config changed since it ran), so its verdict cannot be re-derived; check again instead",
                 self.missing

@@ -26,7 +26,7 @@ pub use crate::store::{LabelEvent, ReleaseAction};
 pub use crate::suite::json_schema as suite_schema;
 pub use cache::{CacheStats, cache_clear, cache_stats};
 pub use calls::{CallCounts, CallOptions, ErrorBudget, Estimate};
-pub use check::{CheckOptions, CheckOutcome, CheckResult, check};
+pub use check::{CheckOptions, CheckOutcome, CheckResult, MergeOptions, Shard, check, merge};
 pub use inspect::{ShowOptions, show, validate};
 pub use judging::{CalibrateOptions, Calibration, calibrate};
 pub use release::{

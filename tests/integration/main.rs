@@ -17,5 +17,6 @@ mod project;
 mod providers;
 mod release;
 mod report;
+mod shards;
 mod support;
 mod wire;

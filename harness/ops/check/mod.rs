@@ -7,7 +7,10 @@
 mod plan;
 mod rounds;
 mod select;
+mod shard;
 mod verdict;
+
+pub use shard::{MergeOptions, Shard, merge};
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -59,6 +62,9 @@ pub struct CheckOptions {
     /// Run the baseline against itself (A/A) to measure the noise floor.
     #[serde(default)]
     pub control: bool,
+    /// Run only this shard's cases, into a run directory that gates nothing (`merge` gates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
     /// How to make the calls.
     pub calls: CallOptions,
 }
@@ -93,21 +99,50 @@ pub fn check(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<CheckResult> {
     let clock = Instant::now();
-    let project = Project::open(root)?;
+    let mut project = Project::open(root)?;
     if let Some(index) = &options.index_file {
         project.store.use_index_file(index)?;
     }
     let (options, earlier) = resumed(&project, options, progress)?;
-    let options = &options;
+    checked(&mut project, &options, earlier, clock, progress)
+}
+
+/// A check with its options settled: `earlier` is what an attempt of the same run logged (a
+/// resumed run, a re-derived one, or the shards a merge gates).
+fn checked(
+    project: &mut Project,
+    options: &CheckOptions,
+    earlier: Option<(Manifest, std::collections::HashMap<String, Outcome>)>,
+    clock: Instant,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<CheckResult> {
+    if options.shard.is_some() && options.adaptive {
+        return Err(Error::Usage(
+            "`--adaptive` samples where a whole suite needs it, which no shard sees; shard without it (each shard still confirms its own cases)".into(),
+        ));
+    }
     if !options.calls.no_cache && !options.calls.from_log {
         project.check_cache_untracked()?;
     }
     check_suite_names(&project.suites, &options.suites)?;
-    let specs = select::select(&project, options, progress)?;
+    let specs = select::select(project, options, progress)?;
     if specs.is_empty() && options.prompts.is_empty() && !options.all && !options.control {
         return Ok(CheckResult::NothingChanged);
     }
-    let (mut planned, jobs) = plan::plan(&project, options, &specs, progress)?;
+    let shard = match options.shard {
+        Some(shard) => {
+            let plan = shard::fingerprint(project, options, &specs)?;
+            shard::keep(project, shard);
+            Some(crate::record::ShardRecord {
+                index: shard.index,
+                total: shard.total,
+                plan,
+            })
+        }
+        None => None,
+    };
+    let project = &*project;
+    let (mut planned, jobs) = plan::plan(project, options, &specs, progress)?;
     if options.dry_run {
         let use_cache = !options.calls.no_cache;
         let estimates = super::calls::estimate(&project.root, &jobs, use_cache);
@@ -119,14 +154,18 @@ pub fn check(
             manifest,
             resumed,
         },
-        None => RunTarget::new(
-            &project.root,
-            &RunId::generate(),
-            &chrono::Utc::now().to_rfc3339(),
-            &options.calls,
-            &jobs,
-            Some(serde_json::to_value(options).map_err(Error::encode("the check's options"))?),
-        ),
+        None => {
+            let mut target = RunTarget::new(
+                &project.root,
+                &RunId::generate(),
+                &chrono::Utc::now().to_rfc3339(),
+                &options.calls,
+                &jobs,
+                Some(serde_json::to_value(options).map_err(Error::encode("the check's options"))?),
+            );
+            target.manifest.shard = shard.clone();
+            target
+        }
     };
     let run = RunTarget {
         root: &project.root,
@@ -163,7 +202,11 @@ pub fn check(
         clock,
         interrupted,
     };
-    let (report, exit_code) = verdict::judge(&project, &planned, &outcomes, run, options);
+    let (report, mut exit_code) = verdict::judge(project, &planned, &outcomes, run, options);
+    // A shard gates nothing: only an incomplete shard fails, to be run again.
+    if shard.is_some() && exit_code != crate::errors::exit::INCOMPLETE {
+        exit_code = crate::errors::exit::PASS;
+    }
     if !options.calls.from_log {
         write_reports(&run_dir, &report, &ReportFormat::ALL)?;
     }
