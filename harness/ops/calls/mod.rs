@@ -1,5 +1,14 @@
 //! Making a run's calls: the options shared by `check` and `run`, the error budget, and the
-//! loop that answers from the cache, calls the rest and logs each result as it finishes.
+//! loop that answers from the cache, calls the rest and logs each result as it finishes, in
+//! waves: the planned calls, then each conversation's next steps, then the judges' grading.
+//!
+//! [`ledger`] answers a wave (made and logged, or replayed from a stored log),
+//! [`conversing`] folds a conversation's steps into one outcome, and [`grading`] has the
+//! judges grade the outputs.
+
+mod conversing;
+mod grading;
+mod ledger;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -11,11 +20,12 @@ use std::sync::Arc;
 use super::plan::Jobs;
 use super::{Env, Progress};
 use crate::cache::Cache;
-use crate::conversation::{Conversation, Next};
-use crate::errors::{Error, Result};
+use crate::errors::Result;
 use crate::provider::{Provider, Request};
-use crate::record::{CallRecord, Manifest, RunDir};
-use crate::runner::{self, BudgetLimits, Event, Outcome, RunnerOptions};
+use crate::record::{Manifest, RunDir};
+use crate::runner::{self, BudgetLimits, Outcome};
+use conversing::Driving;
+use ledger::{Ledger, LogReplay};
 
 /// How a run makes its provider calls; shared by `check` and `run`. Stored in the run's
 /// manifest (without the environment) so that `--resume` can plan the same run again.
@@ -192,12 +202,7 @@ pub(super) fn execute(
     let root = target.root;
     let run_id = target.manifest.run_id.clone();
     let mut calls: Box<dyn Calls + '_> = if options.from_log {
-        Box::new(LogReplay {
-            resumed: &target.resumed,
-            tally: Tally::default(),
-            missing: 0,
-            allow_missing: options.allow_missing,
-        })
+        Box::new(LogReplay::new(&target.resumed, options.allow_missing))
     } else {
         let run_dir = if target.resumed.is_empty() && !RunDir::exists(root, &target.manifest.run_id)
         {
@@ -205,15 +210,11 @@ pub(super) fn execute(
         } else {
             RunDir::reopen(root, &target.manifest.run_id)?
         };
-        Box::new(Ledger {
+        Box::new(Ledger::new(
             run_dir,
-            cache: (!options.no_cache).then(|| Cache::open(root)),
-            tally: Tally::default(),
-            logged: 0,
-            meta: Vec::new(),
-            outcomes: Vec::new(),
-            resumed: &target.resumed,
-        })
+            (!options.no_cache).then(|| Cache::open(root)),
+            &target.resumed,
+        ))
     };
     let Jobs {
         jobs: planned,
@@ -324,7 +325,7 @@ pub(super) fn execute(
     if judges.iter().any(|tasks| !tasks.is_empty()) {
         let mut wave_options = options.clone();
         wave_options.budget = remaining(options.budget, outcomes.iter());
-        let graded = grade(
+        let graded = grading::grade(
             &mut *calls,
             &mut outcomes,
             (&judges, &samples),
@@ -360,107 +361,6 @@ pub(super) fn execute(
 /// and what became of it.
 type Recorded = (((String, String), Request), Outcome);
 
-/// What grading a run's outputs came to.
-struct Graded {
-    interrupted: bool,
-    /// The judges' calls, for cassettes: ((provider, label), request), outcome.
-    recorded: Vec<Recorded>,
-}
-
-/// Has the judges grade every output that has judges: one wave of their calls (two per
-/// pairwise judge, one per order), each a call like any other; each output's judgments join
-/// its outcome. An output whose own call failed is not graded; an interrupt before the wave
-/// leaves the graded outputs skipped, so a resumed run grades them.
-fn grade(
-    calls: &mut dyn Calls,
-    outcomes: &mut [Outcome],
-    (judges, samples): (&[Vec<super::judging::JudgeTask>], &[u32]),
-    options: &CallOptions,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<Graded> {
-    let mut wave = Wave::default();
-    let mut requests = Vec::new();
-    // (job, task, replies in the wave) for each task graded by calls.
-    let mut owners: Vec<(usize, usize, std::ops::Range<usize>)> = Vec::new();
-    let mut settled: Vec<(usize, crate::judge::Judgment)> = Vec::new();
-    for (index, tasks) in judges.iter().enumerate() {
-        let Ok(completion) = &outcomes[index].result else {
-            continue;
-        };
-        let output = crate::report::shown_output(&completion.text, &completion.tool_calls);
-        for (t, task) in tasks.iter().enumerate() {
-            let baseline = match task.against {
-                Some(b) if b == index => {
-                    settled.push((index, task.identical()));
-                    continue;
-                }
-                Some(b) => match &outcomes[b].result {
-                    Ok(c) => Some(crate::report::shown_output(&c.text, &c.tool_calls)),
-                    Err(_) => continue,
-                },
-                None => None,
-            };
-            // Each sample of a case gets a judgment of its own: judge noise is sample noise.
-            let sample = samples[index];
-            let start = wave.jobs.len();
-            for request in task.requests(&output, baseline.as_deref(), sample)? {
-                let provider = task.provider();
-                wave.keys
-                    .push(request.key(provider.provider.fingerprint())?);
-                wave.labels
-                    .push(format!("judge {} of call {index}", task.name()));
-                wave.providers.push(provider.recorded_as.clone());
-                requests.push(request.clone());
-                wave.jobs.push(runner::Job {
-                    provider: provider.provider.clone(),
-                    lane: provider.lane.clone(),
-                    request,
-                });
-            }
-            owners.push((index, t, start..wave.jobs.len()));
-        }
-    }
-    for (index, judgment) in settled {
-        outcomes[index].judgments.push(judgment);
-    }
-    if wave.jobs.is_empty() {
-        return Ok(Graded {
-            interrupted: false,
-            recorded: Vec::new(),
-        });
-    }
-    progress(Progress::More {
-        calls: wave.jobs.len(),
-    });
-    let Wave {
-        jobs,
-        keys,
-        labels,
-        providers,
-    } = wave;
-    let (replies, interrupted) = calls.wave(jobs, keys, options, progress)?;
-    for (index, t, range) in owners {
-        let answered: Vec<&Outcome> = replies[range].iter().collect();
-        if answered.iter().any(|o| o.skipped) {
-            let why = "interrupted before its judges graded it";
-            outcomes[index] = Outcome::skipped(why, 0, None);
-            continue;
-        }
-        let judgment = judges[index][t].judgment(&answered);
-        outcomes[index].judgments.push(judgment);
-    }
-    let recorded = providers
-        .into_iter()
-        .zip(labels)
-        .zip(requests)
-        .zip(replies)
-        .collect();
-    Ok(Graded {
-        interrupted,
-        recorded,
-    })
-}
-
 /// Where a call goes: its provider and the provider's lane.
 type Route = (Arc<dyn Provider>, Arc<runner::Lane>);
 
@@ -471,86 +371,6 @@ struct Wave {
     keys: Vec<String>,
     labels: Vec<String>,
     providers: Vec<String>,
-}
-
-/// A conversation being driven: the planned job it answers, its steps' outcomes so far, and
-/// where its next calls go.
-struct Driving {
-    index: usize,
-    conversation: Conversation,
-    steps: Vec<Outcome>,
-    label: String,
-    provider: String,
-    route: Route,
-    done: bool,
-}
-
-impl Driving {
-    /// Takes the outcome of the conversation's last call; returns its next call, if any. An
-    /// error or a skipped call ends it, and so does an interrupt (a resumed run goes on from
-    /// the steps the log has).
-    fn advance(&mut self, outcome: Outcome, interrupted: bool) -> Option<Request> {
-        let next = match &outcome.result {
-            Ok(completion) => match self.conversation.advance(completion, outcome.cached) {
-                Next::Call(request) => Some(request),
-                Next::Done => None,
-            },
-            Err(_) => None,
-        };
-        self.steps.push(outcome);
-        if next.is_some() && interrupted {
-            self.steps.push(Outcome::skipped(
-                "interrupted before the conversation's next step",
-                0,
-                None,
-            ));
-            self.done = true;
-            return None;
-        }
-        self.done = next.is_none();
-        next
-    }
-
-    /// The whole conversation's outcome: its final answer with every call it made, the sums
-    /// of its steps' times, attempts, tokens and costs, and its trajectory; the last step's
-    /// error when one failed or was skipped.
-    fn fold(self) -> Outcome {
-        let trajectory = self.conversation.into_trajectory();
-        let steps = self.steps;
-        let cost = steps
-            .iter()
-            .map(|o| o.cost)
-            .try_fold(0.0, |total, cost| cost.map(|c| total + c));
-        let last = steps
-            .last()
-            .cloned()
-            .unwrap_or_else(|| Outcome::skipped("the conversation made no call", 0, None));
-        let result = last.result.map(|completion| {
-            let mut usage = crate::provider::Usage::default();
-            for c in steps.iter().filter_map(|o| o.result.as_ref().ok()) {
-                usage.input_tokens = usage.input_tokens.saturating_add(c.usage.input_tokens);
-                usage.output_tokens = usage.output_tokens.saturating_add(c.usage.output_tokens);
-                usage.estimated |= c.usage.estimated;
-            }
-            crate::provider::Completion {
-                text: trajectory.answer(None).to_string(),
-                finish: completion.finish,
-                usage,
-                fingerprint: completion.fingerprint,
-                tool_calls: trajectory.calls(None),
-            }
-        });
-        Outcome {
-            result,
-            latency_ms: steps.iter().map(|o| o.latency_ms).sum(),
-            attempts: steps.iter().map(|o| o.attempts).sum(),
-            cost,
-            cached: steps.iter().all(|o| o.cached),
-            skipped: last.skipped,
-            trajectory: Some(trajectory),
-            judgments: Vec::new(),
-        }
-    }
 }
 
 /// What is left of `budget` after the calls in `outcomes`.
@@ -591,302 +411,8 @@ trait Calls {
     fn finish(self: Box<Self>, run_id: &crate::ids::RunId, root: &Path) -> Result<PathBuf>;
 }
 
-/// What the results log records of a call besides its outcome: the provider's fingerprint,
-/// the request key, the effective parameters and the sample index.
-type CallMeta = (String, String, crate::config::EffectiveParams, u32);
-
-/// Where the outcomes of a wave go as they arrive: the run's results log, the response cache,
-/// the progress counts, and the outcome of each job.
-struct Ledger<'r> {
-    run_dir: RunDir,
-    cache: Option<Cache>,
-    tally: Tally,
-    /// Calls logged by earlier waves, so every call has its own number in the log.
-    logged: usize,
-    meta: Vec<CallMeta>,
-    outcomes: Vec<Option<Outcome>>,
-    resumed: &'r HashMap<String, Outcome>,
-}
-
-/// The jobs left to call, with each one's index in the wave and whether it may be cached.
-struct Pending {
-    jobs: Vec<runner::Job>,
-    origin: Vec<(usize, bool)>,
-}
-
-impl Calls for Ledger<'_> {
-    fn wave(
-        &mut self,
-        jobs: Vec<runner::Job>,
-        keys: Vec<String>,
-        options: &CallOptions,
-        progress: &mut dyn FnMut(Progress),
-    ) -> Result<(Vec<Outcome>, bool)> {
-        self.logged += self.meta.len();
-        self.meta = Vec::with_capacity(jobs.len());
-        self.outcomes = vec![None; jobs.len()];
-        let pending = self.answer_known(jobs, keys, progress);
-        let interrupted = self.call(pending, options, progress)?;
-        if let Some(e) = self.tally.write_error.take() {
-            return Err(e);
-        }
-        let outcomes = std::mem::take(&mut self.outcomes)
-            .into_iter()
-            .map(|o| o.ok_or_else(|| Error::Internal("a planned call has no outcome".into())))
-            .collect::<Result<Vec<_>>>()?;
-        Ok((outcomes, interrupted))
-    }
-
-    fn finish(self: Box<Self>, _: &crate::ids::RunId, _: &Path) -> Result<PathBuf> {
-        self.run_dir.finish()
-    }
-}
-
-impl Ledger<'_> {
-    /// Answers the jobs an earlier attempt of the run logged and those the cache holds; returns
-    /// the others.
-    fn answer_known(
-        &mut self,
-        planned: Vec<runner::Job>,
-        keys: Vec<String>,
-        progress: &mut dyn FnMut(Progress),
-    ) -> Pending {
-        let mut pending = Pending {
-            jobs: Vec::new(),
-            origin: Vec::new(),
-        };
-        for (index, (job, key)) in planned.into_iter().zip(keys).enumerate() {
-            self.meta.push((
-                job.provider.fingerprint().to_string(),
-                key,
-                job.request.params,
-                job.request.sample,
-            ));
-            if let Some(outcome) = self.resumed.get(&self.meta[index].1) {
-                self.tally.count(outcome, progress);
-                self.outcomes[index] = Some(outcome.clone());
-                continue;
-            }
-            let cacheable = job.provider.cacheable();
-            let hit = self
-                .cache
-                .as_ref()
-                .filter(|_| cacheable)
-                .and_then(|c| c.get(&self.meta[index].1));
-            match hit {
-                Some(entry) => {
-                    let outcome = Outcome {
-                        result: Ok(entry.completion),
-                        latency_ms: entry.latency_ms,
-                        attempts: 0,
-                        cost: entry.cost,
-                        cached: true,
-                        skipped: false,
-                        trajectory: None,
-                        judgments: Vec::new(),
-                    };
-                    self.log(index, &outcome, progress);
-                    self.outcomes[index] = Some(outcome);
-                }
-                None => {
-                    pending.origin.push((index, cacheable));
-                    pending.jobs.push(job);
-                }
-            }
-        }
-        pending
-    }
-
-    /// Makes the pending calls, logging and caching each as it finishes. Returns whether an
-    /// interrupt stopped the run early.
-    fn call(
-        &mut self,
-        pending: Pending,
-        options: &CallOptions,
-        progress: &mut dyn FnMut(Progress),
-    ) -> Result<bool> {
-        let runner_options = RunnerOptions {
-            concurrency: options
-                .concurrency
-                .unwrap_or(crate::config::DEFAULT_CONCURRENCY),
-            budget: options.budget,
-            interrupt_grace: options.handle_interrupts.then_some(INTERRUPT_GRACE),
-        };
-        let Pending { jobs, origin } = pending;
-        let mut interrupted = false;
-        let ran = runner::run(jobs, runner_options, |event| {
-            match event {
-            Event::Finished {
-                index: position,
-                outcome,
-            } => {
-                let (index, cacheable) = origin[position];
-                self.finished(index, cacheable, outcome, progress);
-            }
-            Event::Retrying => {
-                self.tally.retries += 1;
-                progress(Progress::Calls(self.tally.counts()));
-            }
-            Event::Stopping { grace } => {
-                interrupted = true;
-                progress(Progress::Note(format!(
-                    "interrupted: no new calls; waiting up to {} s for the calls in flight (Ctrl-C again to abort)",
-                    grace.as_secs()
-                )));
-            }
-            Event::Aborted => progress(Progress::Note(
-                "aborted the calls in flight; every finished call is in the results log (resume with --resume)".into(),
-            )),
-        }
-        })?;
-        for ((index, _), outcome) in origin.into_iter().zip(ran) {
-            self.outcomes[index] = Some(outcome);
-        }
-        Ok(interrupted)
-    }
-
-    /// A call finished: cache its completion, log it, count it. A skipped call is only counted.
-    fn finished(
-        &mut self,
-        index: usize,
-        cacheable: bool,
-        outcome: &Outcome,
-        progress: &mut dyn FnMut(Progress),
-    ) {
-        if outcome.skipped {
-            self.tally.count(outcome, progress);
-            return;
-        }
-        if let (Some(cache), true, Ok(completion)) = (&self.cache, cacheable, &outcome.result) {
-            if let Err(e) = cache.put(
-                &self.meta[index].1,
-                completion,
-                outcome.latency_ms,
-                outcome.cost,
-            ) {
-                self.tally.write_error.get_or_insert(e);
-            }
-        }
-        self.log(index, outcome, progress);
-    }
-
-    /// Appends a finished call to the results log and counts it.
-    fn log(&mut self, index: usize, outcome: &Outcome, progress: &mut dyn FnMut(Progress)) {
-        let (provider, key, params, sample) = &self.meta[index];
-        let record = CallRecord {
-            call: self.logged + index,
-            provider: provider.clone(),
-            key: key.clone(),
-            params: *params,
-            sample: *sample,
-            outcome: outcome.clone(),
-        };
-        if let Err(e) = self.run_dir.append(&record) {
-            self.tally.write_error.get_or_insert(e);
-        }
-        self.tally.count(outcome, progress);
-    }
-}
-
-/// A stored run's calls read back from its results log, with nothing called, cached or
-/// written (`promote --from-report`); a call the log lacks means the run cannot be re-derived
-/// as planned now.
-struct LogReplay<'r> {
-    resumed: &'r HashMap<String, Outcome>,
-    tally: Tally,
-    missing: usize,
-    allow_missing: bool,
-}
-
-impl Calls for LogReplay<'_> {
-    fn wave(
-        &mut self,
-        _: Vec<runner::Job>,
-        keys: Vec<String>,
-        _: &CallOptions,
-        progress: &mut dyn FnMut(Progress),
-    ) -> Result<(Vec<Outcome>, bool)> {
-        let mut outcomes = Vec::with_capacity(keys.len());
-        for key in &keys {
-            match self.resumed.get(key) {
-                Some(outcome) => {
-                    self.tally.count(outcome, progress);
-                    outcomes.push(outcome.clone());
-                }
-                None => {
-                    self.missing += 1;
-                    outcomes.push(Outcome::skipped("not in the results log", 0, None));
-                }
-            }
-        }
-        Ok((outcomes, false))
-    }
-
-    fn finish(self: Box<Self>, run_id: &crate::ids::RunId, root: &Path) -> Result<PathBuf> {
-        if self.missing > 0 && !self.allow_missing {
-            return Err(Error::Usage(format!(
-                "run {run_id}'s results log lacks {} of the calls the check needs now (the prompts, suites or config changed since it ran), so its verdict cannot be re-derived; check again instead",
-                self.missing
-            )));
-        }
-        Ok(RunDir::path_of(root, run_id))
-    }
-}
-
 /// How long calls in flight may take to finish after a first Ctrl-C.
 const INTERRUPT_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Running counts for progress, and the first failure to write the results log.
-#[derive(Default)]
-struct Tally {
-    done: usize,
-    cached: usize,
-    errors: usize,
-    skipped: usize,
-    retries: usize,
-    tokens: u64,
-    cost: Option<f64>,
-    unknown_cost: bool,
-    write_error: Option<Error>,
-}
-
-impl Tally {
-    /// Counts a finished (or skipped, or resumed) job and reports progress.
-    fn count(&mut self, outcome: &Outcome, progress: &mut dyn FnMut(Progress)) {
-        self.done += 1;
-        self.cached += usize::from(outcome.cached);
-        self.retries += outcome.attempts.saturating_sub(1) as usize;
-        match &outcome.result {
-            Ok(c) => self.tokens = self.tokens.saturating_add(c.usage.total()),
-            Err(_) if outcome.skipped => self.skipped += 1,
-            Err(_) => self.errors += 1,
-        }
-        if !outcome.cached {
-            match outcome.cost {
-                Some(c) => *self.cost.get_or_insert(0.0) += c,
-                None if !outcome.skipped => self.unknown_cost = true,
-                None => {}
-            }
-        }
-        progress(Progress::Calls(self.counts()));
-    }
-
-    fn counts(&self) -> CallCounts {
-        CallCounts {
-            done: self.done,
-            cached: self.cached,
-            errors: self.errors,
-            skipped: self.skipped,
-            retries: self.retries,
-            tokens: self.tokens,
-            cost: if self.unknown_cost {
-                None
-            } else {
-                Some(self.cost.unwrap_or(0.0))
-            },
-        }
-    }
-}
 
 /// Where the calls of a run stand, for progress displays.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

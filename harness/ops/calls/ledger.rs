@@ -1,0 +1,337 @@
+//! Where a wave's calls are answered: the [`Ledger`] answers what the run's log or the
+//! response cache knows, makes the other calls and logs each as it finishes; the [`LogReplay`]
+//! answers every call from a stored log and makes none.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::{CallCounts, CallOptions, Calls, INTERRUPT_GRACE};
+use crate::cache::Cache;
+use crate::errors::{Error, Result};
+use crate::ops::Progress;
+use crate::record::{CallRecord, RunDir};
+use crate::runner::{self, Event, Outcome, RunnerOptions};
+
+/// What the results log records of a call besides its outcome: the provider's fingerprint,
+/// the request key, the effective parameters and the sample index.
+type CallMeta = (String, String, crate::config::EffectiveParams, u32);
+
+/// Where the outcomes of a wave go as they arrive: the run's results log, the response cache,
+/// the progress counts, and the outcome of each job.
+pub(super) struct Ledger<'r> {
+    run_dir: RunDir,
+    cache: Option<Cache>,
+    tally: Tally,
+    /// Calls logged by earlier waves, so every call has its own number in the log.
+    logged: usize,
+    meta: Vec<CallMeta>,
+    outcomes: Vec<Option<Outcome>>,
+    resumed: &'r HashMap<String, Outcome>,
+}
+
+/// The jobs left to call, with each one's index in the wave and whether it may be cached.
+struct Pending {
+    jobs: Vec<runner::Job>,
+    origin: Vec<(usize, bool)>,
+}
+
+impl Calls for Ledger<'_> {
+    fn wave(
+        &mut self,
+        jobs: Vec<runner::Job>,
+        keys: Vec<String>,
+        options: &CallOptions,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<(Vec<Outcome>, bool)> {
+        self.logged += self.meta.len();
+        self.meta = Vec::with_capacity(jobs.len());
+        self.outcomes = vec![None; jobs.len()];
+        let pending = self.answer_known(jobs, keys, progress);
+        let interrupted = self.call(pending, options, progress)?;
+        if let Some(e) = self.tally.write_error.take() {
+            return Err(e);
+        }
+        let outcomes = std::mem::take(&mut self.outcomes)
+            .into_iter()
+            .map(|o| o.ok_or_else(|| Error::Internal("a planned call has no outcome".into())))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((outcomes, interrupted))
+    }
+
+    fn finish(self: Box<Self>, _: &crate::ids::RunId, _: &Path) -> Result<PathBuf> {
+        self.run_dir.finish()
+    }
+}
+
+impl<'r> Ledger<'r> {
+    /// A ledger logging into `run_dir`, answering from `cache` and from what an earlier
+    /// attempt of the run logged (`resumed`).
+    pub(super) fn new(
+        run_dir: RunDir,
+        cache: Option<Cache>,
+        resumed: &'r HashMap<String, Outcome>,
+    ) -> Self {
+        Self {
+            run_dir,
+            cache,
+            tally: Tally::default(),
+            logged: 0,
+            meta: Vec::new(),
+            outcomes: Vec::new(),
+            resumed,
+        }
+    }
+    /// Answers the jobs an earlier attempt of the run logged and those the cache holds; returns
+    /// the others.
+    fn answer_known(
+        &mut self,
+        planned: Vec<runner::Job>,
+        keys: Vec<String>,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Pending {
+        let mut pending = Pending {
+            jobs: Vec::new(),
+            origin: Vec::new(),
+        };
+        for (index, (job, key)) in planned.into_iter().zip(keys).enumerate() {
+            self.meta.push((
+                job.provider.fingerprint().to_string(),
+                key,
+                job.request.params,
+                job.request.sample,
+            ));
+            if let Some(outcome) = self.resumed.get(&self.meta[index].1) {
+                self.tally.count(outcome, progress);
+                self.outcomes[index] = Some(outcome.clone());
+                continue;
+            }
+            let cacheable = job.provider.cacheable();
+            let hit = self
+                .cache
+                .as_ref()
+                .filter(|_| cacheable)
+                .and_then(|c| c.get(&self.meta[index].1));
+            match hit {
+                Some(entry) => {
+                    let outcome = Outcome {
+                        result: Ok(entry.completion),
+                        latency_ms: entry.latency_ms,
+                        attempts: 0,
+                        cost: entry.cost,
+                        cached: true,
+                        skipped: false,
+                        trajectory: None,
+                        judgments: Vec::new(),
+                    };
+                    self.log(index, &outcome, progress);
+                    self.outcomes[index] = Some(outcome);
+                }
+                None => {
+                    pending.origin.push((index, cacheable));
+                    pending.jobs.push(job);
+                }
+            }
+        }
+        pending
+    }
+
+    /// Makes the pending calls, logging and caching each as it finishes. Returns whether an
+    /// interrupt stopped the run early.
+    fn call(
+        &mut self,
+        pending: Pending,
+        options: &CallOptions,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<bool> {
+        let runner_options = RunnerOptions {
+            concurrency: options
+                .concurrency
+                .unwrap_or(crate::config::DEFAULT_CONCURRENCY),
+            budget: options.budget,
+            interrupt_grace: options.handle_interrupts.then_some(INTERRUPT_GRACE),
+        };
+        let Pending { jobs, origin } = pending;
+        let mut interrupted = false;
+        let ran = runner::run(jobs, runner_options, |event| {
+            match event {
+            Event::Finished {
+                index: position,
+                outcome,
+            } => {
+                let (index, cacheable) = origin[position];
+                self.finished(index, cacheable, outcome, progress);
+            }
+            Event::Retrying => {
+                self.tally.retries += 1;
+                progress(Progress::Calls(self.tally.counts()));
+            }
+            Event::Stopping { grace } => {
+                interrupted = true;
+                progress(Progress::Note(format!(
+                    "interrupted: no new calls; waiting up to {} s for the calls in flight (Ctrl-C again to abort)",
+                    grace.as_secs()
+                )));
+            }
+            Event::Aborted => progress(Progress::Note(
+                "aborted the calls in flight; every finished call is in the results log (resume with --resume)".into(),
+            )),
+        }
+        })?;
+        for ((index, _), outcome) in origin.into_iter().zip(ran) {
+            self.outcomes[index] = Some(outcome);
+        }
+        Ok(interrupted)
+    }
+
+    /// A call finished: cache its completion, log it, count it. A skipped call is only counted.
+    fn finished(
+        &mut self,
+        index: usize,
+        cacheable: bool,
+        outcome: &Outcome,
+        progress: &mut dyn FnMut(Progress),
+    ) {
+        if outcome.skipped {
+            self.tally.count(outcome, progress);
+            return;
+        }
+        if let (Some(cache), true, Ok(completion)) = (&self.cache, cacheable, &outcome.result) {
+            if let Err(e) = cache.put(
+                &self.meta[index].1,
+                completion,
+                outcome.latency_ms,
+                outcome.cost,
+            ) {
+                self.tally.write_error.get_or_insert(e);
+            }
+        }
+        self.log(index, outcome, progress);
+    }
+
+    /// Appends a finished call to the results log and counts it.
+    fn log(&mut self, index: usize, outcome: &Outcome, progress: &mut dyn FnMut(Progress)) {
+        let (provider, key, params, sample) = &self.meta[index];
+        let record = CallRecord {
+            call: self.logged + index,
+            provider: provider.clone(),
+            key: key.clone(),
+            params: *params,
+            sample: *sample,
+            outcome: outcome.clone(),
+        };
+        if let Err(e) = self.run_dir.append(&record) {
+            self.tally.write_error.get_or_insert(e);
+        }
+        self.tally.count(outcome, progress);
+    }
+}
+
+/// A stored run's calls read back from its results log, with nothing called, cached or
+/// written (`promote --from-report`); a call the log lacks means the run cannot be re-derived
+/// as planned now.
+pub(super) struct LogReplay<'r> {
+    resumed: &'r HashMap<String, Outcome>,
+    tally: Tally,
+    missing: usize,
+    allow_missing: bool,
+}
+
+impl<'r> LogReplay<'r> {
+    /// Answers from `logged`; a call missing there is an error at the end, or with
+    /// `allow_missing` a skipped call.
+    pub(super) fn new(logged: &'r HashMap<String, Outcome>, allow_missing: bool) -> Self {
+        Self {
+            resumed: logged,
+            tally: Tally::default(),
+            missing: 0,
+            allow_missing,
+        }
+    }
+}
+
+impl Calls for LogReplay<'_> {
+    fn wave(
+        &mut self,
+        _: Vec<runner::Job>,
+        keys: Vec<String>,
+        _: &CallOptions,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<(Vec<Outcome>, bool)> {
+        let mut outcomes = Vec::with_capacity(keys.len());
+        for key in &keys {
+            match self.resumed.get(key) {
+                Some(outcome) => {
+                    self.tally.count(outcome, progress);
+                    outcomes.push(outcome.clone());
+                }
+                None => {
+                    self.missing += 1;
+                    outcomes.push(Outcome::skipped("not in the results log", 0, None));
+                }
+            }
+        }
+        Ok((outcomes, false))
+    }
+
+    fn finish(self: Box<Self>, run_id: &crate::ids::RunId, root: &Path) -> Result<PathBuf> {
+        if self.missing > 0 && !self.allow_missing {
+            return Err(Error::Usage(format!(
+                "run {run_id}'s results log lacks {} of the calls the check needs now (the prompts, suites or config changed since it ran), so its verdict cannot be re-derived; check again instead",
+                self.missing
+            )));
+        }
+        Ok(RunDir::path_of(root, run_id))
+    }
+}
+
+/// Running counts for progress, and the first failure to write the results log.
+#[derive(Default)]
+struct Tally {
+    done: usize,
+    cached: usize,
+    errors: usize,
+    skipped: usize,
+    retries: usize,
+    tokens: u64,
+    cost: Option<f64>,
+    unknown_cost: bool,
+    write_error: Option<Error>,
+}
+
+impl Tally {
+    /// Counts a finished (or skipped, or resumed) job and reports progress.
+    fn count(&mut self, outcome: &Outcome, progress: &mut dyn FnMut(Progress)) {
+        self.done += 1;
+        self.cached += usize::from(outcome.cached);
+        self.retries += outcome.attempts.saturating_sub(1) as usize;
+        match &outcome.result {
+            Ok(c) => self.tokens = self.tokens.saturating_add(c.usage.total()),
+            Err(_) if outcome.skipped => self.skipped += 1,
+            Err(_) => self.errors += 1,
+        }
+        if !outcome.cached {
+            match outcome.cost {
+                Some(c) => *self.cost.get_or_insert(0.0) += c,
+                None if !outcome.skipped => self.unknown_cost = true,
+                None => {}
+            }
+        }
+        progress(Progress::Calls(self.counts()));
+    }
+
+    fn counts(&self) -> CallCounts {
+        CallCounts {
+            done: self.done,
+            cached: self.cached,
+            errors: self.errors,
+            skipped: self.skipped,
+            retries: self.retries,
+            tokens: self.tokens,
+            cost: if self.unknown_cost {
+                None
+            } else {
+                Some(self.cost.unwrap_or(0.0))
+            },
+        }
+    }
+}
