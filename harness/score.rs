@@ -113,14 +113,6 @@ fn judged(
     verdict: impl Fn(&Judgment) -> (bool, String),
 ) -> AssertionResult {
     let Some(j) = judgments.iter().find(|j| j.judge == judge) else {
-        // A pairwise judge grades the candidate against the baseline: the baseline's own
-        // samples, and a run of one version, have nothing to be compared with.
-        if kind == "judge-pairwise" {
-            return AssertionResult {
-                advisory: true,
-                ..AssertionResult::binary(kind, true, String::new)
-            };
-        }
         return AssertionResult::binary(kind, false, || {
             format!("judge `{judge}` gave no verdict on this sample")
         });
@@ -383,6 +375,16 @@ fn check(assertion: &Assertion, o: Observed<'_>) -> AssertionResult {
                 (None, None) => (false, "gave no verdict".into()),
             }
         }),
+        // A pairwise judge grades the candidate against the baseline: the baseline's own
+        // samples, and a run of one version, have nothing to be compared with.
+        Assertion::JudgePairwise(judge)
+            if !o.judgments.iter().any(|j| j.judge == judge.as_str()) =>
+        {
+            AssertionResult {
+                advisory: true,
+                ..AssertionResult::binary(kind, true, String::new)
+            }
+        }
         Assertion::JudgePairwise(judge) => judged(kind, judge.as_str(), o.judgments, |j| {
             let label = j.label.as_deref().unwrap_or("same");
             (

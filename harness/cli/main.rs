@@ -94,22 +94,7 @@ fn dispatch(args: Args) -> Result<i32, Error> {
             let outcome = ops::merge(&root, &options, &mut |p| bar.update(p));
             bar.finish();
             let outcome = outcome?;
-            let shown = outcome
-                .run_dir
-                .strip_prefix(&root)
-                .unwrap_or(&outcome.run_dir)
-                .display()
-                .to_string();
-            if json {
-                print_json(&outcome.report)?;
-            } else {
-                style.print(&promptgate::report::check_summary(
-                    &outcome.report,
-                    &shown,
-                    style.detail,
-                ));
-            }
-            write_step_summary(&outcome.run_dir);
+            print_checked(&root, &outcome, json, style)?;
             Ok(outcome.exit_code)
         }
         Command::Run(r) => {
@@ -399,6 +384,24 @@ fn check(
             return Ok(exit::PASS);
         }
     };
+    print_checked(root, &outcome, json, style)?;
+    if let Some(shard) = options.shard {
+        println!(
+            "shard {}/{}: this run gates nothing; gate the shards' run directories together with `promptgate merge`",
+            shard.index, shard.total
+        );
+    }
+    Ok(outcome.exit_code)
+}
+
+/// Prints a finished check (or merge): its report as JSON, or its summary; and appends the
+/// Markdown summary to the CI step summary.
+fn print_checked(
+    root: &std::path::Path,
+    outcome: &ops::CheckOutcome,
+    json: bool,
+    style: Style,
+) -> Result<(), Error> {
     let shown = outcome
         .run_dir
         .strip_prefix(root)
@@ -414,14 +417,8 @@ fn check(
             style.detail,
         ));
     }
-    if let Some(shard) = options.shard {
-        println!(
-            "shard {}/{}: this run gates nothing; gate the shards' run directories together with `promptgate merge`",
-            shard.index, shard.total
-        );
-    }
     write_step_summary(&outcome.run_dir);
-    Ok(outcome.exit_code)
+    Ok(())
 }
 
 /// How summaries are printed: how much, and whether in colour.

@@ -421,12 +421,9 @@ pub(super) fn plan_case(
                 prepared.version.label()
             );
             let judges = jobs.library.tasks(case, tier, None);
-            let conversation = case
-                .script
-                .as_ref()
-                .map(|script| Conversation::start(script.clone(), request.clone()));
-            match conversation {
-                Some((conversation, first)) => {
+            match &case.script {
+                Some(script) => {
+                    let (conversation, first) = Conversation::start(script.clone(), request);
                     jobs.add_call(provider, first, label, (Some(conversation), judges))
                 }
                 None => jobs.add_call(provider, request, label, (None, judges)),

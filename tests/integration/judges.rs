@@ -111,12 +111,18 @@ fn a_judge_grades_each_sample_and_a_reply_that_does_not_fit_is_a_judge_error() {
         "{broken}"
     );
     // Each judgment records the judge's version and model.
-    let sample = &report["suites"][0]["cases"][0]["side"]["samples"][0];
+    let judgment = &report["suites"][0]["cases"][0]["side"]["samples"][0]["judgments"][0];
+    assert_eq!(judgment["judge"], "judges/polite");
+    let model = judgment["model"].as_str().unwrap();
+    assert!(
+        model.starts_with("openai:") && model.ends_with(":grader-1"),
+        "{model}"
+    );
+    assert_eq!(judgment["hash"].as_str().map(str::len), Some(64));
     assert_eq!(mock.hits(), 6, "three outputs, three judge calls");
     // The judge's calls are in the run's calls and cost.
     assert_eq!(report["totals"]["calls"], 6, "{}", report["totals"]);
     assert!(report["totals"]["cost"].as_f64().unwrap() > 0.0);
-    let _ = sample;
 
     // A second run answers the outputs and the judges from the cache.
     p.promptgate(&["run"]).exits(0);

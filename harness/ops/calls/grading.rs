@@ -34,6 +34,9 @@ pub(super) fn grade(
         let Ok(completion) = &outcomes[index].result else {
             continue;
         };
+        if tasks.is_empty() {
+            continue;
+        }
         let output = crate::report::shown_output(&completion.text, &completion.tool_calls);
         for (t, task) in tasks.iter().enumerate() {
             let baseline = match task.against {
@@ -57,7 +60,9 @@ pub(super) fn grade(
                 wave.labels
                     .push(format!("judge {} of call {index}", task.name()));
                 wave.providers.push(provider.recorded_as.clone());
-                requests.push(request.clone());
+                if options.record {
+                    requests.push(request.clone());
+                }
                 wave.jobs.push(runner::Job {
                     provider: provider.provider.clone(),
                     lane: provider.lane.clone(),
@@ -96,6 +101,7 @@ pub(super) fn grade(
         let judgment = judges[index][t].judgment(&answered);
         outcomes[index].judgments.push(judgment);
     }
+    // Only a recording run keeps the requests (`zip` stops at the shortest).
     let recorded = providers
         .into_iter()
         .zip(labels)
