@@ -108,6 +108,8 @@ fn report() -> CheckReport {
             estimated_tokens: 0,
             cost: Some(0.4),
         },
+        traffic: None,
+        readiness: Vec::new(),
         candidates: vec![CandidateReport {
             label: "support/triage@worktree".into(),
             prompt: PromptName::new("support/triage"),
@@ -120,6 +122,7 @@ fn report() -> CheckReport {
             suites: vec![SuiteReport {
                 name: "triage".into(),
                 kind: promptgate::internals::suite::SuiteKind::Regression,
+                drift: None,
                 provider: "local".into(),
                 params: EffectiveParams {
                     temperature: 0.0,

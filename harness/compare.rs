@@ -127,6 +127,61 @@ pub struct SuiteComparison {
     pub skipped: usize,
 }
 
+/// How much the outputs changed between the versions over a suite's cases (a shadow run's
+/// output drift): the distance of a case is one minus the word-level similarity of its first
+/// baseline and candidate outputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Drift {
+    /// Cases with an output on both versions.
+    pub cases: usize,
+    /// Of those, cases whose outputs differ at all.
+    pub changed: usize,
+    /// Mean distance over the cases, in [0, 1].
+    pub mean: f64,
+    /// The most changed cases first (at most [`MOST_CHANGED`]), unchanged ones left out.
+    pub most_changed: Vec<CaseDrift>,
+}
+
+/// One case's output drift.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseDrift {
+    /// The case.
+    pub id: String,
+    /// One minus the similarity of the outputs, in [0, 1].
+    pub distance: f64,
+}
+
+/// How many cases [`Drift::most_changed`] lists.
+pub(crate) const MOST_CHANGED: usize = 10;
+
+/// The drift over `cases`: each a case id with its baseline and candidate outputs (cases
+/// without an output on either side are left out).
+pub(crate) fn drift<'a>(cases: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>) -> Drift {
+    let mut all: Vec<CaseDrift> = cases
+        .into_iter()
+        .map(|(id, baseline, candidate)| CaseDrift {
+            id: id.to_string(),
+            distance: if baseline == candidate {
+                0.0
+            } else {
+                (1.0 - crate::score::similarity(baseline, candidate)).clamp(0.0, 1.0)
+            },
+        })
+        .collect();
+    let mean = mean(&all.iter().map(|c| c.distance).collect::<Vec<_>>()).unwrap_or(0.0);
+    let cases = all.len();
+    all.retain(|c| c.distance > 0.0);
+    let changed = all.len();
+    all.sort_by(|a, b| b.distance.total_cmp(&a.distance).then(a.id.cmp(&b.id)));
+    all.truncate(MOST_CHANGED);
+    Drift {
+        cases,
+        changed,
+        mean,
+        most_changed: all,
+    }
+}
+
 /// One case's samples on both versions.
 pub struct CasePair<'a> {
     /// Baseline samples.

@@ -89,6 +89,9 @@ pub struct Config {
     /// Promotion policy per risk tier: approvals, minimum samples, required suite kinds.
     #[serde(default)]
     pub policy: PerTier<PolicyConfig>,
+    /// Production monitoring thresholds per risk tier (`promptgate monitor`).
+    #[serde(default)]
+    pub monitor: PerTier<MonitorConfig>,
     /// Where the config was read from (`None` when built in).
     #[serde(skip)]
     pub path: Option<PathBuf>,
@@ -432,6 +435,77 @@ pub struct PolicyConfig {
     /// verdicts may block (default 0.4, 0.6 and 0.8 for `low`, `standard` and `exceptional`).
     #[serde(default)]
     pub min_judge_kappa: Option<f64>,
+    /// The readiness a promotion needs: `{ total: 14, each: 3 }` (default for `exceptional`;
+    /// none for the other tiers).
+    #[serde(default)]
+    pub min_readiness: Option<MinReadiness>,
+}
+
+/// A readiness minimum: the total of the four scores, and the least any one may score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MinReadiness {
+    /// The least total, 4 to 20.
+    pub total: u32,
+    /// The least score of each dimension, 1 to 5.
+    pub each: u32,
+}
+
+/// Monitoring thresholds as written for one tier; unset keys take the tier's defaults.
+#[derive(Debug, Clone, Copy, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorConfig {
+    /// How far (in points of share, 0.05 = 5 points) the share of outputs passing the shadow
+    /// suite's checks may fall below the baseline (default 0.10, 0.05, 0.02 by tier).
+    #[serde(default)]
+    pub max_quality_drop: Option<f64>,
+    /// The highest share of failed calls (default 0.10, 0.05, 0.02).
+    #[serde(default)]
+    pub max_error_rate: Option<f64>,
+    /// How much the median latency may rise over the baseline's, as a share (0.5 = 50%;
+    /// default 1.0, 0.5, 0.25).
+    #[serde(default)]
+    pub max_latency_rise: Option<f64>,
+    /// How much the mean cost per call may rise over the baseline's, as a share (default
+    /// 0.5, 0.25, 0.10).
+    #[serde(default)]
+    pub max_cost_rise: Option<f64>,
+    /// The fewest records a window needs before any of these is judged (default 20).
+    #[serde(default)]
+    pub min_records: Option<usize>,
+}
+
+/// The monitoring thresholds a tier resolves to.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MonitorThresholds {
+    /// See [`MonitorConfig::max_quality_drop`].
+    pub max_quality_drop: f64,
+    /// See [`MonitorConfig::max_error_rate`].
+    pub max_error_rate: f64,
+    /// See [`MonitorConfig::max_latency_rise`].
+    pub max_latency_rise: f64,
+    /// See [`MonitorConfig::max_cost_rise`].
+    pub max_cost_rise: f64,
+    /// See [`MonitorConfig::min_records`].
+    pub min_records: usize,
+}
+
+impl MonitorThresholds {
+    /// The built-in thresholds of `tier`, tighter as the tier rises.
+    fn builtin(tier: RiskTier) -> Self {
+        let (quality, errors, latency, cost) = match tier {
+            RiskTier::Low => (0.10, 0.10, 1.0, 0.5),
+            RiskTier::Standard => (0.05, 0.05, 0.5, 0.25),
+            RiskTier::Exceptional => (0.02, 0.02, 0.25, 0.10),
+        };
+        Self {
+            max_quality_drop: quality,
+            max_error_rate: errors,
+            max_latency_rise: latency,
+            max_cost_rise: cost,
+            min_records: 20,
+        }
+    }
 }
 
 /// Everything a prompt's risk tier decides: its tolerance, what an inconclusive verdict does,
@@ -454,6 +528,10 @@ pub(crate) struct TierPolicy {
     pub(crate) promote_on_inconclusive: bool,
     /// The agreement a judge's calibration needs before its verdicts may block.
     pub(crate) min_judge_kappa: Option<f64>,
+    /// What production may show before `monitor` calls it a breach.
+    pub(crate) monitor: MonitorThresholds,
+    /// The readiness a promotion needs: (total, each dimension).
+    pub(crate) min_readiness: Option<(u32, u32)>,
 }
 
 impl TierPolicy {
@@ -496,6 +574,8 @@ impl TierPolicy {
             require,
             promote_on_inconclusive: false,
             min_judge_kappa: Some(min_judge_kappa),
+            monitor: MonitorThresholds::builtin(tier),
+            min_readiness: (tier == RiskTier::Exceptional).then_some((14, 3)),
         }
     }
 }
@@ -742,6 +822,21 @@ impl Config {
                 .promote_on_inconclusive
                 .unwrap_or(builtin.promote_on_inconclusive),
             min_judge_kappa: policy.min_judge_kappa.or(builtin.min_judge_kappa),
+            min_readiness: policy
+                .min_readiness
+                .map(|m| (m.total, m.each))
+                .or(builtin.min_readiness),
+            monitor: {
+                let own = self.monitor.get(tier);
+                let b = builtin.monitor;
+                MonitorThresholds {
+                    max_quality_drop: own.max_quality_drop.unwrap_or(b.max_quality_drop),
+                    max_error_rate: own.max_error_rate.unwrap_or(b.max_error_rate),
+                    max_latency_rise: own.max_latency_rise.unwrap_or(b.max_latency_rise),
+                    max_cost_rise: own.max_cost_rise.unwrap_or(b.max_cost_rise),
+                    min_records: own.min_records.unwrap_or(b.min_records).max(1),
+                }
+            },
         }
     }
 

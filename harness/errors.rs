@@ -25,6 +25,9 @@ pub mod exit {
     /// A promotion or rollback was refused by policy (approvals, owner, required suites) or lost
     /// a race with another one; nothing was changed.
     pub const REFUSED: i32 = 13;
+    /// `monitor`: production breached a threshold of the served version's baseline (an alert
+    /// was written, and with `--rollback-on-breach` the label moved back).
+    pub const BREACH: i32 = 14;
 }
 
 /// A position in a user-written file. Lines and columns are 1-based.

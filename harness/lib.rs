@@ -9,10 +9,11 @@
 //! - 0 foundation: [`errors`], [`ids`], [`yaml`], [`stats`], [`files`], [`vocabulary`],
 //!   [`artifact`] (parse and render prompts);
 //! - 1 definitions: [`config`], [`adversarial`], [`provider`] (with the replay cassettes),
-//!   [`suite`];
+//!   [`suite`], [`traffic`] (production records);
 //! - 2 state and execution: [`store`] (git), [`cache`], [`runner`], [`record`],
 //!   [`conversation`] (a conversation case's steps), [`judge`] (reading judges' verdicts);
-//! - 3 judgement: [`compare`], [`score`], [`gate`], [`report`];
+//! - 3 judgement: [`compare`], [`score`], [`gate`], [`report`], [`monitor`] (production
+//!   against its baseline), [`readiness`];
 //! - 4 commands: [`ops`], one function per command.
 
 //!
@@ -41,8 +42,10 @@ mod files;
 mod gate;
 mod ids;
 mod judge;
+mod monitor;
 pub mod ops;
 mod provider;
+mod readiness;
 mod record;
 pub mod report;
 mod runner;
@@ -50,6 +53,7 @@ mod score;
 mod stats;
 mod store;
 mod suite;
+mod traffic;
 mod vocabulary;
 mod yaml;
 

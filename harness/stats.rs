@@ -148,6 +148,20 @@ pub(crate) fn normal_quantile(p: f64) -> f64 {
     (lo + hi) / 2.0
 }
 
+/// The Wilson score interval of a proportion (`hits` of `n`) at two-sided `confidence`:
+/// `(low, high)`; `(0, 1)` when `n` is 0.
+pub(crate) fn wilson(hits: usize, n: usize, confidence: f64) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let z = normal_quantile(1.0 - (1.0 - confidence) / 2.0);
+    let (n, p) = (n as f64, hits as f64 / n as f64);
+    let z2 = z * z;
+    let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
+    let half = z / (1.0 + z2 / n) * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
 /// The suite's pass-rate change on exactly these cases, when the provider cannot vary: what
 /// was observed, with no uncertainty.
 pub(crate) fn exact_change(cases: &[CaseTally]) -> Option<Change> {
@@ -420,5 +434,16 @@ mod tests {
         assert!(interval[0] < -0.2 && interval[1] > 0.0, "{change:?}");
         assert_eq!(exact_change(&cases).unwrap().sd, 0.0);
         assert!(close(exact_change(&cases).unwrap().mean, -0.25, 1e-12));
+    }
+
+    #[test]
+    fn the_wilson_interval_matches_a_known_value() {
+        // 8 of 10 at 95%: (0.4902, 0.9433).
+        let (lo, hi) = wilson(8, 10, 0.95);
+        assert!(
+            (lo - 0.4902).abs() < 1e-3 && (hi - 0.9433).abs() < 1e-3,
+            "{lo} {hi}"
+        );
+        assert_eq!(wilson(0, 0, 0.95), (0.0, 1.0));
     }
 }

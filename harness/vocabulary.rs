@@ -15,6 +15,9 @@ pub enum SuiteKind {
     Regression,
     /// Attacks: a case passes when the attack failed; detectors are its assertions.
     Adversarial,
+    /// Reference-free checks on a sample of production traffic (`promptgate shadow`): its
+    /// cases come from the traffic, not the file.
+    Shadow,
 }
 
 impl SuiteKind {
@@ -23,6 +26,7 @@ impl SuiteKind {
         match self {
             Self::Regression => "regression",
             Self::Adversarial => "adversarial",
+            Self::Shadow => "shadow",
         }
     }
 }

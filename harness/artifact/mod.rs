@@ -193,6 +193,8 @@ impl RiskTier {
 pub struct Governance {
     /// Who answers for this prompt.
     pub owner: Option<String>,
+    /// Who is called when production breaches its thresholds (`promptgate.escalation`).
+    pub escalation: Option<String>,
     /// The risk tier that selects default policy.
     pub risk_tier: RiskTier,
     /// Suites that must run for this prompt, by name.
@@ -528,6 +530,12 @@ fn governance(
                     Error::invalid(at(&full), "`promptgate.owner` must be a string")
                 })?);
             }
+            "escalation" => {
+                governance.escalation =
+                    Some(value.as_str().map(str::to_string).ok_or_else(|| {
+                        Error::invalid(at(&full), "`promptgate.escalation` must be a string")
+                    })?);
+            }
             "risk_tier" => {
                 governance.risk_tier = match value.as_str() {
                     Some("low") => RiskTier::Low,
@@ -562,7 +570,7 @@ fn governance(
                 return Err(Error::invalid_with_hint(
                     at(&full),
                     format!("unknown key `{full}`"),
-                    "promptgate reads promptgate.owner, promptgate.risk_tier, promptgate.suites and promptgate.judge",
+                    "promptgate reads promptgate.owner, promptgate.escalation, promptgate.risk_tier, promptgate.suites and promptgate.judge",
                 ));
             }
         }

@@ -118,6 +118,20 @@ pub(crate) enum Command {
   promptgate merge reports/RUN-ID-1 reports/RUN-ID-2"
     )]
     Merge(Merge),
+    /// Run the candidate and the version a label serves on a sample of production traffic,
+    /// with the prompt's shadow suite (reference-free checks), and gate.
+    #[command(after_help = "Examples:
+  promptgate shadow support/reply --traffic traffic.jsonl
+  promptgate shadow support/reply --traffic traces.otlp.jsonl --sample 500 --stratify lang")]
+    Shadow(Shadow),
+    /// Check production records of the version a label serves against its monitoring
+    /// baseline; on a breach, alert and (with --rollback-on-breach) roll back.
+    #[command(after_help = "Example (a scheduled job):
+  promptgate monitor support/reply --traffic today.jsonl --window 24h --rollback-on-breach")]
+    Monitor(Monitor),
+    /// Score a prompt's production readiness (governance, infrastructure, observability, data
+    /// quality; 1 to 5 each) from facts in the repository.
+    Readiness(Readiness),
     /// Calibrate a judge against human labels.
     #[command(subcommand)]
     Judge(JudgeCommand),
@@ -265,6 +279,71 @@ pub(crate) struct Merge {
     #[arg(long)]
     pub(crate) allow_incomplete: bool,
     /// Print report.json to stdout instead of the summary.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Shadow {
+    /// The prompt (its path under prompts/ without .prompt).
+    pub(crate) prompt: String,
+    /// Production traffic: JSONL records or OTLP JSON traces (repeatable).
+    #[arg(long, value_name = "FILE", required = true, num_args = 1..)]
+    pub(crate) traffic: Vec<std::path::PathBuf>,
+    /// Records to sample.
+    #[arg(long, value_name = "N", default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) sample: u64,
+    /// The sample's seed.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(crate) seed: u64,
+    /// A variable whose values each get their share of the sample.
+    #[arg(long, value_name = "VAR")]
+    pub(crate) stratify: Option<String>,
+    /// Baseline revision (default: the prompt's `production` label, else HEAD).
+    #[arg(long, value_name = "REV")]
+    pub(crate) baseline: Option<String>,
+    /// Candidate revision or variant (repeatable; default: the working tree).
+    #[arg(long, value_name = "REV|VARIANT")]
+    pub(crate) candidate: Vec<String>,
+    /// Samples per version drawn again for each case whose versions disagree.
+    #[arg(long, value_name = "N")]
+    pub(crate) confirm: Option<u32>,
+    /// Print report.json to stdout instead of the summary.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) calls: Calls,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Monitor {
+    /// The prompt.
+    pub(crate) prompt: String,
+    /// Production records: JSONL or OTLP JSON traces (repeatable).
+    #[arg(long, value_name = "FILE", required = true, num_args = 1..)]
+    pub(crate) traffic: Vec<std::path::PathBuf>,
+    /// The label whose version is monitored.
+    #[arg(long, default_value = ops::DEFAULT_LABEL)]
+    pub(crate) label: String,
+    /// Only records of the last DURATION (`90m`, `24h`, `7d`) before now.
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) window: Option<String>,
+    /// On a breach, move the label back to the previous version (the kill switch).
+    #[arg(long)]
+    pub(crate) rollback_on_breach: bool,
+    /// Where alerts are written (default: reports/alerts).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) alerts: Option<std::path::PathBuf>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Readiness {
+    /// Prompts to score (default: every prompt).
+    pub(crate) prompts: Vec<String>,
+    /// Print JSON.
     #[arg(long)]
     pub(crate) json: bool,
 }
@@ -481,7 +560,27 @@ impl From<Check> for ops::CheckOptions {
             control: c.control,
             // Resolved from the flag (and for `auto`, the environment) by the caller.
             shard: None,
+            traffic: None,
             calls: c.calls.into(),
+        }
+    }
+}
+
+impl From<Shadow> for ops::CheckOptions {
+    fn from(s: Shadow) -> Self {
+        ops::CheckOptions {
+            prompts: vec![s.prompt],
+            baseline: s.baseline,
+            candidates: s.candidate,
+            confirm: s.confirm,
+            traffic: Some(ops::TrafficSample {
+                files: s.traffic,
+                size: usize::try_from(s.sample).unwrap_or(usize::MAX),
+                seed: s.seed,
+                stratify: s.stratify,
+            }),
+            calls: s.calls.into(),
+            ..ops::CheckOptions::default()
         }
     }
 }

@@ -82,6 +82,50 @@ fn dispatch(args: Args) -> Result<i32, Error> {
             };
             check(&root, &options, json, style)
         }
+        Command::Shadow(s) => {
+            let json = s.json;
+            let mut options = ops::CheckOptions::from(s);
+            if let Some(traffic) = &mut options.traffic {
+                // Absolute, so `--resume` finds the files from anywhere.
+                let cwd =
+                    std::env::current_dir().map_err(|e| Error::io("read", ".".as_ref(), e))?;
+                for file in &mut traffic.files {
+                    *file = cwd.join(&*file);
+                }
+            }
+            options.calls.invoked(env(), command_line);
+            check(&root, &options, json, style)
+        }
+        Command::Monitor(m) => {
+            let options = ops::MonitorOptions {
+                name: m.prompt,
+                label: m.label,
+                traffic: m.traffic,
+                window: m.window,
+                now: chrono::Utc::now(),
+                rollback_on_breach: m.rollback_on_breach,
+                alerts: m.alerts,
+            };
+            let report = ops::monitor(&root, &options)?;
+            if m.json {
+                print_json(&report)?;
+            } else {
+                print!("{}", release::monitored(&report));
+            }
+            Ok(match report.health {
+                ops::Health::Breach => exit::BREACH,
+                _ => exit::PASS,
+            })
+        }
+        Command::Readiness(r) => {
+            let assessments = ops::readiness(&root, &r.prompts)?;
+            if r.json {
+                print_json(&assessments)?;
+            } else {
+                print!("{}", release::readiness(&assessments));
+            }
+            Ok(exit::PASS)
+        }
         Command::Merge(m) => {
             let json = m.json;
             let mut options = ops::MergeOptions {

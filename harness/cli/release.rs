@@ -41,6 +41,9 @@ pub(crate) fn history(h: &History) -> String {
                 if r.forced { " (forced)" } else { "" },
                 r.run.as_deref().unwrap_or("-"),
             );
+            if let Some(b) = &r.baseline {
+                let _ = writeln!(out, "         baseline: {}", baseline(b));
+            }
         }
     }
     if !h.moves.is_empty() {
@@ -67,6 +70,25 @@ pub(crate) fn history(h: &History) -> String {
     out
 }
 
+/// A monitoring baseline, on one line.
+fn baseline(b: &promptgate::ops::Baseline) -> String {
+    let mut parts = vec![format!(
+        "{} run {} ({} outputs)",
+        b.source, b.run, b.samples
+    )];
+    if let Some(q) = b.quality {
+        parts.push(format!("checks pass {:.1}%", q * 100.0));
+    }
+    parts.push(format!("errors {:.1}%", b.error_rate * 100.0));
+    if let Some(ms) = b.latency_ms {
+        parts.push(format!("median latency {ms:.0} ms"));
+    }
+    if let Some(c) = b.cost_per_call {
+        parts.push(format!("${c:.6}/call"));
+    }
+    parts.join(", ")
+}
+
 /// One label move, on one line.
 fn event(e: &LabelEvent) -> String {
     let what = match e.action {
@@ -83,7 +105,8 @@ fn event(e: &LabelEvent) -> String {
             e.verdict.map_or("-", |v| v.as_str())
         ),
         ReleaseAction::Rollback => format!(
-            "rollback {} v{} → v{}",
+            "{}rollback {} v{} → v{}",
+            if e.automatic { "AUTOMATIC " } else { "" },
             e.label,
             e.from.unwrap_or_default(),
             e.version
@@ -157,6 +180,99 @@ pub(crate) fn promotion(p: &Promotion) -> String {
     );
     if let Some(dir) = &p.run_dir {
         let _ = write!(out, "\nreport: {dir}");
+    }
+    out
+}
+
+/// `promptgate monitor`: the verdict, the measures against the baseline, what was done.
+pub(crate) fn monitored(r: &promptgate::ops::MonitorReport) -> String {
+    let mut out = String::new();
+    let health = match r.health {
+        promptgate::ops::Health::Healthy => "healthy",
+        promptgate::ops::Health::Breach => "BREACH",
+        promptgate::ops::Health::TooFewRecords => "not judged (too few records)",
+    };
+    let _ = writeln!(out, "{}@{} v{}: {health}", r.prompt, r.label, r.version);
+    let o = &r.observed;
+    let _ = writeln!(
+        out,
+        "  production: {} records{}, checks pass {}, errors {:.1}%, median latency {}",
+        o.records,
+        r.window
+            .as_deref()
+            .map(|w| format!(" in the last {w}"))
+            .unwrap_or_default(),
+        o.quality
+            .map_or_else(|| "-".into(), |q| format!("{:.1}%", q * 100.0)),
+        o.error_rate * 100.0,
+        o.latency_ms
+            .map_or_else(|| "-".into(), |ms| format!("{ms:.0} ms")),
+    );
+    let _ = writeln!(out, "  baseline:   {}", baseline(&r.baseline));
+    for b in &r.breaches {
+        let _ = writeln!(out, "  breach {}: {}", b.metric, b.message);
+    }
+    for u in &r.unjudged {
+        let _ = writeln!(out, "  not judged: {u}");
+    }
+    for s in &r.traffic.skipped {
+        let _ = writeln!(
+            out,
+            "  left out: {} {} ({}; first at {})",
+            s.count,
+            s.reason.as_str(),
+            s.meaning,
+            s.first
+        );
+    }
+    if let Some(e) = &r.rollback {
+        let _ = writeln!(
+            out,
+            "  kill switch pulled: {} moved back v{} → v{}",
+            e.label,
+            e.from.unwrap_or_default(),
+            e.version
+        );
+    } else if r.already_moved {
+        let _ = writeln!(
+            out,
+            "  the label had already moved off v{}; nothing was moved again",
+            r.version
+        );
+    }
+    for a in &r.alerts {
+        let _ = writeln!(out, "  alert: {a}");
+    }
+    out
+}
+
+/// `promptgate readiness`: each prompt's four scores with their facts.
+pub(crate) fn readiness(assessments: &[promptgate::ops::Assessment]) -> String {
+    let mut out = String::new();
+    for a in assessments {
+        let _ = writeln!(
+            out,
+            "{}: {}/20{}",
+            a.prompt,
+            a.total,
+            match (a.required, a.short.is_empty()) {
+                (Some((total, each)), true) =>
+                    format!(" (meets the tier's {total}, each ≥ {each})"),
+                (Some(_), false) => format!(" — NOT READY: {}", a.short.join("; ")),
+                (None, _) => String::new(),
+            }
+        );
+        for s in &a.scores {
+            let _ = writeln!(out, "  {:<15} {}/5", s.dimension.as_str(), s.score);
+            for f in &s.facts {
+                let mark = if f.holds { "✓" } else { "✗" };
+                let _ = write!(out, "    {mark} {}", f.found);
+                if !f.raise.is_empty() {
+                    let _ = write!(out, "  → {}", f.raise);
+                }
+                let _ = writeln!(out);
+            }
+        }
     }
     out
 }

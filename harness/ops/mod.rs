@@ -9,6 +9,8 @@ mod judging;
 #[cfg(test)]
 mod parse_fuzz;
 mod plan;
+mod production;
+mod readiness;
 mod release;
 mod reports;
 mod run;
@@ -20,15 +22,21 @@ use std::path::{Path, PathBuf};
 
 pub use crate::config::json_schema as config_schema;
 pub use crate::judge::Agreement;
+pub use crate::monitor::Health;
 pub use crate::provider::local::model_pin;
+pub use crate::readiness::Assessment;
 pub use crate::runner::BudgetLimits;
-pub use crate::store::{LabelEvent, ReleaseAction};
+pub use crate::store::{Baseline, LabelEvent, ReleaseAction};
 pub use crate::suite::json_schema as suite_schema;
 pub use cache::{CacheStats, cache_clear, cache_stats};
 pub use calls::{CallCounts, CallOptions, ErrorBudget, Estimate};
-pub use check::{CheckOptions, CheckOutcome, CheckResult, MergeOptions, Shard, check, merge};
+pub use check::{
+    CheckOptions, CheckOutcome, CheckResult, MergeOptions, Shard, TrafficSample, check, merge,
+};
 pub use inspect::{ShowOptions, show, validate};
 pub use judging::{CalibrateOptions, Calibration, calibrate};
+pub use production::{MonitorOptions, MonitorReport, alert_markdown, monitor};
+pub use readiness::readiness;
 pub use release::{
     DEFAULT_LABEL, History, LabelStatus, PromoteOptions, Promotion, PromptStatus, RollbackOptions,
     approve, history, promote, rollback, status,

@@ -583,6 +583,8 @@ pub(super) fn suites_for<'s>(
         .iter()
         .filter(|s| s.targets(prompt))
         .filter(|s| selected.is_empty() || selected.contains(&s.name))
+        // A shadow suite has cases only when `shadow` filled it with traffic.
+        .filter(|s| s.kind != crate::suite::SuiteKind::Shadow || !s.cases.is_empty())
         .collect()
 }
 

@@ -16,6 +16,7 @@ use crate::report::CheckReport;
 use crate::store::{
     Approval, LabelEvent, LabelMove, LabelTarget, Promoted, ReleaseAction, Store, WORKTREE,
 };
+use crate::suite::SuiteKind;
 
 /// The label promotions move unless told otherwise.
 pub const DEFAULT_LABEL: &str = "production";
@@ -100,6 +101,7 @@ pub fn promote(
     }
 
     let approvals = check_policy(&project, &name, &candidate, &content, &policy)?;
+    check_readiness(&project, &name)?;
     let versions = (&name, &candidate.version.hash, expected_label.is_some());
     let (report, gate, run_dir) = gate_report(&project, options, versions, progress)?;
     let blocked = blocked_by(&gate, &policy, (&name, label, &report.run_id));
@@ -107,6 +109,20 @@ pub fn promote(
     if let (Some(refusal), false) = (blocked, options.force) {
         return Err(refusal);
     }
+    // The monitoring baseline: production traffic's, from a passing shadow run of this
+    // content, when there is one; else the gate's run.
+    let shadow =
+        super::production::passing_shadow_run(&project.root, &name, &candidate.version.hash);
+    if policy.require.contains(&SuiteKind::Shadow) && shadow.is_none() && !options.force {
+        return Err(Error::refused(format!(
+            "the `{}` tier requires a passing shadow run of this content before {name} is promoted: run `promptgate shadow {name} --traffic FILE` first",
+            policy.tier.as_str()
+        )));
+    }
+    let baseline = match &shadow {
+        Some(run) => super::production::baseline_of(&project, &name, run, "shadow"),
+        None => super::production::baseline_of(&project, &name, &report, "gate"),
+    };
 
     let signature = store.signature()?;
     let version = promoted.last().map_or(1, |p| p.version + 1);
@@ -127,6 +143,8 @@ pub fn promote(
         run: Some(report.run_id.to_string()),
         report_digest: crate::record::report_digest(&project.root, &report.run_id),
         approvals: approvals.iter().map(|a| a.id.clone()).collect(),
+        baseline: Some(baseline),
+        automatic: false,
     };
     store.move_label(
         &LabelMove {
@@ -278,7 +296,7 @@ fn blocked_by(
 }
 
 /// The version `name@label` serves, when it points at one of the promoted tags.
-fn current_version<'p>(
+pub(super) fn current_version<'p>(
     store: &Store,
     name: &PromptName,
     label: &str,
@@ -288,13 +306,36 @@ fn current_version<'p>(
     promoted.iter().find(|p| p.tag_id == target)
 }
 
+/// Refuses a promotion when the prompt's readiness falls short of its tier's minimum.
+fn check_readiness(project: &Project, name: &PromptName) -> Result<()> {
+    let ci = super::readiness::ci_files(&project.root);
+    let shadow_runs = super::production::shadow_runs(&project.root);
+    let assessment = super::readiness::assess_one(project, name, &ci, &shadow_runs)?;
+    if assessment.short.is_empty() {
+        return Ok(());
+    }
+    let scores = assessment
+        .scores
+        .iter()
+        .map(|s| format!("{} {}", s.dimension.as_str(), s.score))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(Error::refused(format!(
+        "{name} is not ready for production: {} ({scores}; total {}); `promptgate readiness {name}` lists what would raise each score",
+        assessment.short.join("; "),
+        assessment.total
+    )))
+}
+
 /// Refuses a promotion when a suite kind the policy requires does not target the prompt.
 fn check_required_suites(project: &Project, name: &PromptName, policy: &Policy) -> Result<()> {
     for kind in &policy.require {
-        let present = project
-            .suites
-            .iter()
-            .any(|s| s.kind == *kind && s.targets(name) && !s.cases.is_empty());
+        // A shadow suite's cases come from traffic; the run it needs is checked after the gate.
+        let present = project.suites.iter().any(|s| {
+            s.kind == *kind
+                && s.targets(name)
+                && (*kind == SuiteKind::Shadow || !s.cases.is_empty())
+        });
         if !present {
             return Err(Error::refused(format!(
                 "the `{}` tier requires a `{}` suite for {name}, and none targets it; add one under suites/ with `kind: {}` and `prompt: {name}`",
@@ -419,6 +460,17 @@ pub struct RollbackOptions {
 /// Moves `name@label` back to an earlier promoted version, at once and without a gate, and
 /// records who, when and why.
 pub fn rollback(root: &Path, options: &RollbackOptions) -> Result<LabelEvent> {
+    rollback_guarded(root, options, None)?
+        .ok_or_else(|| Error::Internal("an unguarded rollback moved nothing".into()))
+}
+
+/// [`rollback`], made by `monitor` when `from` is given: only while the label still serves
+/// version `from` (`None` when it no longer does: nothing moves), and recorded as automatic.
+pub(super) fn rollback_guarded(
+    root: &Path,
+    options: &RollbackOptions,
+    from: Option<u32>,
+) -> Result<Option<LabelEvent>> {
     let store = Store::open(root)?;
     let name = PromptName::new(&options.name);
     let label = options.label.as_str();
@@ -434,6 +486,9 @@ pub fn rollback(root: &Path, options: &RollbackOptions) -> Result<LabelEvent> {
             "{name}@{label} does not point at a promoted version; promote one first (`promptgate promote {name} --label {label}`)"
         ))
     })?;
+    if from.is_some_and(|v| v != current.version) {
+        return Ok(None);
+    }
     let target = rollback_target(
         &store,
         (&name, label),
@@ -465,6 +520,8 @@ pub fn rollback(root: &Path, options: &RollbackOptions) -> Result<LabelEvent> {
         run: None,
         report_digest: None,
         approvals: Vec::new(),
+        baseline: None,
+        automatic: from.is_some(),
     };
     store.move_label(
         &LabelMove {
@@ -477,7 +534,7 @@ pub fn rollback(root: &Path, options: &RollbackOptions) -> Result<LabelEvent> {
         LabelTarget::Existing(target.tag_id),
         &signature,
     )?;
-    Ok(event)
+    Ok(Some(event))
 }
 
 /// The version a rollback moves `name@label` to: `to` (`v3` or `3`), or the version promoted

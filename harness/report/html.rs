@@ -250,6 +250,7 @@ pub fn render_html(report: &CheckReport) -> String {
     h.push_str("<main>\n");
     regressions(&mut h, &regressed);
     suites_table(&mut h, report);
+    readiness(&mut h, report);
     charts(&mut h, report);
     prompt_diffs(&mut h, report);
     h.push_str(
@@ -431,6 +432,72 @@ fn suites_table(h: &mut String, report: &CheckReport) {
                     escape(&super::attack_line(rates))
                 );
             }
+            if let Some(drift) = &s.drift {
+                let _ = writeln!(
+                    h,
+                    "<tr class=\"drift\"><td></td><td colspan=\"12\" class=\"meta\">{}</td></tr>",
+                    escape(&super::drift_line(drift))
+                );
+            }
+        }
+    }
+    h.push_str("</table>\n");
+}
+
+/// Where a shadow run's traffic came from, and each prompt's readiness scores with the facts
+/// that decided them.
+fn readiness(h: &mut String, report: &CheckReport) {
+    if let Some(traffic) = &report.traffic {
+        let _ = writeln!(
+            h,
+            "<p class=\"meta\">{}</p>",
+            escape(&super::traffic_line(traffic))
+        );
+    }
+    if report.readiness.is_empty() {
+        return;
+    }
+    h.push_str("<h2>Production readiness</h2>\n<table>\n<tr><th>prompt</th><th>dimension</th><th class=\"num\">score</th><th>facts</th></tr>\n");
+    for a in &report.readiness {
+        let verdict = match (a.required, a.short.is_empty()) {
+            (Some((total, each)), true) => format!("{}/20, meets {total} (each ≥ {each})", a.total),
+            (Some(_), false) => format!("{}/20, not ready: {}", a.total, a.short.join("; ")),
+            (None, _) => format!("{}/20", a.total),
+        };
+        let _ = writeln!(
+            h,
+            "<tr><td class=\"mono\" rowspan=\"{}\">{}<br><span class=\"meta\">{}</span></td>",
+            a.scores.len(),
+            escape(&a.prompt),
+            escape(&verdict)
+        );
+        for (i, s) in a.scores.iter().enumerate() {
+            if i > 0 {
+                h.push_str("<tr>");
+            }
+            let facts: Vec<String> = s
+                .facts
+                .iter()
+                .map(|f| {
+                    let raise = if f.raise.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" → {}", escape(&f.raise))
+                    };
+                    format!(
+                        "{} {}{raise}",
+                        if f.holds { "✓" } else { "✗" },
+                        escape(&f.found)
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                h,
+                "<td>{}</td><td class=\"num\">{}/5</td><td>{}</td></tr>",
+                s.dimension.as_str(),
+                s.score,
+                facts.join("<br>")
+            );
         }
     }
     h.push_str("</table>\n");

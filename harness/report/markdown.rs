@@ -157,6 +157,28 @@ pub fn summary_markdown(report: &CheckReport) -> String {
             })
         })
         .collect();
+    let drifts: Vec<String> = report
+        .candidates
+        .iter()
+        .flat_map(|c| {
+            c.suites.iter().filter_map(move |s| {
+                Some(format!(
+                    "- {} on {}: {}",
+                    code(&c.label),
+                    code(&s.name),
+                    escape(&super::drift_line(s.drift.as_ref()?))
+                ))
+            })
+        })
+        .collect();
+    if let Some(traffic) = &report.traffic {
+        let _ = writeln!(md);
+        let _ = writeln!(md, "{}", escape(&super::traffic_line(traffic)));
+    }
+    for line in &drifts {
+        let _ = writeln!(md);
+        let _ = writeln!(md, "{line}");
+    }
     if !attacks.is_empty() {
         let _ = writeln!(md);
         let _ = writeln!(md, "**Attack-success rates** (lower is safer)");

@@ -43,6 +43,12 @@ pub struct CheckReport {
     pub incomplete: Option<String>,
     /// Totals across the run.
     pub totals: Totals,
+    /// A shadow run: the production traffic its cases were sampled from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<crate::traffic::Summary>,
+    /// Each compared prompt's production readiness, from facts in the repository.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub readiness: Vec<crate::readiness::Assessment>,
     /// One entry per candidate, best first.
     pub candidates: Vec<CandidateReport>,
 }
@@ -164,6 +170,9 @@ pub struct SuiteReport {
     /// Adversarial suites: attack-success rates per category.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attacks: Vec<crate::adversarial::asr::CategoryRates>,
+    /// Shadow suites: how much the outputs changed between the versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<crate::compare::Drift>,
     /// Every case, regressions first.
     pub cases: Vec<CaseReport>,
 }
@@ -463,6 +472,44 @@ pub fn statistics_line(stats: &crate::gate::Statistics) -> String {
 
 /// One line of a category's attack-success rates: both versions, the change, the cases and the
 /// new successes.
+/// A shadow suite's output drift, on one line.
+pub fn drift_line(drift: &crate::compare::Drift) -> String {
+    let mut line = format!(
+        "output drift: {} of {} cases changed, mean distance {:.2}",
+        drift.changed, drift.cases, drift.mean
+    );
+    if !drift.most_changed.is_empty() {
+        let most: Vec<String> = drift
+            .most_changed
+            .iter()
+            .take(5)
+            .map(|c| format!("{} ({:.2})", c.id, c.distance))
+            .collect();
+        line.push_str(&format!("; most changed: {}", most.join(", ")));
+    }
+    line
+}
+
+/// Where a shadow run's cases came from, on one line.
+pub fn traffic_line(traffic: &crate::traffic::Summary) -> String {
+    let mut line = format!(
+        "traffic: {} of {} records of the prompt sampled from {}",
+        traffic.used,
+        traffic.records,
+        traffic.files.join(", ")
+    );
+    if !traffic.skipped.is_empty() {
+        let left: Vec<String> = traffic
+            .skipped
+            .iter()
+            .map(|s| format!("{} {} (first at {})", s.count, s.reason.as_str(), s.first))
+            .collect();
+        line.push_str(&format!("; left out: {}", left.join(", ")));
+    }
+    line
+}
+
+/// An adversarial category's attack-success rates, on one line.
 pub fn attack_line(rates: &crate::adversarial::asr::CategoryRates) -> String {
     let mut line = format!(
         "{}: attack success {} → {} ({}) over {} cases",
@@ -567,6 +614,8 @@ pub(crate) mod tests {
                 estimated_tokens: 0,
                 cost: Some(0.0003),
             },
+            traffic: None,
+            readiness: Vec::new(),
             candidates: vec![CandidateReport {
                 label: "support/triage@worktree".into(),
                 prompt: PromptName::new("support/triage"),
@@ -585,6 +634,7 @@ pub(crate) mod tests {
                 suites: vec![SuiteReport {
                     name: "triage".into(),
                     kind: crate::suite::SuiteKind::Regression,
+                    drift: None,
                     provider: "echo".into(),
                     params: EffectiveParams {
                         temperature: 0.0,

@@ -31,6 +31,9 @@ pub fn check_summary(report: &CheckReport, run_dir: &str, detail: Detail) -> Str
         write_verdict(&mut out, report);
         return super::visible(&out).into_owned();
     }
+    if let Some(traffic) = &report.traffic {
+        let _ = writeln!(out, "{}", super::traffic_line(traffic));
+    }
     let mut candidates: Vec<_> = report.candidates.iter().collect();
     candidates.sort_by_key(|c| std::cmp::Reverse(c.verdict));
     for c in candidates {
@@ -56,7 +59,9 @@ pub fn check_summary(report: &CheckReport, run_dir: &str, detail: Detail) -> Str
                 "  suite {:<24} {} {} → {} ({})  regressed {}  fixed {}  errors {}",
                 s.name,
                 match s.kind {
-                    crate::suite::SuiteKind::Regression => "pass",
+                    crate::suite::SuiteKind::Regression | crate::suite::SuiteKind::Shadow => {
+                        "pass"
+                    }
                     crate::suite::SuiteKind::Adversarial => "resisted",
                 },
                 super::percent(cmp.baseline.pass_rate),
@@ -71,6 +76,9 @@ pub fn check_summary(report: &CheckReport, run_dir: &str, detail: Detail) -> Str
             }
             for rates in &s.attacks {
                 let _ = writeln!(out, "    {}", super::attack_line(rates));
+            }
+            if let Some(drift) = &s.drift {
+                let _ = writeln!(out, "    {}", super::drift_line(drift));
             }
             let shown: &[CaseStatus] = if detail == Detail::Verbose {
                 &[CaseStatus::Regressed, CaseStatus::Error, CaseStatus::Fixed]

@@ -75,6 +75,44 @@ pub struct LabelEvent {
     /// Who approved this exact content (promotions).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approvals: Vec<String>,
+    /// What the version showed before release, for `monitor` to hold production to
+    /// (promotions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<Baseline>,
+    /// A rollback `monitor --rollback-on-breach` made on its own, the breach as its reason.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub automatic: bool,
+}
+
+/// A version's monitoring baseline, recorded with its promotion: what its outputs showed in
+/// the run it was released on (a shadow run on production traffic when there is one, else the
+/// gate's run).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// `shadow` or `gate`: the kind of run it was measured on.
+    pub source: String,
+    /// That run's id.
+    pub run: String,
+    /// Outputs measured.
+    pub samples: usize,
+    /// The share of outputs that passed every reference-free check of the prompt's shadow
+    /// suite; `None` without a shadow suite.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<f64>,
+    /// Those checks, by kind.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<String>,
+    /// The share of calls that failed.
+    pub error_rate: f64,
+    /// Median latency per call, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+    /// Mean cost per call, in dollars, when every call's cost is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_per_call: Option<f64>,
+    /// Mean tokens per call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_call: Option<f64>,
 }
 
 /// A promoted version: its tag and its record.
@@ -441,6 +479,8 @@ mod tests {
             run: None,
             report_digest: None,
             approvals: vec![],
+            baseline: None,
+            automatic: false,
         }
     }
 

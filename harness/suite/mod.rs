@@ -66,6 +66,8 @@ pub struct Suite {
     pub params: Params,
     /// The cases, each with the suite's default assertions first.
     pub cases: Vec<Case>,
+    /// The suite's default assertions (`defaults.assert`): a shadow suite's checks.
+    pub checks: Vec<Assertion>,
     /// An adversarial suite's `target`: the prompt variable attacks go into, and where the
     /// suite names it.
     pub target: Option<(String, Location)>,
@@ -385,6 +387,44 @@ impl Assertion {
     }
 }
 
+/// Refuses what a shadow suite cannot have: cases of its own (they come from traffic), and
+/// checks that need an expected output (`similar` without a `value`).
+fn shadow_checks(
+    path: &Path,
+    raw: &RawSuite,
+    checks: &[Assertion],
+    kind_at: &Location,
+) -> Result<()> {
+    if let Some(case) = raw.cases.first() {
+        return Err(Error::invalid_with_hint(
+            crate::yaml::location(path, &case.referenced, 1),
+            "a shadow suite has no cases of its own: they are a sample of production traffic",
+            "remove `cases:`, and run `promptgate shadow NAME --traffic FILE`",
+        ));
+    }
+    let needs_reference = checks
+        .iter()
+        .find(|a| matches!(a, Assertion::Similar { value: None, .. }));
+    if let Some(check) = needs_reference {
+        return Err(Error::invalid_with_hint(
+            kind_at.clone(),
+            format!(
+                "a shadow suite's `{}` check needs an expected output, which traffic does not have",
+                check.kind()
+            ),
+            "give it a `value` to compare with, or use reference-free checks (format, schema, length, detectors, tool policy)",
+        ));
+    }
+    if checks.is_empty() {
+        return Err(Error::invalid_with_hint(
+            kind_at.clone(),
+            "a shadow suite has no checks",
+            "add reference-free checks under `defaults: { assert: [...] }`",
+        ));
+    }
+    Ok(())
+}
+
 const ASSERTION_TYPES: &str = "equals, contains, icontains, not-contains, starts-with, regex, not-regex, is-json, json-schema, json-field, max-length, min-length, similar, max-latency-ms, max-cost, canary, regex-any, stop-reason, refusal, ngram-overlap, repetition, tool-called, tool-not-called, tool-sequence, tool-count, tool-policy, max-steps, judge, judge-pairwise";
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -602,11 +642,12 @@ impl Suite {
         let kind = match raw.kind.value.as_str() {
             "regression" => SuiteKind::Regression,
             "adversarial" => SuiteKind::Adversarial,
+            "shadow" => SuiteKind::Shadow,
             other => {
                 return Err(Error::invalid_with_hint(
                     at(&raw.kind.referenced),
                     format!("unknown suite kind `{other}`"),
-                    "expected `regression` or `adversarial`",
+                    "expected `regression`, `adversarial` or `shadow`",
                 ));
             }
         };
@@ -620,7 +661,7 @@ impl Suite {
             None => Tolerance::default(),
         };
         let kind_at = at(&raw.kind.referenced);
-        if kind == SuiteKind::Regression {
+        if kind != SuiteKind::Adversarial {
             attacks::reject_attack_fields(&raw, &kind_at)?;
         }
         let mut prompts: Vec<PromptName> = raw.prompts.iter().map(PromptName::new).collect();
@@ -669,6 +710,10 @@ impl Suite {
                 conversation,
             )?),
             SuiteKind::Regression => None,
+            SuiteKind::Shadow => {
+                shadow_checks(path, &raw, &defaults, &kind_at)?;
+                None
+            }
         };
         if let Some(suite) = &attack_suite {
             suite.pack_cases(&mut cases)?;
@@ -797,15 +842,41 @@ impl Suite {
             prompts,
             provider: raw.provider,
             samples,
-            cases_are: raw.cases_are,
+            // A shadow suite's cases are a sample of traffic, whatever the file says.
+            cases_are: match kind {
+                SuiteKind::Shadow => CaseOrigin::Sampled,
+                _ => raw.cases_are,
+            },
             tolerance,
             params: raw.params,
             cases,
+            checks: defaults,
             target: raw
                 .target
                 .as_ref()
                 .map(|t| (t.value.clone(), at(&t.referenced))),
         })
+    }
+
+    /// This shadow suite with `records` as its cases: each record's variables, the suite's
+    /// checks, and the record's place in its file as the case's location.
+    pub(crate) fn with_traffic(&self, records: &[&crate::traffic::Record]) -> Suite {
+        let mut suite = self.clone();
+        suite.cases = records
+            .iter()
+            .map(|r| Case {
+                id: r.id.clone(),
+                description: None,
+                vars: r.vars.clone(),
+                expected: None,
+                assertions: self.checks.clone(),
+                location: r.source.clone(),
+                attack: None,
+                history: Vec::new(),
+                script: None,
+            })
+            .collect();
+        suite
     }
 
     /// Finds and loads every suite under `root/suites/`, sorted by name.

@@ -13,6 +13,7 @@ mod hardening;
 mod judges;
 mod messages;
 mod mock;
+mod production;
 mod project;
 mod providers;
 mod release;

@@ -117,6 +117,7 @@ fn the_workflows_promptgate_ships_and_writes_are_valid() {
     let files = vec![
         root.join("docs/ci/github-actions.yml"),
         root.join("docs/ci/github-actions-shards.yml"),
+        root.join("docs/ci/monitor.yml"),
         root.join(".github/workflows/release.yml"),
         p.path().join(".github/workflows/promptgate.yml"),
         p.path()

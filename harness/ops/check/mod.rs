@@ -65,8 +65,25 @@ pub struct CheckOptions {
     /// Run only this shard's cases, into a run directory that gates nothing (`merge` gates).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<Shard>,
+    /// A shadow run: the prompt's `shadow` suite on a sample of this production traffic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<TrafficSample>,
     /// How to make the calls.
     pub calls: CallOptions,
+}
+
+/// The production traffic a shadow run samples its cases from.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TrafficSample {
+    /// The traffic files (JSONL records or OTLP JSON traces).
+    pub files: Vec<PathBuf>,
+    /// How many records to sample.
+    pub size: usize,
+    /// The sample's seed: the same seed, files and size draw the same records.
+    pub seed: u64,
+    /// A variable whose values each get their share of the sample.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stratify: Option<String>,
 }
 
 /// What `check` found to do.
@@ -125,7 +142,20 @@ fn checked(
         project.check_cache_untracked()?;
     }
     check_suite_names(&project.suites, &options.suites)?;
+    let shadow = match &options.traffic {
+        Some(sample) => Some(shadow_cases(project, options, sample)?),
+        None => None,
+    };
     let specs = select::select(project, options, progress)?;
+    // Readiness is scored on the whole specification, before a shadow run narrows it.
+    let readiness = match options.shard.is_some() || options.dry_run {
+        true => Vec::new(),
+        false => readiness_of(project, &specs),
+    };
+    let traffic = shadow.map(|(suite, summary)| {
+        project.suites = vec![suite];
+        summary
+    });
     if specs.is_empty() && options.prompts.is_empty() && !options.all && !options.control {
         return Ok(CheckResult::NothingChanged);
     }
@@ -202,7 +232,9 @@ fn checked(
         clock,
         interrupted,
     };
-    let (report, mut exit_code) = verdict::judge(project, &planned, &outcomes, run, options);
+    let (mut report, mut exit_code) = verdict::judge(project, &planned, &outcomes, run, options);
+    report.traffic = traffic;
+    report.readiness = readiness;
     // A shard gates nothing: only an incomplete shard fails, to be run again.
     if shard.is_some() && exit_code != crate::errors::exit::INCOMPLETE {
         exit_code = crate::errors::exit::PASS;
@@ -215,6 +247,74 @@ fn checked(
         run_dir,
         exit_code,
     })))
+}
+
+/// Each compared prompt's readiness, as its working tree stands (a prompt that cannot be
+/// read there is left out: the check reports on it anyway).
+fn readiness_of(
+    project: &Project,
+    specs: &[select::ComparisonSpec],
+) -> Vec<crate::readiness::Assessment> {
+    let mut prompts: Vec<&crate::ids::PromptName> = specs.iter().map(|s| &s.prompt).collect();
+    prompts.sort();
+    prompts.dedup();
+    let ci = super::readiness::ci_files(&project.root);
+    let shadow_runs = super::production::shadow_runs(&project.root);
+    prompts
+        .into_iter()
+        .filter_map(|name| super::readiness::assess_one(project, name, &ci, &shadow_runs).ok())
+        .collect()
+}
+
+/// The prompt's shadow suite filled with a sample of the traffic (a shadow run checks
+/// nothing else), and what the traffic held.
+fn shadow_cases(
+    project: &Project,
+    options: &CheckOptions,
+    sample: &TrafficSample,
+) -> Result<(crate::suite::Suite, crate::traffic::Summary)> {
+    let [name] = options.prompts.as_slice() else {
+        return Err(Error::Usage(
+            "a shadow run checks one prompt: name it".into(),
+        ));
+    };
+    let prompt = crate::ids::PromptName::new(name);
+    let shadow = project
+        .suites
+        .iter()
+        .find(|s| s.kind == crate::suite::SuiteKind::Shadow && s.targets(&prompt))
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "no shadow suite targets {prompt}: add one under suites/ with `kind: shadow`, `prompt: {prompt}` and reference-free checks under `defaults: {{ assert: [...] }}`"
+            ))
+        })?;
+    let prompts = project.root.join(crate::store::PROMPTS_DIR);
+    let known = |n: &str| prompts.join(format!("{n}.prompt")).is_file();
+    let mut traffic = crate::traffic::Traffic::read(&sample.files, &known)?;
+    traffic.retain(|r| {
+        if r.prompt == prompt.as_str() {
+            Ok(())
+        } else {
+            Err(crate::traffic::Unmapped::OtherPrompt)
+        }
+    });
+    if traffic.records.is_empty() {
+        let skipped = traffic
+            .skipped()
+            .iter()
+            .map(|s| format!("{} {} (first at {})", s.count, s.reason.as_str(), s.first))
+            .collect::<Vec<_>>();
+        return Err(Error::Usage(format!(
+            "the traffic has no record of {prompt} to shadow{}",
+            if skipped.is_empty() {
+                String::new()
+            } else {
+                format!("; left out: {}", skipped.join(", "))
+            }
+        )));
+    }
+    let chosen = traffic.sample(sample.size, sample.seed, sample.stratify.as_deref());
+    Ok((shadow.with_traffic(&chosen), traffic.summary(chosen.len())))
 }
 
 /// The options a check runs with, and what an earlier attempt logged: `options` for a new

@@ -55,7 +55,7 @@ pub(super) struct PlannedCandidate<'s> {
 fn suite_tolerance(suite: &Suite, tier: crate::config::Tolerance) -> crate::config::Tolerance {
     let own = suite.tolerance;
     match suite.kind {
-        SuiteKind::Regression => own.over(tier),
+        SuiteKind::Regression | SuiteKind::Shadow => own.over(tier),
         SuiteKind::Adversarial => crate::config::Tolerance {
             max_pass_rate_drop: own.max_pass_rate_drop,
             max_new_failures: own.max_new_failures,

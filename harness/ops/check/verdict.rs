@@ -107,6 +107,11 @@ pub(super) fn score_cases(
         .collect()
 }
 
+/// The output of a side's first sample, if it has one.
+fn first_output(side: &crate::report::SideReport) -> Option<&str> {
+    side.samples.first().and_then(|s| s.output.as_deref())
+}
+
 /// Passes and samples of a scored case.
 fn tally(case: &CaseReport) -> stats::CaseTally {
     let count = |side: &crate::report::SideReport| {
@@ -144,6 +149,15 @@ fn candidate_report(
             let (_, tallies) = complete_tallies(&cases);
             let decision = gate::evaluate_suite(&evidence(p, &comparison, &tallies, &attacks, cap));
             cases.sort_by_key(|c| c.status);
+            let drift = (p.suite.kind == crate::suite::SuiteKind::Shadow).then(|| {
+                crate::compare::drift(cases.iter().filter_map(|c| {
+                    Some((
+                        c.id.as_str(),
+                        first_output(&c.baseline)?,
+                        first_output(&c.candidate)?,
+                    ))
+                }))
+            });
             let report = SuiteReport {
                 name: p.suite.name.clone(),
                 kind: p.suite.kind,
@@ -154,6 +168,7 @@ fn candidate_report(
                 comparison,
                 statistics: decision.statistics,
                 attacks,
+                drift,
                 cases,
             };
             (report, decision.reasons)
@@ -286,6 +301,8 @@ pub(super) fn judge(
         complete: incomplete.is_none(),
         incomplete,
         totals: totals(cases, outcomes),
+        traffic: None,
+        readiness: Vec::new(),
         candidates,
     };
     let exit_code = gate::exit_code(

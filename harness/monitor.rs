@@ -1,0 +1,325 @@
+//! Production against its baseline: what a window of production records measures, and which
+//! of a tier's monitoring thresholds it breaches. Pure: no I/O, no clock.
+//!
+//! A breach must be measured, not guessed: the share of outputs passing the checks breaches
+//! only when even the top of its 95% Wilson interval is below the baseline less the allowed
+//! drop, and the error rate only when the bottom of its interval is above the limit. Latency
+//! (the median) and cost (the mean per call) are compared as they are, once the window holds
+//! the tier's minimum of records.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::MonitorThresholds;
+use crate::store::Baseline;
+
+/// The confidence of the intervals a breach is judged on.
+const CONFIDENCE: f64 = 0.95;
+
+/// One output's measurements, in a run or in production.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Observation {
+    /// The call failed.
+    pub failed: bool,
+    /// Whether the output passed every check; `None` when not checked (no output, or no
+    /// checks).
+    pub passed: Option<bool>,
+    /// Wall time, when known.
+    pub latency_ms: Option<u64>,
+    /// Cost in dollars, when known.
+    pub cost: Option<f64>,
+    /// Tokens, when known.
+    pub tokens: Option<u64>,
+}
+
+/// What a set of observations measures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Measures {
+    /// Observations.
+    pub records: usize,
+    /// Outputs checked.
+    pub checked: usize,
+    /// Of those, outputs that passed every check.
+    pub passed: usize,
+    /// `passed / checked`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<f64>,
+    /// Failed calls.
+    pub errors: usize,
+    /// `errors / records`.
+    pub error_rate: f64,
+    /// Median latency, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+    /// Mean cost per call, when every record has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_per_call: Option<f64>,
+    /// Mean tokens per call, when every record has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_call: Option<f64>,
+}
+
+impl Measures {
+    /// Measures `observations`.
+    pub fn of(observations: &[Observation]) -> Measures {
+        let records = observations.len();
+        let judged: Vec<bool> = observations.iter().filter_map(|o| o.passed).collect();
+        let passed = judged.iter().filter(|&&p| p).count();
+        let errors = observations.iter().filter(|o| o.failed).count();
+        let mut latencies: Vec<u64> = observations.iter().filter_map(|o| o.latency_ms).collect();
+        latencies.sort_unstable();
+        let latency_ms = match latencies.len() {
+            0 => None,
+            n if n % 2 == 1 => Some(latencies[n / 2] as f64),
+            n => Some((latencies[n / 2 - 1] + latencies[n / 2]) as f64 / 2.0),
+        };
+        let mean_of = |values: Option<Vec<f64>>| {
+            values
+                .filter(|v| !v.is_empty())
+                .map(|v| v.iter().sum::<f64>() / v.len() as f64)
+        };
+        Measures {
+            records,
+            checked: judged.len(),
+            passed,
+            quality: (!judged.is_empty()).then(|| passed as f64 / judged.len() as f64),
+            errors,
+            error_rate: if records == 0 {
+                0.0
+            } else {
+                errors as f64 / records as f64
+            },
+            latency_ms,
+            cost_per_call: mean_of(observations.iter().map(|o| o.cost).collect()),
+            tokens_per_call: mean_of(
+                observations
+                    .iter()
+                    .map(|o| o.tokens.map(|t| t as f64))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// A baseline from these measures, measured on run `run` of kind `source`.
+    pub fn baseline(&self, source: &str, run: &str, checks: Vec<String>) -> Baseline {
+        Baseline {
+            source: source.to_string(),
+            run: run.to_string(),
+            samples: self.records,
+            quality: self.quality,
+            checks,
+            error_rate: self.error_rate,
+            latency_ms: self.latency_ms,
+            cost_per_call: self.cost_per_call,
+            tokens_per_call: self.tokens_per_call,
+        }
+    }
+}
+
+/// What the window shows against the baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Health {
+    /// Every threshold held.
+    Healthy,
+    /// At least one threshold was breached.
+    Breach,
+    /// Too few records to judge.
+    TooFewRecords,
+}
+
+/// One threshold breached.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Breach {
+    /// The threshold (`max_quality_drop`, ...).
+    pub metric: String,
+    /// The baseline's value.
+    pub baseline: f64,
+    /// What production showed.
+    pub observed: f64,
+    /// The threshold's value.
+    pub limit: f64,
+    /// In plain words.
+    pub message: String,
+}
+
+/// Judges `now` against `baseline` with `thresholds`; also the metrics that could not be
+/// judged (in plain words).
+pub(crate) fn watch(
+    baseline: &Baseline,
+    now: &Measures,
+    thresholds: &MonitorThresholds,
+) -> (Health, Vec<Breach>, Vec<String>) {
+    let mut unjudged = Vec::new();
+    if now.records < thresholds.min_records {
+        return (
+            Health::TooFewRecords,
+            Vec::new(),
+            vec![format!(
+                "{} records in the window, fewer than the {} the tier needs (min_records)",
+                now.records, thresholds.min_records
+            )],
+        );
+    }
+    let mut breaches = Vec::new();
+    match (baseline.quality, now.quality) {
+        (Some(base), Some(observed)) => {
+            let floor = base - thresholds.max_quality_drop;
+            let (_, high) = crate::stats::wilson(now.passed, now.checked, CONFIDENCE);
+            if high < floor {
+                breaches.push(Breach {
+                    metric: "max_quality_drop".into(),
+                    baseline: base,
+                    observed,
+                    limit: thresholds.max_quality_drop,
+                    message: format!(
+                        "{} of {} outputs passed the checks ({}, at most {} at 95% confidence), against {} at release; the limit is a drop of {} points",
+                        now.passed,
+                        now.checked,
+                        percent(observed),
+                        percent(high),
+                        percent(base),
+                        points(thresholds.max_quality_drop)
+                    ),
+                });
+            }
+        }
+        (None, _) => unjudged.push(
+            "quality: the baseline has no checks (no shadow suite when it was promoted)".into(),
+        ),
+        (_, None) => {
+            unjudged.push("quality: no record in the window has an output to check".into())
+        }
+    }
+    let (low, _) = crate::stats::wilson(now.errors, now.records, CONFIDENCE);
+    if low > thresholds.max_error_rate {
+        breaches.push(Breach {
+            metric: "max_error_rate".into(),
+            baseline: baseline.error_rate,
+            observed: now.error_rate,
+            limit: thresholds.max_error_rate,
+            message: format!(
+                "{} of {} calls failed ({}, at least {} at 95% confidence); the limit is {}",
+                now.errors,
+                now.records,
+                percent(now.error_rate),
+                percent(low),
+                percent(thresholds.max_error_rate)
+            ),
+        });
+    }
+    let mut rise =
+        |metric: &str, what: &str, base: Option<f64>, observed: Option<f64>, limit: f64| match (
+            base, observed,
+        ) {
+            (Some(base), Some(observed)) if base > 0.0 => {
+                if observed > base * (1.0 + limit) {
+                    breaches.push(Breach {
+                        metric: metric.into(),
+                        baseline: base,
+                        observed,
+                        limit,
+                        message: format!(
+                            "{what} rose {} (from {} to {}); the limit is {}",
+                            percent(observed / base - 1.0),
+                            trim(base),
+                            trim(observed),
+                            percent(limit)
+                        ),
+                    });
+                }
+            }
+            _ => unjudged.push(format!("{what}: not measured on both sides")),
+        };
+    rise(
+        "max_latency_rise",
+        "median latency (ms)",
+        baseline.latency_ms,
+        now.latency_ms,
+        thresholds.max_latency_rise,
+    );
+    rise(
+        "max_cost_rise",
+        "cost per call ($)",
+        baseline.cost_per_call,
+        now.cost_per_call,
+        thresholds.max_cost_rise,
+    );
+    let health = if breaches.is_empty() {
+        Health::Healthy
+    } else {
+        Health::Breach
+    };
+    (health, breaches, unjudged)
+}
+
+fn percent(share: f64) -> String {
+    format!("{:.1}%", share * 100.0)
+}
+
+fn points(share: f64) -> String {
+    format!("{:.1}", share * 100.0)
+}
+
+fn trim(value: f64) -> String {
+    if value >= 1.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.6}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn thresholds() -> MonitorThresholds {
+        MonitorThresholds {
+            max_quality_drop: 0.05,
+            max_error_rate: 0.05,
+            max_latency_rise: 0.5,
+            max_cost_rise: 0.25,
+            min_records: 20,
+        }
+    }
+
+    fn window(n: usize, passing: usize, failed: usize, latency: u64) -> Measures {
+        let observations: Vec<Observation> = (0..n)
+            .map(|i| Observation {
+                failed: i < failed,
+                passed: (i >= failed).then_some(i < failed + passing),
+                latency_ms: Some(latency),
+                cost: Some(0.001),
+                tokens: Some(10),
+            })
+            .collect();
+        Measures::of(&observations)
+    }
+
+    #[test]
+    fn a_measured_drop_breaches_and_noise_does_not() {
+        let base = window(100, 100, 0, 100).baseline("gate", "r", vec![]);
+        let t = thresholds();
+        // 28 of 40 pass: at most ~83% at 95%, far under 95%.
+        let (health, breaches, _) = watch(&base, &window(40, 28, 0, 100), &t);
+        assert_eq!(health, Health::Breach);
+        assert_eq!(breaches[0].metric, "max_quality_drop");
+        // 36 of 40 (90%) could still be 95%: not a measured breach.
+        let (health, _, _) = watch(&base, &window(40, 36, 0, 100), &t);
+        assert_eq!(health, Health::Healthy);
+    }
+
+    #[test]
+    fn errors_latency_and_too_few_records() {
+        let base = window(100, 100, 0, 100).baseline("gate", "r", vec![]);
+        let t = thresholds();
+        let (_, breaches, _) = watch(&base, &window(40, 10, 20, 400), &t);
+        let metrics: Vec<&str> = breaches.iter().map(|b| b.metric.as_str()).collect();
+        assert_eq!(
+            metrics,
+            ["max_quality_drop", "max_error_rate", "max_latency_rise"]
+        );
+        let (health, _, why) = watch(&base, &window(5, 0, 5, 900), &t);
+        assert_eq!(health, Health::TooFewRecords);
+        assert!(why[0].contains("5 records"));
+    }
+}

@@ -1,0 +1,455 @@
+//! The production loop after the gate: the monitoring baseline a promotion records, `monitor`
+//! (production records of the served version against that baseline, with the kill switch),
+//! and the shadow runs promotions look for. `shadow` itself is a check whose cases are traffic
+//! (`check`, with [`super::check::TrafficSample`]).
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::Project;
+use super::plan::Prepared;
+use super::release::{RollbackOptions, rollback_guarded};
+use crate::errors::{Error, Result};
+use crate::ids::{ContentHash, PromptName};
+use crate::monitor::{Breach, Health, Measures, Observation};
+use crate::report::CheckReport;
+use crate::score::Observed;
+use crate::store::{Baseline, LabelEvent, Store};
+use crate::suite::{Assertion, Suite, SuiteKind};
+use crate::traffic::{Traffic, Unmapped};
+
+/// The shadow suite that targets `name`, if there is one.
+pub(super) fn shadow_suite<'s>(suites: &'s [Suite], name: &PromptName) -> Option<&'s Suite> {
+    suites
+        .iter()
+        .find(|s| s.kind == SuiteKind::Shadow && s.targets(name))
+}
+
+/// Whether `output` passes every check; `None` without checks or output.
+fn passes(checks: &[Assertion], output: Option<&str>, observed: Observed<'_>) -> Option<bool> {
+    if checks.is_empty() {
+        return None;
+    }
+    let text = output?;
+    let results = crate::score::score(checks, Observed { text, ..observed });
+    Some(crate::score::all_pass(&results))
+}
+
+/// The monitoring baseline `report` shows for `name`'s candidate: its outputs in every suite
+/// but the adversarial ones, held to the shadow suite's checks.
+pub(super) fn baseline_of(
+    project: &Project,
+    name: &PromptName,
+    report: &CheckReport,
+    source: &str,
+) -> Baseline {
+    let checks = shadow_suite(&project.suites, name).map_or(&[][..], |s| &s.checks[..]);
+    let observations: Vec<Observation> = report
+        .candidates
+        .iter()
+        .filter(|c| &c.prompt == name)
+        .flat_map(|c| &c.suites)
+        .filter(|s| s.kind != SuiteKind::Adversarial)
+        .flat_map(|s| &s.cases)
+        .flat_map(|c| &c.candidate.samples)
+        .filter(|s| !s.skipped)
+        .map(|s| Observation {
+            failed: s.error.is_some(),
+            passed: passes(
+                checks,
+                s.output.as_deref(),
+                Observed {
+                    latency_ms: s.latency_ms,
+                    cost: s.cost,
+                    tool_calls: &s.tool_calls,
+                    ..Observed::default()
+                },
+            ),
+            latency_ms: Some(s.latency_ms),
+            cost: s.cost,
+            tokens: Some(s.tokens),
+        })
+        .collect();
+    Measures::of(&observations).baseline(
+        source,
+        report.run_id.as_str(),
+        checks.iter().map(|c| c.kind().to_string()).collect(),
+    )
+}
+
+/// A finished shadow run, as its manifest records it.
+pub(super) struct ShadowRun {
+    /// Its id.
+    pub(super) id: crate::ids::RunId,
+    /// When it started (RFC 3339).
+    pub(super) started_at: String,
+    /// The prompt it shadowed.
+    pub(super) prompt: PromptName,
+}
+
+/// Every finished shadow run under `reports/`, oldest first, read from the manifests alone.
+pub(super) fn shadow_runs(root: &Path) -> Vec<ShadowRun> {
+    crate::record::run_ids(root)
+        .into_iter()
+        .filter(|id| crate::record::finished_complete(root, id))
+        .filter_map(|id| {
+            let manifest = crate::record::read_manifest(root, &id).ok()?;
+            let options: super::CheckOptions = serde_json::from_value(manifest.resume?).ok()?;
+            options.traffic.as_ref()?;
+            let [prompt] = options.prompts.as_slice() else {
+                return None;
+            };
+            Some(ShadowRun {
+                id,
+                started_at: manifest.started_at,
+                prompt: PromptName::new(prompt),
+            })
+        })
+        .collect()
+}
+
+/// The newest passing shadow run of `name` whose candidate is the content `hash`.
+pub(super) fn passing_shadow_run(
+    root: &Path,
+    name: &PromptName,
+    hash: &ContentHash,
+) -> Option<CheckReport> {
+    shadow_runs(root)
+        .iter()
+        .rev()
+        .filter(|run| &run.prompt == name)
+        .find_map(|run| {
+            let report: CheckReport = crate::record::read_report(root, &run.id).ok()?;
+            let fits = report.verdict == crate::gate::Verdict::Pass
+                && report
+                    .candidates
+                    .iter()
+                    .any(|c| &c.prompt == name && &c.candidate.hash == hash);
+            fits.then_some(report)
+        })
+}
+
+/// What `promptgate monitor` was asked to do.
+#[derive(Debug, Clone)]
+pub struct MonitorOptions {
+    /// The prompt.
+    pub name: String,
+    /// The label whose version is watched.
+    pub label: String,
+    /// Production records (JSONL or OTLP JSON).
+    pub traffic: Vec<PathBuf>,
+    /// Only records this long before `now` (`90m`, `24h`, `7d`).
+    pub window: Option<String>,
+    /// The end of the window.
+    pub now: chrono::DateTime<chrono::Utc>,
+    /// On a breach, move the label back to the version promoted before.
+    pub rollback_on_breach: bool,
+    /// Where alerts go (default `reports/alerts`).
+    pub alerts: Option<PathBuf>,
+}
+
+/// What `monitor` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct MonitorReport {
+    /// The prompt.
+    pub prompt: String,
+    /// The label.
+    pub label: String,
+    /// The version it served.
+    pub version: u32,
+    /// When the window ended (RFC 3339).
+    pub at: String,
+    /// The window, as asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
+    /// Healthy, breach, or too few records.
+    pub health: Health,
+    /// The thresholds breached.
+    pub breaches: Vec<Breach>,
+    /// What could not be judged, in plain words.
+    pub unjudged: Vec<String>,
+    /// The baseline recorded when the version was promoted.
+    pub baseline: Baseline,
+    /// What production showed in the window.
+    pub observed: Measures,
+    /// The thresholds of the prompt's tier.
+    pub thresholds: crate::config::MonitorThresholds,
+    /// The records read, and those left out by reason.
+    pub traffic: crate::traffic::Summary,
+    /// Who owns the prompt.
+    pub owner: Option<String>,
+    /// Who to escalate to.
+    pub escalation: Option<String>,
+    /// The alert files written (on a breach).
+    pub alerts: Vec<String>,
+    /// The automatic rollback this monitor made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<LabelEvent>,
+    /// The label had already moved off the version (another monitor or an operator rolled it
+    /// back first): nothing was moved again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub already_moved: bool,
+}
+
+/// Evaluates production records of the version `name@label` serves against the baseline its
+/// promotion recorded and the tier's thresholds; on a breach writes an alert, and with
+/// `rollback_on_breach` moves the label back (recorded as an automatic rollback).
+pub fn monitor(root: &Path, options: &MonitorOptions) -> Result<MonitorReport> {
+    let project = Project::open(root)?;
+    let store = &project.store;
+    let name = PromptName::new(&options.name);
+    let label = options.label.as_str();
+    store.check_label(label)?;
+    let promoted = store.promoted(&name)?;
+    let current = super::release::current_version(store, &name, label, &promoted)
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "{name}@{label} does not point at a promoted version, so there is nothing to monitor; promote one first"
+            ))
+        })?
+        .clone();
+    let baseline = current.record.baseline.clone().ok_or_else(|| {
+        Error::Usage(format!(
+            "{name} v{} was promoted without a monitoring baseline (by an earlier promptgate); promote again to record one",
+            current.version
+        ))
+    })?;
+    let served = Prepared::load(&project, &name, &current.record.commit)?;
+    let governance = served.prompt.metadata.governance.clone();
+    let thresholds = project.config.tier(governance.risk_tier).monitor;
+    let since = match &options.window {
+        Some(window) => Some(options.now - parse_window(window)?),
+        None => None,
+    };
+    let prompts = project.root.join(crate::store::PROMPTS_DIR);
+    let known = |n: &str| prompts.join(format!("{n}.prompt")).is_file();
+    let mut traffic = Traffic::read(&options.traffic, &known)?;
+    let (version, content) = (current.version, current.record.content.clone());
+    traffic.retain(|r| {
+        if r.prompt != name.as_str() {
+            return Err(Unmapped::OtherPrompt);
+        }
+        let served_by = match (r.version, &r.content) {
+            (Some(v), _) => v == version,
+            (None, Some(c)) => *c == content,
+            (None, None) => return Err(Unmapped::NoVersion),
+        };
+        if !served_by {
+            return Err(Unmapped::OtherVersion);
+        }
+        match (since, r.at) {
+            (None, _) => Ok(()),
+            (Some(since), Some(at)) if at >= since && at <= options.now => Ok(()),
+            _ => Err(Unmapped::OutsideWindow),
+        }
+    });
+    let checks = shadow_suite(&project.suites, &name).map_or(&[][..], |s| &s.checks[..]);
+    let observations: Vec<Observation> = traffic
+        .records
+        .iter()
+        .map(|r| Observation {
+            failed: r.error.is_some(),
+            passed: passes(
+                checks,
+                r.output.as_deref().filter(|_| r.error.is_none()),
+                Observed {
+                    latency_ms: r.latency_ms.unwrap_or_default(),
+                    cost: r.cost,
+                    ..Observed::default()
+                },
+            ),
+            latency_ms: r.latency_ms,
+            cost: r.cost,
+            tokens: r.tokens,
+        })
+        .collect();
+    let observed = Measures::of(&observations);
+    let (health, breaches, unjudged) = crate::monitor::watch(&baseline, &observed, &thresholds);
+    let mut report = MonitorReport {
+        prompt: name.to_string(),
+        label: label.to_string(),
+        version,
+        at: options.now.to_rfc3339(),
+        window: options.window.clone(),
+        health,
+        breaches,
+        unjudged,
+        baseline,
+        observed,
+        thresholds,
+        traffic: traffic.summary(traffic.records.len()),
+        owner: governance.owner,
+        escalation: governance.escalation,
+        alerts: Vec::new(),
+        rollback: None,
+        already_moved: false,
+    };
+    if health != Health::Breach {
+        return Ok(report);
+    }
+    if options.rollback_on_breach {
+        let reason = format!(
+            "monitor: {}",
+            report
+                .breaches
+                .iter()
+                .map(|b| b.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        let rollback = RollbackOptions {
+            name: name.to_string(),
+            label: label.to_string(),
+            to: None,
+            reason,
+        };
+        match rollback_guarded(root, &rollback, Some(version)) {
+            Ok(Some(event)) => report.rollback = Some(event),
+            Ok(None) => report.already_moved = true,
+            // Another rollback won the race: the label is off the breaching version already.
+            Err(Error::Refused { .. }) if moved_off(store, &name, label, version)? => {
+                report.already_moved = true;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let dir = match &options.alerts {
+        Some(dir) => dir.clone(),
+        None => project.root.join("reports").join("alerts"),
+    };
+    report.alerts = write_alert(&dir, &report)?;
+    Ok(report)
+}
+
+/// Whether `name@label` no longer serves `version`.
+fn moved_off(store: &Store, name: &PromptName, label: &str, version: u32) -> Result<bool> {
+    let promoted = store.promoted(name)?;
+    Ok(
+        super::release::current_version(store, name, label, &promoted)
+            .is_none_or(|p| p.version != version),
+    )
+}
+
+/// `90s`, `90m`, `24h` or `7d` as a duration.
+fn parse_window(text: &str) -> Result<chrono::Duration> {
+    let bad = || {
+        Error::Usage(format!(
+            "`--window {text}` is not a duration; write it as 90m, 24h or 7d"
+        ))
+    };
+    let split = text.len().checked_sub(1).ok_or_else(bad)?;
+    let (n, unit) = text.split_at(split);
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    let duration = match unit {
+        "s" => chrono::Duration::try_seconds(n),
+        "m" => chrono::Duration::try_minutes(n),
+        "h" => chrono::Duration::try_hours(n),
+        "d" => chrono::Duration::try_days(n),
+        _ => None,
+    };
+    duration
+        .filter(|d| *d > chrono::Duration::zero())
+        .ok_or_else(bad)
+}
+
+/// Writes the alert as JSON and Markdown into `dir`; returns their paths.
+fn write_alert(dir: &Path, report: &MonitorReport) -> Result<Vec<String>> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+    let stamp = report.at.replace([':', '-'], "").replace('+', "Z");
+    let base = format!(
+        "{}-{}-v{}",
+        &stamp[..stamp.len().min(15)],
+        report.prompt.replace('/', "-"),
+        report.version
+    );
+    let json = dir.join(format!("{base}.json"));
+    let bytes = serde_json::to_vec_pretty(report).map_err(Error::encode("the alert"))?;
+    crate::files::write_atomic(&json, &bytes)?;
+    let markdown = dir.join(format!("{base}.md"));
+    crate::files::write_atomic(&markdown, alert_markdown(report).as_bytes())?;
+    Ok(vec![
+        json.display().to_string(),
+        markdown.display().to_string(),
+    ])
+}
+
+/// The alert for people: what breached, who owns it, what was done.
+pub fn alert_markdown(report: &MonitorReport) -> String {
+    use std::fmt::Write as _;
+    let mut out = format!(
+        "# Monitoring breach: {}@{} (v{})\n\n",
+        report.prompt, report.label, report.version
+    );
+    let _ = writeln!(
+        out,
+        "- **Owner:** {}\n- **Escalation:** {}\n- **When:** {}{}\n",
+        report
+            .owner
+            .as_deref()
+            .unwrap_or("(none: set `promptgate.owner`)"),
+        report
+            .escalation
+            .as_deref()
+            .unwrap_or("(none: set `promptgate.escalation`)"),
+        report.at,
+        report
+            .window
+            .as_deref()
+            .map(|w| format!(", over the last {w}"))
+            .unwrap_or_default()
+    );
+    out.push_str("## Breaches\n\n");
+    for b in &report.breaches {
+        let _ = writeln!(out, "- `{}`: {}", b.metric, b.message);
+    }
+    let _ = writeln!(
+        out,
+        "\n{} production records of v{}, against the baseline measured on {} run {} ({} outputs).\n",
+        report.observed.records,
+        report.version,
+        report.baseline.source,
+        report.baseline.run,
+        report.baseline.samples
+    );
+    out.push_str("## Action\n\n");
+    match (&report.rollback, report.already_moved) {
+        (Some(event), _) => {
+            let _ = writeln!(
+                out,
+                "The kill switch was pulled: {}@{} moved back from v{} to v{} (automatic rollback by {}).",
+                event.prompt,
+                event.label,
+                event.from.unwrap_or_default(),
+                event.version,
+                event.by
+            );
+        }
+        (None, true) => out.push_str(
+            "The label had already moved off this version (another rollback came first); nothing was moved again.\n",
+        ),
+        (None, false) => {
+            let _ = writeln!(
+                out,
+                "Nothing was moved. To pull the kill switch: `promptgate rollback {} --label {} --reason \"...\"`.",
+                report.prompt, report.label
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_parse_and_bad_ones_say_how_to_write_them() {
+        assert_eq!(parse_window("24h").unwrap(), chrono::Duration::hours(24));
+        assert_eq!(parse_window("7d").unwrap(), chrono::Duration::days(7));
+        for bad in ["", "h", "0h", "-3h", "3w", "x5m"] {
+            let err = parse_window(bad).unwrap_err().to_string();
+            assert!(err.contains("90m, 24h or 7d"), "{bad}: {err}");
+        }
+    }
+}

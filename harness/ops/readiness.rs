@@ -1,0 +1,326 @@
+//! `readiness`: the facts each readiness dimension is scored on, gathered from the prompt,
+//! its suites, `promptgate.yaml`, the CI files, its releases and its shadow runs.
+
+use std::path::Path;
+
+use super::Project;
+use super::plan::Prepared;
+use super::release::DEFAULT_LABEL;
+use crate::config::ProviderKind;
+use crate::errors::Result;
+use crate::ids::PromptName;
+use crate::readiness::{Assessment, Dimension, Fact, assess};
+use crate::suite::SuiteKind;
+
+/// Written cases a prompt's regression suites need for the data-quality fact.
+const MIN_CASES: usize = 10;
+/// How recent the shadow traffic must be, in days.
+const FRESH_DAYS: i64 = 30;
+
+/// Scores `names` (every prompt when empty) at the working tree.
+pub fn readiness(root: &Path, names: &[String]) -> Result<Vec<Assessment>> {
+    let project = Project::open(root)?;
+    let names: Vec<PromptName> = if names.is_empty() {
+        project
+            .store
+            .prompt_names(crate::store::WORKTREE)?
+            .into_iter()
+            .filter(|n| n.variant().is_none() && !n.as_str().starts_with("judges/"))
+            .collect()
+    } else {
+        names.iter().map(PromptName::new).collect()
+    };
+    let ci = ci_files(&project.root);
+    let shadow_runs = super::production::shadow_runs(&project.root);
+    names
+        .iter()
+        .map(|name| assess_one(&project, name, &ci, &shadow_runs))
+        .collect()
+}
+
+/// The assessment of one prompt at the working tree.
+pub(super) fn assess_one(
+    project: &Project,
+    name: &PromptName,
+    ci: &[String],
+    shadow_runs: &[super::production::ShadowRun],
+) -> Result<Assessment> {
+    let prepared = Prepared::load(project, name, crate::store::WORKTREE)?;
+    let governance = &prepared.prompt.metadata.governance;
+    let policy = project.config.tier(governance.risk_tier);
+    let mut facts = Vec::new();
+    let mut fact = |dimension, holds: bool, found: String, raise: &str| {
+        facts.push(Fact {
+            dimension,
+            holds,
+            found,
+            raise: if holds { String::new() } else { raise.into() },
+        });
+    };
+    use Dimension::{DataQuality, Governance, Infrastructure, Observability};
+
+    // Governance.
+    fact(
+        Governance,
+        governance.owner.is_some(),
+        format!("owner: {}", governance.owner.as_deref().unwrap_or("none")),
+        "set `promptgate.owner` in the prompt's front matter",
+    );
+    fact(
+        Governance,
+        governance.escalation.is_some(),
+        format!(
+            "escalation contact: {}",
+            governance.escalation.as_deref().unwrap_or("none")
+        ),
+        "set `promptgate.escalation` (who is called on a breach)",
+    );
+    let declared = prepared.version.source.contains("risk_tier");
+    fact(
+        Governance,
+        declared,
+        format!(
+            "risk tier: {}{}",
+            governance.risk_tier.as_str(),
+            if declared { "" } else { " (the default)" }
+        ),
+        "declare `promptgate.risk_tier` (low, standard or exceptional)",
+    );
+    let approvals = project.store.approvals(&prepared.version.hash)?.len();
+    fact(
+        Governance,
+        approvals >= 1,
+        format!("{approvals} approval(s) of the working tree's content"),
+        "record an approval: `promptgate approve NAME --as ID`",
+    );
+
+    // Infrastructure, over the providers the prompt's suites call.
+    let suites: Vec<_> = project.suites.iter().filter(|s| s.targets(name)).collect();
+    let mut providers: Vec<&str> = suites
+        .iter()
+        .map(|s| {
+            s.provider
+                .as_deref()
+                .unwrap_or_else(|| project.config.default_provider())
+        })
+        .collect();
+    providers.sort_unstable();
+    providers.dedup();
+    let configs: Vec<(&str, Option<&crate::config::ProviderConfig>)> = providers
+        .iter()
+        .map(|p| (*p, project.config.providers.get(*p)))
+        .collect();
+    let remote = |c: &crate::config::ProviderConfig| {
+        matches!(
+            c.kind,
+            ProviderKind::Openai | ProviderKind::Anthropic | ProviderKind::Ollama
+        )
+    };
+    let lacking = |missing: &dyn Fn(&crate::config::ProviderConfig) -> bool| -> Vec<&str> {
+        configs
+            .iter()
+            .filter(|(_, c)| c.is_some_and(|c| remote(c) && missing(c)))
+            .map(|(p, _)| *p)
+            .collect()
+    };
+    let list = |v: &[&str]| v.join(", ");
+    let no_timeout = lacking(&|c| c.timeout_ms.is_none());
+    fact(
+        Infrastructure,
+        no_timeout.is_empty(),
+        if no_timeout.is_empty() {
+            format!("timeouts: set or in-process for {}", list(&providers))
+        } else {
+            format!("no `timeout_ms` on {}", list(&no_timeout))
+        },
+        "set `timeout_ms` on every remote provider",
+    );
+    let no_retries = lacking(&|c| c.retries.is_none());
+    fact(
+        Infrastructure,
+        no_retries.is_empty(),
+        if no_retries.is_empty() {
+            "retries: set or not needed on every provider".into()
+        } else {
+            format!("no `retries` on {}", list(&no_retries))
+        },
+        "set `retries` on every remote provider",
+    );
+    let unpriced: Vec<&str> = configs
+        .iter()
+        .filter(|(_, c)| c.is_some_and(|c| c.price.is_none() && c.kind != ProviderKind::Local))
+        .map(|(p, _)| *p)
+        .collect();
+    let capped = ci.iter().any(|text| text.contains("--max-cost"));
+    fact(
+        Infrastructure,
+        unpriced.is_empty() && capped,
+        format!(
+            "{}; {}",
+            if unpriced.is_empty() {
+                "every provider priced".to_string()
+            } else {
+                format!("no price on {}", list(&unpriced))
+            },
+            if capped {
+                "CI caps spend with --max-cost"
+            } else {
+                "no CI job caps spend"
+            }
+        ),
+        "price every provider, and pass `--max-cost` in CI",
+    );
+    let gated = ci.iter().any(|text| text.contains("promptgate check"));
+    fact(
+        Infrastructure,
+        gated,
+        if gated {
+            "a CI workflow runs `promptgate check`".into()
+        } else {
+            "no CI workflow runs `promptgate check`".into()
+        },
+        "add a CI workflow (see docs/ci/)",
+    );
+
+    // Observability.
+    let shadow = super::production::shadow_suite(&project.suites, name);
+    fact(
+        Observability,
+        shadow.is_some(),
+        match shadow {
+            Some(s) => format!("shadow suite `{}` with {} checks", s.name, s.checks.len()),
+            None => "no shadow suite".into(),
+        },
+        "add a `kind: shadow` suite with reference-free checks",
+    );
+    let promoted = project.store.promoted(name)?;
+    let current = super::release::current_version(&project.store, name, DEFAULT_LABEL, &promoted);
+    let baseline = current.and_then(|c| c.record.baseline.as_ref());
+    fact(
+        Observability,
+        baseline.is_some(),
+        match (current, baseline) {
+            (Some(c), Some(b)) => format!(
+                "v{} on {DEFAULT_LABEL} has a baseline from its {} run",
+                c.version, b.source
+            ),
+            (Some(c), None) => format!("v{} on {DEFAULT_LABEL} has no baseline", c.version),
+            (None, _) => format!("nothing promoted to {DEFAULT_LABEL}"),
+        },
+        "promote through the gate to record a monitoring baseline",
+    );
+    let written = project.config.monitor.get(governance.risk_tier);
+    let thresholds = written.max_quality_drop.is_some()
+        || written.max_error_rate.is_some()
+        || written.max_latency_rise.is_some()
+        || written.max_cost_rise.is_some()
+        || written.min_records.is_some();
+    fact(
+        Observability,
+        thresholds,
+        if thresholds {
+            format!(
+                "monitoring thresholds written for the {} tier",
+                governance.risk_tier.as_str()
+            )
+        } else {
+            "monitoring thresholds are the built-in defaults".into()
+        },
+        "write the tier's thresholds under `monitor:` in promptgate.yaml",
+    );
+    let monitored = ci.iter().any(|text| text.contains("promptgate monitor"));
+    fact(
+        Observability,
+        monitored,
+        if monitored {
+            "a scheduled job runs `promptgate monitor`".into()
+        } else {
+            "no job runs `promptgate monitor`".into()
+        },
+        "schedule `promptgate monitor` (see docs/ci/monitor.yml)",
+    );
+
+    // Data quality.
+    let written_cases: usize = suites
+        .iter()
+        .filter(|s| s.kind == SuiteKind::Regression)
+        .map(|s| s.cases.len())
+        .sum();
+    fact(
+        DataQuality,
+        written_cases >= MIN_CASES,
+        format!("{written_cases} regression cases"),
+        "write at least 10 regression cases",
+    );
+    let kinds = |k: SuiteKind| suites.iter().any(|s| s.kind == k);
+    fact(
+        DataQuality,
+        kinds(SuiteKind::Regression) && kinds(SuiteKind::Adversarial),
+        format!(
+            "suite kinds: {}",
+            suites
+                .iter()
+                .map(|s| s.kind.as_str())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        "target the prompt with both a regression and an adversarial suite",
+    );
+    let uncovered: Vec<&str> = prepared
+        .inputs
+        .declared()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|var| {
+            !suites
+                .iter()
+                .flat_map(|s| &s.cases)
+                .any(|c| c.vars.contains_key(*var))
+        })
+        .collect();
+    fact(
+        DataQuality,
+        prepared.inputs.declared().is_some() && uncovered.is_empty(),
+        match prepared.inputs.declared() {
+            None => "no input schema to cover".into(),
+            Some(_) if uncovered.is_empty() => "every declared input appears in a case".into(),
+            Some(_) => format!("no case sets {}", uncovered.join(", ")),
+        },
+        "declare the inputs (`input.schema`) and give every one a case",
+    );
+    let now = chrono::Utc::now();
+    let fresh = shadow_runs
+        .iter()
+        .filter(|r| &r.prompt == name)
+        .filter_map(|r| chrono::DateTime::parse_from_rfc3339(&r.started_at).ok())
+        .map(|at| (now - at.with_timezone(&chrono::Utc)).num_days())
+        .min();
+    fact(
+        DataQuality,
+        fresh.is_some_and(|days| days <= FRESH_DAYS),
+        match fresh {
+            Some(days) => format!("last shadow run on production traffic {days} day(s) ago"),
+            None => "never shadowed on production traffic".into(),
+        },
+        "run `promptgate shadow NAME --traffic FILE` on recent traffic",
+    );
+    Ok(assess(name.as_str(), facts, policy.min_readiness))
+}
+
+/// The text of the repository's CI files (GitHub Actions workflows, GitLab CI, and any YAML
+/// under `.ci/`), to look for the commands they run.
+pub(super) fn ci_files(root: &Path) -> Vec<String> {
+    let mut files = vec![root.join(".gitlab-ci.yml")];
+    for dir in [".github/workflows", ".ci"] {
+        if let Ok(entries) = std::fs::read_dir(root.join(dir)) {
+            files.extend(entries.flatten().map(|e| e.path()));
+        }
+    }
+    files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .collect()
+}
