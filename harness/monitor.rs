@@ -228,6 +228,9 @@ pub(crate) fn watch(
                     });
                 }
             }
+            (Some(_), Some(_)) => unjudged.push(format!(
+                "{what}: the baseline's is 0, so a rise has no ratio"
+            )),
             _ => unjudged.push(format!("{what}: not measured on both sides")),
         };
     rise(

@@ -218,32 +218,7 @@ pub fn monitor(root: &Path, options: &MonitorOptions) -> Result<MonitorReport> {
     let served = Prepared::load(&project, &name, &current.record.commit)?;
     let governance = served.prompt.metadata.governance.clone();
     let thresholds = project.config.tier(governance.risk_tier).monitor;
-    let since = match &options.window {
-        Some(window) => Some(options.now - parse_window(window)?),
-        None => None,
-    };
-    let prompts = project.root.join(crate::store::PROMPTS_DIR);
-    let known = |n: &str| prompts.join(format!("{n}.prompt")).is_file();
-    let mut traffic = Traffic::read(&options.traffic, &known)?;
-    let (version, content) = (current.version, current.record.content.clone());
-    traffic.retain(|r| {
-        if r.prompt != name.as_str() {
-            return Err(Unmapped::OtherPrompt);
-        }
-        let served_by = match (r.version, &r.content) {
-            (Some(v), _) => v == version,
-            (None, Some(c)) => *c == content,
-            (None, None) => return Err(Unmapped::NoVersion),
-        };
-        if !served_by {
-            return Err(Unmapped::OtherVersion);
-        }
-        match (since, r.at) {
-            (None, _) => Ok(()),
-            (Some(since), Some(at)) if at >= since && at <= options.now => Ok(()),
-            _ => Err(Unmapped::OutsideWindow),
-        }
-    });
+    let traffic = served_records(&project, options, (&name, &current))?;
     let checks = shadow_suite(&project.suites, &name).map_or(&[][..], |s| &s.checks[..]);
     let observations: Vec<Observation> = traffic
         .records
@@ -269,7 +244,7 @@ pub fn monitor(root: &Path, options: &MonitorOptions) -> Result<MonitorReport> {
     let mut report = MonitorReport {
         prompt: name.to_string(),
         label: label.to_string(),
-        version,
+        version: current.version,
         at: options.now.to_rfc3339(),
         window: options.window.clone(),
         health,
@@ -289,30 +264,7 @@ pub fn monitor(root: &Path, options: &MonitorOptions) -> Result<MonitorReport> {
         return Ok(report);
     }
     if options.rollback_on_breach {
-        let reason = format!(
-            "monitor: {}",
-            report
-                .breaches
-                .iter()
-                .map(|b| b.message.as_str())
-                .collect::<Vec<_>>()
-                .join("; ")
-        );
-        let rollback = RollbackOptions {
-            name: name.to_string(),
-            label: label.to_string(),
-            to: None,
-            reason,
-        };
-        match rollback_guarded(root, &rollback, Some(version)) {
-            Ok(Some(event)) => report.rollback = Some(event),
-            Ok(None) => report.already_moved = true,
-            // Another rollback won the race: the label is off the breaching version already.
-            Err(Error::Refused { .. }) if moved_off(store, &name, label, version)? => {
-                report.already_moved = true;
-            }
-            Err(e) => return Err(e),
-        }
+        pull_kill_switch(root, store, &mut report)?;
     }
     let dir = match &options.alerts {
         Some(dir) => dir.clone(),
@@ -320,6 +272,73 @@ pub fn monitor(root: &Path, options: &MonitorOptions) -> Result<MonitorReport> {
     };
     report.alerts = write_alert(&dir, &report)?;
     Ok(report)
+}
+
+/// The records of the version `current` that `name@label` serves, in the window; the others
+/// counted by reason.
+fn served_records(
+    project: &Project,
+    options: &MonitorOptions,
+    (name, current): (&PromptName, &crate::store::Promoted),
+) -> Result<Traffic> {
+    let since = match &options.window {
+        Some(window) => Some(options.now - parse_window(window)?),
+        None => None,
+    };
+    let prompts = project.root.join(crate::store::PROMPTS_DIR);
+    let known = |n: &str| prompts.join(format!("{n}.prompt")).is_file();
+    let mut traffic = Traffic::read(&options.traffic, &known)?;
+    let (version, content) = (current.version, &current.record.content);
+    traffic.retain(|r| {
+        if r.prompt != name.as_str() {
+            return Err(Unmapped::OtherPrompt);
+        }
+        let served_by = match (r.version, &r.content) {
+            (Some(v), _) => v == version,
+            (None, Some(c)) => c == content,
+            (None, None) => return Err(Unmapped::NoVersion),
+        };
+        if !served_by {
+            return Err(Unmapped::OtherVersion);
+        }
+        match (since, r.at) {
+            (None, _) => Ok(()),
+            (Some(since), Some(at)) if at >= since && at <= options.now => Ok(()),
+            _ => Err(Unmapped::OutsideWindow),
+        }
+    });
+    Ok(traffic)
+}
+
+/// Moves the label back off the breaching version, unless it has moved already (another
+/// monitor or an operator won): the rollback, or `already_moved`, lands in `report`.
+fn pull_kill_switch(root: &Path, store: &Store, report: &mut MonitorReport) -> Result<()> {
+    let reason = format!(
+        "monitor: {}",
+        report
+            .breaches
+            .iter()
+            .map(|b| b.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    let rollback = RollbackOptions {
+        name: report.prompt.clone(),
+        label: report.label.clone(),
+        to: None,
+        reason,
+    };
+    let name = PromptName::new(&report.prompt);
+    match rollback_guarded(root, &rollback, Some(report.version)) {
+        Ok(Some(event)) => report.rollback = Some(event),
+        Ok(None) => report.already_moved = true,
+        // Another rollback won the race: the label is off the breaching version already.
+        Err(Error::Refused { .. }) if moved_off(store, &name, &report.label, report.version)? => {
+            report.already_moved = true;
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(())
 }
 
 /// Whether `name@label` no longer serves `version`.

@@ -46,28 +46,59 @@ pub(super) fn assess_one(
     shadow_runs: &[super::production::ShadowRun],
 ) -> Result<Assessment> {
     let prepared = Prepared::load(project, name, crate::store::WORKTREE)?;
-    let governance = &prepared.prompt.metadata.governance;
-    let policy = project.config.tier(governance.risk_tier);
-    let mut facts = Vec::new();
-    let mut fact = |dimension, holds: bool, found: String, raise: &str| {
-        facts.push(Fact {
+    let policy = project
+        .config
+        .tier(prepared.prompt.metadata.governance.risk_tier);
+    let about = About {
+        project,
+        name,
+        prepared: &prepared,
+        suites: project.suites.iter().filter(|s| s.targets(name)).collect(),
+    };
+    let mut facts = Facts::default();
+    governance(&about, &mut facts)?;
+    infrastructure(&about, ci, &mut facts);
+    observability(&about, ci, &mut facts)?;
+    data_quality(&about, shadow_runs, &mut facts);
+    Ok(assess(name.as_str(), facts.0, policy.min_readiness))
+}
+
+/// What the facts are about.
+struct About<'a> {
+    project: &'a Project,
+    name: &'a PromptName,
+    prepared: &'a Prepared,
+    /// The suites that target the prompt.
+    suites: Vec<&'a crate::suite::Suite>,
+}
+
+/// The facts found so far.
+#[derive(Default)]
+struct Facts(Vec<Fact>);
+
+impl Facts {
+    fn add(&mut self, dimension: Dimension, holds: bool, found: String, raise: &str) {
+        self.0.push(Fact {
             dimension,
             holds,
             found,
             raise: if holds { String::new() } else { raise.into() },
         });
-    };
-    use Dimension::{DataQuality, Governance, Infrastructure, Observability};
+    }
+}
 
-    // Governance.
+/// Who owns it, who is called, its tier, its approvals.
+fn governance(about: &About<'_>, facts: &mut Facts) -> Result<()> {
+    let governance = &about.prepared.prompt.metadata.governance;
+    let mut fact = |holds: bool, found: String, raise: &str| {
+        facts.add(Dimension::Governance, holds, found, raise);
+    };
     fact(
-        Governance,
         governance.owner.is_some(),
         format!("owner: {}", governance.owner.as_deref().unwrap_or("none")),
         "set `promptgate.owner` in the prompt's front matter",
     );
     fact(
-        Governance,
         governance.escalation.is_some(),
         format!(
             "escalation contact: {}",
@@ -75,9 +106,8 @@ pub(super) fn assess_one(
         ),
         "set `promptgate.escalation` (who is called on a breach)",
     );
-    let declared = prepared.version.source.contains("risk_tier");
+    let declared = about.prepared.version.source.contains("risk_tier");
     fact(
-        Governance,
         declared,
         format!(
             "risk tier: {}{}",
@@ -86,17 +116,27 @@ pub(super) fn assess_one(
         ),
         "declare `promptgate.risk_tier` (low, standard or exceptional)",
     );
-    let approvals = project.store.approvals(&prepared.version.hash)?.len();
+    let approvals = about
+        .project
+        .store
+        .approvals(&about.prepared.version.hash)?
+        .len();
     fact(
-        Governance,
         approvals >= 1,
         format!("{approvals} approval(s) of the working tree's content"),
         "record an approval: `promptgate approve NAME --as ID`",
     );
+    Ok(())
+}
 
-    // Infrastructure, over the providers the prompt's suites call.
-    let suites: Vec<_> = project.suites.iter().filter(|s| s.targets(name)).collect();
-    let mut providers: Vec<&str> = suites
+/// Timeouts, retries, cost control and CI, over the providers the prompt's suites call.
+fn infrastructure(about: &About<'_>, ci: &[String], facts: &mut Facts) {
+    let project = about.project;
+    let mut fact = |holds: bool, found: String, raise: &str| {
+        facts.add(Dimension::Infrastructure, holds, found, raise);
+    };
+    let mut providers: Vec<&str> = about
+        .suites
         .iter()
         .map(|s| {
             s.provider
@@ -126,7 +166,6 @@ pub(super) fn assess_one(
     let list = |v: &[&str]| v.join(", ");
     let no_timeout = lacking(&|c| c.timeout_ms.is_none());
     fact(
-        Infrastructure,
         no_timeout.is_empty(),
         if no_timeout.is_empty() {
             format!("timeouts: set or in-process for {}", list(&providers))
@@ -137,7 +176,6 @@ pub(super) fn assess_one(
     );
     let no_retries = lacking(&|c| c.retries.is_none());
     fact(
-        Infrastructure,
         no_retries.is_empty(),
         if no_retries.is_empty() {
             "retries: set or not needed on every provider".into()
@@ -153,7 +191,6 @@ pub(super) fn assess_one(
         .collect();
     let capped = ci.iter().any(|text| text.contains("--max-cost"));
     fact(
-        Infrastructure,
         unpriced.is_empty() && capped,
         format!(
             "{}; {}",
@@ -172,7 +209,6 @@ pub(super) fn assess_one(
     );
     let gated = ci.iter().any(|text| text.contains("promptgate check"));
     fact(
-        Infrastructure,
         gated,
         if gated {
             "a CI workflow runs `promptgate check`".into()
@@ -181,11 +217,17 @@ pub(super) fn assess_one(
         },
         "add a CI workflow (see docs/ci/)",
     );
+}
 
-    // Observability.
+/// A shadow suite, a baseline, thresholds, a scheduled monitor.
+fn observability(about: &About<'_>, ci: &[String], facts: &mut Facts) -> Result<()> {
+    let (project, name) = (about.project, about.name);
+    let tier = about.prepared.prompt.metadata.governance.risk_tier;
+    let mut fact = |holds: bool, found: String, raise: &str| {
+        facts.add(Dimension::Observability, holds, found, raise);
+    };
     let shadow = super::production::shadow_suite(&project.suites, name);
     fact(
-        Observability,
         shadow.is_some(),
         match shadow {
             Some(s) => format!("shadow suite `{}` with {} checks", s.name, s.checks.len()),
@@ -197,7 +239,6 @@ pub(super) fn assess_one(
     let current = super::release::current_version(&project.store, name, DEFAULT_LABEL, &promoted);
     let baseline = current.and_then(|c| c.record.baseline.as_ref());
     fact(
-        Observability,
         baseline.is_some(),
         match (current, baseline) {
             (Some(c), Some(b)) => format!(
@@ -209,19 +250,18 @@ pub(super) fn assess_one(
         },
         "promote through the gate to record a monitoring baseline",
     );
-    let written = project.config.monitor.get(governance.risk_tier);
+    let written = project.config.monitor.get(tier);
     let thresholds = written.max_quality_drop.is_some()
         || written.max_error_rate.is_some()
         || written.max_latency_rise.is_some()
         || written.max_cost_rise.is_some()
         || written.min_records.is_some();
     fact(
-        Observability,
         thresholds,
         if thresholds {
             format!(
                 "monitoring thresholds written for the {} tier",
-                governance.risk_tier.as_str()
+                tier.as_str()
             )
         } else {
             "monitoring thresholds are the built-in defaults".into()
@@ -230,7 +270,6 @@ pub(super) fn assess_one(
     );
     let monitored = ci.iter().any(|text| text.contains("promptgate monitor"));
     fact(
-        Observability,
         monitored,
         if monitored {
             "a scheduled job runs `promptgate monitor`".into()
@@ -239,22 +278,31 @@ pub(super) fn assess_one(
         },
         "schedule `promptgate monitor` (see docs/ci/monitor.yml)",
     );
+    Ok(())
+}
 
-    // Data quality.
+/// The suites: size, kinds, coverage of the inputs, fresh traffic.
+fn data_quality(
+    about: &About<'_>,
+    shadow_runs: &[super::production::ShadowRun],
+    facts: &mut Facts,
+) {
+    let (suites, inputs) = (&about.suites, &about.prepared.inputs);
+    let mut fact = |holds: bool, found: String, raise: &str| {
+        facts.add(Dimension::DataQuality, holds, found, raise);
+    };
     let written_cases: usize = suites
         .iter()
         .filter(|s| s.kind == SuiteKind::Regression)
         .map(|s| s.cases.len())
         .sum();
     fact(
-        DataQuality,
         written_cases >= MIN_CASES,
         format!("{written_cases} regression cases"),
         "write at least 10 regression cases",
     );
     let kinds = |k: SuiteKind| suites.iter().any(|s| s.kind == k);
     fact(
-        DataQuality,
         kinds(SuiteKind::Regression) && kinds(SuiteKind::Adversarial),
         format!(
             "suite kinds: {}",
@@ -268,8 +316,7 @@ pub(super) fn assess_one(
         ),
         "target the prompt with both a regression and an adversarial suite",
     );
-    let uncovered: Vec<&str> = prepared
-        .inputs
+    let uncovered: Vec<&str> = inputs
         .declared()
         .unwrap_or_default()
         .into_iter()
@@ -281,9 +328,8 @@ pub(super) fn assess_one(
         })
         .collect();
     fact(
-        DataQuality,
-        prepared.inputs.declared().is_some() && uncovered.is_empty(),
-        match prepared.inputs.declared() {
+        inputs.declared().is_some() && uncovered.is_empty(),
+        match inputs.declared() {
             None => "no input schema to cover".into(),
             Some(_) if uncovered.is_empty() => "every declared input appears in a case".into(),
             Some(_) => format!("no case sets {}", uncovered.join(", ")),
@@ -293,12 +339,11 @@ pub(super) fn assess_one(
     let now = chrono::Utc::now();
     let fresh = shadow_runs
         .iter()
-        .filter(|r| &r.prompt == name)
+        .filter(|r| &r.prompt == about.name)
         .filter_map(|r| chrono::DateTime::parse_from_rfc3339(&r.started_at).ok())
         .map(|at| (now - at.with_timezone(&chrono::Utc)).num_days())
         .min();
     fact(
-        DataQuality,
         fresh.is_some_and(|days| days <= FRESH_DAYS),
         match fresh {
             Some(days) => format!("last shadow run on production traffic {days} day(s) ago"),
@@ -306,7 +351,6 @@ pub(super) fn assess_one(
         },
         "run `promptgate shadow NAME --traffic FILE` on recent traffic",
     );
-    Ok(assess(name.as_str(), facts, policy.min_readiness))
 }
 
 /// The text of the repository's CI files (GitHub Actions workflows, GitLab CI, and any YAML

@@ -451,7 +451,8 @@ fn approvals_bind_to_content_and_policy_follows_the_risk_tier() {
     let strict = Project::new();
     strict.write(
         "promptgate.yaml",
-        "default_provider: echo\npolicy:\n  exceptional: { approvals: 0 }\n",
+        // Readiness has its own test (production.rs); here it must not stand in the way.
+        "default_provider: echo\npolicy:\n  exceptional: { approvals: 0, min_readiness: { total: 4, each: 1 } }\n",
     );
     strict.write(
         "prompts/support/triage.prompt",
