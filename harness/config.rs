@@ -89,6 +89,9 @@ pub struct Config {
     /// Promotion policy per risk tier: approvals, minimum samples, required suite kinds.
     #[serde(default)]
     pub policy: PerTier<PolicyConfig>,
+    /// The response cache shared between machines.
+    #[serde(default)]
+    pub cache: CacheConfig,
     /// Production monitoring thresholds per risk tier (`promptgate monitor`).
     #[serde(default)]
     pub monitor: PerTier<MonitorConfig>,
@@ -449,6 +452,21 @@ pub struct MinReadiness {
     pub total: u32,
     /// The least score of each dimension, 1 to 5.
     pub each: u32,
+}
+
+/// The response cache shared between machines (the workers of a CI engine): an object store
+/// behind each machine's local cache. `PROMPTGATE_CACHE_SHARED` and
+/// `PROMPTGATE_CACHE_READ_ONLY` override it.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    /// `s3://BUCKET/PREFIX`, `gs://BUCKET/PREFIX`, `az://CONTAINER/PREFIX` or `file:///PATH`;
+    /// credentials come from the environment (`AWS_*`, `GOOGLE_*`, `AZURE_*`), never from here.
+    #[serde(default)]
+    pub shared: Option<String>,
+    /// Read the shared cache but never write it (jobs of untrusted pull requests).
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 /// Monitoring thresholds as written for one tier; unset keys take the tier's defaults.

@@ -19,5 +19,6 @@ mod providers;
 mod release;
 mod report;
 mod shards;
+mod shared_cache;
 mod support;
 mod wire;

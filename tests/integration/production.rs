@@ -369,3 +369,41 @@ fn readiness_scores_facts_and_a_tier_minimum_refuses_promotion() {
             "promptgate readiness support/reply",
         ]);
 }
+
+#[test]
+fn a_tier_that_requires_a_shadow_run_promotes_after_one_with_its_baseline() {
+    let p = project();
+    p.write(
+        "promptgate.yaml",
+        "default_provider: echo\npolicy:\n  low: { require: [regression, shadow] }\n",
+    );
+    p.commit("require shadow");
+    p.promptgate(&["promote", "support/reply"])
+        .exits(13)
+        .stderr_has(&[
+            "requires a passing shadow run",
+            "promptgate shadow support/reply",
+        ]);
+    p.write("traffic.jsonl", &traffic(25, "v1", true));
+    p.promptgate(&["shadow", "support/reply", "--traffic", "traffic.jsonl"])
+        .exits(0);
+    p.promptgate(&["promote", "support/reply"]).exits(0);
+    p.promptgate(&["log", "support/reply"])
+        .exits(0)
+        .stdout_has(&["baseline: shadow run", "(25 outputs)", "checks pass 100.0%"]);
+    // A window keeps the recent records (one a minute): the rest are counted, and too few
+    // records judge nothing.
+    p.promptgate(&[
+        "monitor",
+        "support/reply",
+        "--traffic",
+        "traffic.jsonl",
+        "--window",
+        "10m",
+    ])
+    .exits(0)
+    .stdout_has(&[
+        "not judged (too few records)",
+        "left out: 15 outside-window",
+    ]);
+}

@@ -46,8 +46,10 @@ impl Calls for Ledger<'_> {
         self.logged += self.meta.len();
         self.meta = Vec::with_capacity(jobs.len());
         self.outcomes = vec![None; jobs.len()];
+        self.prefetch(&jobs, &keys, progress);
         let pending = self.answer_known(jobs, keys, progress);
         let interrupted = self.call(pending, options, progress)?;
+        self.publish(progress);
         if let Some(e) = self.tally.write_error.take() {
             return Err(e);
         }
@@ -81,6 +83,42 @@ impl<'r> Ledger<'r> {
             resumed,
         }
     }
+    /// Takes into the local cache what the shared one holds for the wave's cacheable calls.
+    /// A shared store that cannot be read costs the calls it would have saved, not the run.
+    fn prefetch(&self, jobs: &[runner::Job], keys: &[String], progress: &mut dyn FnMut(Progress)) {
+        let Some(cache) = self.cache.as_ref().filter(|c| c.shared().is_some()) else {
+            return;
+        };
+        let wanted = jobs
+            .iter()
+            .zip(keys)
+            .filter(|(job, key)| job.provider.cacheable() && !self.resumed.contains_key(*key))
+            .map(|(_, key)| key.as_str());
+        match cache.prefetch(wanted) {
+            Ok(0) => {}
+            Ok(n) => progress(Progress::Note(format!(
+                "{n} responses taken from the shared cache"
+            ))),
+            Err(e) => progress(Progress::Note(format!("{e}; calling instead"))),
+        }
+    }
+
+    /// Publishes the wave's new responses to the shared cache; a store that cannot be written
+    /// is reported, and the run goes on (its responses are in the local cache and the log).
+    fn publish(&self, progress: &mut dyn FnMut(Progress)) {
+        let Some(cache) = self.cache.as_ref().filter(|c| c.shared().is_some()) else {
+            return;
+        };
+        match cache.publish() {
+            Ok(p) if p.created + p.existed > 0 => progress(Progress::Note(format!(
+                "shared cache: {} responses published, {} already there",
+                p.created, p.existed
+            ))),
+            Ok(_) => {}
+            Err(e) => progress(Progress::Note(e.to_string())),
+        }
+    }
+
     /// Answers the jobs an earlier attempt of the run logged and those the cache holds; returns
     /// the others.
     fn answer_known(

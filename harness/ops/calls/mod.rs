@@ -62,6 +62,9 @@ pub struct CallOptions {
     /// than an error (`merge --allow-incomplete`).
     #[serde(skip)]
     pub allow_missing: bool,
+    /// The shared response cache (URL, read-only), from the config or the environment.
+    #[serde(skip)]
+    pub shared_cache: Option<(String, bool)>,
 }
 
 impl CallOptions {
@@ -75,8 +78,20 @@ impl CallOptions {
     /// These options with what the command line left unset taken from the project's config
     /// (its `concurrency:`).
     pub(super) fn over_config(&self, config: &crate::config::Config) -> Self {
+        let env_url = self
+            .env
+            .get("PROMPTGATE_CACHE_SHARED")
+            .filter(|u| !u.is_empty());
+        let read_only = self
+            .env
+            .get("PROMPTGATE_CACHE_READ_ONLY")
+            .map(|v| matches!(v.as_str(), "1" | "true" | "yes"))
+            .unwrap_or(config.cache.read_only);
         Self {
             concurrency: self.concurrency.or(config.concurrency),
+            shared_cache: env_url
+                .or(config.cache.shared.as_ref())
+                .map(|url| (url.clone(), read_only)),
             ..self.clone()
         }
     }
@@ -210,11 +225,11 @@ pub(super) fn execute(
         } else {
             RunDir::reopen(root, &target.manifest.run_id)?
         };
-        Box::new(Ledger::new(
-            run_dir,
-            (!options.no_cache).then(|| Cache::open(root)),
-            &target.resumed,
-        ))
+        let cache = match options.no_cache {
+            true => None,
+            false => Some(Cache::open(root).with_shared(shared_cache(options)?)),
+        };
+        Box::new(Ledger::new(run_dir, cache, &target.resumed))
     };
     let Jobs {
         jobs: planned,
@@ -371,6 +386,15 @@ struct Wave {
     keys: Vec<String>,
     labels: Vec<String>,
     providers: Vec<String>,
+}
+
+/// The shared store the options name, opened.
+fn shared_cache(options: &CallOptions) -> Result<Option<crate::cache::Shared>> {
+    options
+        .shared_cache
+        .as_ref()
+        .map(|(url, read_only)| crate::cache::Shared::open(url, *read_only, &options.env))
+        .transpose()
 }
 
 /// What is left of `budget` after the calls in `outcomes`.

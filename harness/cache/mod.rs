@@ -4,6 +4,14 @@
 //!
 //! One file per entry, written to a temporary name and renamed into place, so concurrent writers
 //! and a crash mid-write never leave a torn entry; an unreadable entry is a miss.
+//!
+//! With a [`Shared`] store behind it (`cache: { shared: URL }`), a run first fills the local
+//! cache with the entries the store has for its keys, and after each wave publishes the entries
+//! it added: workers of one CI engine share their responses.
+
+mod shared;
+
+pub(crate) use shared::{Published, Shared};
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +38,12 @@ pub(crate) struct Entry {
     pub cost: Option<f64>,
 }
 
+/// An entry's name under the cache directory, and in the shared store (`SHARD/KEY.json`).
+fn store_name(key: &str) -> String {
+    let shard = key.get(..2).unwrap_or("xx");
+    format!("{shard}/{key}.json")
+}
+
 /// Size of the cache.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub(crate) struct Stats {
@@ -44,6 +58,10 @@ pub(crate) struct Stats {
 pub(crate) struct Cache {
     root: PathBuf,
     dir: PathBuf,
+    /// The store shared between machines, if any.
+    shared: Option<Shared>,
+    /// Keys put since the last [`Cache::publish`].
+    added: std::sync::Mutex<Vec<String>>,
 }
 
 impl Cache {
@@ -52,13 +70,70 @@ impl Cache {
         Self {
             root: root.to_path_buf(),
             dir: root.join(CACHE_DIR),
+            shared: None,
+            added: std::sync::Mutex::new(Vec::new()),
         }
+    }
+
+    /// This cache with `shared` behind it.
+    pub(crate) fn with_shared(mut self, shared: Option<Shared>) -> Self {
+        self.shared = shared;
+        self
+    }
+
+    /// The shared store behind the cache, if any.
+    pub(crate) fn shared(&self) -> Option<&Shared> {
+        self.shared.as_ref()
+    }
+
+    /// Fills the local cache with the entries the shared store has for those of `keys` it
+    /// lacks; returns how many it took. Without a shared store, does nothing.
+    pub(crate) fn prefetch<'k>(&self, keys: impl IntoIterator<Item = &'k str>) -> Result<usize> {
+        let Some(shared) = &self.shared else {
+            return Ok(0);
+        };
+        let missing: Vec<String> = keys
+            .into_iter()
+            .filter(|k| !self.path(k).is_file())
+            .map(store_name)
+            .collect();
+        if missing.is_empty() {
+            return Ok(0);
+        }
+        let mut taken = 0;
+        for (name, bytes) in shared.fetch(&missing)? {
+            // Only a well-formed entry of this format is kept.
+            let valid =
+                serde_json::from_slice::<Entry>(&bytes).is_ok_and(|e| e.format == ENTRY_FORMAT);
+            if valid {
+                crate::files::write_confined(
+                    &self.root,
+                    &Path::new(CACHE_DIR).join(&name),
+                    &bytes,
+                )?;
+                taken += 1;
+            }
+        }
+        Ok(taken)
+    }
+
+    /// Publishes to the shared store the entries put since the last call (none when it is
+    /// read-only, or there is none).
+    pub(crate) fn publish(&self) -> Result<Published> {
+        let added = std::mem::take(&mut *self.added.lock().unwrap_or_else(|e| e.into_inner()));
+        let Some(shared) = &self.shared else {
+            return Ok(Published::default());
+        };
+        let entries = added
+            .iter()
+            .filter_map(|k| Some((store_name(k), std::fs::read(self.path(k)).ok()?)))
+            .collect();
+        shared.publish(entries)
     }
 
     /// The entry file of `key`, relative to the project root.
     fn relative(key: &str) -> PathBuf {
-        let shard = key.get(..2).unwrap_or("xx");
-        Path::new(CACHE_DIR).join(shard).join(format!("{key}.json"))
+        Path::new(CACHE_DIR).join(store_name(key))
     }
 
     fn path(&self, key: &str) -> PathBuf {
@@ -88,7 +163,14 @@ impl Cache {
             cost,
         };
         let bytes = serde_json::to_vec(&entry).map_err(Error::encode("a cache entry"))?;
-        crate::files::write_confined(&self.root, &Self::relative(key), &bytes)
+        crate::files::write_confined(&self.root, &Self::relative(key), &bytes)?;
+        if self.shared.is_some() {
+            self.added
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(key.to_string());
+        }
+        Ok(())
     }
 
     /// Counts entries and bytes.
