@@ -138,15 +138,37 @@ pub struct Summary {
 pub(crate) struct Traffic {
     /// The files, as named.
     pub files: Vec<PathBuf>,
-    /// Records mapped to a prompt of the project.
+    /// Records mapped to a prompt of the project ([`Traffic::read`]; a scan keeps none).
     pub records: Vec<Record>,
+    /// How many records were mapped and taken.
+    mapped: usize,
     left_out: BTreeMap<Unmapped, (usize, Location)>,
 }
 
+/// What a scan does with a mapped record: takes it, or leaves it out for a reason.
+type Take<'t> = dyn FnMut(Record) -> std::result::Result<(), Unmapped> + 't;
+
 impl Traffic {
-    /// Reads every file; `known` says whether a prompt name exists in the project. A file's
-    /// format is OTLP JSON when its first record has `resourceSpans`, else JSONL records.
+    /// Reads every file into memory; `known` says whether a prompt name exists in the
+    /// project. See [`Traffic::scan`].
     pub(crate) fn read(files: &[PathBuf], known: &dyn Fn(&str) -> bool) -> Result<Traffic> {
+        let mut records = Vec::new();
+        let mut traffic = Self::scan(files, known, &mut |record| {
+            records.push(record);
+            Ok(())
+        })?;
+        traffic.records = records;
+        Ok(traffic)
+    }
+
+    /// Reads every file a line at a time, handing each mapped record to `take` and keeping
+    /// none, so memory stays flat however long the files are. A line is OTLP JSON when it has
+    /// `resourceSpans`, else a JSONL record.
+    pub(crate) fn scan(
+        files: &[PathBuf],
+        known: &dyn Fn(&str) -> bool,
+        take: &mut Take<'_>,
+    ) -> Result<Traffic> {
         let mut traffic = Traffic {
             files: files.to_vec(),
             ..Traffic::default()
@@ -166,11 +188,11 @@ impl Traffic {
                 let id = format!("{name}:{}", n + 1);
                 match serde_json::from_str::<Value>(&line) {
                     Ok(value) if value.get("resourceSpans").is_some() => {
-                        traffic.read_otlp(value, &id, &at, known);
+                        traffic.read_otlp(value, (&id, &at), known, take);
                     }
                     Ok(Value::Object(object)) => {
                         let record = jsonl_record(object, id, at.clone());
-                        traffic.keep(record, &at, known);
+                        traffic.keep(record, &at, known, take);
                     }
                     _ => traffic.leave_out(Unmapped::Unreadable, &at),
                 }
@@ -179,7 +201,13 @@ impl Traffic {
         Ok(traffic)
     }
 
-    fn read_otlp(&mut self, value: Value, id: &str, at: &Location, known: &dyn Fn(&str) -> bool) {
+    fn read_otlp(
+        &mut self,
+        value: Value,
+        (id, at): (&str, &Location),
+        known: &dyn Fn(&str) -> bool,
+        take: &mut Take<'_>,
+    ) {
         let Ok(request) = serde_json::from_value::<otlp::TracesData>(value) else {
             self.leave_out(Unmapped::Unreadable, at);
             return;
@@ -191,7 +219,7 @@ impl Traffic {
                 for span in scope.spans {
                     index += 1;
                     let record = otlp::record(&span, &shared, format!("{id}#{index}"), at);
-                    self.keep(record, at, known);
+                    self.keep(record, at, known, take);
                 }
             }
         }
@@ -202,10 +230,15 @@ impl Traffic {
         record: std::result::Result<Record, Unmapped>,
         at: &Location,
         known: &dyn Fn(&str) -> bool,
+        take: &mut Take<'_>,
     ) {
-        match record {
-            Ok(record) if known(&record.prompt) => self.records.push(record),
-            Ok(_) => self.leave_out(Unmapped::UnknownPrompt, at),
+        let taken = match record {
+            Ok(record) if known(&record.prompt) => take(record),
+            Ok(_) => Err(Unmapped::UnknownPrompt),
+            Err(reason) => Err(reason),
+        };
+        match taken {
+            Ok(()) => self.mapped += 1,
             Err(reason) => self.leave_out(reason, at),
         }
     }
@@ -227,13 +260,14 @@ impl Traffic {
                 Err(reason) => self.leave_out(reason, &record.source),
             }
         }
+        self.mapped = self.records.len();
     }
 
     /// The summary a report carries, with `used` records used.
     pub(crate) fn summary(&self, used: usize) -> Summary {
         Summary {
             files: self.files.iter().map(|f| f.display().to_string()).collect(),
-            records: self.records.len(),
+            records: self.mapped,
             used,
             skipped: self.skipped(),
         }

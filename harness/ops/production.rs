@@ -218,27 +218,8 @@ pub fn monitor(root: &Path, options: &MonitorOptions) -> Result<MonitorReport> {
     let served = Prepared::load(&project, &name, &current.record.commit)?;
     let governance = served.prompt.metadata.governance.clone();
     let thresholds = project.config.tier(governance.risk_tier).monitor;
-    let traffic = served_records(&project, options, (&name, &current))?;
     let checks = shadow_suite(&project.suites, &name).map_or(&[][..], |s| &s.checks[..]);
-    let observations: Vec<Observation> = traffic
-        .records
-        .iter()
-        .map(|r| Observation {
-            failed: r.error.is_some(),
-            passed: passes(
-                checks,
-                r.output.as_deref().filter(|_| r.error.is_none()),
-                Observed {
-                    latency_ms: r.latency_ms.unwrap_or_default(),
-                    cost: r.cost,
-                    ..Observed::default()
-                },
-            ),
-            latency_ms: r.latency_ms,
-            cost: r.cost,
-            tokens: r.tokens,
-        })
-        .collect();
+    let (traffic, observations) = served_window(&project, options, (&name, &current), checks)?;
     let observed = Measures::of(&observations);
     let (health, breaches, unjudged) = crate::monitor::watch(&baseline, &observed, &thresholds);
     let mut report = MonitorReport {
@@ -253,7 +234,7 @@ pub fn monitor(root: &Path, options: &MonitorOptions) -> Result<MonitorReport> {
         baseline,
         observed,
         thresholds,
-        traffic: traffic.summary(traffic.records.len()),
+        traffic: traffic.summary(observations.len()),
         owner: governance.owner,
         escalation: governance.escalation,
         alerts: Vec::new(),
@@ -274,22 +255,23 @@ pub fn monitor(root: &Path, options: &MonitorOptions) -> Result<MonitorReport> {
     Ok(report)
 }
 
-/// The records of the version `current` that `name@label` serves, in the window; the others
-/// counted by reason.
-fn served_records(
+/// What the records of the version `current` that `name@label` serves show in the window,
+/// held to `checks`, read a line at a time; the others counted by reason.
+fn served_window(
     project: &Project,
     options: &MonitorOptions,
     (name, current): (&PromptName, &crate::store::Promoted),
-) -> Result<Traffic> {
+    checks: &[Assertion],
+) -> Result<(Traffic, Vec<Observation>)> {
     let since = match &options.window {
         Some(window) => Some(options.now - parse_window(window)?),
         None => None,
     };
     let prompts = project.root.join(crate::store::PROMPTS_DIR);
     let known = |n: &str| prompts.join(format!("{n}.prompt")).is_file();
-    let mut traffic = Traffic::read(&options.traffic, &known)?;
     let (version, content) = (current.version, &current.record.content);
-    traffic.retain(|r| {
+    let mut observations = Vec::new();
+    let traffic = Traffic::scan(&options.traffic, &known, &mut |r| {
         if r.prompt != name.as_str() {
             return Err(Unmapped::OtherPrompt);
         }
@@ -301,13 +283,32 @@ fn served_records(
         if !served_by {
             return Err(Unmapped::OtherVersion);
         }
-        match (since, r.at) {
-            (None, _) => Ok(()),
-            (Some(since), Some(at)) if at >= since && at <= options.now => Ok(()),
-            _ => Err(Unmapped::OutsideWindow),
+        let inside = match (since, r.at) {
+            (None, _) => true,
+            (Some(since), Some(at)) => at >= since && at <= options.now,
+            (Some(_), None) => false,
+        };
+        if !inside {
+            return Err(Unmapped::OutsideWindow);
         }
-    });
-    Ok(traffic)
+        observations.push(Observation {
+            failed: r.error.is_some(),
+            passed: passes(
+                checks,
+                r.output.as_deref().filter(|_| r.error.is_none()),
+                Observed {
+                    latency_ms: r.latency_ms.unwrap_or_default(),
+                    cost: r.cost,
+                    ..Observed::default()
+                },
+            ),
+            latency_ms: r.latency_ms,
+            cost: r.cost,
+            tokens: r.tokens,
+        });
+        Ok(())
+    })?;
+    Ok((traffic, observations))
 }
 
 /// Moves the label back off the breaching version, unless it has moved already (another
