@@ -10,14 +10,14 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::MonitorThresholds;
-use crate::store::Baseline;
+use crate::store::Measures;
 
 /// The confidence of the intervals a breach is judged on.
 const CONFIDENCE: f64 = 0.95;
 
 /// One output's measurements, in a run or in production.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Observation {
+pub(crate) struct Observation {
     /// The call failed.
     pub failed: bool,
     /// Whether the output passed every check; `None` when not checked (no output, or no
@@ -31,87 +31,43 @@ pub struct Observation {
     pub tokens: Option<u64>,
 }
 
-/// What a set of observations measures.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Measures {
-    /// Observations.
-    pub records: usize,
-    /// Outputs checked.
-    pub checked: usize,
-    /// Of those, outputs that passed every check.
-    pub passed: usize,
-    /// `passed / checked`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quality: Option<f64>,
-    /// Failed calls.
-    pub errors: usize,
-    /// `errors / records`.
-    pub error_rate: f64,
-    /// Median latency, in milliseconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latency_ms: Option<f64>,
-    /// Mean cost per call, when every record has one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cost_per_call: Option<f64>,
-    /// Mean tokens per call, when every record has them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tokens_per_call: Option<f64>,
-}
-
-impl Measures {
-    /// Measures `observations`.
-    pub fn of(observations: &[Observation]) -> Measures {
-        let records = observations.len();
-        let judged: Vec<bool> = observations.iter().filter_map(|o| o.passed).collect();
-        let passed = judged.iter().filter(|&&p| p).count();
-        let errors = observations.iter().filter(|o| o.failed).count();
-        let mut latencies: Vec<u64> = observations.iter().filter_map(|o| o.latency_ms).collect();
-        latencies.sort_unstable();
-        let latency_ms = match latencies.len() {
-            0 => None,
-            n if n % 2 == 1 => Some(latencies[n / 2] as f64),
-            n => Some((latencies[n / 2 - 1] + latencies[n / 2]) as f64 / 2.0),
-        };
-        let mean_of = |values: Option<Vec<f64>>| {
-            values
-                .filter(|v| !v.is_empty())
-                .map(|v| v.iter().sum::<f64>() / v.len() as f64)
-        };
-        Measures {
-            records,
-            checked: judged.len(),
-            passed,
-            quality: (!judged.is_empty()).then(|| passed as f64 / judged.len() as f64),
-            errors,
-            error_rate: if records == 0 {
-                0.0
-            } else {
-                errors as f64 / records as f64
-            },
-            latency_ms,
-            cost_per_call: mean_of(observations.iter().map(|o| o.cost).collect()),
-            tokens_per_call: mean_of(
-                observations
-                    .iter()
-                    .map(|o| o.tokens.map(|t| t as f64))
-                    .collect(),
-            ),
-        }
-    }
-
-    /// A baseline from these measures, measured on run `run` of kind `source`.
-    pub fn baseline(&self, source: &str, run: &str, checks: Vec<String>) -> Baseline {
-        Baseline {
-            source: source.to_string(),
-            run: run.to_string(),
-            samples: self.records,
-            quality: self.quality,
-            checks,
-            error_rate: self.error_rate,
-            latency_ms: self.latency_ms,
-            cost_per_call: self.cost_per_call,
-            tokens_per_call: self.tokens_per_call,
-        }
+/// What `observations` measure.
+pub(crate) fn measure(observations: &[Observation]) -> Measures {
+    let records = observations.len();
+    let judged: Vec<bool> = observations.iter().filter_map(|o| o.passed).collect();
+    let passed = judged.iter().filter(|&&p| p).count();
+    let errors = observations.iter().filter(|o| o.failed).count();
+    let mut latencies: Vec<u64> = observations.iter().filter_map(|o| o.latency_ms).collect();
+    latencies.sort_unstable();
+    let latency_ms = match latencies.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(latencies[n / 2] as f64),
+        n => Some((latencies[n / 2 - 1] + latencies[n / 2]) as f64 / 2.0),
+    };
+    let mean_of = |values: Option<Vec<f64>>| {
+        values
+            .filter(|v| !v.is_empty())
+            .map(|v| v.iter().sum::<f64>() / v.len() as f64)
+    };
+    Measures {
+        records,
+        checked: judged.len(),
+        passed,
+        quality: (!judged.is_empty()).then(|| passed as f64 / judged.len() as f64),
+        errors,
+        error_rate: if records == 0 {
+            0.0
+        } else {
+            errors as f64 / records as f64
+        },
+        latency_ms,
+        cost_per_call: mean_of(observations.iter().map(|o| o.cost).collect()),
+        tokens_per_call: mean_of(
+            observations
+                .iter()
+                .map(|o| o.tokens.map(|t| t as f64))
+                .collect(),
+        ),
     }
 }
 
@@ -145,7 +101,7 @@ pub struct Breach {
 /// Judges `now` against `baseline` with `thresholds`; also the metrics that could not be
 /// judged (in plain words).
 pub(crate) fn watch(
-    baseline: &Baseline,
+    baseline: &Measures,
     now: &Measures,
     thresholds: &MonitorThresholds,
 ) -> (Health, Vec<Breach>, Vec<String>) {
@@ -295,12 +251,12 @@ mod tests {
                 tokens: Some(10),
             })
             .collect();
-        Measures::of(&observations)
+        measure(&observations)
     }
 
     #[test]
     fn a_measured_drop_breaches_and_noise_does_not() {
-        let base = window(100, 100, 0, 100).baseline("gate", "r", vec![]);
+        let base = window(100, 100, 0, 100);
         let t = thresholds();
         // 28 of 40 pass: at most ~83% at 95%, far under 95%.
         let (health, breaches, _) = watch(&base, &window(40, 28, 0, 100), &t);
@@ -313,7 +269,7 @@ mod tests {
 
     #[test]
     fn errors_latency_and_too_few_records() {
-        let base = window(100, 100, 0, 100).baseline("gate", "r", vec![]);
+        let base = window(100, 100, 0, 100);
         let t = thresholds();
         let (_, breaches, _) = watch(&base, &window(40, 10, 20, 400), &t);
         let metrics: Vec<&str> = breaches.iter().map(|b| b.metric.as_str()).collect();

@@ -119,6 +119,19 @@ pub struct Skipped {
     pub first: String,
 }
 
+impl std::fmt::Display for Skipped {
+    /// `3 no-prompt (first at FILE:LINE)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} (first at {})",
+            self.count,
+            self.reason.as_str(),
+            self.first
+        )
+    }
+}
+
 /// What a run read from traffic, for its report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
@@ -133,13 +146,12 @@ pub struct Summary {
     pub skipped: Vec<Skipped>,
 }
 
-/// Traffic read from files: the mapped records, and what was left out by reason.
+/// What a scan of traffic files found: how many records were taken, and what was left out
+/// by reason. The records themselves go to the scan's caller as they are read.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Traffic {
     /// The files, as named.
     pub files: Vec<PathBuf>,
-    /// Records mapped to a prompt of the project ([`Traffic::read`]; a scan keeps none).
-    pub records: Vec<Record>,
     /// How many records were mapped and taken.
     mapped: usize,
     left_out: BTreeMap<Unmapped, (usize, Location)>,
@@ -149,21 +161,10 @@ pub(crate) struct Traffic {
 type Take<'t> = dyn FnMut(Record) -> std::result::Result<(), Unmapped> + 't;
 
 impl Traffic {
-    /// Reads every file into memory; `known` says whether a prompt name exists in the
-    /// project. See [`Traffic::scan`].
-    pub(crate) fn read(files: &[PathBuf], known: &dyn Fn(&str) -> bool) -> Result<Traffic> {
-        let mut records = Vec::new();
-        let mut traffic = Self::scan(files, known, &mut |record| {
-            records.push(record);
-            Ok(())
-        })?;
-        traffic.records = records;
-        Ok(traffic)
-    }
-
     /// Reads every file a line at a time, handing each mapped record to `take` and keeping
-    /// none, so memory stays flat however long the files are. A line is OTLP JSON when it has
-    /// `resourceSpans`, else a JSONL record.
+    /// none, so memory stays flat however long the files are; `known` says whether a prompt
+    /// name exists in the project. A line is OTLP JSON when it has `resourceSpans`, else a
+    /// JSONL record.
     pub(crate) fn scan(
         files: &[PathBuf],
         known: &dyn Fn(&str) -> bool,
@@ -244,23 +245,11 @@ impl Traffic {
     }
 
     /// Counts a record left out for `reason`.
-    pub(crate) fn leave_out(&mut self, reason: Unmapped, at: &Location) {
+    fn leave_out(&mut self, reason: Unmapped, at: &Location) {
         self.left_out
             .entry(reason)
             .or_insert_with(|| (0, at.clone()))
             .0 += 1;
-    }
-
-    /// Keeps only the records `keep` accepts, counting the others under the reason it gives.
-    pub(crate) fn retain(&mut self, keep: impl Fn(&Record) -> std::result::Result<(), Unmapped>) {
-        let records = std::mem::take(&mut self.records);
-        for record in records {
-            match keep(&record) {
-                Ok(()) => self.records.push(record),
-                Err(reason) => self.leave_out(reason, &record.source),
-            }
-        }
-        self.mapped = self.records.len();
     }
 
     /// The summary a report carries, with `used` records used.
@@ -285,64 +274,68 @@ impl Traffic {
             })
             .collect()
     }
+}
 
-    /// A seeded sample of `size` records (all of them when there are fewer), stratified by
-    /// the variable `stratify` when given: each value of it gets its share of the sample
-    /// (largest remainder, at least one per value while the sample has room), so rare values
-    /// are not lost. The order is the records' order in the files.
-    pub(crate) fn sample(&self, size: usize, seed: u64, stratify: Option<&str>) -> Vec<&Record> {
-        use rand_pcg::rand_core::{Rng, SeedableRng};
-        if self.records.len() <= size {
-            return self.records.iter().collect();
-        }
-        let mut strata: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        for (i, record) in self.records.iter().enumerate() {
-            let key = stratify
-                .map(|field| match record.vars.get(field) {
-                    Some(Value::String(s)) => s.clone(),
-                    Some(other) => other.to_string(),
-                    None => String::new(),
-                })
-                .unwrap_or_default();
-            strata.entry(key).or_default().push(i);
-        }
-        let total = self.records.len();
-        let mut shares: Vec<(usize, f64)> = strata
-            .values()
-            .map(|members| {
-                let exact = size as f64 * members.len() as f64 / total as f64;
-                (exact.floor() as usize, exact - exact.floor())
-            })
-            .collect();
-        let mut left = size - shares.iter().map(|s| s.0).sum::<usize>();
-        // Every value gets one before any gets a second.
-        for share in shares.iter_mut().filter(|s| s.0 == 0) {
-            if left == 0 {
-                break;
-            }
-            share.0 = 1;
-            share.1 = 0.0;
-            left -= 1;
-        }
-        let mut order: Vec<usize> = (0..shares.len()).collect();
-        order.sort_by(|&a, &b| shares[b].1.total_cmp(&shares[a].1).then(a.cmp(&b)));
-        for &i in order.iter().take(left) {
-            shares[i].0 += 1;
-        }
-        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
-        let mut chosen = Vec::with_capacity(size);
-        for (members, (take, _)) in strata.values().zip(shares) {
-            let mut members = members.clone();
-            // A partial Fisher-Yates shuffle: the first `take` are a uniform sample.
-            for i in 0..take.min(members.len()) {
-                let j = i + (rng.next_u64() % (members.len() - i) as u64) as usize;
-                members.swap(i, j);
-            }
-            chosen.extend(members.into_iter().take(take));
-        }
-        chosen.sort_unstable();
-        chosen.into_iter().map(|i| &self.records[i]).collect()
+/// A seeded sample of `size` records (all of them when there are fewer), stratified by
+/// the variable `stratify` when given: each value of it gets its share of the sample
+/// (largest remainder, at least one per value while the sample has room), so rare values
+/// are not lost. The order is the records' order in the files.
+pub(crate) fn sample<'r>(
+    records: &'r [Record],
+    size: usize,
+    seed: u64,
+    stratify: Option<&str>,
+) -> Vec<&'r Record> {
+    use rand_pcg::rand_core::{Rng, SeedableRng};
+    if records.len() <= size {
+        return records.iter().collect();
     }
+    let mut strata: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, record) in records.iter().enumerate() {
+        let key = stratify
+            .map(|field| match record.vars.get(field) {
+                Some(Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+                None => String::new(),
+            })
+            .unwrap_or_default();
+        strata.entry(key).or_default().push(i);
+    }
+    let total = records.len();
+    let mut shares: Vec<(usize, f64)> = strata
+        .values()
+        .map(|members| {
+            let exact = size as f64 * members.len() as f64 / total as f64;
+            (exact.floor() as usize, exact - exact.floor())
+        })
+        .collect();
+    let mut left = size - shares.iter().map(|s| s.0).sum::<usize>();
+    // Every value gets one before any gets a second.
+    for share in shares.iter_mut().filter(|s| s.0 == 0) {
+        if left == 0 {
+            break;
+        }
+        share.0 = 1;
+        share.1 = 0.0;
+        left -= 1;
+    }
+    let mut order: Vec<usize> = (0..shares.len()).collect();
+    order.sort_by(|&a, &b| shares[b].1.total_cmp(&shares[a].1).then(a.cmp(&b)));
+    for &i in order.iter().take(left) {
+        shares[i].0 += 1;
+    }
+    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
+    let mut chosen = Vec::with_capacity(size);
+    for (mut members, (take, _)) in strata.into_values().zip(shares) {
+        // A partial Fisher-Yates shuffle: the first `take` are a uniform sample.
+        for i in 0..take.min(members.len()) {
+            let j = i + (rng.next_u64() % (members.len() - i) as u64) as usize;
+            members.swap(i, j);
+        }
+        chosen.extend(members.into_iter().take(take));
+    }
+    chosen.sort_unstable();
+    chosen.into_iter().map(|i| &records[i]).collect()
 }
 
 /// A JSONL record: `{"prompt", "version" | "content", "vars", "output", "error", "latency_ms",
@@ -653,16 +646,24 @@ mod otlp {
 mod tests {
     use super::*;
 
-    fn read(text: &str) -> Traffic {
+    /// What a scan of `text` found, and the records it took.
+    fn read(text: &str) -> (Traffic, Vec<Record>) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("traffic.jsonl");
         std::fs::write(&path, text).unwrap();
-        Traffic::read(&[path], &|name| name == "support/reply").unwrap()
+        let mut records = Vec::new();
+        let known = |name: &str| name == "support/reply";
+        let traffic = Traffic::scan(&[path], &known, &mut |r| {
+            records.push(r);
+            Ok(())
+        })
+        .unwrap();
+        (traffic, records)
     }
 
     #[test]
     fn jsonl_records_map_and_the_rest_are_counted_by_reason() {
-        let t = read(concat!(
+        let (t, records) = read(concat!(
             r#"{"prompt":"support/reply","version":"v2","vars":{"name":"Ana"},"output":"Hi","latency_ms":120,"usage":{"input_tokens":10,"output_tokens":5},"cost":0.001}"#,
             "\n",
             r#"{"prompt":"support/other","vars":{}}"#,
@@ -672,8 +673,9 @@ mod tests {
             r#"{"prompt":"support/reply","vars":"x"}"#,
             "\n"
         ));
-        assert_eq!(t.records.len(), 1);
-        let r = &t.records[0];
+        assert_eq!(records.len(), 1);
+        assert_eq!(t.summary(1).records, 1);
+        let r = &records[0];
         assert_eq!(
             (r.version, r.tokens, r.latency_ms),
             (Some(2), Some(15), Some(120))
@@ -694,10 +696,10 @@ mod tests {
 
     #[test]
     fn credentials_are_redacted_as_records_are_read() {
-        let t = read(
+        let (_, records) = read(
             r#"{"prompt":"support/reply","vars":{"issue":"my key is sk-proj-abcdefghijklmnopqrstuvwxyz0123"},"output":"Authorization: Bearer abcdefghijklmnop1234","error":null}"#,
         );
-        let r = &t.records[0];
+        let r = &records[0];
         assert_eq!(r.vars["issue"], "my key is [redacted credential]");
         assert_eq!(
             r.output.as_deref(),
@@ -714,9 +716,9 @@ mod tests {
                 "{{\"prompt\":\"support/reply\",\"vars\":{{\"tier\":\"{tier}\",\"i\":{i}}}}}\n"
             ));
         }
-        let t = read(&text);
+        let (_, records) = read(&text);
         let ids = |seed| -> Vec<String> {
-            t.sample(10, seed, Some("tier"))
+            sample(&records, 10, seed, Some("tier"))
                 .iter()
                 .map(|r| r.id.clone())
                 .collect()
@@ -724,12 +726,15 @@ mod tests {
         assert_eq!(ids(1).len(), 10);
         assert_eq!(ids(1), ids(1));
         assert_ne!(ids(1), ids(2));
-        let rare = t
-            .sample(10, 3, Some("tier"))
-            .iter()
-            .filter(|r| r.vars["tier"] == "rare")
-            .count();
-        assert!(rare >= 1);
-        assert_eq!(t.sample(1000, 1, None).len(), 100);
+        // 2 rare records in 100: a plain sample of 10 misses both four times in five; the
+        // stratified one never does.
+        for seed in 0..50 {
+            let rare = sample(&records, 10, seed, Some("tier"))
+                .iter()
+                .filter(|r| r.vars["tier"] == "rare")
+                .count();
+            assert!(rare >= 1, "seed {seed}");
+        }
+        assert_eq!(sample(&records, 1000, 1, None).len(), 100);
     }
 }

@@ -197,6 +197,9 @@ pub struct Governance {
     pub escalation: Option<String>,
     /// The risk tier that selects default policy.
     pub risk_tier: RiskTier,
+    /// Whether the front matter declares the tier (`promptgate.risk_tier`), rather than
+    /// leaving it to the default.
+    pub tier_declared: bool,
     /// Suites that must run for this prompt, by name.
     pub suites: Vec<String>,
     /// What the prompt answers when it is a judge (`promptgate.judge`).
@@ -537,6 +540,7 @@ fn governance(
                     })?);
             }
             "risk_tier" => {
+                governance.tier_declared = true;
                 governance.risk_tier = match value.as_str() {
                     Some("low") => RiskTier::Low,
                     Some("standard") => RiskTier::Standard,
@@ -760,6 +764,10 @@ mod tests {
             .unwrap();
         assert_eq!(p.metadata.governance.owner.as_deref(), Some("ana"));
         assert_eq!(p.metadata.governance.risk_tier, RiskTier::Exceptional);
+        assert!(p.metadata.governance.tier_declared);
+        // A tier named only in the body is not declared.
+        let body = parse_str("---\npromptgate.owner: ana\n---\nOur risk_tier is high").unwrap();
+        assert!(!body.metadata.governance.tier_declared);
         let err = parse_str("---\nmodel: x\npromptgate.risk_tier: huge\n---\nHi")
             .unwrap_err()
             .to_string();

@@ -81,11 +81,6 @@ impl Cache {
         self
     }
 
-    /// The shared store behind the cache, if any.
-    pub(crate) fn shared(&self) -> Option<&Shared> {
-        self.shared.as_ref()
-    }
-
     /// Fills the local cache with the entries the shared store has for those of `keys` it
     /// lacks; returns how many it took. Without a shared store, does nothing.
     pub(crate) fn prefetch<'k>(&self, keys: impl IntoIterator<Item = &'k str>) -> Result<usize> {

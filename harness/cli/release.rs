@@ -72,18 +72,26 @@ pub(crate) fn history(h: &History) -> String {
 
 /// A monitoring baseline, on one line.
 fn baseline(b: &promptgate::ops::Baseline) -> String {
-    let mut parts = vec![format!(
-        "{} run {} ({} outputs)",
-        b.source, b.run, b.samples
-    )];
-    if let Some(q) = b.quality {
+    format!(
+        "{} run {} ({} outputs), {}",
+        b.source,
+        b.run,
+        b.measured.records,
+        measures(&b.measured)
+    )
+}
+
+/// What a set of outputs measured, on one line; what was not measured is left out.
+fn measures(m: &promptgate::ops::Measures) -> String {
+    let mut parts = Vec::new();
+    if let Some(q) = m.quality {
         parts.push(format!("checks pass {:.1}%", q * 100.0));
     }
-    parts.push(format!("errors {:.1}%", b.error_rate * 100.0));
-    if let Some(ms) = b.latency_ms {
+    parts.push(format!("errors {:.1}%", m.error_rate * 100.0));
+    if let Some(ms) = m.latency_ms {
         parts.push(format!("median latency {ms:.0} ms"));
     }
-    if let Some(c) = b.cost_per_call {
+    if let Some(c) = m.cost_per_call {
         parts.push(format!("${c:.6}/call"));
     }
     parts.join(", ")
@@ -193,20 +201,15 @@ pub(crate) fn monitored(r: &promptgate::ops::MonitorReport) -> String {
         promptgate::ops::Health::TooFewRecords => "not judged (too few records)",
     };
     let _ = writeln!(out, "{}@{} v{}: {health}", r.prompt, r.label, r.version);
-    let o = &r.observed;
     let _ = writeln!(
         out,
-        "  production: {} records{}, checks pass {}, errors {:.1}%, median latency {}",
-        o.records,
+        "  production: {} records{}, {}",
+        r.observed.records,
         r.window
             .as_deref()
             .map(|w| format!(" in the last {w}"))
             .unwrap_or_default(),
-        o.quality
-            .map_or_else(|| "-".into(), |q| format!("{:.1}%", q * 100.0)),
-        o.error_rate * 100.0,
-        o.latency_ms
-            .map_or_else(|| "-".into(), |ms| format!("{ms:.0} ms")),
+        measures(&r.observed)
     );
     let _ = writeln!(out, "  baseline:   {}", baseline(&r.baseline));
     for b in &r.breaches {

@@ -26,7 +26,7 @@ pub use crate::monitor::Health;
 pub use crate::provider::local::model_pin;
 pub use crate::readiness::Assessment;
 pub use crate::runner::BudgetLimits;
-pub use crate::store::{Baseline, LabelEvent, ReleaseAction};
+pub use crate::store::{Baseline, LabelEvent, Measures, ReleaseAction};
 pub use crate::suite::json_schema as suite_schema;
 pub use cache::{CacheStats, cache_clear, cache_stats};
 pub use calls::{CallCounts, CallOptions, ErrorBudget, Estimate};
@@ -35,7 +35,7 @@ pub use check::{
 };
 pub use inspect::{ShowOptions, show, validate};
 pub use judging::{CalibrateOptions, Calibration, calibrate};
-pub use production::{MonitorOptions, MonitorReport, alert_markdown, monitor};
+pub use production::{MonitorOptions, MonitorReport, monitor};
 pub use readiness::readiness;
 pub use release::{
     DEFAULT_LABEL, History, LabelStatus, PromoteOptions, Promotion, PromptStatus, RollbackOptions,

@@ -12,10 +12,10 @@ use super::plan::Prepared;
 use super::release::{RollbackOptions, rollback_guarded};
 use crate::errors::{Error, Result};
 use crate::ids::{ContentHash, PromptName};
-use crate::monitor::{Breach, Health, Measures, Observation};
+use crate::monitor::{Breach, Health, Observation};
 use crate::report::CheckReport;
 use crate::score::Observed;
-use crate::store::{Baseline, LabelEvent, Store};
+use crate::store::{Baseline, LabelEvent, Measures, Store};
 use crate::suite::{Assertion, Suite, SuiteKind};
 use crate::traffic::{Traffic, Unmapped};
 
@@ -26,14 +26,41 @@ pub(super) fn shadow_suite<'s>(suites: &'s [Suite], name: &PromptName) -> Option
         .find(|s| s.kind == SuiteKind::Shadow && s.targets(name))
 }
 
-/// Whether `output` passes every check; `None` without checks or output.
-fn passes(checks: &[Assertion], output: Option<&str>, observed: Observed<'_>) -> Option<bool> {
-    if checks.is_empty() {
-        return None;
-    }
-    let text = output?;
-    let results = crate::score::score(checks, Observed { text, ..observed });
-    Some(crate::score::all_pass(&results))
+/// The names of the project's prompts at the working tree: what tells a record of an unknown
+/// prompt from a record of another prompt.
+pub(super) fn prompt_names(project: &Project) -> Result<std::collections::HashSet<String>> {
+    Ok(project
+        .store
+        .prompt_names(crate::store::WORKTREE)?
+        .into_iter()
+        .map(|n| n.as_str().to_string())
+        .collect())
+}
+
+/// `measured` (a call's failure, latency, cost and tokens) with whether its `output` passed
+/// every check: not judged without checks, or when the call failed or left no output.
+fn observe(
+    checks: &[Assertion],
+    measured: Observation,
+    output: Option<&str>,
+    tool_calls: &[crate::provider::ToolCall],
+) -> Observation {
+    let passed = match output {
+        Some(text) if !checks.is_empty() && !measured.failed => {
+            let observed = Observed {
+                text,
+                latency_ms: measured.latency_ms.unwrap_or_default(),
+                cost: measured.cost,
+                tool_calls,
+                ..Observed::default()
+            };
+            Some(crate::score::all_pass(&crate::score::score(
+                checks, observed,
+            )))
+        }
+        _ => None,
+    };
+    Observation { passed, ..measured }
 }
 
 /// The monitoring baseline `report` shows for `name`'s candidate: its outputs in every suite
@@ -54,31 +81,26 @@ pub(super) fn baseline_of(
         .flat_map(|s| &s.cases)
         .flat_map(|c| &c.candidate.samples)
         .filter(|s| !s.skipped)
-        .map(|s| Observation {
-            failed: s.error.is_some(),
-            passed: passes(
-                checks,
-                s.output.as_deref(),
-                Observed {
-                    latency_ms: s.latency_ms,
-                    cost: s.cost,
-                    tool_calls: &s.tool_calls,
-                    ..Observed::default()
-                },
-            ),
-            latency_ms: Some(s.latency_ms),
-            cost: s.cost,
-            tokens: Some(s.tokens),
+        .map(|s| {
+            let measured = Observation {
+                failed: s.error.is_some(),
+                passed: None,
+                latency_ms: Some(s.latency_ms),
+                cost: s.cost,
+                tokens: Some(s.tokens),
+            };
+            observe(checks, measured, s.output.as_deref(), &s.tool_calls)
         })
         .collect();
-    Measures::of(&observations).baseline(
-        source,
-        report.run_id.as_str(),
-        checks.iter().map(|c| c.kind().to_string()).collect(),
-    )
+    Baseline {
+        source: source.to_string(),
+        run: report.run_id.to_string(),
+        checks: checks.iter().map(|c| c.kind().to_string()).collect(),
+        measured: crate::monitor::measure(&observations),
+    }
 }
 
-/// A finished shadow run, as its manifest records it.
+/// A shadow run, as its manifest records it (finished or not).
 pub(super) struct ShadowRun {
     /// Its id.
     pub(super) id: crate::ids::RunId,
@@ -88,11 +110,12 @@ pub(super) struct ShadowRun {
     pub(super) prompt: PromptName,
 }
 
-/// Every finished shadow run under `reports/`, oldest first, read from the manifests alone.
+/// Every shadow run under `reports/`, newest first, read from the manifests alone: no report
+/// is read until a caller needs one, so every other run costs only its small manifest.
 pub(super) fn shadow_runs(root: &Path) -> Vec<ShadowRun> {
     crate::record::run_ids(root)
         .into_iter()
-        .filter(|id| crate::record::finished_complete(root, id))
+        .rev()
         .filter_map(|id| {
             let manifest = crate::record::read_manifest(root, &id).ok()?;
             let options: super::CheckOptions = serde_json::from_value(manifest.resume?).ok()?;
@@ -117,11 +140,11 @@ pub(super) fn passing_shadow_run(
 ) -> Option<CheckReport> {
     shadow_runs(root)
         .iter()
-        .rev()
         .filter(|run| &run.prompt == name)
         .find_map(|run| {
             let report: CheckReport = crate::record::read_report(root, &run.id).ok()?;
-            let fits = report.verdict == crate::gate::Verdict::Pass
+            let fits = report.complete
+                && report.verdict == crate::gate::Verdict::Pass
                 && report
                     .candidates
                     .iter()
@@ -220,8 +243,9 @@ pub fn monitor(root: &Path, options: &MonitorOptions) -> Result<MonitorReport> {
     let thresholds = project.config.tier(governance.risk_tier).monitor;
     let checks = shadow_suite(&project.suites, &name).map_or(&[][..], |s| &s.checks[..]);
     let (traffic, observations) = served_window(&project, options, (&name, &current), checks)?;
-    let observed = Measures::of(&observations);
-    let (health, breaches, unjudged) = crate::monitor::watch(&baseline, &observed, &thresholds);
+    let observed = crate::monitor::measure(&observations);
+    let (health, breaches, unjudged) =
+        crate::monitor::watch(&baseline.measured, &observed, &thresholds);
     let mut report = MonitorReport {
         prompt: name.to_string(),
         label: label.to_string(),
@@ -267,11 +291,10 @@ fn served_window(
         Some(window) => Some(options.now - parse_window(window)?),
         None => None,
     };
-    let prompts = project.root.join(crate::store::PROMPTS_DIR);
-    let known = |n: &str| prompts.join(format!("{n}.prompt")).is_file();
+    let known = prompt_names(project)?;
     let (version, content) = (current.version, &current.record.content);
     let mut observations = Vec::new();
-    let traffic = Traffic::scan(&options.traffic, &known, &mut |r| {
+    let traffic = Traffic::scan(&options.traffic, &|n: &str| known.contains(n), &mut |r| {
         if r.prompt != name.as_str() {
             return Err(Unmapped::OtherPrompt);
         }
@@ -291,21 +314,14 @@ fn served_window(
         if !inside {
             return Err(Unmapped::OutsideWindow);
         }
-        observations.push(Observation {
+        let measured = Observation {
             failed: r.error.is_some(),
-            passed: passes(
-                checks,
-                r.output.as_deref().filter(|_| r.error.is_none()),
-                Observed {
-                    latency_ms: r.latency_ms.unwrap_or_default(),
-                    cost: r.cost,
-                    ..Observed::default()
-                },
-            ),
+            passed: None,
             latency_ms: r.latency_ms,
             cost: r.cost,
             tokens: r.tokens,
-        });
+        };
+        observations.push(observe(checks, measured, r.output.as_deref(), &[]));
         Ok(())
     })?;
     Ok((traffic, observations))
@@ -395,7 +411,7 @@ fn write_alert(dir: &Path, report: &MonitorReport) -> Result<Vec<String>> {
 }
 
 /// The alert for people: what breached, who owns it, what was done.
-pub fn alert_markdown(report: &MonitorReport) -> String {
+fn alert_markdown(report: &MonitorReport) -> String {
     use std::fmt::Write as _;
     let mut out = format!(
         "# Monitoring breach: {}@{} (v{})\n\n",
@@ -430,7 +446,7 @@ pub fn alert_markdown(report: &MonitorReport) -> String {
         report.version,
         report.baseline.source,
         report.baseline.run,
-        report.baseline.samples
+        report.baseline.measured.records
     );
     out.push_str("## Action\n\n");
     match (&report.rollback, report.already_moved) {

@@ -17,42 +17,50 @@ const MIN_CASES: usize = 10;
 /// How recent the shadow traffic must be, in days.
 const FRESH_DAYS: i64 = 30;
 
-/// Scores `names` (every prompt when empty) at the working tree.
+/// Scores `names` at the working tree; with no name, every prompt that is neither a variant
+/// nor a judge.
 pub fn readiness(root: &Path, names: &[String]) -> Result<Vec<Assessment>> {
     let project = Project::open(root)?;
-    let names: Vec<PromptName> = if names.is_empty() {
+    let every = names.is_empty();
+    let names: Vec<PromptName> = if every {
         project
             .store
             .prompt_names(crate::store::WORKTREE)?
             .into_iter()
-            .filter(|n| n.variant().is_none() && !n.as_str().starts_with("judges/"))
+            .filter(|n| n.variant().is_none())
             .collect()
     } else {
         names.iter().map(PromptName::new).collect()
     };
     let ci = ci_files(&project.root);
     let shadow_runs = super::production::shadow_runs(&project.root);
-    names
-        .iter()
-        .map(|name| assess_one(&project, name, &ci, &shadow_runs))
-        .collect()
+    let mut assessments = Vec::new();
+    for name in &names {
+        let prepared = Prepared::load(&project, name, crate::store::WORKTREE)?;
+        if every && prepared.prompt.metadata.governance.judge.is_some() {
+            continue;
+        }
+        assessments.push(assess_one(&project, &prepared, &ci, &shadow_runs)?);
+    }
+    Ok(assessments)
 }
 
-/// The assessment of one prompt at the working tree.
+/// The assessment of one prompt version (`promote` scores the content it promotes; reports
+/// and `readiness`, the working tree).
 pub(super) fn assess_one(
     project: &Project,
-    name: &PromptName,
+    prepared: &Prepared,
     ci: &[String],
     shadow_runs: &[super::production::ShadowRun],
 ) -> Result<Assessment> {
-    let prepared = Prepared::load(project, name, crate::store::WORKTREE)?;
+    let name = &prepared.version.name;
     let policy = project
         .config
         .tier(prepared.prompt.metadata.governance.risk_tier);
     let about = About {
         project,
         name,
-        prepared: &prepared,
+        prepared,
         suites: project.suites.iter().filter(|s| s.targets(name)).collect(),
     };
     let mut facts = Facts::default();
@@ -106,7 +114,7 @@ fn governance(about: &About<'_>, facts: &mut Facts) -> Result<()> {
         ),
         "set `promptgate.escalation` (who is called on a breach)",
     );
-    let declared = about.prepared.version.source.contains("risk_tier");
+    let declared = governance.tier_declared;
     fact(
         declared,
         format!(
@@ -336,13 +344,14 @@ fn data_quality(
         },
         "declare the inputs (`input.schema`) and give every one a case",
     );
-    let now = chrono::Utc::now();
+    // The newest shadow run that finished complete: only the prompt's runs' reports are read,
+    // newest first, until one is.
     let fresh = shadow_runs
         .iter()
         .filter(|r| &r.prompt == about.name)
-        .filter_map(|r| chrono::DateTime::parse_from_rfc3339(&r.started_at).ok())
-        .map(|at| (now - at.with_timezone(&chrono::Utc)).num_days())
-        .min();
+        .find(|r| crate::record::finished_complete(&about.project.root, &r.id))
+        .and_then(|r| chrono::DateTime::parse_from_rfc3339(&r.started_at).ok())
+        .map(|at| (chrono::Utc::now() - at.with_timezone(&chrono::Utc)).num_days());
     fact(
         fresh.is_some_and(|days| days <= FRESH_DAYS),
         match fresh {

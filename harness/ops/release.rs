@@ -101,7 +101,7 @@ pub fn promote(
     }
 
     let approvals = check_policy(&project, &name, &candidate, &content, &policy)?;
-    check_readiness(&project, &name)?;
+    check_readiness(&project, &candidate)?;
     let versions = (&name, &candidate.version.hash, expected_label.is_some());
     let (report, gate, run_dir) = gate_report(&project, options, versions, progress)?;
     let blocked = blocked_by(&gate, &policy, (&name, label, &report.run_id));
@@ -306,11 +306,13 @@ pub(super) fn current_version<'p>(
     promoted.iter().find(|p| p.tag_id == target)
 }
 
-/// Refuses a promotion when the prompt's readiness falls short of its tier's minimum.
-fn check_readiness(project: &Project, name: &PromptName) -> Result<()> {
+/// Refuses a promotion when the readiness of the content promoted falls short of its tier's
+/// minimum.
+fn check_readiness(project: &Project, candidate: &Prepared) -> Result<()> {
+    let name = &candidate.version.name;
     let ci = super::readiness::ci_files(&project.root);
     let shadow_runs = super::production::shadow_runs(&project.root);
-    let assessment = super::readiness::assess_one(project, name, &ci, &shadow_runs)?;
+    let assessment = super::readiness::assess_one(project, candidate, &ci, &shadow_runs)?;
     if assessment.short.is_empty() {
         return Ok(());
     }

@@ -250,6 +250,7 @@ pub fn render_html(report: &CheckReport) -> String {
     h.push_str("<main>\n");
     regressions(&mut h, &regressed);
     suites_table(&mut h, report);
+    traffic(&mut h, report);
     readiness(&mut h, report);
     charts(&mut h, report);
     prompt_diffs(&mut h, report);
@@ -444,9 +445,8 @@ fn suites_table(h: &mut String, report: &CheckReport) {
     h.push_str("</table>\n");
 }
 
-/// Where a shadow run's traffic came from, and each prompt's readiness scores with the facts
-/// that decided them.
-fn readiness(h: &mut String, report: &CheckReport) {
+/// Where a shadow run's traffic came from, and what was left out of it.
+fn traffic(h: &mut String, report: &CheckReport) {
     if let Some(traffic) = &report.traffic {
         let _ = writeln!(
             h,
@@ -454,6 +454,10 @@ fn readiness(h: &mut String, report: &CheckReport) {
             escape(&super::traffic_line(traffic))
         );
     }
+}
+
+/// Each compared prompt's readiness scores, with the facts that decided them.
+fn readiness(h: &mut String, report: &CheckReport) {
     if report.readiness.is_empty() {
         return;
     }

@@ -499,11 +499,7 @@ pub fn traffic_line(traffic: &crate::traffic::Summary) -> String {
         traffic.files.join(", ")
     );
     if !traffic.skipped.is_empty() {
-        let left: Vec<String> = traffic
-            .skipped
-            .iter()
-            .map(|s| format!("{} {} (first at {})", s.count, s.reason.as_str(), s.first))
-            .collect();
+        let left: Vec<String> = traffic.skipped.iter().map(ToString::to_string).collect();
         line.push_str(&format!("; left out: {}", left.join(", ")));
     }
     line

@@ -65,17 +65,31 @@ pub(crate) struct Outcome {
 }
 
 impl Outcome {
-    /// A call that was not made (or not finished), and why.
-    pub(crate) fn skipped(why: impl Into<String>, attempts: u32, cost: Option<f64>) -> Self {
+    /// A call that finished: its result and what it measured (made now, not cached, no
+    /// conversation or judgment yet).
+    pub(crate) fn finished(
+        result: Result<Completion, ProviderError>,
+        latency_ms: u64,
+        attempts: u32,
+        cost: Option<f64>,
+    ) -> Self {
         Self {
-            result: Err(ProviderError::permanent(why)),
-            latency_ms: 0,
+            result,
+            latency_ms,
             attempts,
             cost,
             cached: false,
-            skipped: true,
+            skipped: false,
             trajectory: None,
             judgments: Vec::new(),
+        }
+    }
+
+    /// A call that was not made (or not finished), and why.
+    pub(crate) fn skipped(why: impl Into<String>, attempts: u32, cost: Option<f64>) -> Self {
+        Self {
+            skipped: true,
+            ..Self::finished(Err(ProviderError::permanent(why)), 0, attempts, cost)
         }
     }
 }
@@ -430,16 +444,7 @@ async fn execute(job: &Job, shared: &Shared, events: &mpsc::UnboundedSender<Mess
                 }
             }
             None => {
-                return Outcome {
-                    result,
-                    latency_ms: latency.as_millis() as u64,
-                    attempts,
-                    cost,
-                    cached: false,
-                    skipped: false,
-                    trajectory: None,
-                    judgments: Vec::new(),
-                };
+                return Outcome::finished(result, latency.as_millis() as u64, attempts, cost);
             }
         }
     }
@@ -453,16 +458,7 @@ fn case_timeout_error(settings: LaneSettings) -> ProviderError {
 }
 
 fn timed_out(settings: LaneSettings, attempts: u32, cost: Option<f64>) -> Outcome {
-    Outcome {
-        result: Err(case_timeout_error(settings)),
-        latency_ms: 0,
-        attempts,
-        cost,
-        cached: false,
-        skipped: false,
-        trajectory: None,
-        judgments: Vec::new(),
-    }
+    Outcome::finished(Err(case_timeout_error(settings)), 0, attempts, cost)
 }
 
 /// Exponential backoff with full jitter, or the provider's `retry-after` (up to the ceiling)

@@ -8,7 +8,7 @@
 mod release;
 
 pub(crate) use release::{Approval, LabelMove, LabelTarget, Promoted};
-pub use release::{Baseline, LabelEvent, ReleaseAction};
+pub use release::{Baseline, LabelEvent, Measures, ReleaseAction};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -93,24 +93,39 @@ pub struct Baseline {
     pub source: String,
     /// That run's id.
     pub run: String,
-    /// Outputs measured.
-    pub samples: usize,
-    /// The share of outputs that passed every reference-free check of the prompt's shadow
-    /// suite; `None` without a shadow suite.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quality: Option<f64>,
-    /// Those checks, by kind.
+    /// The reference-free checks of the prompt's shadow suite the outputs were held to, by
+    /// kind (none without a shadow suite: then quality is not measured).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<String>,
-    /// The share of calls that failed.
+    /// What the outputs measured.
+    #[serde(flatten)]
+    pub measured: Measures,
+}
+
+/// What a set of outputs measured, at release or in a window of production: the share that
+/// passed the checks, the error rate, the median latency, cost and tokens per call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Measures {
+    /// Observations.
+    pub records: usize,
+    /// Outputs checked.
+    pub checked: usize,
+    /// Of those, outputs that passed every check.
+    pub passed: usize,
+    /// `passed / checked`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<f64>,
+    /// Failed calls.
+    pub errors: usize,
+    /// `errors / records`.
     pub error_rate: f64,
-    /// Median latency per call, in milliseconds.
+    /// Median latency, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<f64>,
-    /// Mean cost per call, in dollars, when every call's cost is known.
+    /// Mean cost per call, when every record has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_per_call: Option<f64>,
-    /// Mean tokens per call.
+    /// Mean tokens per call, when every record has them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens_per_call: Option<f64>,
 }

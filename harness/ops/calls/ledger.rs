@@ -86,7 +86,7 @@ impl<'r> Ledger<'r> {
     /// Takes into the local cache what the shared one holds for the wave's cacheable calls.
     /// A shared store that cannot be read costs the calls it would have saved, not the run.
     fn prefetch(&self, jobs: &[runner::Job], keys: &[String], progress: &mut dyn FnMut(Progress)) {
-        let Some(cache) = self.cache.as_ref().filter(|c| c.shared().is_some()) else {
+        let Some(cache) = &self.cache else {
             return;
         };
         let wanted = jobs
@@ -106,7 +106,7 @@ impl<'r> Ledger<'r> {
     /// Publishes the wave's new responses to the shared cache; a store that cannot be written
     /// is reported, and the run goes on (its responses are in the local cache and the log).
     fn publish(&self, progress: &mut dyn FnMut(Progress)) {
-        let Some(cache) = self.cache.as_ref().filter(|c| c.shared().is_some()) else {
+        let Some(cache) = &self.cache else {
             return;
         };
         match cache.publish() {
@@ -152,14 +152,8 @@ impl<'r> Ledger<'r> {
             match hit {
                 Some(entry) => {
                     let outcome = Outcome {
-                        result: Ok(entry.completion),
-                        latency_ms: entry.latency_ms,
-                        attempts: 0,
-                        cost: entry.cost,
                         cached: true,
-                        skipped: false,
-                        trajectory: None,
-                        judgments: Vec::new(),
+                        ..Outcome::finished(Ok(entry.completion), entry.latency_ms, 0, entry.cost)
                     };
                     self.log(index, &outcome, progress);
                     self.outcomes[index] = Some(outcome);

@@ -533,23 +533,15 @@ mod tests {
     use crate::runner::{BudgetLimits, Outcome};
 
     fn made(tokens: u64, cost: Option<f64>, attempts: u32) -> Outcome {
-        Outcome {
-            result: Ok(Completion {
-                usage: Usage {
-                    input_tokens: tokens,
-                    output_tokens: 0,
-                    estimated: false,
-                },
-                ..Completion::default()
-            }),
-            latency_ms: 1,
-            attempts,
-            cost,
-            cached: false,
-            skipped: false,
-            trajectory: None,
-            judgments: Vec::new(),
-        }
+        let completion = Completion {
+            usage: Usage {
+                input_tokens: tokens,
+                output_tokens: 0,
+                estimated: false,
+            },
+            ..Completion::default()
+        };
+        Outcome::finished(Ok(completion), 1, attempts, cost)
     }
 
     #[test]

@@ -262,7 +262,10 @@ fn readiness_of(
     let shadow_runs = super::production::shadow_runs(&project.root);
     prompts
         .into_iter()
-        .filter_map(|name| super::readiness::assess_one(project, name, &ci, &shadow_runs).ok())
+        .filter_map(|name| {
+            let prepared = super::plan::Prepared::load(project, name, crate::store::WORKTREE);
+            super::readiness::assess_one(project, &prepared.ok()?, &ci, &shadow_runs).ok()
+        })
         .collect()
 }
 
@@ -279,31 +282,23 @@ fn shadow_cases(
         ));
     };
     let prompt = crate::ids::PromptName::new(name);
-    let shadow = project
-        .suites
-        .iter()
-        .find(|s| s.kind == crate::suite::SuiteKind::Shadow && s.targets(&prompt))
-        .ok_or_else(|| {
+    let shadow = super::production::shadow_suite(&project.suites, &prompt).ok_or_else(|| {
             Error::Usage(format!(
                 "no shadow suite targets {prompt}: add one under suites/ with `kind: shadow`, `prompt: {prompt}` and reference-free checks under `defaults: {{ assert: [...] }}`"
             ))
-        })?;
-    let prompts = project.root.join(crate::store::PROMPTS_DIR);
-    let known = |n: &str| prompts.join(format!("{n}.prompt")).is_file();
-    let mut traffic = crate::traffic::Traffic::read(&sample.files, &known)?;
-    traffic.retain(|r| {
-        if r.prompt == prompt.as_str() {
+    })?;
+    let known = super::production::prompt_names(project)?;
+    let mut records = Vec::new();
+    let traffic =
+        crate::traffic::Traffic::scan(&sample.files, &|n: &str| known.contains(n), &mut |r| {
+            if r.prompt != prompt.as_str() {
+                return Err(crate::traffic::Unmapped::OtherPrompt);
+            }
+            records.push(r);
             Ok(())
-        } else {
-            Err(crate::traffic::Unmapped::OtherPrompt)
-        }
-    });
-    if traffic.records.is_empty() {
-        let skipped = traffic
-            .skipped()
-            .iter()
-            .map(|s| format!("{} {} (first at {})", s.count, s.reason.as_str(), s.first))
-            .collect::<Vec<_>>();
+        })?;
+    if records.is_empty() {
+        let skipped: Vec<String> = traffic.skipped().iter().map(ToString::to_string).collect();
         return Err(Error::Usage(format!(
             "the traffic has no record of {prompt} to shadow{}",
             if skipped.is_empty() {
@@ -313,7 +308,12 @@ fn shadow_cases(
             }
         )));
     }
-    let chosen = traffic.sample(sample.size, sample.seed, sample.stratify.as_deref());
+    let chosen = crate::traffic::sample(
+        &records,
+        sample.size,
+        sample.seed,
+        sample.stratify.as_deref(),
+    );
     Ok((shadow.with_traffic(&chosen), traffic.summary(chosen.len())))
 }
 
