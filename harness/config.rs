@@ -202,6 +202,9 @@ pub struct ProviderConfig {
     /// Prices for cost accounting; without them cost is unknown, never zero.
     #[serde(default)]
     pub price: Option<Price>,
+    /// How `--batch` uses the provider's batch API (`openai` and `anthropic` only).
+    #[serde(default)]
+    pub batch: BatchSettings,
     /// Parameters for this provider, over the project's.
     #[serde(default)]
     pub params: Params,
@@ -231,6 +234,7 @@ impl ProviderConfig {
             tpm: None,
             stream: false,
             price: None,
+            batch: BatchSettings::default(),
             params: Params::default(),
         }
     }
@@ -246,6 +250,31 @@ impl ProviderConfig {
             call: self.timeout_ms.map_or(defaults.call, ms),
         }
     }
+}
+
+/// How `check --batch` sends a provider's calls through its batch API (OpenAI's Batch API,
+/// Anthropic's Message Batches). Every field has the API's own value as its default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchSettings {
+    /// Requests per batch at most (default: the API's limit, 50 000 for OpenAI and 100 000
+    /// for Anthropic); a larger wave is split into several batches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_requests: Option<usize>,
+    /// Bytes of requests per batch at most (default: the API's limit, 200 MB for OpenAI and
+    /// 256 MB for Anthropic).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<u64>,
+    /// The first wait between two polls of a running batch, in milliseconds (default 10 000);
+    /// each poll of a batch still running doubles it, up to `max_poll_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_ms: Option<u64>,
+    /// The longest wait between two polls, in milliseconds (default 300 000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_poll_ms: Option<u64>,
+    /// Prices of batched calls (default: half of `price`, the discount both APIs publish).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<Price>,
 }
 
 /// Token prices in dollars per million tokens.

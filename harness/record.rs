@@ -16,6 +16,7 @@ use crate::config::EffectiveParams;
 use crate::errors::{Error, Result};
 use crate::ids::RunId;
 use crate::runner::Outcome;
+use crate::runner::batch::Submission;
 
 /// Where runs are written, relative to the project root.
 pub(crate) const REPORTS_DIR: &str = "reports";
@@ -34,6 +35,10 @@ pub(crate) const HTML_FILE: &str = "index.html";
 
 /// The JUnit report's file name in a run directory.
 pub(crate) const JUNIT_FILE: &str = "junit.xml";
+
+/// The file in a run directory that lists the batches submitted for it (`--batch`), one per
+/// line, each written and synced the moment the provider accepts it.
+pub(crate) const BATCHES_FILE: &str = "batches.jsonl";
 
 /// The Markdown summary's file name in a run directory.
 pub(crate) const SUMMARY_FILE: &str = "summary.md";
@@ -173,6 +178,28 @@ impl RunDir {
         Ok(())
     }
 
+    /// Records a batch the provider accepted, synced to disk before the run goes on: a run
+    /// killed while it waits for the batch collects it when resumed instead of paying for its
+    /// requests twice.
+    pub(crate) fn append_submission(&self, submission: &Submission) -> Result<()> {
+        let path = self.path.join(BATCHES_FILE);
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(Error::Usage(format!(
+                "{} is a symlink: promptgate writes only regular files inside the project",
+                path.display()
+            )));
+        }
+        let line =
+            serde_json::to_string(submission).map_err(Error::encode("a batch submission"))?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| Error::io("open", &path, e))?;
+        writeln!(file, "{line}").map_err(|e| Error::io("write", &path, e))?;
+        file.sync_data().map_err(|e| Error::io("sync", &path, e))
+    }
+
     /// Syncs the results log to disk.
     pub(crate) fn finish(mut self) -> Result<PathBuf> {
         let results = self.path.join(RESULTS_FILE);
@@ -225,6 +252,32 @@ fn read_run_file(root: &Path, run_id: &RunId, name: &str) -> Result<Option<(Path
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io("read", &path, e)),
     }
+}
+
+/// The batches submitted for the run `run_id` (none when it submitted none). A last line cut
+/// short by a kill is the one tolerated fault; any other unreadable line is an error, since a
+/// batch it hides would be paid for twice.
+pub(crate) fn read_submissions(root: &Path, run_id: &RunId) -> Result<Vec<Submission>> {
+    let Some((path, text)) = read_run_file(root, run_id, BATCHES_FILE)? else {
+        return Ok(Vec::new());
+    };
+    let torn_tail = !text.ends_with('\n');
+    let lines: Vec<&str> = text.lines().collect();
+    let mut submissions = Vec::with_capacity(lines.len());
+    for (n, line) in lines.iter().enumerate() {
+        match serde_json::from_str(line) {
+            Ok(submission) => submissions.push(submission),
+            Err(_) if torn_tail && n + 1 == lines.len() => {}
+            Err(_) if line.trim().is_empty() => {}
+            Err(e) => {
+                return Err(Error::invalid(
+                    crate::errors::Location::new(&path, n as u64 + 1, e.column() as u64),
+                    format!("not a batch submission this version of promptgate wrote: {e}"),
+                ));
+            }
+        }
+    }
+    Ok(submissions)
 }
 
 /// The manifest of the run `run_id`.

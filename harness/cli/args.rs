@@ -520,6 +520,11 @@ pub(crate) struct Calls {
     /// `--provider replay`).
     #[arg(long)]
     pub(crate) record: bool,
+    /// Send the calls through the providers' batch APIs (OpenAI Batch, Anthropic Message
+    /// Batches) at the batch price, and wait for the batches; a killed run resumes with
+    /// `--resume` and never submits a batch twice.
+    #[arg(long)]
+    pub(crate) batch: bool,
 }
 
 impl From<Calls> for ops::CallOptions {
@@ -537,6 +542,7 @@ impl From<Calls> for ops::CallOptions {
                 max_cost: calls.max_cost,
             },
             record: calls.record,
+            batch: calls.batch,
             handle_interrupts: true,
             ..ops::CallOptions::default()
         }

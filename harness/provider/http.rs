@@ -79,6 +79,17 @@ impl Endpoint {
             .map_err(|e| format!("cannot build the HTTP client: {e}"))
     }
 
+    /// A client for a batch API's uploads and downloads, which may carry hundreds of
+    /// megabytes: the whole-attempt timeout is at least ten minutes (the first-byte and idle
+    /// timeouts still catch a stalled server).
+    pub(super) fn transfer_client(&self) -> Result<reqwest::Client, String> {
+        reqwest::Client::builder()
+            .connect_timeout(self.timeouts.connect.min(self.timeouts.call))
+            .timeout(self.timeouts.call.max(TRANSFER_TIMEOUT))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))
+    }
+
     /// `fingerprint` plus a digest of the key, so that two keys for one endpoint get separate
     /// rate limits. Kept in memory only.
     pub(super) fn lane_key(&self, fingerprint: &str) -> String {
@@ -91,6 +102,9 @@ impl Endpoint {
         }
     }
 }
+
+/// The shortest whole-attempt timeout of a batch upload or download.
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Sends `request` and returns the response once its status says success; a failed status is
 /// classified from its headers and body. The first byte must come within `first_byte`.
@@ -141,6 +155,15 @@ async fn next_chunk(
             ))
         })?
         .map_err(|e| ProviderError::transient(describe(e)))
+}
+
+/// Sends `request` and returns its successful body as text (a batch's JSONL results).
+pub(super) async fn send_text(
+    request: reqwest::RequestBuilder,
+    timeouts: Timeouts,
+) -> Result<String, ProviderError> {
+    let response = send(request, timeouts).await?;
+    read_body(response, timeouts.idle).await
 }
 
 /// Sends `request` and decodes a successful JSON body as `T`.
@@ -222,7 +245,11 @@ const PERMANENT_CODES: [&str; 6] = [
 
 /// Classifies a failed response. 408, 409, 429 and 5xx (529 included) are transient unless the
 /// body says the quota or spend limit is exhausted; `x-should-retry` overrides the status.
-fn failure(status: u16, headers: &reqwest::header::HeaderMap, body: &str) -> ProviderError {
+pub(super) fn failure(
+    status: u16,
+    headers: &reqwest::header::HeaderMap,
+    body: &str,
+) -> ProviderError {
     let parsed: Option<Value> = serde_json::from_str(body).ok();
     let message = format!(
         "HTTP {status}: {}",

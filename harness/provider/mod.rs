@@ -4,6 +4,7 @@
 //! provider turns a [`Request`] into a [`Completion`] or a [`ProviderError`]; retrying,
 //! concurrency limits and recording belong to the runner.
 
+pub(crate) mod batch;
 pub(crate) mod cassette;
 mod echo;
 mod exec;
@@ -268,6 +269,11 @@ pub trait Provider: Send + Sync {
         64
     }
 
+    /// The provider's batch API, when it has one (`check --batch`).
+    fn batch(&self) -> Option<&dyn batch::Batch> {
+        None
+    }
+
     /// Performs one call.
     fn complete<'a>(
         &'a self,
@@ -331,7 +337,11 @@ fn http_provider<W: wire::WireFormat>(
 ) -> std::result::Result<Arc<dyn Provider>, String> {
     let (model, base_url, api_key) = endpoint(config, W::DEFAULT_BASE_URL, env)?;
     let endpoint = Endpoint::new(base_url, model, api_key, config.timeouts(), config.stream);
-    Ok(Arc::new(wire::Http::<W>::new(endpoint, config.price)?))
+    Ok(Arc::new(wire::Http::<W>::new(
+        endpoint,
+        config.price,
+        config.batch,
+    )?))
 }
 
 /// A provider whose failed calls say which configured provider failed (`provider `gpt`: …`),
@@ -364,6 +374,10 @@ impl Provider for Named {
 
     fn default_concurrency(&self) -> usize {
         self.inner.default_concurrency()
+    }
+
+    fn batch(&self) -> Option<&dyn batch::Batch> {
+        self.inner.batch()
     }
 
     fn complete<'a>(

@@ -112,6 +112,36 @@ impl Budget {
         }
     }
 
+    /// Counts `worst` as spent at once if it fits, for a call whose real use is known only
+    /// much later (a batched request): it never waits. `Err` names the cap that stops it.
+    pub(crate) fn admit(&self, worst: Spend) -> Result<(), String> {
+        let mut t = self.lock();
+        if let Some(cap) = self.exceeded(&t, worst) {
+            return Err(cap);
+        }
+        t.spent_calls += worst.calls;
+        t.spent_tokens = t.spent_tokens.saturating_add(worst.tokens);
+        t.spent_cost += worst.cost.unwrap_or(0.0);
+        Ok(())
+    }
+
+    /// What the caps leave once everything spent and held is taken off.
+    pub(crate) fn left(&self) -> BudgetLimits {
+        let t = self.lock();
+        let l = &self.limits;
+        BudgetLimits {
+            max_calls: l
+                .max_calls
+                .map(|m| m.saturating_sub(t.spent_calls + t.held_calls)),
+            max_tokens: l
+                .max_tokens
+                .map(|m| m.saturating_sub(t.spent_tokens.saturating_add(t.held_tokens))),
+            max_cost: l
+                .max_cost
+                .map(|m| (m - t.spent_cost - t.held_cost).max(0.0)),
+        }
+    }
+
     /// The cap that `worst` would break on top of what is spent and held, if any.
     fn exceeded(&self, t: &Totals, worst: Spend) -> Option<String> {
         let l = &self.limits;
@@ -247,6 +277,25 @@ mod tests {
         first.settle(spend(15, 0.0));
         waiting.await.unwrap().unwrap();
         assert_eq!(budget.spent().tokens, 25);
+    }
+
+    #[test]
+    fn an_admitted_worst_case_is_spent_at_once_and_what_is_left_follows() {
+        let budget = Budget::new(BudgetLimits {
+            max_calls: Some(3),
+            max_cost: Some(1.0),
+            ..BudgetLimits::default()
+        });
+        budget.admit(spend(10, 0.4)).unwrap();
+        budget.admit(spend(10, 0.4)).unwrap();
+        assert_eq!(
+            budget.admit(spend(10, 0.4)).unwrap_err(),
+            "--max-cost 1 reached"
+        );
+        let left = budget.left();
+        assert_eq!(left.max_calls, Some(1));
+        assert!((left.max_cost.unwrap() - 0.2).abs() < 1e-9);
+        assert_eq!(left.max_tokens, None);
     }
 
     #[tokio::test]

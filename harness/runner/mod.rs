@@ -6,6 +6,7 @@
 //! are retried with backoff within the lane's per-case deadline. A first interrupt stops
 //! scheduling and lets calls in flight finish within a grace period; a second aborts them.
 
+pub(crate) mod batch;
 mod budget;
 mod lane;
 
@@ -55,6 +56,10 @@ pub(crate) struct Outcome {
     /// such outcomes are not logged, so a resumed run makes the call.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub skipped: bool,
+    /// Whether the call went through the provider's batch API (`--batch`): billed at the
+    /// batch price, and with no latency of its own (`latency_ms` is 0).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub batched: bool,
     /// A conversation case's steps, when the outcome is a whole conversation's (each step was
     /// a call of its own, logged and cached as one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -80,6 +85,7 @@ impl Outcome {
             cost,
             cached: false,
             skipped: false,
+            batched: false,
             trajectory: None,
             judgments: Vec::new(),
         }
@@ -135,6 +141,14 @@ pub(crate) enum Event<'a> {
     },
     /// A second interrupt (or the end of the grace period): calls in flight were abandoned.
     Aborted,
+    /// The provider accepted a batch: record it before anything else, so a resumed run
+    /// collects it rather than submitting its requests again.
+    Submitted(&'a batch::Submission),
+    /// Where the batches stand, for the terminal.
+    Note(String),
+    /// An interrupt arrived while batches ran: they go on at the provider, and a resumed run
+    /// collects them.
+    Detached,
 }
 
 /// A lane per provider endpoint and key.

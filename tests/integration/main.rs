@@ -4,6 +4,7 @@
 mod adversarial;
 mod agents;
 mod architecture;
+mod batch;
 mod check;
 mod conversations;
 mod durability;
@@ -13,6 +14,7 @@ mod hardening;
 mod judges;
 mod messages;
 mod mock;
+mod mock_batches;
 mod production;
 mod project;
 mod providers;

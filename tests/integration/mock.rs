@@ -46,6 +46,7 @@ struct Shared {
     leaky: bool,
     requests: Mutex<Vec<(HeaderMap, Value)>>,
     hits: AtomicUsize,
+    batches: Arc<crate::mock_batches::Batches>,
 }
 
 /// A running mock (a message containing `[garbage]` always gets a non-JSON body, one containing
@@ -76,6 +77,7 @@ impl Mock {
     fn serve(shared: Shared) -> Self {
         let shared = Arc::new(shared);
         let state = shared.clone();
+        let batches = shared.batches.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -89,7 +91,8 @@ impl Mock {
                     .route("/v1/chat/completions", post(chat))
                     .route("/v1/messages", post(anthropic))
                     .route("/api/chat", post(ollama))
-                    .with_state(state);
+                    .with_state(state)
+                    .merge(crate::mock_batches::routes(batches));
                 axum::serve(listener, app).await.unwrap();
             });
         });
@@ -102,6 +105,12 @@ impl Mock {
 
     pub(crate) fn hits(&self) -> usize {
         self.shared.hits.load(Ordering::SeqCst)
+    }
+
+    /// The batch APIs' state: the batches created, and the switches that hold them or limit
+    /// their size.
+    pub(crate) fn batches(&self) -> &crate::mock_batches::Batches {
+        &self.shared.batches
     }
 
     pub(crate) fn requests(&self) -> Vec<(HeaderMap, Value)> {
@@ -208,7 +217,7 @@ fn sse(data: &Value) -> String {
 
 /// The text of the last message: its content, or its blocks' texts and tool results joined
 /// (Anthropic sends tool results as `tool_result` blocks of a user message).
-fn last_text(body: &Value) -> String {
+pub(crate) fn last_text(body: &Value) -> String {
     let content = body["messages"]
         .as_array()
         .and_then(|m| m.last())
@@ -246,7 +255,7 @@ fn tool_calls(body: &Value, last: &str) -> Vec<(String, String)> {
 
 /// The mock's answer to a message: the message upper-cased, or what follows `[verbatim]` in it
 /// as it is (a test's scripted judge writes its verdict that way).
-fn shout(last: &str) -> String {
+pub(crate) fn shout(last: &str) -> String {
     match last.split_once("[verbatim]") {
         Some((_, rest)) => rest.to_string(),
         None => last.to_uppercase(),

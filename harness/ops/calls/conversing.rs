@@ -85,6 +85,7 @@ impl Driving {
             cost,
             cached: steps.iter().all(|o| o.cached),
             skipped: last.skipped,
+            batched: steps.iter().any(|o| o.batched),
             trajectory: Some(trajectory),
             judgments: Vec::new(),
         }

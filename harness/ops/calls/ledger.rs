@@ -10,6 +10,7 @@ use crate::cache::Cache;
 use crate::errors::{Error, Result};
 use crate::ops::Progress;
 use crate::record::{CallRecord, RunDir};
+use crate::runner::batch::Submission;
 use crate::runner::{self, Event, Outcome, RunnerOptions};
 
 /// What the results log records of a call besides its outcome: the provider's fingerprint,
@@ -27,6 +28,8 @@ pub(super) struct Ledger<'r> {
     meta: Vec<CallMeta>,
     outcomes: Vec<Option<Outcome>>,
     resumed: &'r HashMap<String, Outcome>,
+    /// The batches an earlier attempt of the run submitted (`--batch`).
+    submissions: Vec<Submission>,
 }
 
 /// The jobs left to call, with each one's index in the wave and whether it may be cached.
@@ -67,11 +70,12 @@ impl Calls for Ledger<'_> {
 
 impl<'r> Ledger<'r> {
     /// A ledger logging into `run_dir`, answering from `cache` and from what an earlier
-    /// attempt of the run logged (`resumed`).
+    /// attempt of the run logged (`resumed`), and collecting the batches it submitted
+    /// (`submissions`) rather than submitting their requests again.
     pub(super) fn new(
         run_dir: RunDir,
         cache: Option<Cache>,
-        resumed: &'r HashMap<String, Outcome>,
+        (resumed, submissions): (&'r HashMap<String, Outcome>, Vec<Submission>),
     ) -> Self {
         Self {
             run_dir,
@@ -81,8 +85,10 @@ impl<'r> Ledger<'r> {
             meta: Vec::new(),
             outcomes: Vec::new(),
             resumed,
+            submissions,
         }
     }
+
     /// Takes into the local cache what the shared one holds for the wave's cacheable calls.
     /// A shared store that cannot be read costs the calls it would have saved, not the run.
     fn prefetch(&self, jobs: &[runner::Job], keys: &[String], progress: &mut dyn FnMut(Progress)) {
@@ -184,7 +190,15 @@ impl<'r> Ledger<'r> {
         };
         let Pending { jobs, origin } = pending;
         let mut interrupted = false;
-        let ran = runner::run(jobs, runner_options, |event| {
+        let keys: Vec<String> = match options.batch {
+            true => origin
+                .iter()
+                .map(|(index, _)| self.meta[*index].1.clone())
+                .collect(),
+            false => Vec::new(),
+        };
+        let submissions = std::mem::take(&mut self.submissions);
+        let on_event = |event: Event<'_>| {
             match event {
             Event::Finished {
                 index: position,
@@ -207,8 +221,25 @@ impl<'r> Ledger<'r> {
             Event::Aborted => progress(Progress::Note(
                 "aborted the calls in flight; every finished call is in the results log (resume with --resume)".into(),
             )),
+            Event::Submitted(submission) => {
+                if let Err(e) = self.run_dir.append_submission(submission) {
+                    self.tally.write_error.get_or_insert(e);
+                }
+            }
+            Event::Note(note) => progress(Progress::Note(note)),
+            Event::Detached => {
+                interrupted = true;
+                progress(Progress::Note(
+                    "interrupted: the batches go on at the provider; `--resume` collects them without submitting them again".into(),
+                ));
+            }
         }
-        })?;
+        };
+        let ran = match options.batch {
+            false => runner::run(jobs, runner_options, on_event)?,
+            true => runner::batch::run(jobs, &keys, &submissions, runner_options, on_event)?,
+        };
+        self.submissions = submissions;
         for ((index, _), outcome) in origin.into_iter().zip(ran) {
             self.outcomes[index] = Some(outcome);
         }

@@ -45,6 +45,10 @@ pub struct CallOptions {
     pub budget: BudgetLimits,
     /// Write the responses the run used to `fixtures/cassettes/`.
     pub record: bool,
+    /// Send the calls through the providers' batch APIs (OpenAI's Batch API, Anthropic's
+    /// Message Batches) at their lower price, and wait for the batches.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub batch: bool,
     /// Environment variables (for API keys named in the config); never stored.
     #[serde(skip)]
     pub env: Env,
@@ -211,6 +215,9 @@ pub(super) fn execute(
     options: &CallOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Executed> {
+    if options.batch && !options.from_log {
+        batchable(&jobs)?;
+    }
     progress(Progress::Started {
         calls: jobs.jobs.len(),
     });
@@ -229,7 +236,11 @@ pub(super) fn execute(
             true => None,
             false => Some(Cache::open(root).with_shared(shared_cache(options)?)),
         };
-        Box::new(Ledger::new(run_dir, cache, &target.resumed))
+        let submissions = match options.batch {
+            true => crate::record::read_submissions(root, &target.manifest.run_id)?,
+            false => Vec::new(),
+        };
+        Box::new(Ledger::new(run_dir, cache, (&target.resumed, submissions)))
     };
     let Jobs {
         jobs: planned,
@@ -386,6 +397,31 @@ struct Wave {
     keys: Vec<String>,
     labels: Vec<String>,
     providers: Vec<String>,
+}
+
+/// Refuses `--batch` before any call when a provider the run would call (a case's or a
+/// judge's) has no batch API.
+fn batchable(jobs: &Jobs) -> Result<()> {
+    let providers = jobs.jobs.iter().map(|j| &j.provider).chain(
+        jobs.judges
+            .iter()
+            .flatten()
+            .map(|task| &task.provider().provider),
+    );
+    let mut refused: Vec<String> = Vec::new();
+    for provider in providers {
+        let name = provider.fingerprint().to_string();
+        if provider.batch().is_none() && !refused.contains(&name) {
+            refused.push(name);
+        }
+    }
+    match refused.is_empty() {
+        true => Ok(()),
+        false => Err(crate::errors::Error::Usage(format!(
+            "--batch: {} has no batch API (OpenAI and Anthropic providers have one); run without --batch, or choose a provider with --provider",
+            refused.join(", ")
+        ))),
+    }
 }
 
 /// The shared store the options name, opened.

@@ -173,6 +173,9 @@ fn checked(
     };
     let project = &*project;
     let (mut planned, jobs) = plan::plan(project, options, &specs, progress)?;
+    if options.calls.batch {
+        latency_unmeasured(&planned)?;
+    }
     if options.dry_run {
         let use_cache = !options.calls.no_cache;
         let estimates = super::calls::estimate(&project.root, &jobs, use_cache);
@@ -247,6 +250,25 @@ fn checked(
         run_dir,
         exit_code,
     })))
+}
+
+/// Refuses `--batch` for a suite gated on latency: a batched call has no latency of its own
+/// (it waits in the provider's queue for as long as the batch takes), so the limit could not
+/// be checked.
+fn latency_unmeasured(planned: &[plan::PlannedCandidate<'_>]) -> Result<()> {
+    let gated: Vec<&str> = planned
+        .iter()
+        .flat_map(|c| &c.suites)
+        .filter(|s| s.tolerance.max_latency_increase.is_some())
+        .map(|s| s.suite.name.as_str())
+        .collect();
+    match gated.is_empty() {
+        true => Ok(()),
+        false => Err(Error::Usage(format!(
+            "--batch: suite `{}` is gated on `max_latency_increase`, and a batched call has no latency of its own; run it without --batch",
+            gated.join("`, `")
+        ))),
+    }
 }
 
 /// Each compared prompt's readiness, as its working tree stands (a prompt that cannot be

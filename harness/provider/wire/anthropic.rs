@@ -55,6 +55,7 @@ impl WireFormat for Anthropic {
     const KIND: &'static str = "anthropic";
     const DEFAULT_BASE_URL: &'static str = "https://api.anthropic.com";
     const PATH: &'static str = "/v1/messages";
+    const BATCH: Option<super::BatchApi> = Some(super::BatchApi::Anthropic);
     type Reply = MessagesResponse;
 
     fn body(endpoint: &Endpoint, request: &Request) -> Value {

@@ -7,6 +7,7 @@
 //! part of the trait that each format fills in.
 
 mod anthropic;
+mod batch;
 mod ollama;
 mod openai;
 
@@ -17,9 +18,10 @@ use super::http::{self, Endpoint};
 use super::{
     BoxFuture, Completion, FinishReason, Provider, ProviderError, Request, ToolCall, Usage,
 };
-use crate::config::Price;
+use crate::config::{BatchSettings, Price};
 
 pub(crate) use anthropic::Anthropic;
+use batch::BatchApi;
 pub(crate) use ollama::Ollama;
 pub(crate) use openai::OpenAi;
 
@@ -31,6 +33,8 @@ pub(crate) trait WireFormat: Send + Sync + 'static {
     const DEFAULT_BASE_URL: &'static str;
     /// The path of the completion endpoint under the base URL.
     const PATH: &'static str;
+    /// The API's batch endpoint, when it has one (`check --batch`).
+    const BATCH: Option<BatchApi> = None;
     /// A whole (not streamed) reply as the API sends it.
     type Reply: DeserializeOwned;
 
@@ -123,6 +127,7 @@ pub(crate) struct Http<W> {
     endpoint: Endpoint,
     url: String,
     price: Option<Price>,
+    batch: BatchSettings,
     fingerprint: String,
     format: std::marker::PhantomData<W>,
 }
@@ -138,13 +143,18 @@ impl<W> std::fmt::Debug for Http<W> {
 
 impl<W: WireFormat> Http<W> {
     /// A client for the endpoint.
-    pub(crate) fn new(endpoint: Endpoint, price: Option<Price>) -> Result<Self, String> {
+    pub(crate) fn new(
+        endpoint: Endpoint,
+        price: Option<Price>,
+        batch: BatchSettings,
+    ) -> Result<Self, String> {
         let fingerprint = format!("{}:{}:{}", W::KIND, endpoint.shown_url(), endpoint.model);
         Ok(Self {
             client: endpoint.client()?,
             url: format!("{}{}", endpoint.base_url, W::PATH),
             endpoint,
             price,
+            batch,
             fingerprint,
             format: std::marker::PhantomData,
         })
@@ -180,6 +190,10 @@ impl<W: WireFormat> Provider for Http<W> {
 
     fn price(&self) -> Option<Price> {
         self.price
+    }
+
+    fn batch(&self) -> Option<&dyn super::batch::Batch> {
+        W::BATCH.map(|_| self as &dyn super::batch::Batch)
     }
 
     fn complete<'a>(

@@ -65,6 +65,7 @@ impl WireFormat for OpenAi {
     const KIND: &'static str = "openai";
     const DEFAULT_BASE_URL: &'static str = "https://api.openai.com/v1";
     const PATH: &'static str = "/chat/completions";
+    const BATCH: Option<super::BatchApi> = Some(super::BatchApi::OpenAi);
     type Reply = ChatResponse;
 
     fn body(endpoint: &Endpoint, request: &Request) -> Value {
