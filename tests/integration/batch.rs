@@ -172,20 +172,23 @@ fn expired_requests_are_made_directly_and_refused_ones_are_errors() {
     }
 }
 
-#[test]
-fn a_run_killed_while_its_batches_run_resumes_without_submitting_them_again() {
-    let mock = Mock::start(vec![]);
-    let p = project(&mock, "openai", "");
-    mock.batches().hold.store(true, Ordering::SeqCst);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_promptgate"))
-        .args(["check", "--no-cache", "--batch"])
+/// Starts `promptgate ARGS` on `p` and waits until the run directory records `batches`
+/// batches and the process has polled each of them while they are held.
+fn started_with_batches(
+    p: &Project,
+    mock: &Mock,
+    args: &[&str],
+    batches: usize,
+) -> std::process::Child {
+    let polls_before = mock.batches().polls.load(Ordering::SeqCst);
+    let child = Command::new(env!("CARGO_BIN_EXE_promptgate"))
+        .args(args)
         .env("MOCK_KEY", KEY)
         .current_dir(p.path())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the three batches are submitted and recorded, and polled at least once.
     let recorded = || {
         std::fs::read_dir(p.path().join("reports"))
             .into_iter()
@@ -196,14 +199,43 @@ fn a_run_killed_while_its_batches_run_resumes_without_submitting_them_again() {
             .sum::<usize>()
     };
     let deadline = Instant::now() + Duration::from_secs(60);
-    while recorded() < 3 {
-        assert!(Instant::now() < deadline, "the batches were never recorded");
+    let polls = || mock.batches().polls.load(Ordering::SeqCst) - polls_before;
+    while recorded() < batches || polls() < batches {
+        assert!(
+            Instant::now() < deadline,
+            "the batches were never recorded and polled"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
-    std::thread::sleep(Duration::from_millis(200));
-    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child
+}
+
+#[test]
+fn an_interrupted_or_killed_batch_run_resumes_without_submitting_again() {
+    let mock = Mock::start(vec![]);
+    let p = project(&mock, "openai", "");
+    mock.batches().hold.store(true, Ordering::SeqCst);
+
+    // Ctrl-C: the batches go on at the provider, and the run is incomplete.
+    let child = started_with_batches(&p, &mock, &["check", "--no-cache", "--batch"], 3);
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(12), "{stderr}");
+    assert!(
+        stderr.contains("the batches go on at the provider"),
+        "{stderr}"
+    );
+
+    // Resumed, then killed with SIGKILL while it waits for the same batches.
+    let mut child = started_with_batches(&p, &mock, &["check", "--resume"], 3);
+    child.kill().unwrap();
     child.wait().unwrap();
-    assert_eq!(mock.batches().all().len(), 3);
+    assert_eq!(mock.batches().all().len(), 3, "neither run submitted again");
 
     mock.batches().hold.store(false, Ordering::SeqCst);
     let resumed = p
@@ -218,7 +250,7 @@ fn a_run_killed_while_its_batches_run_resumes_without_submitting_them_again() {
         None,
         "no request is submitted twice"
     );
-    assert_eq!(mock.hits(), 0, "and makes no direct call");
+    assert_eq!(mock.hits(), 0, "and no call is made directly");
     let report = p.report(&resumed.output);
     assert_eq!(report["complete"], true);
     assert_eq!(comparison(&report)["regressed"], 5);

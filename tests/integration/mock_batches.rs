@@ -34,6 +34,8 @@ pub(crate) struct Batches {
     pub(crate) hold: AtomicBool,
     /// The most requests a batch may hold (0: no limit).
     pub(crate) limit: AtomicUsize,
+    /// Polls of any batch so far.
+    pub(crate) polls: AtomicUsize,
 }
 
 /// A batch as the mock keeps it.
@@ -179,6 +181,7 @@ fn polled(b: &Batches, id: &str) -> Option<(MockBatch, bool)> {
     let mut batches = b.batches.lock().unwrap();
     let batch = batches.iter_mut().find(|x| x.id == id)?;
     batch.polls += 1;
+    b.polls.fetch_add(1, Ordering::SeqCst);
     let ended = batch.polls >= 2 && !b.hold.load(Ordering::SeqCst);
     Some((batch.clone(), ended))
 }
