@@ -79,6 +79,19 @@ fn both_batch_apis_answer_a_check_split_at_the_limit_and_at_the_batch_price() {
         // each side.
         assert_eq!(direct_calls, 49, "{kind}");
 
+        // The estimate prices the calls at the batch price.
+        let max_cost = |args: &[&str]| {
+            let out = p.promptgate(args).env("MOCK_KEY", KEY).exits(0);
+            let estimates: Value = serde_json::from_str(&out.output.stdout).unwrap();
+            estimates[0]["max_cost"].as_f64().unwrap()
+        };
+        let full = max_cost(&["check", "--dry-run", "--json"]);
+        let half = max_cost(&["check", "--dry-run", "--json", "--batch"]);
+        assert!(
+            full > 0.0 && (half * 2.0 - full).abs() < 1e-12,
+            "{half} {full}"
+        );
+
         let batched = p
             .promptgate(&["check", "--no-cache", "--batch"])
             .env("MOCK_KEY", KEY)

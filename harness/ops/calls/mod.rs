@@ -433,6 +433,14 @@ fn shared_cache(options: &CallOptions) -> Result<Option<crate::cache::Shared>> {
         .transpose()
 }
 
+/// The price a call to `provider` is billed at: its batch price when the run batches.
+fn price(provider: &dyn Provider, batch: bool) -> Option<crate::config::Price> {
+    match (batch, provider.batch()) {
+        (true, Some(api)) => api.price(),
+        _ => provider.price(),
+    }
+}
+
 /// What is left of `budget` after the calls in `outcomes`.
 pub(super) fn remaining<'o>(
     budget: BudgetLimits,
@@ -521,9 +529,10 @@ pub struct Estimate {
     pub max_cost: Option<f64>,
 }
 
-/// Estimates the calls, tokens and cost of `jobs`, per provider, counting cache hits as free.
-pub(super) fn estimate(root: &Path, jobs: &Jobs, use_cache: bool) -> Vec<Estimate> {
-    let cache = use_cache.then(|| Cache::open(root));
+/// Estimates the calls, tokens and cost of `jobs`, per provider, counting cache hits as free
+/// and, with `options.batch`, pricing calls at the providers' batch prices.
+pub(super) fn estimate(root: &Path, jobs: &Jobs, options: &CallOptions) -> Vec<Estimate> {
+    let cache = (!options.no_cache).then(|| Cache::open(root));
     let mut estimates: Vec<Estimate> = Vec::new();
     for (job, key) in jobs.jobs.iter().zip(&jobs.keys) {
         let fingerprint = job.provider.fingerprint();
@@ -556,7 +565,10 @@ pub(super) fn estimate(root: &Path, jobs: &Jobs, use_cache: bool) -> Vec<Estimat
         e.max_output_tokens = e.max_output_tokens.saturating_add(usage.output_tokens);
         e.max_cost = e
             .max_cost
-            .zip(crate::provider::cost(job.provider.price(), usage))
+            .zip(crate::provider::cost(
+                price(&*job.provider, options.batch),
+                usage,
+            ))
             .map(|(a, b)| a + b);
     }
     estimates

@@ -177,8 +177,7 @@ fn checked(
         latency_unmeasured(&planned)?;
     }
     if options.dry_run {
-        let use_cache = !options.calls.no_cache;
-        let estimates = super::calls::estimate(&project.root, &jobs, use_cache);
+        let estimates = super::calls::estimate(&project.root, &jobs, &options.calls);
         return Ok(CheckResult::Estimated(estimates));
     }
     let target = match earlier {
