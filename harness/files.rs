@@ -104,6 +104,15 @@ pub(crate) fn confined_dir(root: &Path, relative: &Path) -> Result<PathBuf> {
 /// which is then renamed over `path` (replacing a symlink there, never following it). Every
 /// file promptgate writes goes through here.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, |w| w.write_all(bytes))
+}
+
+/// Like [`write_atomic`], with the content streamed by `write` into a buffered writer, so a
+/// large file (a 100,000-case report) is never held whole in memory.
+pub(crate) fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -113,8 +122,11 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .suffix(".tmp")
         .tempfile_in(dir)
         .map_err(|e| Error::io("create a temporary file in", dir, e))?;
-    file.write_all(bytes)
-        .map_err(|e| Error::io("write", file.path(), e))?;
+    let mut buffered = std::io::BufWriter::new(file.as_file_mut());
+    write(&mut buffered)
+        .and_then(|()| buffered.flush())
+        .map_err(|e| Error::io("write", path, e))?;
+    drop(buffered);
     file.persist(path)
         .map_err(|e| Error::io("write", path, e.error))?;
     Ok(())

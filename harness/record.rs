@@ -346,9 +346,9 @@ pub(crate) fn read_results(root: &Path, run_id: &RunId) -> Result<Vec<CallRecord
         .unwrap_or_default())
 }
 
-/// The manifest and the logged calls of the run directory at `dir`, wherever it is (a shard's,
-/// handed over by a CI engine as an artifact).
-pub(crate) fn read_run_dir(dir: &Path) -> Result<(Manifest, Vec<CallRecord>)> {
+/// The manifest of the run directory at `dir`, wherever it is (a shard's, handed over by a
+/// CI engine as an artifact).
+pub(crate) fn read_manifest_at(dir: &Path) -> Result<Manifest> {
     let manifest_path = dir.join(MANIFEST_FILE);
     let text = std::fs::read_to_string(&manifest_path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::Usage(format!(
@@ -357,20 +357,42 @@ pub(crate) fn read_run_dir(dir: &Path) -> Result<(Manifest, Vec<CallRecord>)> {
         )),
         _ => Error::io("read", &manifest_path, e),
     })?;
-    let manifest = decode(&manifest_path, &text)?;
-    let results = match std::fs::read_to_string(dir.join(RESULTS_FILE)) {
-        Ok(text) => text
-            .lines()
-            .filter_map(|line| serde_json::from_str::<CallRecord>(line).ok())
-            .collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(Error::io("read", &dir.join(RESULTS_FILE), e)),
+    decode(&manifest_path, &text)
+}
+
+/// Feeds each call logged in the run directory at `dir` to `each`, a line at a time, so a
+/// large log is never held whole (a line cut short by a kill is skipped, as on resume).
+pub(crate) fn for_each_logged(
+    dir: &Path,
+    mut each: impl FnMut(CallRecord) -> Result<()>,
+) -> Result<()> {
+    use std::io::BufRead;
+    let path = dir.join(RESULTS_FILE);
+    let file = match File::open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("read", &path, e)),
     };
-    Ok((manifest, results))
+    let mut reader = std::io::BufReader::new(file);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader
+            .read_line(&mut line)
+            .map_err(|e| Error::io("read", &path, e))?
+            == 0
+        {
+            return Ok(());
+        }
+        if let Ok(record) = serde_json::from_str::<CallRecord>(&line) {
+            each(record)?;
+        }
+    }
 }
 
 /// Writes `value` as pretty JSON to `path` atomically (write to a temporary file, then rename).
 pub(crate) fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(Error::encode("a run file"))?;
-    crate::files::write_atomic(path, text.as_bytes())
+    crate::files::write_atomic_with(path, |w| {
+        serde_json::to_writer_pretty(w, value).map_err(std::io::Error::other)
+    })
 }

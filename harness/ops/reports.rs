@@ -45,7 +45,7 @@ pub(super) fn write_reports(
         match format {
             ReportFormat::Json => record::write_json(&path, report)?,
             ReportFormat::Html => {
-                crate::files::write_atomic(&path, report::render_html(report).as_bytes())?
+                crate::files::write_atomic_with(&path, |w| report::write_html(report, w))?
             }
             ReportFormat::Junit => {
                 crate::files::write_atomic(&path, report::render_junit(report).as_bytes())?

@@ -83,7 +83,49 @@ struct PageSide {
 struct PageData<'a> {
     candidates: Vec<String>,
     suites: Vec<&'a str>,
-    cases: Vec<PageCase<'a>>,
+    cases: PageCases<'a>,
+}
+
+/// The page's cases in the order they are shown, each built only as it is serialized, so the
+/// page data of 100,000 cases is never held whole.
+struct PageCases<'a>(Vec<(usize, &'a SuiteReport, &'a CaseReport, String)>);
+
+impl Serialize for PageCases<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for (cand, suite, case, key) in &self.0 {
+            seq.serialize_element(&page_case(*cand, suite, case, key.clone()))?;
+        }
+        seq.end()
+    }
+}
+
+/// Writes JSON into a `<script>` element: `<`, `>` and `&` as `\u003c`, `\u003e` and
+/// `\u0026` (which JSON reads back as the same characters), so no output can close the element.
+struct ScriptSafe<'w>(&'w mut dyn std::io::Write);
+
+impl std::io::Write for ScriptSafe<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut start = 0;
+        for (i, byte) in buf.iter().enumerate() {
+            let escaped: &[u8] = match byte {
+                b'<' => b"\\u003c",
+                b'>' => b"\\u003e",
+                b'&' => b"\\u0026",
+                _ => continue,
+            };
+            self.0.write_all(&buf[start..i])?;
+            self.0.write_all(escaped)?;
+            start = i + 1;
+        }
+        self.0.write_all(&buf[start..])?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 fn cut(text: &str) -> (String, bool) {
@@ -192,17 +234,19 @@ fn anchor(
     key
 }
 
-/// JSON that is safe inside a `<script type="application/json">` element.
-fn script_json(value: &impl Serialize) -> String {
-    serde_json::to_string(value)
-        .unwrap_or_else(|_| "{\"candidates\":[],\"suites\":[],\"cases\":[]}".into())
-        .replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
-}
-
 /// Renders the whole page.
 pub fn render_html(report: &CheckReport) -> String {
+    let mut page = Vec::new();
+    // Writing into memory cannot fail, and the page is UTF-8 throughout.
+    let _ = write_html(report, &mut page);
+    String::from_utf8(page).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// Writes the whole page to `out`, the cases' data streamed as it is serialized.
+pub(crate) fn write_html(
+    report: &CheckReport,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
     let mut cases = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut suites: Vec<&str> = Vec::new();
@@ -222,15 +266,15 @@ pub fn render_html(report: &CheckReport) -> String {
                         key: key.clone(),
                     });
                 }
-                cases.push((case.status, page_case(ci, s, case, key)));
+                cases.push((ci, s, case, key));
             }
         }
     }
-    cases.sort_by_key(|(status, _)| *status);
+    cases.sort_by_key(|(_, _, case, _)| case.status);
     let data = PageData {
         candidates: report.candidates.iter().map(|c| c.label.clone()).collect(),
         suites,
-        cases: cases.into_iter().map(|(_, c)| c).collect(),
+        cases: PageCases(cases),
     };
 
     let mut h = String::with_capacity(64 * 1024);
@@ -263,12 +307,10 @@ pub fn render_html(report: &CheckReport) -> String {
          <input type=\"search\" id=\"f-search\" placeholder=\"search ids, outputs, errors\">\
          <span id=\"f-count\" class=\"meta\"></span></div>\n<div id=\"cases\"></div>\n<div id=\"pager\" class=\"pager\"></div>\n</main>\n",
     );
-    let _ = write!(
-        h,
-        "<script type=\"application/json\" id=\"case-data\">{}</script>\n<script>{JS}</script>\n</body>\n</html>\n",
-        script_json(&data)
-    );
-    h
+    h.push_str("<script type=\"application/json\" id=\"case-data\">");
+    out.write_all(h.as_bytes())?;
+    serde_json::to_writer(ScriptSafe(out), &data).map_err(std::io::Error::other)?;
+    write!(out, "</script>\n<script>{JS}</script>\n</body>\n</html>\n")
 }
 
 /// A regressed case, for the list at the top of the page.
@@ -729,12 +771,16 @@ mod tests {
             escape(r#"<a href='x' title="y">&</a>"#),
             "&lt;a href=&#39;x&#39; title=&quot;y&quot;&gt;&amp;&lt;/a&gt;"
         );
-        let json = script_json(&serde_json::json!({"x": "</script><script>alert(1)</script>&"}));
+        let mut written = Vec::new();
+        let value = serde_json::json!({"x": "</script><script>alert(1)</script>&", "y": "é<"});
+        serde_json::to_writer(ScriptSafe(&mut written), &value).unwrap();
+        let json = String::from_utf8(written).unwrap();
         assert!(
             !json.contains('<') && !json.contains('>') && !json.contains('&'),
             "{json}"
         );
         let back: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(back["x"], "</script><script>alert(1)</script>&");
+        assert_eq!(back["y"], "é<");
     }
 }

@@ -14,6 +14,7 @@ use crate::ids::{PromptName, RunId};
 use crate::score::AssertionResult;
 use crate::store::Version;
 
+pub(crate) use html::write_html;
 pub use html::{MAX_OUTPUT_CHARS, escape as escape_html, render_html};
 pub use junit::render_junit;
 pub use markdown::summary_markdown;

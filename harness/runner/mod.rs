@@ -189,6 +189,10 @@ enum Message {
     Retrying,
 }
 
+/// The fewest tasks in flight at once, whatever the concurrency: enough for calls to several
+/// lanes to wait side by side.
+const MIN_WINDOW: usize = 1024;
+
 /// Runs every job and returns their outcomes in job order. `on_event` is called on the calling
 /// thread as jobs finish (in completion order) and when an interrupt arrives. Jobs that the
 /// budget or an interrupt stopped come back as [`Outcome::skipped`].
@@ -219,7 +223,15 @@ pub(crate) fn run(
         });
         let (tx, mut rx) = mpsc::unbounded_channel();
         let mut tasks = tokio::task::JoinSet::new();
-        for (index, job) in jobs.into_iter().enumerate() {
+        // Tasks are spawned as others end, a window at a time: a task waiting for its lane
+        // holds its whole future, so 200,000 spawned at once would hold 200 MB.
+        let window = options.concurrency.max(1).saturating_mul(4).max(MIN_WINDOW);
+        let mut pending = jobs.into_iter().enumerate();
+        // The spawner owns the sender: when it goes, only the tasks hold one.
+        let mut spawn_next = move |tasks: &mut tokio::task::JoinSet<()>| {
+            let Some((index, job)) = pending.next() else {
+                return false;
+            };
             let tx = tx.clone();
             let shared = shared.clone();
             tasks.spawn(async move {
@@ -227,8 +239,22 @@ pub(crate) fn run(
                 // The receiver lives until every task has ended.
                 let _ = tx.send(Message::Done(index, Box::new(outcome)));
             });
+            true
+        };
+        let mut spawned = 0;
+        while spawned < window && spawn_next(&mut tasks) {
+            spawned += 1;
         }
-        drop(tx);
+        // Once every job is spawned the spawner goes, so the channel closes when the last
+        // task ends.
+        let mut spawner = (spawned == window).then_some(spawn_next);
+        let mut refill = |tasks: &mut tokio::task::JoinSet<()>| {
+            if let Some(spawn) = spawner.as_mut() {
+                if !spawn(tasks) {
+                    spawner = None;
+                }
+            }
+        };
         let mut signals = options.interrupt_grace.map(|_| Signals::new());
         let mut grace_ends: Option<Instant> = None;
         let mut interrupted = false;
@@ -238,10 +264,13 @@ pub(crate) fn run(
                     Some(Message::Done(index, outcome)) => {
                         on_event(Event::Finished { index, outcome: &outcome });
                         outcomes[index] = Some(*outcome);
+                        refill(&mut tasks);
                     }
                     Some(Message::Retrying) => on_event(Event::Retrying),
                     None => break,
                 },
+                // A task that ended without its outcome (it panicked) still makes room.
+                Some(Err(_)) = tasks.join_next(), if !tasks.is_empty() => refill(&mut tasks),
                 () = next_signal(&mut signals) => {
                     if interrupted {
                         tasks.abort_all();
@@ -637,6 +666,24 @@ mod tests {
             (1..=3).contains(&most),
             "{most} calls were in flight at once"
         );
+    }
+
+    #[test]
+    fn more_jobs_than_the_spawn_window_all_finish() {
+        let provider = Arc::new(Scripted::default());
+        let texts = vec!["a"; MIN_WINDOW * 2 + 7];
+        let options = RunnerOptions {
+            concurrency: 64,
+            ..RunnerOptions::default()
+        };
+        let mut finished = 0;
+        let outcomes = run(jobs(&provider, &texts, quick()), options, |e| {
+            finished += usize::from(matches!(e, Event::Finished { .. }));
+        })
+        .unwrap();
+        assert_eq!(outcomes.len(), texts.len());
+        assert_eq!(finished, texts.len());
+        assert!(outcomes.iter().all(|o| o.result.is_ok()));
     }
 
     #[test]

@@ -162,8 +162,9 @@ pub(super) struct RunTarget<'a> {
     pub(super) root: &'a Path,
     /// The manifest (written when the run is new).
     pub(super) manifest: Manifest,
-    /// Outcomes a killed or interrupted attempt of this run already logged, by request key.
-    pub(super) resumed: HashMap<String, Outcome>,
+    /// Outcomes a killed or interrupted attempt of this run already logged, by request key
+    /// (shared: a check's later rounds, and a merge's 200,000 logged calls, read one map).
+    pub(super) resumed: Arc<HashMap<String, Outcome>>,
 }
 
 impl<'a> RunTarget<'a> {
@@ -187,7 +188,7 @@ impl<'a> RunTarget<'a> {
                 resume,
                 shard: None,
             },
-            resumed: HashMap::new(),
+            resumed: Arc::default(),
         }
     }
 }

@@ -184,7 +184,7 @@ fn checked(
         Some((manifest, resumed)) => RunTarget {
             root: &project.root,
             manifest,
-            resumed,
+            resumed: std::sync::Arc::new(resumed),
         },
         None => {
             let mut target = RunTarget::new(
@@ -202,7 +202,7 @@ fn checked(
     let run = RunTarget {
         root: &project.root,
         manifest: target.manifest.clone(),
-        resumed: target.resumed.clone(),
+        resumed: std::sync::Arc::clone(&target.resumed),
     };
     let library = jobs.library.clone();
     let Executed {
@@ -228,9 +228,11 @@ fn checked(
             progress,
         )?;
     }
+    // What an earlier attempt logged is in `outcomes` now; the verdict does not need it twice.
+    let RunTarget { manifest, .. } = run;
     let run = verdict::Run {
-        id: &run.manifest.run_id,
-        started_at: &run.manifest.started_at,
+        id: &manifest.run_id,
+        started_at: &manifest.started_at,
         clock,
         interrupted,
     };

@@ -92,7 +92,7 @@ pub(super) fn sample_more(
             let target = RunTarget {
                 root: run.root,
                 manifest: run.manifest.clone(),
-                resumed: run.resumed.clone(),
+                resumed: Arc::clone(&run.resumed),
             };
             let batch = execute(target, extra, &calls, progress)?;
             let offset = outcomes.len();

@@ -179,10 +179,9 @@ pub fn merge(
         ));
     }
     let mut project = Project::open(root)?;
-    let mut shards: Vec<(PathBuf, Manifest, Vec<crate::record::CallRecord>)> = Vec::new();
+    let mut shards: Vec<(PathBuf, Manifest)> = Vec::new();
     for dir in &options.dirs {
-        let (manifest, records) = crate::record::read_run_dir(dir)?;
-        shards.push((dir.clone(), manifest, records));
+        shards.push((dir.clone(), crate::record::read_manifest_at(dir)?));
     }
     let first = shards[0].1.clone();
     let place = |dir: &Path, m: &Manifest| -> Result<ShardRecord> {
@@ -195,7 +194,7 @@ pub fn merge(
     };
     let plan = place(&shards[0].0, &first)?;
     let mut seen: HashMap<u32, &Path> = HashMap::new();
-    for (dir, manifest, _) in &shards {
+    for (dir, manifest) in &shards {
         let shard = place(dir, manifest)?;
         if shard.plan != plan.plan || shard.total != plan.total {
             return Err(Error::Usage(format!(
@@ -262,19 +261,18 @@ pub fn merge(
         run_id: RunId::generate(),
         started_at: chrono::Utc::now().to_rfc3339(),
         command: options.calls.command.clone(),
-        calls: shards.iter().map(|s| s.2.len()).sum(),
+        calls: shards.iter().map(|s| s.1.calls).sum(),
         resume: Some(serde_json::to_value(&check).map_err(Error::encode("the check's options"))?),
         shard: None,
     };
     let mut run_dir = RunDir::create(&project.root, &manifest)?;
     let mut logged = HashMap::new();
-    for (_, _, records) in &shards {
-        for record in records {
-            run_dir.append(record)?;
-            logged
-                .entry(record.key.clone())
-                .or_insert_with(|| record.outcome.clone());
-        }
+    for (dir, _) in &shards {
+        crate::record::for_each_logged(dir, |record| {
+            run_dir.append(&record)?;
+            logged.entry(record.key).or_insert(record.outcome);
+            Ok(())
+        })?;
     }
     run_dir.finish()?;
     let earlier = Some((manifest, logged));
