@@ -248,10 +248,19 @@ pub(crate) fn run(
         // Once every job is spawned the spawner goes, so the channel closes when the last
         // task ends.
         let mut spawner = (spawned == window).then_some(spawn_next);
-        let mut refill = |tasks: &mut tokio::task::JoinSet<()>| {
-            if let Some(spawn) = spawner.as_mut() {
-                if !spawn(tasks) {
-                    spawner = None;
+        // Makes room for one more task per task that ended: every finished task is joined (it
+        // keeps its slot until then), and a task that ended without its outcome (it panicked)
+        // counts too.
+        let mut refill = |tasks: &mut tokio::task::JoinSet<()>, ended: usize| {
+            let mut room = ended;
+            while let Some(joined) = tasks.try_join_next() {
+                room += usize::from(joined.is_err());
+            }
+            for _ in 0..room {
+                if let Some(spawn) = spawner.as_mut() {
+                    if !spawn(tasks) {
+                        spawner = None;
+                    }
                 }
             }
         };
@@ -264,13 +273,13 @@ pub(crate) fn run(
                     Some(Message::Done(index, outcome)) => {
                         on_event(Event::Finished { index, outcome: &outcome });
                         outcomes[index] = Some(*outcome);
-                        refill(&mut tasks);
+                        refill(&mut tasks, 1);
                     }
                     Some(Message::Retrying) => on_event(Event::Retrying),
                     None => break,
                 },
                 // A task that ended without its outcome (it panicked) still makes room.
-                Some(Err(_)) = tasks.join_next(), if !tasks.is_empty() => refill(&mut tasks),
+                Some(Err(_)) = tasks.join_next(), if !tasks.is_empty() => refill(&mut tasks, 1),
                 () = next_signal(&mut signals) => {
                     if interrupted {
                         tasks.abort_all();

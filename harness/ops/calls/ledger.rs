@@ -240,8 +240,14 @@ impl<'r> Ledger<'r> {
             true => runner::batch::run(jobs, &keys, &submissions, runner_options, on_event)?,
         };
         self.submissions = submissions;
-        for ((index, _), outcome) in origin.into_iter().zip(ran) {
-            self.outcomes[index] = Some(outcome);
+        if ran.len() == self.outcomes.len() {
+            // Every call of the wave was made (nothing cached): the runner's outcomes are the
+            // wave's, in order, and take their place without a second vector of them.
+            self.outcomes = ran.into_iter().map(Some).collect();
+        } else {
+            for ((index, _), outcome) in origin.into_iter().zip(ran) {
+                self.outcomes[index] = Some(outcome);
+            }
         }
         Ok(interrupted)
     }

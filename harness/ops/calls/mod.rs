@@ -315,10 +315,17 @@ pub(super) fn execute(
                     });
                 }
             }
-            outcomes = answered.clone();
         }
+        // The first wave's answers are the jobs' outcomes; a later wave's, the next steps of
+        // the conversations still going.
+        let mut answers = match first {
+            true => {
+                outcomes = answered;
+                Vec::new().into_iter()
+            }
+            false => answered.into_iter(),
+        };
         let mut next = Wave::default();
-        let mut answers = answered.into_iter();
         for d in driving.iter_mut().filter(|d| !d.done) {
             let outcome = match (first, answers.next()) {
                 (true, _) => outcomes[d.index].clone(),
