@@ -53,6 +53,44 @@ struct Open {
     failures: u32,
 }
 
+/// The wave being batched: its jobs, their keys, and the jobs that share each key.
+struct Wave<'w> {
+    jobs: &'w [Job],
+    keys: &'w [String],
+    groups: Vec<Group>,
+    group_of: HashMap<&'w str, usize>,
+}
+
+impl<'w> Wave<'w> {
+    fn new(jobs: &'w [Job], keys: &'w [String]) -> Self {
+        let mut groups: Vec<Group> = Vec::new();
+        let mut group_of: HashMap<&str, usize> = HashMap::new();
+        for (index, key) in keys.iter().enumerate() {
+            let g = *group_of.entry(key.as_str()).or_insert_with(|| {
+                groups.push(Group { jobs: Vec::new() });
+                groups.len() - 1
+            });
+            groups[g].jobs.push(index);
+        }
+        Self {
+            jobs,
+            keys,
+            groups,
+            group_of,
+        }
+    }
+
+    /// The job whose request a group sends.
+    fn sent(&self, g: usize) -> &'w Job {
+        &self.jobs[self.groups[g].jobs[0]]
+    }
+
+    /// A group's key: its requests' custom id.
+    fn key(&self, g: usize) -> &'w str {
+        &self.keys[self.groups[g].jobs[0]]
+    }
+}
+
 /// Where the batch phase puts what it learns: each group's outcome (reported to the caller
 /// for every job of the group as it is known) and the groups to make as direct calls.
 struct Sink<'s> {
@@ -73,6 +111,13 @@ impl Sink<'_> {
         self.outcomes[g] = Some(outcome);
     }
 
+    /// Reports every group of `groups` skipped, for `why`.
+    fn skip(&mut self, groups: &[usize], why: &str) {
+        for &g in groups {
+            self.report(g, Outcome::skipped(why, 0, None));
+        }
+    }
+
     fn emit(&mut self, event: Event<'_>) {
         (self.on_event)(event);
     }
@@ -91,180 +136,28 @@ pub(crate) fn run(
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
-    let mut groups: Vec<Group> = Vec::new();
-    let mut group_of: HashMap<&str, usize> = HashMap::new();
-    for (index, key) in keys.iter().enumerate() {
-        let g = *group_of.entry(key.as_str()).or_insert_with(|| {
-            groups.push(Group { jobs: Vec::new() });
-            groups.len() - 1
-        });
-        groups[g].jobs.push(index);
-    }
+    let wave = Wave::new(&jobs, keys);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
     let budget = Budget::new(options.budget);
     let mut sink = Sink {
-        groups: &groups,
-        outcomes: (0..groups.len()).map(|_| None).collect(),
+        groups: &wave.groups,
+        outcomes: (0..wave.groups.len()).map(|_| None).collect(),
         direct: Vec::new(),
         on_event: &mut on_event,
     };
     let interrupted = runtime.block_on(async {
-        let rep = |g: usize| &jobs[groups[g].jobs[0]];
-        let mut open = attach(earlier, &groups, &group_of, &jobs);
+        let mut open = attach(earlier, &wave);
         let attached: std::collections::HashSet<usize> =
             open.iter().flat_map(|o| o.groups.iter().copied()).collect();
-        // The other groups, by provider in order of first appearance.
-        let mut by_provider: Vec<(Arc<dyn Provider>, Vec<usize>)> = Vec::new();
-        for g in (0..groups.len()).filter(|g| !attached.contains(g)) {
-            let provider = &rep(g).provider;
-            match by_provider
-                .iter_mut()
-                .find(|(p, _)| p.fingerprint() == provider.fingerprint())
-            {
-                Some((_, members)) => members.push(g),
-                None => by_provider.push((provider.clone(), vec![g])),
-            }
-        }
+        let new: Vec<usize> = (0..wave.groups.len())
+            .filter(|g| !attached.contains(g))
+            .collect();
+        open.extend(submit_new(&wave, &new, &budget, &mut sink).await);
         let mut signals = options.interrupt_grace.map(|_| Signals::new());
-        for (provider, members) in by_provider {
-            let Some(batch) = provider.batch() else {
-                let error = ProviderError::permanent(format!(
-                    "{} has no batch API",
-                    provider.fingerprint()
-                ));
-                for g in members {
-                    sink.report(g, Outcome::finished(Err(error.clone()), 0, 0, None));
-                }
-                continue;
-            };
-            let mut admitted = Vec::new();
-            for g in members {
-                match budget.admit(worst(batch, &rep(g).request)) {
-                    Ok(()) => admitted.push(g),
-                    Err(cap) => sink.report(g, Outcome::skipped(cap, 0, None)),
-                }
-            }
-            let lines: Vec<String> = admitted
-                .iter()
-                .map(|&g| batch.line(&keys[groups[g].jobs[0]], &rep(g).request))
-                .collect();
-            let limits = batch.limits();
-            let mut start = 0;
-            while start < admitted.len() {
-                let (end, bytes) = chunk_end(&lines, start, limits);
-                if end == start {
-                    let error = ProviderError::permanent(format!(
-                        "the request is {bytes} bytes, more than a batch may hold ({} bytes)",
-                        limits.max_bytes
-                    ));
-                    sink.report(admitted[start], batched(Err(error), batch));
-                    start += 1;
-                    continue;
-                }
-                let chunk = &admitted[start..end];
-                match submit(batch, &lines[start..end], &rep(chunk[0]).lane).await {
-                    Ok(id) => {
-                        let submission = Submission {
-                            provider: provider.fingerprint().to_string(),
-                            batch: id,
-                            keys: chunk
-                                .iter()
-                                .map(|&g| keys[groups[g].jobs[0]].clone())
-                                .collect(),
-                            submitted_at: chrono::Utc::now().to_rfc3339(),
-                        };
-                        sink.emit(Event::Submitted(&submission));
-                        sink.emit(Event::Note(format!(
-                            "submitted batch {} ({} requests) to {}",
-                            submission.batch,
-                            chunk.len(),
-                            submission.provider
-                        )));
-                        let (first, _) = batch.poll_waits();
-                        open.push(Open {
-                            submission,
-                            provider: provider.clone(),
-                            groups: chunk.to_vec(),
-                            wait: first,
-                            next: Instant::now() + first,
-                            failures: 0,
-                        });
-                    }
-                    Err(error) => {
-                        for &g in chunk {
-                            sink.report(g, batched(Err(error.clone()), batch));
-                        }
-                    }
-                }
-                start = end;
-            }
-        }
-        // Wait for the batches, collecting each as it ends.
-        while !open.is_empty() {
-            let next = open.iter().map(|o| o.next).min();
-            tokio::select! {
-                () = sleep_until(next) => {}
-                () = next_signal(&mut signals) => {
-                    sink.emit(Event::Detached);
-                    for o in open.drain(..) {
-                        let why = format!(
-                            "batch {} is still running at the provider; `--resume` collects it without submitting it again",
-                            o.submission.batch
-                        );
-                        for g in o.groups {
-                            sink.report(g, Outcome::skipped(why.clone(), 0, None));
-                        }
-                    }
-                    return true;
-                }
-            }
-            let mut i = 0;
-            while i < open.len() {
-                if open[i].next > Instant::now() {
-                    i += 1;
-                    continue;
-                }
-                let o = &mut open[i];
-                let batch = o.provider.batch().expect("checked when submitted");
-                let (_, longest) = batch.poll_waits();
-                match batch.poll(&o.submission.batch).await {
-                    Ok(BatchState::Running { done, total }) => {
-                        sink.emit(Event::Note(format!(
-                            "batch {}: {done} of {total} requests done",
-                            o.submission.batch
-                        )));
-                        o.failures = 0;
-                        o.wait = (o.wait * 2).min(longest);
-                        o.next = Instant::now() + o.wait;
-                        i += 1;
-                    }
-                    Ok(BatchState::Ended(ended)) => {
-                        let o = open.remove(i);
-                        let batch = o.provider.batch().expect("checked when submitted");
-                        collect(batch, &o, &ended, (&jobs, &group_of), &mut sink).await;
-                    }
-                    Err(e) if e.retry == Retry::Transient && o.failures < POLL_FAILURES => {
-                        o.failures += 1;
-                        o.next = Instant::now() + o.wait;
-                        i += 1;
-                    }
-                    Err(e) => {
-                        let o = open.remove(i);
-                        let why = format!(
-                            "cannot poll batch {} ({e}); `--resume` tries again without submitting it again",
-                            o.submission.batch
-                        );
-                        for g in o.groups {
-                            sink.report(g, Outcome::skipped(why.clone(), 0, None));
-                        }
-                    }
-                }
-            }
-        }
-        false
+        wait(open, &wave, &mut signals, &mut sink).await
     });
     drop(runtime);
     let Sink {
@@ -273,50 +166,23 @@ pub(crate) fn run(
         ..
     } = sink;
     if !direct.is_empty() {
-        if interrupted {
-            for g in direct {
-                outcomes[g] = Some(Outcome::skipped("interrupted before the call", 0, None));
-            }
-        } else {
-            on_event(Event::Note(format!(
-                "{} requests did not run in their batch (expired, cancelled or failed for now); calling them directly",
-                direct.len()
-            )));
-            let direct_jobs: Vec<Job> = direct
+        let why = "interrupted before the call";
+        match interrupted {
+            true => direct
                 .iter()
-                .map(|&g| {
-                    let job = &jobs[groups[g].jobs[0]];
-                    Job {
-                        provider: job.provider.clone(),
-                        lane: job.lane.clone(),
-                        request: job.request.clone(),
-                    }
-                })
-                .collect();
-            let direct_options = RunnerOptions {
-                budget: budget.left(),
-                ..options
-            };
-            let made = super::run(direct_jobs, direct_options, |event| match event {
-                Event::Finished { index, outcome } => {
-                    for &job in &groups[direct[index]].jobs {
-                        on_event(Event::Finished {
-                            index: job,
-                            outcome,
-                        });
-                    }
+                .for_each(|&g| outcomes[g] = Some(Outcome::skipped(why, 0, None))),
+            false => {
+                let made = call_directly(&wave, &direct, budget.left(), options, &mut on_event)?;
+                for (g, outcome) in direct.into_iter().zip(made) {
+                    outcomes[g] = Some(outcome);
                 }
-                other => on_event(other),
-            })?;
-            for (g, outcome) in direct.into_iter().zip(made) {
-                outcomes[g] = Some(outcome);
             }
         }
     }
     let mut by_job: Vec<Option<Outcome>> = (0..jobs.len()).map(|_| None).collect();
     for (g, outcome) in outcomes.into_iter().enumerate() {
         let outcome = outcome.unwrap_or_else(|| Outcome::skipped("interrupted", 0, None));
-        for &index in &groups[g].jobs {
+        for &index in &wave.groups[g].jobs {
             by_job[index] = Some(outcome.clone());
         }
     }
@@ -326,24 +192,217 @@ pub(crate) fn run(
         .collect())
 }
 
+/// Submits the groups `new` (within the budget), split into batches at each provider's
+/// limits; returns the batches the providers accepted, each reported as it is accepted.
+async fn submit_new(
+    wave: &Wave<'_>,
+    new: &[usize],
+    budget: &Budget,
+    sink: &mut Sink<'_>,
+) -> Vec<Open> {
+    // By provider, in order of first appearance.
+    let mut by_provider: Vec<(Arc<dyn Provider>, Vec<usize>)> = Vec::new();
+    for &g in new {
+        let provider = &wave.sent(g).provider;
+        match by_provider
+            .iter_mut()
+            .find(|(p, _)| p.fingerprint() == provider.fingerprint())
+        {
+            Some((_, members)) => members.push(g),
+            None => by_provider.push((provider.clone(), vec![g])),
+        }
+    }
+    let mut open = Vec::new();
+    for (provider, members) in by_provider {
+        let Some(batch) = provider.batch() else {
+            let error =
+                ProviderError::permanent(format!("{} has no batch API", provider.fingerprint()));
+            for g in members {
+                sink.report(g, Outcome::finished(Err(error.clone()), 0, 0, None));
+            }
+            continue;
+        };
+        let mut admitted = Vec::new();
+        for g in members {
+            match budget.admit(worst(batch, &wave.sent(g).request)) {
+                Ok(()) => admitted.push(g),
+                Err(cap) => sink.report(g, Outcome::skipped(cap, 0, None)),
+            }
+        }
+        let lines: Vec<String> = admitted
+            .iter()
+            .map(|&g| batch.line(wave.key(g), &wave.sent(g).request))
+            .collect();
+        let limits = batch.limits();
+        let mut start = 0;
+        while start < admitted.len() {
+            let (end, bytes) = chunk_end(&lines, start, limits);
+            if end == start {
+                let error = ProviderError::permanent(format!(
+                    "the request is {bytes} bytes, more than a batch may hold ({} bytes)",
+                    limits.max_bytes
+                ));
+                sink.report(admitted[start], batched(Err(error), batch));
+                start += 1;
+                continue;
+            }
+            let chunk = &admitted[start..end];
+            match submit(batch, &lines[start..end], &wave.sent(chunk[0]).lane).await {
+                Ok(id) => {
+                    let submission = Submission {
+                        provider: provider.fingerprint().to_string(),
+                        batch: id,
+                        keys: chunk.iter().map(|&g| wave.key(g).to_string()).collect(),
+                        submitted_at: chrono::Utc::now().to_rfc3339(),
+                    };
+                    sink.emit(Event::Submitted(&submission));
+                    sink.emit(Event::Note(format!(
+                        "submitted batch {} ({} requests) to {}",
+                        submission.batch,
+                        chunk.len(),
+                        submission.provider
+                    )));
+                    let (first, _) = batch.poll_waits();
+                    open.push(Open {
+                        submission,
+                        provider: provider.clone(),
+                        groups: chunk.to_vec(),
+                        wait: first,
+                        next: Instant::now() + first,
+                        failures: 0,
+                    });
+                }
+                Err(error) => {
+                    for &g in chunk {
+                        sink.report(g, batched(Err(error.clone()), batch));
+                    }
+                }
+            }
+            start = end;
+        }
+    }
+    open
+}
+
+/// Polls the `open` batches with a doubling wait, collecting each as it ends. Returns whether
+/// an interrupt stopped the wait (the batches still open are then left to a resumed run).
+async fn wait(
+    mut open: Vec<Open>,
+    wave: &Wave<'_>,
+    signals: &mut Option<Signals>,
+    sink: &mut Sink<'_>,
+) -> bool {
+    while !open.is_empty() {
+        let next = open.iter().map(|o| o.next).min();
+        tokio::select! {
+            () = sleep_until(next) => {}
+            () = next_signal(signals) => {
+                sink.emit(Event::Detached);
+                for o in open.drain(..) {
+                    let why = format!(
+                        "batch {} is still running at the provider; `--resume` collects it without submitting it again",
+                        o.submission.batch
+                    );
+                    sink.skip(&o.groups, &why);
+                }
+                return true;
+            }
+        }
+        let mut i = 0;
+        while i < open.len() {
+            if open[i].next > Instant::now() {
+                i += 1;
+                continue;
+            }
+            let o = &mut open[i];
+            let batch = o.provider.batch().expect("checked when submitted");
+            let (_, longest) = batch.poll_waits();
+            match batch.poll(&o.submission.batch).await {
+                Ok(BatchState::Running { done, total }) => {
+                    sink.emit(Event::Note(format!(
+                        "batch {}: {done} of {total} requests done",
+                        o.submission.batch
+                    )));
+                    o.failures = 0;
+                    o.wait = (o.wait * 2).min(longest);
+                    o.next = Instant::now() + o.wait;
+                    i += 1;
+                }
+                Ok(BatchState::Ended(ended)) => {
+                    let o = open.remove(i);
+                    let batch = o.provider.batch().expect("checked when submitted");
+                    collect(batch, &o, &ended, wave, sink).await;
+                }
+                Err(e) if e.retry == Retry::Transient && o.failures < POLL_FAILURES => {
+                    o.failures += 1;
+                    o.next = Instant::now() + o.wait;
+                    i += 1;
+                }
+                Err(e) => {
+                    let o = open.remove(i);
+                    let why = format!(
+                        "cannot poll batch {} ({e}); `--resume` tries again without submitting it again",
+                        o.submission.batch
+                    );
+                    sink.skip(&o.groups, &why);
+                }
+            }
+        }
+    }
+    false
+}
+
+/// Makes the groups `direct` as direct calls (with the lane's retries), within what the budget
+/// left; reports each for every job of its group.
+fn call_directly(
+    wave: &Wave<'_>,
+    direct: &[usize],
+    budget: crate::runner::BudgetLimits,
+    options: RunnerOptions,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<Vec<Outcome>> {
+    on_event(Event::Note(format!(
+        "{} requests did not run in their batch (expired, cancelled or failed for now); calling them directly",
+        direct.len()
+    )));
+    let jobs: Vec<Job> = direct
+        .iter()
+        .map(|&g| {
+            let job = wave.sent(g);
+            Job {
+                provider: job.provider.clone(),
+                lane: job.lane.clone(),
+                request: job.request.clone(),
+            }
+        })
+        .collect();
+    let options = RunnerOptions { budget, ..options };
+    super::run(jobs, options, |event| match event {
+        Event::Finished { index, outcome } => {
+            for &job in &wave.groups[direct[index]].jobs {
+                on_event(Event::Finished {
+                    index: job,
+                    outcome,
+                });
+            }
+        }
+        other => on_event(other),
+    })
+}
+
 /// The batches an earlier attempt submitted that hold requests of this wave, each with the
 /// groups it answers (a group goes to the first batch that has its key).
-fn attach(
-    earlier: &[Submission],
-    groups: &[Group],
-    group_of: &HashMap<&str, usize>,
-    jobs: &[Job],
-) -> Vec<Open> {
-    let mut taken = vec![false; groups.len()];
+fn attach(earlier: &[Submission], wave: &Wave<'_>) -> Vec<Open> {
+    let mut taken = vec![false; wave.groups.len()];
     let mut open = Vec::new();
     for submission in earlier {
         let mut members = Vec::new();
         let mut provider = None;
         for key in &submission.keys {
-            let Some(&g) = group_of.get(key.as_str()) else {
+            let Some(&g) = wave.group_of.get(key.as_str()) else {
                 continue;
             };
-            let job = &jobs[groups[g].jobs[0]];
+            let job = wave.sent(g);
             if taken[g] || job.provider.fingerprint() != submission.provider {
                 continue;
             }
@@ -374,7 +433,7 @@ async fn collect(
     batch: &dyn Batch,
     open: &Open,
     ended: &Ended,
-    (jobs, group_of): (&[Job], &HashMap<&str, usize>),
+    wave: &Wave<'_>,
     sink: &mut Sink<'_>,
 ) {
     let id = &open.submission.batch;
@@ -390,23 +449,21 @@ async fn collect(
         Err(e) => {
             let why =
                 format!("cannot read the results of batch {id} ({e}); `--resume` tries again");
-            for &g in &open.groups {
-                sink.report(g, Outcome::skipped(why.clone(), 0, None));
-            }
+            sink.skip(&open.groups, &why);
             return;
         }
     };
     let mut answered = vec![false; sink.groups.len()];
     for (custom_id, result) in results {
         // Only this batch's own requests: an id the batch did not hold is ignored.
-        let Some(&g) = group_of.get(custom_id.as_str()) else {
+        let Some(&g) = wave.group_of.get(custom_id.as_str()) else {
             continue;
         };
         if answered[g] || !open.groups.contains(&g) {
             continue;
         }
         answered[g] = true;
-        let request = &jobs[sink.groups[g].jobs[0]].request;
+        let request = &wave.sent(g).request;
         let result = match result {
             ItemResult::Reply(reply) => batch.completion(reply, request),
             ItemResult::Failed(error) => Err(error),
