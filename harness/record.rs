@@ -200,6 +200,14 @@ impl RunDir {
         file.sync_data().map_err(|e| Error::io("sync", &path, e))
     }
 
+    /// Appends a line copied from another run's log (a shard's, by `merge`), buffered: the
+    /// source stays where it is, so [`RunDir::finish`] flushing and syncing the copy once is
+    /// enough.
+    pub(crate) fn append_copied(&mut self, line: &str) -> Result<()> {
+        writeln!(self.results, "{line}")
+            .map_err(|e| Error::io("write", &self.path.join(RESULTS_FILE), e))
+    }
+
     /// Syncs the results log to disk.
     pub(crate) fn finish(mut self) -> Result<PathBuf> {
         let results = self.path.join(RESULTS_FILE);
@@ -360,11 +368,12 @@ pub(crate) fn read_manifest_at(dir: &Path) -> Result<Manifest> {
     decode(&manifest_path, &text)
 }
 
-/// Feeds each call logged in the run directory at `dir` to `each`, a line at a time, so a
-/// large log is never held whole (a line cut short by a kill is skipped, as on resume).
+/// Feeds each call logged in the run directory at `dir` to `each`, with its line as logged, a
+/// line at a time, so a large log is never held whole (a line cut short by a kill is skipped,
+/// as on resume).
 pub(crate) fn for_each_logged(
     dir: &Path,
-    mut each: impl FnMut(CallRecord) -> Result<()>,
+    mut each: impl FnMut(&str, CallRecord) -> Result<()>,
 ) -> Result<()> {
     use std::io::BufRead;
     let path = dir.join(RESULTS_FILE);
@@ -385,7 +394,7 @@ pub(crate) fn for_each_logged(
             return Ok(());
         }
         if let Ok(record) = serde_json::from_str::<CallRecord>(&line) {
-            each(record)?;
+            each(line.trim_end(), record)?;
         }
     }
 }

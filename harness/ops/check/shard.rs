@@ -268,8 +268,8 @@ pub fn merge(
     let mut run_dir = RunDir::create(&project.root, &manifest)?;
     let mut logged = HashMap::new();
     for (dir, _) in &shards {
-        crate::record::for_each_logged(dir, |record| {
-            run_dir.append(&record)?;
+        crate::record::for_each_logged(dir, |line, record| {
+            run_dir.append_copied(line)?;
             logged.entry(record.key).or_insert(record.outcome);
             Ok(())
         })?;
