@@ -68,6 +68,8 @@ fn submitted_twice(mock: &Mock) -> Option<String> {
 fn both_batch_apis_answer_a_check_split_at_the_limit_and_at_the_batch_price() {
     for kind in ["openai", "anthropic"] {
         let mock = Mock::start(vec![]);
+        // The mock refuses a batch over the limit, as the APIs refuse one over theirs.
+        mock.batches().limit.store(10, Ordering::SeqCst);
         let p = project(&mock, kind, "");
         let direct = p
             .promptgate(&["check", "--no-cache"])
