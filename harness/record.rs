@@ -140,13 +140,7 @@ impl RunDir {
 
     fn open_log(path: PathBuf) -> Result<Self> {
         let results_path = path.join(RESULTS_FILE);
-        // Appending follows a symlink, so a planted one is refused.
-        if std::fs::symlink_metadata(&results_path).is_ok_and(|m| m.file_type().is_symlink()) {
-            return Err(Error::Usage(format!(
-                "{} is a symlink: promptgate writes only regular files inside the project",
-                results_path.display()
-            )));
-        }
+        refuse_symlink(&results_path)?;
         let file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -183,12 +177,7 @@ impl RunDir {
     /// requests twice.
     pub(crate) fn append_submission(&self, submission: &Submission) -> Result<()> {
         let path = self.path.join(BATCHES_FILE);
-        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
-            return Err(Error::Usage(format!(
-                "{} is a symlink: promptgate writes only regular files inside the project",
-                path.display()
-            )));
-        }
+        refuse_symlink(&path)?;
         let line =
             serde_json::to_string(submission).map_err(Error::encode("a batch submission"))?;
         let mut file = OpenOptions::new()
@@ -219,6 +208,18 @@ impl RunDir {
             .sync_data()
             .map_err(|e| Error::io("sync", &results, e))?;
         Ok(self.path)
+    }
+}
+
+/// Refuses to append to `path` when it is a symlink: appending follows one, so a planted one
+/// would send the run's writes outside the project.
+fn refuse_symlink(path: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        true => Err(Error::Usage(format!(
+            "{} is a symlink: promptgate writes only regular files inside the project",
+            path.display()
+        ))),
+        false => Ok(()),
     }
 }
 
@@ -345,13 +346,12 @@ pub(crate) fn run_ids(root: &Path) -> Vec<RunId> {
 /// The calls the run `run_id` logged, in the order they finished. A torn last line (the
 /// process died while writing it) is ignored: its call is made again.
 pub(crate) fn read_results(root: &Path, run_id: &RunId) -> Result<Vec<CallRecord>> {
-    Ok(read_run_file(root, run_id, RESULTS_FILE)?
-        .map(|(_, text)| {
-            text.lines()
-                .filter_map(|line| serde_json::from_str::<CallRecord>(line).ok())
-                .collect()
-        })
-        .unwrap_or_default())
+    let mut records = Vec::new();
+    for_each_logged(&RunDir::path_of(root, run_id), |_, record| {
+        records.push(record);
+        Ok(())
+    })?;
+    Ok(records)
 }
 
 /// The manifest of the run directory at `dir`, wherever it is (a shard's, handed over by a

@@ -72,20 +72,21 @@ impl Endpoint {
 
     /// A client with the connect and whole-attempt timeouts; neither can be unbounded.
     pub(super) fn client(&self) -> Result<reqwest::Client, String> {
-        reqwest::Client::builder()
-            .connect_timeout(self.timeouts.connect.min(self.timeouts.call))
-            .timeout(self.timeouts.call)
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))
+        self.client_for(self.timeouts.call)
     }
 
     /// A client for a batch API's uploads and downloads, which may carry hundreds of
     /// megabytes: the whole-attempt timeout is at least ten minutes (the first-byte and idle
     /// timeouts still catch a stalled server).
     pub(super) fn transfer_client(&self) -> Result<reqwest::Client, String> {
+        self.client_for(self.timeouts.call.max(TRANSFER_TIMEOUT))
+    }
+
+    /// A client whose whole attempt may take `total` (the connect timeout still applies).
+    fn client_for(&self, total: Duration) -> Result<reqwest::Client, String> {
         reqwest::Client::builder()
             .connect_timeout(self.timeouts.connect.min(self.timeouts.call))
-            .timeout(self.timeouts.call.max(TRANSFER_TIMEOUT))
+            .timeout(total)
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))
     }

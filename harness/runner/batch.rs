@@ -16,10 +16,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use super::{Budget, Event, Job, Outcome, RunnerOptions, Signals, Spend, next_signal, sleep_until};
+use super::{Budget, Event, Job, Outcome, RunnerOptions, Signals, next_signal, sleep_until};
 use crate::errors::{Error, Result};
 use crate::provider::batch::{Batch, BatchState, Ended, ItemResult};
-use crate::provider::{self, Provider, ProviderError, Retry, Usage};
+use crate::provider::{self, Provider, ProviderError, Retry};
 
 /// A batch the provider accepted, as the run directory records it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -179,16 +179,15 @@ pub(crate) fn run(
             }
         }
     }
-    let mut by_job: Vec<Option<Outcome>> = (0..jobs.len()).map(|_| None).collect();
-    for (g, outcome) in outcomes.into_iter().enumerate() {
-        let outcome = outcome.unwrap_or_else(|| Outcome::skipped("interrupted", 0, None));
-        for &index in &wave.groups[g].jobs {
-            by_job[index] = Some(outcome.clone());
-        }
-    }
-    Ok(by_job
+    // Every group has its outcome now (one an interrupt left unreported is skipped), and every
+    // job is its group's.
+    let outcomes: Vec<Outcome> = outcomes
         .into_iter()
         .map(|o| o.unwrap_or_else(|| Outcome::skipped("interrupted", 0, None)))
+        .collect();
+    Ok(keys
+        .iter()
+        .map(|key| outcomes[wave.group_of[key.as_str()]].clone())
         .collect())
 }
 
@@ -224,7 +223,7 @@ async fn submit_new(
         };
         let mut admitted = Vec::new();
         for g in members {
-            match budget.admit(worst(batch, &wave.sent(g).request)) {
+            match budget.admit(super::worst_case(&wave.sent(g).request, batch.price())) {
                 Ok(()) => admitted.push(g),
                 Err(cap) => sink.report(g, Outcome::skipped(cap, 0, None)),
             }
@@ -493,18 +492,6 @@ fn batched(
     Outcome {
         batched: true,
         ..Outcome::finished(result, 0, 1, cost)
-    }
-}
-
-/// The most a batched request can spend: one call, its input bound plus `max_tokens`, at the
-/// batch price.
-fn worst(batch: &dyn Batch, request: &provider::Request) -> Spend {
-    let bound = super::input_bound(request);
-    let max_tokens = u64::from(request.params.max_tokens);
-    Spend {
-        calls: 1,
-        tokens: bound + max_tokens,
-        cost: provider::cost(batch.price(), Usage::reported(bound, max_tokens)),
     }
 }
 

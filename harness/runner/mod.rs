@@ -383,6 +383,18 @@ fn input_bound(request: &Request) -> u64 {
         + tools_bound(request)
 }
 
+/// The most one call of `request` can spend, at `price`: one call, its input bound plus
+/// `max_tokens`, and their cost.
+fn worst_case(request: &Request, price: Option<crate::config::Price>) -> Spend {
+    let bound = input_bound(request);
+    let max_tokens = u64::from(request.params.max_tokens);
+    Spend {
+        calls: 1,
+        tokens: bound + max_tokens,
+        cost: provider::cost(price, Usage::reported(bound, max_tokens)),
+    }
+}
+
 /// The tools' definitions as sent, in bytes, plus a margin per tool for the framing an API
 /// wraps them in: tool definitions are input the provider counts and bills.
 fn tools_bound(request: &Request) -> u64 {
@@ -409,12 +421,7 @@ fn input_estimate(request: &Request) -> u64 {
 async fn execute(job: &Job, shared: &Shared, events: &mpsc::UnboundedSender<Message>) -> Outcome {
     let settings = *job.lane.settings();
     let max_tokens = u64::from(job.request.params.max_tokens);
-    let bound = input_bound(&job.request);
-    let worst = Spend {
-        calls: 1,
-        tokens: bound + max_tokens,
-        cost: provider::cost(job.provider.price(), Usage::reported(bound, max_tokens)),
-    };
+    let worst = worst_case(&job.request, job.provider.price());
     let pace_tokens = input_estimate(&job.request) + max_tokens;
     let price_known = job.provider.price().is_some();
     let mut attempts = 0;

@@ -10,41 +10,22 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::mock::Mock;
-use crate::support::{Project, statuses};
-
-const BASE: &str = "---\ninput:\n  schema:\n    message: string\n    polite?: boolean\n---\n{{role \"user\"}}{{message}}\n";
+use crate::support::{Project, polite_tickets, statuses};
 
 /// 24 cases (plus `extra` cases), as in the shard tests: the candidate adds "please" to every
 /// fifth one, which its assertion forbids. The provider is `kind` on the mock, priced, with
 /// batches of at most 10 requests polled every 20 ms.
 fn project(mock: &Mock, kind: &str, extra: &str) -> Project {
-    let mut suite = String::from("kind: regression\nprompt: bot\ncases:\n");
-    for i in 0..24 {
-        let polite = if i % 5 == 0 { ", polite: true" } else { "" };
-        suite.push_str(&format!(
-            "  - {{ id: c{i:02}, vars: {{ message: \"ticket {i}\"{polite} }}, assert: [ {{ type: not-contains, value: PLEASE }}, {{ type: contains, value: TICKET }} ] }}\n"
-        ));
-    }
-    suite.push_str(extra);
     let base_url = match kind {
         "openai" => mock.base_url.clone(),
         _ => mock.base_url.trim_end_matches("/v1").to_string(),
     };
-    let p = Project::new()
-        .with("prompts/bot.prompt", BASE)
-        .with("suites/bot.yaml", &suite)
-        .with(
-            "promptgate.yaml",
-            &format!(
-                "default_provider: mock\nproviders:\n  mock:\n    kind: {kind}\n    model: tiny-1\n    base_url: \"{base_url}\"\n    api_key_env: MOCK_KEY\n    price: {{ input_per_mtok: 1.0, output_per_mtok: 2.0 }}\n    batch: {{ max_requests: 10, poll_ms: 20, max_poll_ms: 100 }}\n"
-            ),
-        )
-        .committed("init");
-    p.write(
-        "prompts/bot.prompt",
-        &BASE.replace("{{message}}\n", "{{message}}{{#if polite}} please{{/if}}\n"),
-    );
-    p
+    polite_tickets(
+        &format!(
+            "default_provider: mock\nproviders:\n  mock:\n    kind: {kind}\n    model: tiny-1\n    base_url: \"{base_url}\"\n    api_key_env: MOCK_KEY\n    price: {{ input_per_mtok: 1.0, output_per_mtok: 2.0 }}\n    batch: {{ max_requests: 10, poll_ms: 20, max_poll_ms: 100 }}\n"
+        ),
+        extra,
+    )
 }
 
 const KEY: &str = "sk-batch-secret-0123456789";

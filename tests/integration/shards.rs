@@ -6,35 +6,17 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 
 use crate::mock::Mock;
-use crate::support::Project;
-
-const BASE: &str = "---\ninput:\n  schema:\n    message: string\n    polite?: boolean\n---\n{{role \"user\"}}{{message}}\n";
+use crate::support::{Project, polite_tickets};
 
 /// 24 cases; the candidate adds "please" to every fifth one, which its assertion forbids.
 fn project(mock: &Mock) -> Project {
-    let mut suite = String::from("kind: regression\nprompt: bot\ncases:\n");
-    for i in 0..24 {
-        let polite = if i % 5 == 0 { ", polite: true" } else { "" };
-        suite.push_str(&format!(
-            "  - {{ id: c{i:02}, vars: {{ message: \"ticket {i}\"{polite} }}, assert: [ {{ type: not-contains, value: PLEASE }}, {{ type: contains, value: TICKET }} ] }}\n"
-        ));
-    }
-    let p = Project::new()
-        .with("prompts/bot.prompt", BASE)
-        .with("suites/bot.yaml", &suite)
-        .with(
-            "promptgate.yaml",
-            &format!(
-                "default_provider: mock\nproviders:\n  mock: {{ kind: openai, model: tiny-1, base_url: \"{}\", price: {{ input_per_mtok: 1.0, output_per_mtok: 2.0 }} }}\n",
-                mock.base_url
-            ),
-        )
-        .committed("init");
-    p.write(
-        "prompts/bot.prompt",
-        &BASE.replace("{{message}}\n", "{{message}}{{#if polite}} please{{/if}}\n"),
-    );
-    p
+    polite_tickets(
+        &format!(
+            "default_provider: mock\nproviders:\n  mock: {{ kind: openai, model: tiny-1, base_url: \"{}\", price: {{ input_per_mtok: 1.0, output_per_mtok: 2.0 }} }}\n",
+            mock.base_url
+        ),
+        "",
+    )
 }
 
 /// The run directories under reports/, oldest first.

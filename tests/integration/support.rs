@@ -327,3 +327,31 @@ impl Ran<'_> {
         self
     }
 }
+
+/// The base prompt of [`polite_tickets`].
+const TICKET_PROMPT: &str = "---\ninput:\n  schema:\n    message: string\n    polite?: boolean\n---\n{{role \"user\"}}{{message}}\n";
+
+/// A committed project with the `promptgate.yaml` given and 24 ticket cases (then
+/// `extra_cases`, YAML list items) for the prompt `bot`, whose working-tree candidate adds
+/// "please" to every fifth case, which its assertion forbids: 5 regressions (c00, c05, c10,
+/// c15, c20).
+pub(crate) fn polite_tickets(config: &str, extra_cases: &str) -> Project {
+    let mut suite = String::from("kind: regression\nprompt: bot\ncases:\n");
+    for i in 0..24 {
+        let polite = if i % 5 == 0 { ", polite: true" } else { "" };
+        suite.push_str(&format!(
+            "  - {{ id: c{i:02}, vars: {{ message: \"ticket {i}\"{polite} }}, assert: [ {{ type: not-contains, value: PLEASE }}, {{ type: contains, value: TICKET }} ] }}\n"
+        ));
+    }
+    suite.push_str(extra_cases);
+    let p = Project::new()
+        .with("prompts/bot.prompt", TICKET_PROMPT)
+        .with("suites/bot.yaml", &suite)
+        .with("promptgate.yaml", config)
+        .committed("init");
+    p.write(
+        "prompts/bot.prompt",
+        &TICKET_PROMPT.replace("{{message}}\n", "{{message}}{{#if polite}} please{{/if}}\n"),
+    );
+    p
+}

@@ -146,12 +146,20 @@ impl<W: WireFormat> Http<W> {
             .map_err(ProviderError::permanent)
     }
 
+    /// Sends `builder` with the API's key and headers; decodes the JSON reply.
+    async fn send_json<T: serde::de::DeserializeOwned>(
+        &self,
+        builder: reqwest::RequestBuilder,
+    ) -> Result<T, ProviderError> {
+        let builder = W::authorize(builder, self.endpoint.api_key());
+        http::send_json(builder, self.endpoint.timeouts).await
+    }
+
     async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         url: &str,
     ) -> Result<T, ProviderError> {
-        let builder = W::authorize(self.client.get(url), self.endpoint.api_key());
-        http::send_json(builder, self.endpoint.timeouts).await
+        self.send_json(self.client.get(url)).await
     }
 
     async fn get_text(&self, url: &str) -> Result<String, ProviderError> {
@@ -171,22 +179,14 @@ impl<W: WireFormat> Http<W> {
             .transfer()?
             .post(self.batch_url("/files"))
             .multipart(form);
-        let uploaded: Created = http::send_json(
-            W::authorize(upload, self.endpoint.api_key()),
-            self.endpoint.timeouts,
-        )
-        .await?;
+        let uploaded: Created = self.send_json(upload).await?;
         let create = self.client.post(self.batch_url("/batches")).json(&json!({
             "input_file_id": batch::safe_id(&uploaded.id)?,
             "endpoint": "/v1/chat/completions",
             "completion_window": "24h",
             "metadata": { "source": "promptgate" },
         }));
-        let created: Created = http::send_json(
-            W::authorize(create, self.endpoint.api_key()),
-            self.endpoint.timeouts,
-        )
-        .await?;
+        let created: Created = self.send_json(create).await?;
         Ok(batch::safe_id(&created.id)?.to_string())
     }
 
@@ -197,11 +197,7 @@ impl<W: WireFormat> Http<W> {
             .post(self.batch_url("/v1/messages/batches"))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body);
-        let created: Created = http::send_json(
-            W::authorize(create, self.endpoint.api_key()),
-            self.endpoint.timeouts,
-        )
-        .await?;
+        let created: Created = self.send_json(create).await?;
         Ok(batch::safe_id(&created.id)?.to_string())
     }
 
