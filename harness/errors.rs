@@ -28,6 +28,9 @@ pub mod exit {
     /// `monitor`: production breached a threshold of the served version's baseline (an alert
     /// was written, and with `--rollback-on-breach` the label moved back).
     pub const BREACH: i32 = 14;
+    /// `merge` of an `--adaptive` check: the shards must draw another wave
+    /// (`check --shard I/N --wave FILE`) before it can be gated.
+    pub const NEXT_WAVE: i32 = 15;
 }
 
 /// A position in a user-written file. Lines and columns are 1-based.

@@ -68,8 +68,8 @@ pub(crate) struct Manifest {
     pub shard: Option<ShardRecord>,
 }
 
-/// A shard run's place: its index (1-based) of `total`, and the fingerprint of the plan it
-/// is a part of (every shard of one check has the same).
+/// A shard run's place: its index (1-based) of `total`, the fingerprint of the plan it is a
+/// part of (every shard of one check has the same), and its wave.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ShardRecord {
     /// 1-based.
@@ -78,6 +78,15 @@ pub(crate) struct ShardRecord {
     pub(crate) total: u32,
     /// The plan's fingerprint.
     pub(crate) plan: String,
+    /// 1 for the first samples and their confirmation; 2 and on for the adaptive rounds
+    /// `merge` planned.
+    #[serde(default = "first_wave")]
+    pub(crate) wave: u32,
+}
+
+/// The wave of a shard that records none.
+fn first_wave() -> u32 {
+    1
 }
 
 /// One line of `results.jsonl`: a finished call and everything needed to score it again.

@@ -264,8 +264,12 @@ pub(crate) struct Check {
     pub(crate) resume: Option<String>,
     /// Run only shard I of N (1-based) of the cases, into a run directory that gates nothing;
     /// `auto` reads the CI engine's index and total. Gate the shards with `promptgate merge`.
-    #[arg(long, value_name = "I/N|auto", conflicts_with_all = ["resume", "adaptive"])]
+    #[arg(long, value_name = "I/N|auto", conflicts_with = "resume")]
     pub(crate) shard: Option<String>,
+    /// With --shard: draw this shard's part of the wave that `promptgate merge` planned for an
+    /// --adaptive check (the wave.json it wrote, exit 15), for the next merge.
+    #[arg(long, value_name = "FILE", requires = "shard")]
+    pub(crate) wave: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub(crate) calls: Calls,
 }
@@ -278,6 +282,10 @@ pub(crate) struct Merge {
     /// Gate the shards given even when some are missing; the report is incomplete (exit 12).
     #[arg(long)]
     pub(crate) allow_incomplete: bool,
+    /// For an --adaptive check: gate on the waves given, planning no further wave (the suites
+    /// still undecided stay inconclusive).
+    #[arg(long = "final")]
+    pub(crate) last_wave: bool,
     /// Print report.json to stdout instead of the summary.
     #[arg(long)]
     pub(crate) json: bool,
@@ -566,6 +574,8 @@ impl From<Check> for ops::CheckOptions {
             control: c.control,
             // Resolved from the flag (and for `auto`, the environment) by the caller.
             shard: None,
+            // Read from the file by the caller.
+            wave: None,
             traffic: None,
             calls: c.calls.into(),
         }

@@ -71,6 +71,7 @@ fn dispatch(args: Args) -> Result<i32, Error> {
         Command::Check(c) => {
             let json = c.json;
             let shard = c.shard.clone();
+            let wave = c.wave.clone();
             let mut options = ops::CheckOptions::from(c);
             options.calls.invoked(env(), command_line);
             options.shard = match shard.as_deref() {
@@ -80,6 +81,7 @@ fn dispatch(args: Args) -> Result<i32, Error> {
                 }
                 Some(given) => Some(given.parse().map_err(Error::Usage)?),
             };
+            options.wave = wave.as_deref().map(ops::WavePlan::read).transpose()?;
             check(&root, &options, json, style)
         }
         Command::Shadow(s) => {
@@ -131,15 +133,27 @@ fn dispatch(args: Args) -> Result<i32, Error> {
             let mut options = ops::MergeOptions {
                 dirs: m.dirs,
                 allow_incomplete: m.allow_incomplete,
+                last_wave: m.last_wave,
                 calls: ops::CallOptions::default(),
             };
             options.calls.invoked(env(), command_line);
             let mut bar = progress::Bar::new(std::io::stderr().is_terminal());
-            let outcome = ops::merge(&root, &options, &mut |p| bar.update(p));
+            let merged = ops::merge(&root, &options, &mut |p| bar.update(p));
             bar.finish();
-            let outcome = outcome?;
-            print_checked(&root, &outcome, json, style)?;
-            Ok(outcome.exit_code)
+            match merged? {
+                ops::MergeResult::Gated(outcome) => {
+                    print_checked(&root, &outcome, json, style)?;
+                    Ok(outcome.exit_code)
+                }
+                ops::MergeResult::NextWave(next) => {
+                    if json {
+                        print_json(&next.plan)?;
+                    } else {
+                        print!("{}", next_wave(&root, &next));
+                    }
+                    Ok(exit::NEXT_WAVE)
+                }
+            }
         }
         Command::Run(r) => {
             let json = r.json;
@@ -149,12 +163,7 @@ fn dispatch(args: Args) -> Result<i32, Error> {
             let outcome = ops::run(&root, &options, &mut |p| bar.update(p));
             bar.finish();
             let outcome = outcome?;
-            let shown = outcome
-                .run_dir
-                .strip_prefix(&root)
-                .unwrap_or(&outcome.run_dir)
-                .display()
-                .to_string();
+            let shown = shown(&root, &outcome.run_dir);
             if json {
                 print_json(&outcome.report)?;
             } else {
@@ -427,6 +436,22 @@ fn check(
             );
             return Ok(exit::PASS);
         }
+        ops::CheckResult::Drawn(drawn) if json => {
+            print_json(&drawn)?;
+            return Ok(drawn.exit_code);
+        }
+        ops::CheckResult::Drawn(drawn) => {
+            let shard = options.shard.unwrap_or(ops::Shard { index: 1, total: 1 });
+            println!(
+                "wave {} of shard {}/{}: {} calls logged in {}; merge the shards of every wave together with `promptgate merge`",
+                drawn.wave,
+                shard.index,
+                shard.total,
+                drawn.calls,
+                shown(root, &drawn.run_dir)
+            );
+            return Ok(drawn.exit_code);
+        }
     };
     print_checked(root, &outcome, json, style)?;
     if let Some(shard) = options.shard {
@@ -438,6 +463,40 @@ fn check(
     Ok(outcome.exit_code)
 }
 
+/// `path` as the user would name it: relative to the project root when under it.
+fn shown(root: &std::path::Path, path: &std::path::Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// What a merge that needs another wave tells the user: what the wave draws, and how to run it.
+fn next_wave(root: &std::path::Path, next: &ops::NextWave) -> String {
+    let plan = &next.plan;
+    let calls: u32 = plan
+        .samples
+        .iter()
+        .map(|s| (s.baseline.end - s.baseline.start) + (s.candidate.end - s.candidate.start))
+        .sum();
+    let mut suites: Vec<&str> = plan.samples.iter().map(|s| s.suite.as_str()).collect();
+    suites.sort_unstable();
+    suites.dedup();
+    let path = shown(root, &next.path);
+    format!(
+        "wave {wave}: {cases} cases of {suites} need more samples to decide (about {calls} calls, split among the shards).\n\
+         Run every shard again:\n  promptgate check --shard I/{total} --wave {path}\n\
+         then merge the shards of waves 1 to {wave} together (or pass --final to gate on the waves so far).\n",
+        wave = plan.wave,
+        cases = plan.samples.len(),
+        suites = match suites.as_slice() {
+            [one] => format!("suite {one}"),
+            many => format!("{} suites", many.len()),
+        },
+        total = plan.shards,
+    )
+}
+
 /// Prints a finished check (or merge): its report as JSON, or its summary; and appends the
 /// Markdown summary to the CI step summary.
 fn print_checked(
@@ -446,12 +505,7 @@ fn print_checked(
     json: bool,
     style: Style,
 ) -> Result<(), Error> {
-    let shown = outcome
-        .run_dir
-        .strip_prefix(root)
-        .unwrap_or(&outcome.run_dir)
-        .display()
-        .to_string();
+    let shown = shown(root, &outcome.run_dir);
     if json {
         print_json(&outcome.report)?;
     } else {

@@ -31,7 +31,8 @@ pub use crate::suite::json_schema as suite_schema;
 pub use cache::{CacheStats, cache_clear, cache_stats};
 pub use calls::{CallCounts, CallOptions, ErrorBudget, Estimate};
 pub use check::{
-    CheckOptions, CheckOutcome, CheckResult, MergeOptions, Shard, TrafficSample, check, merge,
+    CheckOptions, CheckOutcome, CheckResult, DrawnWave, MergeOptions, MergeResult, NextWave, Shard,
+    TrafficSample, WAVE_FILE, WavePlan, WaveSamples, check, merge,
 };
 pub use inspect::{ShowOptions, show, validate};
 pub use judging::{CalibrateOptions, Calibration, calibrate};

@@ -56,11 +56,17 @@ fn comparable(mut report: Value) -> Value {
 
 /// Runs `total` shards as processes at once; returns their run directories, by shard index.
 fn run_shards(p: &Project, total: u32) -> Vec<String> {
+    run_shards_with(p, total, &[])
+}
+
+/// [`run_shards`], each shard with `args` too.
+fn run_shards_with(p: &Project, total: u32, args: &[&str]) -> Vec<String> {
     let before = runs(p);
     let children: Vec<_> = (1..=total)
         .map(|i| {
             Command::new(env!("CARGO_BIN_EXE_promptgate"))
                 .args(["check", "--no-cache", "--shard", &format!("{i}/{total}")])
+                .args(args)
                 .current_dir(p.path())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -166,4 +172,203 @@ fn shards_of_another_plan_a_missing_shard_and_a_shard_twice_are_refused() {
     p.promptgate(&["check", "--shard", "3/2"])
         .exits(2)
         .stderr_has(&["the index counts from 1 to the total"]);
+}
+
+/// A model as an exec command: it answers `ok`, except that under a STRICT system prompt it
+/// answers `no` to `coin-*` tickets on even samples, so those cases never stop disagreeing and
+/// `--adaptive` samples them round after round. Every call is logged to calls.log.
+const COIN_BOT: &str = r#"import json, sys
+req = json.load(sys.stdin)
+text = json.dumps(req["messages"])
+user = req["messages"][-1]["content"][0]["text"]
+answer = "ok"
+if "STRICT" in text and user.startswith("coin") and req["sample"] % 2 == 0:
+    answer = "no"
+with open("calls.log", "a") as log:
+    log.write(f"{user} {req['sample']}\n")
+print(answer)
+"#;
+
+/// 24 tickets on the coin bot, three of them coins; the STRICT candidate in the work tree.
+fn coin_project() -> Project {
+    let prompt = "---\ndescription: Answer a ticket.\npromptgate.owner: support\npromptgate.risk_tier: low\ninput:\n  schema:\n    message: string, the ticket\n---\n{{role \"system\"}}Answer the ticket.\n{{role \"user\"}}{{message}}\n";
+    let mut suite = "kind: regression\nprompt: support/answer\ntolerance: { max_pass_rate_drop: 0.05 }\ncases:\n".to_string();
+    let ids = (0..3)
+        .map(|i| format!("coin-{i}"))
+        .chain((3..24).map(|i| format!("fine-{i}")));
+    for id in ids {
+        suite.push_str(&format!(
+            "  - id: {id}\n    vars: {{ message: \"{id}\" }}\n    assert:\n      - {{ type: equals, value: ok, normalize: true }}\n"
+        ));
+    }
+    let p = Project::new()
+        .with(
+            "promptgate.yaml",
+            "default_provider: bot\nproviders:\n  bot: { kind: exec, command: [\"python3\", \"bot.py\"] }\n",
+        )
+        .with("bot.py", COIN_BOT)
+        .with("prompts/support/answer.prompt", prompt)
+        .with("suites/answer.yaml", &suite)
+        .committed("baseline");
+    p.write(
+        "prompts/support/answer.prompt",
+        &prompt.replace("Answer the ticket.", "Answer the ticket. STRICT"),
+    );
+    p
+}
+
+/// The calls the coin bot logged, sorted.
+fn bot_calls(p: &Project) -> Vec<String> {
+    let log = std::fs::read_to_string(p.path().join("calls.log")).unwrap_or_default();
+    let mut calls: Vec<String> = log.lines().map(str::to_string).collect();
+    calls.sort();
+    calls
+}
+
+#[test]
+fn adaptive_rounds_across_shards_run_as_waves_and_merge_to_the_report_of_one_machine() {
+    let p = coin_project();
+    let adaptive = ["--adaptive", "--max-samples", "7"];
+    let mut args = vec!["check", "--no-cache"];
+    args.extend(adaptive);
+    let single = p.promptgate(&args).exits(0);
+    let expected = comparable(p.report(&single.output));
+    let stats = &expected["candidates"][0]["suites"][0]["statistics"];
+    assert_eq!(
+        stats["extra_calls"],
+        serde_json::json!({ "confirm": 12, "adaptive": 24 }),
+        "two adaptive rounds on three cases: 3 → 5 → 7 samples per version"
+    );
+    let calls_single = bot_calls(&p);
+    std::fs::remove_file(p.path().join("calls.log")).unwrap();
+
+    // Wave 1: the first samples, each shard confirming its own cases.
+    let mut shards = run_shards_with(&p, 4, &adaptive);
+    let mut waves = 1;
+    let merged = loop {
+        let mut args = vec!["merge"];
+        args.extend(shards.iter().map(String::as_str));
+        let out = p.run(&args);
+        if out.code != 15 {
+            assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+            break out;
+        }
+        waves += 1;
+        assert!(waves <= 3, "two adaptive rounds are two more waves");
+        assert!(
+            out.stdout.contains(&format!(
+                "wave {waves}: 3 cases of suite answer need more samples"
+            )),
+            "{}",
+            out.stdout
+        );
+        let path = out
+            .stdout
+            .lines()
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix("promptgate check --shard I/4 --wave ")
+            })
+            .unwrap()
+            .to_string();
+        let plan: Value = serde_json::from_str(&p.read(&path)).unwrap();
+        assert_eq!(plan["wave"], waves);
+        assert_eq!(plan["samples"].as_array().unwrap().len(), 3);
+        let drawn = run_shards_with(&p, 4, &["--wave", &path]);
+        assert_eq!(
+            drawn.len(),
+            4,
+            "every shard runs every wave, with calls or not"
+        );
+        shards.extend(drawn);
+    };
+    assert_eq!(waves, 3);
+    assert_eq!(comparable(p.report(&merged)), expected);
+    assert_eq!(
+        bot_calls(&p),
+        calls_single,
+        "the shards' waves made exactly the single machine's calls, each once"
+    );
+}
+
+#[test]
+fn waves_that_do_not_fit_are_refused_and_final_gates_on_the_waves_so_far() {
+    let p = coin_project();
+    let adaptive = ["--adaptive", "--max-samples", "7"];
+    let first = run_shards_with(&p, 2, &adaptive);
+    let mut args = vec!["merge"];
+    args.extend(first.iter().map(String::as_str));
+    let out = p.promptgate(&args).exits(15).output;
+    let path = out
+        .stdout
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("promptgate check --shard I/2 --wave ")
+        })
+        .unwrap()
+        .to_string();
+
+    // A wave file is of one check: not of another shard count, nor an altered one.
+    p.promptgate(&["check", "--no-cache", "--shard", "1/3", "--wave", &path])
+        .exits(2)
+        .stderr_has(&["the wave plan is of plan"]);
+    let mut plan: Value = serde_json::from_str(&p.read(&path)).unwrap();
+    plan["samples"][0]["candidate"]["end"] = serde_json::json!(1000);
+    p.write("greedy.json", &plan.to_string());
+    p.promptgate(&[
+        "check",
+        "--no-cache",
+        "--shard",
+        "1/2",
+        "--wave",
+        "greedy.json",
+    ])
+    .exits(2)
+    .stderr_has(&["samples", "at most 7 per version at a time"]);
+    p.write("junk.json", "{ \"wave\": 2 }");
+    p.promptgate(&[
+        "check",
+        "--no-cache",
+        "--shard",
+        "1/2",
+        "--wave",
+        "junk.json",
+    ])
+    .exits(2)
+    .stderr_has(&["junk.json:1:", "not a wave plan"]);
+    p.promptgate(&["check", "--no-cache", "--wave", &path])
+        .exits(2)
+        .stderr_has(&["--shard"]);
+
+    // A wave with a shard missing is refused; a wave drawn from another plan is too.
+    let second = run_shards_with(&p, 2, &["--wave", &path]);
+    let mut args = vec!["merge", &first[0], &first[1], &second[0]];
+    p.promptgate(&args)
+        .exits(2)
+        .stderr_has(&["shard 2/2 of wave 2 of plan", "is missing"]);
+    args.push(&second[1]);
+    let mut wrong = plan.clone();
+    wrong["samples"][0]["candidate"]["start"] = serde_json::json!(0);
+    wrong["samples"][0]["candidate"]["end"] = serde_json::json!(2);
+    p.write("wrong.json", &wrong.to_string());
+    let wrong_shards = run_shards_with(&p, 2, &["--wave", "wrong.json"]);
+    p.promptgate(&[
+        "merge",
+        &first[0],
+        &first[1],
+        &wrong_shards[0],
+        &wrong_shards[1],
+    ])
+    .exits(2)
+    .stderr_has(&["the shards of wave 2 do not hold the samples this merge plans for it"]);
+
+    // --final gates on the waves given: the third wave is never drawn.
+    args.push("--final");
+    let gated = p.promptgate(&args).exits(0);
+    let report = p.report(&gated.output);
+    assert_eq!(
+        report["candidates"][0]["suites"][0]["statistics"]["extra_calls"],
+        serde_json::json!({ "confirm": 12, "adaptive": 12 })
+    );
 }

@@ -9,8 +9,10 @@ mod rounds;
 mod select;
 mod shard;
 mod verdict;
+mod wave;
 
-pub use shard::{MergeOptions, Shard, merge};
+pub use shard::{MergeOptions, MergeResult, NextWave, Shard, merge};
+pub use wave::{WAVE_FILE, WavePlan, WaveSamples};
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -65,6 +67,10 @@ pub struct CheckOptions {
     /// Run only this shard's cases, into a run directory that gates nothing (`merge` gates).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<Shard>,
+    /// With `shard`, draw only this shard's samples of a wave that `merge` planned (an
+    /// adaptive round across shards), with no verdict of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wave: Option<WavePlan>,
     /// A shadow run: the prompt's `shadow` suite on a sample of this production traffic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traffic: Option<TrafficSample>,
@@ -95,6 +101,22 @@ pub enum CheckResult {
     NothingChanged,
     /// `--dry-run`: what the check would spend.
     Estimated(Vec<super::calls::Estimate>),
+    /// A shard's part of a wave (`--wave`): its calls are logged for the next `merge`.
+    Drawn(Box<DrawnWave>),
+}
+
+/// A shard's part of a wave, drawn.
+#[derive(Debug, serde::Serialize)]
+pub struct DrawnWave {
+    /// The wave's number.
+    pub wave: u32,
+    /// The calls drawn.
+    pub calls: usize,
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// 0, or [`exit::INCOMPLETE`](crate::errors::exit::INCOMPLETE) when a call was skipped
+    /// or an interrupt stopped the run (run the shard again).
+    pub exit_code: i32,
 }
 
 /// A finished check.
@@ -120,22 +142,48 @@ pub fn check(
     if let Some(index) = &options.index_file {
         project.store.use_index_file(index)?;
     }
+    let adopted;
+    let options = match &options.wave {
+        Some(wave) => {
+            adopted = wave.options_for(options)?;
+            &adopted
+        }
+        None => options,
+    };
     let (options, earlier) = resumed(&project, options, progress)?;
-    checked(&mut project, &options, earlier, clock, progress)
+    match checked(&mut project, &options, earlier, None, clock, progress)? {
+        Checked::Result(result) => Ok(result),
+        Checked::NextWave { .. } => Err(Error::Internal(
+            "a check outside a merge planned a wave".into(),
+        )),
+    }
+}
+
+/// What [`checked`] came to: a check's result, or in a merge whose shards' logs cannot answer
+/// the next adaptive round, that round as the next wave.
+enum Checked {
+    Result(CheckResult),
+    NextWave {
+        wave: u32,
+        samples: Vec<WaveSamples>,
+        run_dir: PathBuf,
+    },
 }
 
 /// A check with its options settled: `earlier` is what an attempt of the same run logged (a
-/// resumed run, a re-derived one, or the shards a merge gates).
+/// resumed run, a re-derived one, or the shards a merge gates), and `waves` how a merge
+/// samples across them.
 fn checked(
     project: &mut Project,
     options: &CheckOptions,
     earlier: Option<(Manifest, std::collections::HashMap<String, Outcome>)>,
+    waves: Option<rounds::Waves>,
     clock: Instant,
     progress: &mut dyn FnMut(Progress),
-) -> Result<CheckResult> {
-    if options.shard.is_some() && options.adaptive {
+) -> Result<Checked> {
+    if options.wave.is_some() && options.shard.is_none() {
         return Err(Error::Usage(
-            "`--adaptive` samples where a whole suite needs it, which no shard sees; shard without it (each shard still confirms its own cases)".into(),
+            "a wave is drawn by the shards of a check: pass --shard I/N with --wave".into(),
         ));
     }
     if !options.calls.no_cache && !options.calls.from_log {
@@ -157,28 +205,37 @@ fn checked(
         summary
     });
     if specs.is_empty() && options.prompts.is_empty() && !options.all && !options.control {
-        return Ok(CheckResult::NothingChanged);
+        return Ok(Checked::Result(CheckResult::NothingChanged));
     }
+    let max_samples = options.max_samples.unwrap_or(rounds::DEFAULT_MAX_SAMPLES);
     let shard = match options.shard {
         Some(shard) => {
             let plan = shard::fingerprint(project, options, &specs)?;
+            if let Some(wave) = &options.wave {
+                wave.check_for(&plan, shard, max_samples)?;
+            }
             shard::keep(project, shard);
             Some(crate::record::ShardRecord {
                 index: shard.index,
                 total: shard.total,
                 plan,
+                wave: options.wave.as_ref().map_or(1, |w| w.wave),
             })
         }
         None => None,
     };
     let project = &*project;
-    let (mut planned, jobs) = plan::plan(project, options, &specs, progress)?;
+    let (mut planned, mut jobs) = plan::plan(project, options, &specs, progress)?;
+    if let (Some(wave), Some(shard)) = (&options.wave, options.shard) {
+        let draws = wave::draws_of(&planned, wave, shard)?;
+        jobs = rounds::draw_jobs((&planned, &jobs.library), &draws)?.0;
+    }
     if options.calls.batch {
         latency_unmeasured(&planned)?;
     }
     if options.dry_run {
         let estimates = super::calls::estimate(&project.root, &jobs, &options.calls);
-        return Ok(CheckResult::Estimated(estimates));
+        return Ok(Checked::Result(CheckResult::Estimated(estimates)));
     }
     let target = match earlier {
         Some((manifest, resumed)) => RunTarget {
@@ -210,23 +267,44 @@ fn checked(
         run_dir,
         mut interrupted,
     } = execute(target, jobs, &options.calls, progress)?;
+    if let Some(wave) = &options.wave {
+        let skipped = outcomes.iter().any(|o| o.skipped);
+        return Ok(Checked::Result(CheckResult::Drawn(Box::new(DrawnWave {
+            wave: wave.wave,
+            calls: outcomes.len(),
+            run_dir,
+            exit_code: match interrupted || skipped {
+                true => crate::errors::exit::INCOMPLETE,
+                false => crate::errors::exit::PASS,
+            },
+        }))));
+    }
     let sampling = rounds::Sampling {
         confirm: options
             .confirm
             .or(project.config.confirm)
             .unwrap_or(crate::config::DEFAULT_CONFIRM),
-        max_samples: options.max_samples.unwrap_or(rounds::DEFAULT_MAX_SAMPLES),
-        adaptive: options.adaptive,
+        max_samples,
+        // A shard confirms its own cases; the adaptive rounds are the merge's waves.
+        adaptive: options.adaptive && options.shard.is_none(),
     };
     if !interrupted {
-        interrupted |= rounds::sample_more(
+        let sampled = rounds::sample_more(
             &run,
             (&mut planned, &library),
             &mut outcomes,
-            sampling,
+            (sampling, waves),
             &options.calls,
             progress,
         )?;
+        interrupted |= sampled.interrupted;
+        if let Some((wave, samples)) = sampled.next_wave {
+            return Ok(Checked::NextWave {
+                wave,
+                samples,
+                run_dir,
+            });
+        }
     }
     // What an earlier attempt logged is in `outcomes` now; the verdict does not need it twice.
     let RunTarget { manifest, .. } = run;
@@ -246,11 +324,13 @@ fn checked(
     if !options.calls.from_log {
         write_reports(&run_dir, &report, &ReportFormat::ALL)?;
     }
-    Ok(CheckResult::Checked(Box::new(CheckOutcome {
-        report,
-        run_dir,
-        exit_code,
-    })))
+    Ok(Checked::Result(CheckResult::Checked(Box::new(
+        CheckOutcome {
+            report,
+            run_dir,
+            exit_code,
+        },
+    ))))
 }
 
 /// Refuses `--batch` for a suite gated on latency: a batched call has no latency of its own

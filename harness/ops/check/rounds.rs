@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use super::plan::{PlannedCandidate, PlannedSuite, Side};
 use super::verdict::{comparison_of, complete_tallies, evidence, score_cases};
-use crate::errors::Result;
+use super::wave::{Draw, WaveSamples, named};
+use crate::errors::{Error, Result};
 use crate::gate::{self, Noise};
 use crate::ops::Progress;
 use crate::ops::calls::{CallOptions, RunTarget, execute, remaining};
@@ -70,22 +71,67 @@ pub(super) struct Sampling {
     pub(super) adaptive: bool,
 }
 
+/// How a merge samples across shards: the adaptive rounds the shards' logs answer are
+/// replayed, and the first they cannot answer is the next wave.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Waves {
+    /// How many waves of shards the merge was given.
+    pub(super) merged: u32,
+    /// Gate on the waves merged: plan no further wave (`merge --final`).
+    pub(super) last: bool,
+}
+
+/// What the rounds after the first came to.
+pub(super) struct Sampled {
+    /// Whether an interrupt stopped a round.
+    pub(super) interrupted: bool,
+    /// In a merge, the next wave, when the shards' logs cannot answer the next adaptive
+    /// round: its number and its samples.
+    pub(super) next_wave: Option<(u32, Vec<WaveSamples>)>,
+}
+
 /// Before the verdict, confirms the discordant cases; then, with `--adaptive`, samples where it
 /// decides, until no suite is inconclusive, every case that disagrees is at the cap, or the
 /// budget runs out. New outcomes are appended to `outcomes` and their jobs to the suites of
-/// `planned`. Returns whether an interrupt stopped a round.
+/// `planned`. In a merge (`waves`), a round the shards did not draw stops the sampling and is
+/// returned as the next wave.
 pub(super) fn sample_more(
     run: &RunTarget<'_>,
     (planned, library): (&mut [PlannedCandidate<'_>], &Arc<JudgeLibrary>),
     outcomes: &mut Vec<Outcome>,
-    sampling: Sampling,
+    (sampling, waves): (Sampling, Option<Waves>),
     calls: &CallOptions,
     progress: &mut dyn FnMut(Progress),
-) -> Result<bool> {
+) -> Result<Sampled> {
     let mut round = Round::Confirm;
     let mut interrupted = false;
+    let mut adaptive_rounds = 0;
     while !interrupted && !outcomes.iter().any(|o| o.skipped) {
-        let (extra, added) = plan_round((planned, library), outcomes, round, sampling)?;
+        let draws = round_draws(planned, outcomes, round, sampling);
+        let (extra, added) = draw_jobs((planned, library), &draws)?;
+        if round == Round::Adaptive {
+            adaptive_rounds += 1;
+        }
+        let drawn = |key: &String| run.resumed.contains_key(key);
+        if let Some(waves) = waves.filter(|_| round == Round::Adaptive)
+            && !extra.keys.iter().all(drawn)
+        {
+            // Wave 1 drew the first samples and confirmed them; adaptive round r is wave r + 1.
+            let wave = adaptive_rounds + 1;
+            if wave <= waves.merged {
+                return Err(Error::Usage(format!(
+                    "the shards of wave {wave} do not hold the samples this merge plans for it: run each wave's shards from the {} that the merge of the waves before it wrote",
+                    super::wave::WAVE_FILE
+                )));
+            }
+            if waves.last {
+                break;
+            }
+            return Ok(Sampled {
+                interrupted,
+                next_wave: Some((wave, named(planned, &draws))),
+            });
+        }
         if !added.is_empty() {
             let mut calls = calls.clone();
             calls.budget = remaining(calls.budget, outcomes.iter());
@@ -116,61 +162,88 @@ pub(super) fn sample_more(
             Round::Confirm | Round::Adaptive => break,
         };
     }
-    Ok(interrupted)
+    Ok(Sampled {
+        interrupted,
+        next_wave: None,
+    })
 }
 
 /// A new job of a round: the candidate, suite, case and side it samples, and its index among
 /// the round's jobs.
-type Added = (usize, usize, usize, Side, usize);
+pub(super) type Added = (usize, usize, usize, Side, usize);
 
-/// The jobs of one round, for every suite of every candidate.
-fn plan_round(
-    (planned, library): (&[PlannedCandidate<'_>], &Arc<JudgeLibrary>),
+/// The samples one round draws, for every suite of every candidate.
+fn round_draws(
+    planned: &[PlannedCandidate<'_>],
     outcomes: &[Outcome],
     round: Round,
     sampling: Sampling,
-) -> Result<(Jobs, Vec<Added>)> {
+) -> Vec<Draw> {
     let Sampling {
         confirm,
         max_samples,
         ..
     } = sampling;
-    let mut extra = Jobs::judged_by(library.clone());
-    let mut added: Vec<Added> = Vec::new();
+    let mut draws = Vec::new();
     for (c, candidate) in planned.iter().enumerate() {
         for (s, p) in candidate.suites.iter().enumerate() {
             let targets = sampling_round(p, candidate, outcomes, round, (confirm, max_samples));
             for (case, target) in targets {
-                let mut new_jobs: [Vec<usize>; 2] = Default::default();
-                for (side, prepared, indices) in [
-                    (Side::Baseline, &candidate.baseline, &p.baseline[case]),
-                    (Side::Candidate, &candidate.candidate, &p.candidate[case]),
-                ] {
+                let samples = [
+                    (Side::Baseline, &p.baseline[case]),
+                    (Side::Candidate, &p.candidate[case]),
+                ]
+                .map(|(side, indices)| {
                     let have = indices.len() as u32;
-                    // A control run's second side takes sample indices after the first's.
+                    // A control run's second side takes sample numbers after the first's.
                     let offset = if side == Side::Candidate && candidate.spec.control {
                         p.samples.max(max_samples) + confirm
                     } else {
                         0
                     };
-                    let want = target.max(have);
-                    let new = plan_case(
-                        p.suite,
-                        &p.suite.cases[case],
-                        prepared,
-                        &p.provider,
-                        &mut extra,
-                        offset + have..offset + want,
-                    )?;
-                    new_jobs[usize::from(side == Side::Candidate)] = new.clone();
-                    added.extend(new.into_iter().map(|job| (c, s, case, side, job)));
-                }
-                let tier = candidate.candidate.prompt.metadata.governance.risk_tier;
-                let [base, cand] = new_jobs;
-                for pair in base.into_iter().zip(cand) {
-                    extra.pair(&p.suite.cases[case], tier, pair);
-                }
+                    offset + have..offset + target.max(have)
+                });
+                draws.push(Draw {
+                    candidate: c,
+                    suite: s,
+                    case,
+                    samples,
+                });
             }
+        }
+    }
+    draws
+}
+
+/// The jobs of `draws`, each version's samples paired for the pairwise judges.
+pub(super) fn draw_jobs(
+    (planned, library): (&[PlannedCandidate<'_>], &Arc<JudgeLibrary>),
+    draws: &[Draw],
+) -> Result<(Jobs, Vec<Added>)> {
+    let mut extra = Jobs::judged_by(library.clone());
+    let mut added: Vec<Added> = Vec::new();
+    for draw in draws {
+        let candidate = &planned[draw.candidate];
+        let p = &candidate.suites[draw.suite];
+        let case = &p.suite.cases[draw.case];
+        let mut new_jobs: [Vec<usize>; 2] = Default::default();
+        for (side, prepared) in [
+            (Side::Baseline, &candidate.baseline),
+            (Side::Candidate, &candidate.candidate),
+        ] {
+            let at = usize::from(side == Side::Candidate);
+            let samples = draw.samples[at].clone();
+            let new = plan_case(p.suite, case, prepared, &p.provider, &mut extra, samples)?;
+            added.extend(
+                new.iter()
+                    .map(|&job| (draw.candidate, draw.suite, draw.case, side, job)),
+            );
+            new_jobs[at] = new;
+        }
+        let tier = candidate.candidate.prompt.metadata.governance.risk_tier;
+        let [base, cand] = new_jobs;
+        for pair in base.into_iter().zip(cand) {
+            extra.pair(case, tier, pair);
         }
     }
     Ok((extra, added))

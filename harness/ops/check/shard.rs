@@ -8,8 +8,10 @@ use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
+use super::rounds::Waves;
 use super::select::ComparisonSpec;
-use super::{CheckOptions, CheckOutcome, CheckResult};
+use super::wave::WavePlan;
+use super::{CheckOptions, CheckOutcome, CheckResult, Checked};
 use crate::errors::{Error, Result};
 use crate::ids::RunId;
 use crate::ops::plan::Prepared;
@@ -145,6 +147,7 @@ pub(super) fn fingerprint(
         "confirm": options.confirm,
         "max_samples": options.max_samples,
         "control": options.control,
+        "adaptive": options.adaptive,
         "provider": options.calls.provider,
     });
     part(decisive.to_string().as_bytes());
@@ -160,18 +163,42 @@ pub struct MergeOptions {
     /// Gate what the shards present cover, marking the report incomplete (exit 12), rather
     /// than refusing when a shard is missing.
     pub allow_incomplete: bool,
+    /// Gate on the waves merged, planning no further wave even where `--adaptive` would sample
+    /// more (`--final`).
+    pub last_wave: bool,
     /// The caller's environment and command line.
     pub calls: crate::ops::CallOptions,
 }
 
+/// What a merge came to.
+#[derive(Debug)]
+pub enum MergeResult {
+    /// The shards were gated as one check.
+    Gated(CheckOutcome),
+    /// An `--adaptive` check needs another wave of its shards before it can be gated.
+    NextWave(NextWave),
+}
+
+/// The next wave of a sharded `--adaptive` check: every shard draws its part of it with
+/// `check --shard I/N --wave PATH`, and the next merge takes the shards of every wave.
+#[derive(Debug)]
+pub struct NextWave {
+    /// The wave's plan.
+    pub plan: WavePlan,
+    /// Where the plan was written (the merge's run directory).
+    pub path: PathBuf,
+}
+
 /// Merges shard runs: checks that they belong to one plan (this checkout's), that every index
-/// is there once, then gates the union of their calls as one check on this machine would,
-/// writing every report into a run directory of its own. No call is made.
+/// of every wave is there once, then gates the union of their calls as one check on this
+/// machine would, writing every report into a run directory of its own; or, for an
+/// `--adaptive` check whose next round the shards did not draw, writes it as the next wave's
+/// plan. No call is made.
 pub fn merge(
     root: &Path,
     options: &MergeOptions,
     progress: &mut dyn FnMut(Progress),
-) -> Result<CheckOutcome> {
+) -> Result<MergeResult> {
     let clock = Instant::now();
     if options.dirs.is_empty() {
         return Err(Error::Usage(
@@ -193,7 +220,7 @@ pub fn merge(
         })
     };
     let plan = place(&shards[0].0, &first)?;
-    let mut seen: HashMap<u32, &Path> = HashMap::new();
+    let mut seen: HashMap<(u32, u32), &Path> = HashMap::new();
     for (dir, manifest) in &shards {
         let shard = place(dir, manifest)?;
         if shard.plan != plan.plan || shard.total != plan.total {
@@ -208,19 +235,20 @@ pub fn merge(
                 plan.total
             )));
         }
-        if let Some(other) = seen.insert(shard.index, dir) {
+        if let Some(other) = seen.insert((shard.wave, shard.index), dir) {
             return Err(Error::Usage(format!(
-                "shard {}/{} is given twice: {} and {}",
-                shard.index,
-                shard.total,
+                "shard {} is given twice: {} and {}",
+                place_name(shard.wave, shard.index, shard.total),
                 other.display(),
                 dir.display()
             )));
         }
     }
-    let missing: Vec<String> = (1..=plan.total)
-        .filter(|i| !seen.contains_key(i))
-        .map(|i| format!("{i}/{}", plan.total))
+    let waves = seen.keys().map(|&(wave, _)| wave).max().unwrap_or(1);
+    let missing: Vec<String> = (1..=waves)
+        .flat_map(|wave| (1..=plan.total).map(move |index| (wave, index)))
+        .filter(|key| !seen.contains_key(key))
+        .map(|(wave, index)| place_name(wave, index, plan.total))
         .collect();
     if !missing.is_empty() && !options.allow_incomplete {
         return Err(Error::Usage(format!(
@@ -229,19 +257,25 @@ pub fn merge(
             plan.plan
         )));
     }
+    // The check's options, as the first wave's shards stored them.
+    let (first_dir, first) = shards
+        .iter()
+        .find(|(_, m)| m.shard.as_ref().is_some_and(|s| s.wave == 1))
+        .unwrap_or(&shards[0]);
     let stored = first.resume.clone().ok_or_else(|| {
         Error::Usage(format!(
             "{} has no stored check options",
-            shards[0].0.display()
+            first_dir.display()
         ))
     })?;
-    let mut check: CheckOptions = serde_json::from_value(stored).map_err(|e| {
+    let mut check: CheckOptions = serde_json::from_value(stored.clone()).map_err(|e| {
         Error::Usage(format!(
             "{} was written by another version of promptgate: {e}",
-            shards[0].0.display()
+            first_dir.display()
         ))
     })?;
     check.shard = None;
+    check.wave = None;
     check.calls.env = options.calls.env.clone();
     check.calls.command = options.calls.command.clone();
     check.calls.from_log = true;
@@ -276,9 +310,22 @@ pub fn merge(
     }
     run_dir.finish()?;
     let earlier = Some((manifest, logged));
-    let outcome = match super::checked(&mut project, &check, earlier, clock, progress)? {
-        CheckResult::Checked(outcome) => outcome,
-        _ => return Err(Error::Internal("a merge planned nothing".into())),
+    let waves = check.adaptive.then_some(Waves {
+        merged: waves,
+        last: options.last_wave,
+    });
+    let outcome = match super::checked(&mut project, &check, earlier, waves, clock, progress)? {
+        Checked::Result(CheckResult::Checked(outcome)) => outcome,
+        Checked::NextWave {
+            wave,
+            samples,
+            run_dir,
+        } => {
+            let next = WavePlan::new((plan.plan, plan.total, stored), wave, samples);
+            let path = next.write(&run_dir)?;
+            return Ok(MergeResult::NextWave(NextWave { plan: next, path }));
+        }
+        Checked::Result(_) => return Err(Error::Internal("a merge planned nothing".into())),
     };
     let mut outcome = *outcome;
     if !missing.is_empty() {
@@ -287,7 +334,15 @@ pub fn merge(
         outcome.exit_code = crate::errors::exit::INCOMPLETE;
     }
     write_reports(&outcome.run_dir, &outcome.report, &ReportFormat::ALL)?;
-    Ok(outcome)
+    Ok(MergeResult::Gated(outcome))
+}
+
+/// How a shard is named in a merge's messages: `I/N`, and past the first wave, its wave.
+fn place_name(wave: u32, index: u32, total: u32) -> String {
+    match wave {
+        1 => format!("{index}/{total}"),
+        _ => format!("{index}/{total} of wave {wave}"),
+    }
 }
 
 #[cfg(test)]
