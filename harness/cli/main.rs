@@ -15,6 +15,12 @@ use promptgate::report::visible;
 
 use args::{Args, CacheCommand, Command, HookCommand, ModelCommand};
 
+/// mimalloc rather than the system's: with glibc, each thread that allocates (the runner's,
+/// the scorer's) keeps an arena of its own, and a 100,000-case check peaked 70 MB above what it
+/// held.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // `--version` names the build and the local model it pins; `-V` the build alone.
     let long_version = format!("{}\nlocal model: {}", promptgate::BUILD, ops::model_pin());

@@ -48,7 +48,7 @@ pub(super) fn write_reports(
                 crate::files::write_atomic_with(&path, |w| report::write_html(report, w))?
             }
             ReportFormat::Junit => {
-                crate::files::write_atomic(&path, report::render_junit(report).as_bytes())?
+                crate::files::write_atomic_with(&path, |w| report::write_junit(report, w))?
             }
             ReportFormat::Markdown => {
                 crate::files::write_atomic(&path, report::summary_markdown(report).as_bytes())?

@@ -16,7 +16,7 @@ use crate::store::Version;
 
 pub(crate) use html::write_html;
 pub use html::{MAX_OUTPUT_CHARS, escape as escape_html, render_html};
-pub use junit::render_junit;
+pub(crate) use junit::write_junit;
 pub use markdown::summary_markdown;
 pub use terminal::{Detail, check_summary, paint, run_summary};
 

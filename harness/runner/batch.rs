@@ -95,20 +95,16 @@ impl<'w> Wave<'w> {
 /// for every job of the group as it is known) and the groups to make as direct calls.
 struct Sink<'s> {
     groups: &'s [Group],
-    outcomes: Vec<Option<Outcome>>,
+    /// Whether each group's outcome was reported.
+    reported: Vec<bool>,
     direct: Vec<usize>,
     on_event: &'s mut dyn FnMut(Event<'_>),
 }
 
 impl Sink<'_> {
     fn report(&mut self, g: usize, outcome: Outcome) {
-        for &index in &self.groups[g].jobs {
-            (self.on_event)(Event::Finished {
-                index,
-                outcome: &outcome,
-            });
-        }
-        self.outcomes[g] = Some(outcome);
+        self.reported[g] = true;
+        finish_group(&self.groups[g], outcome, self.on_event);
     }
 
     /// Reports every group of `groups` skipped, for `why`.
@@ -123,18 +119,34 @@ impl Sink<'_> {
     }
 }
 
-/// Runs `jobs` (whose content keys are `keys`) through their providers' batch APIs and returns
-/// their outcomes in job order, reporting each as it is known; `earlier` are the batches an
-/// earlier attempt of the run submitted. Every job's provider must have a batch API.
+/// Reports `outcome` as every job of `group`'s (identical requests, sent once).
+fn finish_group(group: &Group, outcome: Outcome, on_event: &mut dyn FnMut(Event<'_>)) {
+    if let Some((&last, others)) = group.jobs.split_last() {
+        for &index in others {
+            on_event(Event::Finished {
+                index,
+                outcome: outcome.clone(),
+            });
+        }
+        on_event(Event::Finished {
+            index: last,
+            outcome,
+        });
+    }
+}
+
+/// Runs `jobs` (whose content keys are `keys`) through their providers' batch APIs, handing
+/// each job's outcome to `on_event` as it is known, as [`super::run`] does; `earlier` are the
+/// batches an earlier attempt of the run submitted. Every job's provider must have a batch API.
 pub(crate) fn run(
     jobs: Vec<Job>,
     keys: &[String],
     earlier: &[Submission],
     options: RunnerOptions,
     mut on_event: impl FnMut(Event<'_>),
-) -> Result<Vec<Outcome>> {
+) -> Result<()> {
     if jobs.is_empty() {
-        return Ok(Vec::new());
+        return Ok(());
     }
     let wave = Wave::new(&jobs, keys);
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -144,7 +156,7 @@ pub(crate) fn run(
     let budget = Budget::new(options.budget);
     let mut sink = Sink {
         groups: &wave.groups,
-        outcomes: (0..wave.groups.len()).map(|_| None).collect(),
+        reported: vec![false; wave.groups.len()],
         direct: Vec::new(),
         on_event: &mut on_event,
     };
@@ -161,34 +173,34 @@ pub(crate) fn run(
     });
     drop(runtime);
     let Sink {
-        mut outcomes,
+        mut reported,
         direct,
         ..
     } = sink;
+    for &g in &direct {
+        reported[g] = true;
+    }
     if !direct.is_empty() {
-        let why = "interrupted before the call";
         match interrupted {
-            true => direct
-                .iter()
-                .for_each(|&g| outcomes[g] = Some(Outcome::skipped(why, 0, None))),
-            false => {
-                let made = call_directly(&wave, &direct, budget.left(), options, &mut on_event)?;
-                for (g, outcome) in direct.into_iter().zip(made) {
-                    outcomes[g] = Some(outcome);
+            true => {
+                let why = "interrupted before the call";
+                for &g in &direct {
+                    finish_group(
+                        &wave.groups[g],
+                        Outcome::skipped(why, 0, None),
+                        &mut on_event,
+                    );
                 }
             }
+            false => call_directly(&wave, &direct, budget.left(), options, &mut on_event)?,
         }
     }
-    // Every group has its outcome now (one an interrupt left unreported is skipped), and every
-    // job is its group's.
-    let outcomes: Vec<Outcome> = outcomes
-        .into_iter()
-        .map(|o| o.unwrap_or_else(|| Outcome::skipped("interrupted", 0, None)))
-        .collect();
-    Ok(keys
-        .iter()
-        .map(|key| outcomes[wave.group_of[key.as_str()]].clone())
-        .collect())
+    // A group an interrupt left unreported is skipped.
+    for (g, _) in reported.iter().enumerate().filter(|(_, done)| !**done) {
+        let skipped = Outcome::skipped("interrupted", 0, None);
+        finish_group(&wave.groups[g], skipped, &mut on_event);
+    }
+    Ok(())
 }
 
 /// Submits the groups `new` (within the budget), split into batches at each provider's
@@ -359,7 +371,7 @@ fn call_directly(
     budget: crate::runner::BudgetLimits,
     options: RunnerOptions,
     on_event: &mut dyn FnMut(Event<'_>),
-) -> Result<Vec<Outcome>> {
+) -> Result<()> {
     on_event(Event::Note(format!(
         "{} requests did not run in their batch (expired, cancelled or failed for now); calling them directly",
         direct.len()
@@ -378,12 +390,7 @@ fn call_directly(
     let options = RunnerOptions { budget, ..options };
     super::run(jobs, options, |event| match event {
         Event::Finished { index, outcome } => {
-            for &job in &wave.groups[direct[index]].jobs {
-                on_event(Event::Finished {
-                    index: job,
-                    outcome,
-                });
-            }
+            finish_group(&wave.groups[direct[index]], outcome, on_event);
         }
         other => on_event(other),
     })

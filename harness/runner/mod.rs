@@ -42,7 +42,7 @@ pub(crate) struct Outcome {
     /// The completion, or the last error after retries; recorded as `{"completion": ...}` or
     /// `{"error": ...}`.
     #[serde(with = "completion_or_error")]
-    pub result: Result<Completion, ProviderError>,
+    pub result: Result<Box<Completion>, Box<ProviderError>>,
     /// Wall time of the final attempt in milliseconds.
     pub latency_ms: u64,
     /// Attempts made (1 when the first succeeded).
@@ -79,7 +79,7 @@ impl Outcome {
         cost: Option<f64>,
     ) -> Self {
         Self {
-            result,
+            result: result.map(Box::new).map_err(Box::new),
             latency_ms,
             attempts,
             cost,
@@ -125,12 +125,13 @@ impl Default for RunnerOptions {
 /// Something the caller may want to show or record while the calls run.
 #[derive(Debug)]
 pub(crate) enum Event<'a> {
-    /// A job finished (or was skipped).
+    /// A job finished (or was skipped): reported exactly once per job, with its outcome, which
+    /// the runner keeps no copy of.
     Finished {
         /// Its index in the jobs given to [`run`].
         index: usize,
         /// What became of it.
-        outcome: &'a Outcome,
+        outcome: Outcome,
     },
     /// A call failed transiently and will be tried again.
     Retrying,
@@ -193,16 +194,17 @@ enum Message {
 /// lanes to wait side by side.
 const MIN_WINDOW: usize = 1024;
 
-/// Runs every job and returns their outcomes in job order. `on_event` is called on the calling
-/// thread as jobs finish (in completion order) and when an interrupt arrives. Jobs that the
-/// budget or an interrupt stopped come back as [`Outcome::skipped`].
+/// Runs every job, handing each one's outcome to `on_event` ([`Event::Finished`]) on the
+/// calling thread as it finishes (in completion order); also reports retries and interrupts.
+/// Jobs that the budget or an interrupt stopped are reported as [`Outcome::skipped`]. The
+/// runner holds no outcome itself: the caller keeps what it needs.
 pub(crate) fn run(
     jobs: Vec<Job>,
     options: RunnerOptions,
     mut on_event: impl FnMut(Event<'_>),
-) -> Result<Vec<Outcome>> {
+) -> Result<()> {
     if jobs.is_empty() {
-        return Ok(Vec::new());
+        return Ok(());
     }
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
@@ -212,8 +214,7 @@ pub(crate) fn run(
         .enable_all()
         .build()
         .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
-    let total = jobs.len();
-    let mut outcomes: Vec<Option<Outcome>> = vec![None; total];
+    let mut finished = vec![false; jobs.len()];
     let interrupted = runtime.block_on(async {
         let (stop_tx, stop_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
@@ -271,8 +272,8 @@ pub(crate) fn run(
             tokio::select! {
                 message = rx.recv() => match message {
                     Some(Message::Done(index, outcome)) => {
-                        on_event(Event::Finished { index, outcome: &outcome });
-                        outcomes[index] = Some(*outcome);
+                        finished[index] = true;
+                        on_event(Event::Finished { index, outcome: *outcome });
                         refill(&mut tasks, 1);
                     }
                     Some(Message::Retrying) => on_event(Event::Retrying),
@@ -303,19 +304,18 @@ pub(crate) fn run(
     });
     // A local model's blocking computation may still be running after an abort; do not wait.
     runtime.shutdown_background();
-    Ok(outcomes
-        .into_iter()
-        .map(|o| {
-            o.unwrap_or_else(|| {
-                let why = if interrupted {
-                    "interrupted while the call was in flight"
-                } else {
-                    "the call did not report an outcome"
-                };
-                Outcome::skipped(why, 0, None)
-            })
-        })
-        .collect())
+    let why = if interrupted {
+        "interrupted while the call was in flight"
+    } else {
+        "the call did not report an outcome"
+    };
+    for (index, _) in finished.iter().enumerate().filter(|(_, done)| !**done) {
+        on_event(Event::Finished {
+            index,
+            outcome: Outcome::skipped(why, 0, None),
+        });
+    }
+    Ok(())
 }
 
 async fn sleep_until(at: Option<Instant>) {
@@ -547,7 +547,7 @@ mod completion_or_error {
     }
 
     pub(super) fn serialize<S: Serializer>(
-        result: &Result<Completion, ProviderError>,
+        result: &Result<Box<Completion>, Box<ProviderError>>,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
         match result {
@@ -558,9 +558,9 @@ mod completion_or_error {
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
-    ) -> Result<Result<Completion, ProviderError>, D::Error> {
+    ) -> Result<Result<Box<Completion>, Box<ProviderError>>, D::Error> {
         Ok(
-            match Repr::<Completion, ProviderError>::deserialize(deserializer)? {
+            match Repr::<Box<Completion>, Box<ProviderError>>::deserialize(deserializer)? {
                 Repr::Completion(c) => Ok(c),
                 Repr::Error(e) => Err(e),
             },
@@ -657,14 +657,33 @@ mod tests {
             concurrency: 1,
             ..RunnerOptions::default()
         };
-        let outcomes = run(jobs(&provider, &["hi", "refuse"], quick()), options, |e| {
+        let outcomes = run_all(jobs(&provider, &["hi", "refuse"], quick()), options, |e| {
             retries += usize::from(matches!(e, Event::Retrying));
-        })
-        .unwrap();
+        });
         assert_eq!(outcomes[0].result.as_ref().unwrap().text, "echo hi");
         assert_eq!((outcomes[0].attempts, retries), (2, 1));
         assert_eq!(outcomes[1].result.as_ref().unwrap_err().message, "refused");
         assert_eq!(outcomes[1].attempts, 1);
+    }
+
+    /// Runs `jobs` and returns their outcomes in job order, each reported once.
+    fn run_all(
+        jobs: Vec<Job>,
+        options: RunnerOptions,
+        mut on_event: impl FnMut(&Event<'_>),
+    ) -> Vec<Outcome> {
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; jobs.len()];
+        run(jobs, options, |event| {
+            on_event(&event);
+            if let Event::Finished { index, outcome } = event {
+                assert!(
+                    outcomes[index].replace(outcome).is_none(),
+                    "job {index} twice"
+                );
+            }
+        })
+        .unwrap();
+        outcomes.into_iter().map(Option::unwrap).collect()
     }
 
     #[test]
@@ -675,7 +694,7 @@ mod tests {
             concurrency: 3,
             ..RunnerOptions::default()
         };
-        let outcomes = run(jobs(&provider, &texts, quick()), options, |_| {}).unwrap();
+        let outcomes = run_all(jobs(&provider, &texts, quick()), options, |_| {});
         assert!(outcomes.iter().all(|o| o.result.is_ok()));
         let most = provider.most_in_flight.load(Ordering::SeqCst);
         assert!(
@@ -693,10 +712,9 @@ mod tests {
             ..RunnerOptions::default()
         };
         let mut finished = 0;
-        let outcomes = run(jobs(&provider, &texts, quick()), options, |e| {
+        let outcomes = run_all(jobs(&provider, &texts, quick()), options, |e| {
             finished += usize::from(matches!(e, Event::Finished { .. }));
-        })
-        .unwrap();
+        });
         assert_eq!(outcomes.len(), texts.len());
         assert_eq!(finished, texts.len());
         assert!(outcomes.iter().all(|o| o.result.is_ok()));
@@ -714,12 +732,11 @@ mod tests {
             ..RunnerOptions::default()
         };
         let mut finished = Vec::new();
-        let outcomes = run(jobs(&provider, &["a"; 5], quick()), options, |e| {
+        let outcomes = run_all(jobs(&provider, &["a"; 5], quick()), options, |e| {
             if let Event::Finished { index, .. } = e {
-                finished.push(index);
+                finished.push(*index);
             }
-        })
-        .unwrap();
+        });
         assert_eq!(provider.calls.load(Ordering::SeqCst), 2);
         assert_eq!(outcomes.iter().filter(|o| o.skipped).count(), 3);
         finished.sort_unstable();

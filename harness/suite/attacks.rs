@@ -360,11 +360,11 @@ impl<'d> AttackSuite<'d> {
             expected: None,
             assertions: v.assertions.to_vec(),
             location: v.location.clone(),
-            attack: Some(Attack {
+            attack: Some(Box::new(Attack {
                 category: v.category.to_string(),
                 plant: v.plant.line(&canary),
                 canary,
-            }),
+            })),
             history: Vec::new(),
             script,
         }

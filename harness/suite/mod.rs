@@ -88,8 +88,9 @@ pub struct Case {
     pub assertions: Vec<Assertion>,
     /// Where the case is written.
     pub location: Location,
-    /// The attack, in an adversarial suite: its category, canary and planted secret.
-    pub attack: Option<Attack>,
+    /// The attack, in an adversarial suite: its category, canary and planted secret (boxed:
+    /// most cases have none).
+    pub attack: Option<Box<Attack>>,
     /// Earlier turns, sent as they are after the prompt's messages (Dotprompt's history).
     pub history: Vec<crate::artifact::Message>,
     /// The conversation's script, when the case is a conversation (`turns` or `results`):
@@ -781,7 +782,7 @@ impl Suite {
             cases.push(Case {
                 id,
                 description: raw_case.description,
-                vars: raw_case.vars,
+                vars: compact(raw_case.vars),
                 expected: raw_case.expected,
                 assertions,
                 location,
@@ -790,6 +791,8 @@ impl Suite {
                 script: script.map(std::sync::Arc::new),
             });
         }
+        // Cases are held for the whole run: without the room their vector grew into.
+        cases.shrink_to_fit();
         let mut seen = std::collections::HashSet::new();
         for case in &cases {
             if case.attack.is_none()
@@ -920,6 +923,12 @@ fn collect_yaml(dir: &Path, shown: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// `vars` in a map of its own size: a parsed map keeps the room it grew into, once per case
+/// for as long as the run lasts.
+fn compact(vars: Map<String, Value>) -> Map<String, Value> {
+    vars.into_iter().collect()
+}
+
 fn load_jsonl(
     root: &Path,
     file: &Path,
@@ -971,7 +980,7 @@ fn load_jsonl(
         cases.push(Case {
             id,
             description: raw.description,
-            vars: raw.vars,
+            vars: compact(raw.vars),
             expected: raw.expected,
             assertions,
             location,

@@ -79,7 +79,7 @@ impl Driving {
             }
         });
         Outcome {
-            result,
+            result: result.map(Box::new),
             latency_ms: steps.iter().map(|o| o.latency_ms).sum(),
             attempts: steps.iter().map(|o| o.attempts).sum(),
             cost,

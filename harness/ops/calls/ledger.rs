@@ -13,9 +13,15 @@ use crate::record::{CallRecord, RunDir};
 use crate::runner::batch::Submission;
 use crate::runner::{self, Event, Outcome, RunnerOptions};
 
-/// What the results log records of a call besides its outcome: the provider's fingerprint,
-/// the request key, the effective parameters and the sample index.
-type CallMeta = (String, String, crate::config::EffectiveParams, u32);
+/// What the results log records of a call besides its outcome: the provider's fingerprint
+/// (one shared copy per provider), the request key, the effective parameters and the sample
+/// index.
+type CallMeta = (
+    std::sync::Arc<str>,
+    String,
+    crate::config::EffectiveParams,
+    u32,
+);
 
 /// Where the outcomes of a wave go as they arrive: the run's results log, the response cache,
 /// the progress counts, and the outcome of each job.
@@ -26,6 +32,7 @@ pub(super) struct Ledger<'r> {
     /// Calls logged by earlier waves, so every call has its own number in the log.
     logged: usize,
     meta: Vec<CallMeta>,
+    /// Each job's outcome once known.
     outcomes: Vec<Option<Outcome>>,
     resumed: &'r HashMap<String, Outcome>,
     /// The batches an earlier attempt of the run submitted (`--batch`).
@@ -56,10 +63,12 @@ impl Calls for Ledger<'_> {
         if let Some(e) = self.tally.write_error.take() {
             return Err(e);
         }
+        // The runner reports every job; one it did not is skipped, so the run is incomplete.
+        // (A map over the same vector, so the outcomes take the slots' place.)
         let outcomes = std::mem::take(&mut self.outcomes)
             .into_iter()
-            .map(|o| o.ok_or_else(|| Error::Internal("a planned call has no outcome".into())))
-            .collect::<Result<Vec<_>>>()?;
+            .map(|o| o.unwrap_or_else(|| Outcome::skipped("the call reported no outcome", 0, None)))
+            .collect();
         Ok((outcomes, interrupted))
     }
 
@@ -126,51 +135,66 @@ impl<'r> Ledger<'r> {
     }
 
     /// Answers the jobs an earlier attempt of the run logged and those the cache holds; returns
-    /// the others.
+    /// the others, in the vector they came in (a second vector of 200,000 jobs is not small).
     fn answer_known(
         &mut self,
-        planned: Vec<runner::Job>,
+        mut planned: Vec<runner::Job>,
         keys: Vec<String>,
         progress: &mut dyn FnMut(Progress),
     ) -> Pending {
-        let mut pending = Pending {
-            jobs: Vec::new(),
-            origin: Vec::new(),
-        };
-        for (index, (job, key)) in planned.into_iter().zip(keys).enumerate() {
+        let mut origin = Vec::new();
+        let mut keys = keys.into_iter();
+        let mut index = 0;
+        let mut fingerprint: std::sync::Arc<str> = std::sync::Arc::from("");
+        planned.retain(|job| {
+            let key = keys.next().unwrap_or_default();
+            let this = index;
+            index += 1;
+            if *fingerprint != *job.provider.fingerprint() {
+                fingerprint = job.provider.fingerprint().into();
+            }
             self.meta.push((
-                job.provider.fingerprint().to_string(),
+                fingerprint.clone(),
                 key,
                 job.request.params,
                 job.request.sample,
             ));
-            if let Some(outcome) = self.resumed.get(&self.meta[index].1) {
+            let key = &self.meta[this].1;
+            if let Some(outcome) = self.resumed.get(key) {
                 self.tally.count(outcome, progress);
-                self.outcomes[index] = Some(outcome.clone());
-                continue;
+                self.outcomes[this] = Some(outcome.clone());
+                return false;
             }
             let cacheable = job.provider.cacheable();
             let hit = self
                 .cache
                 .as_ref()
                 .filter(|_| cacheable)
-                .and_then(|c| c.get(&self.meta[index].1));
+                .and_then(|c| c.get(key));
             match hit {
                 Some(entry) => {
                     let outcome = Outcome {
                         cached: true,
                         ..Outcome::finished(Ok(entry.completion), entry.latency_ms, 0, entry.cost)
                     };
-                    self.log(index, &outcome, progress);
-                    self.outcomes[index] = Some(outcome);
+                    self.log(this, &outcome, progress);
+                    self.outcomes[this] = Some(outcome);
+                    false
                 }
                 None => {
-                    pending.origin.push((index, cacheable));
-                    pending.jobs.push(job);
+                    origin.push((this, cacheable));
+                    true
                 }
             }
+        });
+        // A rerun answered from the cache keeps none of the jobs' room.
+        if planned.len() < planned.capacity() / 2 {
+            planned.shrink_to_fit();
         }
-        pending
+        Pending {
+            jobs: planned,
+            origin,
+        }
     }
 
     /// Makes the pending calls, logging and caching each as it finishes. Returns whether an
@@ -205,7 +229,8 @@ impl<'r> Ledger<'r> {
                 outcome,
             } => {
                 let (index, cacheable) = origin[position];
-                self.finished(index, cacheable, outcome, progress);
+                self.finished(index, cacheable, &outcome, progress);
+                self.outcomes[index] = Some(outcome);
             }
             Event::Retrying => {
                 self.tally.retries += 1;
@@ -235,20 +260,11 @@ impl<'r> Ledger<'r> {
             }
         }
         };
-        let ran = match options.batch {
+        match options.batch {
             false => runner::run(jobs, runner_options, on_event)?,
             true => runner::batch::run(jobs, &keys, &submissions, runner_options, on_event)?,
-        };
-        self.submissions = submissions;
-        if ran.len() == self.outcomes.len() {
-            // Every call of the wave was made (nothing cached): the runner's outcomes are the
-            // wave's, in order, and take their place without a second vector of them.
-            self.outcomes = ran.into_iter().map(Some).collect();
-        } else {
-            for ((index, _), outcome) in origin.into_iter().zip(ran) {
-                self.outcomes[index] = Some(outcome);
-            }
         }
+        self.submissions = submissions;
         Ok(interrupted)
     }
 
@@ -282,7 +298,7 @@ impl<'r> Ledger<'r> {
         let (provider, key, params, sample) = &self.meta[index];
         let record = CallRecord {
             call: self.logged + index,
-            provider: provider.clone(),
+            provider: provider.to_string(),
             key: key.clone(),
             params: *params,
             sample: *sample,

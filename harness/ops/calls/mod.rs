@@ -250,8 +250,16 @@ pub(super) fn execute(
         providers,
         conversations,
         judges,
+        index,
         ..
     } = jobs;
+    // The identities found the duplicates; the calls do not need them, and labels and provider
+    // names only name cassette entries.
+    drop(index);
+    let (labels, providers) = match options.record {
+        true => (labels, providers),
+        false => (Vec::new(), Vec::new()),
+    };
     let samples: Vec<u32> = planned.iter().map(|j| j.request.sample).collect();
     let mut wave = Wave {
         jobs: planned,
@@ -306,10 +314,10 @@ pub(super) fn execute(
                 if let Some(conversation) = conversation {
                     driving.push(Driving {
                         index,
-                        conversation: conversation.clone(),
+                        conversation: crate::conversation::Conversation::clone(conversation),
                         steps: Vec::new(),
-                        label: labels[index].clone(),
-                        provider: providers[index].clone(),
+                        label: labels.get(index).cloned().unwrap_or_default(),
+                        provider: providers.get(index).cloned().unwrap_or_default(),
                         route: routes[index].clone(),
                         done: false,
                     });
@@ -378,7 +386,10 @@ pub(super) fn execute(
             .filter_map(|(((provider, case), request), outcome)| {
                 let completion = outcome.result.ok()?;
                 Some(crate::provider::cassette::Entry::new(
-                    provider, case, request, completion,
+                    provider,
+                    case,
+                    request,
+                    *completion,
                 ))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -612,7 +623,7 @@ mod tests {
             ..made(50, Some(0.5), 0)
         };
         let failed = Outcome {
-            result: Err(ProviderError::transient("503")),
+            result: Err(Box::new(ProviderError::transient("503"))),
             ..made(0, Some(0.25), 3)
         };
         let outcomes = [

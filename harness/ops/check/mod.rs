@@ -315,6 +315,8 @@ fn checked(
         interrupted,
     };
     let (mut report, mut exit_code) = verdict::judge(project, &planned, &outcomes, run, options);
+    // The report holds what the writers need; the outcomes and the plan are not held with it.
+    drop((outcomes, planned));
     report.traffic = traffic;
     report.readiness = readiness;
     // A shard gates nothing: only an incomplete shard fails, to be run again.

@@ -106,6 +106,13 @@ pub(super) fn plan<'s>(
     }
     let library = JudgeLibrary::load(project, &mut providers, &judged)?;
     let mut jobs = Jobs::judged_by(Arc::new(library));
+    // At most every case's samples on both versions (identical requests make fewer).
+    let most: usize = specs
+        .iter()
+        .flat_map(|spec| suites_for(&project.suites, &spec.prompt, &options.suites))
+        .map(|suite| suite.cases.len() * suite.samples as usize * 2)
+        .sum();
+    jobs.reserve(most);
     let mut planned = Vec::new();
     for spec in specs {
         let baseline = prepare(&spec.prompt, &spec.baseline_rev)?;
