@@ -217,6 +217,16 @@ fn coin_project() -> Project {
     p
 }
 
+/// The wave file a merge that exited 15 tells the `total` shards to draw.
+fn wave_file(stdout: &str, total: u32) -> String {
+    let command = format!("promptgate check --shard I/{total} --wave ");
+    stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(command.as_str()))
+        .unwrap_or_else(|| panic!("no wave file in: {stdout}"))
+        .to_string()
+}
+
 /// The calls the coin bot logged, sorted.
 fn bot_calls(p: &Project) -> Vec<String> {
     let log = std::fs::read_to_string(p.path().join("calls.log")).unwrap_or_default();
@@ -262,15 +272,7 @@ fn adaptive_rounds_across_shards_run_as_waves_and_merge_to_the_report_of_one_mac
             "{}",
             out.stdout
         );
-        let path = out
-            .stdout
-            .lines()
-            .find_map(|l| {
-                l.trim()
-                    .strip_prefix("promptgate check --shard I/4 --wave ")
-            })
-            .unwrap()
-            .to_string();
+        let path = wave_file(&out.stdout, 4);
         let plan: Value = serde_json::from_str(&p.read(&path)).unwrap();
         assert_eq!(plan["wave"], waves);
         assert_eq!(plan["samples"].as_array().unwrap().len(), 3);
@@ -299,15 +301,11 @@ fn waves_that_do_not_fit_are_refused_and_final_gates_on_the_waves_so_far() {
     let mut args = vec!["merge"];
     args.extend(first.iter().map(String::as_str));
     let out = p.promptgate(&args).exits(15).output;
-    let path = out
-        .stdout
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("promptgate check --shard I/2 --wave ")
-        })
-        .unwrap()
-        .to_string();
+    let path = wave_file(&out.stdout, 2);
+    let drawn = |file: &str| {
+        p.promptgate(&["check", "--no-cache", "--shard", "1/2", "--wave", file])
+            .exits(2)
+    };
 
     // A wave file is of one check: not of another shard count, nor an altered one.
     p.promptgate(&["check", "--no-cache", "--shard", "1/3", "--wave", &path])
@@ -316,27 +314,9 @@ fn waves_that_do_not_fit_are_refused_and_final_gates_on_the_waves_so_far() {
     let mut plan: Value = serde_json::from_str(&p.read(&path)).unwrap();
     plan["samples"][0]["candidate"]["end"] = serde_json::json!(1000);
     p.write("greedy.json", &plan.to_string());
-    p.promptgate(&[
-        "check",
-        "--no-cache",
-        "--shard",
-        "1/2",
-        "--wave",
-        "greedy.json",
-    ])
-    .exits(2)
-    .stderr_has(&["samples", "at most 7 per version at a time"]);
+    drawn("greedy.json").stderr_has(&["samples", "at most 7 per version at a time"]);
     p.write("junk.json", "{ \"wave\": 2 }");
-    p.promptgate(&[
-        "check",
-        "--no-cache",
-        "--shard",
-        "1/2",
-        "--wave",
-        "junk.json",
-    ])
-    .exits(2)
-    .stderr_has(&["junk.json:1:", "not a wave plan"]);
+    drawn("junk.json").stderr_has(&["junk.json:1:", "not a wave plan"]);
     p.promptgate(&["check", "--no-cache", "--wave", &path])
         .exits(2)
         .stderr_has(&["--shard"]);

@@ -106,7 +106,8 @@ pub(super) fn plan<'s>(
     }
     let library = JudgeLibrary::load(project, &mut providers, &judged)?;
     let mut jobs = Jobs::judged_by(Arc::new(library));
-    // At most every case's samples on both versions (identical requests make fewer).
+    // Every case's first samples on both versions, as the suites ask (identical requests make
+    // fewer; a risk tier asking for more samples grows the vectors past it).
     let most: usize = specs
         .iter()
         .flat_map(|spec| suites_for(&project.suites, &spec.prompt, &options.suites))
