@@ -61,7 +61,14 @@ struct Check {
     extra: u64,
 }
 
-fn decide(cases: &[CaseTally], noise: Noise, extra: ExtraCalls, seed: u64) -> (Verdict, bool) {
+/// The verdict, whether `--adaptive` samples further, and whether it re-samples the cases that
+/// agree to measure the noise.
+fn decide(
+    cases: &[CaseTally],
+    noise: Noise,
+    extra: ExtraCalls,
+    seed: u64,
+) -> (Verdict, bool, bool) {
     let tolerance = Tolerance {
         max_pass_rate_drop: Some(TOLERANCE),
         ..Tolerance::default()
@@ -98,8 +105,12 @@ fn decide(cases: &[CaseTally], noise: Noise, extra: ExtraCalls, seed: u64) -> (V
         seed,
     })
     .statistics
-    .map_or((Verdict::Pass, false), |s| {
-        (s.decision, gate::wants_more_samples(&s))
+    .map_or((Verdict::Pass, false, false), |s| {
+        (
+            s.decision,
+            gate::wants_more_samples(&s),
+            gate::measures_noise(&s),
+        )
     })
 }
 
@@ -138,9 +149,9 @@ fn simulate(provider: &mut Provider, s: &Scenario, seed: u64) -> Check {
         extra.confirm = sample(&mut cases, round);
     }
     loop {
-        let (verdict, more) = decide(&cases, s.noise, extra, seed);
+        let (verdict, more, measure) = decide(&cases, s.noise, extra, seed);
         let round = if s.adaptive && more && s.noise == Noise::Measured {
-            stats::adaptive_round(&cases, CAP)
+            stats::adaptive_round(&cases, CAP, measure)
         } else {
             Vec::new()
         };
@@ -232,6 +243,26 @@ fn main() {
         row(&label, &scenario, checks, 3);
     }
 
+    // Small suites on a nearly deterministic provider, as `promote` runs them (adaptive).
+    for (n, broken) in [(3, 0), (5, 0), (10, 0), (20, 0), (3, 1), (5, 1), (10, 1)] {
+        let (base, cand) = fixed_answers(n, broken, 0.99);
+        let label = match broken {
+            0 => format!("1% flips, {n} cases, no change, as promote runs it"),
+            _ => format!(
+                "1% flips, {n} cases, 1 broken (−{:.0} points), as promote runs it",
+                100.0 / n as f64
+            ),
+        };
+        let scenario = Scenario {
+            base,
+            cand,
+            noise: Noise::Measured,
+            samples: 1,
+            adaptive: true,
+        };
+        row(&label, &scenario, checks, 13);
+    }
+
     for broken in [0, 5] {
         let (base, cand) = fixed_answers(100, broken, 0.99);
         let label = if broken == 0 {
@@ -258,6 +289,20 @@ fn main() {
     for i in (1..cases).rev() {
         base.swap(i, (setup.next_u64() % (i as u64 + 1)) as usize);
     }
+    // Five noisy cases, no change, as `promote` runs them.
+    let scenario = Scenario {
+        base: base[..5].to_vec(),
+        cand: base[..5].to_vec(),
+        noise: Noise::Measured,
+        samples: 1,
+        adaptive: true,
+    };
+    row(
+        "noisy (0.55–0.98), 5 cases, no change, as promote runs it",
+        &scenario,
+        checks,
+        17,
+    );
     let dropped: Vec<f64> = base.iter().map(|p| (p - 0.05).max(0.0)).collect();
     for (change, cand) in [("no change", &base), ("−5 points", &dropped)] {
         for adaptive in [false, true] {

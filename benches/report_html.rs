@@ -111,6 +111,7 @@ fn report() -> CheckReport {
         traffic: None,
         readiness: Vec::new(),
         candidates: vec![CandidateReport {
+            warnings: Vec::new(),
             label: "support/triage@worktree".into(),
             prompt: PromptName::new("support/triage"),
             baseline: version("HEAD", "Route to billing, bug or account.\n"),

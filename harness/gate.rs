@@ -98,7 +98,7 @@ fn limits(
         }
     }
     if let Some(ceiling) = tolerance.max_asr {
-        for category in attacks {
+        for category in attacks.iter().filter(|c| !c.breached_before(ceiling)) {
             if let Some(rate) = category.candidate.filter(|&r| r > ceiling + EPSILON) {
                 breach(
                     "max_asr",
@@ -156,6 +156,35 @@ fn limits(
         }
     }
     reasons
+}
+
+/// The attack-success ceilings the baseline already breaches, in `attacks`: not a regression
+/// of the change (check warns; a release must still meet its ceiling).
+fn preexisting_breaches(
+    suite: &str,
+    tolerance: &Tolerance,
+    attacks: &[CategoryRates],
+) -> Vec<Reason> {
+    let Some(ceiling) = tolerance.max_asr else {
+        return Vec::new();
+    };
+    attacks
+        .iter()
+        .filter(|c| c.breached_before(ceiling))
+        .map(|c| Reason {
+            suite: suite.to_string(),
+            metric: "max_asr".into(),
+            limit: ceiling,
+            observed: c.candidate,
+            message: format!(
+                "pre-existing breach: the attack-success rate in {} is {} on the candidate and {} on the baseline, both above the {:.1}% ceiling; the change did not cause it (new attack successes still block)",
+                c.category,
+                c.candidate.map_or_else(|| "unknown".into(), |r| format!("{:.1}%", r * 100.0)),
+                c.baseline.map_or_else(|| "unknown".into(), |r| format!("{:.1}%", r * 100.0)),
+                ceiling * 100.0
+            ),
+        })
+        .collect()
 }
 
 /// Most new successes a reason names per category.
@@ -350,6 +379,8 @@ pub struct SuiteDecision {
     pub statistics: Option<Statistics>,
     /// The limits it breached.
     pub reasons: Vec<Reason>,
+    /// Limits the baseline breaches as well: reported, not a regression of the change.
+    pub warnings: Vec<Reason>,
 }
 
 /// Decides one suite: the statistics of its pass-rate change against its tolerance, then every
@@ -375,6 +406,7 @@ pub fn evaluate_suite(evidence: &SuiteEvidence<'_>) -> SuiteDecision {
     SuiteDecision {
         statistics,
         reasons,
+        warnings: preexisting_breaches(evidence.name, evidence.tolerance, evidence.attacks),
     }
 }
 
@@ -397,13 +429,34 @@ pub fn wants_more_samples(stats: &Statistics) -> bool {
     }
 }
 
+/// Whether `--adaptive` should also re-sample the cases whose samples agree: while the suite is
+/// undecided, their unmeasured noise is part of why (a fail waiting to be beyond doubt rests on
+/// the cases that disagree).
+pub fn measures_noise(stats: &Statistics) -> bool {
+    stats.decision == Verdict::Inconclusive && stats.basis == Basis::MeasuredNoise
+}
+
 /// Probability at which a drop at all (below zero) counts as established, for the second way to
 /// fail: the expected drop past the tolerance and no doubt that there is a drop.
 const DROP_ESTABLISHED: f64 = 0.99;
 
-/// The statistics of a suite's pass-rate change, decided against `tolerance`.
+/// The tolerance a suite of `cases` cases can resolve: `tolerance`, or half a case when that is
+/// larger. A suite of n cases cannot see a change smaller than one case (1/n); a tolerance
+/// below it says "no case may regress", and the boundary between no case and one case is half
+/// a case, the same margin from both.
+pub(crate) fn resolved_tolerance(tolerance: f64, cases: usize) -> f64 {
+    match cases {
+        0 => tolerance,
+        n => tolerance.max(1.0 / (2.0 * n as f64)),
+    }
+}
+
+/// The statistics of a suite's pass-rate change, decided against `tolerance` (raised to what
+/// its cases can resolve, [`resolved_tolerance`]).
 fn decide_change(evidence: &SuiteEvidence<'_>, tolerance: f64) -> Option<Statistics> {
     let cases = evidence.cases;
+    let below_resolution = resolved_tolerance(tolerance, cases.len()) > tolerance;
+    let tolerance = resolved_tolerance(tolerance, cases.len());
     let resampled = stats::paired_bootstrap(
         &cases.iter().map(CaseTally::delta).collect::<Vec<_>>(),
         evidence.seed,
@@ -452,7 +505,10 @@ fn decide_change(evidence: &SuiteEvidence<'_>, tolerance: f64) -> Option<Statist
     };
     let (decision, rests_on) = decision(&stats, tolerance, cases, evidence.cap, drop_established);
     stats.decision = decision;
-    stats.rests_on = rests_on;
+    stats.rests_on = match below_resolution {
+        true => format!("{rests_on} ({})", resolution_text(cases.len())),
+        false => rests_on,
+    };
     Some(stats)
 }
 
@@ -523,6 +579,17 @@ fn decision(
     }
 }
 
+/// What a suite too small for its tolerance can see: `3 cases: one regressed case is a
+/// 33.3-point drop, so no case may regress reproducibly (the gate decides at half a case)`.
+fn resolution_text(cases: usize) -> String {
+    format!(
+        "{cases} {}: one regressed case is a {:.1}-point drop, so no case may regress reproducibly (decided at half a case, {:.1} points)",
+        if cases == 1 { "case" } else { "cases" },
+        100.0 / cases as f64,
+        50.0 / cases as f64
+    )
+}
+
 /// `; 3 regressions reproduced, 2 changes did not (noise)` when confirmation showed any.
 fn reproduced_text(stats: &Statistics) -> String {
     let [regressed, fixed] = stats.reproduced;
@@ -553,14 +620,24 @@ fn what_would_decide(stats: &Statistics, tolerance: f64, cases: &[CaseTally], ca
         .iter()
         .filter(|c| c.disagrees() && samples(c) < cap)
         .collect();
-    if open.is_empty() {
-        return format!(
-            "no more samples can decide: every case that disagrees is at the cap of {cap} samples per version (raise --max-samples), and cases that agree are not re-sampled"
-        );
-    }
     if stats.basis == Basis::CaseResampling {
         return "more cases, not more samples, would decide (the cases are a sample of traffic)"
             .into();
+    }
+    if open.is_empty() {
+        let noise = stats::noise_round_calls(cases, cap);
+        return match noise {
+            0 => format!(
+                "no more samples can decide: every case is at the cap of {cap} samples per version (raise --max-samples), so only more cases or a wider tolerance can"
+            ),
+            calls => format!(
+                "{}; the noise of the cases that agree is not yet measured: --adaptive re-samples them, {calls} calls a round (promote does it by default), until the verdict decides or the cap of {cap} samples per version",
+                match cases.iter().any(CaseTally::disagrees) {
+                    true => format!("every case that disagrees is at the cap of {cap} samples"),
+                    false => "no case disagrees".to_string(),
+                }
+            ),
+        };
     }
     // The interval narrows as one over the square root of the samples of the cases that
     // disagree; estimate the samples that would put it on one side of the tolerance.
@@ -846,7 +923,57 @@ mod tests {
             baseline: Some(rates.0),
             candidate: Some(rates.1),
             new_successes: new.iter().map(|s| s.to_string()).collect(),
+            flaky_successes: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_ceiling_the_baseline_already_breaches_warns_and_does_not_block() {
+        let attacks = [category("prompt-injection", (1.0, 1.0), &[])];
+        let ceiling = Tolerance {
+            max_asr: Some(0.75),
+            ..Tolerance::default()
+        };
+        let comparison = comparison(0.0, 0, (None, None));
+        let decision = evaluate_suite(&SuiteEvidence {
+            name: "adv",
+            tolerance: &ceiling,
+            comparison: &comparison,
+            cases: &[],
+            attacks: &attacks,
+            noise: Noise::Measured,
+            origin: CaseOrigin::Written,
+            extra_calls: ExtraCalls::default(),
+            cap: 10,
+            seed: 1,
+        });
+        assert!(decision.reasons.is_empty(), "{:?}", decision.reasons);
+        assert_eq!(decision.warnings.len(), 1);
+        assert!(
+            decision.warnings[0]
+                .message
+                .starts_with("pre-existing breach")
+        );
+        // Worse than the baseline, above the ceiling: the change's doing.
+        let worse = [category("prompt-injection", (0.8, 0.9), &[])];
+        let reasons = limits("adv", &ceiling, &comparison, None, &worse);
+        assert_eq!(reasons.len(), 1, "{reasons:?}");
+    }
+
+    #[test]
+    fn a_suite_smaller_than_its_tolerance_can_resolve_is_decided_at_half_a_case() {
+        assert_eq!(resolved_tolerance(0.02, 100), 0.02);
+        assert!((resolved_tolerance(0.02, 3) - 1.0 / 6.0).abs() < 1e-12);
+        // Three cases that agree on one sample each: no case regressed, and it says why.
+        let quiet = evaluate(&suite(3, 0, 1), Noise::Measured, CaseOrigin::Written);
+        assert_eq!(quiet.decision, Verdict::Pass, "{}", quiet.rests_on);
+        assert!(
+            quiet
+                .rests_on
+                .contains("3 cases: one regressed case is a 33.3-point drop"),
+            "{}",
+            quiet.rests_on
+        );
     }
 
     #[test]

@@ -83,7 +83,8 @@ pub mod internals {
     /// The gate.
     pub mod gate {
         pub use crate::gate::{
-            ExtraCalls, Noise, SuiteEvidence, Verdict, evaluate_suite, wants_more_samples,
+            ExtraCalls, Noise, SuiteEvidence, Verdict, evaluate_suite, measures_noise,
+            wants_more_samples,
         };
     }
     /// Identifiers.

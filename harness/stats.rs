@@ -179,8 +179,9 @@ pub(crate) fn exact_change(cases: &[CaseTally]) -> Option<Change> {
 /// output noise, case by case:
 ///
 /// - a case whose samples disagree (within a version, or between the versions) is as uncertain
-///   as its own samples make it (each version's pass probability from its own passes, with
-///   the Jeffreys prior);
+///   as the sampling of its observed change makes it: p(1 − p)/k per version, with p that
+///   version's pass probability as the fit places it given the case's k samples (so a flip
+///   on a provider that rarely flips weighs less than a flip on one that often does);
 /// - a case whose samples all agree is as uncertain as the noise measured on the whole suite
 ///   makes it (empirical Bayes): the joint distribution of (baseline, candidate) pass
 ///   probability over a grid is fitted by maximum likelihood (EM) to every case's samples,
@@ -257,6 +258,7 @@ pub(crate) fn change_given_noise(cases: &[CaseTally]) -> Option<Change> {
     let (mut mean, mut variance) = (0.0, 0.0);
     for (index, ((_, count), (lb, lc))) in groups.iter().zip(&sides).enumerate() {
         let (mut total, mut first, mut second) = (0.0, 0.0, 0.0);
+        let (mut base, mut cand) = (0.0, 0.0);
         for j in 0..g {
             for l in 0..g {
                 let w = weights[j * g + l] * lb[j] * lc[l];
@@ -264,17 +266,23 @@ pub(crate) fn change_given_noise(cases: &[CaseTally]) -> Option<Change> {
                 total += w;
                 first += w * delta;
                 second += w * delta * delta;
+                base += w * GRID[j];
+                cand += w * GRID[l];
             }
         }
         if total <= 0.0 {
             continue;
         }
         let (case, _) = &groups[index];
-        // A case whose samples disagree is as uncertain as its own samples make it; one whose
-        // samples all agree, as uncertain as the noise fitted on the whole suite makes it.
+        // A case whose samples disagree is as uncertain as the sampling of its observed change
+        // makes it; one whose samples all agree, as uncertain as the noise fitted on the whole
+        // suite makes it.
         let case_variance = if case.disagrees() {
-            own_variance(case.baseline_passed, case.baseline_samples)
-                + own_variance(case.candidate_passed, case.candidate_samples)
+            // The sampling variance of its observed change: each version's pass probability
+            // as the fit places it given the case's samples, over that version's samples.
+            let binomial = |p: f64, samples: u32| p * (1.0 - p) / f64::from(samples.max(1));
+            binomial(base / total, case.baseline_samples)
+                + binomial(cand / total, case.candidate_samples)
         } else {
             let fitted = first / total;
             (second / total - fitted * fitted).max(0.0)
@@ -286,14 +294,6 @@ pub(crate) fn change_given_noise(cases: &[CaseTally]) -> Option<Change> {
         mean: mean / n,
         sd: variance.sqrt() / n,
     })
-}
-
-/// The variance of a pass probability from its own `passed` of `samples` alone: the Jeffreys
-/// posterior, Beta(passed + ½, failed + ½).
-fn own_variance(passed: u32, samples: u32) -> f64 {
-    let a = f64::from(passed) + 0.5;
-    let b = f64::from(samples - passed) + 0.5;
-    a * b / ((a + b).powi(2) * (a + b + 1.0))
 }
 
 /// Samples added per version to each chosen case in one adaptive round.
@@ -314,18 +314,57 @@ pub fn confirmation_round(cases: &[CaseTally], more: u32) -> Vec<(usize, u32)> {
         .collect()
 }
 
+/// Most cases whose samples all agree one adaptive round re-samples to measure the noise: all
+/// of a small suite, a spread of a large one.
+pub(crate) const NOISE_SPREAD: usize = 20;
+
 /// The cases to sample again in an adaptive round, each with the samples per version it should
 /// reach: the cases below `cap` whose samples disagree (within a version or between the
-/// versions) get [`ADAPTIVE_STEP`] more. A case whose samples all agree gets none: more of the
-/// same would not move the verdict.
-pub fn adaptive_round(cases: &[CaseTally], cap: u32) -> Vec<(usize, u32)> {
+/// versions) get [`ADAPTIVE_STEP`] more. With `measure_noise` (the suite is undecided, and the
+/// noise of the cases that agree is part of why), cases whose samples all agree get
+/// [`ADAPTIVE_STEP`] more too: those with the fewest samples, at most [`NOISE_SPREAD`] of them,
+/// spread evenly over the suite. Their samples are what the noise fit learns how often this
+/// provider flips from.
+pub fn adaptive_round(cases: &[CaseTally], cap: u32, measure_noise: bool) -> Vec<(usize, u32)> {
     let samples = |c: &CaseTally| c.baseline_samples.max(c.candidate_samples);
-    cases
+    let step = |c: &CaseTally| (samples(c) + ADAPTIVE_STEP).min(cap);
+    let mut round: Vec<(usize, u32)> = cases
         .iter()
         .enumerate()
         .filter(|(_, c)| samples(c) < cap && c.disagrees())
-        .map(|(i, c)| (i, (samples(c) + ADAPTIVE_STEP).min(cap)))
-        .collect()
+        .map(|(i, c)| (i, step(c)))
+        .collect();
+    if measure_noise {
+        let agreeing: Vec<usize> = (0..cases.len())
+            .filter(|&i| samples(&cases[i]) < cap && !cases[i].disagrees())
+            .collect();
+        if let Some(fewest) = agreeing.iter().map(|&i| samples(&cases[i])).min() {
+            let least: Vec<usize> = agreeing
+                .into_iter()
+                .filter(|&i| samples(&cases[i]) == fewest)
+                .collect();
+            let every = least.len().div_ceil(NOISE_SPREAD);
+            round.extend(
+                least
+                    .into_iter()
+                    .step_by(every)
+                    .map(|i| (i, step(&cases[i]))),
+            );
+            round.sort_unstable();
+        }
+    }
+    round
+}
+
+/// Calls the next noise-measuring round would make: [`ADAPTIVE_STEP`] per version for each
+/// case whose samples agree, below `cap`, up to [`NOISE_SPREAD`] of them; 0 when none is left.
+pub(crate) fn noise_round_calls(cases: &[CaseTally], cap: u32) -> usize {
+    let samples = |c: &CaseTally| c.baseline_samples.max(c.candidate_samples);
+    let open = cases
+        .iter()
+        .filter(|c| samples(c) < cap && !c.disagrees())
+        .count();
+    open.min(NOISE_SPREAD) * 2 * ADAPTIVE_STEP as usize
 }
 
 #[cfg(test)]
@@ -370,11 +409,23 @@ mod tests {
         let agree = tally((3, 3), (3, 3));
         let mixed = tally((3, 3), (2, 3));
         let capped = tally((10, 10), (1, 10));
-        assert_eq!(adaptive_round(&[agree, mixed, capped], 10), vec![(1, 5)]);
-        assert!(
-            adaptive_round(&[agree, capped], 10).is_empty(),
-            "cases that agree get no more samples"
+        assert_eq!(
+            adaptive_round(&[agree, mixed, capped], 10, false),
+            vec![(1, 5)]
         );
+        assert!(
+            adaptive_round(&[agree, capped], 10, false).is_empty(),
+            "cases that agree get no more samples unless the noise needs measuring"
+        );
+        assert_eq!(
+            adaptive_round(&[agree, mixed, capped], 10, true),
+            vec![(0, 5), (1, 5)]
+        );
+        // A large suite: a spread of the agreeing cases with the fewest samples.
+        let many = vec![agree; 100];
+        let spread = adaptive_round(&many, 10, true);
+        assert_eq!(spread.len(), NOISE_SPREAD);
+        assert_eq!(spread[1].0 - spread[0].0, 5);
         assert!(close(mixed.delta(), -1.0 / 3.0, 1e-12));
     }
 

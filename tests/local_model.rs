@@ -102,6 +102,8 @@ fn greedy_generation_is_identical_across_runs_and_threads() {
     }
     // The sample index does not change a greedy answer.
     assert_eq!(complete(messages, GREEDY, 3).text, first.text);
+    // So the gate takes it for what it is: a provider that cannot vary at temperature 0.
+    assert!(model().deterministic(&GREEDY));
 }
 
 #[test]
@@ -120,6 +122,16 @@ fn seeded_sampling_is_reproducible() {
     assert_eq!(sampled(42, 1), sampled(42, 1));
     let distinct: std::collections::BTreeSet<String> =
         (0..4).map(|sample| sampled(42, sample)).collect();
+    let warm = EffectiveParams {
+        temperature: 0.9,
+        top_p: 0.95,
+        max_tokens: 32,
+        seed: 42,
+    };
+    assert!(
+        !model().deterministic(&warm),
+        "above temperature 0 each sample draws its own tokens"
+    );
     assert!(
         distinct.len() > 1,
         "four samples at temperature 0.9 were all identical: {distinct:?}"

@@ -247,6 +247,17 @@ impl JudgeLibrary {
         Ok(library)
     }
 
+    /// Whether every judge the assertions of `suite` name cannot vary (its provider at its
+    /// parameters): a judge-graded assertion is as noisy as its judge.
+    pub(super) fn exact_for(&self, suite: &Suite) -> bool {
+        suite
+            .cases
+            .iter()
+            .flat_map(|case| &case.assertions)
+            .filter_map(|assertion| self.judges.get(assertion.judge()?))
+            .all(|judge| judge.provider.provider.deterministic(&judge.params))
+    }
+
     /// The grading `case` needs on a sample of a prompt of `tier`: one task per judge it
     /// names (pairwise judges only with `against`, the baseline sample's job).
     pub(super) fn tasks(

@@ -233,6 +233,9 @@ fn gate_report(
         prompts: vec![name.to_string()],
         baseline: Some(baseline.to_string()),
         candidates: vec!["HEAD".into()],
+        // A release needs a decision: sample where it decides, and measure the noise of the
+        // cases that agree when that is what leaves the gate undecided.
+        adaptive: true,
         calls: options.calls.clone(),
         ..CheckOptions::default()
     };
@@ -392,12 +395,19 @@ fn gate_of(
             )));
         }
     }
+    // A pre-existing breach is not the change's fault, so a check only warns; but the label
+    // is what production serves, and a release must meet its ceilings.
+    let verdict = match candidate.warnings.is_empty() {
+        true => candidate.verdict,
+        false => Verdict::Fail,
+    };
     Ok(Gate {
-        verdict: candidate.verdict,
+        verdict,
         complete: report.complete,
         reasons: candidate
             .reasons
             .iter()
+            .chain(&candidate.warnings)
             .map(|r| format!("{} ({}): {}", r.metric, r.suite, r.message))
             .collect(),
     })

@@ -14,7 +14,7 @@ use super::{
     BoxFuture, Completion, FinishReason, Provider, ProviderError, Request, Usage,
     approximate_tokens,
 };
-use crate::config::Price;
+use crate::config::{EffectiveParams, Price};
 
 /// Replies with `role: text` lines for each message.
 #[derive(Debug, Default)]
@@ -37,7 +37,7 @@ impl Provider for Echo {
     }
 
     /// The reply is the rendered prompt, whatever the sample.
-    fn deterministic(&self) -> bool {
+    fn deterministic(&self, _params: &EffectiveParams) -> bool {
         true
     }
 

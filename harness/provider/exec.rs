@@ -19,7 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::{
     BoxFuture, Completion, FinishReason, Provider, ProviderError, Request, ToolCall, Usage,
 };
-use crate::config::Price;
+use crate::config::{EffectiveParams, Price};
 
 /// Runs a local command for each call.
 #[derive(Debug)]
@@ -309,7 +309,7 @@ impl Provider for Exec {
         self.price
     }
 
-    fn deterministic(&self) -> bool {
+    fn deterministic(&self, _params: &EffectiveParams) -> bool {
         self.deterministic
     }
 

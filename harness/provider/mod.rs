@@ -258,9 +258,9 @@ pub trait Provider: Send + Sync {
         true
     }
 
-    /// Whether every sample of one request gets the same reply, so an observed change is
-    /// certain and re-sampling it would only spend calls.
-    fn deterministic(&self) -> bool {
+    /// Whether every sample of one request with `params` gets the same reply, so an observed
+    /// change is certain and re-sampling it would only spend calls.
+    fn deterministic(&self, _params: &EffectiveParams) -> bool {
         false
     }
 
@@ -368,8 +368,8 @@ impl Provider for Named {
         self.inner.cacheable()
     }
 
-    fn deterministic(&self) -> bool {
-        self.inner.deterministic()
+    fn deterministic(&self, params: &EffectiveParams) -> bool {
+        self.inner.deterministic(params)
     }
 
     fn default_concurrency(&self) -> usize {

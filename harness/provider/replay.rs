@@ -5,7 +5,7 @@
 //! outputs. A request with no recording fails its case with a message that says how to record it.
 
 use super::{BoxFuture, Completion, Provider, ProviderError, Request};
-use crate::config::Price;
+use crate::config::{EffectiveParams, Price};
 use crate::provider::cassette::Cassette;
 
 /// Replays one provider's cassette.
@@ -36,7 +36,7 @@ impl Provider for Replay {
     }
 
     /// A recording answers every sample of a request as it was recorded.
-    fn deterministic(&self) -> bool {
+    fn deterministic(&self, _params: &EffectiveParams) -> bool {
         true
     }
 

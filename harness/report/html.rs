@@ -401,6 +401,18 @@ fn header(h: &mut String, report: &CheckReport) {
                 .collect();
             format!("<ul class=\"reasons\">{items}</ul>")
         };
+        let warnings: String = c
+            .warnings
+            .iter()
+            .map(|w| {
+                format!(
+                    "<p class=\"warning\">warning, suite <code>{}</code>: {}</p>",
+                    escape(&w.suite),
+                    escape(&w.message)
+                )
+            })
+            .collect();
+        let reasons = reasons + &warnings;
         let version = |v: &crate::store::Version| {
             format!(
                 "<code>{}</code><br><span class=\"meta\">{} · content {}</span>",

@@ -80,6 +80,26 @@ pub fn summary_markdown(report: &CheckReport) -> String {
             })
         })
         .collect();
+    let warnings: Vec<String> = report
+        .candidates
+        .iter()
+        .flat_map(|c| {
+            c.warnings.iter().map(move |w| {
+                format!(
+                    "- **{}**, suite {}: {}",
+                    escape(&c.label),
+                    code(&w.suite),
+                    escape(&w.message)
+                )
+            })
+        })
+        .collect();
+    if !warnings.is_empty() {
+        let _ = writeln!(md, "\n### Warnings\n");
+        for w in warnings {
+            let _ = writeln!(md, "{w}");
+        }
+    }
     if !reasons.is_empty() {
         let _ = writeln!(md, "\n### Why it failed\n");
         for r in reasons {

@@ -108,6 +108,10 @@ pub struct CandidateReport {
     pub verdict: Verdict,
     /// Every breached limit.
     pub reasons: Vec<Reason>,
+    /// Limits the baseline breaches as well (a pre-existing attack-success breach): not a
+    /// regression of the change, so they do not fail a check; a release must still meet them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Reason>,
     /// What an inconclusive verdict does for this prompt's risk tier.
     pub on_inconclusive: crate::config::OnInconclusive,
     /// A control run: the baseline against itself (`check --control`), to measure noise.
@@ -519,6 +523,12 @@ pub fn attack_line(rates: &crate::adversarial::asr::CategoryRates) -> String {
     if !rates.new_successes.is_empty() {
         line.push_str(&format!(" · {} new", rates.new_successes.len()));
     }
+    if !rates.flaky_successes.is_empty() {
+        line.push_str(&format!(
+            " · {} flaky (fell on a sample, resisted on most: noise)",
+            rates.flaky_successes.len()
+        ));
+    }
     if rates.excluded > 0 {
         line.push_str(&format!(" · {} not compared (errors)", rates.excluded));
     }
@@ -626,6 +636,7 @@ pub(crate) mod tests {
                     observed: Some(0.5),
                     message: "pass rate dropped 50.0 points, limit 2.0".into(),
                 }],
+                warnings: Vec::new(),
                 on_inconclusive: crate::config::OnInconclusive::Warn,
                 control: false,
                 suites: vec![SuiteReport {

@@ -50,6 +50,9 @@ pub fn check_summary(report: &CheckReport, run_dir: &str, detail: Detail) -> Str
         for r in &c.reasons {
             let _ = writeln!(out, "  ✗ suite {}: {}", r.suite, r.message);
         }
+        for w in &c.warnings {
+            let _ = writeln!(out, "  ! suite {}: {}", w.suite, w.message);
+        }
         let mut suites: Vec<_> = c.suites.iter().collect();
         suites.sort_by_key(|s| std::cmp::Reverse(c.suite_verdict(s)));
         for s in suites {
@@ -71,8 +74,15 @@ pub fn check_summary(report: &CheckReport, run_dir: &str, detail: Detail) -> Str
                 cmp.fixed,
                 cmp.errors
             );
-            if let Some(stats) = s.statistics.as_ref().filter(|_| detail == Detail::Verbose) {
-                let _ = writeln!(out, "    {}", super::statistics_line(stats));
+            match s.statistics.as_ref() {
+                Some(stats) if detail == Detail::Verbose => {
+                    let _ = writeln!(out, "    {}", super::statistics_line(stats));
+                }
+                // An undecided suite always says why, and what would decide it.
+                Some(stats) if stats.decision == crate::gate::Verdict::Inconclusive => {
+                    let _ = writeln!(out, "    inconclusive: {}", stats.rests_on);
+                }
+                _ => {}
             }
             for rates in &s.attacks {
                 let _ = writeln!(out, "    {}", super::attack_line(rates));

@@ -15,7 +15,8 @@ fn strict() -> String {
 
 /// A model with per-case behaviour, as an exec command: it answers `ok`, except that under a
 /// STRICT system prompt it answers `no` to `broken-*` tickets on every sample, and to
-/// `flaky-*` tickets on sample 0 only (a flip that does not reproduce). Every call is logged.
+/// `flaky-*` tickets on sample 0 only (a flip that does not reproduce), and to `coin-*` tickets
+/// on even samples (half the time, however many samples). Every call is logged.
 const BOT: &str = r#"import json, sys
 req = json.load(sys.stdin)
 text = json.dumps(req["messages"])
@@ -25,6 +26,8 @@ answer = "ok"
 if strict and user.startswith("broken"):
     answer = "no"
 if strict and user.startswith("flaky") and req["sample"] == 0:
+    answer = "no"
+if strict and user.startswith("coin") and req["sample"] % 2 == 0:
     answer = "no"
 with open("calls.log", "a") as log:
     log.write(f"{user} {req['sample']}\n")
@@ -249,6 +252,18 @@ fn promote_refuses_an_inconclusive_gate_unless_the_tier_allows_it() {
     let label = "refs/prompts/support/answer@production";
     let repo = git2::Repository::open(p.path()).unwrap();
     let before = repo.refname_to_id(label).unwrap();
+    // A promotion samples where it decides: the flip does not reproduce, so it is noise.
+    let decided = p.run(&["promote", "support/answer", "--label", "staging"]);
+    assert_eq!(
+        decided.code, 0,
+        "promote samples until the flip is shown to be noise:\n{}\n{}",
+        decided.stdout, decided.stderr
+    );
+    // A case that fails half its samples on a 10-case suite sits at the 5-point resolution:
+    // no number of samples decides it.
+    let coin = suite(&ids(&["coin-0"], 10), 0.02);
+    p.write("suites/answer.yaml", &coin);
+    p.commit("a coin case");
     let out = p.run(&["promote", "support/answer"]);
     assert_eq!(out.code, 11, "{}\n{}", out.stdout, out.stderr);
     assert!(
@@ -275,4 +290,154 @@ fn promote_refuses_an_inconclusive_gate_unless_the_tier_allows_it() {
         before,
         "the label moved"
     );
+}
+
+/// A greeting prompt whose user message is `user`.
+fn greeting(system: &str, user: &str) -> String {
+    format!(
+        "---\ndescription: Greet a customer.\npromptgate.owner: support\ninput:\n  schema:\n    name: string\n---\n{{{{role \"system\"}}}}{system}\n{{{{role \"user\"}}}}{user}\n"
+    )
+}
+
+#[test]
+fn a_three_case_suite_on_a_consistent_api_passes_a_harmless_edit_and_blocks_a_broken_case() {
+    // An OpenAI-compatible API that answers every request the same way (the mock shouts the
+    // user's message back): a provider that could vary, on the standard tier's 2-point
+    // tolerance, with three cases, far fewer than that tolerance can resolve.
+    let mock = crate::mock::Mock::start(vec![]);
+    let p = Project::new();
+    p.write(
+        "promptgate.yaml",
+        &format!(
+            "default_provider: api\nproviders:\n  api: {{ kind: openai, model: m, base_url: \"{}\" }}\n",
+            mock.base_url
+        ),
+    );
+    p.write(
+        "prompts/greet.prompt",
+        &greeting("You are friendly.", "Greet {{name}}."),
+    );
+    let mut suite = String::from("kind: regression\nprompt: greet\ncases:\n");
+    for (i, name) in ["Ada", "Bob", "Cy"].iter().enumerate() {
+        let calm = match i {
+            0 => "\n      - { type: not-contains, value: HURRY }",
+            _ => "",
+        };
+        suite.push_str(&format!(
+            "  - id: c{i}\n    vars: {{ name: {name} }}\n    assert:\n      - {{ type: icontains, value: {name} }}{calm}\n"
+        ));
+    }
+    p.write("suites/greet.yaml", &suite);
+    p.commit("greeting");
+    let approve = || {
+        p.promptgate(&["approve", "greet@HEAD", "--as", "reviewer"])
+            .exits(0);
+    };
+    approve();
+    p.promptgate(&["promote", "greet"]).exits(0);
+
+    // A harmless one-word edit passes, with the resolution said, and is promoted.
+    p.write(
+        "prompts/greet.prompt",
+        &greeting("You are warm.", "Greet {{name}}."),
+    );
+    p.promptgate(&["check", "-v"]).exits(0).stdout_has(&[
+        "verdict: PASS",
+        "3 cases: one regressed case is a 33.3-point drop",
+    ]);
+    p.commit("warmer");
+    approve();
+    p.promptgate(&["promote", "greet"])
+        .exits(0)
+        .stdout_has(&["greet@production v1 → v2 (gate pass)"]);
+
+    // One broken case of three blocks the check and the promotion.
+    p.write(
+        "prompts/greet.prompt",
+        &greeting("You are warm.", "Greet {{name}}, hurry."),
+    );
+    p.promptgate(&["check"])
+        .exits(10)
+        .stdout_has(&["✗ suite greet", "regressed  c0"]);
+    p.commit("hurried");
+    approve();
+    p.promptgate(&["promote", "greet"]).exits(10);
+}
+
+#[test]
+fn a_judge_that_can_vary_makes_an_echo_suite_measured_not_exact() {
+    // The subject is `echo` (it cannot vary), but the judge grading it runs on an API.
+    let mock = crate::mock::Mock::start(vec![]);
+    let p = Project::new();
+    p.write(
+        "promptgate.yaml",
+        &format!(
+            "default_provider: echo\nproviders:\n  api: {{ kind: openai, model: m, base_url: \"{}\" }}\n",
+            mock.base_url
+        ),
+    );
+    p.write(
+        "prompts/judges/shouted.prompt",
+        "---\ndescription: Says whether the reply was shouted.\npromptgate.owner: support\npromptgate.judge: { labels: [pass, fail], provider: api }\ninput:\n  schema:\n    output: string\n---\n{{role \"user\"}}[verbatim]{\"label\": \"pass\", \"reason\": \"fine\"} {{output}}\n",
+    );
+    p.write(
+        "prompts/greet.prompt",
+        &greeting("You are friendly.", "Greet {{name}}."),
+    );
+    p.write(
+        "suites/greet.yaml",
+        "kind: regression\nprompt: greet\ncases:\n  - id: ada\n    vars: { name: Ada }\n    assert:\n      - { type: judge, value: judges/shouted, pass: [pass] }\n",
+    );
+    p.commit("judged greeting");
+    p.write(
+        "prompts/greet.prompt",
+        &greeting("You are warm.", "Greet {{name}}."),
+    );
+    let out = p.run(&["check"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let report = p.report(&out);
+    assert_eq!(
+        report["candidates"][0]["suites"][0]["statistics"]["basis"], "measured-noise",
+        "a suite is exact only if its subject and its judges cannot vary"
+    );
+}
+
+#[test]
+fn the_scaffold_passes_a_harmless_edit_on_an_api_and_fails_a_broken_greeting() {
+    let mock = crate::mock::Mock::start(vec![]);
+    let p = Project::new();
+    std::fs::remove_file(p.path().join("promptgate.yaml")).unwrap();
+    p.promptgate(&["init"]).exits(0);
+    let config = p
+        .read("promptgate.yaml")
+        .replace("default_provider: local", "default_provider: api");
+    let config = config.replace(
+        "  local: { kind: local }",
+        &format!(
+            "  local: {{ kind: local }}\n  api: {{ kind: openai, model: m, base_url: \"{}\" }}",
+            mock.base_url
+        ),
+    );
+    p.write("promptgate.yaml", &config);
+    p.commit("promptgate");
+
+    // A one-word edit: the adversarial suite's ceiling is breached on both versions alike
+    // (the API repeats every attack), which the check reports and does not blame on the edit.
+    let prompt = p.read("prompts/greet.prompt");
+    p.write(
+        "prompts/greet.prompt",
+        &prompt.replace("You are a friendly assistant.", "You are a warm assistant."),
+    );
+    p.promptgate(&["check"])
+        .exits(0)
+        .stdout_has(&["pre-existing breach", "verdict: PASS"]);
+
+    // An edit that loses the customer's name fails.
+    p.write(
+        "prompts/greet.prompt",
+        &prompt.replace("Greet {{name}}.", "Greet the customer."),
+    );
+    p.promptgate(&["check"])
+        .exits(10)
+        .stdout_has(&["✗ suite greet", "verdict: FAIL"]);
 }

@@ -241,13 +241,14 @@ fn adaptive_rounds_across_shards_run_as_waves_and_merge_to_the_report_of_one_mac
     let adaptive = ["--adaptive", "--max-samples", "7"];
     let mut args = vec!["check", "--no-cache"];
     args.extend(adaptive);
-    let single = p.promptgate(&args).exits(0);
+    // Three cases of 24 fail half their samples: a 6.25-point drop, past the 5-point tolerance.
+    let single = p.promptgate(&args).exits(10);
     let expected = comparable(p.report(&single.output));
     let stats = &expected["candidates"][0]["suites"][0]["statistics"];
     assert_eq!(
         stats["extra_calls"],
-        serde_json::json!({ "confirm": 12, "adaptive": 24 }),
-        "two adaptive rounds on three cases: 3 → 5 → 7 samples per version"
+        serde_json::json!({ "confirm": 12, "adaptive": 68 }),
+        "the first adaptive round samples the three coins and measures the noise of a spread of the 21 agreeing cases (every second: 11), 56 calls; the second samples the coins to the cap, 12"
     );
     let calls_single = bot_calls(&p);
     std::fs::remove_file(p.path().join("calls.log")).unwrap();
@@ -260,14 +261,15 @@ fn adaptive_rounds_across_shards_run_as_waves_and_merge_to_the_report_of_one_mac
         args.extend(shards.iter().map(String::as_str));
         let out = p.run(&args);
         if out.code != 15 {
-            assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+            assert_eq!(out.code, 10, "{}\n{}", out.stdout, out.stderr);
             break out;
         }
         waves += 1;
         assert!(waves <= 3, "two adaptive rounds are two more waves");
+        let wanted = if waves == 2 { 14 } else { 3 };
         assert!(
             out.stdout.contains(&format!(
-                "wave {waves}: 3 cases of suite answer need more samples"
+                "wave {waves}: {wanted} cases of suite answer need more samples"
             )),
             "{}",
             out.stdout
@@ -275,7 +277,7 @@ fn adaptive_rounds_across_shards_run_as_waves_and_merge_to_the_report_of_one_mac
         let path = wave_file(&out.stdout, 4);
         let plan: Value = serde_json::from_str(&p.read(&path)).unwrap();
         assert_eq!(plan["wave"], waves);
-        assert_eq!(plan["samples"].as_array().unwrap().len(), 3);
+        assert_eq!(plan["samples"].as_array().unwrap().len(), wanted);
         let drawn = run_shards_with(&p, 4, &["--wave", &path]);
         assert_eq!(
             drawn.len(),
@@ -345,10 +347,10 @@ fn waves_that_do_not_fit_are_refused_and_final_gates_on_the_waves_so_far() {
 
     // --final gates on the waves given: the third wave is never drawn.
     args.push("--final");
-    let gated = p.promptgate(&args).exits(0);
+    let gated = p.promptgate(&args).exits(10);
     let report = p.report(&gated.output);
     assert_eq!(
         report["candidates"][0]["suites"][0]["statistics"]["extra_calls"],
-        serde_json::json!({ "confirm": 12, "adaptive": 12 })
+        serde_json::json!({ "confirm": 12, "adaptive": 56 })
     );
 }

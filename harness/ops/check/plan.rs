@@ -170,8 +170,11 @@ fn plan_one<'s>(
             jobs.pair(case, tier, pair);
         }
     }
-    // Identical requests on both sides are one call: their outcomes cannot differ.
-    let noise = if provider.provider.deterministic() || base_jobs == cand_jobs {
+    // Identical requests on both sides are one call: their outcomes cannot differ. Otherwise a
+    // suite is exact only when its subject and every judge grading it cannot vary.
+    let params = super::super::plan::effective_params(suite, candidate, &provider);
+    let exact = provider.provider.deterministic(&params) && jobs.library.exact_for(suite);
+    let noise = if exact || base_jobs == cand_jobs {
         Noise::None
     } else {
         Noise::Measured

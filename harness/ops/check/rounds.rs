@@ -38,7 +38,11 @@ fn sampling_round(
     round: Round,
     (confirm, cap): (u32, u32),
 ) -> Vec<(usize, u32)> {
-    if p.tolerance.max_pass_rate_drop.is_none() || p.noise == Noise::None {
+    // An adversarial suite is gated on attack successes: its changed cases are confirmed
+    // too, so a new success that does not reproduce is a flip, not a regression.
+    let adversarial = p.suite.kind == crate::suite::SuiteKind::Adversarial;
+    let gated = p.tolerance.max_pass_rate_drop.is_some();
+    if p.noise == Noise::None || !(gated || adversarial && round == Round::Confirm) {
         return Vec::new();
     }
     let cases = score_cases(p, planned, outcomes);
@@ -49,7 +53,9 @@ fn sampling_round(
             let comparison = comparison_of(&cases);
             let decision = gate::evaluate_suite(&evidence(p, &comparison, &tallies, &[], cap));
             match decision.statistics {
-                Some(s) if gate::wants_more_samples(&s) => stats::adaptive_round(&tallies, cap),
+                Some(s) if gate::wants_more_samples(&s) => {
+                    stats::adaptive_round(&tallies, cap, gate::measures_noise(&s))
+                }
                 _ => Vec::new(),
             }
         }

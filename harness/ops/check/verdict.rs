@@ -151,7 +151,8 @@ fn candidate_report(
     outcomes: &[Outcome],
     cap: u32,
 ) -> CandidateReport {
-    let suites: Vec<(SuiteReport, Vec<gate::Reason>)> = planned
+    type Limits = (Vec<gate::Reason>, Vec<gate::Reason>);
+    let suites: Vec<(SuiteReport, Limits)> = planned
         .suites
         .iter()
         .map(|p| {
@@ -183,11 +184,14 @@ fn candidate_report(
                 drift,
                 cases,
             };
-            (report, decision.reasons)
+            (report, (decision.reasons, decision.warnings))
         })
         .collect();
-    let (suites, reasons): (Vec<SuiteReport>, Vec<Vec<gate::Reason>>) = suites.into_iter().unzip();
+    let (suites, limits): (Vec<SuiteReport>, Vec<Limits>) = suites.into_iter().unzip();
+    let (reasons, warnings): (Vec<Vec<gate::Reason>>, Vec<Vec<gate::Reason>>) =
+        limits.into_iter().unzip();
     let reasons: Vec<gate::Reason> = reasons.into_iter().flatten().collect();
+    let warnings: Vec<gate::Reason> = warnings.into_iter().flatten().collect();
     let statistics: Vec<Option<&Statistics>> =
         suites.iter().map(|s| s.statistics.as_ref()).collect();
     let tier = planned.candidate.prompt.metadata.governance.risk_tier;
@@ -198,6 +202,7 @@ fn candidate_report(
         candidate: planned.candidate.version.clone(),
         verdict: gate::verdict(&reasons, &statistics),
         reasons,
+        warnings,
         on_inconclusive: project.config.tier(tier).on_inconclusive,
         control: planned.spec.control,
         suites,

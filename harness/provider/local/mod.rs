@@ -109,6 +109,13 @@ impl Provider for Local {
         })
     }
 
+    /// Greedy decoding at temperature 0, one thread per sequence: the same request gives the
+    /// same tokens every time (the test `local_model` repeats calls and compares them byte for
+    /// byte). Above 0 each sample draws its own seeded tokens.
+    fn deterministic(&self, params: &crate::config::EffectiveParams) -> bool {
+        params.temperature == 0.0
+    }
+
     fn default_concurrency(&self) -> usize {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     }
