@@ -455,8 +455,9 @@ pub(crate) fn resolved_tolerance(tolerance: f64, cases: usize) -> f64 {
 /// its cases can resolve, [`resolved_tolerance`]).
 fn decide_change(evidence: &SuiteEvidence<'_>, tolerance: f64) -> Option<Statistics> {
     let cases = evidence.cases;
-    let below_resolution = resolved_tolerance(tolerance, cases.len()) > tolerance;
-    let tolerance = resolved_tolerance(tolerance, cases.len());
+    let resolved = resolved_tolerance(tolerance, cases.len());
+    let below_resolution = resolved > tolerance;
+    let tolerance = resolved;
     let resampled = stats::paired_bootstrap(
         &cases.iter().map(CaseTally::delta).collect::<Vec<_>>(),
         evidence.seed,
@@ -625,7 +626,7 @@ fn what_would_decide(stats: &Statistics, tolerance: f64, cases: &[CaseTally], ca
             .into();
     }
     if open.is_empty() {
-        let noise = stats::noise_round_calls(cases, cap);
+        let noise = stats::round_calls(cases, &stats::adaptive_round(cases, cap, true));
         return match noise {
             0 => format!(
                 "no more samples can decide: every case is at the cap of {cap} samples per version (raise --max-samples), so only more cases or a wider tolerance can"

@@ -356,15 +356,15 @@ pub fn adaptive_round(cases: &[CaseTally], cap: u32, measure_noise: bool) -> Vec
     round
 }
 
-/// Calls the next noise-measuring round would make: [`ADAPTIVE_STEP`] per version for each
-/// case whose samples agree, below `cap`, up to [`NOISE_SPREAD`] of them; 0 when none is left.
-pub(crate) fn noise_round_calls(cases: &[CaseTally], cap: u32) -> usize {
-    let samples = |c: &CaseTally| c.baseline_samples.max(c.candidate_samples);
-    let open = cases
+/// Calls `round` (an [`adaptive_round`] of `cases`) would make, both versions counted.
+pub(crate) fn round_calls(cases: &[CaseTally], round: &[(usize, u32)]) -> u32 {
+    round
         .iter()
-        .filter(|c| samples(c) < cap && !c.disagrees())
-        .count();
-    open.min(NOISE_SPREAD) * 2 * ADAPTIVE_STEP as usize
+        .map(|&(i, target)| {
+            let c = &cases[i];
+            target.saturating_sub(c.baseline_samples) + target.saturating_sub(c.candidate_samples)
+        })
+        .sum()
 }
 
 #[cfg(test)]

@@ -381,8 +381,10 @@ fn header(h: &mut String, report: &CheckReport) {
     );
     h.push_str("<table>\n<tr><th>candidate</th><th>verdict</th><th>baseline</th><th>candidate version</th><th>reasons</th></tr>\n");
     for c in &report.candidates {
-        let reasons: String = if c.reasons.is_empty() {
+        let reasons: String = if c.reasons.is_empty() && c.warnings.is_empty() {
             "none".into()
+        } else if c.reasons.is_empty() {
+            String::new()
         } else {
             let items: String = c
                 .reasons

@@ -17,6 +17,27 @@ const SUMMARY_MARKER: &str = "<!-- promptgate summary -->";
 /// The most characters of a failing assertion's reason shown in a table cell.
 const MAX_FAILURE_CHARS: usize = 120;
 
+/// One bullet per limit of every candidate that `pick` selects (its reasons or its warnings).
+fn limit_lines(
+    report: &CheckReport,
+    pick: fn(&super::CandidateReport) -> &[crate::gate::Reason],
+) -> Vec<String> {
+    report
+        .candidates
+        .iter()
+        .flat_map(|c| {
+            pick(c).iter().map(move |r| {
+                format!(
+                    "- **{}**, suite {}: {}",
+                    escape(&c.label),
+                    code(&r.suite),
+                    escape(&r.message)
+                )
+            })
+        })
+        .collect()
+}
+
 /// Renders the Markdown summary of a check.
 pub fn summary_markdown(report: &CheckReport) -> String {
     let mut md = String::new();
@@ -66,40 +87,14 @@ pub fn summary_markdown(report: &CheckReport) -> String {
             );
         }
     }
-    let reasons: Vec<String> = report
-        .candidates
-        .iter()
-        .flat_map(|c| {
-            c.reasons.iter().map(move |r| {
-                format!(
-                    "- **{}**, suite {}: {}",
-                    escape(&c.label),
-                    code(&r.suite),
-                    escape(&r.message)
-                )
-            })
-        })
-        .collect();
-    let warnings: Vec<String> = report
-        .candidates
-        .iter()
-        .flat_map(|c| {
-            c.warnings.iter().map(move |w| {
-                format!(
-                    "- **{}**, suite {}: {}",
-                    escape(&c.label),
-                    code(&w.suite),
-                    escape(&w.message)
-                )
-            })
-        })
-        .collect();
+    let warnings = limit_lines(report, |c| &c.warnings);
     if !warnings.is_empty() {
         let _ = writeln!(md, "\n### Warnings\n");
         for w in warnings {
             let _ = writeln!(md, "{w}");
         }
     }
+    let reasons = limit_lines(report, |c| &c.reasons);
     if !reasons.is_empty() {
         let _ = writeln!(md, "\n### Why it failed\n");
         for r in reasons {

@@ -292,6 +292,15 @@ fn promote_refuses_an_inconclusive_gate_unless_the_tier_allows_it() {
     );
 }
 
+/// A config with the mock as the OpenAI-compatible provider `api`, and `default` as the
+/// default provider.
+fn api_config(default: &str, mock: &crate::mock::Mock) -> String {
+    format!(
+        "default_provider: {default}\nproviders:\n  api: {{ kind: openai, model: m, base_url: \"{}\" }}\n",
+        mock.base_url
+    )
+}
+
 /// A greeting prompt whose user message is `user`.
 fn greeting(system: &str, user: &str) -> String {
     format!(
@@ -306,13 +315,7 @@ fn a_three_case_suite_on_a_consistent_api_passes_a_harmless_edit_and_blocks_a_br
     // tolerance, with three cases, far fewer than that tolerance can resolve.
     let mock = crate::mock::Mock::start(vec![]);
     let p = Project::new();
-    p.write(
-        "promptgate.yaml",
-        &format!(
-            "default_provider: api\nproviders:\n  api: {{ kind: openai, model: m, base_url: \"{}\" }}\n",
-            mock.base_url
-        ),
-    );
+    p.write("promptgate.yaml", &api_config("api", &mock));
     p.write(
         "prompts/greet.prompt",
         &greeting("You are friendly.", "Greet {{name}}."),
@@ -369,13 +372,7 @@ fn a_judge_that_can_vary_makes_an_echo_suite_measured_not_exact() {
     // The subject is `echo` (it cannot vary), but the judge grading it runs on an API.
     let mock = crate::mock::Mock::start(vec![]);
     let p = Project::new();
-    p.write(
-        "promptgate.yaml",
-        &format!(
-            "default_provider: echo\nproviders:\n  api: {{ kind: openai, model: m, base_url: \"{}\" }}\n",
-            mock.base_url
-        ),
-    );
+    p.write("promptgate.yaml", &api_config("echo", &mock));
     p.write(
         "prompts/judges/shouted.prompt",
         "---\ndescription: Says whether the reply was shouted.\npromptgate.owner: support\npromptgate.judge: { labels: [pass, fail], provider: api }\ninput:\n  schema:\n    output: string\n---\n{{role \"user\"}}[verbatim]{\"label\": \"pass\", \"reason\": \"fine\"} {{output}}\n",

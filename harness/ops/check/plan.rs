@@ -11,7 +11,7 @@ use crate::gate::{self, Noise};
 use crate::ids::PromptName;
 use crate::ops::judging::JudgeLibrary;
 use crate::ops::plan::{
-    Jobs, Prepared, Providers, SuiteProvider, plan_suite, samples_for, suites_for,
+    Jobs, Prepared, Providers, SuiteProvider, effective_params, plan_suite, samples_for, suites_for,
 };
 use crate::ops::{Progress, Project};
 use crate::suite::{Suite, SuiteKind};
@@ -171,9 +171,12 @@ fn plan_one<'s>(
         }
     }
     // Identical requests on both sides are one call: their outcomes cannot differ. Otherwise a
-    // suite is exact only when its subject and every judge grading it cannot vary.
-    let params = super::super::plan::effective_params(suite, candidate, &provider);
-    let exact = provider.provider.deterministic(&params) && jobs.library.exact_for(suite);
+    // suite is exact only when its subject cannot vary at either version's parameters (a
+    // prompt's own `config` may set them) and no judge grading it can.
+    let exact = [baseline, candidate].into_iter().all(|version| {
+        let params = effective_params(suite, version, &provider);
+        provider.provider.deterministic(&params)
+    }) && jobs.library.exact_for(suite);
     let noise = if exact || base_jobs == cand_jobs {
         Noise::None
     } else {

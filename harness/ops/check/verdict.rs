@@ -151,8 +151,8 @@ fn candidate_report(
     outcomes: &[Outcome],
     cap: u32,
 ) -> CandidateReport {
-    type Limits = (Vec<gate::Reason>, Vec<gate::Reason>);
-    let suites: Vec<(SuiteReport, Limits)> = planned
+    let (mut reasons, mut warnings) = (Vec::new(), Vec::new());
+    let suites: Vec<SuiteReport> = planned
         .suites
         .iter()
         .map(|p| {
@@ -171,7 +171,9 @@ fn candidate_report(
                     ))
                 }))
             });
-            let report = SuiteReport {
+            reasons.extend(decision.reasons);
+            warnings.extend(decision.warnings);
+            SuiteReport {
                 name: p.suite.name.clone(),
                 kind: p.suite.kind,
                 provider: p.provider.name.clone(),
@@ -183,15 +185,9 @@ fn candidate_report(
                 attacks,
                 drift,
                 cases,
-            };
-            (report, (decision.reasons, decision.warnings))
+            }
         })
         .collect();
-    let (suites, limits): (Vec<SuiteReport>, Vec<Limits>) = suites.into_iter().unzip();
-    let (reasons, warnings): (Vec<Vec<gate::Reason>>, Vec<Vec<gate::Reason>>) =
-        limits.into_iter().unzip();
-    let reasons: Vec<gate::Reason> = reasons.into_iter().flatten().collect();
-    let warnings: Vec<gate::Reason> = warnings.into_iter().flatten().collect();
     let statistics: Vec<Option<&Statistics>> =
         suites.iter().map(|s| s.statistics.as_ref()).collect();
     let tier = planned.candidate.prompt.metadata.governance.risk_tier;
