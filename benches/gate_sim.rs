@@ -23,7 +23,7 @@ use promptgate::internals::adversarial::CategoryRates;
 use promptgate::internals::compare::{SideTotals, SuiteComparison};
 use promptgate::internals::config::Tolerance;
 use promptgate::internals::gate::{self, ExtraCalls, Noise, SuiteEvidence, Verdict};
-use promptgate::internals::stats::{self, CaseTally};
+use promptgate::internals::stats::{self, CaseTally, VersionTally};
 use promptgate::internals::suite::CaseOrigin;
 use rand_pcg::Pcg64Mcg;
 use rand_pcg::rand_core::{Rng, SeedableRng};
@@ -52,6 +52,9 @@ struct Scenario {
     noise: Noise,
     samples: u32,
     adaptive: bool,
+    /// Earlier checks of a harmless edit on the same provider whose re-samples the check
+    /// remembers (their candidates' case-versions; the baseline's are this check's own).
+    remembered_checks: usize,
 }
 
 /// What one simulated check decided and what it cost.
@@ -59,12 +62,15 @@ struct Check {
     verdict: Verdict,
     calls: u64,
     extra: u64,
+    /// The candidate's case-versions it sampled more than once: what the next check remembers.
+    resampled: Vec<VersionTally>,
 }
 
 /// The verdict, whether `--adaptive` samples further, and whether it re-samples the cases that
 /// agree to measure the noise.
 fn decide(
     cases: &[CaseTally],
+    remembered: &[VersionTally],
     noise: Noise,
     extra: ExtraCalls,
     seed: u64,
@@ -99,6 +105,7 @@ fn decide(
         cases,
         attacks: &attacks,
         noise,
+        remembered,
         origin: CaseOrigin::Written,
         extra_calls: extra,
         cap: CAP,
@@ -114,7 +121,12 @@ fn decide(
     })
 }
 
-fn simulate(provider: &mut Provider, s: &Scenario, seed: u64) -> Check {
+fn simulate(
+    provider: &mut Provider,
+    s: &Scenario,
+    remembered: &[VersionTally],
+    seed: u64,
+) -> Check {
     let mut cases: Vec<CaseTally> = s
         .base
         .iter()
@@ -149,7 +161,7 @@ fn simulate(provider: &mut Provider, s: &Scenario, seed: u64) -> Check {
         extra.confirm = sample(&mut cases, round);
     }
     loop {
-        let (verdict, more, measure) = decide(&cases, s.noise, extra, seed);
+        let (verdict, more, measure) = decide(&cases, remembered, s.noise, extra, seed);
         let round = if s.adaptive && more && s.noise == Noise::Measured {
             stats::adaptive_round(&cases, CAP, measure)
         } else {
@@ -157,10 +169,19 @@ fn simulate(provider: &mut Provider, s: &Scenario, seed: u64) -> Check {
         };
         if round.is_empty() {
             let extra_calls = (extra.confirm + extra.adaptive) as u64;
+            let resampled = cases
+                .iter()
+                .filter(|c| c.candidate_samples > 1)
+                .map(|c| VersionTally {
+                    passed: c.candidate_passed,
+                    samples: c.candidate_samples,
+                })
+                .collect();
             return Check {
                 verdict,
                 calls: initial + extra_calls,
                 extra: extra_calls,
+                resampled,
             };
         }
         extra.adaptive += sample(&mut cases, round);
@@ -173,8 +194,18 @@ fn row(label: &str, scenario: &Scenario, checks: usize, seed: u64) {
         rng: Pcg64Mcg::seed_from_u64(seed),
     };
     let (mut fail, mut inconclusive, mut pass, mut calls, mut extra) = (0, 0, 0, 0u64, 0u64);
+    let harmless = Scenario {
+        base: scenario.base.clone(),
+        cand: scenario.base.clone(),
+        ..*scenario
+    };
     for check in 0..checks {
-        let result = simulate(&mut provider, scenario, check as u64);
+        let mut remembered = Vec::new();
+        for earlier in 0..scenario.remembered_checks {
+            let seed = (checks * (earlier + 1) + check) as u64;
+            remembered.extend(simulate(&mut provider, &harmless, &remembered, seed).resampled);
+        }
+        let result = simulate(&mut provider, scenario, &remembered, check as u64);
         match result.verdict {
             Verdict::Fail => fail += 1,
             Verdict::Inconclusive => inconclusive += 1,
@@ -216,6 +247,15 @@ fn fixed_answers(n: usize, broken: usize, high: f64) -> (Vec<f64>, Vec<f64>) {
     (base, cand)
 }
 
+/// `, remembering 5 earlier checks` for a row whose checks remember `earlier` ones.
+fn remembered(earlier: usize) -> String {
+    match earlier {
+        0 => String::new(),
+        1 => ", remembering one earlier check".to_string(),
+        _ => format!(", remembering {earlier} earlier checks"),
+    }
+}
+
 fn main() {
     let checks: usize = std::env::args()
         .skip(1)
@@ -239,26 +279,41 @@ fn main() {
             noise: Noise::None,
             samples: 1,
             adaptive: false,
+            remembered_checks: 0,
         };
         row(&label, &scenario, checks, 3);
     }
 
-    // Small suites on a nearly deterministic provider, as `promote` runs them (adaptive).
-    for (n, broken) in [(3, 0), (5, 0), (10, 0), (20, 0), (3, 1), (5, 1), (10, 1)] {
+    // Small suites on a nearly deterministic provider, as `promote` runs them (adaptive); then
+    // the same on a provider whose noise earlier checks of harmless edits measured.
+    let small = [(3, 0), (5, 0), (10, 0), (20, 0), (3, 1), (5, 1), (10, 1)];
+    let remembering = [
+        (3, 0, 1),
+        (3, 0, 5),
+        (5, 0, 1),
+        (10, 0, 1),
+        (3, 1, 1),
+        (3, 1, 5),
+        (5, 1, 1),
+    ];
+    let fresh = small.iter().map(|&(n, broken)| (n, broken, 0));
+    for (n, broken, earlier) in fresh.chain(remembering) {
         let (base, cand) = fixed_answers(n, broken, 0.99);
-        let label = match broken {
-            0 => format!("1% flips, {n} cases, no change, as promote runs it"),
-            _ => format!(
-                "1% flips, {n} cases, 1 broken (−{:.0} points), as promote runs it",
-                100.0 / n as f64
-            ),
+        let change = match broken {
+            0 => "no change".to_string(),
+            _ => format!("1 broken (−{:.0} points)", 100.0 / n as f64),
         };
+        let label = format!(
+            "1% flips, {n} cases, {change}, as promote runs it{}",
+            remembered(earlier)
+        );
         let scenario = Scenario {
             base,
             cand,
             noise: Noise::Measured,
             samples: 1,
             adaptive: true,
+            remembered_checks: earlier,
         };
         row(&label, &scenario, checks, 13);
     }
@@ -276,6 +331,7 @@ fn main() {
             noise: Noise::Measured,
             samples: 1,
             adaptive: false,
+            remembered_checks: 0,
         };
         row(&label, &scenario, checks, 5);
     }
@@ -296,6 +352,7 @@ fn main() {
         noise: Noise::Measured,
         samples: 1,
         adaptive: true,
+        remembered_checks: 0,
     };
     row(
         "noisy (0.55–0.98), 5 cases, no change, as promote runs it",
@@ -303,6 +360,19 @@ fn main() {
         checks,
         17,
     );
+    for earlier in [1, 5] {
+        let remembering = Scenario {
+            base: base[..5].to_vec(),
+            cand: base[..5].to_vec(),
+            remembered_checks: earlier,
+            ..scenario
+        };
+        let label = format!(
+            "noisy (0.55–0.98), 5 cases, no change, as promote runs it{}",
+            remembered(earlier)
+        );
+        row(&label, &remembering, checks, 17);
+    }
     let dropped: Vec<f64> = base.iter().map(|p| (p - 0.05).max(0.0)).collect();
     for (change, cand) in [("no change", &base), ("−5 points", &dropped)] {
         for adaptive in [false, true] {
@@ -320,6 +390,7 @@ fn main() {
                 noise: Noise::Measured,
                 samples: 3,
                 adaptive,
+                remembered_checks: 0,
             };
             row(&label, &scenario, checks, if adaptive { 11 } else { 7 });
         }

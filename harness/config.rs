@@ -363,6 +363,12 @@ pub struct Tolerance {
     /// Adversarial suites: highest allowed attack-success rate of the candidate in any category.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_asr: Option<f64>,
+    /// Adversarial suites: largest allowed rise of any category's attack-success rate, as a
+    /// fraction (0.10 = ten points). A suite gated on it lets single attacks come and go
+    /// (unless it also sets `max_new_successes`): for a model whose answers to attacks shift
+    /// with any wording.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_asr_increase: Option<f64>,
 }
 
 impl Tolerance {
@@ -372,6 +378,7 @@ impl Tolerance {
         let fractions = [
             ("max_pass_rate_drop", self.max_pass_rate_drop),
             ("max_asr", self.max_asr),
+            ("max_asr_increase", self.max_asr_increase),
         ];
         let increases = [
             ("max_cost_increase", self.max_cost_increase),
@@ -396,6 +403,14 @@ impl Tolerance {
         })
     }
 
+    /// The new attack successes an adversarial suite allows: `max_new_successes`, else none,
+    /// unless the suite is gated on the rise of its categories' rates (`max_asr_increase`)
+    /// instead, when single successes are not counted.
+    pub(crate) fn new_successes_allowed(&self) -> Option<u32> {
+        self.max_new_successes
+            .or(self.max_asr_increase.is_none().then_some(0))
+    }
+
     /// `self` with every unset limit taken from `below`.
     pub fn over(self, below: Tolerance) -> Tolerance {
         Tolerance {
@@ -405,6 +420,7 @@ impl Tolerance {
             max_latency_increase: self.max_latency_increase.or(below.max_latency_increase),
             max_new_successes: self.max_new_successes.or(below.max_new_successes),
             max_asr: self.max_asr.or(below.max_asr),
+            max_asr_increase: self.max_asr_increase.or(below.max_asr_increase),
         }
     }
 }

@@ -43,6 +43,7 @@ mod gate;
 mod ids;
 mod judge;
 mod monitor;
+mod noise;
 pub mod ops;
 mod provider;
 mod readiness;
@@ -109,7 +110,7 @@ pub mod internals {
     }
     /// Statistics.
     pub mod stats {
-        pub use crate::stats::{CaseTally, adaptive_round, confirmation_round};
+        pub use crate::stats::{CaseTally, VersionTally, adaptive_round, confirmation_round};
     }
     /// Git versions.
     pub mod store {

@@ -6,6 +6,7 @@
 
 use rand_pcg::Pcg64Mcg;
 use rand_pcg::rand_core::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
 
 /// Bootstrap resamples per interval.
 pub(crate) const RESAMPLES: usize = 2000;
@@ -81,6 +82,24 @@ impl CaseTally {
         };
         rate(self.candidate_passed, self.candidate_samples)
             - rate(self.baseline_passed, self.baseline_samples)
+    }
+}
+
+/// One case's samples on one version: when it has more than one, a measurement of how often
+/// the provider flips. Remembered per provider ([`crate::noise`]) so the next check starts from
+/// what was measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct VersionTally {
+    /// Samples that passed.
+    pub passed: u32,
+    /// Samples.
+    pub samples: u32,
+}
+
+impl VersionTally {
+    /// Samples that went the other way from the majority: the calls that flipped.
+    pub fn flipped(&self) -> u32 {
+        self.passed.min(self.samples.saturating_sub(self.passed))
     }
 }
 
@@ -190,9 +209,18 @@ pub(crate) fn exact_change(cases: &[CaseTally]) -> Option<Change> {
 ///   outcome on both versions and the re-sampled ones reproduce, flips are rare and an
 ///   agreeing case is nearly certain; when outcomes flip often, it is not.
 ///
+/// `remembered` are case-versions this provider was re-sampled on before (other cases, or
+/// other versions): each is one more observation of the fit's distribution of pass
+/// probabilities, on one version, so a provider measured to flip rarely makes an agreeing case
+/// nearly certain without re-sampling it again. They move the fit, never the change, which is
+/// the suite's own cases' alone.
+///
 /// The sampling design (which cases got more samples) depends only on outcomes already seen,
 /// so it does not bias the fit.
-pub(crate) fn change_given_noise(cases: &[CaseTally]) -> Option<Change> {
+pub(crate) fn change_given_noise(
+    cases: &[CaseTally],
+    remembered: &[VersionTally],
+) -> Option<Change> {
     if cases.is_empty() {
         return None;
     }
@@ -218,14 +246,38 @@ pub(crate) fn change_given_noise(cases: &[CaseTally]) -> Option<Change> {
             )
         })
         .collect();
+    let mut memory: Vec<(Vec<f64>, f64)> = Vec::new();
+    let mut seen: Vec<VersionTally> = Vec::new();
+    for tally in remembered.iter().filter(|t| t.samples > 1) {
+        match seen.iter().position(|t| t == tally) {
+            Some(at) => memory[at].1 += 1.0,
+            None => {
+                seen.push(*tally);
+                memory.push((likelihood(tally.passed, tally.samples), 1.0));
+            }
+        }
+    }
     let g = GRID.len();
     let n = cases.len() as f64;
+    let observations = n + memory.iter().map(|(_, count)| count).sum::<f64>();
     let flat = FLAT_PRIOR_CASES / (g * g) as f64;
     let mut weights = vec![1.0 / (g * g) as f64; g * g];
     let mut next = vec![0.0; g * g];
+    // A remembered case-version is seen on one version: its other side is the fit's own.
+    let unseen = vec![1.0; g];
+    let observed: Vec<(f64, &[f64], &[f64])> = groups
+        .iter()
+        .zip(&sides)
+        .map(|((_, count), (lb, lc))| (*count, lb.as_slice(), lc.as_slice()))
+        .chain(
+            memory
+                .iter()
+                .map(|(lv, count)| (*count, lv.as_slice(), unseen.as_slice())),
+        )
+        .collect();
     for _ in 0..EM_ITERATIONS {
         next.fill(flat);
-        for ((_, count), (lb, lc)) in groups.iter().zip(&sides) {
+        for &(count, lb, lc) in &observed {
             let total: f64 = (0..g)
                 .map(|j| lb[j] * (0..g).map(|l| weights[j * g + l] * lc[l]).sum::<f64>())
                 .sum();
@@ -240,7 +292,7 @@ pub(crate) fn change_given_noise(cases: &[CaseTally]) -> Option<Change> {
                 }
             }
         }
-        let norm = n + FLAT_PRIOR_CASES;
+        let norm = observations + FLAT_PRIOR_CASES;
         let mut moved: f64 = 0.0;
         for j in 0..g {
             for l in 0..g {
@@ -458,10 +510,10 @@ mod tests {
 
     #[test]
     fn reproduced_regressions_on_a_quiet_model_are_certain() {
-        let change = change_given_noise(&confirmed_suite(100, 5)).unwrap();
+        let change = change_given_noise(&confirmed_suite(100, 5), &[]).unwrap();
         assert!(close(change.mean, -0.05, 0.005), "{change:?}");
         assert!(change.probability_below(-0.02) > 0.999, "{change:?}");
-        let none = change_given_noise(&confirmed_suite(100, 0)).unwrap();
+        let none = change_given_noise(&confirmed_suite(100, 0), &[]).unwrap();
         assert!(none.probability_below(-0.02) < 1e-6, "{none:?}");
     }
 
@@ -471,7 +523,7 @@ mod tests {
         let mut cases = confirmed_suite(100, 0);
         cases[..2].fill(tally((3, 3), (2, 3)));
         cases[2] = tally((2, 3), (3, 3));
-        let change = change_given_noise(&cases).unwrap();
+        let change = change_given_noise(&cases, &[]).unwrap();
         assert!(change.mean > -0.015, "{change:?}");
         assert!(change.probability_below(-0.02) < 0.1, "{change:?}");
     }
@@ -480,7 +532,7 @@ mod tests {
     fn a_noisy_model_leaves_a_small_suite_uncertain() {
         // Every case disagrees within itself: outcomes are coin flips.
         let cases = vec![tally((2, 4), (1, 4)); 4];
-        let change = change_given_noise(&cases).unwrap();
+        let change = change_given_noise(&cases, &[]).unwrap();
         let interval = change.interval(0.95);
         assert!(interval[0] < -0.2 && interval[1] > 0.0, "{change:?}");
         assert_eq!(exact_change(&cases).unwrap().sd, 0.0);

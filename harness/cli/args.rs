@@ -258,6 +258,10 @@ pub(crate) struct Check {
     /// to set tolerances from. Never blocks.
     #[arg(long, conflicts_with = "candidate")]
     pub(crate) control: bool,
+    /// Decide from this check's own samples only: use no noise remembered from earlier checks
+    /// on the same provider, and remember none (`.promptgate/noise/`).
+    #[arg(long)]
+    pub(crate) fresh_noise: bool,
     /// Finish an interrupted or killed check (default: the latest) with its original options;
     /// no completed call is made again.
     #[arg(long, value_name = "RUN-ID", num_args = 0..=1, default_missing_value = "")]
@@ -572,6 +576,7 @@ impl From<Check> for ops::CheckOptions {
             max_samples: c.max_samples,
             confirm: c.confirm,
             control: c.control,
+            fresh_noise: c.fresh_noise,
             // Resolved from the flag (and for `auto`, the environment) by the caller.
             shard: None,
             // Read from the file by the caller.

@@ -247,6 +247,31 @@ impl JudgeLibrary {
         Ok(library)
     }
 
+    /// The judges the assertions of `suite` name, in words (name, version, provider and
+    /// parameters), in name order: part of the identity its noise is remembered under.
+    pub(super) fn described_for(&self, suite: &Suite) -> String {
+        let mut names: Vec<&PromptName> = suite
+            .cases
+            .iter()
+            .flat_map(|case| &case.assertions)
+            .filter_map(|assertion| assertion.judge())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+            .into_iter()
+            .filter_map(|name| self.judges.get(name))
+            .map(|judge| {
+                format!(
+                    "; judge {} {}: {}",
+                    judge.name,
+                    judge.prepared.version.hash.as_str(),
+                    super::plan::described(judge.provider.provider.fingerprint(), &judge.params)
+                )
+            })
+            .collect()
+    }
+
     /// Whether every judge the assertions of `suite` name cannot vary (its provider at its
     /// parameters): a judge-graded assertion is as noisy as its judge.
     pub(super) fn exact_for(&self, suite: &Suite) -> bool {

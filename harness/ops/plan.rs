@@ -566,6 +566,14 @@ pub(super) fn effective_params(
         .effective()
 }
 
+/// A provider at its parameters, in words: what its flips depend on.
+pub(super) fn described(fingerprint: &str, params: &crate::config::EffectiveParams) -> String {
+    format!(
+        "{fingerprint} temperature {} top_p {} max_tokens {} seed {}",
+        params.temperature, params.top_p, params.max_tokens, params.seed
+    )
+}
+
 /// The parameters a judge's calls carry: its own `config`, over its provider's and the
 /// project's, over the built-in defaults.
 pub(super) fn judge_params(

@@ -424,6 +424,10 @@ pub(super) fn reject_attack_fields(raw: &RawSuite, kind_at: &Location) -> Result
             "tolerance.max_asr",
             tolerance.is_some_and(|t| t.max_asr.is_some()),
         ),
+        (
+            "tolerance.max_asr_increase",
+            tolerance.is_some_and(|t| t.max_asr_increase.is_some()),
+        ),
     ];
     reject_first(
         &set,

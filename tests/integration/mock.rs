@@ -7,7 +7,11 @@
 //! first chunk), `[midstream-error]` (an error event after the first chunk), `[cut]` (a stream
 //! that ends without finishing), `[length]` (the token limit cut the answer), `[verbatim]` (the
 //! answer is the rest of the message as it is, not upper-cased), `[no-choices]`,
-//! `[no-usage]` (no token counts, plain or streamed, as llama.cpp's server streams).
+//! `[no-usage]` (no token counts, plain or streamed, as llama.cpp's server streams),
+//! `[flaky]` (every second time the mock sees the same request, OpenAI format, it answers
+//! `SORRY` instead: a case that flips on half its samples, whatever order they come in),
+//! `[flips-once]` (the first time it sees a request whose system prompt has an odd number of
+//! characters, it answers `SORRY`: one flip of one version, chosen by the test's wording).
 //!
 //! A request that offers tools gets native tool calls, in each wire format, for every line
 //! `call NAME ARGUMENTS` of its last message that names an offered tool (the arguments sent
@@ -47,6 +51,8 @@ struct Shared {
     requests: Mutex<Vec<(HeaderMap, Value)>>,
     hits: AtomicUsize,
     batches: Arc<crate::mock_batches::Batches>,
+    /// How many times each `[flaky]` request was seen.
+    seen: Mutex<std::collections::HashMap<String, usize>>,
 }
 
 /// A running mock (a message containing `[garbage]` always gets a non-JSON body, one containing
@@ -128,6 +134,29 @@ fn next_reply(shared: &Shared, headers: HeaderMap, body: &Value, last: &str) -> 
         .push((headers, body.clone()));
     if last.contains("[garbage]") {
         return Reply::Garbage;
+    }
+    let odd_system = body["messages"][0]["content"]
+        .as_str()
+        .is_some_and(|s| s.chars().count() % 2 == 1);
+    if last.contains("[flaky]") || last.contains("[flips-once]") && odd_system {
+        let mut seen = shared.seen.lock().unwrap();
+        let count = seen.entry(body.to_string()).or_default();
+        *count += 1;
+        let flips = match last.contains("[flaky]") {
+            true => *count % 2 == 0,
+            false => *count == 1,
+        };
+        if flips {
+            return Reply::Custom(
+                200,
+                json!({
+                    "id": "chatcmpl-1", "object": "chat.completion", "model": body["model"],
+                    "choices": [{ "index": 0, "message": { "role": "assistant", "content": "SORRY" }, "finish_reason": "stop" }],
+                    "usage": { "prompt_tokens": 11, "completion_tokens": 1, "total_tokens": 12 }
+                }),
+                Vec::new(),
+            );
+        }
     }
     let mut script = shared.script.lock().unwrap();
     if script.is_empty() && shared.leaky {

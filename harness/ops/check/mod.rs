@@ -64,6 +64,10 @@ pub struct CheckOptions {
     /// Run the baseline against itself (A/A) to measure the noise floor.
     #[serde(default)]
     pub control: bool,
+    /// Decide from this check's own samples only: read no remembered noise and record none
+    /// (`--fresh-noise`). A merge of shards always does: its shards ran elsewhere.
+    #[serde(skip)]
+    pub fresh_noise: bool,
     /// Run only this shard's cases, into a run directory that gates nothing (`merge` gates).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<Shard>,
@@ -225,7 +229,8 @@ fn checked(
         None => None,
     };
     let project = &*project;
-    let (mut planned, mut jobs) = plan::plan(project, options, &specs, progress)?;
+    let mut memory = remembers_noise(options).then(|| noise_memory(project, progress));
+    let (mut planned, mut jobs) = plan::plan(project, options, &specs, memory.as_mut(), progress)?;
     if let (Some(wave), Some(shard)) = (&options.wave, options.shard) {
         let draws = wave::draws_of(&planned, wave, shard)?;
         jobs = rounds::draw_jobs((&planned, &jobs.library), &draws)?.0;
@@ -314,7 +319,11 @@ fn checked(
         clock,
         interrupted,
     };
-    let (mut report, mut exit_code) = verdict::judge(project, &planned, &outcomes, run, options);
+    let verdict::Judged {
+        mut report,
+        mut exit_code,
+        measured,
+    } = verdict::judge(project, &planned, &outcomes, run, options);
     // The report holds what the writers need; the outcomes and the plan are not held with it.
     drop((outcomes, planned));
     report.traffic = traffic;
@@ -326,6 +335,9 @@ fn checked(
     if !options.calls.from_log {
         write_reports(&run_dir, &report, &ReportFormat::ALL)?;
     }
+    if let Some(memory) = &mut memory {
+        remember(memory, measured, progress);
+    }
     Ok(Checked::Result(CheckResult::Checked(Box::new(
         CheckOutcome {
             report,
@@ -333,6 +345,61 @@ fn checked(
             exit_code,
         },
     ))))
+}
+
+/// Whether a check reads and records remembered noise: one that decides on this machine from
+/// calls it makes (not a shard, a merge, an estimate or a re-derivation from a log), unless
+/// told `--fresh-noise`.
+fn remembers_noise(options: &CheckOptions) -> bool {
+    !options.fresh_noise && options.shard.is_none() && !options.calls.from_log && !options.dry_run
+}
+
+/// The project's remembered noise, readable unless git tracks something under its directory
+/// (a commit could plant it: then the check measures the noise itself, and says why).
+fn noise_memory(project: &Project, progress: &mut dyn FnMut(Progress)) -> crate::noise::Memory {
+    let dir = crate::noise::NOISE_DIR;
+    let readable = match project.store.tracked_under(dir) {
+        Ok(tracked) if tracked.is_empty() => true,
+        Ok(tracked) => {
+            progress(Progress::Note(format!(
+                "not reading remembered noise: {} tracked by git under {dir}/ (the first: {}), and a commit could plant it; remove them with `git rm -r --cached {dir}` and keep the directory in .gitignore",
+                crate::report::plural(tracked.len(), "file"),
+                tracked[0],
+            )));
+            false
+        }
+        Err(e) => {
+            progress(Progress::Note(format!(
+                "not reading remembered noise: git's index could not be read to see whether a commit planted it ({e})"
+            )));
+            false
+        }
+    };
+    crate::noise::Memory::open(&project.root, readable)
+}
+
+/// Adds what the check measured to the remembered noise of each provider. Remembered noise is
+/// what speeds the next check, not this one's result: a record that cannot be written is
+/// reported and the check's verdict stands.
+fn remember(
+    memory: &mut crate::noise::Memory,
+    measured: Vec<(crate::noise::Identity, crate::noise::Measurement)>,
+    progress: &mut dyn FnMut(Progress),
+) {
+    let mut by_identity: Vec<(crate::noise::Identity, Vec<crate::noise::Measurement>)> = Vec::new();
+    for (identity, measurement) in measured {
+        match by_identity.iter_mut().find(|(i, _)| *i == identity) {
+            Some((_, list)) => list.push(measurement),
+            None => by_identity.push((identity, vec![measurement])),
+        }
+    }
+    for (identity, list) in by_identity {
+        if let Err(e) = memory.remember(&identity, list) {
+            progress(Progress::Note(format!(
+                "could not remember the noise measured: {e}"
+            )));
+        }
+    }
 }
 
 /// Refuses `--batch` for a suite gated on latency: a batched call has no latency of its own

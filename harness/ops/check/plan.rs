@@ -9,11 +9,14 @@ use super::select::ComparisonSpec;
 use crate::errors::{Error, Result};
 use crate::gate::{self, Noise};
 use crate::ids::PromptName;
+use crate::noise::{Identity, Measurement, Memory};
 use crate::ops::judging::JudgeLibrary;
 use crate::ops::plan::{
-    Jobs, Prepared, Providers, SuiteProvider, effective_params, plan_suite, samples_for, suites_for,
+    Jobs, Prepared, Providers, SuiteProvider, described, effective_params, plan_suite, samples_for,
+    suites_for,
 };
 use crate::ops::{Progress, Project};
+use crate::stats::VersionTally;
 use crate::suite::{Suite, SuiteKind};
 
 /// A suite planned on both versions: the job indices of each case's samples per version.
@@ -32,6 +35,23 @@ pub(super) struct PlannedSuite<'s> {
     pub(super) noise: Noise,
     /// Calls made after the first samples, by round.
     pub(super) extra_calls: gate::ExtraCalls,
+    /// What each version's provider is remembered under (baseline, candidate).
+    pub(super) identities: [Identity; 2],
+    /// The case-versions earlier checks re-sampled this suite's provider on.
+    pub(super) remembered: Vec<VersionTally>,
+}
+
+impl PlannedSuite<'_> {
+    /// The key a case's samples on one version are remembered under (by a control run, or
+    /// by a comparison).
+    pub(super) fn measured_key(&self, case: usize, version: &Prepared, control: bool) -> String {
+        Measurement::key_of(
+            &self.suite.name,
+            &self.suite.cases[case].id,
+            version.version.hash.as_str(),
+            control,
+        )
+    }
 }
 
 /// Which version a sample belongs to.
@@ -51,30 +71,33 @@ pub(super) struct PlannedCandidate<'s> {
 
 /// The limits a suite is gated on: its own over its prompt's risk tier's. An adversarial suite
 /// is gated on attack successes; pass-rate and new-failure limits apply to it only when it sets
-/// them itself, and a new success blocks unless it allows some.
+/// them itself, and a new success blocks unless it allows some, or the suite is gated on the
+/// rise of its categories' rates instead (`max_asr_increase`).
 fn suite_tolerance(suite: &Suite, tier: crate::config::Tolerance) -> crate::config::Tolerance {
     let own = suite.tolerance;
     match suite.kind {
         SuiteKind::Regression | SuiteKind::Shadow => own.over(tier),
-        SuiteKind::Adversarial => crate::config::Tolerance {
-            max_pass_rate_drop: own.max_pass_rate_drop,
-            max_new_failures: own.max_new_failures,
-            max_new_successes: Some(
-                own.max_new_successes
-                    .or(tier.max_new_successes)
-                    .unwrap_or(0),
-            ),
-            ..own.over(tier)
-        },
+        SuiteKind::Adversarial => {
+            let merged = own.over(tier);
+            let on_rates = merged.max_asr_increase.is_some();
+            crate::config::Tolerance {
+                max_pass_rate_drop: own.max_pass_rate_drop,
+                max_new_failures: own.max_new_failures,
+                max_new_successes: merged.max_new_successes.or((!on_rates).then_some(0)),
+                ..merged
+            }
+        }
     }
 }
 
-/// Plans every comparison on its suites: the jobs of each case's samples on both versions.
+/// Plans every comparison on its suites: the jobs of each case's samples on both versions,
+/// each suite with the noise `memory` remembers of its provider (none without it).
 /// A selection whose suites have no case at all is an error (exit 3).
 pub(super) fn plan<'s>(
     project: &'s Project,
     options: &CheckOptions,
     specs: &'s [ComparisonSpec],
+    mut memory: Option<&mut Memory>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(Vec<PlannedCandidate<'s>>, Jobs)> {
     let mut versions: HashMap<(PromptName, String), Arc<Prepared>> = HashMap::new();
@@ -122,9 +145,11 @@ pub(super) fn plan<'s>(
         for suite in suites_for(&project.suites, &spec.prompt, &options.suites) {
             let provider = providers.for_suite(suite)?;
             let versions = (&*baseline, &*candidate);
-            suites.push(plan_one(
-                project, spec, suite, provider, versions, &mut jobs,
-            )?);
+            let mut planned = plan_one(project, spec, suite, provider, versions, &mut jobs)?;
+            if let Some(memory) = memory.as_deref_mut() {
+                planned.remembered = recall(memory, &planned, versions, spec.control);
+            }
+            suites.push(planned);
         }
         planned.push(PlannedCandidate {
             spec,
@@ -182,6 +207,14 @@ fn plan_one<'s>(
     } else {
         Noise::Measured
     };
+    let identities = [baseline, candidate].map(|version| {
+        let params = effective_params(suite, version, &provider);
+        Identity::new(format!(
+            "{}{}",
+            described(provider.provider.fingerprint(), &params),
+            jobs.library.described_for(suite)
+        ))
+    });
     Ok(PlannedSuite {
         suite,
         tolerance: suite_tolerance(suite, project.config.tier(tier).tolerance),
@@ -191,5 +224,41 @@ fn plan_one<'s>(
         candidate: cand_jobs,
         noise,
         extra_calls: gate::ExtraCalls::default(),
+        identities,
+        remembered: Vec::new(),
     })
+}
+
+/// What `memory` remembers of the noise of `p`'s provider at both versions' parameters,
+/// except the suite's own case-versions (their samples are this check's).
+fn recall(
+    memory: &mut Memory,
+    p: &PlannedSuite<'_>,
+    (baseline, candidate): (&Prepared, &Prepared),
+    control: bool,
+) -> Vec<VersionTally> {
+    if p.noise == Noise::None {
+        return Vec::new();
+    }
+    let [first, second] = &p.identities;
+    let mut remembered: Vec<Measurement> = memory.recall(first).to_vec();
+    if second != first {
+        remembered.extend_from_slice(memory.recall(second));
+    }
+    if remembered.is_empty() {
+        return Vec::new();
+    }
+    let own: std::collections::HashSet<String> = (0..p.suite.cases.len())
+        .flat_map(|case| {
+            [
+                p.measured_key(case, baseline, control),
+                p.measured_key(case, candidate, control),
+            ]
+        })
+        .collect();
+    remembered
+        .into_iter()
+        .filter(|m| !own.contains(&m.key))
+        .map(|m| m.tally)
+        .collect()
 }

@@ -310,6 +310,8 @@ pub fn merge(
     }
     run_dir.finish()?;
     let earlier = Some((manifest, logged));
+    // The shards ran elsewhere: the merge decides from their calls alone.
+    check.fresh_noise = true;
     let waves = check.adaptive.then_some(Waves {
         merged: waves,
         last: options.last_wave,

@@ -11,6 +11,7 @@ use crate::compare::{self, CasePair, SampleScore};
 use crate::config::OnInconclusive;
 use crate::gate::{self, Completeness, Statistics, Verdict};
 use crate::ids::RunId;
+use crate::noise::{Identity, Measurement};
 use crate::ops::Project;
 use crate::ops::calls::ErrorBudget;
 use crate::ops::plan::{Prepared, effective_params, leak_reference};
@@ -53,6 +54,7 @@ pub(super) fn evidence<'a>(
         cases: tallies,
         attacks,
         noise: p.noise,
+        remembered: &p.remembered,
         origin: p.suite.cases_are,
         extra_calls: p.extra_calls,
         cap,
@@ -150,6 +152,7 @@ fn candidate_report(
     planned: &PlannedCandidate<'_>,
     outcomes: &[Outcome],
     cap: u32,
+    measured: &mut Vec<(Identity, Measurement)>,
 ) -> CandidateReport {
     let (mut reasons, mut warnings) = (Vec::new(), Vec::new());
     let suites: Vec<SuiteReport> = planned
@@ -159,8 +162,11 @@ fn candidate_report(
             let mut cases = score_cases(p, planned, outcomes);
             let comparison = comparison_of(&cases);
             let attacks = attack_rates(&cases);
-            let (_, tallies) = complete_tallies(&cases);
+            let (indices, tallies) = complete_tallies(&cases);
             let decision = gate::evaluate_suite(&evidence(p, &comparison, &tallies, &attacks, cap));
+            if p.noise == gate::Noise::Measured {
+                measured.extend(measurements(p, planned, &indices, &tallies));
+            }
             sort_stably_in_place(&mut cases, |c| c.status);
             let drift = (p.suite.kind == crate::suite::SuiteKind::Shadow).then(|| {
                 crate::compare::drift(cases.iter().filter_map(|c| {
@@ -203,6 +209,51 @@ fn candidate_report(
         control: planned.spec.control,
         suites,
     }
+}
+
+/// The case-versions of a suite its check sampled more than once, each under the identity of
+/// its provider at that version's parameters: what the next check on it remembers. A control
+/// run's two sides are one version, so their samples are one measurement, kept apart from the
+/// version's own entry: a check against that baseline has one sample of it, and the control
+/// run is what says how often it flips.
+fn measurements(
+    p: &PlannedSuite<'_>,
+    planned: &PlannedCandidate<'_>,
+    indices: &[usize],
+    tallies: &[stats::CaseTally],
+) -> Vec<(Identity, Measurement)> {
+    let mut measured = Vec::new();
+    for (&case, t) in indices.iter().zip(tallies) {
+        let sides = match planned.spec.control {
+            true => vec![(
+                0,
+                &planned.baseline,
+                t.baseline_passed + t.candidate_passed,
+                t.baseline_samples + t.candidate_samples,
+            )],
+            false => vec![
+                (0, &planned.baseline, t.baseline_passed, t.baseline_samples),
+                (
+                    1,
+                    &planned.candidate,
+                    t.candidate_passed,
+                    t.candidate_samples,
+                ),
+            ],
+        };
+        for (at, version, passed, samples) in sides {
+            if samples > 1 {
+                measured.push((
+                    p.identities[at].clone(),
+                    Measurement {
+                        key: p.measured_key(case, version, planned.spec.control),
+                        tally: stats::VersionTally { passed, samples },
+                    },
+                ));
+            }
+        }
+    }
+    measured
 }
 
 /// Sorts `items` by `key`, keeping their order among equal keys: a stable sort of their
@@ -279,20 +330,31 @@ fn skip_reason(outcomes: &[crate::runner::Outcome]) -> Option<String> {
         .and_then(|o| o.result.as_ref().err().map(|e| e.message.clone()))
 }
 
+/// What [`judge`] came to.
+pub(super) struct Judged {
+    /// The check's report.
+    pub(super) report: CheckReport,
+    /// The exit code it maps to.
+    pub(super) exit_code: i32,
+    /// The case-versions the check sampled more than once: the noise it measured.
+    pub(super) measured: Vec<(Identity, Measurement)>,
+}
+
 /// The check's report from every outcome: each candidate's suites scored, compared and gated,
 /// worst first; the totals; whether the gate saw every case, and why not. Returns it with the
-/// exit code it maps to.
+/// exit code it maps to and the noise it measured.
 pub(super) fn judge(
     project: &Project,
     planned: &[PlannedCandidate<'_>],
     outcomes: &[Outcome],
     run: Run<'_>,
     options: &CheckOptions,
-) -> (CheckReport, i32) {
+) -> Judged {
     let max_samples = options.max_samples.unwrap_or(DEFAULT_MAX_SAMPLES);
+    let mut measured = Vec::new();
     let mut candidates: Vec<CandidateReport> = planned
         .iter()
-        .map(|candidate| candidate_report(project, candidate, outcomes, max_samples))
+        .map(|candidate| candidate_report(project, candidate, outcomes, max_samples, &mut measured))
         .collect();
     candidates.sort_by(|a, b| {
         a.verdict
@@ -353,7 +415,11 @@ pub(super) fn judge(
             OnInconclusive::Warn
         },
     );
-    (report, exit_code)
+    Judged {
+        report,
+        exit_code,
+        measured,
+    }
 }
 
 /// The run a report is of.
