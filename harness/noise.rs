@@ -181,11 +181,13 @@ impl Memory {
     pub(crate) fn remember(
         &mut self,
         identity: &Identity,
-        measured: Vec<Measurement>,
+        mut measured: Vec<Measurement>,
     ) -> Result<()> {
         if measured.is_empty() {
             return Ok(());
         }
+        // Only the latest can be kept.
+        measured.drain(..measured.len().saturating_sub(REMEMBERED));
         let mut entries = match self.records.remove(identity) {
             Some(entries) => entries,
             None if self.readable => read(&self.root, identity),
