@@ -6,6 +6,10 @@
 //! provider as many concurrent calls as there are cores.
 
 mod fetch;
+#[cfg(feature = "local-model")]
+mod model;
+#[cfg(not(feature = "local-model"))]
+#[path = "absent.rs"]
 mod model;
 
 use std::collections::HashMap;
