@@ -76,6 +76,30 @@ impl Measurement {
     }
 }
 
+/// What one check measured, by identity, each holding at most the latest [`REMEMBERED`] (a
+/// record keeps no more, so a 100,000-case suite does not hold the rest).
+#[derive(Debug, Default)]
+pub(crate) struct Measured(Vec<(Identity, Vec<Measurement>)>);
+
+impl Measured {
+    /// Adds one measured case-version of `identity`.
+    pub(crate) fn add(&mut self, identity: &Identity, measurement: Measurement) {
+        let at = match self.0.iter().position(|(i, _)| i == identity) {
+            Some(at) => at,
+            None => {
+                self.0.push((identity.clone(), Vec::new()));
+                self.0.len() - 1
+            }
+        };
+        let list = &mut self.0[at].1;
+        list.push(measurement);
+        // Amortised: the oldest go once the list holds twice what a record keeps.
+        if list.len() >= 2 * REMEMBERED {
+            list.drain(..list.len() - REMEMBERED);
+        }
+    }
+}
+
 /// One identity's record on disk.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -151,7 +175,7 @@ pub(crate) struct Memory {
 impl Memory {
     /// The remembered noise of the project at `root`; `readable` is false when something
     /// under [`NOISE_DIR`] is tracked by git (a commit could plant it), and then nothing is
-    /// read, though this check's measurements are still kept.
+    /// read and nothing written (a tracked file is never overwritten).
     pub(crate) fn open(root: &Path, readable: bool) -> Self {
         Self {
             root: root.to_path_buf(),
@@ -176,22 +200,30 @@ impl Memory {
             })
     }
 
-    /// Adds this check's `measured` case-versions of `identity` to its record and writes it:
-    /// each replaces an entry under its key, and the oldest go past [`REMEMBERED`].
-    pub(crate) fn remember(
-        &mut self,
-        identity: &Identity,
-        mut measured: Vec<Measurement>,
-    ) -> Result<()> {
-        if measured.is_empty() {
+    /// Adds what a check `measured` to each identity's record and writes it: each
+    /// measurement replaces an entry under its key, and the oldest go past [`REMEMBERED`].
+    /// Returns the records that could not be written, with why.
+    pub(crate) fn remember_all(&mut self, measured: Measured) -> Vec<crate::errors::Error> {
+        if !self.readable {
+            return Vec::new();
+        }
+        measured
+            .0
+            .into_iter()
+            .filter_map(|(identity, list)| self.remember(&identity, list).err())
+            .collect()
+    }
+
+    /// Adds `measured` case-versions of `identity` to its record and writes it.
+    fn remember(&mut self, identity: &Identity, mut measured: Vec<Measurement>) -> Result<()> {
+        if measured.is_empty() || !self.readable {
             return Ok(());
         }
         // Only the latest can be kept.
         measured.drain(..measured.len().saturating_sub(REMEMBERED));
         let mut entries = match self.records.remove(identity) {
             Some(entries) => entries,
-            None if self.readable => read(&self.root, identity),
-            None => Vec::new(),
+            None => read(&self.root, identity),
         };
         entries.retain(|old| !measured.iter().any(|new| new.key == old.key));
         entries.extend(measured);

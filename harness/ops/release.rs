@@ -451,13 +451,14 @@ fn rederived_report(
             .as_ref()
             .is_some_and(|s| s.remembered.is_some())
     });
-    if verdicts(&stored) != verdicts(&report) && remembered {
+    let differ = verdicts(&stored) != verdicts(&report);
+    if differ && remembered {
         return Err(Error::refused(format!(
             "run {run_id} was decided with the noise its machine remembered of the provider, and a promotion decides from the run's own calls only (a run directory is not proof of what a machine remembered): on those it is {}; run `promptgate promote` without --from-report, which checks again on this machine",
             report.verdict.as_str()
         )));
     }
-    if verdicts(&stored) != verdicts(&report) || stored.complete != report.complete {
+    if differ || stored.complete != report.complete {
         return Err(Error::refused(format!(
             "run {run_id}'s report.json does not match its own results log (it says {}, the log gives {}): the report was edited or written by another version; not promoting from it — run `promptgate promote` without --from-report to check again",
             stored.verdict.as_str(),

@@ -453,25 +453,50 @@ fn a_second_check_on_the_same_provider_starts_from_the_noise_the_first_measured(
 
 #[test]
 fn remembered_noise_a_commit_plants_is_not_read() {
+    // Two samples a case: every check measures the provider's noise, and remembers it.
     let mock = crate::mock::Mock::start(vec![]);
     let p = api_greeting(
         &mock,
-        "kind: regression\nprompt: greet\ncases:\n  - id: ada\n    vars: { name: Ada }\n    assert:\n      - { type: icontains, value: Ada }\n",
+        "kind: regression\nprompt: greet\nsamples: 2\ncases:\n  - id: ada\n    vars: { name: Ada }\n    assert:\n      - { type: icontains, value: Ada }\n",
     );
-    p.write(".promptgate/noise/planted.json", "{}");
+    p.commit("greeting");
+    let check = |system: &str| {
+        p.write("prompts/greet.prompt", &greeting(system, "Greet {{name}}."));
+        let out = p.run(&["check"]);
+        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+        let statistics = p.report(&out)["candidates"][0]["suites"][0]["statistics"].clone();
+        (out, statistics)
+    };
+    check("You are warm.");
+    // The record a check wrote, committed: now a pull request could have written it.
+    let dir = p.path().join(".promptgate/noise");
+    let record = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let written = std::fs::read_to_string(&record).unwrap();
     let mut index = p.repo().index().unwrap();
     index
-        .add_path(std::path::Path::new(".promptgate/noise/planted.json"))
+        .add_path(record.strip_prefix(p.path()).unwrap())
         .unwrap();
     index.write().unwrap();
     p.commit("greeting, with a planted noise record");
-    p.write(
-        "prompts/greet.prompt",
-        &greeting("You are warm.", "Greet {{name}}."),
+    let (out, statistics) = check("You are kind.");
+    assert!(
+        out.stderr.contains(
+            "not reading remembered noise: 1 file tracked by git under .promptgate/noise/"
+        ),
+        "{}",
+        out.stderr
     );
-    p.promptgate(&["check"]).exits(0).stderr_has(&[
-        "not reading remembered noise: 1 file tracked by git under .promptgate/noise/",
-    ]);
+    assert!(statistics["remembered"].is_null(), "{statistics}");
+    assert_eq!(
+        std::fs::read_to_string(&record).unwrap(),
+        written,
+        "a tracked record is never overwritten"
+    );
 }
 
 #[test]

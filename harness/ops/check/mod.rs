@@ -362,7 +362,7 @@ fn noise_memory(project: &Project, progress: &mut dyn FnMut(Progress)) -> crate:
         Ok(tracked) if tracked.is_empty() => true,
         Ok(tracked) => {
             progress(Progress::Note(format!(
-                "not reading remembered noise: {} tracked by git under {dir}/ (the first: {}), and a commit could plant it; remove them with `git rm -r --cached {dir}` and keep the directory in .gitignore",
+                "not reading remembered noise: {} tracked by git under {dir}/ (the first: {}), and a commit could plant it, so none is read or written this check; remove them with `git rm -r --cached {dir}` and keep the directory in .gitignore",
                 crate::report::plural(tracked.len(), "file"),
                 tracked[0],
             )));
@@ -383,22 +383,13 @@ fn noise_memory(project: &Project, progress: &mut dyn FnMut(Progress)) -> crate:
 /// reported and the check's verdict stands.
 fn remember(
     memory: &mut crate::noise::Memory,
-    measured: Vec<(crate::noise::Identity, crate::noise::Measurement)>,
+    measured: crate::noise::Measured,
     progress: &mut dyn FnMut(Progress),
 ) {
-    let mut by_identity: Vec<(crate::noise::Identity, Vec<crate::noise::Measurement>)> = Vec::new();
-    for (identity, measurement) in measured {
-        match by_identity.iter_mut().find(|(i, _)| *i == identity) {
-            Some((_, list)) => list.push(measurement),
-            None => by_identity.push((identity, vec![measurement])),
-        }
-    }
-    for (identity, list) in by_identity {
-        if let Err(e) = memory.remember(&identity, list) {
-            progress(Progress::Note(format!(
-                "could not remember the noise measured: {e}"
-            )));
-        }
+    for e in memory.remember_all(measured) {
+        progress(Progress::Note(format!(
+            "could not remember the noise measured: {e}"
+        )));
     }
 }
 

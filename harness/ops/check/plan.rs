@@ -79,11 +79,10 @@ fn suite_tolerance(suite: &Suite, tier: crate::config::Tolerance) -> crate::conf
         SuiteKind::Regression | SuiteKind::Shadow => own.over(tier),
         SuiteKind::Adversarial => {
             let merged = own.over(tier);
-            let on_rates = merged.max_asr_increase.is_some();
             crate::config::Tolerance {
                 max_pass_rate_drop: own.max_pass_rate_drop,
                 max_new_failures: own.max_new_failures,
-                max_new_successes: merged.max_new_successes.or((!on_rates).then_some(0)),
+                max_new_successes: merged.new_successes_allowed(),
                 ..merged
             }
         }
@@ -198,21 +197,19 @@ fn plan_one<'s>(
     // Identical requests on both sides are one call: their outcomes cannot differ. Otherwise a
     // suite is exact only when its subject cannot vary at either version's parameters (a
     // prompt's own `config` may set them) and no judge grading it can.
-    let exact = [baseline, candidate].into_iter().all(|version| {
-        let params = effective_params(suite, version, &provider);
-        provider.provider.deterministic(&params)
-    }) && jobs.library.exact_for(suite);
+    let params = [baseline, candidate].map(|version| effective_params(suite, version, &provider));
+    let exact =
+        params.iter().all(|p| provider.provider.deterministic(p)) && jobs.library.exact_for(suite);
     let noise = if exact || base_jobs == cand_jobs {
         Noise::None
     } else {
         Noise::Measured
     };
-    let identities = [baseline, candidate].map(|version| {
-        let params = effective_params(suite, version, &provider);
+    let judges = jobs.library.described_for(suite);
+    let identities = params.map(|params| {
         Identity::new(format!(
-            "{}{}",
-            described(provider.provider.fingerprint(), &params),
-            jobs.library.described_for(suite)
+            "{}{judges}",
+            described(provider.provider.fingerprint(), &params)
         ))
     });
     Ok(PlannedSuite {

@@ -11,7 +11,7 @@ use crate::compare::{self, CasePair, SampleScore};
 use crate::config::OnInconclusive;
 use crate::gate::{self, Completeness, Statistics, Verdict};
 use crate::ids::RunId;
-use crate::noise::{Identity, Measurement};
+use crate::noise::{Measured, Measurement};
 use crate::ops::Project;
 use crate::ops::calls::ErrorBudget;
 use crate::ops::plan::{Prepared, effective_params, leak_reference};
@@ -152,7 +152,7 @@ fn candidate_report(
     planned: &PlannedCandidate<'_>,
     outcomes: &[Outcome],
     cap: u32,
-    measured: &mut Vec<(Identity, Measurement)>,
+    measured: &mut Measured,
 ) -> CandidateReport {
     let (mut reasons, mut warnings) = (Vec::new(), Vec::new());
     let suites: Vec<SuiteReport> = planned
@@ -165,7 +165,7 @@ fn candidate_report(
             let (indices, tallies) = complete_tallies(&cases);
             let decision = gate::evaluate_suite(&evidence(p, &comparison, &tallies, &attacks, cap));
             if p.noise == gate::Noise::Measured {
-                measured.extend(measurements(p, planned, &indices, &tallies));
+                add_measurements(measured, p, planned, (&indices, &tallies));
             }
             sort_stably_in_place(&mut cases, |c| c.status);
             let drift = (p.suite.kind == crate::suite::SuiteKind::Shadow).then(|| {
@@ -211,49 +211,41 @@ fn candidate_report(
     }
 }
 
-/// The case-versions of a suite its check sampled more than once, each under the identity of
-/// its provider at that version's parameters: what the next check on it remembers. A control
-/// run's two sides are one version, so their samples are one measurement, kept apart from the
-/// version's own entry: a check against that baseline has one sample of it, and the control
-/// run is what says how often it flips.
-fn measurements(
+/// Adds to `measured` the case-versions of a suite its check sampled more than once, each
+/// under the identity of its provider at that version's parameters: what the next check on it
+/// remembers. A control run's two sides are one version, so their samples are one
+/// measurement, kept apart from the version's own entry: a check against that baseline has
+/// one sample of it, and the control run is what says how often it flips.
+fn add_measurements(
+    measured: &mut Measured,
     p: &PlannedSuite<'_>,
     planned: &PlannedCandidate<'_>,
-    indices: &[usize],
-    tallies: &[stats::CaseTally],
-) -> Vec<(Identity, Measurement)> {
-    let mut measured = Vec::new();
+    (indices, tallies): (&[usize], &[stats::CaseTally]),
+) {
+    let control = planned.spec.control;
+    let mut add = |case: usize, at: usize, passed: u32, samples: u32| {
+        if samples > 1 {
+            let version = [&planned.baseline, &planned.candidate][at];
+            let measurement = Measurement {
+                key: p.measured_key(case, version, control),
+                tally: stats::VersionTally { passed, samples },
+            };
+            measured.add(&p.identities[at], measurement);
+        }
+    };
     for (&case, t) in indices.iter().zip(tallies) {
-        let sides = match planned.spec.control {
-            true => vec![(
+        if control {
+            add(
+                case,
                 0,
-                &planned.baseline,
                 t.baseline_passed + t.candidate_passed,
                 t.baseline_samples + t.candidate_samples,
-            )],
-            false => vec![
-                (0, &planned.baseline, t.baseline_passed, t.baseline_samples),
-                (
-                    1,
-                    &planned.candidate,
-                    t.candidate_passed,
-                    t.candidate_samples,
-                ),
-            ],
-        };
-        for (at, version, passed, samples) in sides {
-            if samples > 1 {
-                measured.push((
-                    p.identities[at].clone(),
-                    Measurement {
-                        key: p.measured_key(case, version, planned.spec.control),
-                        tally: stats::VersionTally { passed, samples },
-                    },
-                ));
-            }
+            );
+        } else {
+            add(case, 0, t.baseline_passed, t.baseline_samples);
+            add(case, 1, t.candidate_passed, t.candidate_samples);
         }
     }
-    measured
 }
 
 /// Sorts `items` by `key`, keeping their order among equal keys: a stable sort of their
@@ -337,7 +329,7 @@ pub(super) struct Judged {
     /// The exit code it maps to.
     pub(super) exit_code: i32,
     /// The case-versions the check sampled more than once: the noise it measured.
-    pub(super) measured: Vec<(Identity, Measurement)>,
+    pub(super) measured: Measured,
 }
 
 /// The check's report from every outcome: each candidate's suites scored, compared and gated,
@@ -351,7 +343,7 @@ pub(super) fn judge(
     options: &CheckOptions,
 ) -> Judged {
     let max_samples = options.max_samples.unwrap_or(DEFAULT_MAX_SAMPLES);
-    let mut measured = Vec::new();
+    let mut measured = Measured::default();
     let mut candidates: Vec<CandidateReport> = planned
         .iter()
         .map(|candidate| candidate_report(project, candidate, outcomes, max_samples, &mut measured))
