@@ -14,7 +14,10 @@
 //!   [`conversation`] (a conversation case's steps), [`judge`] (reading judges' verdicts);
 //! - 3 judgement: [`compare`], [`score`], [`gate`], [`report`], [`monitor`] (production
 //!   against its baseline), [`readiness`];
-//! - 4 commands: [`ops`], one function per command.
+//! - 4 engine: [`pipeline`], a check as a chain of stages (select, plan, calls, rounds,
+//!   evidence, verdict), one file each;
+//! - 5 governance: [`release`], what promote, rollback, monitor and readiness share;
+//! - 6 commands: [`ops`], one file per command, each a short composition of the floors below.
 
 //!
 //! The public surface is the commands ([`ops`]), their errors ([`errors`]) and the presentation
@@ -45,9 +48,13 @@ mod judge;
 mod monitor;
 mod noise;
 pub mod ops;
+#[cfg(test)]
+mod parse_fuzz;
+mod pipeline;
 mod provider;
 mod readiness;
 mod record;
+mod release;
 pub mod report;
 mod runner;
 mod score;

@@ -16,7 +16,7 @@ use crate::config::EffectiveParams;
 use crate::errors::{Error, Result};
 use crate::ids::RunId;
 use crate::runner::Outcome;
-use crate::runner::batch::Submission;
+use crate::runner::Submission;
 
 /// Where runs are written, relative to the project root.
 pub(crate) const REPORTS_DIR: &str = "reports";

@@ -4,15 +4,18 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use super::calls::{CallOptions, Executed, RunTarget, execute};
-use super::plan::{
-    Jobs, Prepared, Providers, check_suite_names, leak_reference, plan_suite, samples_for,
-    suites_for,
-};
-use super::scoring::{side_report, totals};
-use super::{Progress, Project};
 use crate::errors::{Error, Result, exit};
 use crate::ids::{PromptName, RunId};
+use crate::pipeline::calls::{Executed, RunTarget, execute};
+use crate::pipeline::evidence::{side_report, totals};
+use crate::pipeline::jobs::{Jobs, plan_suite, samples_for};
+use crate::pipeline::panel::JudgeLibrary;
+use crate::pipeline::prepare::{
+    Prepared, Providers, SuiteProvider, check_suite_names, leak_reference, suites_for,
+};
+use crate::pipeline::progress::Progress;
+use crate::pipeline::project::Project;
+use crate::pipeline::request::{CallOptions, ErrorBudget};
 use crate::record::{self, FORMAT_VERSION};
 use crate::report::{RunCaseReport, RunReport, RunSuiteReport};
 use crate::store::WORKTREE;
@@ -70,15 +73,7 @@ pub fn run(
         options.calls.provider.as_deref(),
         progress,
     );
-    let mut judged: Vec<&crate::suite::Suite> = Vec::new();
-    for name in &prompts {
-        for suite in suites_for(&project.suites, name, &options.suites) {
-            if !judged.iter().any(|s| s.name == suite.name) {
-                judged.push(suite);
-            }
-        }
-    }
-    let library = super::judging::JudgeLibrary::load(&project, &mut providers, &judged)?;
+    let library = JudgeLibrary::for_prompts(&project, &mut providers, &prompts, &options.suites)?;
     let mut jobs = Jobs::judged_by(std::sync::Arc::new(library));
     let mut planned = Vec::new();
     for name in &prompts {
@@ -87,10 +82,15 @@ pub fn run(
             let provider = providers.for_suite(suite)?;
             let samples = samples_for(&project, suite, &prepared);
             let per_case = plan_suite(suite, &prepared, &provider, &mut jobs, (0, samples))?;
-            planned.push((prepared.clone(), suite, provider, per_case));
+            planned.push(PlannedSuite {
+                version: prepared.clone(),
+                suite,
+                provider,
+                per_case,
+            });
         }
     }
-    if planned.iter().all(|p| p.1.cases.is_empty()) {
+    if planned.iter().all(|p| p.suite.cases.is_empty()) {
         return Err(Error::NoCases(
             "no suite with cases targets the selected prompts".into(),
         ));
@@ -122,18 +122,23 @@ pub fn run(
     })
 }
 
-/// A suite planned on one version: the version, the suite, its provider, and the jobs of each
-/// case's samples.
-type PlannedSuite<'s> = (
-    std::sync::Arc<Prepared>,
-    &'s crate::suite::Suite,
-    std::sync::Arc<super::plan::SuiteProvider>,
-    Vec<Vec<usize>>,
-);
+/// A suite planned on one version.
+struct PlannedSuite<'s> {
+    version: std::sync::Arc<Prepared>,
+    suite: &'s crate::suite::Suite,
+    provider: std::sync::Arc<SuiteProvider>,
+    /// The jobs of each case's samples.
+    per_case: Vec<Vec<usize>>,
+}
 
 /// A suite's cases scored from the run's outcomes.
 fn suite_report(
-    (prepared, suite, provider, per_case): PlannedSuite<'_>,
+    PlannedSuite {
+        version: prepared,
+        suite,
+        provider,
+        per_case,
+    }: PlannedSuite<'_>,
     outcomes: &[crate::runner::Outcome],
 ) -> RunSuiteReport {
     let cases: Vec<RunCaseReport> = suite
@@ -162,7 +167,7 @@ fn suite_report(
 
 /// A run's exit code: incomplete when interrupted, when the budget skipped calls or more cases
 /// errored than `max_errors` allows; failed when a case failed; else a pass.
-fn exit_code(report: &RunReport, interrupted: bool, max_errors: super::calls::ErrorBudget) -> i32 {
+fn exit_code(report: &RunReport, interrupted: bool, max_errors: ErrorBudget) -> i32 {
     let cases = || report.suites.iter().flat_map(|s| &s.cases);
     let errored_cases = cases()
         .filter(|c| {

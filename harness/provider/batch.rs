@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{BoxFuture, Completion, ProviderError, Request};
 use crate::config::Price;
+use crate::provider::call::{BoxFuture, Completion, ProviderError, Request};
 
 /// What one batch may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::errors::{Error, Location, Result};
-use crate::provider::{Completion, Request};
+use crate::provider::call::{Completion, Request};
 
 /// Where cassettes live, relative to the project root.
 pub(crate) const CASSETTE_DIR: &str = "fixtures/cassettes";

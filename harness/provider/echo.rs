@@ -10,11 +10,11 @@
 //! count: echo calls what the user's turn asks for once, and answers the tools' results with
 //! text, which ends the turn.
 
-use super::{
-    BoxFuture, Completion, FinishReason, Provider, ProviderError, Request, Usage,
-    approximate_tokens,
-};
 use crate::config::{EffectiveParams, Price};
+use crate::provider::api::Provider;
+use crate::provider::call::{
+    BoxFuture, Completion, FinishReason, ProviderError, Request, Usage, approximate_tokens,
+};
 
 /// Replies with `role: text` lines for each message.
 #[derive(Debug, Default)]

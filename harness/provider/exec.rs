@@ -16,10 +16,11 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{
-    BoxFuture, Completion, FinishReason, Provider, ProviderError, Request, ToolCall, Usage,
-};
 use crate::config::{EffectiveParams, Price};
+use crate::provider::api::Provider;
+use crate::provider::call::{
+    BoxFuture, Completion, FinishReason, ProviderError, Request, ToolCall, Usage,
+};
 
 /// Runs a local command for each call.
 #[derive(Debug)]

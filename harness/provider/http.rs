@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::{ProviderError, Timeouts};
+use crate::config::Timeouts;
+use crate::provider::call::ProviderError;
 
 /// Where and how an HTTP provider calls: base URL, model, key, timeouts and streaming.
 #[derive(Clone)]

@@ -4,8 +4,9 @@
 //! cassette (`fixtures/cassettes/NAME.jsonl`), so a suite runs offline and gives the recorded
 //! outputs. A request with no recording fails its case with a message that says how to record it.
 
-use super::{BoxFuture, Completion, Provider, ProviderError, Request};
 use crate::config::{EffectiveParams, Price};
+use crate::provider::api::Provider;
+use crate::provider::call::{BoxFuture, Completion, ProviderError, Request};
 use crate::provider::cassette::Cassette;
 
 /// Replays one provider's cassette.

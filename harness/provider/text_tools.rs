@@ -7,7 +7,7 @@
 
 use crate::artifact::{Message, ToolDef};
 
-use super::ToolCall;
+use crate::provider::call::ToolCall;
 
 /// The system message that offers `tools` and says how to call them.
 pub(super) fn offer(tools: &[ToolDef]) -> Message {

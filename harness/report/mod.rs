@@ -1,9 +1,11 @@
-//! Reports: the data model of a finished check, and its renderers (terminal, JSON, Markdown).
+//! Reports: the data model of a finished check, its renderers (terminal, JSON, HTML, JUnit,
+//! Markdown), and their files in the run directory.
 
 mod html;
 mod junit;
 mod markdown;
 mod terminal;
+mod write;
 
 use serde::{Deserialize, Serialize};
 
@@ -14,11 +16,11 @@ use crate::ids::{PromptName, RunId};
 use crate::score::AssertionResult;
 use crate::store::Version;
 
-pub(crate) use html::write_html;
 pub use html::{MAX_OUTPUT_CHARS, escape as escape_html, render_html};
-pub(crate) use junit::write_junit;
 pub use markdown::summary_markdown;
 pub use terminal::{Detail, check_summary, paint, run_summary};
+pub use write::ReportFormat;
+pub(crate) use write::write;
 
 /// A finished check: every candidate compared with its baseline. Serialized as `report.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]

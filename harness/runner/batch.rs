@@ -13,26 +13,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use super::{Budget, Event, Job, Outcome, RunnerOptions, Signals, next_signal, sleep_until};
+use super::{
+    Budget, Event, Job, Outcome, RunnerOptions, Signals, Submission, next_signal, sleep_until,
+};
 use crate::errors::{Error, Result};
 use crate::provider::batch::{Batch, BatchState, Ended, ItemResult};
 use crate::provider::{self, Provider, ProviderError, Retry};
-
-/// A batch the provider accepted, as the run directory records it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Submission {
-    /// The provider's fingerprint.
-    pub provider: String,
-    /// The provider's id of the batch.
-    pub batch: String,
-    /// The keys of the requests in it (their custom ids).
-    pub keys: Vec<String>,
-    /// When the provider accepted it (RFC 3339).
-    pub submitted_at: String,
-}
 
 /// Polls of one batch that may fail in a row before its requests are left for a resumed run.
 const POLL_FAILURES: u32 = 5;

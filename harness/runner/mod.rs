@@ -144,12 +144,25 @@ pub(crate) enum Event<'a> {
     Aborted,
     /// The provider accepted a batch: record it before anything else, so a resumed run
     /// collects it rather than submitting its requests again.
-    Submitted(&'a batch::Submission),
+    Submitted(&'a Submission),
     /// Where the batches stand, for the terminal.
     Note(String),
     /// An interrupt arrived while batches ran: they go on at the provider, and a resumed run
     /// collects them.
     Detached,
+}
+
+/// A batch the provider accepted, as the run directory records it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Submission {
+    /// The provider's fingerprint.
+    pub provider: String,
+    /// The provider's id of the batch.
+    pub batch: String,
+    /// The keys of the requests in it (their custom ids).
+    pub keys: Vec<String>,
+    /// When the provider accepted it (RFC 3339).
+    pub submitted_at: String,
 }
 
 /// A lane per provider endpoint and key.

@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::{Assertion, AssertionSpec, Case, JsonSchema, RawCase, RawSuite, Script, ToolPolicy};
+use super::assertions::{Assertion, AssertionSpec, JsonSchema, ToolPolicy};
+use super::case::Case;
+use super::raw::{RawCase, RawSuite};
+use super::script::{Script, ScriptedResult, Turn, UnexpectedCalls};
 use crate::adversarial::packs::{self, Pack};
 use crate::adversarial::transform::{self, Transform};
 use crate::adversarial::{Attack, CANARY_SLOT, Plant, canary_for};
@@ -373,19 +376,19 @@ impl<'d> AttackSuite<'d> {
     /// A one-turn conversation in which every call of `tool` returns `document`.
     fn tool_returns(&self, tool: &str, location: &Location, document: String) -> Script {
         Script {
-            turns: vec![super::Turn {
+            turns: vec![Turn {
                 user: None,
                 results: Vec::new(),
                 assertions: Vec::new(),
             }],
-            results: vec![super::ScriptedResult {
+            results: vec![ScriptedResult {
                 tool: tool.to_string(),
                 args: None,
                 result: Value::String(document),
                 location: location.clone(),
             }],
             max_steps: self.conversation.max_steps,
-            unexpected: super::UnexpectedCalls::Answer,
+            unexpected: UnexpectedCalls::Answer,
         }
     }
 }

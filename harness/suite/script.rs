@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_saphyr::Spanned;
 
-use super::{Assertion, RawAssertion, compile_raw};
+use super::assertions::{Assertion, RawAssertion, compile_raw};
 use crate::artifact::Message;
 use crate::errors::{Error, Location, Result};
 

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::artifact::Message;
 use crate::config::EffectiveParams;
-use crate::provider::{FinishReason, Usage};
+use crate::provider::call::{FinishReason, Usage};
 
 /// No model can be loaded in this build: the type has no value.
 pub(super) enum Model {}

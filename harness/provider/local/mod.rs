@@ -19,8 +19,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 pub(crate) use fetch::{DEFAULT_MODEL_BYTES, DEFAULT_MODEL_FILE, default_model_path};
 pub use fetch::{fetch, model_pin};
 
-use super::{BoxFuture, Completion, FinishReason, Provider, ProviderError, Request};
 use crate::config::Price;
+use crate::provider::api::Provider;
+use crate::provider::call::{BoxFuture, Completion, FinishReason, ProviderError, Request};
 use model::Model;
 
 /// A model run in this process. The weights load on the first call that needs them, once per

@@ -18,7 +18,7 @@ use tokenizers::{AddedToken, PreTokenizerWrapper, Tokenizer};
 
 use crate::artifact::Message;
 use crate::config::EffectiveParams;
-use crate::provider::{FinishReason, Usage};
+use crate::provider::call::{FinishReason, Usage};
 
 /// GGUF token type of control tokens (`<|im_end|>` and friends).
 const CONTROL_TOKEN: i32 = 3;

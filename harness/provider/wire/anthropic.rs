@@ -8,8 +8,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Stream, WireFormat};
+use crate::provider::call::{Completion, FinishReason, ProviderError, Request, ToolCall, Usage};
 use crate::provider::http::{self, Endpoint};
-use crate::provider::{Completion, FinishReason, ProviderError, Request, ToolCall, Usage};
 
 /// The version of the Messages API requests are written for.
 const API_VERSION: &str = "2023-06-01";

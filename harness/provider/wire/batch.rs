@@ -11,20 +11,11 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Http, WireFormat};
+use super::{BatchApi, Http, WireFormat};
 use crate::config::Price;
 use crate::provider::batch::{self, Batch, BatchLimits, BatchState, Ended, ItemResult};
+use crate::provider::call::{BoxFuture, Completion, ProviderError, Request};
 use crate::provider::http;
-use crate::provider::{BoxFuture, Completion, ProviderError, Request};
-
-/// Which batch API a wire format has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum BatchApi {
-    /// OpenAI's Batch API over chat completions.
-    OpenAi,
-    /// Anthropic's Message Batches.
-    Anthropic,
-}
 
 impl BatchApi {
     /// The API's own limits per batch.

@@ -15,15 +15,24 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::http::{self, Endpoint};
-use super::{
-    BoxFuture, Completion, FinishReason, Provider, ProviderError, Request, ToolCall, Usage,
-};
 use crate::config::{BatchSettings, Price};
+use crate::provider::api::Provider;
+use crate::provider::call::{
+    BoxFuture, Completion, FinishReason, ProviderError, Request, ToolCall, Usage,
+};
 
 pub(crate) use anthropic::Anthropic;
-use batch::BatchApi;
 pub(crate) use ollama::Ollama;
 pub(crate) use openai::OpenAi;
+
+/// Which batch API a wire format has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BatchApi {
+    /// OpenAI's Batch API over chat completions.
+    OpenAi,
+    /// Anthropic's Message Batches.
+    Anthropic,
+}
 
 /// One HTTP API's wire format.
 pub(crate) trait WireFormat: Send + Sync + 'static {

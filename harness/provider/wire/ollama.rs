@@ -7,8 +7,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Dialect, Stream, WireFormat, arguments_text, chat_messages, function_tools};
+use crate::provider::call::{Completion, FinishReason, ProviderError, Request, ToolCall, Usage};
 use crate::provider::http::{self, Endpoint};
-use crate::provider::{Completion, FinishReason, ProviderError, Request, ToolCall, Usage};
 
 /// Ollama's native chat format.
 #[derive(Debug)]

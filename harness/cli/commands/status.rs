@@ -1,0 +1,18 @@
+//! `promptgate status`.
+
+use promptgate::errors::{Error, exit};
+use promptgate::ops;
+
+use crate::args::Status;
+use crate::output::{Context, print_json};
+
+/// Prints every prompt with its label versions.
+pub(crate) fn run(args: Status, cx: &Context) -> Result<i32, Error> {
+    let status = ops::status(&cx.root)?;
+    if args.json {
+        print_json(&status)?;
+    } else {
+        print!("{}", crate::render::status(&status));
+    }
+    Ok(exit::PASS)
+}

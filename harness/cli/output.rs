@@ -1,0 +1,69 @@
+//! What every command's output shares: the invocation's context (project root, command line,
+//! environment, style), JSON and styled printing, and paths as the user names them.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use promptgate::errors::Error;
+use promptgate::ops;
+
+use crate::progress;
+
+/// What a command runs with: the project root, the command line (for run manifests), and how
+/// to print.
+pub(crate) struct Context {
+    pub(crate) root: PathBuf,
+    pub(crate) command_line: String,
+    pub(crate) style: Style,
+}
+
+impl Context {
+    /// The environment, for API keys named in the config.
+    pub(crate) fn env(&self) -> ops::Env {
+        std::env::vars().collect()
+    }
+
+    /// `path` as the user would name it: relative to the project root when under it.
+    pub(crate) fn shown(&self, path: &Path) -> String {
+        path.strip_prefix(&self.root)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    }
+
+    /// Runs `op` with a live progress bar on stderr (when it is a terminal).
+    pub(crate) fn with_progress<T>(
+        &self,
+        op: impl FnOnce(&mut dyn FnMut(ops::Progress)) -> T,
+    ) -> T {
+        let mut bar = progress::Bar::new(std::io::stderr().is_terminal());
+        let done = op(&mut |p| bar.update(p));
+        bar.finish();
+        done
+    }
+}
+
+/// How summaries are printed: how much, and whether in colour.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Style {
+    pub(crate) detail: promptgate::report::Detail,
+    pub(crate) colour: bool,
+}
+
+impl Style {
+    /// Prints a summary, coloured when asked.
+    pub(crate) fn print(self, summary: &str) {
+        if self.colour {
+            println!("{}", promptgate::report::paint(summary));
+        } else {
+            println!("{summary}");
+        }
+    }
+}
+
+/// Prints `value` as pretty JSON.
+pub(crate) fn print_json(value: &impl serde::Serialize) -> Result<(), Error> {
+    let text = serde_json::to_string_pretty(value).map_err(Error::encode("the output"))?;
+    println!("{text}");
+    Ok(())
+}

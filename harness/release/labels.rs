@@ -1,0 +1,169 @@
+//! Labels and the versions they serve: the label promotions move unless told otherwise, the
+//! promoted version a label points at, and a rollback's move of it (by hand, or by a monitor's
+//! kill switch) to an earlier version.
+
+use std::path::Path;
+
+use crate::errors::{Error, Result};
+use crate::ids::PromptName;
+use crate::store::{LabelEvent, LabelMove, LabelTarget, Promoted, ReleaseAction, Store};
+
+/// The label promotions move unless told otherwise.
+pub const DEFAULT_LABEL: &str = "production";
+
+/// The version `name@label` serves, when it points at one of the promoted tags.
+pub(crate) fn current_version<'p>(
+    store: &Store,
+    name: &PromptName,
+    label: &str,
+    promoted: &'p [Promoted],
+) -> Option<&'p Promoted> {
+    let target = store.label_target(name, label)?;
+    promoted.iter().find(|p| p.tag_id == target)
+}
+
+/// What `promptgate rollback` was asked to do.
+#[derive(Debug, Clone)]
+pub struct RollbackOptions {
+    /// The prompt.
+    pub name: String,
+    /// The label to move back.
+    pub label: String,
+    /// The version to go back to (`vN` or `N`); default the one promoted before the current.
+    pub to: Option<String>,
+    /// Why (required).
+    pub reason: String,
+}
+
+/// Moves `name@label` back to an earlier promoted version (`rollback`), recording who, when
+/// and why. Made by a monitor when `from` is given: only while the label still serves version
+/// `from` (`None` when it no longer does: nothing moves), and recorded as automatic.
+pub(crate) fn roll_back(
+    root: &Path,
+    options: &RollbackOptions,
+    from: Option<u32>,
+) -> Result<Option<LabelEvent>> {
+    let store = Store::open(root)?;
+    let name = PromptName::new(&options.name);
+    let label = options.label.as_str();
+    store.check_label(label)?;
+    if options.reason.trim().is_empty() {
+        return Err(Error::Usage("rollback needs --reason TEXT".into()));
+    }
+    let expected_label = store.label_target(&name, label);
+    let expected_history = store.history_tip(&name, label);
+    let promoted = store.promoted(&name)?;
+    let current = current_version(&store, &name, label, &promoted).ok_or_else(|| {
+        Error::Usage(format!(
+            "{name}@{label} does not point at a promoted version; promote one first (`promptgate promote {name} --label {label}`)"
+        ))
+    })?;
+    if from.is_some_and(|v| v != current.version) {
+        return Ok(None);
+    }
+    let target = rollback_target(
+        &store,
+        (&name, label),
+        options.to.as_deref(),
+        current,
+        &promoted,
+    )?;
+    if target.version == current.version {
+        return Err(Error::Usage(format!(
+            "{name}@{label} is already at v{}",
+            current.version
+        )));
+    }
+    let signature = store.signature()?;
+    let event = LabelEvent {
+        action: ReleaseAction::Rollback,
+        prompt: name.to_string(),
+        label: label.to_string(),
+        version: target.version,
+        from: Some(current.version),
+        commit: target.record.commit.clone(),
+        content: target.record.content.clone(),
+        by: identity(&signature),
+        at: chrono::Utc::now().to_rfc3339(),
+        reason: Some(options.reason.clone()),
+        forced: false,
+        verdict: None,
+        reasons: Vec::new(),
+        run: None,
+        report_digest: None,
+        approvals: Vec::new(),
+        baseline: None,
+        automatic: from.is_some(),
+    };
+    store.move_label(
+        &LabelMove {
+            name: &name,
+            label,
+            expected_label,
+            expected_history,
+            event: &event,
+        },
+        LabelTarget::Existing(target.tag_id),
+        &signature,
+    )?;
+    Ok(Some(event))
+}
+
+/// The version a rollback moves `name@label` to: `to` (`v3` or `3`), or the version promoted
+/// to the label before the current one.
+fn rollback_target<'p>(
+    store: &Store,
+    (name, label): (&PromptName, &str),
+    to: Option<&str>,
+    current: &Promoted,
+    promoted: &'p [Promoted],
+) -> Result<&'p Promoted> {
+    Ok(match to {
+        Some(to) => {
+            let n: u32 = to.trim_start_matches('v').parse().map_err(|_| {
+                Error::Usage(format!("`--to {to}` is not a version; write it as v3 or 3"))
+            })?;
+            promoted.iter().find(|p| p.version == n).ok_or_else(|| {
+                Error::Usage(format!(
+                    "{name} has no version v{n}; promoted versions: {}",
+                    promoted
+                        .iter()
+                        .map(|p| format!("v{}", p.version))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?
+        }
+        None => {
+            let history = store.history(name, label)?;
+            let order: Vec<u32> = history
+                .iter()
+                .filter(|e| e.action == ReleaseAction::Promote)
+                .map(|e| e.version)
+                .collect();
+            let earlier = order
+                .iter()
+                .rposition(|&v| v == current.version)
+                .and_then(|i| order[..i].iter().rev().find(|&&v| v != current.version));
+            let n = earlier.ok_or_else(|| {
+                Error::Usage(format!(
+                    "{name}@{label} is at v{}, and no earlier version was promoted to it; name one with --to",
+                    current.version
+                ))
+            })?;
+            promoted
+                .iter()
+                .find(|p| p.version == *n)
+                .ok_or_else(|| Error::Internal(format!("the tag of v{n} is missing")))?
+        }
+    })
+}
+
+/// Who a git signature names, as release records show it.
+pub(crate) fn identity(signature: &git2::Signature<'_>) -> String {
+    format!(
+        "{} <{}>",
+        signature.name().unwrap_or("?"),
+        signature.email().unwrap_or("?")
+    )
+}
