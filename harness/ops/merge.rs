@@ -129,8 +129,7 @@ pub fn merge(
             samples,
             run_dir,
         } => {
-            let plan = (placed.plan.plan, placed.plan.total, stored);
-            let next = WavePlan::new(plan, wave, samples);
+            let next = WavePlan::new(placed.plan.plan, placed.plan.total, stored, wave, samples);
             let path = next.write(&run_dir)?;
             return Ok(MergeResult::NextWave(NextWave { plan: next, path }));
         }

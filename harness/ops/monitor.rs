@@ -105,7 +105,7 @@ pub fn monitor(root: &Path, options: &MonitorOptions) -> Result<MonitorReport> {
     let governance = served.prompt.metadata.governance.clone();
     let thresholds = project.config.tier(governance.risk_tier).monitor;
     let checks = Suite::shadow_for(&project.suites, &name).map_or(&[][..], |s| &s.checks[..]);
-    let (traffic, observations) = served_window(&project, options, (&name, &current), checks)?;
+    let (traffic, observations) = served_window(&project, options, &name, &current, checks)?;
     let observed = crate::monitor::measure(&observations);
     let (health, breaches, unjudged) =
         crate::monitor::watch(&baseline.measured, &observed, &thresholds);
@@ -147,7 +147,8 @@ pub fn monitor(root: &Path, options: &MonitorOptions) -> Result<MonitorReport> {
 fn served_window(
     project: &Project,
     options: &MonitorOptions,
-    (name, current): (&PromptName, &crate::store::Promoted),
+    name: &PromptName,
+    current: &crate::store::Promoted,
     checks: &[Assertion],
 ) -> Result<(Traffic, Vec<Observation>)> {
     let since = match &options.window {

@@ -98,13 +98,13 @@ pub fn promote(
     }
     let approvals = check_policy(&project, &name, &candidate, &content, &policy)?;
     check_readiness(&project, &candidate)?;
-    let versions = (
-        &name,
-        &candidate.version.hash,
-        moving.expected_label.is_some(),
-    );
-    let (report, gate, run_dir) = gate_report(&project, options, versions, progress)?;
-    let blocked = blocked_by(&gate, &policy, (&name, label, &report.run_id));
+    let promoting = Promoting {
+        name: &name,
+        hash: &candidate.version.hash,
+        label_exists: moving.expected_label.is_some(),
+    };
+    let (report, gate, run_dir) = gate_report(&project, options, promoting, progress)?;
+    let blocked = blocked_by(&gate, &policy, &name, label, &report.run_id);
     let forced = blocked.is_some();
     if let (Some(refusal), false) = (blocked, options.force) {
         return Err(refusal);
@@ -203,6 +203,14 @@ fn release(
     })
 }
 
+/// What a promotion gates: the prompt, the candidate's content, and whether the label exists.
+#[derive(Clone, Copy)]
+struct Promoting<'a> {
+    name: &'a PromptName,
+    hash: &'a ContentHash,
+    label_exists: bool,
+}
+
 /// The report the promotion is gated on, and its gate for the candidate content `hash`: a
 /// stored check's, re-derived from its own results log (`--from-report`), or a check run now
 /// of HEAD against the label (against HEAD when the label is new). Returns them with the new
@@ -210,9 +218,14 @@ fn release(
 fn gate_report(
     project: &Project,
     options: &PromoteOptions,
-    (name, hash, label_exists): (&PromptName, &ContentHash, bool),
+    promoting: Promoting<'_>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(CheckReport, Gate, Option<String>)> {
+    let Promoting {
+        name,
+        hash,
+        label_exists,
+    } = promoting;
     let label = options.label.as_str();
     if let Some(run_id) = &options.from_report {
         let stored_baseline = match label_exists {

@@ -81,7 +81,7 @@ pub fn run(
         for suite in suites_for(&project.suites, name, &options.suites) {
             let provider = providers.for_suite(suite)?;
             let samples = samples_for(&project, suite, &prepared);
-            let per_case = plan_suite(suite, &prepared, &provider, &mut jobs, (0, samples))?;
+            let per_case = plan_suite(suite, &prepared, &provider, &mut jobs, 0..samples)?;
             planned.push(PlannedSuite {
                 version: prepared.clone(),
                 suite,

@@ -15,7 +15,7 @@ use super::plan::{PlannedCandidate, plan};
 use super::progress::Progress;
 use super::project::{Env, Project};
 use super::request::{CallOptions, CheckOptions, WaveSamples};
-use super::rounds::{Sampling, Waves, draw_jobs, sample_more};
+use super::rounds::{NextRound, Rounds, Sampling, Waves, draw_jobs, sample_more};
 use super::select::Selection;
 use super::shard::{fingerprint, keep};
 use super::verdict::{Decided, Run, decide};
@@ -224,7 +224,7 @@ pub(crate) fn run(
     let (planned, mut jobs) = plan(project, options, &specs, memory.as_mut(), progress)?;
     if let (Some(wave), Some(shard)) = (&options.wave, options.shard) {
         let draws = draws_of(&planned, wave, shard)?;
-        jobs = draw_jobs((&planned, &jobs.library), &draws)?.0;
+        jobs = draw_jobs(&planned, &jobs.library, &draws)?.jobs;
     }
     if options.calls.batch {
         latency_unmeasured(&planned)?;
@@ -296,17 +296,21 @@ fn gate(
         })));
     }
     if !interrupted {
-        let rounds = (sampling(project, options, shard), waves);
+        let rounds = Rounds {
+            sampling: sampling(project, options, shard),
+            waves,
+        };
         let sampled = sample_more(
             &run,
-            (&mut planned, &library),
+            &mut planned,
+            &library,
             &mut outcomes,
             rounds,
             &options.calls,
             progress,
         )?;
         interrupted |= sampled.interrupted;
-        if let Some((wave, samples)) = sampled.next_wave {
+        if let Some(NextRound { wave, samples }) = sampled.next_wave {
             return Ok(Checked::NextWave {
                 wave,
                 samples,

@@ -66,7 +66,8 @@ impl Jobs {
         &mut self,
         case: &crate::suite::Case,
         tier: crate::artifact::RiskTier,
-        (baseline, candidate): (usize, usize),
+        baseline: usize,
+        candidate: usize,
     ) {
         let tasks = self.library.tasks(case, tier, Some(baseline));
         self.judges[candidate].extend(tasks);
@@ -79,7 +80,7 @@ impl Jobs {
         request: Request,
         label: String,
     ) -> Result<usize> {
-        self.add_call(provider, request, label, (None, Vec::new()))
+        self.add_call(provider, request, label, None, Vec::new())
     }
 
     /// Adds a call (a conversation's first, when it starts one) that `judges` grade; identical
@@ -89,7 +90,8 @@ impl Jobs {
         provider: &SuiteProvider,
         request: Request,
         label: String,
-        (conversation, judges): (Option<Conversation>, Vec<JudgeTask>),
+        conversation: Option<Conversation>,
+        judges: Vec<JudgeTask>,
     ) -> Result<usize> {
         let key = request.key(provider.provider.fingerprint())?;
         // A digest, not the text: 200,000 identities take about 9 MB rather than 25.
@@ -129,8 +131,8 @@ pub(crate) fn samples_for(project: &Project, suite: &Suite, prepared: &Prepared)
     suite.samples.max(project.config.tier(tier).min_samples)
 }
 
-/// Renders every case of `suite` on `prepared` and plans `samples` calls per case, numbered
-/// from `first_sample` (a control run plans its second side after the first's samples).
+/// Renders every case of `suite` on `prepared` and plans a call per case for each sample number
+/// of `samples` (a control run's second side numbers its samples after the first's).
 ///
 /// Returns, per case, the job index of each sample. Variable errors name the suite, case and
 /// variable, and stop the run before any call.
@@ -139,10 +141,9 @@ pub(crate) fn plan_suite(
     prepared: &Prepared,
     provider: &SuiteProvider,
     jobs: &mut Jobs,
-    (first_sample, count): (u32, u32),
+    samples: std::ops::Range<u32>,
 ) -> Result<Vec<Vec<usize>>> {
     check_target(suite, prepared)?;
-    let samples = first_sample..first_sample + count;
     suite
         .cases
         .iter()
@@ -181,9 +182,9 @@ pub(crate) fn plan_case(
             match &case.script {
                 Some(script) => {
                     let (conversation, first) = Conversation::start(script.clone(), request);
-                    jobs.add_call(provider, first, label, (Some(conversation), judges))
+                    jobs.add_call(provider, first, label, Some(conversation), judges)
                 }
-                None => jobs.add_call(provider, request, label, (None, judges)),
+                None => jobs.add_call(provider, request, label, None, judges),
             }
         })
         .collect()

@@ -135,7 +135,10 @@ pub(crate) fn plan<'s>(
         let mut suites = Vec::new();
         for suite in suites_for(&project.suites, &spec.prompt, &options.suites) {
             let provider = providers.for_suite(suite)?;
-            let versions = (&*baseline, &*candidate);
+            let versions = Versions {
+                baseline: &baseline,
+                candidate: &candidate,
+            };
             let mut planned = plan_one(project, spec, suite, provider, versions, &mut jobs)?;
             if let Some(memory) = memory.as_deref_mut() {
                 planned.remembered = recall(memory, &planned, versions, spec.control);
@@ -166,24 +169,35 @@ pub(crate) fn plan<'s>(
     Ok((planned, jobs))
 }
 
+/// The two versions a comparison plans a suite on.
+#[derive(Clone, Copy)]
+struct Versions<'p> {
+    baseline: &'p Prepared,
+    candidate: &'p Prepared,
+}
+
 /// One suite planned on both versions of a comparison.
 fn plan_one<'s>(
     project: &Project,
     spec: &ComparisonSpec,
     suite: &'s Suite,
     provider: Arc<SuiteProvider>,
-    (baseline, candidate): (&Prepared, &Prepared),
+    versions: Versions<'_>,
     jobs: &mut Jobs,
 ) -> Result<PlannedSuite<'s>> {
+    let Versions {
+        baseline,
+        candidate,
+    } = versions;
     let samples = samples_for(project, suite, candidate);
-    let base_jobs = plan_suite(suite, baseline, &provider, jobs, (0, samples))?;
+    let base_jobs = plan_suite(suite, baseline, &provider, jobs, 0..samples)?;
     // A control run's second side asks for fresh samples of the same version.
     let first = if spec.control { samples } else { 0 };
-    let cand_jobs = plan_suite(suite, candidate, &provider, jobs, (first, samples))?;
+    let cand_jobs = plan_suite(suite, candidate, &provider, jobs, first..first + samples)?;
     let tier = candidate.prompt.metadata.governance.risk_tier;
     for (case, (base, cand)) in suite.cases.iter().zip(base_jobs.iter().zip(&cand_jobs)) {
-        for pair in base.iter().copied().zip(cand.iter().copied()) {
-            jobs.pair(case, tier, pair);
+        for (&baseline, &candidate) in base.iter().zip(cand) {
+            jobs.pair(case, tier, baseline, candidate);
         }
     }
     // Identical requests on both sides are one call: their outcomes cannot differ. Otherwise a
@@ -223,9 +237,13 @@ fn plan_one<'s>(
 fn recall(
     memory: &mut Memory,
     p: &PlannedSuite<'_>,
-    (baseline, candidate): (&Prepared, &Prepared),
+    versions: Versions<'_>,
     control: bool,
 ) -> Vec<VersionTally> {
+    let Versions {
+        baseline,
+        candidate,
+    } = versions;
     if p.noise == Noise::None {
         return Vec::new();
     }

@@ -34,8 +34,9 @@ fn sampling_round(
     planned: &PlannedCandidate<'_>,
     outcomes: &[Outcome],
     round: Round,
-    (confirm, cap): (u32, u32),
+    sampling: Sampling,
 ) -> Vec<(usize, u32)> {
+    let (confirm, cap) = (sampling.confirm, sampling.max_samples);
     // An adversarial suite is gated on attack successes: its changed cases are confirmed
     // too, so a new success that does not reproduce is a flip, not a regression.
     let adversarial = p.suite.kind == crate::suite::SuiteKind::Adversarial;
@@ -75,6 +76,14 @@ pub(crate) struct Sampling {
     pub(crate) adaptive: bool,
 }
 
+/// The rounds a check samples after its first samples: how many samples they may draw, and in
+/// a merge, how they span its waves.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rounds {
+    pub(crate) sampling: Sampling,
+    pub(crate) waves: Option<Waves>,
+}
+
 /// How a merge samples across shards: the adaptive rounds the shards' logs answer are
 /// replayed, and the first they cannot answer is the next wave.
 #[derive(Debug, Clone, Copy)]
@@ -90,8 +99,14 @@ pub(crate) struct Sampled {
     /// Whether an interrupt stopped a round.
     pub(crate) interrupted: bool,
     /// In a merge, the next wave, when the shards' logs cannot answer the next adaptive
-    /// round: its number and its samples.
-    pub(crate) next_wave: Option<(u32, Vec<WaveSamples>)>,
+    /// round.
+    pub(crate) next_wave: Option<NextRound>,
+}
+
+/// A merge's next wave: its number and the samples each case draws in it.
+pub(crate) struct NextRound {
+    pub(crate) wave: u32,
+    pub(crate) samples: Vec<WaveSamples>,
 }
 
 /// Before the verdict, confirms the discordant cases; then, with `--adaptive`, samples where it
@@ -101,18 +116,20 @@ pub(crate) struct Sampled {
 /// returned as the next wave.
 pub(crate) fn sample_more(
     run: &RunTarget<'_>,
-    (planned, library): (&mut [PlannedCandidate<'_>], &Arc<JudgeLibrary>),
+    planned: &mut [PlannedCandidate<'_>],
+    library: &Arc<JudgeLibrary>,
     outcomes: &mut Vec<Outcome>,
-    (sampling, waves): (Sampling, Option<Waves>),
+    rounds: Rounds,
     calls: &CallOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Sampled> {
+    let Rounds { sampling, waves } = rounds;
     let mut round = Round::Confirm;
     let mut interrupted = false;
     let mut adaptive_rounds = 0;
     while !interrupted && !outcomes.iter().any(|o| o.skipped) {
         let draws = round_draws(planned, outcomes, round, sampling);
-        let (extra, added) = draw_jobs((planned, library), &draws)?;
+        let Drawn { jobs: extra, added } = draw_jobs(planned, library, &draws)?;
         if round == Round::Adaptive {
             adaptive_rounds += 1;
         }
@@ -133,7 +150,10 @@ pub(crate) fn sample_more(
             }
             return Ok(Sampled {
                 interrupted,
-                next_wave: Some((wave, named(planned, &draws))),
+                next_wave: Some(NextRound {
+                    wave,
+                    samples: named(planned, &draws),
+                }),
             });
         }
         if !added.is_empty() {
@@ -144,8 +164,15 @@ pub(crate) fn sample_more(
             let offset = outcomes.len();
             outcomes.extend(batch.outcomes);
             interrupted |= batch.interrupted;
-            for (c, s, case, side, job) in added.iter().copied() {
-                let suite = &mut planned[c].suites[s];
+            for &Added {
+                candidate,
+                suite,
+                case,
+                side,
+                job,
+            } in &added
+            {
+                let suite = &mut planned[candidate].suites[suite];
                 match round {
                     Round::Confirm => suite.extra_calls.confirm += 1,
                     Round::Adaptive => suite.extra_calls.adaptive += 1,
@@ -168,9 +195,22 @@ pub(crate) fn sample_more(
     })
 }
 
-/// A new job of a round: the candidate, suite, case and side it samples, and its index among
-/// the round's jobs.
-pub(crate) type Added = (usize, usize, usize, Side, usize);
+/// A new job of a round: the candidate, suite, case and side it samples (indices into the
+/// plan), and its index among the round's jobs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Added {
+    candidate: usize,
+    suite: usize,
+    case: usize,
+    side: Side,
+    job: usize,
+}
+
+/// A round's new jobs, and what each samples.
+pub(crate) struct Drawn {
+    pub(crate) jobs: Jobs,
+    pub(crate) added: Vec<Added>,
+}
 
 /// The samples one round draws, for every suite of every candidate.
 fn round_draws(
@@ -187,7 +227,7 @@ fn round_draws(
     let mut draws = Vec::new();
     for (c, candidate) in planned.iter().enumerate() {
         for (s, p) in candidate.suites.iter().enumerate() {
-            let targets = sampling_round(p, candidate, outcomes, round, (confirm, max_samples));
+            let targets = sampling_round(p, candidate, outcomes, round, sampling);
             for (case, target) in targets {
                 let samples = [
                     (Side::Baseline, &p.baseline[case]),
@@ -217,9 +257,10 @@ fn round_draws(
 
 /// The jobs of `draws`, each version's samples paired for the pairwise judges.
 pub(crate) fn draw_jobs(
-    (planned, library): (&[PlannedCandidate<'_>], &Arc<JudgeLibrary>),
+    planned: &[PlannedCandidate<'_>],
+    library: &Arc<JudgeLibrary>,
     draws: &[Draw],
-) -> Result<(Jobs, Vec<Added>)> {
+) -> Result<Drawn> {
     let mut extra = Jobs::judged_by(library.clone());
     let mut added: Vec<Added> = Vec::new();
     for draw in draws {
@@ -234,17 +275,20 @@ pub(crate) fn draw_jobs(
             let at = usize::from(side == Side::Candidate);
             let samples = draw.samples[at].clone();
             let new = plan_case(p.suite, case, prepared, &p.provider, &mut extra, samples)?;
-            added.extend(
-                new.iter()
-                    .map(|&job| (draw.candidate, draw.suite, draw.case, side, job)),
-            );
+            added.extend(new.iter().map(|&job| Added {
+                candidate: draw.candidate,
+                suite: draw.suite,
+                case: draw.case,
+                side,
+                job,
+            }));
             new_jobs[at] = new;
         }
         let tier = candidate.candidate.prompt.metadata.governance.risk_tier;
         let [base, cand] = new_jobs;
-        for pair in base.into_iter().zip(cand) {
-            extra.pair(case, tier, pair);
+        for (baseline, candidate) in base.into_iter().zip(cand) {
+            extra.pair(case, tier, baseline, candidate);
         }
     }
-    Ok((extra, added))
+    Ok(Drawn { jobs: extra, added })
 }

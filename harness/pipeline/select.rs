@@ -197,7 +197,7 @@ fn changed_prompts(
         };
         for rev in revisions {
             if Prepared::effective_hash(project, &name, rev)? != base
-                || specification_changed(project, &name, (&base_rev, rev), &mut compared)?
+                || specification_changed(project, &name, &base_rev, rev, &mut compared)?
             {
                 changed.push(name.clone());
                 break;
@@ -252,7 +252,8 @@ fn comparisons(
 fn specification_changed(
     project: &Project,
     name: &PromptName,
-    (base, rev): (&str, &str),
+    base: &str,
+    rev: &str,
     compared: &mut HashMap<(String, String, String), bool>,
 ) -> Result<bool> {
     let mut files: BTreeSet<String> = BTreeSet::from([crate::config::CONFIG_FILE.to_string()]);

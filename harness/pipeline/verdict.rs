@@ -43,7 +43,7 @@ fn candidate_report(
             let (indices, tallies) = complete_tallies(&cases);
             let decision = gate::evaluate_suite(&evidence(p, &comparison, &tallies, &attacks, cap));
             if p.noise == gate::Noise::Measured {
-                add_measurements(measured, p, planned, (&indices, &tallies));
+                add_measurements(measured, p, planned, &indices, &tallies);
             }
             sort_stably_in_place(&mut cases, |c| c.status);
             let drift = (p.suite.kind == crate::suite::SuiteKind::Shadow).then(|| {
@@ -98,7 +98,8 @@ fn add_measurements(
     measured: &mut Measured,
     p: &PlannedSuite<'_>,
     planned: &PlannedCandidate<'_>,
-    (indices, tallies): (&[usize], &[stats::CaseTally]),
+    indices: &[usize],
+    tallies: &[stats::CaseTally],
 ) {
     let control = planned.spec.control;
     let mut add = |case: usize, at: usize, passed: u32, samples: u32| {
@@ -165,14 +166,30 @@ fn attack_rates(cases: &[CaseReport]) -> Vec<CategoryRates> {
     asr::rates(&results)
 }
 
-/// Why a check is incomplete, in plain words; `None` when the gate saw every case.
-fn incompleteness(
-    run_id: &RunId,
+/// What a check did not see: whether an interrupt stopped it, the case comparisons the budget
+/// skipped (with the reason the first skipped call gave), and those that errored, against what
+/// `--max-errors` allows of its cases.
+struct Shortfall {
     interrupted: bool,
-    (skipped, skip_reason): (usize, Option<String>),
-    (errors, cases, max_errors): (usize, usize, ErrorBudget),
+    skipped: usize,
+    skip_reason: Option<String>,
+    errors: usize,
+    cases: usize,
+    max_errors: ErrorBudget,
     first_error: Option<String>,
-) -> Option<String> {
+}
+
+/// Why a check is incomplete, in plain words; `None` when the gate saw every case.
+fn incompleteness(run_id: &RunId, shortfall: Shortfall) -> Option<String> {
+    let Shortfall {
+        interrupted,
+        skipped,
+        skip_reason,
+        errors,
+        cases,
+        max_errors,
+        first_error,
+    } = shortfall;
     if interrupted {
         return Some(format!(
             "interrupted; finish it with `promptgate check --resume {run_id}`"
@@ -248,16 +265,19 @@ pub(crate) fn decide(
         .flat_map(|p| &p.suites)
         .map(|s| s.suite.cases.len())
         .sum();
-    let incomplete = incompleteness(
-        run.id,
-        run.interrupted,
-        (case_skips, skip_reason(outcomes)),
-        (case_errors, cases, options.calls.max_errors),
-        outcomes
+    let shortfall = Shortfall {
+        interrupted: run.interrupted,
+        skipped: case_skips,
+        skip_reason: skip_reason(outcomes),
+        errors: case_errors,
+        cases,
+        max_errors: options.calls.max_errors,
+        first_error: outcomes
             .iter()
             .filter(|o| !o.skipped)
             .find_map(|o| o.result.as_ref().err().map(|e| e.message.clone())),
-    );
+    };
+    let incomplete = incompleteness(run.id, shortfall);
     let report = CheckReport {
         format_version: FORMAT_VERSION,
         promptgate: crate::BUILD.to_string(),
@@ -324,6 +344,22 @@ mod tests {
     fn an_incomplete_check_says_why_and_how_to_finish_it() {
         let id = RunId::parse("20261130T000000.000Z-abcdef").unwrap();
         let none = ErrorBudget::default();
+        let incompleteness = |id: &RunId,
+                              interrupted: bool,
+                              (skipped, skip_reason): (usize, Option<String>),
+                              (errors, cases, max_errors): (usize, usize, ErrorBudget),
+                              first_error: Option<String>| {
+            let shortfall = Shortfall {
+                interrupted,
+                skipped,
+                skip_reason,
+                errors,
+                cases,
+                max_errors,
+                first_error,
+            };
+            incompleteness(id, shortfall)
+        };
         assert_eq!(
             incompleteness(&id, false, (0, None), (0, 10, none), None),
             None

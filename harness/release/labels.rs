@@ -63,7 +63,8 @@ pub(crate) fn roll_back(
     }
     let target = rollback_target(
         &store,
-        (&name, label),
+        &name,
+        label,
         options.to.as_deref(),
         current,
         &promoted,
@@ -113,7 +114,8 @@ pub(crate) fn roll_back(
 /// to the label before the current one.
 fn rollback_target<'p>(
     store: &Store,
-    (name, label): (&PromptName, &str),
+    name: &PromptName,
+    label: &str,
     to: Option<&str>,
     current: &Promoted,
     promoted: &'p [Promoted],

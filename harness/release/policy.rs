@@ -55,7 +55,9 @@ pub(crate) fn check_policy(
 pub(crate) fn blocked_by(
     gate: &Gate,
     policy: &Policy,
-    (name, label, run_id): (&PromptName, &str, &crate::ids::RunId),
+    name: &PromptName,
+    label: &str,
+    run_id: &crate::ids::RunId,
 ) -> Option<Error> {
     let on_inconclusive = if policy.promote_on_inconclusive {
         OnInconclusive::Warn

@@ -304,7 +304,39 @@ impl Assertion {
     }
 }
 
-pub(crate) const ASSERTION_TYPES: &str = "equals, contains, icontains, not-contains, starts-with, regex, not-regex, is-json, json-schema, json-field, max-length, min-length, similar, max-latency-ms, max-cost, canary, regex-any, stop-reason, refusal, ngram-overlap, repetition, tool-called, tool-not-called, tool-sequence, tool-count, tool-policy, max-steps, judge, judge-pairwise";
+/// Every assertion type, as suites write it: what `compile` reads, `kind` names, the schema
+/// offers editors, and an unknown type's hint lists (a test holds them to each other).
+pub(crate) const ASSERTION_TYPES: &[&str] = &[
+    "equals",
+    "contains",
+    "icontains",
+    "not-contains",
+    "starts-with",
+    "regex",
+    "not-regex",
+    "is-json",
+    "json-schema",
+    "json-field",
+    "max-length",
+    "min-length",
+    "similar",
+    "max-latency-ms",
+    "max-cost",
+    "canary",
+    "regex-any",
+    "stop-reason",
+    "refusal",
+    "ngram-overlap",
+    "repetition",
+    "tool-called",
+    "tool-not-called",
+    "tool-sequence",
+    "tool-count",
+    "tool-policy",
+    "max-steps",
+    "judge",
+    "judge-pairwise",
+];
 
 /// An assertion as written, before validation: in a suite file (`K` is the type with where
 /// it is written) or a JSONL case file (`K` is the type alone).
@@ -348,7 +380,7 @@ pub(crate) type RawAssertion = AssertionSpec<Spanned<String>>;
 pub(crate) fn assertion_type_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
         "type": "string",
-        "enum": ASSERTION_TYPES.split(", ").collect::<Vec<_>>(),
+        "enum": ASSERTION_TYPES,
     })
 }
 
@@ -425,9 +457,14 @@ impl<K> AssertionSpec<K> {
                         Some("write `{ type: json-field, path: category, value: billing }`".into()),
                     )
                 })?;
-                let value = self
-                    .value
-                    .ok_or_else(|| ("`json-field` needs a `value`".to_string(), None))?;
+                let value = self.value.ok_or_else(|| {
+                    (
+                        "`json-field` needs a `value`".to_string(),
+                        Some(format!(
+                            "write `{{ type: json-field, path: {path}, value: billing }}`"
+                        )),
+                    )
+                })?;
                 Assertion::JsonField { path, value }
             }
             "max-length" => Assertion::MaxLength(count(&self.value)? as usize),
@@ -445,7 +482,7 @@ impl<K> AssertionSpec<K> {
                 self.value.as_ref().and_then(Value::as_f64).ok_or_else(|| {
                     (
                         "`max-cost` needs a number of dollars in `value`".to_string(),
-                        None,
+                        Some("write `{ type: max-cost, value: 0.01 }`".into()),
                     )
                 })?,
             ),
@@ -608,8 +645,9 @@ impl<K> AssertionSpec<K> {
                 return Err((
                     format!("unknown assertion type `{other}`"),
                     Some(format!(
-                        "{}expected one of: {ASSERTION_TYPES}",
-                        crate::errors::did_you_mean(other, ASSERTION_TYPES.split(", "))
+                        "{}expected one of: {}",
+                        crate::errors::did_you_mean(other, ASSERTION_TYPES.iter().copied()),
+                        ASSERTION_TYPES.join(", ")
                     )),
                 ));
             }
@@ -671,5 +709,107 @@ fn share(kind: &str, threshold: Option<f64>, default: f64) -> Result<f64, SpecEr
         Ok(threshold)
     } else {
         Err((format!("`{kind}` threshold must be between 0 and 1"), None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A written example of `kind` with what it needs.
+    fn example(kind: &str) -> AssertionSpec<String> {
+        let value = match kind {
+            "is-json" | "canary" | "refusal" | "ngram-overlap" | "repetition" | "similar" => None,
+            "regex" | "not-regex" => Some(Value::from("^billing")),
+            "json-schema" => Some(serde_json::json!({ "type": "object" })),
+            "max-length" | "min-length" | "max-latency-ms" | "max-steps" | "tool-count" => {
+                Some(Value::from(3))
+            }
+            "max-cost" => Some(Value::from(0.01)),
+            "regex-any" => Some(serde_json::json!(["pii"])),
+            "stop-reason" => Some(serde_json::json!(["length"])),
+            "tool-sequence" => Some(serde_json::json!(["lookup_order"])),
+            "tool-policy" => Some(serde_json::json!({ "forbid": ["delete_account"] })),
+            "judge" | "judge-pairwise" => Some(Value::from("judges/polite")),
+            _ => Some(Value::from("billing")),
+        };
+        AssertionSpec {
+            kind: kind.to_string(),
+            value,
+            path: (kind == "json-field").then(|| "category".to_string()),
+            ..AssertionSpec::default()
+        }
+    }
+
+    /// The type an assertion is, without a wildcard: a new variant fails to compile here until
+    /// it is listed in [`ASSERTION_TYPES`] and given an example above.
+    fn listed(assertion: &Assertion) -> &'static str {
+        match assertion {
+            Assertion::Equals { .. } => "equals",
+            Assertion::Contains(_) => "contains",
+            Assertion::IContains(_) => "icontains",
+            Assertion::NotContains(_) => "not-contains",
+            Assertion::StartsWith(_) => "starts-with",
+            Assertion::Regex(_) => "regex",
+            Assertion::NotRegex(_) => "not-regex",
+            Assertion::IsJson => "is-json",
+            Assertion::JsonSchema(_) => "json-schema",
+            Assertion::JsonField { .. } => "json-field",
+            Assertion::MaxLength(_) => "max-length",
+            Assertion::MinLength(_) => "min-length",
+            Assertion::Similar { .. } => "similar",
+            Assertion::MaxLatencyMs(_) => "max-latency-ms",
+            Assertion::MaxCost(_) => "max-cost",
+            Assertion::Canary => "canary",
+            Assertion::RegexAny(_) => "regex-any",
+            Assertion::StopReason(_) => "stop-reason",
+            Assertion::Refusal => "refusal",
+            Assertion::NgramOverlap { .. } => "ngram-overlap",
+            Assertion::Repetition { .. } => "repetition",
+            Assertion::ToolCalled { .. } => "tool-called",
+            Assertion::ToolNotCalled(_) => "tool-not-called",
+            Assertion::ToolSequence { .. } => "tool-sequence",
+            Assertion::ToolCount { .. } => "tool-count",
+            Assertion::ToolPolicy(_) => "tool-policy",
+            Assertion::MaxSteps(_) => "max-steps",
+            Assertion::Judge { .. } => "judge",
+            Assertion::JudgePairwise(_) => "judge-pairwise",
+        }
+    }
+
+    #[test]
+    fn every_assertion_type_has_its_name_its_schema_entry_and_a_hint() {
+        let mut seen = std::collections::BTreeSet::new();
+        for &kind in ASSERTION_TYPES {
+            // Its name: the written type compiles to the assertion that says it back.
+            let assertion = example(kind)
+                .compile(kind)
+                .unwrap_or_else(|e| panic!("{kind}: {e:?}"));
+            assert_eq!(assertion.kind(), kind);
+            assert_eq!(listed(&assertion), kind);
+            assert!(seen.insert(kind), "{kind} is listed twice");
+            // Its hint: written with nothing, it either needs nothing or says how to write it.
+            let bare = AssertionSpec::<String> {
+                kind: kind.to_string(),
+                ..AssertionSpec::default()
+            };
+            if let Err((message, hint)) = bare.compile(kind) {
+                assert!(message.contains(kind), "{kind}: {message}");
+                let hint = hint.unwrap_or_else(|| panic!("{kind}: `{message}` has no hint"));
+                assert!(
+                    hint.contains("write") || hint.contains(kind),
+                    "{kind}: {hint}"
+                );
+            }
+        }
+        // Its schema entry: editors are offered exactly these types.
+        let schema = serde_json::to_value(crate::suite::json_schema()).unwrap();
+        let offered = &schema["$defs"]["Assertion"]["properties"]["type"]["enum"];
+        assert_eq!(offered, &serde_json::json!(ASSERTION_TYPES), "{schema}");
+        // An unknown type's hint lists them all.
+        let (_, hint) = example("contain").compile("contain").unwrap_err();
+        let hint = hint.unwrap();
+        assert!(hint.contains("did you mean `contains`"), "{hint}");
+        assert!(ASSERTION_TYPES.iter().all(|k| hint.contains(k)), "{hint}");
     }
 }

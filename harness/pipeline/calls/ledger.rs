@@ -13,15 +13,16 @@ use crate::record::{CallRecord, RunDir};
 use crate::runner::Submission;
 use crate::runner::{self, Event, Outcome, RunnerOptions};
 
-/// What the results log records of a call besides its outcome: the provider's fingerprint
-/// (one shared copy per provider), the request key, the effective parameters and the sample
-/// index.
-type CallMeta = (
-    std::sync::Arc<str>,
-    String,
-    crate::config::EffectiveParams,
-    u32,
-);
+/// What the results log records of a call besides its outcome.
+struct CallMeta {
+    /// The provider's fingerprint (one shared copy per provider).
+    provider: std::sync::Arc<str>,
+    /// The request key.
+    key: String,
+    params: crate::config::EffectiveParams,
+    /// The sample index.
+    sample: u32,
+}
 
 /// Where the outcomes of a wave go as they arrive: the run's results log, the response cache,
 /// the progress counts, and the outcome of each job.
@@ -156,13 +157,13 @@ impl<'r> Ledger<'r> {
             if *fingerprint != *job.provider.fingerprint() {
                 fingerprint = job.provider.fingerprint().into();
             }
-            self.meta.push((
-                fingerprint.clone(),
+            self.meta.push(CallMeta {
+                provider: fingerprint.clone(),
                 key,
-                job.request.params,
-                job.request.sample,
-            ));
-            let key = &self.meta[this].1;
+                params: job.request.params,
+                sample: job.request.sample,
+            });
+            let key = &self.meta[this].key;
             if let Some(outcome) = self.resumed.and_then(|r| r.get(key)) {
                 self.tally.count(outcome, progress);
                 self.outcomes[this] = Some(outcome.clone());
@@ -220,7 +221,7 @@ impl<'r> Ledger<'r> {
         let keys: Vec<String> = match options.batch {
             true => origin
                 .iter()
-                .map(|(index, _)| self.meta[*index].1.clone())
+                .map(|(index, _)| self.meta[*index].key.clone())
                 .collect(),
             false => Vec::new(),
         };
@@ -285,7 +286,7 @@ impl<'r> Ledger<'r> {
         }
         if let (Some(cache), true, Ok(completion)) = (&self.cache, cacheable, &outcome.result) {
             if let Err(e) = cache.put(
-                &self.meta[index].1,
+                &self.meta[index].key,
                 completion,
                 outcome.latency_ms,
                 outcome.cost,
@@ -298,13 +299,13 @@ impl<'r> Ledger<'r> {
 
     /// Appends a finished call to the results log and counts it.
     fn log(&mut self, index: usize, outcome: &Outcome, progress: &mut dyn FnMut(Progress)) {
-        let (provider, key, params, sample) = &self.meta[index];
+        let meta = &self.meta[index];
         let record = CallRecord {
             call: self.logged + index,
-            provider: provider.to_string(),
-            key: key.clone(),
-            params: *params,
-            sample: *sample,
+            provider: meta.provider.to_string(),
+            key: meta.key.clone(),
+            params: meta.params,
+            sample: meta.sample,
             outcome: outcome.clone(),
         };
         if let Err(e) = self.run_dir.append(&record) {

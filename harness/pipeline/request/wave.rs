@@ -50,7 +50,9 @@ pub struct WaveSamples {
 impl WavePlan {
     /// The plan of wave `wave` of the check of `plan` on `shards` shards.
     pub(crate) fn new(
-        (plan, shards, check): (String, u32, serde_json::Value),
+        plan: String,
+        shards: u32,
+        check: serde_json::Value,
         wave: u32,
         samples: Vec<WaveSamples>,
     ) -> Self {
