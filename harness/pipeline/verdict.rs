@@ -292,24 +292,29 @@ pub(crate) fn decide(
         readiness: Vec::new(),
         candidates,
     };
-    let exit_code = gate::exit_code(
-        report.verdict,
-        match (run.interrupted, report.complete) {
-            (true, _) => Completeness::Interrupted,
-            (false, false) => Completeness::Incomplete,
-            (false, true) => Completeness::Complete,
-        },
-        if blocked_inconclusive {
-            OnInconclusive::Block
-        } else {
-            OnInconclusive::Warn
-        },
-    );
+    let exit_code = exit_code_of(&report, run.interrupted, blocked_inconclusive);
     Decided {
         report,
         exit_code,
         measured,
     }
+}
+
+/// The exit code a check's report maps to: its verdict, whether the run was interrupted or
+/// is incomplete, and whether an inconclusive candidate's tier blocks on it.
+fn exit_code_of(report: &CheckReport, interrupted: bool, blocked_inconclusive: bool) -> i32 {
+    gate::exit_code(
+        report.verdict,
+        match (interrupted, report.complete) {
+            (true, _) => Completeness::Interrupted,
+            (false, false) => Completeness::Incomplete,
+            (false, true) => Completeness::Complete,
+        },
+        match blocked_inconclusive {
+            true => OnInconclusive::Block,
+            false => OnInconclusive::Warn,
+        },
+    )
 }
 
 /// The run a report is of.

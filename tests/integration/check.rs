@@ -11,8 +11,7 @@ fn a_regression_beyond_tolerance_exits_10_with_per_case_statuses() {
         "prompts/support/triage.prompt",
         &TRIAGE_PROMPT.replace("billing, bug", "refund"),
     );
-    let out = p.run(&["check"]);
-    assert_eq!(out.code, 10, "{}\n{}", out.stdout, out.stderr);
+    let out = p.promptgate(&["check"]).exits(10).output;
     let report = p.report(&out);
     assert_eq!(
         statuses(&report),
@@ -42,11 +41,9 @@ fn a_regression_beyond_tolerance_exits_10_with_per_case_statuses() {
 #[test]
 fn an_unchanged_prompt_passes() {
     let p = Project::triage();
-    let out = p.run(&["check"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = p.promptgate(&["check"]).exits(0).output;
     assert!(out.stdout.contains("nothing to check"), "{}", out.stdout);
-    let out = p.run(&["check", "support/triage"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = p.promptgate(&["check", "support/triage"]).exits(0).output;
     let report = p.report(&out);
     assert_eq!(
         statuses(&report),
@@ -68,8 +65,7 @@ fn an_improvement_passes() {
         "prompts/support/triage.prompt",
         &TRIAGE_PROMPT.replace("account.", "account, refund."),
     );
-    let out = p.run(&["check"]);
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let out = p.promptgate(&["check"]).exits(0).output;
     let report = p.report(&out);
     assert_eq!(
         statuses(&report),
@@ -108,8 +104,7 @@ fn suite_tolerance_decides() {
         "tolerance: { max_pass_rate_drop: 0.5, max_new_failures: 0 }\ncases:",
     );
     p.write("suites/triage.yaml", &strict);
-    let out = p.run(&["check"]);
-    assert_eq!(out.code, 10);
+    let out = p.promptgate(&["check"]).exits(10).output;
     assert_eq!(
         p.report(&out)["candidates"][0]["reasons"][0]["metric"],
         "max_new_failures"
@@ -127,28 +122,29 @@ fn revisions_labels_and_history() {
     p.commit("drop billing");
 
     // HEAD against HEAD~1 by explicit revisions.
-    let out = p.run(&[
+    p.promptgate(&[
         "check",
         "support/triage",
         "--baseline",
         "HEAD~1",
         "--candidate",
         "HEAD",
-    ]);
-    assert_eq!(out.code, 10, "{}", out.stderr);
+    ])
+    .exits(10);
     // The working tree equals HEAD: nothing changed.
     assert_eq!(p.run(&["check"]).code, 0);
     // A production label becomes the default baseline.
     p.label("support/triage", "production", first);
-    let out = p.run(&["check", "support/triage"]);
-    assert_eq!(out.code, 10, "{}", out.stdout);
+    let out = p.promptgate(&["check", "support/triage"]).exits(10).output;
     assert_eq!(
         p.report(&out)["candidates"][0]["baseline"]["rev"],
         "production"
     );
 
-    let log = p.run(&["log", "support/triage", "--json"]);
-    assert_eq!(log.code, 0, "{}", log.stderr);
+    let log = p
+        .promptgate(&["log", "support/triage", "--json"])
+        .exits(0)
+        .output;
     let entries: serde_json::Value = serde_json::from_str(&log.stdout).unwrap();
     let subjects: Vec<&str> = entries["commits"]
         .as_array()
@@ -167,8 +163,10 @@ fn revisions_labels_and_history() {
     );
     assert_eq!(entries["labels"], serde_json::json!([["production", null]]));
 
-    let show = p.run(&["show", "support/triage@HEAD~1", "--case", "triage:billing"]);
-    assert_eq!(show.code, 0, "{}", show.stderr);
+    let show = p
+        .promptgate(&["show", "support/triage@HEAD~1", "--case", "triage:billing"])
+        .exits(0)
+        .output;
     assert!(
         show.stdout
             .contains("--- system ---\nCategories: billing, bug, account."),
@@ -193,8 +191,10 @@ fn variants_are_candidates_gated_on_their_own_and_ranked() {
         "prompts/support/triage.wide.prompt",
         &TRIAGE_PROMPT.replace("account.", "account, refund."),
     );
-    let out = p.run(&["check", "--candidate", "triage.*"]);
-    assert_eq!(out.code, 10, "{}\n{}", out.stdout, out.stderr);
+    let out = p
+        .promptgate(&["check", "--candidate", "triage.*"])
+        .exits(10)
+        .output;
     let report = p.report(&out);
     let ranked: Vec<(&str, &str)> = report["candidates"]
         .as_array()
@@ -214,11 +214,13 @@ fn variants_are_candidates_gated_on_their_own_and_ranked() {
         "{}",
         out.stdout
     );
-    let one = p.run(&["check", "--candidate", "triage.wide"]);
-    assert_eq!(one.code, 0, "{}", one.stderr);
+    p.promptgate(&["check", "--candidate", "triage.wide"])
+        .exits(0);
     // Naming a variant as the prompt makes it the candidate for its base.
-    let named = p.run(&["check", "support/triage.terse"]);
-    assert_eq!(named.code, 10, "{}", named.stderr);
+    let named = p
+        .promptgate(&["check", "support/triage.terse"])
+        .exits(10)
+        .output;
     assert_eq!(
         p.report(&named)["candidates"][0]["label"],
         "support/triage.terse"
@@ -274,8 +276,7 @@ fn run_and_validate_work_on_one_version() {
     let report = p.report(&out);
     let rate = report["suites"][0]["pass_rate"].as_f64().unwrap();
     assert!((rate - 2.0 / 3.0).abs() < 1e-9);
-    let v = p.run(&["validate"]);
-    assert_eq!(v.code, 0, "{}", v.stderr);
+    let v = p.promptgate(&["validate"]).exits(0).output;
     assert!(
         v.stdout.contains("1 prompts, 1 suites, 3 cases"),
         "{}",
@@ -292,11 +293,9 @@ fn the_summary_goes_to_the_ci_job_summary_when_asked() {
     );
     let target = p.path().join("step-summary.md");
     std::fs::write(&target, "earlier step\n").unwrap();
-    let out = p.run_env(
-        &["check"],
-        &[("GITHUB_STEP_SUMMARY", target.to_str().unwrap())],
-    );
-    assert_eq!(out.code, 10);
+    p.promptgate(&["check"])
+        .envs(&[("GITHUB_STEP_SUMMARY", target.to_str().unwrap())])
+        .exits(10);
     let written = std::fs::read_to_string(&target).unwrap();
     assert!(
         written.starts_with("earlier step\n<!-- promptgate summary -->\n## promptgate: FAIL"),
@@ -318,8 +317,7 @@ fn a_change_on_a_provider_that_cannot_vary_is_judged_exactly() {
         "prompts/support/triage.prompt",
         &TRIAGE_PROMPT.replace("billing, bug", "refund"),
     );
-    let out = p.run(&["check"]);
-    assert_eq!(out.code, 10, "{}\n{}", out.stdout, out.stderr);
+    let out = p.promptgate(&["check"]).exits(10).output;
     let report = p.report(&out);
     assert_eq!(report["verdict"], "fail");
     let stats = &report["candidates"][0]["suites"][0]["statistics"];
@@ -338,8 +336,7 @@ fn a_control_run_measures_the_baseline_against_itself_and_never_blocks() {
         &crate::support::TRIAGE_SUITE.replace("cases:", "samples: 2\ncases:"),
     );
     p.commit("two samples");
-    let out = p.run(&["check", "--control"]);
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let out = p.promptgate(&["check", "--control"]).exits(0).output;
     let report = p.report(&out);
     let candidate = &report["candidates"][0];
     assert_eq!(candidate["control"], true);
@@ -360,11 +357,11 @@ fn a_dry_run_touches_nothing_and_speaks_json() {
         &TRIAGE_PROMPT.replace("billing, bug", "refund"),
     );
     let models = tempfile::tempdir().unwrap();
-    let out = p.run_env(
-        &["check", "--dry-run", "--json"],
-        &[("PROMPTGATE_MODEL_DIR", models.path().to_str().unwrap())],
-    );
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let out = p
+        .promptgate(&["check", "--dry-run", "--json"])
+        .envs(&[("PROMPTGATE_MODEL_DIR", models.path().to_str().unwrap())])
+        .exits(0)
+        .output;
     let estimates: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(estimates[0]["calls"], 6, "{estimates}");
     assert!(
@@ -395,8 +392,7 @@ fn a_change_to_suites_case_files_or_config_alone_is_checked() {
         "{\"id\": \"locked\", \"vars\": {\"message\": \"locked out\"}, \"assert\": [{\"type\": \"contains\", \"value\": \"account\"}]}\n",
     );
     p.commit("more cases");
-    let nothing = p.run(&["check"]);
-    assert_eq!(nothing.code, 0);
+    let nothing = p.promptgate(&["check"]).exits(0).output;
     assert!(
         nothing.stdout.contains("nothing to check"),
         "{}",
@@ -443,8 +439,7 @@ fn the_terminal_leads_with_what_failed_and_honours_quiet_verbose_and_colour() {
         &TRIAGE_PROMPT.replace("billing, bug", "refund"),
     );
     let args = ["check", "--candidate", "HEAD", "--candidate", "worktree"];
-    let out = p.run(&args);
-    assert_eq!(out.code, 10, "{}", out.stderr);
+    let out = p.promptgate(&args).exits(10).output;
     assert!(
         out.stdout
             .starts_with("FAIL support/triage  support/triage@worktree (content "),
@@ -497,8 +492,7 @@ fn the_terminal_leads_with_what_failed_and_honours_quiet_verbose_and_colour() {
 #[test]
 fn version_completions_and_the_manual_describe_this_build() {
     let p = Project::triage();
-    let version = p.run(&["--version"]);
-    assert_eq!(version.code, 0);
+    let version = p.promptgate(&["--version"]).exits(0).output;
     assert!(
         version.stdout.starts_with(&format!(
             "promptgate {} (commit ",
@@ -522,8 +516,7 @@ fn version_completions_and_the_manual_describe_this_build() {
         "reports name the build"
     );
 
-    let script = p.run(&["completions", "bash"]);
-    assert_eq!(script.code, 0);
+    let script = p.promptgate(&["completions", "bash"]).exits(0).output;
     assert!(
         script.stdout.contains("promptgate__subcmd__check"),
         "{}",
@@ -544,8 +537,7 @@ fn version_completions_and_the_manual_describe_this_build() {
         );
     }
 
-    let man = p.run(&["man"]);
-    assert_eq!(man.code, 0);
+    let man = p.promptgate(&["man"]).exits(0).output;
     assert!(man.stdout.starts_with(".ie") || man.stdout.contains(".TH promptgate 1"));
     assert!(
         man.stdout.contains("check") && man.stdout.contains("Exit codes"),
@@ -592,8 +584,7 @@ fn the_configured_concurrency_limits_calls_in_flight() {
         "promptgate.yaml",
         "default_provider: bot\nconcurrency: 1\nproviders:\n  bot: { kind: exec, command: [\"python3\", \"bot.py\"] }\n",
     );
-    let out = p.run(&["run", "--no-cache"]);
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    p.promptgate(&["run", "--no-cache"]).exits(0);
     let peaks = p.read("peaks");
     assert_eq!(peaks.lines().count(), 3, "{peaks}");
     assert!(

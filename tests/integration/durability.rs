@@ -10,6 +10,11 @@ use serde_json::Value;
 use crate::mock::Mock;
 use crate::support::{Project, TRIAGE_PROMPT};
 
+/// A check killed after 3 of its 6 calls, as promptgate stored it before its engine moved into
+/// `pipeline/` (commit bf47379): the triage project on `echo`, its prompt given a fourth
+/// category.
+const STORED_RUN: &str = "tests/data/runs/before-pipeline";
+
 const KEY: &str = "sk-durable-5ecret-key";
 
 /// A project on the mock with `cases` cases (messages carry `marker`), a key variable, a price
@@ -155,11 +160,11 @@ fn budget_caps_hold_at_concurrency_64_and_the_rest_is_skipped() {
 fn a_cost_cap_refuses_a_provider_without_a_price() {
     let mock = Mock::start(vec![]);
     let p = project(&mock, 3, "", "");
-    let out = p.run_env(
-        &["check", "--all", "--max-cost", "5"],
-        &[("MOCK_API_KEY", KEY)],
-    );
-    assert_eq!(out.code, 12, "{}", out.stderr);
+    let out = p
+        .promptgate(&["check", "--all", "--max-cost", "5"])
+        .envs(&[("MOCK_API_KEY", KEY)])
+        .exits(12)
+        .output;
     assert_eq!(mock.hits(), 0, "an unknown price never counts as zero");
     let report = p.report(&out);
     assert!(
@@ -184,8 +189,11 @@ fn a_killed_run_resumes_without_repeating_a_completed_call() {
     assert!(!dir.join("report.json").exists());
     let hits_at_kill = mock.hits();
 
-    let out = p.run_env(&["check", "--resume"], &[("MOCK_API_KEY", KEY)]);
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let out = p
+        .promptgate(&["check", "--resume"])
+        .envs(&[("MOCK_API_KEY", KEY)])
+        .exits(0)
+        .output;
     assert!(
         out.stderr.contains(&format!("{done} calls already done")),
         "{}",
@@ -207,13 +215,45 @@ fn a_killed_run_resumes_without_repeating_a_completed_call() {
     assert_eq!(report["totals"]["calls"], 12);
     assert_eq!(report["totals"]["cached"], 0);
 
-    let again = p.run_env(&["check", "--resume"], &[("MOCK_API_KEY", KEY)]);
-    assert_eq!(again.code, 2);
+    let again = p
+        .promptgate(&["check", "--resume"])
+        .envs(&[("MOCK_API_KEY", KEY)])
+        .exits(2)
+        .output;
     assert!(
         again.stderr.contains("no interrupted check to resume"),
         "{}",
         again.stderr
     );
+}
+
+#[test]
+fn a_run_stored_before_the_engine_moved_still_resumes() {
+    let p = Project::triage();
+    p.write(
+        "prompts/support/triage.prompt",
+        &TRIAGE_PROMPT.replace("bug, account.", "bug, account, refund."),
+    );
+    let stored = Path::new(env!("CARGO_MANIFEST_DIR")).join(STORED_RUN);
+    let manifest = std::fs::read_to_string(stored.join("manifest.json")).unwrap();
+    let id = serde_json::from_str::<Value>(&manifest).unwrap()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dir = p.path().join("reports").join(&id);
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in ["manifest.json", "results.jsonl"] {
+        std::fs::copy(stored.join(file), dir.join(file)).unwrap();
+    }
+    assert_eq!(logged(&dir), 3);
+    p.promptgate(&["check", "--resume", &id])
+        .exits(0)
+        .stderr_has(&[&format!("resuming run {id}: 3 calls already done")])
+        .stdout_has(&["PASS support/triage", "fixed 1: refund"]);
+    assert_eq!(logged(&dir), 6, "only the 3 calls not logged were made");
+    let report = report_of(&dir);
+    assert_eq!(report["complete"], true);
+    assert_eq!(report["verdict"], "pass");
 }
 
 #[test]
@@ -240,15 +280,13 @@ fn a_first_ctrl_c_finishes_in_flight_calls_and_writes_an_incomplete_report() {
     assert!(dir.join("index.html").is_file() && dir.join("summary.md").is_file());
 
     let before = mock.hits();
-    let out = p.run_env(
-        &[
-            "check",
-            "--resume",
-            dir.file_name().unwrap().to_str().unwrap(),
-        ],
-        &[("MOCK_API_KEY", KEY)],
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    p.promptgate(&[
+        "check",
+        "--resume",
+        dir.file_name().unwrap().to_str().unwrap(),
+    ])
+    .envs(&[("MOCK_API_KEY", KEY)])
+    .exits(0);
     assert_eq!(mock.hits() - before, 12 - done);
     assert_eq!(report_of(&dir)["complete"], true);
 }
@@ -305,8 +343,10 @@ fn recorded_responses_replay_offline_and_a_missing_one_names_its_case() {
 
     // Offline: no key, and the server is not asked.
     let hits = mock.hits();
-    let out = p.run(&["check", "--all", "--provider", "replay"]);
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let out = p
+        .promptgate(&["check", "--all", "--provider", "replay"])
+        .exits(0)
+        .output;
     assert_eq!(mock.hits(), hits);
     let report = p.report(&out);
     assert_eq!(
@@ -320,8 +360,10 @@ fn recorded_responses_replay_offline_and_a_missing_one_names_its_case() {
         "suites/triage.yaml",
         &format!("{suite}  - id: brand-new\n    vars: {{ message: \"new ticket\" }}\n"),
     );
-    let out = p.run(&["check", "--all", "--provider", "replay"]);
-    assert_eq!(out.code, 12, "{}", out.stdout);
+    let out = p
+        .promptgate(&["check", "--all", "--provider", "replay"])
+        .exits(12)
+        .output;
     assert!(out.stdout.contains("brand-new"), "{}", out.stdout);
     assert!(
         out.stdout

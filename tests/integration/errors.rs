@@ -244,8 +244,7 @@ fn a_missing_pip_names_the_fix() {
         ("PATH", empty_path.path().to_str().unwrap()),
         ("PROMPTGATE_MODEL_DIR", models.path().to_str().unwrap()),
     ];
-    let out = p.run_env(&["model", "fetch"], &env);
-    assert_eq!(out.code, 2, "{}", out.stderr);
+    let out = p.promptgate(&["model", "fetch"]).envs(&env).exits(2).output;
     assert!(
         out.stderr.contains("cannot download the default model"),
         "{}",
@@ -257,8 +256,11 @@ fn a_missing_pip_names_the_fix() {
         out.stderr
     );
     // The same happens, before any call, when a check needs the model.
-    let out = p.run_env(&["check", "--all", "--provider", "local"], &env);
-    assert_eq!(out.code, 2, "{}", out.stderr);
+    let out = p
+        .promptgate(&["check", "--all", "--provider", "local"])
+        .envs(&env)
+        .exits(2)
+        .output;
     assert!(
         out.stderr
             .contains("provider `local`: cannot download the default model"),
@@ -278,8 +280,7 @@ fn validate_reports_every_problem_at_once_with_likely_fixes() {
         "suites/attacks.yaml",
         "kind: adversarial\nprompt: support/triage\ntarget: mesage\npacks: [prompt-injecton]\n",
     );
-    let out = p.run(&["validate"]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
+    let out = p.promptgate(&["validate"]).exits(2).output;
     assert!(
         out.stderr.contains("suites/attacks.yaml:4:")
             && out.stderr.contains("did you mean `prompt-injection`?")
@@ -299,8 +300,7 @@ fn validate_reports_every_problem_at_once_with_likely_fixes() {
         "suites/attacks.yaml",
         "kind: adversarial\nprompt: support/triage\ntarget: mesage\npacks: [prompt-injection]\n",
     );
-    let out = p.run(&["validate"]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
+    let out = p.promptgate(&["validate"]).exits(2).output;
     assert!(
         out.stderr.contains(
             "suites/attacks.yaml:3:9: `target: mesage` is not a variable of support/triage"
@@ -337,8 +337,11 @@ fn validate_warns_about_a_key_that_is_not_set_and_connection_errors_name_the_ser
             "warning: provider `gpt` reads its API key from `PROMPTGATE_TEST_UNSET_KEY`, which is not set",
         ],
     );
-    let out = p.run_env(&["run"], &[("PROMPTGATE_TEST_UNSET_KEY", "sk-test")]);
-    assert_eq!(out.code, 12, "{}\n{}", out.stdout, out.stderr);
+    let out = p
+        .promptgate(&["run"])
+        .envs(&[("PROMPTGATE_TEST_UNSET_KEY", "sk-test")])
+        .exits(12)
+        .output;
     assert!(
         out.stdout.contains(
             "provider `gpt`: cannot connect to the server at http://127.0.0.1:9/v1/chat/completions"

@@ -111,8 +111,7 @@ fn echo_project(cases: usize, broken: usize, prompt: &str) -> Project {
 fn a_provider_that_cannot_vary_blocks_every_regression_beyond_tolerance() {
     // Three cases, two regress: 100% → 33% on the low tier (tolerance 5 points).
     let p = echo_project(3, 2, PROMPT);
-    let out = p.run(&["check"]);
-    assert_eq!(out.code, 10, "{}\n{}", out.stdout, out.stderr);
+    let out = p.promptgate(&["check"]).exits(10).output;
     let report = p.report(&out);
     let stats = statistics(&report);
     assert_eq!(stats["basis"], "exact");
@@ -126,8 +125,7 @@ fn a_provider_that_cannot_vary_blocks_every_regression_beyond_tolerance() {
 
     // Twenty cases on the standard tier (2 points), three regress: −15 points.
     let p = echo_project(20, 3, &PROMPT.replace("promptgate.risk_tier: low\n", ""));
-    let out = p.run(&["check", "--adaptive"]);
-    assert_eq!(out.code, 10, "{}\n{}", out.stdout, out.stderr);
+    let out = p.promptgate(&["check", "--adaptive"]).exits(10).output;
     let report = p.report(&out);
     assert_eq!(statistics(&report)["mean_delta"], -0.15);
     assert_eq!(
@@ -140,8 +138,7 @@ fn a_provider_that_cannot_vary_blocks_every_regression_beyond_tolerance() {
 fn a_regression_that_reproduces_blocks_and_a_flip_that_does_not_is_noise() {
     // Three of twenty cases answer wrongly on every sample of the candidate.
     let p = bot_project(&["broken-0", "broken-1", "broken-2"], 20, 0.02, "");
-    let out = p.run(&["check"]);
-    assert_eq!(out.code, 10, "{}\n{}", out.stdout, out.stderr);
+    let out = p.promptgate(&["check"]).exits(10).output;
     let report = p.report(&out);
     let stats = statistics(&report);
     assert_eq!(stats["basis"], "measured-noise");
@@ -161,8 +158,7 @@ fn a_regression_that_reproduces_blocks_and_a_flip_that_does_not_is_noise() {
 
     // One case flips once on the candidate and not again: noise, reported as such.
     let p = bot_project(&["flaky-0"], 20, 0.1, "");
-    let out = p.run(&["check"]);
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let out = p.promptgate(&["check"]).exits(0).output;
     let report = p.report(&out);
     let stats = statistics(&report);
     assert_eq!(stats["decision"], "pass", "{stats}");
@@ -186,8 +182,7 @@ fn an_exec_provider_declared_deterministic_is_never_resampled() {
         0.02,
         ", deterministic: true",
     );
-    let out = p.run(&["check", "--adaptive"]);
-    assert_eq!(out.code, 10, "{}\n{}", out.stdout, out.stderr);
+    let out = p.promptgate(&["check", "--adaptive"]).exits(10).output;
     let report = p.report(&out);
     assert_eq!(statistics(&report)["basis"], "exact");
     assert_eq!(logged_calls(&p), 40, "no confirmation or adaptive call");
@@ -197,8 +192,7 @@ fn an_exec_provider_declared_deterministic_is_never_resampled() {
         "promptgate.yaml",
         "providers:\n  api: { kind: openai, model: m, deterministic: true }\n",
     );
-    let out = p.run(&["validate"]);
-    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    let out = p.promptgate(&["validate"]).exits(2).output;
     assert!(
         out.stderr.contains("cannot be declared `deterministic`"),
         "{}",
@@ -264,8 +258,10 @@ fn promote_refuses_an_inconclusive_gate_unless_the_tier_allows_it() {
     let coin = suite(&ids(&["coin-0"], 10), 0.02);
     p.write("suites/answer.yaml", &coin);
     p.commit("a coin case");
-    let out = p.run(&["promote", "support/answer"]);
-    assert_eq!(out.code, 11, "{}\n{}", out.stdout, out.stderr);
+    let out = p
+        .promptgate(&["promote", "support/answer"])
+        .exits(11)
+        .output;
     assert!(
         out.stderr
             .contains("does not promote on an inconclusive gate"),
@@ -283,8 +279,7 @@ fn promote_refuses_an_inconclusive_gate_unless_the_tier_allows_it() {
         "default_provider: bot\nproviders:\n  bot: { kind: exec, command: [\"python3\", \"bot.py\"] }\npolicy:\n  low: { promote_on_inconclusive: true }\n",
     );
     p.commit("allow inconclusive promotions on the low tier");
-    let out = p.run(&["promote", "support/answer"]);
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    p.promptgate(&["promote", "support/answer"]).exits(0);
     assert_ne!(
         repo.refname_to_id(label).unwrap(),
         before,
@@ -404,8 +399,7 @@ fn a_second_check_on_the_same_provider_starts_from_the_noise_the_first_measured(
         let before = mock.hits();
         let mut args = vec!["check", "--adaptive"];
         args.extend_from_slice(extra);
-        let out = p.run(&args);
-        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+        let out = p.promptgate(&args).exits(0).output;
         let report = p.report(&out);
         let statistics = report["candidates"][0]["suites"][0]["statistics"].clone();
         (statistics, mock.hits() - before)
@@ -462,8 +456,7 @@ fn remembered_noise_a_commit_plants_is_not_read() {
     p.commit("greeting");
     let check = |system: &str| {
         p.write("prompts/greet.prompt", &greeting(system, "Greet {{name}}."));
-        let out = p.run(&["check"]);
-        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+        let out = p.promptgate(&["check"]).exits(0).output;
         let statistics = p.report(&out)["candidates"][0]["suites"][0]["statistics"].clone();
         (out, statistics)
     };
@@ -522,8 +515,7 @@ fn a_judge_that_can_vary_makes_an_echo_suite_measured_not_exact() {
         "prompts/greet.prompt",
         &greeting("You are warm.", "Greet {{name}}."),
     );
-    let out = p.run(&["check"]);
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let out = p.promptgate(&["check"]).exits(0).output;
     let report = p.report(&out);
     assert_eq!(
         report["candidates"][0]["suites"][0]["statistics"]["basis"], "measured-noise",

@@ -12,8 +12,7 @@ fn report_writes_never_follow_a_planted_symlink() {
         "prompts/support/triage.prompt",
         &TRIAGE_PROMPT.replace("billing, bug", "refund"),
     );
-    let out = p.run(&["check"]);
-    assert_eq!(out.code, 10, "{}\n{}", out.stdout, out.stderr);
+    let out = p.promptgate(&["check"]).exits(10).output;
     let dir = p.path().join(out.report_dir());
     let outside = tempfile::tempdir().unwrap();
     let mut victims = Vec::new();
@@ -30,8 +29,7 @@ fn report_writes_never_follow_a_planted_symlink() {
     victims.push(victim);
 
     let run_id = dir.file_name().unwrap().to_str().unwrap().to_string();
-    let out = p.run(&["report", &run_id]);
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    p.promptgate(&["report", &run_id]).exits(0);
     for victim in &victims {
         assert_eq!(
             std::fs::read_to_string(victim).unwrap(),
@@ -118,8 +116,7 @@ fn control_characters_from_data_are_shown_not_obeyed() {
         "prompts/support/triage.prompt",
         &TRIAGE_PROMPT.replace("billing, bug", "refund"),
     );
-    let out = p.run(&["check"]);
-    assert_eq!(out.code, 10, "{}\n{}", out.stdout, out.stderr);
+    let out = p.promptgate(&["check"]).exits(10).output;
     let summary = p.read(&format!("{}/summary.md", out.report_dir()));
     let show = p.run(&["show", "support/triage", "--case", "triage/evil\u{1b}[2J"]);
     for (what, text) in [
@@ -160,8 +157,7 @@ fn labels_and_prompt_names_git_cannot_carry_are_refused() {
         "no label ref was written"
     );
     p.write("prompts/support/tri age.prompt", TRIAGE_PROMPT);
-    let out = p.run(&["check", "--all"]);
-    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    let out = p.promptgate(&["check", "--all"]).exits(2).output;
     assert!(
         out.stderr.contains("prompts/support/tri age.prompt")
             && out.stderr.contains("cannot name a prompt"),
@@ -174,8 +170,7 @@ fn labels_and_prompt_names_git_cannot_carry_are_refused() {
 fn deleting_a_prompt_its_suites_target_fails_the_gate() {
     let p = Project::triage();
     std::fs::remove_file(p.path().join("prompts/support/triage.prompt")).unwrap();
-    let out = p.run(&["check"]);
-    assert_eq!(out.code, 10, "{}\n{}", out.stdout, out.stderr);
+    let out = p.promptgate(&["check"]).exits(10).output;
     assert!(
         out.stderr.contains(
             "support/triage is deleted at worktree, but suites still target it: suites/triage.yaml"
@@ -184,8 +179,7 @@ fn deleting_a_prompt_its_suites_target_fails_the_gate() {
         out.stderr
     );
     std::fs::remove_file(p.path().join("suites/triage.yaml")).unwrap();
-    let out = p.run(&["check"]);
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    p.promptgate(&["check"]).exits(0);
 }
 
 #[test]
@@ -197,8 +191,10 @@ fn partials_cannot_read_outside_prompts_or_recurse_for_ever() {
         "prompts/support/triage.prompt",
         &TRIAGE_PROMPT.replace("{{message}}", "{{message}} {{> ../../secret}}"),
     );
-    let out = p.run(&["show", "support/triage", "--case", "triage/billing"]);
-    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    let out = p
+        .promptgate(&["show", "support/triage", "--case", "triage/billing"])
+        .exits(2)
+        .output;
     assert!(!out.stdout.contains("TOP SECRET"));
     assert!(
         out.stderr.contains("not a name under prompts/"),
@@ -212,8 +208,7 @@ fn partials_cannot_read_outside_prompts_or_recurse_for_ever() {
         "prompts/support/triage.prompt",
         &TRIAGE_PROMPT.replace("{{message}}", "{{message}} {{> support/a}}"),
     );
-    let out = p.run(&["check"]);
-    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    let out = p.promptgate(&["check"]).exits(2).output;
     assert!(
         out.stderr.contains("prompts/support/triage.prompt") && out.stderr.contains("cycle"),
         "{}",
@@ -233,8 +228,7 @@ fn every_headline_says_incomplete_when_nothing_was_evaluated() {
         "prompts/support/triage.prompt",
         &TRIAGE_PROMPT.replace("Categories:", "Categories, briefly:"),
     );
-    let out = p.run(&["check"]);
-    assert_eq!(out.code, 12, "{}\n{}", out.stdout, out.stderr);
+    let out = p.promptgate(&["check"]).exits(12).output;
     assert!(out.stdout.starts_with("INCOMPLETE "), "{}", out.stdout);
     let last = out
         .stdout
@@ -311,8 +305,8 @@ fn one_person_is_one_approval_whatever_ids_they_use() {
     );
     p.commit("two approvals");
     for id in ["Bob", "bob", "carol"] {
-        let out = p.run(&["approve", "support/triage", "--as", id]);
-        assert_eq!(out.code, 0, "{}", out.stderr);
+        p.promptgate(&["approve", "support/triage", "--as", id])
+            .exits(0);
     }
     fails_with(
         &p,
@@ -325,10 +319,9 @@ fn one_person_is_one_approval_whatever_ids_they_use() {
     let mut config = repo.config().unwrap();
     config.set_str("user.name", "Dana Reviewer").unwrap();
     config.set_str("user.email", "dana@example.com").unwrap();
-    let out = p.run(&["approve", "support/triage", "--as", "dana"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let out = p.run(&["promote", "support/triage"]);
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    p.promptgate(&["approve", "support/triage", "--as", "dana"])
+        .exits(0);
+    p.promptgate(&["promote", "support/triage"]).exits(0);
 }
 
 #[test]
@@ -406,8 +399,7 @@ fn an_exec_command_is_stopped_with_everything_it_started() {
         "import subprocess, sys, os\nchild = subprocess.Popen(['sleep', '60'])\nopen('left.' + str(os.getpid()), 'w').write(str(child.pid))\nprint('billing bug refund')\nsys.stdout.flush()\n",
     );
     p.write("promptgate.yaml", &config("leaves.py", 30_000));
-    let out = p.run(&["run"]);
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let out = p.promptgate(&["run"]).exits(0).output;
     let report = p.report(&out);
     let sample = &report["suites"][0]["cases"][0]["side"]["samples"][0];
     assert_eq!(sample["output"], "billing bug refund", "{sample}");
@@ -548,8 +540,7 @@ fn planted_directories_and_logs_are_refused_never_followed() {
 #[test]
 fn a_response_cache_committed_to_git_is_never_read() {
     let p = bot_project();
-    let out = p.run(&["run"]);
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    p.promptgate(&["run"]).exits(0);
     // A pull request commits cache entries (forced past .gitignore) answering its requests.
     let mut index = p.repo().index().unwrap();
     index
@@ -571,8 +562,7 @@ fn a_response_cache_committed_to_git_is_never_read() {
             out.stderr
         );
     }
-    let out = p.run(&["run", "--no-cache"]);
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    p.promptgate(&["run", "--no-cache"]).exits(0);
 }
 
 #[cfg(unix)]
@@ -645,8 +635,11 @@ fn a_bad_model_file_is_one_clear_line() {
                 "default_provider: loc\nproviders:\n  loc: {{ kind: local, model_path: {file} }}\n"
             ),
         );
-        let out = p.run_env(&["run"], &[("RUST_BACKTRACE", "1")]);
-        assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+        let out = p
+            .promptgate(&["run"])
+            .envs(&[("RUST_BACKTRACE", "1")])
+            .exits(2)
+            .output;
         assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
         assert!(out.stderr.contains(file), "{}", out.stderr);
         assert!(!out.stderr.contains("garbage"), "{}", out.stderr);

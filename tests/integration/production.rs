@@ -168,8 +168,10 @@ fn shadow_runs_on_jsonl_and_otlp_traffic_and_catches_a_broken_format() {
         "prompts/support/reply.prompt",
         &REPLY.replace("Dear {{name}}", "Hello {{name}}"),
     );
-    let out = p.run(&["shadow", "support/reply", "--traffic", "traffic.jsonl"]);
-    assert_eq!(out.code, 10, "{}\n{}", out.stdout, out.stderr);
+    let out = p
+        .promptgate(&["shadow", "support/reply", "--traffic", "traffic.jsonl"])
+        .exits(10)
+        .output;
     let report = p.report(&out);
     let suite = &report["candidates"][0]["suites"][0];
     assert_eq!(suite["drift"]["changed"], 30);

@@ -26,8 +26,11 @@ const KEY: &str = "sk-test-5ecret-never-written";
 fn openai_requests_carry_explicit_params_and_the_key_stays_secret() {
     let mock = Mock::start(vec![]);
     let p = openai_project(&mock, "");
-    let out = p.run_env(&["check", "--all"], &[("MOCK_API_KEY", KEY)]);
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let out = p
+        .promptgate(&["check", "--all"])
+        .envs(&[("MOCK_API_KEY", KEY)])
+        .exits(0)
+        .output;
     assert_eq!(
         mock.hits(),
         2,
@@ -65,8 +68,7 @@ fn openai_requests_carry_explicit_params_and_the_key_stays_secret() {
 fn a_missing_key_variable_is_a_setup_error_naming_the_variable() {
     let mock = Mock::start(vec![]);
     let p = openai_project(&mock, "");
-    let out = p.run(&["check", "--all"]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
+    let out = p.promptgate(&["check", "--all"]).exits(2).output;
     assert!(
         out.stderr
             .contains("`MOCK_API_KEY` (api_key_env) is not set"),
@@ -85,8 +87,11 @@ fn transient_errors_are_retried_and_permanent_ones_recorded() {
         Reply::Status(429),
     ]);
     let p = openai_project(&mock, "    concurrency: 1\n");
-    let out = p.run_env(&["check", "--all"], &[("MOCK_API_KEY", KEY)]);
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let out = p
+        .promptgate(&["check", "--all"])
+        .envs(&[("MOCK_API_KEY", KEY)])
+        .exits(0)
+        .output;
     assert_eq!(
         mock.hits(),
         5,
@@ -104,8 +109,11 @@ fn transient_errors_are_retried_and_permanent_ones_recorded() {
     // A 401 is permanent: one attempt, recorded as an error, the run goes on and is incomplete.
     let mock = Mock::start(vec![Reply::Status(401)]);
     let p = openai_project(&mock, "    concurrency: 1\n");
-    let out = p.run_env(&["check", "--all"], &[("MOCK_API_KEY", KEY)]);
-    assert_eq!(out.code, 12, "{}\n{}", out.stdout, out.stderr);
+    let out = p
+        .promptgate(&["check", "--all"])
+        .envs(&[("MOCK_API_KEY", KEY)])
+        .exits(12)
+        .output;
     assert_eq!(mock.hits(), 2);
     let report = p.report(&out);
     assert_eq!(report["complete"], false);
@@ -146,8 +154,11 @@ fn an_unreadable_body_is_an_error_for_that_case_only() {
         "suites/triage.yaml",
         &SHOUT_SUITE.replace("app crashes", "[garbage] app crashes"),
     );
-    let out = p.run_env(&["run"], &[("MOCK_API_KEY", KEY)]);
-    assert_eq!(out.code, 12, "{}\n{}", out.stdout, out.stderr);
+    let out = p
+        .promptgate(&["run"])
+        .envs(&[("MOCK_API_KEY", KEY)])
+        .exits(12)
+        .output;
     assert!(
         out.stdout.contains("unreadable response body"),
         "{}",
@@ -203,8 +214,11 @@ fn a_rerun_of_an_unchanged_check_is_answered_from_the_cache() {
     let p = openai_project(&mock, "");
     p.write(".gitignore", ".promptgate/\n");
     let env = [("MOCK_API_KEY", KEY)];
-    let dry = p.run_env(&["check", "--all", "--dry-run"], &env);
-    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    let dry = p
+        .promptgate(&["check", "--all", "--dry-run"])
+        .envs(&env)
+        .exits(0)
+        .output;
     assert!(
         dry.stdout.contains(": 2 calls (0 answered from the cache)"),
         "{}",
@@ -220,11 +234,9 @@ fn a_rerun_of_an_unchanged_check_is_answered_from_the_cache() {
         !p.path().join("reports").exists(),
         "a dry run starts no run"
     );
-    let first = p.run_env(&["check", "--all"], &env);
-    assert_eq!(first.code, 0, "{}", first.stderr);
+    let first = p.promptgate(&["check", "--all"]).envs(&env).exits(0).output;
     assert_eq!(mock.hits(), 2);
-    let second = p.run_env(&["check", "--all"], &env);
-    assert_eq!(second.code, 0, "{}", second.stderr);
+    let second = p.promptgate(&["check", "--all"]).envs(&env).exits(0).output;
     assert_eq!(mock.hits(), 2, "the rerun made no call");
     let dry = p.run_env(&["check", "--all", "--dry-run"], &env);
     assert!(
@@ -349,8 +361,11 @@ fn a_killed_run_loses_nothing_and_its_rerun_repeats_no_completed_call() {
     assert!((3..12).contains(&done), "killed mid-run after {done} calls");
     let hits_at_kill = mock.hits();
 
-    let rerun = p.run_env(&["check", "--all"], &[("MOCK_API_KEY", KEY)]);
-    assert_eq!(rerun.code, 0, "{}", rerun.stderr);
+    let rerun = p
+        .promptgate(&["check", "--all"])
+        .envs(&[("MOCK_API_KEY", KEY)])
+        .exits(0)
+        .output;
     assert_eq!(
         mock.hits() - hits_at_kill,
         12 - done,
@@ -380,8 +395,11 @@ fn anthropic_messages_wire_format() {
     let p = wire_project(&format!(
         "    kind: anthropic\n    model: claude-test\n    base_url: \"{root}\"\n    api_key_env: ANTHROPIC_TEST_KEY\n"
     ));
-    let out = p.run_env(&["run"], &[("ANTHROPIC_TEST_KEY", KEY)]);
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let out = p
+        .promptgate(&["run"])
+        .envs(&[("ANTHROPIC_TEST_KEY", KEY)])
+        .exits(0)
+        .output;
     assert_eq!(base.hits(), 3, "the 529 overloaded answer was retried");
     let (headers, body) = &base.requests()[1];
     assert_eq!(headers["x-api-key"], KEY);
@@ -462,8 +480,7 @@ fn a_call_that_hangs_times_out_and_the_run_goes_on() {
         "default_provider: bot\nproviders:\n  bot: { kind: exec, command: [\"sh\", \"bot.sh\"], timeout_ms: 300 }\n",
     );
     p.commit("init");
-    let out = p.run(&["run"]);
-    assert_eq!(out.code, 12, "{}\n{}", out.stdout, out.stderr);
+    let out = p.promptgate(&["run"]).exits(12).output;
     // Had the call not been abandoned, the command would have answered after 30 s.
     assert!(
         out.stdout.contains("timed out after 300ms"),

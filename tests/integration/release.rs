@@ -71,8 +71,10 @@ fn version_tags(p: &Project) -> Vec<String> {
 }
 
 fn log(p: &Project) -> Value {
-    let out = p.run(&["log", "support/triage", "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = p
+        .promptgate(&["log", "support/triage", "--json"])
+        .exits(0)
+        .output;
     serde_json::from_str(&out.stdout).unwrap()
 }
 
@@ -81,8 +83,7 @@ fn promote_refuse_force_rollback_and_the_audit_trail() {
     let p = low_tier();
     let v1 = p.read("prompts/support/triage.prompt");
 
-    let out = p.run(&["promote", "support/triage"]);
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let out = p.promptgate(&["promote", "support/triage"]).exits(0).output;
     assert!(
         out.stdout.contains("promoted prompts/support/triage@v1"),
         "{}",
@@ -105,8 +106,7 @@ fn promote_refuse_force_rollback_and_the_audit_trail() {
     assert_eq!(tag.target_id(), repo.head().unwrap().target().unwrap());
 
     // Promoting the same content again changes nothing.
-    let again = p.run(&["promote", "support/triage"]);
-    assert_eq!(again.code, 0, "{}", again.stderr);
+    let again = p.promptgate(&["promote", "support/triage"]).exits(0).output;
     assert!(
         again.stdout.contains("already serves this content"),
         "{}",
@@ -123,8 +123,10 @@ fn promote_refuse_force_rollback_and_the_audit_trail() {
         ),
     );
     p.commit("drop billing");
-    let refused = p.run(&["promote", "support/triage"]);
-    assert_eq!(refused.code, 10, "{}\n{}", refused.stdout, refused.stderr);
+    let refused = p
+        .promptgate(&["promote", "support/triage"])
+        .exits(10)
+        .output;
     assert!(
         refused
             .stderr
@@ -141,16 +143,18 @@ fn promote_refuse_force_rollback_and_the_audit_trail() {
     assert_eq!(served(&p), v1);
 
     // --force needs a reason, and records it.
-    let no_reason = p.run(&["promote", "support/triage", "--force"]);
-    assert_eq!(no_reason.code, 2, "{}", no_reason.stderr);
-    let forced = p.run(&[
-        "promote",
-        "support/triage",
-        "--force",
-        "--reason",
-        "outage hotfix, ticket 42",
-    ]);
-    assert_eq!(forced.code, 0, "{}\n{}", forced.stdout, forced.stderr);
+    p.promptgate(&["promote", "support/triage", "--force"])
+        .exits(2);
+    let forced = p
+        .promptgate(&[
+            "promote",
+            "support/triage",
+            "--force",
+            "--reason",
+            "outage hotfix, ticket 42",
+        ])
+        .exits(0)
+        .output;
     assert!(forced.stdout.contains("FORCED"), "{}", forced.stdout);
     assert_eq!(version_tags(&p).len(), 2);
     assert!(!served(&p).contains("billing"));
@@ -163,13 +167,15 @@ fn promote_refuse_force_rollback_and_the_audit_trail() {
     // Rollback: no gate, back to v1, recorded.
     let no_why = p.run(&["rollback", "support/triage"]);
     assert_eq!(no_why.code, 2, "--reason is required: {}", no_why.stderr);
-    let back = p.run(&[
-        "rollback",
-        "support/triage",
-        "--reason",
-        "billing tickets misrouted",
-    ]);
-    assert_eq!(back.code, 0, "{}", back.stderr);
+    let back = p
+        .promptgate(&[
+            "rollback",
+            "support/triage",
+            "--reason",
+            "billing tickets misrouted",
+        ])
+        .exits(0)
+        .output;
     assert!(back.stdout.contains("v2 → v1"), "{}", back.stdout);
     assert_eq!(served(&p), v1);
     let stale = p.run(&["status", "--json"]);
@@ -221,22 +227,24 @@ fn promote_refuse_force_rollback_and_the_audit_trail() {
     assert!(text.contains("rollback production v2 → v1"), "{text}");
 
     // Nothing earlier than v1 to roll back to.
-    let first = p.run(&["rollback", "support/triage", "--reason", "again"]);
-    assert_eq!(first.code, 2, "{}", first.stderr);
+    let first = p
+        .promptgate(&["rollback", "support/triage", "--reason", "again"])
+        .exits(2)
+        .output;
     assert!(
         first.stderr.contains("no earlier version"),
         "{}",
         first.stderr
     );
-    let to_v2 = p.run(&[
+    p.promptgate(&[
         "rollback",
         "support/triage",
         "--to",
         "v2",
         "--reason",
         "fixed upstream",
-    ]);
-    assert_eq!(to_v2.code, 0, "{}", to_v2.stderr);
+    ])
+    .exits(0);
 }
 
 #[test]
@@ -249,8 +257,10 @@ fn a_stored_passing_check_of_the_same_content_promotes_without_a_new_run() {
         &prompt.replace("Classify", "Classify politely"),
     );
     p.commit("politely");
-    let checked = p.run(&["check", "support/triage", "--candidate", "HEAD"]);
-    assert_eq!(checked.code, 0, "{}", checked.stderr);
+    let checked = p
+        .promptgate(&["check", "support/triage", "--candidate", "HEAD"])
+        .exits(0)
+        .output;
     let run = checked
         .report_dir()
         .trim_start_matches("reports/")
@@ -281,8 +291,10 @@ fn a_stored_passing_check_of_the_same_content_promotes_without_a_new_run() {
         &prompt.replace("Classify", "Classify kindly"),
     );
     p.commit("kindly");
-    let stale = p.run(&["promote", "support/triage", "--from-report", &run]);
-    assert_eq!(stale.code, 2, "{}", stale.stderr);
+    let stale = p
+        .promptgate(&["promote", "support/triage", "--from-report", &run])
+        .exits(2)
+        .output;
     assert!(
         stale
             .stderr
@@ -297,8 +309,10 @@ fn a_stored_passing_check_of_the_same_content_promotes_without_a_new_run() {
     );
     p.commit("politely again");
     let before = runs();
-    let out = p.run(&["promote", "support/triage", "--from-report", &run, "--json"]);
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let out = p
+        .promptgate(&["promote", "support/triage", "--from-report", &run, "--json"])
+        .exits(0)
+        .output;
     let record: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(record["record"]["run"], run.as_str());
     assert_eq!(record["record"]["version"], 2);
@@ -315,8 +329,10 @@ fn a_promotion_from_a_stored_run_rederives_its_verdict_from_the_results_log() {
         &prompt.replace("billing, bug", "refund"),
     );
     p.commit("regress");
-    let checked = p.run(&["check", "support/triage", "--candidate", "HEAD"]);
-    assert_eq!(checked.code, 10, "{}", checked.stderr);
+    let checked = p
+        .promptgate(&["check", "support/triage", "--candidate", "HEAD"])
+        .exits(10)
+        .output;
     let run = checked
         .report_dir()
         .trim_start_matches("reports/")
@@ -331,8 +347,10 @@ fn a_promotion_from_a_stored_run_rederives_its_verdict_from_the_results_log() {
         candidate["reasons"] = serde_json::json!([]);
     }
     std::fs::write(&path, serde_json::to_string(&report).unwrap()).unwrap();
-    let out = p.run(&["promote", "support/triage", "--from-report", &run]);
-    assert_eq!(out.code, 13, "{}\n{}", out.stdout, out.stderr);
+    let out = p
+        .promptgate(&["promote", "support/triage", "--from-report", &run])
+        .exits(13)
+        .output;
     assert!(
         out.stderr.contains(
             "report.json does not match its own results log (it says pass, the log gives fail)"
@@ -392,8 +410,10 @@ fn two_racing_promotions_leave_exactly_one() {
 fn approvals_bind_to_content_and_policy_follows_the_risk_tier() {
     // `standard` (the default tier) needs one approval.
     let p = Project::triage();
-    let refused = p.run(&["promote", "support/triage"]);
-    assert_eq!(refused.code, 13, "{}\n{}", refused.stdout, refused.stderr);
+    let refused = p
+        .promptgate(&["promote", "support/triage"])
+        .exits(13)
+        .output;
     assert!(
         refused.stderr.contains("needs 1 approval of content"),
         "{}",
@@ -407,27 +427,31 @@ fn approvals_bind_to_content_and_policy_follows_the_risk_tier() {
         "prompts/support/triage.prompt",
         &committed.replace("Classify", "Sort"),
     );
-    let other = p.run(&["approve", "support/triage@worktree", "--as", "alice"]);
-    assert_eq!(other.code, 0, "{}", other.stderr);
+    p.promptgate(&["approve", "support/triage@worktree", "--as", "alice"])
+        .exits(0);
     p.write("prompts/support/triage.prompt", &committed);
-    let still = p.run(&["promote", "support/triage"]);
-    assert_eq!(still.code, 13, "{}", still.stderr);
+    let still = p
+        .promptgate(&["promote", "support/triage"])
+        .exits(13)
+        .output;
     assert!(still.stderr.contains("has 0"), "{}", still.stderr);
     assert_eq!(git(&p).find_reference(LABEL).ok().map(|_| ()), None);
 
-    let bad_id = p.run(&["approve", "support/triage", "--as", "bob..x"]);
-    assert_eq!(bad_id.code, 2, "{}", bad_id.stderr);
-    let ok = p.run(&[
+    p.promptgate(&["approve", "support/triage", "--as", "bob..x"])
+        .exits(2);
+    p.promptgate(&[
         "approve",
         "support/triage",
         "--as",
         "alice",
         "--note",
         "read the diff",
-    ]);
-    assert_eq!(ok.code, 0, "{}", ok.stderr);
-    let promoted = p.run(&["promote", "support/triage", "--json"]);
-    assert_eq!(promoted.code, 0, "{}\n{}", promoted.stdout, promoted.stderr);
+    ])
+    .exits(0);
+    let promoted = p
+        .promptgate(&["promote", "support/triage", "--json"])
+        .exits(0)
+        .output;
     let record: Value = serde_json::from_str(&promoted.stdout).unwrap();
     assert_eq!(record["record"]["approvals"], serde_json::json!(["alice"]));
 
@@ -439,8 +463,10 @@ fn approvals_bind_to_content_and_policy_follows_the_risk_tier() {
     );
     orphan.write("suites/triage.yaml", TRIAGE_SUITE);
     orphan.commit("orphan");
-    let out = orphan.run(&["promote", "support/triage"]);
-    assert_eq!(out.code, 13, "{}", out.stderr);
+    let out = orphan
+        .promptgate(&["promote", "support/triage"])
+        .exits(13)
+        .output;
     assert!(
         out.stderr.contains("has no `promptgate.owner`"),
         "{}",
@@ -463,8 +489,10 @@ fn approvals_bind_to_content_and_policy_follows_the_risk_tier() {
     );
     strict.write("suites/triage.yaml", TRIAGE_SUITE);
     strict.commit("exceptional");
-    let out = strict.run(&["promote", "support/triage"]);
-    assert_eq!(out.code, 13, "{}", out.stderr);
+    let out = strict
+        .promptgate(&["promote", "support/triage"])
+        .exits(13)
+        .output;
     assert!(
         out.stderr.contains("requires a `adversarial` suite"),
         "{}",
@@ -475,8 +503,7 @@ fn approvals_bind_to_content_and_policy_follows_the_risk_tier() {
         "kind: adversarial\nprompt: support/triage\ntarget: message\ncases:\n  - id: say\n    attack: \"say hello\"\n    assert: [{ type: not-contains, value: PWNED }]\n",
     );
     strict.commit("attacks");
-    let out = strict.run(&["promote", "support/triage"]);
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    strict.promptgate(&["promote", "support/triage"]).exits(0);
     let checked = strict.run(&["check", "support/triage", "--json"]);
     let report: Value = serde_json::from_str(&checked.stdout).unwrap();
     assert_eq!(report["candidates"][0]["suites"][0]["samples"], 3);
@@ -509,8 +536,7 @@ fn the_pre_commit_hook_lets_the_first_commit_of_a_new_repository_through() {
 #[test]
 fn the_pre_commit_hook_blocks_a_regression_and_lets_a_harmless_change_through() {
     let p = Project::triage();
-    let out = p.run(&["hook", "install"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    p.promptgate(&["hook", "install"]).exits(0);
     let git_commit = |message: &str| {
         let add = Command::new("git")
             .args(["add", "-A"])
@@ -581,8 +607,7 @@ fn the_pre_commit_hook_blocks_a_regression_and_lets_a_harmless_change_through() 
     // A hook promptgate did not write is kept unless forced.
     let hook = p.path().join(".git/hooks/pre-commit");
     std::fs::write(&hook, "#!/bin/sh\nexit 0\n").unwrap();
-    let kept = p.run(&["hook", "install"]);
-    assert_eq!(kept.code, 2, "{}", kept.stderr);
+    p.promptgate(&["hook", "install"]).exits(2);
     assert!(p.run(&["hook", "install", "--force"]).code == 0);
 }
 
@@ -632,8 +657,10 @@ fn init_scaffolds_a_project_that_validates() {
 #[test]
 fn one_version_has_one_content_id_in_check_approve_and_reports() {
     let p = Project::triage();
-    let approve = p.run(&["approve", "support/triage@HEAD", "--as", "alice"]);
-    assert_eq!(approve.code, 0, "{}", approve.stderr);
+    let approve = p
+        .promptgate(&["approve", "support/triage@HEAD", "--as", "alice"])
+        .exits(0)
+        .output;
     let id = approve
         .stdout
         .split("(content ")

@@ -123,8 +123,7 @@ fn hostile_output_stays_text_and_the_filters_work() {
     p.write("suites/bot.yaml", &suite);
     p.commit("init");
     p.write("prompts/bot.prompt", &prompt("marker-dropped"));
-    let out = p.run(&["check"]);
-    assert_eq!(out.code, 10, "{}\n{}", out.stdout, out.stderr);
+    let out = p.promptgate(&["check"]).exits(10).output;
     let report = p.report(&out);
     let regressed = report["candidates"][0]["suites"][0]["comparison"]["regressed"]
         .as_u64()
@@ -225,8 +224,7 @@ fn junit_parses_back_with_failures_and_errors() {
         "promptgate.yaml",
         "default_provider: echo\ntolerance:\n  standard: { max_new_failures: 0 }\nproviders:\n  broken: { kind: exec, command: [\"sh\", \"-c\", \"exit 3\"] }\n",
     );
-    let out = p.run(&["check"]);
-    assert_eq!(out.code, 10, "{}", out.stderr);
+    let out = p.promptgate(&["check"]).exits(10).output;
     let xml = p.read(&format!("{}/junit.xml", out.report_dir()));
     let junit = quick_junit::Report::deserialize_from_str(&xml).expect("junit.xml parses");
     assert_eq!(junit.test_suites.len(), 2);
@@ -251,8 +249,10 @@ fn junit_parses_back_with_failures_and_errors() {
     assert_eq!(failed, ["billing", "bug"]);
 
     // Provider errors are <error> elements.
-    let out = p.run(&["check", "--provider", "broken"]);
-    assert_eq!(out.code, 12, "{}", out.stdout);
+    let out = p
+        .promptgate(&["check", "--provider", "broken"])
+        .exits(12)
+        .output;
     let xml = p.read(&format!("{}/junit.xml", out.report_dir()));
     let junit = quick_junit::Report::deserialize_from_str(&xml).unwrap();
     assert_eq!(junit.test_suites[0].errors, 1, "the run is incomplete");
@@ -261,11 +261,13 @@ fn junit_parses_back_with_failures_and_errors() {
     // A stored run re-renders.
     let run_id = out.report_dir().trim_start_matches("reports/").to_string();
     std::fs::remove_file(p.path().join(out.report_dir()).join("index.html")).unwrap();
-    let again = p.run(&["report", &run_id, "--format", "html"]);
-    assert_eq!(again.code, 0, "{}", again.stderr);
+    p.promptgate(&["report", &run_id, "--format", "html"])
+        .exits(0);
     assert!(p.path().join(out.report_dir()).join("index.html").is_file());
-    let missing = p.run(&["report", "20200101T000000.000Z-000000"]);
-    assert_eq!(missing.code, 2);
+    let missing = p
+        .promptgate(&["report", "20200101T000000.000Z-000000"])
+        .exits(2)
+        .output;
     assert!(
         missing.stderr.contains("no stored check"),
         "{}",

@@ -245,14 +245,14 @@ fn workers_share_responses_through_a_folder() {
 fn a_shared_cache_that_cannot_be_opened_is_a_clear_error() {
     let mock = Mock::start(vec![]);
     let p = worker(&mock);
-    let out = p.run_env(
-        &["check", "--all"],
-        &[
+    let out = p
+        .promptgate(&["check", "--all"])
+        .envs(&[
             ("PROMPTGATE_CACHE_SHARED", "s3//no-scheme?token=SECRETTOKEN"),
             ("MOCK_KEY", API_KEY),
-        ],
-    );
-    assert_eq!(out.code, 2, "{}", out.stderr);
+        ])
+        .exits(2)
+        .output;
     assert!(out.stderr.contains("is not a URL"), "{}", out.stderr);
     assert!(!out.stderr.contains("SECRETTOKEN"), "{}", out.stderr);
 }

@@ -233,6 +233,14 @@ impl<'p> Invocation<'p> {
         self
     }
 
+    /// Sets each of `vars` in the command's environment.
+    pub(crate) fn envs(mut self, vars: &[(&str, &str)]) -> Self {
+        for (key, value) in vars {
+            self.env.push((key.to_string(), value.to_string()));
+        }
+        self
+    }
+
     /// Runs the command in `folder` of the repository.
     pub(crate) fn in_folder(mut self, folder: &str) -> Self {
         self.folder = folder.into();

@@ -142,8 +142,10 @@ fn stalled_cut_and_failing_streams_are_failed_attempts_and_the_run_goes_on() {
             "cut [cut]",
         ],
     );
-    let out = p.run(&["check", "--all", "--max-errors", "3"]);
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let out = p
+        .promptgate(&["check", "--all", "--max-errors", "3"])
+        .exits(0)
+        .output;
     let samples = samples(&p, &out);
     assert_eq!(samples[0].1["output"], "FINE ANSWER");
     let expect = [
@@ -178,8 +180,7 @@ fn anthropic_overload_in_the_stream_and_ollama_errors_in_ndjson_are_caught() {
         ),
     ] {
         let p = project(&provider, &["boom [midstream-error]"]);
-        let out = p.run(&["check", "--all"]);
-        assert_eq!(out.code, 12, "{}\n{}", out.stdout, out.stderr);
+        let out = p.promptgate(&["check", "--all"]).exits(12).output;
         let error = samples(&p, &out)[0].1["error"]
             .as_str()
             .unwrap()
@@ -198,8 +199,7 @@ fn slow_headers_hit_the_first_byte_timeout() {
         &openai(&mock, "    first_byte_timeout_ms: 40\n    retries: 0\n"),
         &["slow [slow]", "quick one"],
     );
-    let out = p.run(&["check", "--all"]);
-    assert_eq!(out.code, 12, "{}\n{}", out.stdout, out.stderr);
+    let out = p.promptgate(&["check", "--all"]).exits(12).output;
     let samples = samples(&p, &out);
     assert!(
         samples[0].1["error"]
@@ -325,8 +325,7 @@ fn finish_reasons_and_empty_choices_are_recorded() {
         &openai(&mock, "    retries: 0\n"),
         &["long [length]", "empty [no-choices]"],
     );
-    let out = p.run(&["check", "--all"]);
-    assert_eq!(out.code, 12, "{}", out.stderr);
+    let out = p.promptgate(&["check", "--all"]).exits(12).output;
     let log =
         std::fs::read_to_string(p.path().join(out.report_dir()).join("results.jsonl")).unwrap();
     assert!(log.contains(r#""finish":"length""#), "{log}");
