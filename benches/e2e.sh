@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end runner benchmark against an OpenAI-compatible mock server on 127.0.0.1.
 #
-#   benches/e2e.sh MOCK.py CASES CONCURRENCY [LATENCY_MS]
+#   benches/e2e.sh MOCK.py CASES CONCURRENCY [LATENCY_MS]   (PROMPTGATE_BIN=PATH times another build)
 #
 # Builds a throwaway project whose prompt differs between HEAD and the working tree, so a check
 # makes CASES x 2 calls; runs `promptgate check` cold (no cache), then again fully cached, and
@@ -13,7 +13,7 @@ cases=${2:-2000}
 concurrency=${3:-16}
 latency=${4:-50}
 root=$(cd "$(dirname "$0")/.." && pwd)
-bin="$root/target/release/promptgate"
+bin="${PROMPTGATE_BIN:-$root/target/release/promptgate}"
 [ -x "$bin" ] || cargo build --release --bin promptgate --manifest-path "$root/Cargo.toml"
 
 work=$(mktemp -d)

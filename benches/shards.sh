@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Shard benchmark on the `echo` provider (no model, so the harness alone is measured).
 #
-#   benches/shards.sh [CASES]
+#   benches/shards.sh [CASES]            (PROMPTGATE_BIN=PATH times another build)
 #
 # Builds a throwaway project with CASES cases in a JSONL case file and a prompt that differs
 # between HEAD and the working tree (CASES x 2 calls), then prints wall time and peak memory
@@ -10,7 +10,7 @@
 set -euo pipefail
 n=${1:-20000}
 root=$(cd "$(dirname "$0")/.." && pwd)
-bin="$root/target/release/promptgate"
+bin="${PROMPTGATE_BIN:-$root/target/release/promptgate}"
 [ -x "$bin" ] || cargo build --release --bin promptgate --manifest-path "$root/Cargo.toml"
 work=$(mktemp -d)
 cd "$work"

@@ -2,15 +2,12 @@
 //! --resume`, which finishes an interrupted check of any kind from its stored request.
 
 use std::path::Path;
-use std::time::Instant;
 
 use crate::errors::{Error, Result};
-use crate::pipeline::check::{Attempt, CheckOutcome, Checked, DrawnWave, run, settle};
+use crate::pipeline::check::{CheckOutcome, Checked, DrawnWave, Ready};
 use crate::pipeline::estimate::Estimate;
 use crate::pipeline::progress::Progress;
-use crate::pipeline::project::Project;
 use crate::pipeline::request::CheckOptions;
-use crate::pipeline::select::selection;
 use crate::release::facts::readiness_of;
 use crate::report::ReportFormat;
 
@@ -35,35 +32,25 @@ pub fn check(
     options: &CheckOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<CheckResult> {
-    let clock = Instant::now();
-    let mut project = Project::open_with_index(root, options.index_file.as_deref())?;
-    let (options, earlier) = settle(&project, options, progress)?;
-    let selection = selection(&project, &options, progress)?;
+    let ready = Ready::new(root, options, progress)?;
     // Readiness is scored on the whole specification, before a shadow run narrows it.
-    let readiness = match options.shard.is_some() || options.dry_run {
+    let readiness = match ready.options.shard.is_some() || ready.options.dry_run {
         true => Vec::new(),
-        false => readiness_of(&project, selection.specs.iter().map(|s| &s.prompt)),
+        false => readiness_of(&ready.project, ready.prompts()),
     };
-    let attempt = Attempt {
-        earlier,
-        waves: None,
-        clock,
-    };
-    Ok(
-        match run(&mut project, &options, selection, attempt, progress)? {
-            Checked::Gated(mut outcome) => {
-                outcome.report.readiness = readiness;
-                crate::report::write(&outcome.run_dir, &outcome.report, &ReportFormat::ALL)?;
-                CheckResult::Checked(outcome)
-            }
-            Checked::NothingChanged => CheckResult::NothingChanged,
-            Checked::Estimated(estimates) => CheckResult::Estimated(estimates),
-            Checked::Drawn(drawn) => CheckResult::Drawn(drawn),
-            Checked::NextWave { .. } => {
-                return Err(Error::Internal(
-                    "a check outside a merge planned a wave".into(),
-                ));
-            }
-        },
-    )
+    Ok(match ready.run(progress)? {
+        Checked::Gated(mut outcome) => {
+            outcome.report.readiness = readiness;
+            crate::report::write(&outcome.run_dir, &outcome.report, &ReportFormat::ALL)?;
+            CheckResult::Checked(outcome)
+        }
+        Checked::NothingChanged => CheckResult::NothingChanged,
+        Checked::Estimated(estimates) => CheckResult::Estimated(estimates),
+        Checked::Drawn(drawn) => CheckResult::Drawn(drawn),
+        Checked::NextWave { .. } => {
+            return Err(Error::Internal(
+                "a check outside a merge planned a wave".into(),
+            ));
+        }
+    })
 }

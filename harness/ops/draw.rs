@@ -3,14 +3,11 @@
 //! the next merge (no verdict of its own).
 
 use std::path::Path;
-use std::time::Instant;
 
 use crate::errors::{Error, Result};
-use crate::pipeline::check::{Attempt, Checked, DrawnWave, run, settle};
+use crate::pipeline::check::{Checked, DrawnWave, Ready};
 use crate::pipeline::progress::Progress;
-use crate::pipeline::project::Project;
 use crate::pipeline::request::CheckOptions;
-use crate::pipeline::select::selection;
 
 /// Draws this shard's samples of the wave `options` carry.
 pub fn draw(
@@ -26,17 +23,8 @@ pub fn draw(
             "a wave is drawn by the shards of a check: pass --shard I/N with --wave".into(),
         ));
     }
-    let clock = Instant::now();
-    let mut project = Project::open_with_index(root, options.index_file.as_deref())?;
     let options = options.for_wave(wave)?;
-    let (options, earlier) = settle(&project, &options, progress)?;
-    let selection = selection(&project, &options, progress)?;
-    let attempt = Attempt {
-        earlier,
-        waves: None,
-        clock,
-    };
-    match run(&mut project, &options, selection, attempt, progress)? {
+    match Ready::new(root, &options, progress)?.run(progress)? {
         Checked::Drawn(drawn) => Ok(*drawn),
         _ => Err(Error::Internal("a wave's shard drew nothing".into())),
     }

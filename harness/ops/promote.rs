@@ -5,17 +5,14 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use std::time::Instant;
-
 use crate::errors::{Error, Result};
 use crate::gate::Verdict;
 use crate::ids::{ContentHash, PromptName, RunId};
-use crate::pipeline::check::{Attempt, Checked, replay, run, settle};
+use crate::pipeline::check::{Checked, Ready};
 use crate::pipeline::prepare::Prepared;
 use crate::pipeline::progress::Progress;
 use crate::pipeline::project::Project;
 use crate::pipeline::request::{CallOptions, CheckOptions};
-use crate::pipeline::select::selection;
 use crate::release::baseline::for_release;
 use crate::release::facts::readiness_of;
 use crate::release::labels::{current_version, identity};
@@ -267,17 +264,9 @@ fn checked_now(
     request: &CheckOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(CheckReport, std::path::PathBuf)> {
-    let clock = Instant::now();
-    let mut project = Project::open(root)?;
-    let (request, earlier) = settle(&project, request, progress)?;
-    let selection = selection(&project, &request, progress)?;
-    let readiness = readiness_of(&project, selection.specs.iter().map(|s| &s.prompt));
-    let attempt = Attempt {
-        earlier,
-        waves: None,
-        clock,
-    };
-    match run(&mut project, &request, selection, attempt, progress)? {
+    let ready = Ready::new(root, request, progress)?;
+    let readiness = readiness_of(&ready.project, ready.prompts());
+    match ready.run(progress)? {
         Checked::Gated(mut outcome) => {
             outcome.report.readiness = readiness;
             crate::report::write(&outcome.run_dir, &outcome.report, &ReportFormat::ALL)?;
@@ -299,15 +288,8 @@ fn rederived_report(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<CheckReport> {
     let run_id = stored.run_id.as_str();
-    let mut project = Project::open(root)?;
-    let (request, earlier) = replay(&project, run_id, &options.calls.env)?;
-    let selection = selection(&project, &request, progress)?;
-    let attempt = Attempt {
-        earlier: Some(earlier),
-        waves: None,
-        clock: Instant::now(),
-    };
-    let report = match run(&mut project, &request, selection, attempt, progress)? {
+    let ready = Ready::replaying(root, run_id, &options.calls.env, progress)?;
+    let report = match ready.run(progress)? {
         Checked::Gated(outcome) => outcome.report,
         _ => {
             return Err(Error::Internal(format!(

@@ -2,14 +2,11 @@
 //! production serves — a check whose only suite is the prompt's `kind: shadow` suite.
 
 use std::path::Path;
-use std::time::Instant;
 
 use crate::errors::{Error, Result};
-use crate::pipeline::check::{Attempt, CheckOutcome, Checked, run, settle};
+use crate::pipeline::check::{CheckOutcome, Checked, Ready};
 use crate::pipeline::progress::Progress;
-use crate::pipeline::project::Project;
 use crate::pipeline::request::CheckOptions;
-use crate::pipeline::select::selection;
 use crate::release::facts::readiness_of;
 use crate::report::ReportFormat;
 
@@ -25,18 +22,10 @@ pub fn shadow(
             "a shadow run samples traffic: pass --traffic FILE".into(),
         ));
     }
-    let clock = Instant::now();
-    let mut project = Project::open(root)?;
-    let (options, earlier) = settle(&project, options, progress)?;
-    let selection = selection(&project, &options, progress)?;
+    let ready = Ready::new(root, options, progress)?;
     // Readiness is scored on the whole specification, before the shadow suite replaces it.
-    let readiness = readiness_of(&project, selection.specs.iter().map(|s| &s.prompt));
-    let attempt = Attempt {
-        earlier,
-        waves: None,
-        clock,
-    };
-    match run(&mut project, &options, selection, attempt, progress)? {
+    let readiness = readiness_of(&ready.project, ready.prompts());
+    match ready.run(progress)? {
         Checked::Gated(mut outcome) => {
             outcome.report.readiness = readiness;
             crate::report::write(&outcome.run_dir, &outcome.report, &ReportFormat::ALL)?;

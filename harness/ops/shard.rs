@@ -2,14 +2,11 @@
 //! already has, into a run directory that gates nothing: `merge` gates the shards together.
 
 use std::path::Path;
-use std::time::Instant;
 
 use crate::errors::{Error, Result};
-use crate::pipeline::check::{Attempt, CheckOutcome, Checked, run, settle};
+use crate::pipeline::check::{CheckOutcome, Checked, Ready};
 use crate::pipeline::progress::Progress;
-use crate::pipeline::project::Project;
 use crate::pipeline::request::CheckOptions;
-use crate::pipeline::select::selection;
 use crate::report::ReportFormat;
 
 /// Runs the cases of the shard `options` name (their first samples, confirmed), logs every
@@ -25,16 +22,7 @@ pub fn shard(
             "a shard run takes a shard and no wave".into(),
         ));
     }
-    let clock = Instant::now();
-    let mut project = Project::open_with_index(root, options.index_file.as_deref())?;
-    let (options, earlier) = settle(&project, options, progress)?;
-    let selection = selection(&project, &options, progress)?;
-    let attempt = Attempt {
-        earlier,
-        waves: None,
-        clock,
-    };
-    match run(&mut project, &options, selection, attempt, progress)? {
+    match Ready::new(root, options, progress)?.run(progress)? {
         Checked::Gated(outcome) => {
             crate::report::write(&outcome.run_dir, &outcome.report, &ReportFormat::ALL)?;
             Ok(Some(*outcome))

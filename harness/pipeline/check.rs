@@ -16,11 +16,11 @@ use super::progress::Progress;
 use super::project::{Env, Project};
 use super::request::{CallOptions, CheckOptions, WaveSamples};
 use super::rounds::{NextRound, Rounds, Sampling, Waves, draw_jobs, sample_more};
-use super::select::Selection;
+use super::select::{Selection, selection};
 use super::shard::{fingerprint, keep};
 use super::verdict::{Decided, Run, decide};
 use crate::errors::{Error, Result};
-use crate::ids::RunId;
+use crate::ids::{PromptName, RunId};
 use crate::noise::{Measured, Memory};
 use crate::record::{Manifest, ShardRecord};
 use crate::report::CheckReport;
@@ -84,6 +84,82 @@ pub(crate) struct Attempt {
     pub(crate) earlier: Option<Earlier>,
     pub(crate) waves: Option<Waves>,
     pub(crate) clock: Instant,
+}
+
+/// A check with its request settled and its comparisons selected, in its project: where every
+/// command that checks starts, and what [`Ready::run`] takes through the other stages.
+pub(crate) struct Ready {
+    pub(crate) project: Project,
+    pub(crate) options: CheckOptions,
+    pub(crate) selection: Selection,
+    pub(crate) attempt: Attempt,
+}
+
+impl Ready {
+    /// Opens the project at `root` (reading the index `options` name), settles `options`
+    /// ([`settle`]) and selects the comparisons.
+    pub(crate) fn new(
+        root: &Path,
+        options: &CheckOptions,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Self> {
+        let clock = Instant::now();
+        let project = Project::open_with_index(root, options.index_file.as_deref())?;
+        let (options, earlier) = settle(&project, options, progress)?;
+        Self::selected(project, options, earlier, clock, progress)
+    }
+
+    /// [`Ready::new`] for re-deriving the stored check `run_id` from its own results log
+    /// ([`replay`]).
+    pub(crate) fn replaying(
+        root: &Path,
+        run_id: &str,
+        env: &Env,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Self> {
+        let clock = Instant::now();
+        let project = Project::open(root)?;
+        let (options, earlier) = replay(&project, run_id, env)?;
+        Self::selected(project, options, Some(earlier), clock, progress)
+    }
+
+    /// The settled check's comparisons selected.
+    fn selected(
+        project: Project,
+        options: CheckOptions,
+        earlier: Option<Earlier>,
+        clock: Instant,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Self> {
+        let selection = selection(&project, &options, progress)?;
+        let attempt = Attempt {
+            earlier,
+            waves: None,
+            clock,
+        };
+        Ok(Self {
+            project,
+            options,
+            selection,
+            attempt,
+        })
+    }
+
+    /// The prompts the check compares.
+    pub(crate) fn prompts(&self) -> impl Iterator<Item = &PromptName> {
+        self.selection.specs.iter().map(|s| &s.prompt)
+    }
+
+    /// Runs the stages after the selection ([`run`]).
+    pub(crate) fn run(mut self, progress: &mut dyn FnMut(Progress)) -> Result<Checked> {
+        run(
+            &mut self.project,
+            &self.options,
+            self.selection,
+            self.attempt,
+            progress,
+        )
+    }
 }
 
 /// The options a check runs with, and the earlier attempt it continues: `options` for a new

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::calls::price;
-use super::jobs::Jobs;
+use super::jobs::{Jobs, PlannedJob};
 use super::request::CallOptions;
 use crate::cache::Cache;
 
@@ -30,7 +30,7 @@ pub struct Estimate {
 pub(crate) fn estimate(root: &Path, jobs: &Jobs, options: &CallOptions) -> Vec<Estimate> {
     let cache = (!options.no_cache).then(|| Cache::open(root));
     let mut estimates: Vec<Estimate> = Vec::new();
-    for (job, key) in jobs.jobs.iter().zip(&jobs.keys) {
+    for PlannedJob { job, key, .. } in &jobs.planned {
         let fingerprint = job.provider.fingerprint();
         let index = match estimates.iter().position(|e| e.provider == fingerprint) {
             Some(i) => i,

@@ -18,20 +18,26 @@ use crate::provider::Request;
 use crate::runner::Job;
 use crate::suite::Suite;
 
+/// One planned call: what the runner sends, and what the run does with it.
+pub(crate) struct PlannedJob {
+    pub(crate) job: Job,
+    /// The content key (cache and results log).
+    pub(crate) key: String,
+    /// The first case that planned it (`suite/case#sample on prompt@rev`), for cassettes.
+    pub(crate) label: String,
+    /// The configured name of its provider, for cassettes.
+    pub(crate) provider: String,
+    /// The conversation it starts, when it is a conversation case's first call (boxed: most
+    /// jobs start none, and 200,000 empty slots of a whole conversation are 32 MB).
+    pub(crate) conversation: Option<Box<Conversation>>,
+    /// The judges that grade its output once it is done.
+    pub(crate) judges: Vec<JudgeTask>,
+}
+
 /// Calls, deduplicated: identical requests to the same provider become one job.
 #[derive(Default)]
 pub(crate) struct Jobs {
-    pub(crate) jobs: Vec<Job>,
-    /// The content key of each job (cache and results log).
-    pub(crate) keys: Vec<String>,
-    /// The first case that planned each job (`suite/case#sample on prompt@rev`), for cassettes.
-    pub(crate) labels: Vec<String>,
-    /// The configured name of each job's provider, for cassettes.
-    pub(crate) providers: Vec<String>,
-    /// The conversation each job starts, when it is a conversation case's first call.
-    pub(crate) conversations: Vec<Option<Box<Conversation>>>,
-    /// The judges that grade each job's output once it is done.
-    pub(crate) judges: Vec<Vec<JudgeTask>>,
+    pub(crate) planned: Vec<PlannedJob>,
     /// The judges the run's suites name.
     pub(crate) library: Arc<JudgeLibrary>,
     /// Each job by the digest of its identity, to find duplicates while planning (dropped
@@ -51,12 +57,7 @@ impl Jobs {
     /// Makes room for `more` jobs at once (planning 200,000 calls one push at a time would
     /// leave a quarter of every vector empty).
     pub(crate) fn reserve(&mut self, more: usize) {
-        self.jobs.reserve_exact(more);
-        self.keys.reserve_exact(more);
-        self.labels.reserve_exact(more);
-        self.providers.reserve_exact(more);
-        self.conversations.reserve_exact(more);
-        self.judges.reserve_exact(more);
+        self.planned.reserve_exact(more);
         self.index.reserve(more);
     }
 
@@ -70,7 +71,7 @@ impl Jobs {
         candidate: usize,
     ) {
         let tasks = self.library.tasks(case, tier, Some(baseline));
-        self.judges[candidate].extend(tasks);
+        self.planned[candidate].judges.extend(tasks);
     }
 
     /// Adds a call, or finds the identical one already planned; returns its index.
@@ -107,18 +108,19 @@ impl Jobs {
         if let Some(&i) = self.index.get(&identity) {
             return Ok(i);
         }
-        let i = self.jobs.len();
-        self.jobs.push(Job {
-            provider: provider.provider.clone(),
-            lane: provider.lane.clone(),
-            request,
+        let i = self.planned.len();
+        self.planned.push(PlannedJob {
+            job: Job {
+                provider: provider.provider.clone(),
+                lane: provider.lane.clone(),
+                request,
+            },
+            key,
+            label,
+            provider: provider.recorded_as.clone(),
+            conversation: conversation.map(Box::new),
+            judges,
         });
-        self.keys.push(key.clone());
-        self.labels.push(label);
-        self.providers.push(provider.recorded_as.clone());
-        // Boxed: most jobs start none, and 200,000 empty slots of a whole conversation are 32 MB.
-        self.conversations.push(conversation.map(Box::new));
-        self.judges.push(judges);
         self.index.insert(identity, i);
         Ok(i)
     }

@@ -135,7 +135,7 @@ pub(crate) fn sample_more(
         }
         let drawn = |key: &String| run.source.has(key);
         if let Some(waves) = waves.filter(|_| round == Round::Adaptive)
-            && !extra.keys.iter().all(drawn)
+            && !extra.planned.iter().map(|p| &p.key).all(drawn)
         {
             // Wave 1 drew the first samples and confirmed them; adaptive round r is wave r + 1.
             let wave = adaptive_rounds + 1;

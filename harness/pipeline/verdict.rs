@@ -179,34 +179,31 @@ struct Shortfall {
     first_error: Option<String>,
 }
 
-/// Why a check is incomplete, in plain words; `None` when the gate saw every case.
-fn incompleteness(run_id: &RunId, shortfall: Shortfall) -> Option<String> {
-    let Shortfall {
-        interrupted,
-        skipped,
-        skip_reason,
-        errors,
-        cases,
-        max_errors,
-        first_error,
-    } = shortfall;
-    if interrupted {
-        return Some(format!(
-            "interrupted; finish it with `promptgate check --resume {run_id}`"
-        ));
+impl Shortfall {
+    /// Why the check of run `run_id` is incomplete, in plain words; `None` when the gate saw
+    /// every case.
+    fn incompleteness(self, run_id: &RunId) -> Option<String> {
+        if self.interrupted {
+            return Some(format!(
+                "interrupted; finish it with `promptgate check --resume {run_id}`"
+            ));
+        }
+        if self.skipped > 0 {
+            return Some(format!(
+                "{} case comparisons skipped ({}); raise the budget and run `promptgate check --resume {run_id}`",
+                self.skipped,
+                self.skip_reason.unwrap_or_else(|| "budget".into())
+            ));
+        }
+        let (errors, cases) = (self.errors, self.cases);
+        (!self.max_errors.allows(errors, cases)).then(|| {
+            format!(
+                "{errors} of {cases} case comparisons errored, more than --max-errors allows{}",
+                self.first_error
+                    .map_or(String::new(), |e| format!("; the first: {e}"))
+            )
+        })
     }
-    if skipped > 0 {
-        return Some(format!(
-            "{skipped} case comparisons skipped ({}); raise the budget and run `promptgate check --resume {run_id}`",
-            skip_reason.unwrap_or_else(|| "budget".into())
-        ));
-    }
-    (!max_errors.allows(errors, cases)).then(|| {
-        format!(
-            "{errors} of {cases} case comparisons errored, more than --max-errors allows{}",
-            first_error.map_or(String::new(), |e| format!("; the first: {e}"))
-        )
-    })
 }
 
 /// The reason the first skipped call gave (`--max-calls 100 reached`).
@@ -277,7 +274,7 @@ pub(crate) fn decide(
             .filter(|o| !o.skipped)
             .find_map(|o| o.result.as_ref().err().map(|e| e.message.clone())),
     };
-    let incomplete = incompleteness(run.id, shortfall);
+    let incomplete = shortfall.incompleteness(run.id);
     let report = CheckReport {
         format_version: FORMAT_VERSION,
         promptgate: crate::BUILD.to_string(),
@@ -354,7 +351,7 @@ mod tests {
                               (skipped, skip_reason): (usize, Option<String>),
                               (errors, cases, max_errors): (usize, usize, ErrorBudget),
                               first_error: Option<String>| {
-            let shortfall = Shortfall {
+            Shortfall {
                 interrupted,
                 skipped,
                 skip_reason,
@@ -362,8 +359,8 @@ mod tests {
                 cases,
                 max_errors,
                 first_error,
-            };
-            incompleteness(id, shortfall)
+            }
+            .incompleteness(id)
         };
         assert_eq!(
             incompleteness(&id, false, (0, None), (0, 10, none), None),

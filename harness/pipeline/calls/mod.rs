@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::jobs::Jobs;
+use super::panel::JudgeTask;
 use super::progress::Progress;
 use super::request::CallOptions;
 use crate::cache::Cache;
@@ -94,7 +95,7 @@ impl<'a> RunTarget<'a> {
                 run_id: run_id.clone(),
                 started_at: started_at.to_string(),
                 command: options.command.clone(),
-                calls: jobs.jobs.len(),
+                calls: jobs.planned.len(),
                 resume,
                 shard: None,
             },
@@ -148,33 +149,15 @@ pub(crate) fn execute(
         batchable(&jobs)?;
     }
     progress(Progress::Started {
-        calls: jobs.jobs.len(),
+        calls: jobs.planned.len(),
     });
     let mut calls = answerer(&target, options)?;
-    let Jobs {
-        jobs: planned,
-        keys,
-        labels,
-        providers,
+    let Split {
+        first,
         conversations,
         judges,
-        index,
-        ..
-    } = jobs;
-    // The identities found the duplicates; the calls do not need them, and labels and provider
-    // names only name cassette entries.
-    drop(index);
-    let (labels, providers) = match options.record {
-        true => (labels, providers),
-        false => (Vec::new(), Vec::new()),
-    };
-    let samples: Vec<u32> = planned.iter().map(|j| j.request.sample).collect();
-    let first = Wave {
-        jobs: planned,
-        keys,
-        labels,
-        providers,
-    };
+        samples,
+    } = split(jobs, options.record);
     let mut made = Made::default();
     let mut outcomes = converse(
         &mut *calls,
@@ -204,6 +187,43 @@ pub(crate) fn execute(
         run_dir,
         interrupted: made.interrupted,
     })
+}
+
+/// A run's planned jobs taken apart for the calls: the first wave, and each job's conversation,
+/// judges and sample number.
+struct Split {
+    first: Wave,
+    conversations: Vec<Option<Box<Conversation>>>,
+    judges: Vec<Vec<JudgeTask>>,
+    samples: Vec<u32>,
+}
+
+/// Takes `jobs` apart for the calls. The identities found the duplicates, and the calls do not
+/// need them; labels and provider names only name cassette entries, kept when `record`.
+fn split(jobs: Jobs, record: bool) -> Split {
+    let Jobs { planned, index, .. } = jobs;
+    drop(index);
+    let n = planned.len();
+    let mut split = Split {
+        first: Wave::default(),
+        conversations: Vec::with_capacity(n),
+        judges: Vec::with_capacity(n),
+        samples: Vec::with_capacity(n),
+    };
+    split.first.jobs.reserve_exact(n);
+    split.first.keys.reserve_exact(n);
+    for p in planned {
+        split.samples.push(p.job.request.sample);
+        split.first.jobs.push(p.job);
+        split.first.keys.push(p.key);
+        if record {
+            split.first.labels.push(p.label);
+            split.first.providers.push(p.provider);
+        }
+        split.conversations.push(p.conversation);
+        split.judges.push(p.judges);
+    }
+    split
 }
 
 /// Who answers the run's waves: its stored log for a replay; else a ledger that logs into
@@ -362,12 +382,10 @@ fn record_cassettes(root: &Path, recorded: Vec<Recorded>) -> Result<()> {
 /// Refuses `--batch` before any call when a provider the run would call (a case's or a
 /// judge's) has no batch API.
 fn batchable(jobs: &Jobs) -> Result<()> {
-    let providers = jobs.jobs.iter().map(|j| &j.provider).chain(
-        jobs.judges
-            .iter()
-            .flatten()
-            .map(|task| &task.provider().provider),
-    );
+    let providers = jobs.planned.iter().flat_map(|p| {
+        let judges = p.judges.iter().map(|task| &task.provider().provider);
+        std::iter::once(&p.job.provider).chain(judges)
+    });
     let mut refused: Vec<String> = Vec::new();
     for provider in providers {
         let name = provider.fingerprint().to_string();
