@@ -1,21 +1,13 @@
 //! Grading: the judges' calls on a run's outputs, made in one wave once the outputs are done,
 //! and their judgments joined to the outcomes they grade.
 
-use super::wave::{Calls, Recorded, Route, Wave};
+use super::wave::{Calls, Made, Route, Wave, answer};
 use crate::errors::Result;
 use crate::judge::Judgment;
 use crate::pipeline::panel::JudgeTask;
 use crate::pipeline::progress::Progress;
 use crate::pipeline::request::CallOptions;
-use crate::provider::Request;
 use crate::runner::Outcome;
-
-/// What grading a run's outputs came to.
-pub(crate) struct Graded {
-    pub(crate) interrupted: bool,
-    /// The judges' calls, for cassettes.
-    pub(crate) recorded: Vec<Recorded>,
-}
 
 /// The judges' tasks of every job of a run, and the sample number of each job.
 pub(crate) struct Graders<'a> {
@@ -23,15 +15,14 @@ pub(crate) struct Graders<'a> {
     pub(crate) samples: &'a [u32],
 }
 
-/// The judges' wave: their calls, which task each range of them answers, the judgments given
-/// without a call, and the requests (kept for cassettes when the run records).
+/// The judges' wave: their calls, which task each range of them answers, and the judgments
+/// given without a call.
 #[derive(Default)]
 struct Planned {
     wave: Wave,
     /// (job, task, the task's replies in the wave).
     owners: Vec<(usize, usize, std::ops::Range<usize>)>,
     settled: Vec<(usize, Judgment)>,
-    requests: Vec<Request>,
 }
 
 /// Has the judges grade every output that has judges: one wave of their calls (two per
@@ -43,33 +34,24 @@ pub(crate) fn grade(
     outcomes: &mut [Outcome],
     graders: Graders<'_>,
     options: &CallOptions,
+    made: &mut Made,
     progress: &mut dyn FnMut(Progress),
-) -> Result<Graded> {
+) -> Result<()> {
     let Planned {
         wave,
         owners,
         settled,
-        requests,
-    } = plan_wave(outcomes, &graders, options.record)?;
+    } = plan_wave(outcomes, &graders)?;
     for (index, judgment) in settled {
         outcomes[index].judgments.push(judgment);
     }
     if wave.jobs.is_empty() {
-        return Ok(Graded {
-            interrupted: false,
-            recorded: Vec::new(),
-        });
+        return Ok(());
     }
     progress(Progress::More {
         calls: wave.jobs.len(),
     });
-    let Wave {
-        jobs,
-        keys,
-        labels,
-        providers,
-    } = wave;
-    let (replies, interrupted) = calls.wave(jobs, keys, options, progress)?;
+    let replies = answer(calls, wave, options, made, progress)?;
     for (index, t, range) in owners {
         let answered: Vec<&Outcome> = replies[range].iter().collect();
         if answered.iter().any(|o| o.skipped) {
@@ -80,17 +62,12 @@ pub(crate) fn grade(
         let judgment = graders.tasks[index][t].judgment(&answered);
         outcomes[index].judgments.push(judgment);
     }
-    // Only a recording run keeps the requests (`zip` stops at the shortest).
-    let recorded = Recorded::of_wave(providers, labels, requests, &replies);
-    Ok(Graded {
-        interrupted,
-        recorded,
-    })
+    Ok(())
 }
 
 /// The judges' calls on every output that has judges (an output whose own call failed is not
 /// graded, and a pairwise task whose two sides made one call is settled without one).
-fn plan_wave(outcomes: &[Outcome], graders: &Graders<'_>, record: bool) -> Result<Planned> {
+fn plan_wave(outcomes: &[Outcome], graders: &Graders<'_>) -> Result<Planned> {
     let mut planned = Planned::default();
     for (index, tasks) in graders.tasks.iter().enumerate() {
         let Ok(completion) = &outcomes[index].result else {
@@ -121,9 +98,6 @@ fn plan_wave(outcomes: &[Outcome], graders: &Graders<'_>, record: bool) -> Resul
                 lane: provider.lane.clone(),
             };
             for request in task.requests(&output, baseline.as_deref(), sample)? {
-                if record {
-                    planned.requests.push(request.clone());
-                }
                 let label = format!("judge {} of call {index}", task.name());
                 let recorded_as = provider.recorded_as.clone();
                 planned.wave.push(&route, request, label, recorded_as)?;

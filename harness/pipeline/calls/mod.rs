@@ -21,14 +21,14 @@ use super::request::CallOptions;
 use crate::cache::Cache;
 use crate::conversation::Conversation;
 use crate::errors::Result;
-use crate::provider::{Provider, Request};
+use crate::provider::Provider;
 use crate::record::{Manifest, RunDir};
 use crate::runner::{BudgetLimits, Outcome};
 use conversing::Driving;
 use grading::Graders;
 use ledger::{Ledger, LogReplay};
 pub(crate) use wave::Logged;
-use wave::{Calls, Recorded, Route, Wave};
+use wave::{Calls, Made, Recorded, Route, Wave, answer};
 
 /// Where a run's calls are answered from before any provider is called.
 #[derive(Clone)]
@@ -123,15 +123,6 @@ pub(crate) struct Executed {
     pub(crate) interrupted: bool,
 }
 
-/// What the waves of a run made so far beyond their outcomes.
-#[derive(Default)]
-struct Made {
-    /// Whether an interrupt stopped a wave.
-    interrupted: bool,
-    /// The calls for cassettes (only when the run records).
-    recorded: Vec<Recorded>,
-}
-
 /// Creates (or reopens) the run directory, answers what it can from the run's source and
 /// from the response cache, makes the other calls within the budget, and logs each one as it
 /// finishes. Calls the budget or an interrupt stopped come back skipped and unlogged.
@@ -174,9 +165,14 @@ pub(crate) fn execute(
             tasks: &judges,
             samples: &samples,
         };
-        let graded = grading::grade(&mut *calls, &mut outcomes, graders, &wave_options, progress)?;
-        made.interrupted |= graded.interrupted;
-        made.recorded.extend(graded.recorded);
+        grading::grade(
+            &mut *calls,
+            &mut outcomes,
+            graders,
+            &wave_options,
+            &mut made,
+            progress,
+        )?;
     }
     let run_dir = calls.finish(&target.manifest.run_id, target.root)?;
     if options.record {
@@ -315,33 +311,6 @@ fn start_conversations(
             })
         })
         .collect()
-}
-
-/// Answers one wave; its calls are kept for cassettes when the run records.
-fn answer(
-    calls: &mut dyn Calls,
-    wave: Wave,
-    options: &CallOptions,
-    made: &mut Made,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<Vec<Outcome>> {
-    let Wave {
-        jobs,
-        keys,
-        labels,
-        providers,
-    } = wave;
-    let requests: Vec<Request> = match options.record {
-        true => jobs.iter().map(|j| j.request.clone()).collect(),
-        false => Vec::new(),
-    };
-    let (answered, stopped) = calls.wave(jobs, keys, options, progress)?;
-    made.interrupted |= stopped;
-    if options.record {
-        let recorded = Recorded::of_wave(providers, labels, requests, &answered);
-        made.recorded.extend(recorded);
-    }
-    Ok(answered)
 }
 
 /// Gives each conversation still going its step's outcome (in order; `answers` runs out when

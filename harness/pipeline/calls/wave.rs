@@ -106,3 +106,38 @@ impl Recorded {
             .collect()
     }
 }
+
+/// What the waves of a run made so far beyond their outcomes.
+#[derive(Default)]
+pub(crate) struct Made {
+    /// Whether an interrupt stopped a wave.
+    pub(crate) interrupted: bool,
+    /// The calls for cassettes (only when the run records).
+    pub(crate) recorded: Vec<Recorded>,
+}
+/// Answers one wave; its calls are kept for cassettes when the run records.
+pub(crate) fn answer(
+    calls: &mut dyn Calls,
+    wave: Wave,
+    options: &CallOptions,
+    made: &mut Made,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<Outcome>> {
+    let Wave {
+        jobs,
+        keys,
+        labels,
+        providers,
+    } = wave;
+    let requests: Vec<Request> = match options.record {
+        true => jobs.iter().map(|j| j.request.clone()).collect(),
+        false => Vec::new(),
+    };
+    let (answered, stopped) = calls.wave(jobs, keys, options, progress)?;
+    made.interrupted |= stopped;
+    if options.record {
+        let recorded = Recorded::of_wave(providers, labels, requests, &answered);
+        made.recorded.extend(recorded);
+    }
+    Ok(answered)
+}
