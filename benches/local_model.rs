@@ -40,6 +40,7 @@ fn bench(c: &mut Criterion) {
             },
             sample: 0,
             tools: Vec::new(),
+            reply_schema: None,
         };
         runtime
             .block_on(model.complete(&request))

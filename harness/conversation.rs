@@ -315,6 +315,7 @@ mod tests {
             params: crate::config::Params::default().effective(),
             sample: 0,
             tools: Vec::new(),
+            reply_schema: None,
         }
     }
 

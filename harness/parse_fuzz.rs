@@ -160,6 +160,7 @@ fn cassettes_never_panic_and_every_rejection_is_located() {
         params: crate::config::Params::default().effective(),
         sample: 0,
         tools: Vec::new(),
+        reply_schema: None,
     };
     let completion = crate::provider::Completion {
         text: "In transit.".into(),

@@ -39,6 +39,7 @@ fn complete(messages: Vec<Message>, params: EffectiveParams, sample: u32) -> Com
         params,
         sample,
         tools: Vec::new(),
+        reply_schema: None,
     };
     runtime
         .block_on(model().complete(&request))

@@ -173,6 +173,7 @@ pub(crate) fn plan_case(
                 params,
                 sample,
                 tools: prepared.tools.clone(),
+                reply_schema: None,
             };
             let label = format!(
                 "{}/{}#{sample} on {}",

@@ -106,8 +106,16 @@ impl PreparedJudge {
         })
     }
 
-    /// The judge's request for `data` (its template's variables), as sample `sample`.
-    pub(crate) fn request(&self, data: Map<String, Value>, sample: u32) -> Result<Request> {
+    /// The judge's request for `data` (its template's variables), as sample `sample`: the judged
+    /// texts between nonce lines, and the shape of its answer for APIs that constrain replies.
+    pub(crate) fn request(&self, mut data: Map<String, Value>, sample: u32) -> Result<Request> {
+        let hash = self.prepared.version.hash.as_str();
+        for key in crate::judge::JUDGED {
+            if let Some(Value::String(text)) = data.get(key) {
+                let delimited = crate::judge::delimit(hash, text);
+                data.insert(key.into(), Value::String(delimited));
+            }
+        }
         let messages = self
             .prepared
             .template
@@ -126,6 +134,7 @@ impl PreparedJudge {
             params: self.params,
             sample,
             tools: Vec::new(),
+            reply_schema: Some(crate::judge::reply_schema(&self.spec.verdict)),
         })
     }
 
@@ -175,11 +184,14 @@ impl PreparedJudge {
         }
         match (&self.spec.verdict, &readings[..]) {
             (JudgeVerdict::Pairwise, [first, second]) => {
-                let label = crate::judge::preference(
+                let preference = crate::judge::preference(
                     first.label.as_deref().unwrap_or_default(),
                     second.label.as_deref().unwrap_or_default(),
                 );
-                judgment.label = Some(label.to_string());
+                match preference {
+                    Ok(label) => judgment.label = Some(label.to_string()),
+                    Err(e) => judgment.error = Some(e),
+                }
                 judgment.reason = format!(
                     "baseline shown first: {} ({}); candidate shown first: {} ({})",
                     first.label.as_deref().unwrap_or_default(),

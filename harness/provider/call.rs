@@ -26,6 +26,10 @@ pub struct Request {
     /// had before tools existed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<crate::artifact::ToolDef>,
+    /// The JSON schema the reply must fit, for APIs with a structured-output mode (a judge's
+    /// answer); none for a prompt's own calls, which keeps their keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_schema: Option<serde_json::Value>,
 }
 
 impl Request {

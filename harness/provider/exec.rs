@@ -7,7 +7,9 @@
 //! prompt has any, are in the JSON on stdin; in a conversation the history's calls and results
 //! are Dotprompt's `{"toolRequest": {name, ref, input}}` and `{"toolResponse": {name, ref,
 //! output}}` parts of its `model` and `tool` messages. A non-zero exit status is a failed call,
-//! with the end of stderr as its message.
+//! with the end of stderr as its message. A JSON object is the envelope when it has any of the
+//! envelope's keys, and plain text otherwise (a judge's `{"label": ...}`); output that starts
+//! with `{` but is not valid JSON fails the call, so tool calls never vanish into text.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -203,31 +205,59 @@ impl Exec {
             )));
         }
         let stdout = String::from_utf8_lossy(&stdout).into_owned();
-        match serde_json::from_str::<Reply>(stdout.trim()) {
-            Ok(reply) => Ok(Completion {
-                usage: reply
-                    .usage
-                    .unwrap_or_else(|| Usage::from_reply((None, None), request, &reply.text)),
-                finish: reply
-                    .finish
-                    .as_deref()
-                    .map_or(FinishReason::Stop, FinishReason::from_provider),
-                text: reply.text,
-                fingerprint: None,
-                tool_calls: reply.tool_calls.into_iter().map(ToolCall::from).collect(),
-            }),
-            Err(_) => {
-                let text = stdout.strip_suffix('\n').unwrap_or(&stdout).to_string();
-                Ok(Completion {
-                    usage: Usage::from_reply((None, None), request, &text),
-                    text,
-                    finish: FinishReason::Stop,
-                    fingerprint: None,
-                    tool_calls: Vec::new(),
-                })
-            }
-        }
+        read_reply(&stdout, request).map_err(|e| {
+            ProviderError::permanent(format!("`{program}` printed {e}"))
+        })
     }
+}
+
+/// The keys of the reply envelope: an object with any of them at its top level is the
+/// envelope, and must be a valid one.
+const ENVELOPE_KEYS: [&str; 4] = ["text", "usage", "finish", "tool_calls"];
+
+/// Reads what a command printed: the envelope (a JSON object with any of the envelope's keys),
+/// or plain text (anything else, including a JSON object of other keys, such as a judge's
+/// verdict). Output that starts like a JSON object must be valid JSON: structured output that
+/// cannot be read (malformed, or nested past the parser's depth) fails the call, rather than
+/// turn into plain text whose tool calls vanish.
+fn read_reply(stdout: &str, request: &Request) -> Result<Completion, String> {
+    let trimmed = stdout.trim();
+    let plain = || {
+        let text = stdout.strip_suffix('\n').unwrap_or(stdout).to_string();
+        Completion {
+            usage: Usage::from_reply((None, None), request, &text),
+            text,
+            finish: FinishReason::Stop,
+            fingerprint: None,
+            tool_calls: Vec::new(),
+        }
+    };
+    if !trimmed.starts_with('{') {
+        return Ok(plain());
+    }
+    let value: serde_json::Value = serde_json::from_str(trimmed).map_err(|e| {
+        format!("output that starts like a JSON object but is not valid JSON ({e}); print the reply envelope as valid JSON, or plain text as `{{\"text\": ...}}`")
+    })?;
+    let is_envelope = value
+        .as_object()
+        .is_some_and(|object| ENVELOPE_KEYS.iter().any(|key| object.contains_key(*key)));
+    if !is_envelope {
+        return Ok(plain());
+    }
+    let reply: Reply = serde_json::from_value(value)
+        .map_err(|e| format!("a reply envelope that does not fit its shape: {e}"))?;
+    Ok(Completion {
+        usage: reply
+            .usage
+            .unwrap_or_else(|| Usage::from_reply((None, None), request, &reply.text)),
+        finish: reply
+            .finish
+            .as_deref()
+            .map_or(FinishReason::Stop, FinishReason::from_provider),
+        text: reply.text,
+        fingerprint: None,
+        tool_calls: reply.tool_calls.into_iter().map(ToolCall::from).collect(),
+    })
 }
 
 /// The most a command's reply may be; a longer one fails the call.

@@ -180,6 +180,7 @@ mod tests {
             params: crate::config::Params::default().effective(),
             sample: 0,
             tools: Vec::new(),
+            reply_schema: None,
         };
         let plain = Usage::from_reply((None, None), &request, "It shipped.");
         assert!(plain.estimated);

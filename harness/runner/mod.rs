@@ -647,6 +647,7 @@ mod tests {
                     params: Params::default().effective(),
                     sample: i as u32,
                     tools: Vec::new(),
+                    reply_schema: None,
                 },
             })
             .collect()

@@ -309,6 +309,50 @@ print(json.dumps({"text": "", "tool_calls": calls}))
     assert!(!html.contains("<img src=x") && !html.contains("<script>alert(2)"));
 }
 
+#[test]
+fn structured_output_that_cannot_be_read_fails_the_call_and_never_hides_its_tool_calls() {
+    // The agent calls the forbidden tool; the envelope nests past the JSON parser's depth, so
+    // read as plain text it would have no tool calls and `tool-not-called` would pass.
+    let script = r#"import json
+deep = "[" * 200 + "]" * 200
+print('{"text": "", "tool_calls": [{"name": "issue_refund", "arguments": {"amount": 9999}}], "pad": ' + deep + '}')
+"#;
+    // A judge-like command that prints a JSON verdict (no envelope key) is plain text.
+    let verdict = "print('{\"label\": \"pass\", \"reason\": \"fine\"}')\n";
+    let suite = "kind: regression\nprompt: support/agent\ncases:\n  - id: refund\n    vars: { message: \"refund me\", order: A1 }\n    assert:\n      - { type: tool-not-called, value: issue_refund }\n";
+    let p = agent_project()
+        .with("agent.py", script)
+        .with("verdict.py", verdict)
+        .with("suites/agent.yaml", suite)
+        .with(
+            "promptgate.yaml",
+            "default_provider: bot\nproviders:\n  bot: { kind: exec, command: [\"python3\", \"agent.py\"] }\n  verdict: { kind: exec, command: [\"python3\", \"verdict.py\"] }\n",
+        )
+        .committed("an agent whose envelope nests too deep");
+    // A failed call: the run ends with the errors' exit code, and the case did not pass.
+    let ran = p.promptgate(&["run"]).exits(12);
+    let dir = ran.output.report_dir();
+    let report: Value = serde_json::from_str(&p.read(&format!("{dir}/report.json"))).unwrap();
+    let case = &report["suites"][0]["cases"][0];
+    assert_ne!(case["side"]["pass_rate"], 1.0, "{case}");
+    let error = case.to_string();
+    assert!(
+        error.contains("starts like a JSON object but is not valid JSON"),
+        "{error}"
+    );
+    // The verdict-printing command's reply is its text, whole.
+    let ran = p
+        .promptgate(&["run", "--provider", "verdict", "--json"])
+        .exits(0);
+    assert!(
+        ran.output
+            .stdout
+            .contains(r#"{\"label\": \"pass\", \"reason\": \"fine\"}"#),
+        "{}",
+        ran.output.stdout
+    );
+}
+
 /// The example's support agent, copied from the repository with its tools, suites and scripted
 /// stand-in model, in a project of its own.
 fn example_agent() -> Project {

@@ -500,7 +500,7 @@ fn a_judge_that_can_vary_makes_an_echo_suite_measured_not_exact() {
     p.write("promptgate.yaml", &api_config("echo", &mock));
     p.write(
         "prompts/judges/shouted.prompt",
-        "---\ndescription: Says whether the reply was shouted.\npromptgate.owner: support\npromptgate.judge: { labels: [pass, fail], provider: api }\ninput:\n  schema:\n    output: string\n---\n{{role \"user\"}}[verbatim]{\"label\": \"pass\", \"reason\": \"fine\"} {{output}}\n",
+        "---\ndescription: Says whether the reply was shouted.\npromptgate.owner: support\npromptgate.judge: { labels: [pass, fail], provider: api }\ninput:\n  schema:\n    output: string\n---\n{{role \"user\"}}{{output}} [verbatim]{\"label\": \"pass\", \"reason\": \"fine\"}\n",
     );
     p.write(
         "prompts/greet.prompt",

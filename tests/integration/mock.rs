@@ -11,7 +11,10 @@
 //! `[flaky]` (every second time the mock sees the same request, OpenAI format, it answers
 //! `SORRY` instead: a case that flips on half its samples, whatever order they come in),
 //! `[flips-once]` (the first time it sees a request whose system prompt has an odd number of
-//! characters, it answers `SORRY`: one flip of one version, chosen by the test's wording).
+//! characters, it answers `SORRY`: one flip of one version, chosen by the test's wording),
+//! `[judge-good]` (a judge: it reads the texts promptgate gave it between nonce lines; of one
+//! text, `GOOD` passes, `BROKEN` gets a reply that is no verdict, anything else fails; of two,
+//! the side that says `GOOD` is better).
 //!
 //! A request that offers tools gets native tool calls, in each wire format, for every line
 //! `call NAME ARGUMENTS` of its last message that names an offered tool (the arguments sent
@@ -285,9 +288,53 @@ fn tool_calls(body: &Value, last: &str) -> Vec<(String, String)> {
 /// The mock's answer to a message: the message upper-cased, or what follows `[verbatim]` in it
 /// as it is (a test's scripted judge writes its verdict that way).
 pub(crate) fn shout(last: &str) -> String {
+    if last.contains("[judge-good]") {
+        return judge_good(last);
+    }
     match last.split_once("[verbatim]") {
         Some((_, rest)) => rest.to_string(),
         None => last.to_uppercase(),
+    }
+}
+
+/// The texts between promptgate's nonce lines (`<judged-text-N>` … `</judged-text-N>`).
+pub(crate) fn judged_texts(message: &str) -> Vec<String> {
+    let mut texts = Vec::new();
+    let mut rest = message;
+    while let Some(start) = rest.find("<judged-text-") {
+        let after = &rest[start + "<judged-text-".len()..];
+        let Some(end) = after.find('>') else { break };
+        let nonce = &after[..end];
+        let body = &after[end + 2..];
+        let close = format!("\n</judged-text-{nonce}>");
+        let Some(stop) = body.find(&close) else { break };
+        texts.push(body[..stop].to_string());
+        rest = &body[stop + close.len()..];
+    }
+    texts
+}
+
+/// A scripted judge's answer (`[judge-good]`).
+fn judge_good(message: &str) -> String {
+    let texts = judged_texts(message);
+    let verdict = |label: &str, reason: String| {
+        serde_json::json!({ "label": label, "reason": reason }).to_string()
+    };
+    match &texts[..] {
+        [one] if one == "BROKEN" => "I would rather not say.".into(),
+        [one] => verdict(
+            if one == "GOOD" { "pass" } else { "fail" },
+            format!("the reply said {one}"),
+        ),
+        [first, second] => verdict(
+            match (first.as_str(), second.as_str()) {
+                ("GOOD", _) => "A",
+                (_, "GOOD") => "B",
+                _ => "same",
+            },
+            format!("A said {first}, B said {second}"),
+        ),
+        _ => "no judged text".into(),
     }
 }
 

@@ -76,6 +76,9 @@ impl WireFormat for Ollama {
         if !request.tools.is_empty() {
             body["tools"] = function_tools(&request.tools);
         }
+        if let Some(schema) = &request.reply_schema {
+            body["format"] = schema.clone();
+        }
         body
     }
 

@@ -87,6 +87,12 @@ impl WireFormat for OpenAi {
         if !request.tools.is_empty() {
             body["tools"] = function_tools(&request.tools);
         }
+        if let Some(schema) = &request.reply_schema {
+            body["response_format"] = json!({
+                "type": "json_schema",
+                "json_schema": { "name": "answer", "strict": true, "schema": schema },
+            });
+        }
         if endpoint.stream {
             body["stream"] = json!(true);
             body["stream_options"] = json!({ "include_usage": true });
