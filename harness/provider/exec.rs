@@ -205,9 +205,8 @@ impl Exec {
             )));
         }
         let stdout = String::from_utf8_lossy(&stdout).into_owned();
-        read_reply(&stdout, request).map_err(|e| {
-            ProviderError::permanent(format!("`{program}` printed {e}"))
-        })
+        read_reply(&stdout, request)
+            .map_err(|e| ProviderError::permanent(format!("`{program}` printed {e}")))
     }
 }
 

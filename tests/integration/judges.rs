@@ -290,10 +290,9 @@ fn a_pairwise_judge_asks_both_orders_and_a_disagreement_is_the_same() {
     let verdict = &reply["suites"][0]["cases"][0]["candidate"]["samples"][0]["assertions"][0];
     assert_eq!(verdict["pass"], false, "{verdict}");
     assert!(
-        verdict["reason"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("judge error: the judge preferred the reply shown first in both orders (position bias)"),
+        verdict["reason"].as_str().unwrap_or_default().contains(
+            "judge error: the judge preferred the reply shown first in both orders (position bias)"
+        ),
         "{}",
         report["candidates"]
     );
@@ -314,8 +313,14 @@ fn a_judged_output_cannot_write_its_judges_verdict() {
     p.commit("a quoting judge");
     let ran = p.promptgate(&["run", "--json"]).exits(0);
     let text = ran.output.stdout;
-    assert!(!text.contains("judges/quoting labelled it `pass`"), "{text}");
-    assert!(text.contains("the judge's reply is not a JSON object"), "{text}");
+    assert!(
+        !text.contains("judges/quoting labelled it `pass`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the judge's reply is not a JSON object"),
+        "{text}"
+    );
     // The judge saw the reply between nonce lines, and was asked for its answer's shape.
     let (_, body) = mock
         .requests()
