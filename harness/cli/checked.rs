@@ -23,6 +23,7 @@ pub(crate) fn print_checked(
         ));
     }
     write_step_summary(&outcome.run_dir);
+    write_step_output(&outcome.run_dir);
     Ok(())
 }
 
@@ -132,6 +133,24 @@ fn print_result(
         ops::CheckResult::Estimated(estimates) => print_estimates(&estimates, json),
         ops::CheckResult::NothingChanged => Ok(print_nothing_changed()),
         ops::CheckResult::Drawn(drawn) => print_drawn(cx, &drawn, shard, json),
+    }
+}
+
+/// Names this run's directory as the step's `run-dir` output when the CI provides step
+/// outputs, so later steps (the pull-request comment) read this run and never guess it from
+/// `reports/`, where a pull request can commit a directory of its own.
+fn write_step_output(run_dir: &std::path::Path) {
+    let Some(target) = std::env::var_os("GITHUB_OUTPUT") else {
+        return;
+    };
+    let line = format!("run-dir={}\n", run_dir.display());
+    let appended = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&target)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
+    if let Err(e) = appended {
+        eprintln!("warning: cannot write GITHUB_OUTPUT: {e}");
     }
 }
 

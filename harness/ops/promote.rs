@@ -232,8 +232,9 @@ fn gate_report(
         let from_stored = Some((label, stored_baseline.as_ref()));
         // The stored report must be of this content against this label before its log is
         // worth re-deriving.
-        let stored: CheckReport =
-            crate::record::read_report(&project.root, &crate::ids::RunId::parse(run_id)?)?;
+        let run_id = crate::ids::RunId::parse(run_id)?;
+        project.refuse_tracked_run(&run_id)?;
+        let stored: CheckReport = crate::record::read_report(&project.root, &run_id)?;
         gate_of(&stored, name, hash, from_stored)?;
         let report = rederived_report(&project.root, stored, options, progress)?;
         let gate = gate_of(&report, name, hash, from_stored)?;

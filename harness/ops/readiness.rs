@@ -26,7 +26,7 @@ pub fn readiness(root: &Path, names: &[String]) -> Result<Vec<Assessment>> {
         names.iter().map(PromptName::new).collect()
     };
     let ci = ci_files(&project.root);
-    let shadow_runs = shadow_runs(&project.root);
+    let shadow_runs = shadow_runs(&project);
     let mut assessments = Vec::new();
     for name in &names {
         let prepared = Prepared::load(&project, name, crate::store::WORKTREE)?;

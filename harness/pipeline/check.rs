@@ -176,7 +176,7 @@ pub(crate) fn settle(
         options.calls = options.calls.over_config(&project.config);
         return Ok((options, None));
     };
-    let (manifest, stored) = resumable(&project.root, id, false)?;
+    let (manifest, stored) = resumable(project, id, false)?;
     let stored = invoked_by(stored, &options.calls, &project.config);
     let logged = logged_outcomes(&project.root, &manifest.run_id)?;
     progress(Progress::Note(format!(
@@ -196,7 +196,7 @@ pub(crate) fn replay(
     run_id: &str,
     env: &Env,
 ) -> Result<(CheckOptions, Earlier)> {
-    let (manifest, stored) = resumable(&project.root, run_id, true)?;
+    let (manifest, stored) = resumable(project, run_id, true)?;
     let invoked = CallOptions {
         env: env.clone(),
         ..CallOptions::default()
@@ -226,11 +226,15 @@ fn invoked_by(
 
 /// The stored manifest and options of the check to resume: `id`, or (empty) the latest check
 /// without a complete report; a finished check too when `finished_too` (to re-derive it).
-fn resumable(root: &Path, id: &str, finished_too: bool) -> Result<(Manifest, CheckOptions)> {
+/// A run git tracks is never one (a commit could have written it).
+fn resumable(project: &Project, id: &str, finished_too: bool) -> Result<(Manifest, CheckOptions)> {
+    let root = project.root.as_path();
     let manifest = if id.is_empty() {
+        let tracked = project.tracked_runs()?;
         crate::record::run_ids(root)
             .iter()
             .rev()
+            .filter(|id| !tracked.contains(id.as_str()))
             .filter(|id| !crate::record::finished_complete(root, id))
             .find_map(|id| {
                 crate::record::read_manifest(root, id)
@@ -240,6 +244,7 @@ fn resumable(root: &Path, id: &str, finished_too: bool) -> Result<(Manifest, Che
             .ok_or_else(|| Error::Usage("no interrupted check to resume under reports/".into()))?
     } else {
         let run_id = RunId::parse(id)?;
+        project.refuse_tracked_run(&run_id)?;
         let manifest = crate::record::read_manifest(root, &run_id)?;
         if crate::record::finished_complete(root, &run_id) && !finished_too {
             return Err(Error::Usage(format!(

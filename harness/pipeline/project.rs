@@ -61,6 +61,35 @@ impl Project {
     }
 }
 
+impl Project {
+    /// The runs under `reports/` of which git tracks any file: a commit (a pull request's, say)
+    /// can write those, so none of them is evidence of anything.
+    pub(crate) fn tracked_runs(&self) -> Result<std::collections::BTreeSet<String>> {
+        let dir = crate::record::REPORTS_DIR;
+        let prefix = format!("{}/", self.store.git_path(dir).trim_end_matches('/'));
+        Ok(self
+            .store
+            .tracked_under(dir)?
+            .iter()
+            .filter_map(|path| path.strip_prefix(&prefix)?.split('/').next())
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// Refuses the run `id` when git tracks any of its files: what a commit wrote cannot
+    /// resume a check, decide a promotion or serve as a shadow run.
+    pub(crate) fn refuse_tracked_run(&self, id: &crate::ids::RunId) -> Result<()> {
+        if !self.tracked_runs()?.contains(id.as_str()) {
+            return Ok(());
+        }
+        Err(crate::errors::Error::refused(format!(
+            "run {id} is tracked by git (under {}/{id}/): a commit can write a run directory, so promptgate takes no verdict, result or shadow run from one; run the check again, and keep {}/ in .gitignore",
+            crate::record::REPORTS_DIR,
+            crate::record::REPORTS_DIR,
+        )))
+    }
+}
+
 /// The project a command run in `start` works on, found as git and cargo find theirs: the
 /// nearest folder upward with a `promptgate.yaml`, not past the root of the git repository;
 /// else that root; else `start` itself.

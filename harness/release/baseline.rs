@@ -87,7 +87,7 @@ pub(crate) fn for_release(
     policy: &TierPolicy,
     forced: bool,
 ) -> Result<Baseline> {
-    let shadow = passing_shadow_run(&project.root, name, hash);
+    let shadow = passing_shadow_run(project, name, hash);
     if policy.require.contains(&SuiteKind::Shadow) && shadow.is_none() && !forced {
         return Err(Error::refused(format!(
             "the `{}` tier requires a passing shadow run of this content before {name} is promoted: run `promptgate shadow {name} --traffic FILE` first",

@@ -371,7 +371,7 @@ pub(crate) fn readiness_of<'p>(
     prompts.sort();
     prompts.dedup();
     let ci = ci_files(&project.root);
-    let shadow_runs = shadow_runs(&project.root);
+    let shadow_runs = shadow_runs(project);
     prompts
         .into_iter()
         .filter_map(|name| {

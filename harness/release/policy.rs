@@ -99,7 +99,7 @@ pub(crate) fn blocked_by(
 pub(crate) fn check_readiness(project: &Project, candidate: &Prepared) -> Result<()> {
     let name = &candidate.version.name;
     let ci = ci_files(&project.root);
-    let shadow_runs = shadow_runs(&project.root);
+    let shadow_runs = shadow_runs(project);
     let assessment = assess_one(project, candidate, &ci, &shadow_runs)?;
     if assessment.short.is_empty() {
         return Ok(());

@@ -1,9 +1,8 @@
 //! The shadow runs under `reports/`: what a promotion's baseline and the readiness of a
 //! prompt's traffic are read from.
 
-use std::path::Path;
-
 use crate::ids::{ContentHash, PromptName};
+use crate::pipeline::project::Project;
 use crate::pipeline::request::CheckOptions;
 use crate::report::CheckReport;
 
@@ -18,11 +17,18 @@ pub(crate) struct ShadowRun {
 }
 
 /// Every shadow run under `reports/`, newest first, read from the manifests alone: no report
-/// is read until a caller needs one, so every other run costs only its small manifest.
-pub(crate) fn shadow_runs(root: &Path) -> Vec<ShadowRun> {
+/// is read until a caller needs one, so every other run costs only its small manifest. A run
+/// git tracks is none (a commit could have written it), nor is any when git's index cannot be
+/// read to tell.
+pub(crate) fn shadow_runs(project: &Project) -> Vec<ShadowRun> {
+    let root = project.root.as_path();
+    let Ok(tracked) = project.tracked_runs() else {
+        return Vec::new();
+    };
     crate::record::run_ids(root)
         .into_iter()
         .rev()
+        .filter(|id| !tracked.contains(id.as_str()))
         .filter_map(|id| {
             let manifest = crate::record::read_manifest(root, &id).ok()?;
             let options: CheckOptions = serde_json::from_value(manifest.resume?).ok()?;
@@ -41,11 +47,12 @@ pub(crate) fn shadow_runs(root: &Path) -> Vec<ShadowRun> {
 
 /// The newest passing shadow run of `name` whose candidate is the content `hash`.
 pub(crate) fn passing_shadow_run(
-    root: &Path,
+    project: &Project,
     name: &PromptName,
     hash: &ContentHash,
 ) -> Option<CheckReport> {
-    shadow_runs(root)
+    let root = project.root.as_path();
+    shadow_runs(project)
         .iter()
         .filter(|run| &run.prompt == name)
         .find_map(|run| {

@@ -151,7 +151,7 @@ impl Store {
     }
 
     /// `path` (relative to the project root) as git names it.
-    fn git_path(&self, path: &str) -> String {
+    pub(crate) fn git_path(&self, path: &str) -> String {
         format!("{}{path}", self.prefix)
     }
 

@@ -293,9 +293,23 @@ fn the_summary_goes_to_the_ci_job_summary_when_asked() {
     );
     let target = p.path().join("step-summary.md");
     std::fs::write(&target, "earlier step\n").unwrap();
-    p.promptgate(&["check"])
-        .envs(&[("GITHUB_STEP_SUMMARY", target.to_str().unwrap())])
-        .exits(10);
+    let outputs = p.path().join("step-outputs");
+    let run_dir = p
+        .promptgate(&["check"])
+        .envs(&[
+            ("GITHUB_STEP_SUMMARY", target.to_str().unwrap()),
+            ("GITHUB_OUTPUT", outputs.to_str().unwrap()),
+        ])
+        .exits(10)
+        .output
+        .report_dir();
+    // The step names its run for the comment step, which never looks it up in reports/.
+    let named = std::fs::read_to_string(&outputs).unwrap();
+    let named = named.strip_prefix("run-dir=").unwrap().trim_end();
+    assert_eq!(
+        std::fs::canonicalize(named).unwrap(),
+        std::fs::canonicalize(p.path().join(&run_dir)).unwrap()
+    );
     let written = std::fs::read_to_string(&target).unwrap();
     assert!(
         written.starts_with("earlier step\n<!-- promptgate summary -->\n## promptgate: FAIL"),

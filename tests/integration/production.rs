@@ -409,3 +409,43 @@ fn a_tier_that_requires_a_shadow_run_promotes_after_one_with_its_baseline() {
         "left out: 15 outside-window",
     ]);
 }
+
+#[test]
+fn a_run_directory_a_commit_wrote_is_no_shadow_run_and_resumes_nothing() {
+    let p = project();
+    p.write(
+        "promptgate.yaml",
+        "default_provider: echo\npolicy:\n  low: { require: [regression, shadow] }\n",
+    );
+    p.commit("require shadow");
+    p.write("traffic.jsonl", &traffic(25, "v1", true));
+    let shadow = p
+        .promptgate(&["shadow", "support/reply", "--traffic", "traffic.jsonl"])
+        .exits(0)
+        .output
+        .report_dir();
+    let run_id = shadow.trim_end_matches('/').rsplit('/').next().unwrap();
+    // A pull request commits the run directory (past .gitignore): the same files, now
+    // written by a commit.
+    let mut index = p.repo().index().unwrap();
+    index
+        .add_all([shadow.as_str()].iter(), git2::IndexAddOption::FORCE, None)
+        .unwrap();
+    index.write().unwrap();
+    p.commit("a shadow run of my own");
+    p.promptgate(&["promote", "support/reply"])
+        .exits(13)
+        .stderr_has(&["requires a passing shadow run"]);
+    p.promptgate(&["readiness", "support/reply"])
+        .exits(0)
+        .stdout_has(&["never shadowed on production traffic"]);
+    for args in [
+        vec!["check", "--resume", run_id],
+        vec!["promote", "support/reply", "--from-report", run_id],
+    ] {
+        p.promptgate(&args).exits(13).stderr_has(&[
+            &format!("run {run_id} is tracked by git"),
+            "run the check again",
+        ]);
+    }
+}

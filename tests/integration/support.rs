@@ -133,6 +133,7 @@ impl Project {
             .args(args)
             .current_dir(self.dir.path().join(folder))
             .env_remove("GITHUB_STEP_SUMMARY")
+            .env_remove("GITHUB_OUTPUT")
             .envs(env.iter().copied())
             .output()
             .expect("run promptgate");
