@@ -687,16 +687,21 @@ impl Config {
     pub fn load(root: &Path) -> Result<Config> {
         let path = root.join(CONFIG_FILE);
         let shown = PathBuf::from(CONFIG_FILE);
-        let Some(text) = crate::files::read_text(&path, &shown)? else {
-            return Ok(Config::default());
-        };
+        match crate::files::read_text(&path, &shown)? {
+            Some(text) => Self::parse(&shown, &text),
+            None => Ok(Config::default()),
+        }
+    }
+
+    /// The config written as `text` in the file `shown`, validated.
+    pub(crate) fn parse(shown: &Path, text: &str) -> Result<Config> {
         let mut config: Config = if text.trim().is_empty() {
             Config::default()
         } else {
-            crate::yaml::from_str(&shown, &text, 1)?
+            crate::yaml::from_str(shown, text, 1)?
         };
-        config.path = Some(shown.clone());
-        config.validate(&shown, &text)?;
+        config.path = Some(shown.to_path_buf());
+        config.validate(shown, text)?;
         Ok(config)
     }
 

@@ -133,7 +133,7 @@ impl RunDir {
     }
 
     /// `reports/<run-id>/`, created where missing, through no symlink.
-    fn confined(root: &Path, run_id: &RunId) -> Result<PathBuf> {
+    pub(crate) fn confined(root: &Path, run_id: &RunId) -> Result<PathBuf> {
         crate::files::confined_dir(root, &Path::new(REPORTS_DIR).join(run_id.as_str()))
     }
 
@@ -264,12 +264,9 @@ fn decode<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T> 
 
 /// Reads the file `name` of the run `run_id`; `None` when it does not exist.
 fn read_run_file(root: &Path, run_id: &RunId, name: &str) -> Result<Option<(PathBuf, String)>> {
-    let path = RunDir::path_of(root, run_id).join(name);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Ok(Some((path, text))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io("read", &path, e)),
-    }
+    let relative = Path::new(REPORTS_DIR).join(run_id.as_str()).join(name);
+    let text = crate::files::read_confined(root, &relative)?;
+    Ok(text.map(|text| (root.join(relative), text)))
 }
 
 /// The batches submitted for the run `run_id` (none when it submitted none). A last line cut

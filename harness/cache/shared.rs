@@ -51,14 +51,24 @@ pub(crate) struct Published {
 
 impl Shared {
     /// The store at `url`, configured from `env` (`AWS_*`, `GOOGLE_*`, `AZURE_*`: endpoint,
-    /// region, credentials), read-only or not.
-    pub(crate) fn open(url: &str, read_only: bool, env: &BTreeMap<String, String>) -> Result<Self> {
+    /// region, credentials), read-only or not. A `file://` store inside `checkout` (the git
+    /// work tree the project is in) is refused: a commit can write entries there, and the
+    /// refusal of a cache git tracks would be bypassed.
+    pub(crate) fn open(
+        url: &str,
+        read_only: bool,
+        env: &BTreeMap<String, String>,
+        checkout: &std::path::Path,
+    ) -> Result<Self> {
         let parsed = url::Url::parse(url).map_err(|e| {
             Error::Usage(format!(
                 "the shared cache `{}` is not a URL ({e}); write s3://BUCKET/PREFIX, gs://..., az://... or file:///PATH",
                 shown(url)
             ))
         })?;
+        if parsed.scheme() == "file" {
+            refuse_inside(&parsed, checkout)?;
+        }
         let options = env
             .iter()
             .filter(|(k, _)| {
@@ -170,6 +180,30 @@ impl Shared {
             crate::traffic::redact(&error.to_string())
         ))
     }
+}
+
+/// Refuses a `file://` store at or under `checkout`, however the path is spelled (through
+/// `..` or a symlink: the nearest existing folder of the path is compared, resolved).
+fn refuse_inside(url: &url::Url, checkout: &std::path::Path) -> Result<()> {
+    let path = url.to_file_path().map_err(|()| {
+        Error::Usage(format!(
+            "the shared cache `{}` is not a local path; write file:///ABSOLUTE/PATH",
+            shown(url.as_str())
+        ))
+    })?;
+    let resolved = path
+        .ancestors()
+        .find_map(|a| std::fs::canonicalize(a).ok())
+        .unwrap_or_else(|| path.clone());
+    let checkout = std::fs::canonicalize(checkout).unwrap_or_else(|_| checkout.to_path_buf());
+    if resolved.starts_with(&checkout) {
+        return Err(Error::refused(format!(
+            "the shared cache `{}` is inside the checkout ({}), where a commit can write its entries; put it outside the repository, or use an object store",
+            shown(url.as_str()),
+            checkout.display()
+        )));
+    }
+    Ok(())
 }
 
 /// `url` without user info or query, which may carry credentials.

@@ -1,5 +1,6 @@
 //! `judge calibrate`: a judge run on examples humans labelled, and how far it agrees with them.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
@@ -89,13 +90,13 @@ pub fn calibrate(
         ));
     }
     let calibration = measured(&judge, &examples, &planned, &executed.outcomes, samples);
-    let path = Calibration::path(&project.root, &name);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
-    }
     let text = serde_json::to_string_pretty(&calibration)
         .map_err(Error::encode("a judge's calibration"))?;
-    crate::files::write_atomic(&path, format!("{text}\n").as_bytes())?;
+    crate::files::write_confined(
+        &project.root,
+        &Calibration::relative(&name),
+        format!("{text}\n").as_bytes(),
+    )?;
     Ok(calibration)
 }
 
@@ -108,13 +109,22 @@ fn measured(
     outcomes: &[Outcome],
     samples: u32,
 ) -> Calibration {
-    let verdict_of = |outcome: &Outcome| -> String {
+    let mut errors: BTreeMap<String, usize> = BTreeMap::new();
+    let mut verdict_of = |outcome: &Outcome| -> String {
         let judgment = judge.judge(&[outcome], false);
         match (judgment.error, judgment.label, judgment.score) {
-            (Some(_), ..) => "error".to_string(),
+            (Some(error), ..) => {
+                *errors.entry(error_kind(&error)).or_default() += 1;
+                "error".to_string()
+            }
             (None, Some(label), _) => label,
             (None, None, Some(score)) => score.to_string(),
-            (None, None, None) => "error".to_string(),
+            (None, None, None) => {
+                *errors
+                    .entry("the judge gave no verdict".into())
+                    .or_default() += 1;
+                "error".to_string()
+            }
         }
     };
     let mut pairs = Vec::new();
@@ -136,8 +146,25 @@ fn measured(
         samples,
         self_consistency: consistent as f64 / examples.len().max(1) as f64,
         wrong,
+        errors: by_count(errors),
         calibrated_at: chrono::Utc::now().to_rfc3339(),
     }
+}
+
+/// A judge error without the reply it quotes, so that the same fault counts once.
+fn error_kind(error: &str) -> String {
+    const UNREADABLE: &str = "the judge's reply is not a JSON object";
+    if error.starts_with(UNREADABLE) {
+        return UNREADABLE.to_string();
+    }
+    error.chars().take(200).collect()
+}
+
+/// `counts` most first (then by text).
+fn by_count(counts: BTreeMap<String, usize>) -> Vec<(String, usize)> {
+    let mut counts: Vec<(String, usize)> = counts.into_iter().collect();
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    counts
 }
 
 /// Reads a labels file: one JSON object per line with a `label` the judge can give.

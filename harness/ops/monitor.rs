@@ -134,9 +134,14 @@ pub fn monitor(root: &Path, options: &MonitorOptions) -> Result<MonitorReport> {
     if options.rollback_on_breach {
         pull_kill_switch(root, store, &mut report)?;
     }
+    // The operator's own folder is created as given; the default one under the project is
+    // reached through no symlink (a commit can plant one there).
     let dir = match &options.alerts {
-        Some(dir) => dir.clone(),
-        None => project.root.join("reports").join("alerts"),
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+            dir.clone()
+        }
+        None => crate::files::confined_dir(&project.root, Path::new("reports/alerts"))?,
     };
     report.alerts = write_alert(&dir, &report)?;
     Ok(report)
@@ -250,9 +255,8 @@ fn parse_window(text: &str) -> Result<chrono::Duration> {
         .ok_or_else(bad)
 }
 
-/// Writes the alert as JSON and Markdown into `dir`; returns their paths.
+/// Writes the alert as JSON and Markdown into the existing folder `dir`; returns their paths.
 fn write_alert(dir: &Path, report: &MonitorReport) -> Result<Vec<String>> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
     let stamp = report.at.replace([':', '-'], "").replace('+', "Z");
     let base = format!(
         "{}-{}-v{}",

@@ -11,7 +11,8 @@ use crate::report::{CheckReport, ReportFormat};
 pub fn rerender(root: &Path, run_id: &str, formats: &[ReportFormat]) -> Result<PathBuf> {
     let run_id = crate::ids::RunId::parse(run_id)?;
     let report: CheckReport = record::read_report(root, &run_id)?;
-    let run_dir = record::RunDir::path_of(root, &run_id);
+    // Reached through no symlink: a commit can plant `reports/ID` pointing anywhere.
+    let run_dir = record::RunDir::confined(root, &run_id)?;
     let formats: Vec<ReportFormat> = formats
         .iter()
         .copied()

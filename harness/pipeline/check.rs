@@ -173,11 +173,13 @@ pub(crate) fn settle(
 ) -> Result<(CheckOptions, Option<Earlier>)> {
     let Some(id) = &options.resume else {
         let mut options = options.clone();
-        options.calls = options.calls.over_config(&project.config);
+        let config = project.with_trusted_cache(options.baseline.as_deref())?;
+        options.calls = options.calls.over_config(&config);
         return Ok((options, None));
     };
     let (manifest, stored) = resumable(project, id, false)?;
-    let stored = invoked_by(stored, &options.calls, &project.config);
+    let config = project.with_trusted_cache(stored.baseline.as_deref())?;
+    let stored = invoked_by(stored, &options.calls, &config);
     let logged = logged_outcomes(&project.root, &manifest.run_id)?;
     progress(Progress::Note(format!(
         "resuming run {}: {} calls already done",

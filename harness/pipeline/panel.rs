@@ -40,20 +40,24 @@ pub struct Calibration {
     pub self_consistency: f64,
     /// The examples it got wrong: (line of the labels file, human label, judge label).
     pub wrong: Vec<(usize, String, String)>,
+    /// Why the judge gave no verdict, with how many of its calls said so (most first): what
+    /// an `error` in the confusion matrix was.
+    #[serde(default)]
+    pub errors: Vec<(String, usize)>,
     /// When.
     pub calibrated_at: String,
 }
 
 impl Calibration {
-    /// Where the calibration of `judge` is kept.
-    pub(crate) fn path(root: &Path, judge: &PromptName) -> PathBuf {
-        root.join(CALIBRATIONS_DIR)
-            .join(format!("{}.json", judge.as_str()))
+    /// Where the calibration of `judge` is kept, relative to the project root.
+    pub(crate) fn relative(judge: &PromptName) -> PathBuf {
+        Path::new(CALIBRATIONS_DIR).join(format!("{}.json", judge.as_str()))
     }
 
-    /// The stored calibration of `judge`, if any (an unreadable one counts as none).
+    /// The stored calibration of `judge`, if any (an unreadable one, or one reached through a
+    /// symlink, counts as none).
     pub(crate) fn load(root: &Path, judge: &PromptName) -> Option<Self> {
-        let text = std::fs::read_to_string(Self::path(root, judge)).ok()?;
+        let text = crate::files::read_confined(root, &Self::relative(judge)).ok()??;
         serde_json::from_str(&text).ok()
     }
 }

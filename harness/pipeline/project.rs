@@ -62,6 +62,28 @@ impl Project {
 }
 
 impl Project {
+    /// The config with its `cache:` as the maintainers set it: the one at the check's
+    /// baseline revision `rev` when it names one (a pull request cannot point the shared cache
+    /// at entries it wrote, or turn its read-only mode off), else the working tree's.
+    pub(crate) fn with_trusted_cache(&self, rev: Option<&str>) -> Result<crate::config::Config> {
+        let mut config = self.config.clone();
+        let Some(rev) = rev else {
+            return Ok(config);
+        };
+        let file = crate::config::CONFIG_FILE;
+        config.cache = match self.store.read_at(rev, file, None)? {
+            Some(text) => crate::config::Config::parse(std::path::Path::new(file), &text)
+                .map_err(|e| {
+                    crate::errors::Error::Usage(format!(
+                        "the config at the baseline {rev}, where the shared cache is read from, is invalid: {e}"
+                    ))
+                })?
+                .cache,
+            None => crate::config::CacheConfig::default(),
+        };
+        Ok(config)
+    }
+
     /// The runs under `reports/` of which git tracks any file: a commit (a pull request's, say)
     /// can write those, so none of them is evidence of anything.
     pub(crate) fn tracked_runs(&self) -> Result<std::collections::BTreeSet<String>> {

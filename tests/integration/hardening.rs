@@ -645,3 +645,28 @@ fn a_bad_model_file_is_one_clear_line() {
         assert!(!out.stderr.contains("garbage"), "{}", out.stderr);
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn re_rendering_a_report_never_writes_through_a_planted_run_directory() {
+    let p = bot_project();
+    let out = p.run(&["run"]);
+    let dir = p.path().join(out.report_dir());
+    let run_id = dir.file_name().unwrap().to_str().unwrap().to_string();
+    // The run directory is swapped for a link to a copy of it outside the project.
+    let outside = tempfile::tempdir().unwrap();
+    let report = std::fs::read(dir.join("report.json")).unwrap();
+    std::fs::write(outside.path().join("report.json"), report).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink(outside.path(), &dir).unwrap();
+    fails_with(&p, &["report", &run_id], 2, &["is a symlink"]);
+    let left: Vec<_> = std::fs::read_dir(outside.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(
+        left,
+        ["report.json"],
+        "a report was written outside the project"
+    );
+}

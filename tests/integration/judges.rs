@@ -361,3 +361,50 @@ fn judge_assertions_are_checked_against_their_judge_before_any_call() {
         .stderr_has(&["`judge-pairwise` needs a pairwise judge"]);
     assert_eq!(mock.hits(), 0);
 }
+
+#[cfg(unix)]
+#[test]
+fn a_calibration_says_why_the_judge_gave_no_verdict_and_is_never_written_through_a_symlink() {
+    let mock = Mock::start(vec![]);
+    let p = project(&mock, GRADED).with("labels.jsonl", &labels());
+    // A judge that answers in prose: every call is a judge error, and the calibration says
+    // which one instead of a bare 0%.
+    p.write(
+        "prompts/judges/polite.prompt",
+        &POLITE.replace("[judge-good] ", ""),
+    );
+    let calibrate = [
+        "judge",
+        "calibrate",
+        "judges/polite",
+        "--labels",
+        "labels.jsonl",
+    ];
+    p.promptgate(&calibrate).exits(0).stdout_has(&[
+        "accuracy 0.0%",
+        "judge error (30 calls): the judge's reply is not a JSON object",
+    ]);
+    let stored: Value = serde_json::from_str(&p.read("calibrations/judges/polite.json")).unwrap();
+    assert_eq!(
+        stored["errors"],
+        serde_json::json!([["the judge's reply is not a JSON object", 30]])
+    );
+
+    // A commit plants `calibrations/` (or its `judges/` folder) as a link out of the project.
+    for planted in ["calibrations", "calibrations/judges"] {
+        let outside = tempfile::tempdir().unwrap();
+        let _ = std::fs::remove_dir_all(p.path().join("calibrations"));
+        let link = p.path().join(planted);
+        std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(outside.path(), &link).unwrap();
+        p.promptgate(&calibrate)
+            .exits(2)
+            .stderr_has(&["is a symlink"]);
+        assert_eq!(
+            std::fs::read_dir(outside.path()).unwrap().count(),
+            0,
+            "{planted}: the calibration was written outside the project"
+        );
+        std::fs::remove_file(&link).unwrap();
+    }
+}

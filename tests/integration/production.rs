@@ -449,3 +449,21 @@ fn a_run_directory_a_commit_wrote_is_no_shadow_run_and_resumes_nothing() {
         ]);
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn a_breach_never_writes_its_alert_through_a_planted_symlink() {
+    let p = promoted_twice();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(p.path().join("reports")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), p.path().join("reports/alerts")).unwrap();
+    p.write("traffic-bad.jsonl", &traffic(30, "v2", false));
+    p.promptgate(&["monitor", "support/reply", "--traffic", "traffic-bad.jsonl"])
+        .exits(2)
+        .stderr_has(&["is a symlink"]);
+    assert_eq!(
+        std::fs::read_dir(outside.path()).unwrap().count(),
+        0,
+        "the alert was written outside the project"
+    );
+}

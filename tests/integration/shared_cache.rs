@@ -256,3 +256,72 @@ fn a_shared_cache_that_cannot_be_opened_is_a_clear_error() {
     assert!(out.stderr.contains("is not a URL"), "{}", out.stderr);
     assert!(!out.stderr.contains("SECRETTOKEN"), "{}", out.stderr);
 }
+
+#[test]
+fn a_shared_cache_in_the_checkout_or_set_by_the_change_under_check_is_not_used() {
+    let mock = Mock::start(vec![]);
+    let p = worker(&mock);
+    let base = p
+        .repo()
+        .head()
+        .unwrap()
+        .peel_to_commit()
+        .unwrap()
+        .id()
+        .to_string();
+    let config = p.read("promptgate.yaml");
+    // A store inside the checkout holds what a commit wrote there: refused, however spelled.
+    std::fs::create_dir_all(p.path().join("fixtures/store")).unwrap();
+    for url in [
+        format!("file://{}/fixtures/store", p.path().display()),
+        format!("file://{}/fixtures/../fixtures/store", p.path().display()),
+    ] {
+        p.write(
+            "promptgate.yaml",
+            &format!("{config}cache: {{ shared: \"{url}\" }}\n"),
+        );
+        p.promptgate(&["check", "--all"])
+            .envs(&[("MOCK_KEY", API_KEY)])
+            .exits(13)
+            .stderr_has(&["is inside the checkout", "put it outside the repository"]);
+        p.promptgate(&["check", "--all"])
+            .envs(&[("MOCK_KEY", API_KEY), ("PROMPTGATE_CACHE_SHARED", &url)])
+            .exits(13)
+            .stderr_has(&["is inside the checkout"]);
+    }
+
+    // The change under check points the shared cache elsewhere: checked against the
+    // baseline, the baseline's setting (none) is the one used.
+    let store = tempfile::tempdir().unwrap();
+    p.write(
+        "promptgate.yaml",
+        &format!(
+            "{config}cache: {{ shared: \"file://{}\" }}\n",
+            store.path().display()
+        ),
+    );
+    p.commit("my own shared cache");
+    let entries = || walk(store.path());
+    p.promptgate(&["check", "--all", "--baseline", &base])
+        .envs(&[("MOCK_KEY", API_KEY)])
+        .exits(0);
+    assert_eq!(entries(), 0, "the change's shared cache was used");
+    // Without a baseline (an author's own checkout) the working tree's config is the one.
+    std::fs::remove_dir_all(p.path().join(".promptgate/cache")).unwrap();
+    p.promptgate(&["check", "--all"])
+        .envs(&[("MOCK_KEY", API_KEY)])
+        .exits(0);
+    assert!(entries() > 0, "the author's shared cache was not used");
+}
+
+/// The files under `dir`, counted.
+fn walk(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| match e.path().is_dir() {
+            true => walk(&e.path()),
+            false => 1,
+        })
+        .sum()
+}

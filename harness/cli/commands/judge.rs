@@ -57,6 +57,9 @@ fn calibration_summary(c: &ops::Calibration) -> String {
             c.wrong.len() - 10
         ));
     }
+    for (reason, n) in &c.errors {
+        out.push_str(&format!("  judge error ({n} calls): {reason}\n"));
+    }
     out.push_str(&format!(
         "stored in {}/{}.json
 ",

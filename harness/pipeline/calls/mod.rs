@@ -241,7 +241,7 @@ fn answerer<'t>(target: &'t RunTarget<'_>, options: &CallOptions) -> Result<Box<
     };
     let cache = match options.no_cache {
         true => None,
-        false => Some(Cache::open(root).with_shared(shared_cache(options)?)),
+        false => Some(Cache::open(root).with_shared(shared_cache(root, options)?)),
     };
     let submissions = match options.batch {
         true => crate::record::read_submissions(root, run_id)?,
@@ -371,13 +371,17 @@ fn batchable(jobs: &Jobs) -> Result<()> {
     }
 }
 
-/// The shared store the options name, opened.
-fn shared_cache(options: &CallOptions) -> Result<Option<crate::cache::Shared>> {
-    options
-        .shared_cache
-        .as_ref()
-        .map(|(url, read_only)| crate::cache::Shared::open(url, *read_only, &options.env))
-        .transpose()
+/// The shared store the options name, opened; never one inside the checkout of `root` (the
+/// git work tree the project is in, else the project).
+fn shared_cache(root: &Path, options: &CallOptions) -> Result<Option<crate::cache::Shared>> {
+    let Some((url, read_only)) = &options.shared_cache else {
+        return Ok(None);
+    };
+    let checkout = git2::Repository::discover(root)
+        .ok()
+        .and_then(|repo| repo.workdir().map(Path::to_path_buf))
+        .unwrap_or_else(|| root.to_path_buf());
+    crate::cache::Shared::open(url, *read_only, &options.env, &checkout).map(Some)
 }
 
 /// The price a call to `provider` is billed at: its batch price when the run batches.

@@ -60,8 +60,7 @@ impl CallOptions {
         let read_only = self
             .env
             .get("PROMPTGATE_CACHE_READ_ONLY")
-            .map(|v| matches!(v.as_str(), "1" | "true" | "yes"))
-            .unwrap_or(config.cache.read_only);
+            .map_or(config.cache.read_only, |v| read_only_setting(v));
         Self {
             concurrency: self.concurrency.or(config.concurrency),
             shared_cache: env_url
@@ -70,6 +69,14 @@ impl CallOptions {
             ..self.clone()
         }
     }
+}
+
+/// What `PROMPTGATE_CACHE_READ_ONLY` says, in any case: `0`, `false`, `no`, `off`, `n` or
+/// empty mean read-write; anything else (`1`, `TRUE`, `on`, `Y`, a typo) means read-only, so
+/// a value meant to protect the cache never silently leaves it writable.
+fn read_only_setting(value: &str) -> bool {
+    let value = value.trim().to_ascii_lowercase();
+    !matches!(value.as_str(), "" | "0" | "false" | "no" | "off" | "n")
 }
 
 /// How many errored cases a run tolerates before it is incomplete (exit 12).
@@ -124,5 +131,18 @@ impl std::str::FromStr for ErrorBudget {
         s.parse().map(Self::Count).map_err(|_| {
             format!("`{s}`: expected a count (3), a fraction (0.05) or a percentage (5%)")
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_read_only_setting_in_any_spelling_is_read_only() {
+        for on in ["1", "true", "TRUE", "True", "yes", "on", "Y", "ture"] {
+            assert!(super::read_only_setting(on), "{on}");
+        }
+        for off in ["", "0", "false", "FALSE", "no", "off", "N"] {
+            assert!(!super::read_only_setting(off), "{off}");
+        }
     }
 }
