@@ -4,6 +4,7 @@
 //! wave's plan. No call is made.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -19,6 +20,7 @@ use crate::pipeline::shard::fingerprint;
 use crate::record::{Manifest, RunDir, ShardRecord};
 use crate::release::facts::readiness_of;
 use crate::report::ReportFormat;
+use crate::runner::Outcome;
 
 /// What `promptgate merge` is asked.
 #[derive(Debug, Clone, Default)]
@@ -246,17 +248,78 @@ fn merged_log(
         shard: None,
     };
     let mut run_dir = RunDir::create(&project.root, &manifest)?;
-    let mut logged = HashMap::new();
+    // Each request's answer, and the shard whose log gave it first.
+    let mut logged: HashMap<String, (Outcome, &ShardRun)> = HashMap::new();
     for run in shards {
         crate::record::for_each_logged(&run.dir, |line, record| {
             run_dir.append_copied(line)?;
-            logged.entry(record.key).or_insert(record.outcome);
+            match logged.entry(record.key) {
+                Entry::Vacant(slot) => {
+                    slot.insert((record.outcome, run));
+                }
+                Entry::Occupied(slot) => {
+                    let (earlier, by) = slot.get();
+                    if deciding(earlier) != deciding(&record.outcome) {
+                        return Err(conflict(slot.key(), by, run));
+                    }
+                }
+            }
             Ok(())
         })?;
     }
     run_dir.finish()?;
+    let logged = logged
+        .into_iter()
+        .map(|(key, (outcome, _))| (key, outcome))
+        .collect();
     let source = shards_logged(logged, options.allow_incomplete);
     Ok(Earlier { manifest, source })
+}
+
+/// What of an outcome can decide a verdict: the completion's text, finish and tool calls (or
+/// the error), the conversation and the judgments; not what the call cost or how long it
+/// took, which differ between two shards that made the same request.
+fn deciding(outcome: &Outcome) -> serde_json::Value {
+    let mut value = serde_json::to_value(outcome).unwrap_or_default();
+    if let Some(fields) = value.as_object_mut() {
+        for measured in ["latency_ms", "attempts", "cost", "cached", "batched"] {
+            fields.remove(measured);
+        }
+        let completion = fields
+            .get_mut("result")
+            .and_then(|r| r.get_mut("completion"));
+        if let Some(completion) = completion.and_then(|c| c.as_object_mut()) {
+            completion.remove("usage");
+            completion.remove("fingerprint");
+        }
+        let steps = fields
+            .get_mut("trajectory")
+            .and_then(|t| t.get_mut("steps"));
+        for step in steps.and_then(|s| s.as_array_mut()).into_iter().flatten() {
+            step.as_object_mut().map(|step| step.remove("cached"));
+        }
+    }
+    value
+}
+
+/// Two shards that answered one request differently: each shard makes only its own cases'
+/// calls, so one of them answered a request that is another's (or was altered), and taking
+/// either answer would let one log decide for the other; refused.
+fn conflict(key: &str, first: &ShardRun, second: &ShardRun) -> Error {
+    let place = |run: &ShardRun| {
+        run.manifest
+            .shard
+            .as_ref()
+            .map_or_else(|| "?".to_string(), |s| place_name(s.wave, s.index, s.total))
+    };
+    Error::refused(format!(
+        "shards {} ({}) and {} ({}) logged different answers to one request (key {}): a shard answers only its own cases' requests, so one of these logs answers for another shard or was altered, and neither is taken; merge the shards' run directories as their jobs uploaded them (two cases that make an identical request get one answer across shards through a shared cache)",
+        place(first),
+        first.dir.display(),
+        place(second),
+        second.dir.display(),
+        &key[..key.len().min(16)],
+    ))
 }
 
 /// How a shard is named in a merge's messages: `I/N`, and past the first wave, its wave.

@@ -63,15 +63,18 @@ impl Project {
 
 impl Project {
     /// The config with its `cache:` as the maintainers set it: the one at the check's
-    /// baseline revision `rev` when it names one (a pull request cannot point the shared cache
-    /// at entries it wrote, or turn its read-only mode off), else the working tree's.
+    /// baseline revision `rev` when that is a commit (a pull request cannot point the shared
+    /// cache at entries it wrote, or turn its read-only mode off), else the working tree's (a
+    /// label's baseline is per prompt: `promote`, which runs on the maintainers' branch).
     pub(crate) fn with_trusted_cache(&self, rev: Option<&str>) -> Result<crate::config::Config> {
         let mut config = self.config.clone();
-        let Some(rev) = rev else {
+        let file = crate::config::CONFIG_FILE;
+        let Some((rev, text)) =
+            rev.and_then(|rev| Some((rev, self.store.read_at(rev, file, None).ok()?)))
+        else {
             return Ok(config);
         };
-        let file = crate::config::CONFIG_FILE;
-        config.cache = match self.store.read_at(rev, file, None)? {
+        config.cache = match text {
             Some(text) => crate::config::Config::parse(std::path::Path::new(file), &text)
                 .map_err(|e| {
                     crate::errors::Error::Usage(format!(

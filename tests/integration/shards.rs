@@ -317,6 +317,14 @@ fn waves_that_do_not_fit_are_refused_and_final_gates_on_the_waves_so_far() {
     plan["samples"][0]["candidate"]["end"] = serde_json::json!(1000);
     p.write("greedy.json", &plan.to_string());
     drawn("greedy.json").stderr_has(&["samples", "at most 7 per version at a time"]);
+    let mut repeated: Value = serde_json::from_str(&p.read(&path)).unwrap();
+    let entry = repeated["samples"][0].clone();
+    repeated["samples"]
+        .as_array_mut()
+        .unwrap()
+        .extend(std::iter::repeat_n(entry, 49));
+    p.write("repeated.json", &repeated.to_string());
+    drawn("repeated.json").stderr_has(&["more than once", "was altered"]);
     p.write("junk.json", "{ \"wave\": 2 }");
     drawn("junk.json").stderr_has(&["junk.json:1:", "not a wave plan"]);
     p.promptgate(&["check", "--no-cache", "--wave", &path])
@@ -352,5 +360,42 @@ fn waves_that_do_not_fit_are_refused_and_final_gates_on_the_waves_so_far() {
     assert_eq!(
         report["candidates"][0]["suites"][0]["statistics"]["extra_calls"],
         serde_json::json!({ "confirm": 12, "adaptive": 56 })
+    );
+}
+
+#[test]
+fn a_shard_cannot_answer_for_another_and_the_order_of_the_shards_decides_nothing() {
+    let mock = Mock::start(vec![]);
+    let p = project(&mock);
+    let shards = run_shards(&p, 2);
+    let honest = p.promptgate(&["merge", &shards[0], &shards[1]]).exits(10);
+    assert_eq!(p.report(&honest.output)["verdict"], "fail");
+    // Shard 1's log is altered to answer shard 2's requests as well, without the "PLEASE"
+    // its assertion forbids.
+    let theirs = p.read(&format!("{}/results.jsonl", shards[1]));
+    assert!(theirs.contains("PLEASE"), "{theirs}");
+    let forged = format!(
+        "{}{}",
+        p.read(&format!("{}/results.jsonl", shards[0])),
+        theirs.replace("PLEASE", "THANKS")
+    );
+    p.write(&format!("{}/results.jsonl", shards[0]), &forged);
+    for order in [[&shards[0], &shards[1]], [&shards[1], &shards[0]]] {
+        p.promptgate(&["merge", order[0], order[1]])
+            .exits(13)
+            .stderr_has(&[
+                "logged different answers to one request",
+                "a shard answers only its own cases' requests",
+            ]);
+    }
+    // Answers another shard gave alike decide nothing new: the same report as the honest merge.
+    p.write(
+        &format!("{}/results.jsonl", shards[0]),
+        &forged.replace("THANKS", "PLEASE"),
+    );
+    let merged = p.promptgate(&["merge", &shards[0], &shards[1]]).exits(10);
+    assert_eq!(
+        comparable(p.report(&merged.output)),
+        comparable(p.report(&honest.output))
     );
 }

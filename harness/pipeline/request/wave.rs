@@ -95,8 +95,8 @@ impl WavePlan {
         Ok(path)
     }
 
-    /// Refuses a plan that is not of this shard's check, or asks for more samples per case than
-    /// the check's cap: a wave file is an artifact passed between jobs, and a wrong or altered
+    /// Refuses a plan that is not of this shard's check, names a case twice, or asks for more
+    /// samples per case than the check's cap: a wave file is an artifact passed between jobs, and a wrong or altered
     /// one must not spend.
     pub(crate) fn check_for(&self, plan: &str, shard: Shard, cap: u32) -> Result<()> {
         if self.plan != plan || self.shards != shard.total {
@@ -111,7 +111,14 @@ impl WavePlan {
                 self.wave
             )));
         }
+        let mut seen = std::collections::HashSet::new();
         for s in &self.samples {
+            if !seen.insert((&s.comparison, &s.suite, &s.case)) {
+                return Err(Error::Usage(format!(
+                    "the wave plan names case `{}` of suite `{}` ({}) more than once: a plan draws each case's samples in one entry, so this one was altered; merge the shards again to write it",
+                    s.case, s.suite, s.comparison
+                )));
+            }
             for range in [&s.baseline, &s.candidate] {
                 if range.end < range.start || range.end - range.start > cap {
                     return Err(Error::Usage(format!(
