@@ -101,14 +101,31 @@ pub fn monitor(root: &Path, options: &MonitorOptions) -> Result<MonitorReport> {
             current.version
         ))
     })?;
+    for file in &options.traffic {
+        if store.is_tracked(file)? {
+            return Err(Error::refused(format!(
+                "the traffic file {} is tracked by git: a commit can write it, and production's records decide a rollback; export the traffic to a path outside the repository (or keep it in .gitignore and untracked)",
+                file.display()
+            )));
+        }
+    }
     let served = Prepared::load(&project, &name, &current.record.commit)?;
     let governance = served.prompt.metadata.governance.clone();
     let thresholds = project.config.tier(governance.risk_tier).monitor;
-    let checks = Suite::shadow_for(&project.suites, &name).map_or(&[][..], |s| &s.checks[..]);
+    let shadow = Suite::shadow_for(&project.suites, &name);
+    let changed = checks_changed(&project, shadow, &baseline);
+    let checks = match (shadow, &changed) {
+        (Some(suite), None) => &suite.checks[..],
+        _ => &[][..],
+    };
     let (traffic, observations) = served_window(&project, options, &name, &current, checks)?;
     let observed = crate::monitor::measure(&observations);
-    let (health, breaches, unjudged) =
+    let (health, breaches, mut unjudged) =
         crate::monitor::watch(&baseline.measured, &observed, &thresholds);
+    if let Some(changed) = changed {
+        unjudged.retain(|u| !u.starts_with("quality:"));
+        unjudged.push(changed);
+    }
     let mut report = MonitorReport {
         prompt: name.to_string(),
         label: label.to_string(),
@@ -145,6 +162,35 @@ pub fn monitor(root: &Path, options: &MonitorOptions) -> Result<MonitorReport> {
     };
     report.alerts = write_alert(&dir, &report)?;
     Ok(report)
+}
+
+/// Why quality cannot be judged against `baseline` with the shadow suite as it is now: its
+/// checks are not those the baseline was measured with (edited, or gone, since the
+/// promotion), and holding unchanged traffic to other checks would breach, or pass, on the
+/// edit alone. `None` when they are the same (a baseline of an earlier promptgate, which kept
+/// only the checks' kinds, is compared by those).
+fn checks_changed(
+    project: &Project,
+    shadow: Option<&Suite>,
+    baseline: &Baseline,
+) -> Option<String> {
+    if baseline.checks.is_empty() {
+        return None;
+    }
+    let same = match (shadow, &baseline.checks_digest) {
+        (None, _) => false,
+        (Some(suite), Some(digest)) => {
+            crate::release::baseline::checks_digest(project, suite).as_ref() == Some(digest)
+        }
+        (Some(suite), None) => suite
+            .checks
+            .iter()
+            .map(|c| c.kind())
+            .eq(baseline.checks.iter().map(String::as_str)),
+    };
+    (!same).then(|| {
+        "quality: not judged, because the shadow suite's checks are not those the baseline was measured with at the promotion (edited or removed since); promote again to measure a baseline with these checks".to_string()
+    })
 }
 
 /// What the records of the version `current` that `name@label` serves show in the window,

@@ -46,7 +46,8 @@ pub(crate) fn baseline_of(
     report: &CheckReport,
     source: &str,
 ) -> Baseline {
-    let checks = Suite::shadow_for(&project.suites, name).map_or(&[][..], |s| &s.checks[..]);
+    let shadow = Suite::shadow_for(&project.suites, name);
+    let checks = shadow.map_or(&[][..], |s| &s.checks[..]);
     let observations: Vec<Observation> = report
         .candidates
         .iter()
@@ -71,8 +72,16 @@ pub(crate) fn baseline_of(
         source: source.to_string(),
         run: report.run_id.to_string(),
         checks: checks.iter().map(|c| c.kind().to_string()).collect(),
+        checks_digest: shadow.and_then(|suite| checks_digest(project, suite)),
         measured: crate::monitor::measure(&observations),
     }
+}
+
+/// The content id of the shadow suite `suite` as its file reads now (`None` when it cannot be
+/// read): what a baseline's checks and a monitor's are compared by.
+pub(crate) fn checks_digest(project: &Project, suite: &Suite) -> Option<String> {
+    let text = crate::files::read_confined(&project.root, &suite.path).ok()??;
+    Some(ContentHash::of(text.as_bytes()).as_str().to_string())
 }
 
 /// The monitoring baseline a release of `name`'s content `hash` records: production

@@ -465,6 +465,21 @@ impl Store {
             .collect())
     }
 
+    /// Whether git tracks the file at `path` (absolute, or relative to the current folder):
+    /// one a commit can write. An error when git's index cannot be read to tell.
+    pub fn is_tracked(&self, path: &Path) -> Result<bool> {
+        let (Ok(file), Ok(workdir)) = (
+            std::fs::canonicalize(path),
+            std::fs::canonicalize(self.workdir()),
+        ) else {
+            return Ok(false);
+        };
+        let Ok(relative) = file.strip_prefix(&workdir) else {
+            return Ok(false);
+        };
+        Ok(self.repo.index()?.get_path(relative, 0).is_some())
+    }
+
     /// The paths (relative to the project root) staged for the next commit that differ from
     /// HEAD.
     pub fn staged_paths(&self) -> Result<Vec<String>> {

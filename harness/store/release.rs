@@ -97,6 +97,10 @@ pub struct Baseline {
     /// kind (none without a shadow suite: then quality is not measured).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<String>,
+    /// The content id of the shadow suite those checks came from, as it was at the promotion:
+    /// a monitor holds production to the same checks, or does not judge quality.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checks_digest: Option<String>,
     /// What the outputs measured.
     #[serde(flatten)]
     pub measured: Measures,

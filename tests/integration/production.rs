@@ -467,3 +467,45 @@ fn a_breach_never_writes_its_alert_through_a_planted_symlink() {
         "the alert was written outside the project"
     );
 }
+
+#[test]
+fn an_edit_of_the_shadow_suite_never_rolls_production_back_on_unchanged_traffic() {
+    let p = promoted_twice();
+    // Production's traffic, exported outside the repository.
+    let exported = tempfile::tempdir().unwrap();
+    let ok = exported.path().join("traffic-ok.jsonl");
+    std::fs::write(&ok, traffic(30, "v2", true)).unwrap();
+    let monitor = [
+        "monitor",
+        "support/reply",
+        "--traffic",
+        ok.to_str().unwrap(),
+        "--window",
+        "24h",
+        "--rollback-on-breach",
+    ];
+    p.promptgate(&monitor).exits(0).stdout_has(&["v2: healthy"]);
+    // The checks change (a pull request, say): no output of the same traffic passes them.
+    p.write(
+        "suites/reply-shadow.yaml",
+        &SHADOW.replace("\"user: Dear \"", "\"Hello \""),
+    );
+    p.commit("stricter shadow checks");
+    p.promptgate(&monitor).exits(0).stdout_has(&[
+        "quality: not judged, because the shadow suite's checks are not those the baseline was measured with",
+        "promote again",
+    ]);
+    p.promptgate(&["status"]).exits(0).stdout_has(&["v2"]);
+
+    // Traffic a commit wrote is no production record: a monitor refuses it.
+    p.write("traffic-archive.jsonl", &traffic(30, "v2", true));
+    p.commit("an archive of healthy traffic");
+    p.promptgate(&[
+        "monitor",
+        "support/reply",
+        "--traffic",
+        "traffic-archive.jsonl",
+    ])
+    .exits(13)
+    .stderr_has(&["is tracked by git", "outside the repository"]);
+}
