@@ -42,12 +42,15 @@ pub(crate) fn measure(observations: &[Observation]) -> Measures {
     let latency_ms = match latencies.len() {
         0 => None,
         n if n % 2 == 1 => Some(latencies[n / 2] as f64),
-        n => Some((latencies[n / 2 - 1] + latencies[n / 2]) as f64 / 2.0),
+        n => Some((latencies[n / 2 - 1] as f64 + latencies[n / 2] as f64) / 2.0),
     };
+    // A running mean: a sum of huge values would overflow to infinity.
     let mean_of = |values: Option<Vec<f64>>| {
-        values
-            .filter(|v| !v.is_empty())
-            .map(|v| v.iter().sum::<f64>() / v.len() as f64)
+        values.filter(|v| !v.is_empty()).map(|v| {
+            v.iter()
+                .enumerate()
+                .fold(0.0, |mean, (i, x)| mean + (x - mean) / (i + 1) as f64)
+        })
     };
     Measures {
         records,
@@ -239,6 +242,21 @@ mod tests {
             max_cost_rise: 0.25,
             min_records: 20,
         }
+    }
+
+    #[test]
+    fn extreme_latencies_and_costs_give_finite_measures() {
+        let huge = |latency_ms, cost| Observation {
+            failed: false,
+            passed: None,
+            latency_ms: Some(latency_ms),
+            cost: Some(cost),
+            tokens: Some(u64::MAX),
+        };
+        let m = measure(&[huge(u64::MAX, f64::MAX), huge(u64::MAX, f64::MAX)]);
+        assert_eq!(m.latency_ms, Some(u64::MAX as f64));
+        assert_eq!(m.cost_per_call, Some(f64::MAX));
+        assert!(m.tokens_per_call.unwrap().is_finite());
     }
 
     fn window(n: usize, passing: usize, failed: usize, latency: u64) -> Measures {

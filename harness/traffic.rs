@@ -48,7 +48,8 @@ pub(crate) struct Record {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Unmapped {
-    /// The line is not JSON, or not the shape the format has.
+    /// The line is not JSON, or not the shape the format has (or not UTF-8, or longer than
+    /// 16 MiB).
     Unreadable,
     /// An OTLP span that is not a generative AI call (no `gen_ai.operation.name`).
     NotGenAi,
@@ -160,6 +161,35 @@ pub(crate) struct Traffic {
 /// What a scan does with a mapped record: takes it, or leaves it out for a reason.
 type Take<'t> = dyn FnMut(Record) -> std::result::Result<(), Unmapped> + 't;
 
+/// The longest traffic line read, in bytes (an OTLP export of a batch of spans is one line).
+const MAX_LINE: u64 = 16 << 20;
+
+/// The next line of `reader`, read into `bytes`: `None` at the end; `Some(None)` for a line
+/// longer than [`MAX_LINE`] (skipped to its end, never held whole) or not UTF-8.
+fn next_line<'b>(
+    reader: &mut impl std::io::BufRead,
+    bytes: &'b mut Vec<u8>,
+) -> std::io::Result<Option<Option<&'b str>>> {
+    use std::io::Read;
+    bytes.clear();
+    let read = reader
+        .by_ref()
+        .take(MAX_LINE + 1)
+        .read_until(b'\n', bytes)?;
+    if read == 0 {
+        return Ok(None);
+    }
+    if bytes.len() as u64 > MAX_LINE {
+        if !bytes.ends_with(b"\n") {
+            reader.skip_until(b'\n')?;
+        }
+        return Ok(Some(None));
+    }
+    let line = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    Ok(Some(std::str::from_utf8(line).ok()))
+}
+
 impl Traffic {
     /// Reads every file a line at a time, handing each mapped record to `take` and keeping
     /// none, so memory stays flat however long the files are; `known` says whether a prompt
@@ -180,14 +210,26 @@ impl Traffic {
                 || path.display().to_string(),
                 |n| n.to_string_lossy().into(),
             );
-            for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
-                let line = line.map_err(|e| Error::io("read", path, e))?;
-                let at = Location::new(path, n as u64 + 1, 1);
+            let mut reader = std::io::BufReader::new(file);
+            let mut bytes = Vec::new();
+            for n in 0.. {
+                let Some(line) =
+                    next_line(&mut reader, &mut bytes).map_err(|e| Error::io("read", path, e))?
+                else {
+                    break;
+                };
+                let at = Location::new(path, n + 1, 1);
+                // A line past the cap, or not UTF-8, is one unreadable record: the rest of
+                // the file is still read.
+                let Some(line) = line else {
+                    traffic.leave_out(Unmapped::Unreadable, &at);
+                    continue;
+                };
                 if line.trim().is_empty() {
                     continue;
                 }
                 let id = format!("{name}:{}", n + 1);
-                match serde_json::from_str::<Value>(&line) {
+                match serde_json::from_str::<Value>(line) {
                     Ok(value) if value.get("resourceSpans").is_some() => {
                         traffic.read_otlp(value, (&id, &at), known, take);
                     }
@@ -388,7 +430,10 @@ fn jsonl_record(
             .and_then(Value::as_f64)
             .map(|ms| ms.round() as u64),
         tokens,
-        cost: object.get("cost").and_then(Value::as_f64),
+        cost: object
+            .get("cost")
+            .and_then(Value::as_f64)
+            .filter(|c| c.is_finite() && *c >= 0.0),
         at: text(object.remove("at")).and_then(|at| {
             chrono::DateTime::parse_from_rfc3339(&at)
                 .ok()
@@ -519,20 +564,24 @@ mod otlp {
             }
         }
 
+        /// The attribute as a finite number (`"NaN"` and `"inf"` are none).
         fn number(&self) -> Option<f64> {
             match self {
                 Self::Number(n) => Some(*n),
                 Self::Text(s) => s.parse().ok(),
             }
+            .filter(|n: &f64| n.is_finite())
         }
     }
 
+    /// `value` as a finite number (`"NaN"` and `"inf"` are none).
     fn number(value: &Value) -> Option<f64> {
         match value {
             Value::Number(n) => n.as_f64(),
             Value::String(s) => s.parse().ok(),
             _ => None,
         }
+        .filter(|n: &f64| n.is_finite())
     }
 
     pub(super) fn attributes(list: &[KeyValue]) -> BTreeMap<String, Attr> {
@@ -634,7 +683,9 @@ mod otlp {
                 .zip(end)
                 .map(|(s, e)| ((e - s).max(0.0) / 1e6).round() as u64),
             tokens,
-            cost: get("promptgate.cost").and_then(Attr::number),
+            cost: get("promptgate.cost")
+                .and_then(Attr::number)
+                .filter(|c| *c >= 0.0),
             at: start.and_then(|ns| {
                 chrono::DateTime::from_timestamp((ns / 1e9) as i64, (ns % 1e9) as u32)
             }),
@@ -659,6 +710,50 @@ mod tests {
         })
         .unwrap();
         (traffic, records)
+    }
+
+    #[test]
+    fn otlp_costs_that_are_not_finite_or_negative_are_no_cost() {
+        for cost in ["NaN", "inf", "-inf", "-1"] {
+            let line = serde_json::json!({"resourceSpans": [{"scopeSpans": [{"spans": [{
+                "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000000500000000",
+                "attributes": [
+                    {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+                    {"key": "promptgate.prompt.name", "value": {"stringValue": "support/reply"}},
+                    {"key": "promptgate.prompt.variables", "value": {"stringValue": "{}"}},
+                    {"key": "promptgate.cost", "value": {"stringValue": cost}},
+                ],
+            }]}]}]});
+            let (_, records) = read(&format!("{line}\n"));
+            assert_eq!(records.len(), 1, "{cost}");
+            assert_eq!(records[0].cost, None, "{cost}");
+        }
+    }
+
+    #[test]
+    fn a_line_not_utf8_or_past_the_cap_is_one_unreadable_record_and_the_rest_is_read() {
+        let good =
+            r#"{"prompt":"support/reply","version":"v2","vars":{"name":"Ana"},"output":"Hi"}"#;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("traffic.jsonl");
+        let mut bytes = format!("{good}\n").into_bytes();
+        bytes.extend_from_slice(b"{\"prompt\": \"support/reply\xff\"}\n");
+        bytes.extend(std::iter::repeat_n(b'x', MAX_LINE as usize + 10));
+        bytes.extend_from_slice(format!("\n{good}\r\n").as_bytes());
+        std::fs::write(&path, bytes).unwrap();
+        let mut taken = Vec::new();
+        let traffic = Traffic::scan(&[path], &|n: &str| n == "support/reply", &mut |r| {
+            taken.push(r.id);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(taken, ["traffic.jsonl:1", "traffic.jsonl:4"]);
+        let reasons: Vec<_> = traffic
+            .skipped()
+            .iter()
+            .map(|s| (s.reason, s.count))
+            .collect();
+        assert_eq!(reasons, [(Unmapped::Unreadable, 2)]);
     }
 
     #[test]
