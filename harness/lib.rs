@@ -58,6 +58,7 @@ mod release;
 pub mod report;
 mod runner;
 mod score;
+mod secrets;
 mod stats;
 mod store;
 mod suite;

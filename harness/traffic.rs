@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::errors::{Error, Location, Result};
+use crate::secrets::redact;
 
 /// One production call, mapped to a prompt.
 #[derive(Debug, Clone, PartialEq)]
@@ -447,20 +448,11 @@ fn parse_version(text: &str) -> Option<u32> {
     text.trim().trim_start_matches('v').parse().ok()
 }
 
-const REDACTED: &str = "[redacted credential]";
-
-/// `text` with every credential (API keys, bearer tokens, private keys) replaced.
-pub(crate) fn redact(text: &str) -> String {
-    static BEARER: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{8,}=*").expect("valid regex")
-    });
-    let keys = crate::adversarial::detect::pattern_set("api-keys").expect("built-in set");
-    let text = keys.redact(text, REDACTED);
-    BEARER.replace_all(&text, REDACTED).into_owned()
-}
-
+/// `map` with every credential in its values, and in its keys, replaced.
 fn redact_map(map: Map<String, Value>) -> Map<String, Value> {
-    map.into_iter().map(|(k, v)| (k, redact_value(v))).collect()
+    map.into_iter()
+        .map(|(k, v)| (redact(&k), redact_value(v)))
+        .collect()
 }
 
 fn redact_value(value: Value) -> Value {

@@ -177,7 +177,7 @@ impl Shared {
         Error::Usage(format!(
             "the shared cache at {} could not {action} an entry: {}",
             self.shown,
-            crate::traffic::redact(&error.to_string())
+            crate::secrets::redact(&error.to_string())
         ))
     }
 }

@@ -101,14 +101,7 @@ pub fn monitor(root: &Path, options: &MonitorOptions) -> Result<MonitorReport> {
             current.version
         ))
     })?;
-    for file in &options.traffic {
-        if store.is_tracked(file)? {
-            return Err(Error::refused(format!(
-                "the traffic file {} is tracked by git: a commit can write it, and production's records decide a rollback; export the traffic to a path outside the repository (or keep it in .gitignore and untracked)",
-                file.display()
-            )));
-        }
-    }
+    refuse_tracked_traffic(store, &options.traffic)?;
     let served = Prepared::load(&project, &name, &current.record.commit)?;
     let governance = served.prompt.metadata.governance.clone();
     let thresholds = project.config.tier(governance.risk_tier).monitor;
@@ -162,6 +155,22 @@ pub fn monitor(root: &Path, options: &MonitorOptions) -> Result<MonitorReport> {
     };
     report.alerts = write_alert(&dir, &report)?;
     Ok(report)
+}
+
+/// Refuses traffic files git tracks: a commit can write them, and production's records
+/// decide a rollback.
+fn refuse_tracked_traffic(store: &Store, files: &[PathBuf]) -> Result<()> {
+    match files
+        .iter()
+        .find_map(|f| store.is_tracked(f).map(|t| t.then_some(f)).transpose())
+    {
+        None => Ok(()),
+        Some(Err(e)) => Err(e),
+        Some(Ok(file)) => Err(Error::refused(format!(
+            "the traffic file {} is tracked by git: a commit can write it, and production's records decide a rollback; export the traffic to a path outside the repository (or keep it in .gitignore and untracked)",
+            file.display()
+        ))),
+    }
 }
 
 /// Why quality cannot be judged against `baseline` with the shadow suite as it is now: its

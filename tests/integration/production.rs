@@ -509,3 +509,108 @@ fn an_edit_of_the_shadow_suite_never_rolls_production_back_on_unchanged_traffic(
     .exits(13)
     .stderr_has(&["is tracked by git", "outside the repository"]);
 }
+
+/// The secret corpus (`fixtures/secrets/corpus.jsonl`): (format, text planted, the value in it
+/// that must not survive).
+fn corpus() -> Vec<(String, String, String)> {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/secrets/corpus.jsonl"),
+    )
+    .unwrap();
+    text.lines()
+        .map(|line| {
+            let entry: Value = serde_json::from_str(line).unwrap();
+            let field = |k: &str| entry[k].as_str().unwrap().to_string();
+            (field("format"), field("secret"), field("value"))
+        })
+        .collect()
+}
+
+#[test]
+fn no_credential_of_the_corpus_reaches_a_file_the_cache_or_git() {
+    // The shadow run's calls go to the mock, whose replies are cached.
+    let mock = crate::mock::Mock::start(vec![]);
+    let p = project();
+    p.write(
+        "promptgate.yaml",
+        &format!(
+            "default_provider: echo\nproviders:\n  mock: {{ kind: openai, model: tiny-1, base_url: \"{}\" }}\n",
+            mock.base_url
+        ),
+    );
+    p.commit("a cached provider");
+    // A variable named by a credential is refused, and the refusal does not show it.
+    let (_, named, value) = &corpus()[0];
+    let record = serde_json::json!({"prompt": "support/reply", "version": "v1",
+        "vars": { "name": "Ana", "issue": "late", named.clone(): "x" }, "output": "user: Dear Ana"});
+    p.write("traffic-named.jsonl", &format!("{record}\n"));
+    p.promptgate(&[
+        "shadow",
+        "support/reply",
+        "--traffic",
+        "traffic-named.jsonl",
+    ])
+    .exits(2)
+    .stderr_has(&["variable `[redacted credential]` is not declared"])
+    .never_shows(value);
+    // Every credential of the corpus in a variable's value, the output and the error of
+    // production records.
+    let now = chrono::Utc::now();
+    let mut traffic = String::new();
+    let corpus = corpus();
+    for i in 0..25 {
+        let (_, secret, _) = &corpus[i % corpus.len()];
+        let name = ["Ana", "Bo", "Cy"][i % 3];
+        let record = serde_json::json!({
+            "prompt": "support/reply", "version": "v1",
+            "vars": { "name": name, "issue": format!("my key is {secret}") },
+            "output": format!("user: Dear {name}, about {secret}: we are on it."),
+            "error": (i == 24).then(|| format!("upstream refused {secret}")),
+            "latency_ms": 100, "at": (now - chrono::Duration::minutes(i as i64)).to_rfc3339(),
+        });
+        traffic.push_str(&format!("{record}\n"));
+    }
+    p.write("traffic.jsonl", &traffic);
+    // Whatever the verdicts, nothing a run writes may hold a credential.
+    p.run(&[
+        "shadow",
+        "support/reply",
+        "--traffic",
+        "traffic.jsonl",
+        "--provider",
+        "mock",
+    ]);
+    p.promptgate(&["promote", "support/reply"]).exits(0);
+    p.run(&["monitor", "support/reply", "--traffic", "traffic.jsonl"]);
+
+    let objects = Command::new("git")
+        .args(["cat-file", "--batch-all-objects", "--batch"])
+        .current_dir(p.path())
+        .output()
+        .unwrap();
+    let git = String::from_utf8_lossy(&objects.stdout).into_owned();
+    let mut files = written(p.path());
+    assert!(
+        files
+            .iter()
+            .any(|(path, _)| path.contains(".promptgate/cache")),
+        "the cache was scanned"
+    );
+    files.push(("git objects".into(), git));
+    // In any case: the mock answers in capitals.
+    let files: Vec<(String, String)> = files
+        .into_iter()
+        .map(|(path, text)| (path, text.to_lowercase()))
+        .collect();
+    for (format, _, value) in &corpus {
+        for (path, text) in &files {
+            for window in value.to_lowercase().as_bytes().windows(12) {
+                let run = String::from_utf8_lossy(window);
+                assert!(
+                    !text.contains(&*run),
+                    "{path} holds `{run}` of the {format} credential"
+                );
+            }
+        }
+    }
+}
