@@ -95,6 +95,11 @@ pub struct Config {
     /// Production monitoring thresholds per risk tier (`promptgate monitor`).
     #[serde(default)]
     pub monitor: PerTier<MonitorConfig>,
+    /// Let a change under check in CI run providers it adds or changes with the job's
+    /// secrets (default false). Read only from the config at the check's baseline revision:
+    /// a pull request cannot grant it to itself.
+    #[serde(default)]
+    pub trust_changed_providers: bool,
     /// Where the config was read from (`None` when built in).
     #[serde(skip)]
     pub path: Option<PathBuf>,

@@ -108,6 +108,9 @@ struct Rule {
     group: usize,
     entropy: f64,
     allow: Vec<Allow>,
+    /// Whether gitleaks' global allowlist of placeholders applies (to its own rules; the ones
+    /// added here redact whatever they match: a redacted placeholder costs nothing).
+    global_allow: bool,
 }
 
 impl Rule {
@@ -140,6 +143,7 @@ impl Rule {
             }
             let line = line_around(text, whole.range());
             let allowed = std::iter::once(global)
+                .filter(|_| self.global_allow)
                 .chain(&self.allow)
                 .any(|a| a.allows(secret.as_str(), whole.as_str(), line));
             if !allowed {
@@ -174,7 +178,8 @@ static RULESET: LazyLock<Ruleset> = LazyLock::new(|| {
     });
     let mut rules = Vec::new();
     let mut by_rule: Vec<Vec<String>> = Vec::new();
-    for rule in stored.rules.into_iter().chain(own) {
+    let theirs = stored.rules.len();
+    for (i, rule) in stored.rules.into_iter().chain(own).enumerate() {
         by_rule.push(rule.keywords);
         rules.push(Rule {
             id: rule.id,
@@ -183,6 +188,7 @@ static RULESET: LazyLock<Ruleset> = LazyLock::new(|| {
             group: rule.group,
             entropy: rule.entropy,
             allow: rule.allow.into_iter().map(Allow::of).collect(),
+            global_allow: i < theirs,
         });
     }
     let mut words: Vec<String> = Vec::new();

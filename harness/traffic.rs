@@ -790,7 +790,7 @@ mod tests {
         assert_eq!(r.vars["issue"], "my key is [redacted credential]");
         assert_eq!(
             r.output.as_deref(),
-            Some("Authorization: [redacted credential]")
+            Some("Authorization: Bearer [redacted credential]")
         );
     }
 

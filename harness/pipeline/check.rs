@@ -104,8 +104,9 @@ impl Ready {
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Self> {
         let clock = Instant::now();
-        let project = Project::open_with_index(root, options.index_file.as_deref())?;
+        let mut project = Project::open_with_index(root, options.index_file.as_deref())?;
         let (options, earlier) = settle(&project, options, progress)?;
+        project.distrust_changed_providers(options.baseline.as_deref(), &options.calls.env)?;
         Self::selected(project, options, earlier, clock, progress)
     }
 

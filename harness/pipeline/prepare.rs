@@ -214,6 +214,9 @@ impl<'p> Providers<'p> {
             return Ok(built);
         }
         let provider_config = config.provider(&name)?;
+        if self.project.distrusted.contains(&name) {
+            refuse_distrusted(&name, &provider_config)?;
+        }
         let model_dir = model_dir(self.env);
         let needs_default_model = provider_config.kind == crate::config::ProviderKind::Local
             && provider_config.model_path.is_none()
@@ -489,4 +492,19 @@ pub(crate) fn check_target(suite: &Suite, prepared: &Prepared) -> Result<()> {
             crate::errors::did_you_mean(target, declared.iter().copied())
         ),
     ))
+}
+
+/// Refuses a provider the change under check added or changed (in CI, see
+/// [`Project::distrust_changed_providers`]) when running it would hand it the job's secrets:
+/// an `exec` command (it runs as the job, beside its environment) and any provider that reads
+/// an API key. One that needs neither (an Ollama server, say) runs as written.
+fn refuse_distrusted(name: &str, config: &crate::config::ProviderConfig) -> Result<()> {
+    let secret = match (config.kind, &config.api_key_env) {
+        (crate::config::ProviderKind::Exec, _) => "runs a command in the CI job".to_string(),
+        (_, Some(var)) => format!("reads the secret `{var}`"),
+        _ => return Ok(()),
+    };
+    Err(Error::refused(format!(
+        "provider `{name}` is added or changed by the change under check (it differs from the baseline's config), and it {secret}: in CI a pull request's own providers never get the job's secrets; land the provider change on the baseline branch first, or let the maintainers allow it there with `trust_changed_providers: true`"
+    )))
 }

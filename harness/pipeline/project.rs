@@ -19,6 +19,9 @@ pub struct Project {
     pub store: Store,
     /// Every suite under `suites/`.
     pub suites: Vec<Suite>,
+    /// The providers a check in CI must not run with the job's secrets: those the change
+    /// under check added or changed (see [`Project::distrust_changed_providers`]).
+    pub(crate) distrusted: std::collections::BTreeSet<String>,
 }
 
 impl Project {
@@ -33,6 +36,7 @@ impl Project {
             config,
             store,
             suites,
+            distrusted: Default::default(),
         })
     }
 
@@ -62,28 +66,70 @@ impl Project {
 }
 
 impl Project {
+    /// The config at the revision `rev` when that is a commit (the maintainers' side of a
+    /// check), `None` when it is not one.
+    fn config_at(&self, rev: &str) -> Result<Option<crate::config::Config>> {
+        let file = crate::config::CONFIG_FILE;
+        let Ok(text) = self.store.read_at(rev, file, None) else {
+            return Ok(None);
+        };
+        let Some(text) = text else {
+            return Ok(Some(crate::config::Config::default()));
+        };
+        crate::config::Config::parse(std::path::Path::new(file), &text)
+            .map(Some)
+            .map_err(|e| {
+                crate::errors::Error::Usage(format!(
+                    "the config at the baseline {rev}, which the check trusts, is invalid: {e}"
+                ))
+            })
+    }
+
+    /// In CI (`CI` set in `env`, as every CI engine sets it) with the baseline revision `rev`,
+    /// marks the providers whose definition differs from the baseline config's (or that it
+    /// lacks) as distrusted: a pull request wrote them, and what it wrote does not get the
+    /// job's secrets, unless the baseline's config says `trust_changed_providers: true`.
+    pub(crate) fn distrust_changed_providers(
+        &mut self,
+        rev: Option<&str>,
+        env: &Env,
+    ) -> Result<()> {
+        let in_ci = env
+            .get("CI")
+            .is_some_and(|v| !matches!(v.trim().to_ascii_lowercase().as_str(), "" | "0" | "false"));
+        let Some(baseline) = rev
+            .filter(|_| in_ci)
+            .map(|rev| self.config_at(rev))
+            .transpose()?
+            .flatten()
+        else {
+            return Ok(());
+        };
+        if baseline.trust_changed_providers {
+            return Ok(());
+        }
+        self.distrusted = self
+            .config
+            .providers
+            .iter()
+            .filter(|(name, config)| {
+                baseline.providers.get(*name).map(|b| format!("{b:?}"))
+                    != Some(format!("{config:?}"))
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        Ok(())
+    }
+
     /// The config with its `cache:` as the maintainers set it: the one at the check's
     /// baseline revision `rev` when that is a commit (a pull request cannot point the shared
     /// cache at entries it wrote, or turn its read-only mode off), else the working tree's (a
     /// label's baseline is per prompt: `promote`, which runs on the maintainers' branch).
     pub(crate) fn with_trusted_cache(&self, rev: Option<&str>) -> Result<crate::config::Config> {
         let mut config = self.config.clone();
-        let file = crate::config::CONFIG_FILE;
-        let Some((rev, text)) =
-            rev.and_then(|rev| Some((rev, self.store.read_at(rev, file, None).ok()?)))
-        else {
-            return Ok(config);
-        };
-        config.cache = match text {
-            Some(text) => crate::config::Config::parse(std::path::Path::new(file), &text)
-                .map_err(|e| {
-                    crate::errors::Error::Usage(format!(
-                        "the config at the baseline {rev}, where the shared cache is read from, is invalid: {e}"
-                    ))
-                })?
-                .cache,
-            None => crate::config::CacheConfig::default(),
-        };
+        if let Some(baseline) = rev.map(|rev| self.config_at(rev)).transpose()?.flatten() {
+            config.cache = baseline.cache;
+        }
         Ok(config)
     }
 

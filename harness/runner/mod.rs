@@ -483,6 +483,7 @@ async fn execute(job: &Job, shared: &Shared, events: &mpsc::UnboundedSender<Mess
             cost: call_cost,
         });
         cost = cost.zip(call_cost).map(|(a, b)| a + b);
+        let result = result.and_then(within_tool_call_cap);
         let retry_in = match &result {
             Ok(_) => {
                 ticket.succeeded(used);
@@ -519,6 +520,21 @@ async fn execute(job: &Job, shared: &Shared, events: &mpsc::UnboundedSender<Mess
                 return Outcome::finished(result, latency.as_millis() as u64, attempts, cost);
             }
         }
+    }
+}
+
+/// The most tool calls one reply may make: a reply past it (a model looping on a tool, or a
+/// hostile endpoint) fails the call instead of growing the run's memory and reports.
+pub(crate) const MAX_TOOL_CALLS: usize = 128;
+
+/// `completion`, unless it makes more than [`MAX_TOOL_CALLS`] tool calls (a permanent
+/// failure: the same request would make them again).
+fn within_tool_call_cap(completion: Completion) -> std::result::Result<Completion, ProviderError> {
+    match completion.tool_calls.len() {
+        n if n > MAX_TOOL_CALLS => Err(ProviderError::permanent(format!(
+            "the reply makes {n} tool calls, more than the {MAX_TOOL_CALLS} one reply may make"
+        ))),
+        _ => Ok(completion),
     }
 }
 

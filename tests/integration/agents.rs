@@ -481,3 +481,30 @@ fn the_excessive_agency_pack_needs_a_tool_policy() {
     );
     p.promptgate(&["validate"]).exits(0);
 }
+
+#[test]
+fn a_reply_past_the_tool_call_cap_fails_its_call() {
+    // 5,000 calls of a harmless tool in one reply: held whole, step after step, they would
+    // grow the run's memory and reports without bound.
+    let script = r#"import json
+calls = [{"name": "lookup_order", "arguments": {"order_id": f"A{i}"}} for i in range(5000)]
+print(json.dumps({"text": "", "tool_calls": calls}))
+"#;
+    let suite = "kind: regression\nprompt: support/agent\ncases:\n  - id: lookup\n    vars: { message: \"where is it\", order: A1 }\n    assert:\n      - { type: tool-not-called, value: issue_refund }\n";
+    let p = agent_project()
+        .with("agent.py", script)
+        .with("suites/agent.yaml", suite)
+        .with(
+            "promptgate.yaml",
+            "default_provider: bot\nproviders:\n  bot: { kind: exec, command: [\"python3\", \"agent.py\"] }\n",
+        )
+        .committed("a looping agent");
+    let ran = p.promptgate(&["run"]).exits(12);
+    let report: Value =
+        serde_json::from_str(&p.read(&format!("{}/report.json", ran.output.report_dir()))).unwrap();
+    let case = report["suites"][0]["cases"][0].to_string();
+    assert!(
+        case.contains("the reply makes 5000 tool calls, more than the 128 one reply may make"),
+        "{case}"
+    );
+}

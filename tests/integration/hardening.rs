@@ -670,3 +670,94 @@ fn re_rendering_a_report_never_writes_through_a_planted_run_directory() {
         "a report was written outside the project"
     );
 }
+
+#[test]
+fn in_ci_a_provider_the_change_adds_or_changes_never_gets_the_jobs_secrets() {
+    let mock = crate::mock::Mock::start(vec![]);
+    let p = Project::triage();
+    let base = p
+        .repo()
+        .head()
+        .unwrap()
+        .peel_to_commit()
+        .unwrap()
+        .id()
+        .to_string();
+    let secrets = [
+        ("CI", "true"),
+        ("GH_TOKEN", "ghs_JOBTOKEN"),
+        ("MOCK_KEY", "sk-test-JOBKEY"),
+    ];
+    // The pull request's bot would print the job's token into its replies.
+    p.write(
+        "bot.py",
+        "import os, sys\nsys.stdin.read()\nopen('bot-ran', 'w').write(os.environ.get('GH_TOKEN', ''))\nprint('billing bug refund')\n",
+    );
+    let exec = "default_provider: bot\nproviders:\n  bot: { kind: exec, command: [\"python3\", \"bot.py\"], env: [GH_TOKEN] }\n";
+    let http = format!(
+        "default_provider: api\nproviders:\n  api: {{ kind: openai, model: tiny-1, base_url: \"{}\", api_key_env: MOCK_KEY }}\n",
+        mock.base_url
+    );
+    for (config, secret) in [
+        (exec.to_string(), "runs a command in the CI job"),
+        (http.clone(), "reads the secret `MOCK_KEY`"),
+    ] {
+        p.write("promptgate.yaml", &config);
+        p.commit("my own provider");
+        p.promptgate(&["check", "--all", "--baseline", &base])
+            .envs(&secrets)
+            .exits(13)
+            .stderr_has(&[
+                "is added or changed by the change under check",
+                secret,
+                "trust_changed_providers: true",
+            ]);
+    }
+    assert!(
+        !p.path().join("bot-ran").exists(),
+        "the pull request's command ran"
+    );
+    assert_eq!(mock.hits(), 0, "the pull request's endpoint got the key");
+
+    // Out of CI (an author's checkout) the config is the author's own.
+    p.promptgate(&["check", "--all", "--baseline", &base])
+        .envs(&[("MOCK_KEY", "sk-test-JOBKEY")])
+        .exits(0);
+    // Once the provider is on the baseline, an unchanged definition is trusted.
+    let landed = p
+        .repo()
+        .head()
+        .unwrap()
+        .peel_to_commit()
+        .unwrap()
+        .id()
+        .to_string();
+    p.write(
+        "prompts/support/triage.prompt",
+        &TRIAGE_PROMPT.replace("bug", "bugs"),
+    );
+    p.promptgate(&["check", "--all", "--baseline", &landed])
+        .envs(&secrets)
+        .exits(0);
+    // A changed endpoint is a changed provider; the maintainers' config can allow it.
+    p.write("promptgate.yaml", &http.replace("tiny-1", "tiny-2"));
+    p.commit("another model");
+    p.promptgate(&["check", "--all", "--baseline", &landed])
+        .envs(&secrets)
+        .exits(13);
+    let trusting = p.read("promptgate.yaml") + "trust_changed_providers: true\n";
+    p.write("promptgate.yaml", &trusting);
+    p.commit("the maintainers trust their contributors' providers");
+    let trusted = p
+        .repo()
+        .head()
+        .unwrap()
+        .peel_to_commit()
+        .unwrap()
+        .id()
+        .to_string();
+    p.write("promptgate.yaml", &trusting.replace("tiny-2", "tiny-3"));
+    p.promptgate(&["check", "--all", "--baseline", &trusted])
+        .envs(&secrets)
+        .exits(0);
+}
