@@ -69,8 +69,10 @@ pub(crate) struct PreparedJudge {
     pub(crate) spec: JudgeSpec,
     pub(crate) provider: Arc<SuiteProvider>,
     params: crate::config::EffectiveParams,
-    /// Its stored calibration, when it is of this version of the judge.
+    /// Its stored calibration, when it is of this version of the judge on this model.
     pub(crate) calibration: Option<Calibration>,
+    /// Why a stored calibration does not apply (the judge's content or model changed since).
+    pub(crate) lost: Option<String>,
 }
 
 impl PreparedJudge {
@@ -98,8 +100,22 @@ impl PreparedJudge {
             })?;
         let provider = providers.for_name(spec.provider.as_deref().unwrap_or(fallback))?;
         let params = judge_params(&prepared, &provider);
-        let calibration = Calibration::load(&project.root, name)
-            .filter(|c| c.hash == prepared.version.hash.as_str());
+        let model = provider.provider.fingerprint().to_string();
+        let calibration = Calibration::load(&project.root, name);
+        let lost = calibration
+            .as_ref()
+            .filter(|c| c.hash != prepared.version.hash.as_str() || c.model != model)
+            .map(|c| {
+                let was = &c.hash[..c.hash.len().min(12)];
+                let now = prepared.version.hash.as_str();
+                format!(
+                    "judge {name} lost its calibration (kappa {:.2} for content {was} on {}; it is now content {} on {model}): its verdicts only advise until `promptgate judge calibrate {name} --labels FILE` measures it again",
+                    c.agreement.kappa,
+                    c.model,
+                    &now[..now.len().min(12)],
+                )
+            });
+        let calibration = calibration.filter(|_| lost.is_none());
         Ok(Self {
             name: name.clone(),
             prepared,
@@ -107,6 +123,7 @@ impl PreparedJudge {
             provider,
             params,
             calibration,
+            lost,
         })
     }
 
@@ -254,6 +271,9 @@ impl JudgeLibrary {
                     if !library.judges.contains_key(name) {
                         let judge = PreparedJudge::load(project, providers, name, &fallback)
                             .map_err(|e| in_case(e, suite, case))?;
+                        if let Some(lost) = &judge.lost {
+                            providers.note(lost.clone());
+                        }
                         library.judges.insert(name.clone(), Arc::new(judge));
                     }
                     fits(assertion, &library.judges[name], case)?;

@@ -163,6 +163,11 @@ impl<'p> Providers<'p> {
         }
     }
 
+    /// Tells the user `text` (what the providers' and judges' setup found).
+    pub(crate) fn note(&mut self, text: String) {
+        (self.notify)(Progress::Note(text));
+    }
+
     /// Plans without touching anything: the default local model is not fetched.
     pub(crate) fn dry_run(mut self) -> Self {
         self.dry_run = true;

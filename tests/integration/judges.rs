@@ -200,12 +200,25 @@ fn calibration_measures_agreement_and_an_edit_of_the_judge_invalidates_it() {
     );
     p.commit("calibrated the judge");
 
+    // Another model behind the judge is another judge: its calibration no longer applies, and
+    // the run says so.
+    let config = p.read("promptgate.yaml");
+    p.write("promptgate.yaml", &config.replace("grader-1", "grader-2"));
+    p.promptgate(&["run"]).exits(0).stderr_has(&[
+        "judge judges/polite lost its calibration (kappa 0.60",
+        "on openai:",
+        ":grader-2): its verdicts only advise until `promptgate judge calibrate judges/polite",
+    ]);
+    p.write("promptgate.yaml", &config);
+
     // Editing the judge invalidates its calibration, and `check` checks the prompts it grades.
     p.write(
         "prompts/judges/polite.prompt",
         &POLITE.replace("Grade the support reply.", "Grade the reply."),
     );
-    p.promptgate(&["run"]).exits(0);
+    p.promptgate(&["run"])
+        .exits(0)
+        .stderr_has(&["judge judges/polite lost its calibration"]);
     let checked = p.promptgate(&["check"]).exits(0);
     let report = p.report(&checked.output);
     assert_eq!(report["candidates"][0]["prompt"], "reply");
