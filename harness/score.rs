@@ -30,6 +30,8 @@ pub struct Observed<'a> {
     pub system: Option<&'a str>,
     /// The tools the model called.
     pub tool_calls: &'a [ToolCall],
+    /// The tools the version offered, whose input schemas its calls must fit.
+    pub tools: &'a [crate::artifact::ToolDef],
     /// A conversation's steps, when the sample is a conversation.
     pub trajectory: Option<&'a Trajectory>,
     /// What the judges said of the output.
@@ -340,7 +342,7 @@ fn check(assertion: &Assertion, o: Observed<'_>) -> AssertionResult {
             let broken: Vec<String> = o
                 .tool_calls
                 .iter()
-                .filter_map(|c| policy_breach(policy, c))
+                .filter_map(|c| policy_breach(policy, c).or_else(|| schema_breach(o.tools, c)))
                 .collect();
             AssertionResult::binary(kind, broken.is_empty(), || broken.join("; "))
         }
@@ -613,6 +615,25 @@ fn policy_breach(policy: &ToolPolicy, call: &ToolCall) -> Option<String> {
     let error = schema.validator.iter_errors(&arguments).next()?;
     Some(format!(
         "called `{name}` with {}, beyond the policy at `{}`: {error}",
+        preview(&arguments.to_string()),
+        error.instance_path()
+    ))
+}
+
+/// How `call` does not fit the input schema of the tool it calls, when the version offers
+/// that tool: `"450"` or `[450]` where the schema says a number is no number under a
+/// policy's `maximum`, but a call the tool itself would reject.
+fn schema_breach(tools: &[crate::artifact::ToolDef], call: &ToolCall) -> Option<String> {
+    let tool = tools.iter().find(|t| t.name == call.name)?;
+    let name = &call.name;
+    let arguments = match call.parsed_arguments() {
+        Ok(arguments) => arguments,
+        Err(e) => return Some(e),
+    };
+    let validator = jsonschema::validator_for(&tool.input_schema).ok()?;
+    let error = validator.iter_errors(&arguments).next()?;
+    Some(format!(
+        "called `{name}` with {}, which its own input schema refuses at `{}`: {error}",
         preview(&arguments.to_string()),
         error.instance_path()
     ))

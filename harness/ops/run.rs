@@ -7,12 +7,10 @@ use rayon::prelude::*;
 use crate::errors::{Error, Result, exit};
 use crate::ids::{PromptName, RunId};
 use crate::pipeline::calls::{Executed, RunTarget, execute};
-use crate::pipeline::evidence::{side_report, totals};
+use crate::pipeline::evidence::{Sent, side_report, totals};
 use crate::pipeline::jobs::{Jobs, plan_suite, samples_for};
 use crate::pipeline::panel::JudgeLibrary;
-use crate::pipeline::prepare::{
-    Prepared, Providers, SuiteProvider, check_suite_names, leak_reference, suites_for,
-};
+use crate::pipeline::prepare::{Prepared, Providers, SuiteProvider, check_suite_names, suites_for};
 use crate::pipeline::progress::Progress;
 use crate::pipeline::project::Project;
 use crate::pipeline::request::{CallOptions, ErrorBudget};
@@ -147,12 +145,7 @@ fn suite_report(
         .zip(per_case.par_iter())
         .map(|(case, indices)| RunCaseReport {
             id: case.id.clone(),
-            side: side_report(
-                case,
-                indices,
-                outcomes,
-                leak_reference(suite, case, &prepared).as_deref(),
-            ),
+            side: side_report(case, indices, outcomes, &Sent::of(suite, case, &prepared)),
         })
         .collect();
     let rates: Vec<f64> = cases.iter().filter_map(|c| c.side.pass_rate).collect();

@@ -11,19 +11,35 @@ use crate::report::{CaseReport, SampleReport, SideReport, Totals};
 use crate::runner::Outcome;
 use crate::score::{self, Observed};
 use crate::stats;
-use crate::suite::Case;
+use crate::suite::{Case, Suite};
 
-/// Scores one version's samples of a case; `system` is the system prompt the case sent, for
-/// leak detectors.
+/// What a version sent with a case that its outputs are held to: the system prompt (for leak
+/// detectors) and the tools it offered (whose input schemas the calls must fit).
+pub(crate) struct Sent<'a> {
+    system: Option<String>,
+    tools: &'a [crate::artifact::ToolDef],
+}
+
+impl<'a> Sent<'a> {
+    /// What `prepared` sent with `case` of `suite`.
+    pub(crate) fn of(suite: &Suite, case: &Case, prepared: &'a Prepared) -> Self {
+        Self {
+            system: leak_reference(suite, case, prepared),
+            tools: &prepared.tools,
+        }
+    }
+}
+
+/// Scores one version's samples of a case, as `sent`.
 pub(crate) fn side_report(
     case: &Case,
     indices: &[usize],
     outcomes: &[Outcome],
-    system: Option<&str>,
+    sent: &Sent<'_>,
 ) -> SideReport {
     let samples: Vec<SampleReport> = indices
         .iter()
-        .map(|&i| sample_report(case, &outcomes[i], system))
+        .map(|&i| sample_report(case, &outcomes[i], sent))
         .collect();
     let pass_rate = compare::pass_rate(&scores_of(&samples));
     SideReport { pass_rate, samples }
@@ -32,7 +48,7 @@ pub(crate) fn side_report(
 /// Scores one sample: the case's assertions on its (final) answer and every call it made,
 /// each turn's own assertions on that turn, and a conversation's end when it cut the script
 /// short.
-fn sample_report(case: &Case, outcome: &Outcome, system: Option<&str>) -> SampleReport {
+fn sample_report(case: &Case, outcome: &Outcome, sent: &Sent<'_>) -> SampleReport {
     let c = match &outcome.result {
         Ok(c) => c,
         Err(e) => {
@@ -58,8 +74,9 @@ fn sample_report(case: &Case, outcome: &Outcome, system: Option<&str>) -> Sample
         expected: case.expected.as_deref(),
         finish: Some(&c.finish),
         canary: case.attack.as_ref().map(|a| a.canary.as_str()),
-        system,
+        system: sent.system.as_deref(),
         tool_calls: &c.tool_calls,
+        tools: sent.tools,
         trajectory: outcome.trajectory.as_ref(),
         judgments: &outcome.judgments,
     };
@@ -246,8 +263,7 @@ pub(crate) fn score_cases(
         .enumerate()
         .map(|(i, case)| {
             let side = |prepared: &Prepared, indices: &[usize]| {
-                let system = leak_reference(p.suite, case, prepared);
-                side_report(case, indices, outcomes, system.as_deref())
+                side_report(case, indices, outcomes, &Sent::of(p.suite, case, prepared))
             };
             let baseline = side(&planned.baseline, &p.baseline[i]);
             let candidate = side(&planned.candidate, &p.candidate[i]);
