@@ -18,6 +18,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+// A command's reply may be as long as an HTTP reply; a longer one fails the call.
+use super::http::MAX_REPLY_BYTES;
 use crate::config::{EffectiveParams, Price};
 use crate::provider::api::Provider;
 use crate::provider::call::{
@@ -258,9 +260,6 @@ fn read_reply(stdout: &str, request: &Request) -> Result<Completion, String> {
         tool_calls: reply.tool_calls.into_iter().map(ToolCall::from).collect(),
     })
 }
-
-/// The most a command's reply may be; a longer one fails the call.
-const MAX_REPLY_BYTES: usize = 16 << 20;
 
 /// The end of stderr kept for a failed call's message.
 const MAX_STDERR_BYTES: usize = 64 << 10;

@@ -128,20 +128,47 @@ pub(super) async fn send(
         return Ok(response);
     }
     let headers = response.headers().clone();
-    let body = read_body(response, timeouts.idle).await.unwrap_or_default();
+    let body = read_body(response, timeouts.idle, MAX_ERROR_BODY_BYTES)
+        .await
+        .unwrap_or_default();
     Err(failure(status.as_u16(), &headers, &body))
 }
 
-/// Reads a whole body, allowing at most `idle` between chunks.
+/// The largest reply body read, and the longest line of a stream: a hostile or broken server
+/// cannot make a run hold more than this per call.
+pub(super) const MAX_REPLY_BYTES: usize = 16 << 20;
+
+/// The largest batch result file read (a batch's replies in one JSONL download).
+const MAX_BATCH_FILE_BYTES: usize = 1 << 30;
+
+/// The most of an error body read for its message.
+const MAX_ERROR_BODY_BYTES: usize = 64 << 10;
+
+/// Reads a whole body, allowing at most `idle` between chunks; a body past `limit` bytes is a
+/// permanent failure (the same request would get it again), read no further.
 async fn read_body(
     mut response: reqwest::Response,
     idle: Duration,
+    limit: usize,
 ) -> Result<String, ProviderError> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large(limit));
+    }
     let mut bytes = Vec::new();
     while let Some(chunk) = next_chunk(&mut response, idle).await? {
+        if bytes.len() + chunk.len() > limit {
+            return Err(too_large(limit));
+        }
         bytes.extend_from_slice(&chunk);
     }
     Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn too_large(limit: usize) -> ProviderError {
+    ProviderError::permanent(format!(
+        "the response is larger than {} MiB, more than promptgate reads of one",
+        limit >> 20
+    ))
 }
 
 async fn next_chunk(
@@ -165,7 +192,7 @@ pub(super) async fn send_text(
     timeouts: Timeouts,
 ) -> Result<String, ProviderError> {
     let response = send(request, timeouts).await?;
-    read_body(response, timeouts.idle).await
+    read_body(response, timeouts.idle, MAX_BATCH_FILE_BYTES).await
 }
 
 /// Sends `request` and decodes a successful JSON body as `T`.
@@ -174,7 +201,7 @@ pub(super) async fn send_json<T: DeserializeOwned>(
     timeouts: Timeouts,
 ) -> Result<T, ProviderError> {
     let response = send(request, timeouts).await?;
-    let text = read_body(response, timeouts.idle).await?;
+    let text = read_body(response, timeouts.idle, MAX_REPLY_BYTES).await?;
     serde_json::from_str(&text).map_err(|e| {
         ProviderError::transient(format!(
             "unreadable response body ({e}): {}",
@@ -193,6 +220,7 @@ pub(super) async fn stream_lines(
 ) -> Result<(), ProviderError> {
     let mut response = send(request, timeouts).await?;
     let mut pending: Vec<u8> = Vec::new();
+    let mut read = 0;
     loop {
         let Some(chunk) = next_chunk(&mut response, timeouts.idle).await? else {
             let rest = String::from_utf8_lossy(&pending).into_owned();
@@ -203,6 +231,10 @@ pub(super) async fn stream_lines(
                 "the stream ended before the response was complete",
             ));
         };
+        read += chunk.len();
+        if read > MAX_REPLY_BYTES {
+            return Err(too_large(MAX_REPLY_BYTES));
+        }
         pending.extend_from_slice(&chunk);
         while let Some(end) = pending.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = pending.drain(..=end).collect();

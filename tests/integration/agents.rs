@@ -512,13 +512,20 @@ print(json.dumps({"text": "", "tool_calls": calls}))
 #[test]
 fn a_tool_call_its_own_input_schema_refuses_breaks_the_tool_policy() {
     let policy = "kind: regression\nprompt: support/agent\ncases:\n  - id: refund\n    vars: { message: \"refund me\", order: A1 }\n    assert:\n      - { type: tool-policy, value: { args: { issue_refund: { properties: { amount: { maximum: 100 } } } } } }\n";
-    for (amount, passes) in [("50", true), ("450", false), ("\"450\"", false), ("[450]", false)] {
+    for (amount, passes) in [
+        ("50", true),
+        ("450", false),
+        ("\"450\"", false),
+        ("[450]", false),
+    ] {
         let calls = format!("call issue_refund {{\"order_id\": \"A1\", \"amount\": {amount}}}");
         let p = agent_project()
             .with("prompts/support/agent.prompt", &agent(&calls))
             .with("suites/agent.yaml", policy)
             .committed("a refund");
-        let ran = p.promptgate(&["run", "--json"]).exits(if passes { 0 } else { 10 });
+        let ran = p
+            .promptgate(&["run", "--json"])
+            .exits(if passes { 0 } else { 10 });
         let report: Value = serde_json::from_str(&ran.output.stdout).unwrap();
         let verdict = &report["suites"][0]["cases"][0]["side"]["samples"][0]["assertions"][0];
         assert_eq!(verdict["pass"], passes, "{amount}: {verdict}");

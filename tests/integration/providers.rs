@@ -175,6 +175,30 @@ fn an_unreadable_body_is_an_error_for_that_case_only() {
 }
 
 #[test]
+fn a_reply_past_16_mib_fails_its_call_without_being_held() {
+    // One reply of 20 MiB, then ordinary ones: the big one fails (and is not retried), the
+    // other case is answered.
+    let huge = serde_json::json!({
+        "choices": [{ "message": { "role": "assistant", "content": "x".repeat(20 << 20) }, "finish_reason": "stop" }],
+    });
+    let mock = Mock::start(vec![Reply::Custom(200, huge, vec![])]);
+    let p = openai_project(&mock, "    retries: 2\n");
+    let out = p
+        .promptgate(&["run", "--concurrency", "1"])
+        .envs(&[("MOCK_API_KEY", KEY)])
+        .exits(12)
+        .output;
+    assert!(
+        out.stdout
+            .contains("the response is larger than 16 MiB, more than promptgate reads of one"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(p.report(&out)["totals"]["errors"], 1);
+    assert_eq!(mock.hits(), 2, "a reply too large is not asked for again");
+}
+
+#[test]
 fn exec_runs_a_command_with_the_request_on_stdin() {
     let p = Project::new();
     p.write("prompts/support/triage.prompt", TRIAGE_PROMPT);
