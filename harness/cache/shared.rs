@@ -21,6 +21,10 @@ type Named = (String, Vec<u8>);
 /// Requests in flight at once against the store.
 const IN_FLIGHT: usize = 32;
 
+/// The largest entry read: a completion of the largest reply read (16 MiB), with room for what
+/// the call measured.
+const MAX_ENTRY_BYTES: u64 = 32 << 20;
+
 /// An object store holding cache entries.
 pub(crate) struct Shared {
     store: Arc<dyn ObjectStore>,
@@ -114,6 +118,9 @@ impl Shared {
                     let path = self.path(r);
                     async move {
                         match store.get(&path).await {
+                            // An entry past the cap is no reply promptgate wrote (those
+                            // are one completion each): left out, never read.
+                            Ok(got) if got.meta.size > MAX_ENTRY_BYTES => Ok(None),
                             Ok(got) => Ok(Some((r.clone(), got.bytes().await?.to_vec()))),
                             Err(object_store::Error::NotFound { .. }) => Ok(None),
                             Err(e) => Err(e),

@@ -325,3 +325,48 @@ fn walk(dir: &std::path::Path) -> usize {
         })
         .sum()
 }
+
+#[test]
+fn a_shared_entry_past_the_cap_is_left_out_and_never_read() {
+    let mock = Mock::start(vec![]);
+    let p = worker(&mock);
+    let store = tempfile::tempdir().unwrap();
+    let env = [
+        (
+            "PROMPTGATE_CACHE_SHARED",
+            format!("file://{}", store.path().display()),
+        ),
+        ("MOCK_KEY", API_KEY.to_string()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    p.promptgate(&["check", "--all"]).envs(&env).exits(0);
+    let published = mock.hits();
+    assert_eq!(walk(store.path()), 12, "one entry per case");
+    // One entry swells to 40 MiB (a hostile writer of the store).
+    let mut stack = vec![store.path().to_path_buf()];
+    let entry = loop {
+        let dir = stack.pop().unwrap();
+        let mut found = None;
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                found = Some(e.path());
+            }
+        }
+        if let Some(path) = found {
+            break path;
+        }
+    };
+    // Still the same valid entry, padded with 40 MiB of white space.
+    let mut swollen = std::fs::read(&entry).unwrap();
+    swollen.extend(std::iter::repeat_n(b' ', 40 << 20));
+    std::fs::write(&entry, swollen).unwrap();
+    std::fs::remove_dir_all(p.path().join(".promptgate/cache")).unwrap();
+    p.promptgate(&["check", "--all"]).envs(&env).exits(0);
+    assert_eq!(
+        mock.hits(),
+        published + 1,
+        "the swollen entry's call was made again"
+    );
+}
