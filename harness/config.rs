@@ -277,6 +277,10 @@ pub struct BatchSettings {
     /// The longest wait between two polls, in milliseconds (default 300 000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_poll_ms: Option<u64>,
+    /// How long a run waits for a batch to end, in milliseconds (default 90 000 000: 25 h,
+    /// past the providers' 24-hour window); a batch still running then is left to `--resume`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_wait_ms: Option<u64>,
     /// Prices of batched calls (default: half of `price`, the discount both APIs publish).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price: Option<Price>,

@@ -70,6 +70,9 @@ pub trait Batch: Send + Sync {
     /// The first and the longest wait between two polls of a running batch.
     fn poll_waits(&self) -> (Duration, Duration);
 
+    /// How long a run waits for one of its batches to end before leaving it to `--resume`.
+    fn max_wait(&self) -> Duration;
+
     /// One request as a line of the batch (the request's key as its custom id); its bytes count
     /// against [`BatchLimits::max_bytes`].
     fn line(&self, id: &str, request: &Request) -> String;

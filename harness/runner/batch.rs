@@ -38,6 +38,8 @@ struct Open {
     groups: Vec<usize>,
     wait: Duration,
     next: Instant,
+    /// When the run stops waiting for it (left to `--resume`).
+    deadline: Instant,
     failures: u32,
 }
 
@@ -268,6 +270,7 @@ async fn submit_new(
                         groups: chunk.to_vec(),
                         wait: first,
                         next: Instant::now() + first,
+                        deadline: Instant::now() + batch.max_wait(),
                         failures: 0,
                     });
                 }
@@ -313,6 +316,15 @@ async fn wait(
                 i += 1;
                 continue;
             }
+            if open[i].deadline <= Instant::now() {
+                let o = open.remove(i);
+                let why = format!(
+                    "batch {} did not end within the run's wait (max_wait_ms); `--resume` collects it without submitting it again",
+                    o.submission.batch
+                );
+                sink.skip(&o.groups, &why);
+                continue;
+            }
             let o = &mut open[i];
             let batch = o.provider.batch().expect("checked when submitted");
             let (_, longest) = batch.poll_waits();
@@ -324,7 +336,7 @@ async fn wait(
                     )));
                     o.failures = 0;
                     o.wait = (o.wait * 2).min(longest);
-                    o.next = Instant::now() + o.wait;
+                    o.next = (Instant::now() + o.wait).min(o.deadline);
                     i += 1;
                 }
                 Ok(BatchState::Ended(ended)) => {
@@ -405,9 +417,12 @@ fn attach(earlier: &[Submission], wave: &Wave<'_>) -> Vec<Open> {
             };
             taken[g] = true;
             members.push(g);
-            provider.get_or_insert_with(|| (job.provider.clone(), batch.poll_waits().0));
+            provider.get_or_insert_with(|| {
+                let waits = (batch.poll_waits().0, batch.max_wait());
+                (job.provider.clone(), waits)
+            });
         }
-        if let Some((provider, first)) = provider {
+        if let Some((provider, (first, max_wait))) = provider {
             open.push(Open {
                 submission: submission.clone(),
                 provider,
@@ -415,6 +430,7 @@ fn attach(earlier: &[Submission], wave: &Wave<'_>) -> Vec<Open> {
                 wait: first,
                 // An earlier attempt's batch may have ended long ago: look at once.
                 next: Instant::now(),
+                deadline: Instant::now() + max_wait,
                 failures: 0,
             });
         }

@@ -274,3 +274,31 @@ fn a_provider_without_a_batch_api_and_a_latency_gate_are_refused() {
         .stderr_has(&["suite `bot` is gated on `max_latency_increase`"]);
     assert!(mock.batches().all().is_empty());
 }
+
+#[test]
+fn a_batch_that_never_ends_is_left_to_resume_after_the_wait() {
+    let mock = Mock::start(vec![]);
+    let p = project(&mock, "openai", "");
+    p.write(
+        "promptgate.yaml",
+        &p.read("promptgate.yaml")
+            .replace("max_poll_ms: 100 }", "max_poll_ms: 100, max_wait_ms: 400 }"),
+    );
+    mock.batches().hold.store(true, Ordering::SeqCst);
+    p.promptgate(&["check", "--no-cache", "--batch"])
+        .env("MOCK_KEY", KEY)
+        .exits(12)
+        .stdout_has(&["did not end within the run's wait (max_wait_ms)"]);
+    let submitted = mock.batches().all().len();
+    // Once the provider ends them, `--resume` collects the same batches.
+    mock.batches().hold.store(false, Ordering::SeqCst);
+    p.promptgate(&["check", "--resume"])
+        .env("MOCK_KEY", KEY)
+        .exits(10);
+    assert_eq!(
+        submitted_twice(&mock),
+        None,
+        "no request is submitted twice"
+    );
+    assert!(mock.batches().all().len() >= submitted);
+}

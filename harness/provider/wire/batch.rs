@@ -39,6 +39,9 @@ const DEFAULT_POLL: Duration = Duration::from_secs(10);
 /// The longest wait between polls when the config sets none.
 const DEFAULT_MAX_POLL: Duration = Duration::from_secs(300);
 
+/// How long a run waits for a batch by default: 25 hours, past the APIs' 24-hour window.
+const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(25 * 3600);
+
 #[derive(Deserialize)]
 struct Created {
     id: String,
@@ -360,6 +363,12 @@ impl<W: WireFormat> Batch for Http<W> {
             .max_poll_ms
             .map_or(DEFAULT_MAX_POLL, Duration::from_millis);
         (first, most.max(first))
+    }
+
+    fn max_wait(&self) -> Duration {
+        self.batch
+            .max_wait_ms
+            .map_or(DEFAULT_MAX_WAIT, Duration::from_millis)
     }
 
     fn line(&self, id: &str, request: &Request) -> String {
