@@ -358,7 +358,44 @@ pub(crate) fn ci_files(root: &Path) -> Vec<String> {
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
         .filter_map(|p| std::fs::read_to_string(p).ok())
+        .filter_map(|text| serde_saphyr::from_str::<serde_json::Value>(&text).ok())
+        .map(|workflow| {
+            let mut commands = String::new();
+            ci_commands(&workflow, false, &mut commands);
+            commands
+        })
         .collect()
+}
+
+/// The commands a CI file runs (the strings under `run`, `script`, `before_script`,
+/// `after_script`, `command` and `args`, one a line) appended to `out`: comments, step names
+/// and other text never count as a command the CI runs.
+fn ci_commands(value: &serde_json::Value, command: bool, out: &mut String) {
+    const COMMAND_KEYS: [&str; 6] = [
+        "run",
+        "script",
+        "before_script",
+        "after_script",
+        "command",
+        "args",
+    ];
+    match value {
+        serde_json::Value::String(text) if command => {
+            out.push_str(text);
+            out.push('\n');
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                ci_commands(item, command, out);
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for (key, item) in map {
+                ci_commands(item, command || COMMAND_KEYS.contains(&key.as_str()), out);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Each of `prompts`' readiness, as its working tree stands (a prompt that cannot be read

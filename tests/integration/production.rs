@@ -358,6 +358,44 @@ fn readiness_scores_facts_and_a_tier_minimum_refuses_promotion() {
             "governance      4/5",
             "✗ no CI workflow runs `promptgate check`",
         ]);
+    // A workflow that only mentions the commands (a comment, a step's name) runs none of them.
+    p.write(
+        ".github/workflows/ci.yml",
+        "# promptgate check --max-cost 5 and promptgate monitor, one day
+name: ci
+on: push
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    steps:
+      - name: promptgate check --max-cost 1
+        run: cargo test
+",
+    );
+    let mentioned = p
+        .promptgate(&["readiness", "support/reply", "--json"])
+        .exits(0);
+    assert_eq!(
+        serde_json::from_str::<Value>(&mentioned.output.stdout).unwrap()[0]["scores"],
+        assessed[0]["scores"],
+        "comments and names count as nothing"
+    );
+    // One that runs it counts.
+    p.write(
+        ".github/workflows/ci.yml",
+        "name: ci
+on: push
+jobs:
+  gate:
+    runs-on: ubuntu-latest
+    steps:
+      - run: promptgate check --max-cost 5
+",
+    );
+    p.promptgate(&["readiness", "support/reply"])
+        .exits(0)
+        .stdout_has(&["✓ a CI workflow runs `promptgate check`"]);
+    std::fs::remove_dir_all(p.path().join(".github")).unwrap();
     p.write(
         "promptgate.yaml",
         "default_provider: echo\npolicy:\n  low: { min_readiness: { total: 14, each: 3 } }\n",
