@@ -89,6 +89,28 @@ impl From<ReplyToolCall> for ToolCall {
     }
 }
 
+/// The digest of the project files `command` names (a script, the program itself), read
+/// through no symlink; `None` when it names none.
+fn scripts_digest(dir: &std::path::Path, command: &[String]) -> Option<String> {
+    let contents: Vec<Vec<u8>> = command
+        .iter()
+        .map(std::path::Path::new)
+        .filter(|word| {
+            word.is_relative()
+                && !word
+                    .components()
+                    .any(|c| c == std::path::Component::ParentDir)
+        })
+        .map(|word| dir.join(word))
+        .filter(|path| std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()))
+        .filter_map(|path| std::fs::read(path).ok())
+        .collect();
+    (!contents.is_empty()).then(|| {
+        let digest = crate::ids::ContentHash::of_parts(contents.iter().map(Vec::as_slice));
+        digest.as_str()[..12].to_string()
+    })
+}
+
 impl Exec {
     /// A provider running `command` (program, then arguments) in `dir`, with the basic
     /// environment plus the variables `allowed` names, read from `environment`;
@@ -107,12 +129,16 @@ impl Exec {
             .chain(allowed.iter().cloned())
             .filter_map(|name| environment.get(&name).map(|value| (name, value.clone())))
             .collect();
-        // The variables it may see are part of its identity (their names, never their values).
-        let fingerprint = if allowed.is_empty() {
-            format!("exec:{}", command.join(" "))
-        } else {
-            format!("exec:{} env={}", command.join(" "), allowed.join(","))
-        };
+        // The variables it may see are part of its identity (their names, never their values),
+        // and so are the project files it runs: an edited script is another provider, whose
+        // replies the cache does not have.
+        let mut fingerprint = format!("exec:{}", command.join(" "));
+        if !allowed.is_empty() {
+            fingerprint.push_str(&format!(" env={}", allowed.join(",")));
+        }
+        if let Some(scripts) = scripts_digest(&dir, &command) {
+            fingerprint.push_str(&format!(" scripts={scripts}"));
+        }
         Self {
             command,
             dir,

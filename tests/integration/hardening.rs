@@ -761,3 +761,24 @@ fn in_ci_a_provider_the_change_adds_or_changes_never_gets_the_jobs_secrets() {
         .envs(&secrets)
         .exits(0);
 }
+
+#[test]
+fn an_edited_exec_script_is_another_provider_whose_replies_are_not_cached() {
+    let p = bot_project();
+    let cached = |p: &Project| {
+        let out = p.run(&["run", "--json"]);
+        let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        report["totals"]["cached"].as_u64().unwrap()
+    };
+    assert_eq!(cached(&p), 0);
+    assert_eq!(
+        cached(&p),
+        3,
+        "an unchanged script's replies come from the cache"
+    );
+    p.write(
+        "bot.py",
+        "import sys\nsys.stdin.read()\nprint('nothing to see')\n",
+    );
+    assert_eq!(cached(&p), 0, "the edited script is asked again");
+}
