@@ -44,10 +44,13 @@ pub(crate) fn measure(observations: &[Observation]) -> Measures {
         n if n % 2 == 1 => Some(latencies[n / 2] as f64),
         n => Some((latencies[n / 2 - 1] as f64 + latencies[n / 2] as f64) / 2.0),
     };
-    // A running mean: a sum of huge values would overflow to infinity.
-    let mean_of = |values: Option<Vec<f64>>| {
-        values.filter(|v| !v.is_empty()).map(|v| {
-            v.iter()
+    // The mean over the records that measured it (one record without a cost does not switch
+    // cost monitoring off); a running mean, as a sum of huge values would overflow.
+    let mean_of = |values: Vec<Option<f64>>| {
+        let measured: Vec<f64> = values.into_iter().flatten().collect();
+        (!measured.is_empty()).then(|| {
+            measured
+                .iter()
                 .enumerate()
                 .fold(0.0, |mean, (i, x)| mean + (x - mean) / (i + 1) as f64)
         })
@@ -242,6 +245,20 @@ mod tests {
             max_cost_rise: 0.25,
             min_records: 20,
         }
+    }
+
+    #[test]
+    fn a_record_without_a_cost_leaves_the_others_measured() {
+        let with = |cost| Observation {
+            failed: false,
+            passed: None,
+            latency_ms: Some(100),
+            cost,
+            tokens: None,
+        };
+        let m = measure(&[with(Some(0.002)), with(None), with(Some(0.004))]);
+        assert!((m.cost_per_call.unwrap() - 0.003).abs() < 1e-12);
+        assert_eq!(m.tokens_per_call, None, "no record measured tokens");
     }
 
     #[test]
