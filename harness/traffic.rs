@@ -3,8 +3,10 @@
 //! Collector's file exporter writes them), mapped to a prompt and its variables.
 //!
 //! A record that cannot be mapped is never dropped silently: it is counted under its reason,
-//! with the first place it was seen. Credentials in what is kept (variables, output, error)
-//! are redacted as the record is read, so they reach no report, log or cache.
+//! with the first place it was seen. Credentials in the variables (names and values) and the
+//! error are redacted as the record is read, so they reach no case, report, log or cache; the
+//! output is kept as production answered, for the monitor's checks alone (a leaked credential
+//! must fail them), and nothing stores it.
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -31,7 +33,8 @@ pub(crate) struct Record {
     pub content: Option<String>,
     /// The variables it was rendered with (credentials redacted).
     pub vars: Map<String, Value>,
-    /// What production answered, when recorded (credentials redacted).
+    /// What production answered, when recorded, as it answered: the monitor's checks must see
+    /// a leaked credential to fail on it. Nothing stores it (redact it before anything would).
     pub output: Option<String>,
     /// The call's error, when it failed.
     pub error: Option<String>,
@@ -424,7 +427,7 @@ fn jsonl_record(
         version,
         content: text(object.remove("content")),
         vars: redact_map(vars),
-        output: text(object.remove("output")).map(|o| redact(&o)),
+        output: text(object.remove("output")),
         error: error.map(|e| redact(&e)),
         latency_ms: object
             .get("latency_ms")
@@ -668,8 +671,7 @@ mod otlp {
             vars: redact_map(vars),
             output: get("gen_ai.output.messages")
                 .and_then(Attr::text)
-                .and_then(output_text)
-                .map(|o| redact(&o)),
+                .and_then(output_text),
             error: error.map(|e| redact(&e)),
             latency_ms: start
                 .zip(end)
@@ -788,9 +790,10 @@ mod tests {
         );
         let r = &records[0];
         assert_eq!(r.vars["issue"], "my key is [redacted credential]");
+        // The output stays as production answered, for the monitor's checks to see a leak.
         assert_eq!(
             r.output.as_deref(),
-            Some("Authorization: Bearer [redacted credential]")
+            Some("Authorization: Bearer abcdefghijklmnop1234")
         );
     }
 

@@ -652,3 +652,34 @@ fn no_credential_of_the_corpus_reaches_a_file_the_cache_or_git() {
         }
     }
 }
+
+#[test]
+fn a_monitor_sees_a_credential_production_leaked_and_stores_none() {
+    let p = promoted_twice();
+    // Well-formed replies that each leak a key: the shadow suite's `regex-any: api-keys`
+    // check must see the key to fail on it.
+    let leaky = traffic(30, "v2", true)
+        .lines()
+        .map(|line| match serde_json::from_str::<Value>(line) {
+            Ok(mut record) if record["output"].is_string() => {
+                let output = record["output"].as_str().unwrap().to_string();
+                record["output"] = format!("{output} Your key: {PLANTED}").into();
+                format!("{record}\n")
+            }
+            _ => format!("{line}\n"),
+        })
+        .collect::<String>();
+    p.write("traffic-leaky.jsonl", &leaky);
+    p.promptgate(&[
+        "monitor",
+        "support/reply",
+        "--traffic",
+        "traffic-leaky.jsonl",
+    ])
+    .exits(14)
+    .stdout_has(&["breach"])
+    .never_shows(PLANTED);
+    for (path, text) in written(p.path()) {
+        assert!(!text.contains(PLANTED), "{path} holds the planted key");
+    }
+}
