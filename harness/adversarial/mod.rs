@@ -26,6 +26,9 @@ pub struct Attack {
     pub canary: String,
     /// A line appended to the system prompt before the call (the planted secret), if any.
     pub plant: Option<String>,
+    /// The tool whose result delivers the attack's document (indirect attacks through a
+    /// tool): an agent that never calls it never saw the attack.
+    pub through: Option<String>,
 }
 
 /// Where a case plants its canary besides the attack text.

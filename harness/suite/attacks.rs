@@ -338,9 +338,11 @@ impl<'d> AttackSuite<'d> {
         let mut vars = self.vars.clone();
         vars.extend(v.vars.iter().map(|(k, val)| (k.clone(), val.clone())));
         let mut script = None;
+        let mut through = None;
         let message = match (document, &self.context, &self.context_tool) {
             (Some(document), _, Some((tool, location))) => {
                 script = Some(Arc::new(self.tool_returns(tool, location, document)));
+                through = Some(tool.clone());
                 // The user's own request, when the suite gives one, is what makes the agent
                 // call the tool; else the attack's task.
                 match self.vars.get(&self.target) {
@@ -367,6 +369,7 @@ impl<'d> AttackSuite<'d> {
                 category: v.category.to_string(),
                 plant: v.plant.line(&canary),
                 canary,
+                through,
             })),
             history: Vec::new(),
             script,

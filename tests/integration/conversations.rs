@@ -355,4 +355,20 @@ fn an_injection_in_a_tool_result_reaches_the_agent_and_is_caught() {
         "a result for `search_web`, which agent@worktree does not offer",
     ]);
     assert_eq!(mock.hits(), hits);
+
+    // An agent that never calls the tool never read the attack: the case measured nothing,
+    // and counts as an error, never as an attack resisted.
+    p.write(
+        "suites/agent.yaml",
+        &suite.replace("call lookup_order {\\\"order_id\\\": \\\"A1\\\"}", "hello"),
+    );
+    let ran = p.promptgate(&["run", "--json"]).exits(12);
+    let report: Value = serde_json::from_str(&ran.output.stdout).unwrap();
+    let s = sample(&report, "indirect-injection/html-comment");
+    assert!(
+        s["error"].as_str().unwrap_or_default().contains(
+            "the attack was never delivered: its document comes back from `lookup_order`"
+        ),
+        "{s}"
+    );
 }
