@@ -140,36 +140,28 @@ fn print_result(
 /// outputs, so later steps (the pull-request comment) read this run and never guess it from
 /// `reports/`, where a pull request can commit a directory of its own.
 fn write_step_output(run_dir: &std::path::Path) {
-    let Some(target) = std::env::var_os("GITHUB_OUTPUT") else {
-        return;
-    };
-    let line = format!("run-dir={}\n", run_dir.display());
-    let appended = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(&target)
-        .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
-    if let Err(e) = appended {
-        eprintln!("warning: cannot write GITHUB_OUTPUT: {e}");
-    }
+    append_to_ci_file("GITHUB_OUTPUT", &format!("run-dir={}\n", run_dir.display()));
 }
 
 /// Appends the run's Markdown summary to the CI job summary when the CI provides one.
 fn write_step_summary(run_dir: &std::path::Path) {
-    let Some(target) = std::env::var_os("GITHUB_STEP_SUMMARY") else {
-        return;
-    };
-    let Ok(summary) =
-        std::fs::read_to_string(run_dir.join(ops::ReportFormat::Markdown.file_name()))
-    else {
+    let summary = run_dir.join(ops::ReportFormat::Markdown.file_name());
+    if let Ok(summary) = std::fs::read_to_string(summary) {
+        append_to_ci_file("GITHUB_STEP_SUMMARY", &summary);
+    }
+}
+
+/// Appends `text` to the file the CI names in the variable `var`, when it names one.
+fn append_to_ci_file(var: &str, text: &str) {
+    let Some(target) = std::env::var_os(var) else {
         return;
     };
     let appended = std::fs::OpenOptions::new()
         .append(true)
         .create(true)
         .open(&target)
-        .and_then(|mut f| std::io::Write::write_all(&mut f, summary.as_bytes()));
+        .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()));
     if let Err(e) = appended {
-        eprintln!("warning: cannot write GITHUB_STEP_SUMMARY: {e}");
+        eprintln!("warning: cannot write {var}: {e}");
     }
 }

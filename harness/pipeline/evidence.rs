@@ -45,6 +45,28 @@ pub(crate) fn side_report(
     SideReport { pass_rate, samples }
 }
 
+/// A sample that is an error, `error`, with what its call answered (`completion`, when it
+/// answered): nothing is scored on it.
+fn unscored(
+    outcome: &Outcome,
+    completion: Option<&crate::provider::Completion>,
+    error: String,
+) -> SampleReport {
+    SampleReport {
+        output: completion.map(|c| crate::report::shown_output(&c.text, &c.tool_calls)),
+        tool_calls: completion.map(|c| c.tool_calls.clone()).unwrap_or_default(),
+        trajectory: outcome.trajectory.clone(),
+        judgments: outcome.judgments.clone(),
+        error: Some(error),
+        latency_ms: outcome.latency_ms,
+        cost: outcome.cost,
+        tokens: completion.map_or(0, |c| c.usage.total()),
+        attempts: outcome.attempts,
+        assertions: Vec::new(),
+        skipped: outcome.skipped,
+    }
+}
+
 /// The tool an indirect attack's document comes back from, when the conversation never
 /// called it: the attack never reached the model, and resisting it proves nothing.
 fn undelivered<'c>(case: &'c Case, outcome: &Outcome) -> Option<&'c str> {
@@ -65,38 +87,13 @@ fn undelivered<'c>(case: &'c Case, outcome: &Outcome) -> Option<&'c str> {
 fn sample_report(case: &Case, outcome: &Outcome, sent: &Sent<'_>) -> SampleReport {
     let c = match &outcome.result {
         Ok(c) => c,
-        Err(e) => {
-            return SampleReport {
-                output: None,
-                tool_calls: Vec::new(),
-                trajectory: outcome.trajectory.clone(),
-                judgments: outcome.judgments.clone(),
-                error: Some(e.message.clone()),
-                latency_ms: outcome.latency_ms,
-                cost: outcome.cost,
-                tokens: 0,
-                attempts: outcome.attempts,
-                assertions: Vec::new(),
-                skipped: outcome.skipped,
-            };
-        }
+        Err(e) => return unscored(outcome, None, e.message.clone()),
     };
     if let Some(tool) = undelivered(case, outcome) {
-        return SampleReport {
-            output: Some(crate::report::shown_output(&c.text, &c.tool_calls)),
-            tool_calls: c.tool_calls.clone(),
-            trajectory: outcome.trajectory.clone(),
-            judgments: outcome.judgments.clone(),
-            error: Some(format!(
-                "the attack was never delivered: its document comes back from `{tool}`, which the agent did not call, so the case measured nothing"
-            )),
-            latency_ms: outcome.latency_ms,
-            cost: outcome.cost,
-            tokens: c.usage.total(),
-            attempts: outcome.attempts,
-            assertions: Vec::new(),
-            skipped: false,
-        };
+        let why = format!(
+            "the attack was never delivered: its document comes back from `{tool}`, which the agent did not call, so the case measured nothing"
+        );
+        return unscored(outcome, Some(c), why);
     }
     let observed = Observed {
         text: &c.text,
