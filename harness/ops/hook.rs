@@ -81,7 +81,7 @@ pub enum HookGate {
 /// What `hook run` gates for the commit being made, whose index is `index_file` (git's
 /// `GIT_INDEX_FILE`; default the repository's).
 pub fn hook_gate(root: &Path, index_file: Option<PathBuf>) -> Result<HookGate> {
-    let staged = staged_prompts(root)?;
+    let staged = staged_prompts(root, index_file.as_deref())?;
     if staged.names.is_empty() && !staged.deletes {
         return Ok(HookGate::Nothing);
     }
@@ -105,10 +105,14 @@ pub fn hook_gate(root: &Path, index_file: Option<PathBuf>) -> Result<HookGate> {
     })))
 }
 
-/// The prompts staged for the next commit: changed prompt files, or every staged prompt when a
-/// partial changed.
-fn staged_prompts(root: &Path) -> Result<StagedPrompts> {
+/// The prompts staged for the next commit in the index `index_file` (git's own for `git commit
+/// -a` and `git commit PATH`; else the repository's): changed prompt files, or every staged
+/// prompt when a partial changed.
+fn staged_prompts(root: &Path, index_file: Option<&Path>) -> Result<StagedPrompts> {
     let store = Store::open(root)?;
+    if let Some(index) = index_file {
+        store.use_index_file(index)?;
+    }
     let paths = store.staged_paths()?;
     let prefix = format!("{}/", crate::store::PROMPTS_DIR);
     let changed: Vec<PromptName> = paths

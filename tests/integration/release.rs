@@ -582,6 +582,37 @@ fn the_pre_commit_hook_blocks_a_regression_and_lets_a_harmless_change_through() 
         "{stderr}"
     );
     assert_eq!(head(), after_harmless, "the regressing commit was not made");
+    // `git commit -a` and `git commit PATH` stage into an index of their own
+    // ($GIT_INDEX_FILE): the hook gates what they commit too.
+    let unstaged = Command::new("git")
+        .args(["reset", "-q"])
+        .current_dir(p.path())
+        .output()
+        .unwrap();
+    assert!(unstaged.status.success());
+    for args in [
+        vec!["commit", "-q", "-a", "-m", "drop billing"],
+        vec![
+            "commit",
+            "-q",
+            "-m",
+            "drop billing",
+            "prompts/support/triage.prompt",
+        ],
+    ] {
+        let out = Command::new("git")
+            .args(&args)
+            .current_dir(p.path())
+            .env_remove("GIT_INDEX_FILE")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}: {out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("the commit is blocked (exit 10)"),
+            "{args:?}: {out:?}"
+        );
+        assert_eq!(head(), after_harmless, "{args:?} committed the regression");
+    }
 
     // A commit that touches no prompt is not gated.
     p.write("prompts/support/triage.prompt", &prompt);
