@@ -675,14 +675,7 @@ fn re_rendering_a_report_never_writes_through_a_planted_run_directory() {
 fn in_ci_a_provider_the_change_adds_or_changes_never_gets_the_jobs_secrets() {
     let mock = crate::mock::Mock::start(vec![]);
     let p = Project::triage();
-    let base = p
-        .repo()
-        .head()
-        .unwrap()
-        .peel_to_commit()
-        .unwrap()
-        .id()
-        .to_string();
+    let base = p.head_id();
     let secrets = [
         ("CI", "true"),
         ("GH_TOKEN", "ghs_JOBTOKEN"),
@@ -724,14 +717,7 @@ fn in_ci_a_provider_the_change_adds_or_changes_never_gets_the_jobs_secrets() {
         .envs(&[("MOCK_KEY", "sk-test-JOBKEY")])
         .exits(0);
     // Once the provider is on the baseline, an unchanged definition is trusted.
-    let landed = p
-        .repo()
-        .head()
-        .unwrap()
-        .peel_to_commit()
-        .unwrap()
-        .id()
-        .to_string();
+    let landed = p.head_id();
     p.write(
         "prompts/support/triage.prompt",
         &TRIAGE_PROMPT.replace("bug", "bugs"),
@@ -748,14 +734,7 @@ fn in_ci_a_provider_the_change_adds_or_changes_never_gets_the_jobs_secrets() {
     let trusting = p.read("promptgate.yaml") + "trust_changed_providers: true\n";
     p.write("promptgate.yaml", &trusting);
     p.commit("the maintainers trust their contributors' providers");
-    let trusted = p
-        .repo()
-        .head()
-        .unwrap()
-        .peel_to_commit()
-        .unwrap()
-        .id()
-        .to_string();
+    let trusted = p.head_id();
     p.write("promptgate.yaml", &trusting.replace("tiny-2", "tiny-3"));
     p.promptgate(&["check", "--all", "--baseline", &trusted])
         .envs(&secrets)

@@ -261,14 +261,7 @@ fn a_shared_cache_that_cannot_be_opened_is_a_clear_error() {
 fn a_shared_cache_in_the_checkout_or_set_by_the_change_under_check_is_not_used() {
     let mock = Mock::start(vec![]);
     let p = worker(&mock);
-    let base = p
-        .repo()
-        .head()
-        .unwrap()
-        .peel_to_commit()
-        .unwrap()
-        .id()
-        .to_string();
+    let base = p.head_id();
     let config = p.read("promptgate.yaml");
     // A store inside the checkout holds what a commit wrote there: refused, however spelled.
     std::fs::create_dir_all(p.path().join("fixtures/store")).unwrap();

@@ -106,6 +106,11 @@ impl Project {
             .unwrap()
     }
 
+    /// The id of the commit HEAD names, as a revision to pass.
+    pub(crate) fn head_id(&self) -> String {
+        self.repo.head().unwrap().target().unwrap().to_string()
+    }
+
     /// Points `refs/prompts/NAME@LABEL` at a commit.
     pub(crate) fn label(&self, name: &str, label: &str, commit: git2::Oid) {
         self.repo
