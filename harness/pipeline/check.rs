@@ -106,7 +106,7 @@ impl Ready {
         let clock = Instant::now();
         let mut project = Project::open_with_index(root, options.index_file.as_deref())?;
         let (options, earlier) = settle(&project, options, progress)?;
-        project.distrust_changed_providers(options.baseline.as_deref(), &options.calls.env)?;
+        project.trust_baseline(options.baseline.as_deref(), &options.calls.env)?;
         Self::selected(project, options, earlier, clock, progress)
     }
 

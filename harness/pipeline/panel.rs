@@ -60,6 +60,36 @@ impl Calibration {
         let text = crate::files::read_confined(root, &Self::relative(judge)).ok()??;
         serde_json::from_str(&text).ok()
     }
+
+    /// The calibration of `judge` a check trusts: the one at the check's baseline revision when
+    /// it has one and the change under check edited or deleted it (a change cannot turn a
+    /// blocking judge advisory by lowering its kappa or deleting its file), with a note saying
+    /// so; else the working tree's.
+    pub(crate) fn trusted(project: &Project, judge: &PromptName) -> (Option<Self>, Option<String>) {
+        let own = Self::load(&project.root, judge);
+        let Some(rev) = &project.trusted_rev else {
+            return (own, None);
+        };
+        let path = Self::relative(judge);
+        let at_baseline: Option<Self> = project
+            .store
+            .read_at(rev, &path.to_string_lossy(), None)
+            .ok()
+            .flatten()
+            .and_then(|text| serde_json::from_str(&text).ok());
+        match at_baseline {
+            Some(baseline) if own.as_ref() != Some(&baseline) => {
+                let note = format!(
+                    "the change under check {} the calibration of judge {judge} ({}): the baseline's (kappa {:.2}) is the one used; calibrations change on the baseline branch",
+                    if own.is_some() { "edits" } else { "deletes" },
+                    path.display(),
+                    baseline.agreement.kappa,
+                );
+                (Some(baseline), Some(note))
+            }
+            _ => (own, None),
+        }
+    }
 }
 
 /// A judge prompt ready to grade.
@@ -101,7 +131,10 @@ impl PreparedJudge {
         let provider = providers.for_name(spec.provider.as_deref().unwrap_or(fallback))?;
         let params = judge_params(&prepared, &provider);
         let model = provider.provider.fingerprint().to_string();
-        let calibration = Calibration::load(&project.root, name);
+        let (calibration, replaced) = Calibration::trusted(project, name);
+        if let Some(replaced) = replaced {
+            providers.note(replaced);
+        }
         let lost = calibration
             .as_ref()
             .filter(|c| c.hash != prepared.version.hash.as_str() || c.model != model)

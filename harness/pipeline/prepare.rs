@@ -500,7 +500,7 @@ pub(crate) fn check_target(suite: &Suite, prepared: &Prepared) -> Result<()> {
 }
 
 /// Refuses a provider the change under check added or changed (in CI, see
-/// [`Project::distrust_changed_providers`]) when running it would hand it the job's secrets:
+/// [`Project::trust_baseline`]) when running it would hand it the job's secrets:
 /// an `exec` command (it runs as the job, beside its environment) and any provider that reads
 /// an API key. One that needs neither (an Ollama server, say) runs as written.
 fn refuse_distrusted(name: &str, config: &crate::config::ProviderConfig) -> Result<()> {

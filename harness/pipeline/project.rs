@@ -20,8 +20,11 @@ pub struct Project {
     /// Every suite under `suites/`.
     pub suites: Vec<Suite>,
     /// The providers a check in CI must not run with the job's secrets: those the change
-    /// under check added or changed (see [`Project::distrust_changed_providers`]).
+    /// under check added or changed (see [`Project::trust_baseline`]).
     pub(crate) distrusted: std::collections::BTreeSet<String>,
+    /// The baseline revision of the check, when it names a commit: what calibrations are
+    /// trusted from (set with [`Project::trust_baseline`]).
+    pub(crate) trusted_rev: Option<String>,
 }
 
 impl Project {
@@ -37,6 +40,7 @@ impl Project {
             store,
             suites,
             distrusted: Default::default(),
+            trusted_rev: None,
         })
     }
 
@@ -85,15 +89,19 @@ impl Project {
             })
     }
 
-    /// In CI (`CI` set in `env`, as every CI engine sets it) with the baseline revision `rev`,
-    /// marks the providers whose definition differs from the baseline config's (or that it
+    /// Takes the check's baseline revision `rev` as the maintainers' side: calibrations are
+    /// read from it when it is a commit; and in CI (`CI` set in `env`, as every CI engine sets
+    /// it) marks the providers whose definition differs from the baseline config's (or that it
     /// lacks) as distrusted: a pull request wrote them, and what it wrote does not get the
     /// job's secrets, unless the baseline's config says `trust_changed_providers: true`.
-    pub(crate) fn distrust_changed_providers(
-        &mut self,
-        rev: Option<&str>,
-        env: &Env,
-    ) -> Result<()> {
+    pub(crate) fn trust_baseline(&mut self, rev: Option<&str>, env: &Env) -> Result<()> {
+        self.trusted_rev = rev
+            .filter(|rev| {
+                self.store
+                    .read_at(rev, crate::config::CONFIG_FILE, None)
+                    .is_ok()
+            })
+            .map(str::to_string);
         let in_ci = env
             .get("CI")
             .is_some_and(|v| !matches!(v.trim().to_ascii_lowercase().as_str(), "" | "0" | "false"));

@@ -200,6 +200,48 @@ fn calibration_measures_agreement_and_an_edit_of_the_judge_invalidates_it() {
     );
     p.commit("calibrated the judge");
 
+    // The change under check deletes, or lowers, the calibration: checked against the
+    // baseline, the baseline's calibration is the one used, and the check says so.
+    let base = p.head_id();
+    let stored = p.read("calibrations/judges/polite.json");
+    let advisory_of_meh = |out: &crate::support::Output| {
+        let report: Value = serde_json::from_str(&out.stdout).unwrap();
+        let reply = report["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["prompt"] == "reply")
+            .unwrap()
+            .clone();
+        let cases = reply["suites"][0]["cases"].as_array().unwrap().clone();
+        let meh = cases.iter().find(|c| c["id"] == "meh").unwrap().clone();
+        meh["candidate"]["samples"][0]["assertions"][0]["advisory"].clone()
+    };
+    let lowered = stored.replace("\"kappa\": 0.6", "\"kappa\": 0.1");
+    assert_ne!(lowered, stored);
+    for (what, calibration) in [("deletes", None), ("edits", Some(lowered))] {
+        match &calibration {
+            Some(text) => p.write("calibrations/judges/polite.json", text),
+            None => {
+                std::fs::remove_file(p.path().join("calibrations/judges/polite.json")).unwrap();
+                &p
+            }
+        };
+        let out = p
+            .promptgate(&["check", "--all", "--baseline", &base, "--json"])
+            .exits(0)
+            .stderr_has(&[&format!(
+                "the change under check {what} the calibration of judge judges/polite"
+            )])
+            .output;
+        assert_eq!(
+            advisory_of_meh(&out),
+            Value::Null,
+            "{what}: the judge still decides"
+        );
+    }
+    p.write("calibrations/judges/polite.json", &stored);
+
     // Another model behind the judge is another judge: its calibration no longer applies, and
     // the run says so.
     let config = p.read("promptgate.yaml");
