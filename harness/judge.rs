@@ -58,6 +58,9 @@ pub(crate) struct Reading {
     pub(crate) reason: String,
 }
 
+/// What a judge's reply that is not its JSON answer is called (followed by a preview of it).
+pub(crate) const UNREADABLE_REPLY: &str = "the judge's reply is not a JSON object";
+
 /// Reads a judge's reply: the reply itself must be one JSON object (alone, or alone in one
 /// fenced block) whose `label` is one of the judge's labels (`A`, `B` or `same` for a pairwise
 /// judge, in any case) or whose `score` is on its scale, with an optional `reason`. An object
@@ -65,8 +68,8 @@ pub(crate) struct Reading {
 /// hand the output's own `{"label": ...}` in as its verdict. Anything else is an error saying
 /// what did not fit: a reply that does not fit is never a verdict.
 pub(crate) fn read(verdict: &JudgeVerdict, reply: &str) -> Result<Reading, String> {
-    let object = json_object(reply)
-        .ok_or_else(|| format!("the judge's reply is not a JSON object: {}", preview(reply)))?;
+    let object =
+        json_object(reply).ok_or_else(|| format!("{UNREADABLE_REPLY}: {}", preview(reply)))?;
     let reason = object
         .get("reason")
         .and_then(Value::as_str)

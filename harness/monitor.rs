@@ -105,11 +105,13 @@ pub struct Breach {
 }
 
 /// Judges `now` against `baseline` with `thresholds`; also the metrics that could not be
-/// judged (in plain words).
+/// judged (in plain words). `quality_unjudged` says why quality is not comparable when it is
+/// not (the checks changed since the baseline was measured): then it is not judged.
 pub(crate) fn watch(
     baseline: &Measures,
     now: &Measures,
     thresholds: &MonitorThresholds,
+    quality_unjudged: Option<String>,
 ) -> (Health, Vec<Breach>, Vec<String>) {
     let mut unjudged = Vec::new();
     if now.records < thresholds.min_records {
@@ -123,8 +125,9 @@ pub(crate) fn watch(
         );
     }
     let mut breaches = Vec::new();
-    match (baseline.quality, now.quality) {
-        (Some(base), Some(observed)) => {
+    match (quality_unjudged, baseline.quality, now.quality) {
+        (Some(why), ..) => unjudged.push(why),
+        (None, Some(base), Some(observed)) => {
             let floor = base - thresholds.max_quality_drop;
             let (_, high) = crate::stats::wilson(now.passed, now.checked, CONFIDENCE);
             if high < floor {
@@ -145,10 +148,10 @@ pub(crate) fn watch(
                 });
             }
         }
-        (None, _) => unjudged.push(
+        (None, None, _) => unjudged.push(
             "quality: the baseline has no checks (no shadow suite when it was promoted)".into(),
         ),
-        (_, None) => {
+        (None, _, None) => {
             unjudged.push("quality: no record in the window has an output to check".into())
         }
     }
@@ -294,11 +297,11 @@ mod tests {
         let base = window(100, 100, 0, 100);
         let t = thresholds();
         // 28 of 40 pass: at most ~83% at 95%, far under 95%.
-        let (health, breaches, _) = watch(&base, &window(40, 28, 0, 100), &t);
+        let (health, breaches, _) = watch(&base, &window(40, 28, 0, 100), &t, None);
         assert_eq!(health, Health::Breach);
         assert_eq!(breaches[0].metric, "max_quality_drop");
         // 36 of 40 (90%) could still be 95%: not a measured breach.
-        let (health, _, _) = watch(&base, &window(40, 36, 0, 100), &t);
+        let (health, _, _) = watch(&base, &window(40, 36, 0, 100), &t, None);
         assert_eq!(health, Health::Healthy);
     }
 
@@ -306,13 +309,13 @@ mod tests {
     fn errors_latency_and_too_few_records() {
         let base = window(100, 100, 0, 100);
         let t = thresholds();
-        let (_, breaches, _) = watch(&base, &window(40, 10, 20, 400), &t);
+        let (_, breaches, _) = watch(&base, &window(40, 10, 20, 400), &t, None);
         let metrics: Vec<&str> = breaches.iter().map(|b| b.metric.as_str()).collect();
         assert_eq!(
             metrics,
             ["max_quality_drop", "max_error_rate", "max_latency_rise"]
         );
-        let (health, _, why) = watch(&base, &window(5, 0, 5, 900), &t);
+        let (health, _, why) = watch(&base, &window(5, 0, 5, 900), &t, None);
         assert_eq!(health, Health::TooFewRecords);
         assert!(why[0].contains("5 records"));
     }

@@ -9,7 +9,7 @@ use crate::adversarial::detect;
 use crate::conversation::{End, Trajectory};
 use crate::judge::Judgment;
 use crate::provider::{FinishReason, ToolCall};
-use crate::suite::{ArgumentsCheck, Assertion, SequenceMatch, ToolPolicy};
+use crate::suite::{ArgumentsCheck, Assertion, JsonSchema, SequenceMatch, ToolPolicy};
 
 /// What an assertion looks at: one sample's output and its measurements.
 #[derive(Debug, Clone, Copy, Default)]
@@ -30,8 +30,8 @@ pub struct Observed<'a> {
     pub system: Option<&'a str>,
     /// The tools the model called.
     pub tool_calls: &'a [ToolCall],
-    /// The tools the version offered, whose input schemas its calls must fit.
-    pub tools: &'a [crate::artifact::ToolDef],
+    /// The input schemas of the tools the version offered (by tool name): its calls must fit.
+    pub tools: &'a [(String, JsonSchema)],
     /// A conversation's steps, when the sample is a conversation.
     pub trajectory: Option<&'a Trajectory>,
     /// What the judges said of the output.
@@ -608,32 +608,28 @@ fn policy_breach(policy: &ToolPolicy, call: &ToolCall) -> Option<String> {
         return Some(format!("called `{name}`, which the policy does not allow"));
     }
     let (_, schema) = policy.args.iter().find(|(tool, _)| tool == name)?;
+    refused_by(schema, call, "beyond the policy")
+}
+
+/// How `call` does not fit the input schema of the tool it calls, when the version offers
+/// that tool: `"450"` or `[450]` where the schema says a number is no number under a
+/// policy's `maximum`, but a call the tool itself would reject.
+fn schema_breach(tools: &[(String, JsonSchema)], call: &ToolCall) -> Option<String> {
+    let (_, schema) = tools.iter().find(|(tool, _)| *tool == call.name)?;
+    refused_by(schema, call, "which its own input schema refuses")
+}
+
+/// How `call`'s arguments break `schema`, said as `what` the schema is (unparseable
+/// arguments break every schema).
+fn refused_by(schema: &JsonSchema, call: &ToolCall, what: &str) -> Option<String> {
     let arguments = match call.parsed_arguments() {
         Ok(arguments) => arguments,
         Err(e) => return Some(e),
     };
     let error = schema.validator.iter_errors(&arguments).next()?;
     Some(format!(
-        "called `{name}` with {}, beyond the policy at `{}`: {error}",
-        preview(&arguments.to_string()),
-        error.instance_path()
-    ))
-}
-
-/// How `call` does not fit the input schema of the tool it calls, when the version offers
-/// that tool: `"450"` or `[450]` where the schema says a number is no number under a
-/// policy's `maximum`, but a call the tool itself would reject.
-fn schema_breach(tools: &[crate::artifact::ToolDef], call: &ToolCall) -> Option<String> {
-    let tool = tools.iter().find(|t| t.name == call.name)?;
-    let name = &call.name;
-    let arguments = match call.parsed_arguments() {
-        Ok(arguments) => arguments,
-        Err(e) => return Some(e),
-    };
-    let validator = jsonschema::validator_for(&tool.input_schema).ok()?;
-    let error = validator.iter_errors(&arguments).next()?;
-    Some(format!(
-        "called `{name}` with {}, which its own input schema refuses at `{}`: {error}",
+        "called `{}` with {}, {what} at `{}`: {error}",
+        call.name,
         preview(&arguments.to_string()),
         error.instance_path()
     ))

@@ -434,16 +434,19 @@ fn jsonl_record(
             .and_then(Value::as_f64)
             .map(|ms| ms.round() as u64),
         tokens,
-        cost: object
-            .get("cost")
-            .and_then(Value::as_f64)
-            .filter(|c| c.is_finite() && *c >= 0.0),
+        cost: object.get("cost").and_then(Value::as_f64).and_then(cost),
         at: text(object.remove("at")).and_then(|at| {
             chrono::DateTime::parse_from_rfc3339(&at)
                 .ok()
                 .map(|t| t.with_timezone(&chrono::Utc))
         }),
     })
+}
+
+/// `value` as a call's cost in dollars: none when it is not finite, or negative (a record
+/// cannot switch cost monitoring off, or make a window look cheaper, with one).
+fn cost(value: f64) -> Option<f64> {
+    (value.is_finite() && value >= 0.0).then_some(value)
 }
 
 /// `v3` or `3` as a version number.
@@ -475,7 +478,7 @@ mod otlp {
     use serde::Deserialize;
     use serde_json::Value;
 
-    use super::{Record, Unmapped, parse_version, redact, redact_map};
+    use super::{Record, Unmapped, cost, parse_version, redact, redact_map};
     use crate::errors::Location;
 
     #[derive(Deserialize)]
@@ -677,9 +680,7 @@ mod otlp {
                 .zip(end)
                 .map(|(s, e)| ((e - s).max(0.0) / 1e6).round() as u64),
             tokens,
-            cost: get("promptgate.cost")
-                .and_then(Attr::number)
-                .filter(|c| *c >= 0.0),
+            cost: get("promptgate.cost").and_then(Attr::number).and_then(cost),
             at: start.and_then(|ns| {
                 chrono::DateTime::from_timestamp((ns / 1e9) as i64, (ns % 1e9) as u32)
             }),

@@ -229,25 +229,6 @@ impl PatternSet {
                 .find(|m| self.confirm.is_none_or(|confirm| confirm(m)))
         })
     }
-
-    /// `text` with every match replaced by `with`.
-    pub fn redact(&self, text: &str, with: &str) -> String {
-        let mut text = text.to_string();
-        for re in &self.patterns {
-            let replaced = re.replace_all(&text, |c: &regex::Captures<'_>| {
-                let m = &c[0];
-                if self.confirm.is_none_or(|confirm| confirm(m)) {
-                    with.to_string()
-                } else {
-                    m.to_string()
-                }
-            });
-            if let std::borrow::Cow::Owned(replaced) = replaced {
-                text = replaced;
-            }
-        }
-        text
-    }
 }
 
 fn set(

@@ -153,9 +153,9 @@ fn measured(
 
 /// A judge error without the reply it quotes, so that the same fault counts once.
 fn error_kind(error: &str) -> String {
-    const UNREADABLE: &str = "the judge's reply is not a JSON object";
-    if error.starts_with(UNREADABLE) {
-        return UNREADABLE.to_string();
+    use crate::judge::UNREADABLE_REPLY;
+    if error.starts_with(UNREADABLE_REPLY) {
+        return UNREADABLE_REPLY.to_string();
     }
     error.chars().take(200).collect()
 }

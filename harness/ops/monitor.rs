@@ -113,12 +113,8 @@ pub fn monitor(root: &Path, options: &MonitorOptions) -> Result<MonitorReport> {
     };
     let (traffic, observations) = served_window(&project, options, &name, &current, checks)?;
     let observed = crate::monitor::measure(&observations);
-    let (health, breaches, mut unjudged) =
-        crate::monitor::watch(&baseline.measured, &observed, &thresholds);
-    if let Some(changed) = changed {
-        unjudged.retain(|u| !u.starts_with("quality:"));
-        unjudged.push(changed);
-    }
+    let (health, breaches, unjudged) =
+        crate::monitor::watch(&baseline.measured, &observed, &thresholds, changed);
     let mut report = MonitorReport {
         prompt: name.to_string(),
         label: label.to_string(),

@@ -105,8 +105,7 @@ impl Ready {
     ) -> Result<Self> {
         let clock = Instant::now();
         let mut project = Project::open_with_index(root, options.index_file.as_deref())?;
-        let (options, earlier) = settle(&project, options, progress)?;
-        project.trust_baseline(options.baseline.as_deref(), &options.calls.env)?;
+        let (options, earlier) = settle(&mut project, options, progress)?;
         Self::selected(project, options, earlier, clock, progress)
     }
 
@@ -165,22 +164,23 @@ impl Ready {
 
 /// The options a check runs with, and the earlier attempt it continues: `options` for a new
 /// check; for `--resume`, the stored options of the run resumed (with this invocation's
-/// environment and command) and what it logged. The options' unset call settings come from
-/// the config.
+/// environment and command) and what it logged. The check's baseline commit becomes the
+/// maintainers' side of `project` ([`Project::trust_baseline`]), and the options' unset call
+/// settings come from the config so trusted.
 pub(crate) fn settle(
-    project: &Project,
+    project: &mut Project,
     options: &CheckOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(CheckOptions, Option<Earlier>)> {
     let Some(id) = &options.resume else {
         let mut options = options.clone();
-        let config = project.with_trusted_cache(options.baseline.as_deref())?;
-        options.calls = options.calls.over_config(&config);
+        project.trust_baseline(options.baseline.as_deref(), &options.calls.env)?;
+        options.calls = options.calls.over_config(&project.config);
         return Ok((options, None));
     };
     let (manifest, stored) = resumable(project, id, false)?;
-    let config = project.with_trusted_cache(stored.baseline.as_deref())?;
-    let stored = invoked_by(stored, &options.calls, &config);
+    project.trust_baseline(stored.baseline.as_deref(), &options.calls.env)?;
+    let stored = invoked_by(stored, &options.calls, &project.config);
     let logged = logged_outcomes(&project.root, &manifest.run_id)?;
     progress(Progress::Note(format!(
         "resuming run {}: {} calls already done",

@@ -17,7 +17,7 @@ use crate::suite::{Case, Suite};
 /// detectors) and the tools it offered (whose input schemas the calls must fit).
 pub(crate) struct Sent<'a> {
     system: Option<String>,
-    tools: &'a [crate::artifact::ToolDef],
+    tools: &'a [(String, crate::suite::JsonSchema)],
 }
 
 impl<'a> Sent<'a> {
@@ -25,7 +25,7 @@ impl<'a> Sent<'a> {
     pub(crate) fn of(suite: &Suite, case: &Case, prepared: &'a Prepared) -> Self {
         Self {
             system: leak_reference(suite, case, prepared),
-            tools: &prepared.tools,
+            tools: &prepared.tool_schemas,
         }
     }
 }

@@ -101,8 +101,9 @@ pub(crate) struct PreparedJudge {
     params: crate::config::EffectiveParams,
     /// Its stored calibration, when it is of this version of the judge on this model.
     pub(crate) calibration: Option<Calibration>,
-    /// Why a stored calibration does not apply (the judge's content or model changed since).
-    pub(crate) lost: Option<String>,
+    /// What a check must say about its calibration: the baseline's was taken over the
+    /// change's, or none applies (the judge's content or model changed since).
+    pub(crate) notices: Vec<String>,
 }
 
 impl PreparedJudge {
@@ -132,9 +133,6 @@ impl PreparedJudge {
         let params = judge_params(&prepared, &provider);
         let model = provider.provider.fingerprint().to_string();
         let (calibration, replaced) = Calibration::trusted(project, name);
-        if let Some(replaced) = replaced {
-            providers.note(replaced);
-        }
         let lost = calibration
             .as_ref()
             .filter(|c| c.hash != prepared.version.hash.as_str() || c.model != model)
@@ -149,6 +147,7 @@ impl PreparedJudge {
                 )
             });
         let calibration = calibration.filter(|_| lost.is_none());
+        let notices = replaced.into_iter().chain(lost).collect();
         Ok(Self {
             name: name.clone(),
             prepared,
@@ -156,7 +155,7 @@ impl PreparedJudge {
             provider,
             params,
             calibration,
-            lost,
+            notices,
         })
     }
 
@@ -304,8 +303,8 @@ impl JudgeLibrary {
                     if !library.judges.contains_key(name) {
                         let judge = PreparedJudge::load(project, providers, name, &fallback)
                             .map_err(|e| in_case(e, suite, case))?;
-                        if let Some(lost) = &judge.lost {
-                            providers.note(lost.clone());
+                        for notice in &judge.notices {
+                            providers.note(notice.clone());
                         }
                         library.judges.insert(name.clone(), Arc::new(judge));
                     }

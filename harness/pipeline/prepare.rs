@@ -24,6 +24,8 @@ pub(crate) struct Prepared {
     pub(crate) inputs: artifact::InputCheck,
     /// The tools the version offers the model, from `tools/` at its revision and inline.
     pub(crate) tools: Vec<artifact::ToolDef>,
+    /// Each offered tool's input schema, compiled once: what its calls are held to.
+    pub(crate) tool_schemas: Vec<(String, crate::suite::JsonSchema)>,
 }
 
 impl Prepared {
@@ -60,12 +62,24 @@ impl Prepared {
             .into_iter()
             .filter_map(|(name, source)| Some((name, source?)))
             .collect();
+        let tool_schemas = tools
+            .iter()
+            .filter_map(|tool| {
+                let validator = jsonschema::validator_for(&tool.input_schema).ok()?;
+                let schema = tool.input_schema.clone();
+                Some((
+                    tool.name.clone(),
+                    crate::suite::JsonSchema { schema, validator },
+                ))
+            })
+            .collect();
         Ok(Self {
             version,
             prompt,
             template,
             inputs,
             tools,
+            tool_schemas,
         })
     }
 

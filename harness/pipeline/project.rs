@@ -89,31 +89,28 @@ impl Project {
             })
     }
 
-    /// Takes the check's baseline revision `rev` as the maintainers' side: calibrations are
-    /// read from it when it is a commit; and in CI (`CI` set in `env`, as every CI engine sets
-    /// it) marks the providers whose definition differs from the baseline config's (or that it
-    /// lacks) as distrusted: a pull request wrote them, and what it wrote does not get the
-    /// job's secrets, unless the baseline's config says `trust_changed_providers: true`.
+    /// Takes the check's baseline revision `rev`, when it is a commit, as the maintainers'
+    /// side of the check: the shared-cache setting is the baseline config's (a pull request
+    /// cannot point the shared cache at entries it wrote, or turn its read-only mode off),
+    /// calibrations are read from it, and in CI (`CI` set in `env`, as every CI engine sets
+    /// it) the providers whose definition differs from the baseline config's (or that it
+    /// lacks) are distrusted: a pull request wrote them, and what it wrote does not get the
+    /// job's secrets, unless the baseline's config says `trust_changed_providers: true`. A
+    /// label's baseline is per prompt (`promote`, which runs on the maintainers' branch): the
+    /// working tree's config stands.
     pub(crate) fn trust_baseline(&mut self, rev: Option<&str>, env: &Env) -> Result<()> {
-        self.trusted_rev = rev
-            .filter(|rev| {
-                self.store
-                    .read_at(rev, crate::config::CONFIG_FILE, None)
-                    .is_ok()
-            })
-            .map(str::to_string);
+        let Some(rev) = rev else {
+            return Ok(());
+        };
+        let Some(baseline) = self.config_at(rev)? else {
+            return Ok(());
+        };
+        self.trusted_rev = Some(rev.to_string());
+        self.config.cache = baseline.cache.clone();
         let in_ci = env
             .get("CI")
             .is_some_and(|v| !matches!(v.trim().to_ascii_lowercase().as_str(), "" | "0" | "false"));
-        let Some(baseline) = rev
-            .filter(|_| in_ci)
-            .map(|rev| self.config_at(rev))
-            .transpose()?
-            .flatten()
-        else {
-            return Ok(());
-        };
-        if baseline.trust_changed_providers {
+        if !in_ci || baseline.trust_changed_providers {
             return Ok(());
         }
         self.distrusted = self
@@ -127,18 +124,6 @@ impl Project {
             .map(|(name, _)| name.clone())
             .collect();
         Ok(())
-    }
-
-    /// The config with its `cache:` as the maintainers set it: the one at the check's
-    /// baseline revision `rev` when that is a commit (a pull request cannot point the shared
-    /// cache at entries it wrote, or turn its read-only mode off), else the working tree's (a
-    /// label's baseline is per prompt: `promote`, which runs on the maintainers' branch).
-    pub(crate) fn with_trusted_cache(&self, rev: Option<&str>) -> Result<crate::config::Config> {
-        let mut config = self.config.clone();
-        if let Some(baseline) = rev.map(|rev| self.config_at(rev)).transpose()?.flatten() {
-            config.cache = baseline.cache;
-        }
-        Ok(config)
     }
 
     /// The runs under `reports/` of which git tracks any file: a commit (a pull request's, say)

@@ -17,9 +17,7 @@ mod script;
 
 pub use crate::vocabulary::SuiteKind;
 pub use assertions::Assertion;
-#[cfg(test)]
-pub(crate) use assertions::JsonSchema;
-pub(crate) use assertions::{ArgumentsCheck, SequenceMatch, ToolPolicy};
+pub(crate) use assertions::{ArgumentsCheck, JsonSchema, SequenceMatch, ToolPolicy};
 pub use case::CaseOrigin;
 pub(crate) use case::{Case, Suite};
 pub use raw::json_schema;

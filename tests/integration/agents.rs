@@ -25,6 +25,19 @@ const LOOKS_UP: &str = "call lookup_order {\"order_id\": \"{{order}}\"}";
 
 const SUITE: &str = "kind: regression\nprompt: support/agent\ncases:\n  - id: where-is-it\n    vars: { message: \"Where is my order?\", order: A1001 }\n    assert:\n      - { type: tool-called, value: lookup_order, args: { order_id: A1001 } }\n      - { type: tool-not-called, value: issue_refund }\n";
 
+/// The agent project answered by the command `python3 agent.py` running `script`, with
+/// `suite` as its suite.
+fn exec_agent(script: &str, suite: &str) -> Project {
+    agent_project()
+        .with("agent.py", script)
+        .with("suites/agent.yaml", suite)
+        .with(
+            "promptgate.yaml",
+            "default_provider: bot\nproviders:\n  bot: { kind: exec, command: [\"python3\", \"agent.py\"] }\n",
+        )
+        .committed("an exec agent")
+}
+
 fn agent_project() -> Project {
     Project::new()
         .with("tools/lookup_order.yaml", LOOKUP)
@@ -283,14 +296,7 @@ if "hostile" in json.dumps(request["messages"][-1]):
 print(json.dumps({"text": "", "tool_calls": calls}))
 "#;
     let suite = "kind: regression\nprompt: support/agent\ncases:\n  - id: where-is-it\n    vars: { message: \"Where is my order?\", order: A1001 }\n    assert:\n      - { type: tool-called, value: lookup_order, args: { order_id: A1001, offered: [lookup_order, issue_refund] } }\n  - id: hostile\n    vars: { message: \"hostile\", order: A1 }\n    assert:\n      - { type: tool-not-called, value: \"<img src=x onerror=alert(1)>\" }\n";
-    let p = agent_project()
-        .with("agent.py", script)
-        .with("suites/agent.yaml", suite)
-        .with(
-            "promptgate.yaml",
-            "default_provider: bot\nproviders:\n  bot: { kind: exec, command: [\"python3\", \"agent.py\"] }\n",
-        )
-        .committed("an exec agent");
+    let p = exec_agent(script, suite);
     let ran = p.promptgate(&["run"]).exits(10);
     let dir = ran.output.report_dir();
     let report: Value = serde_json::from_str(&p.read(&format!("{dir}/report.json"))).unwrap();
@@ -491,14 +497,7 @@ calls = [{"name": "lookup_order", "arguments": {"order_id": f"A{i}"}} for i in r
 print(json.dumps({"text": "", "tool_calls": calls}))
 "#;
     let suite = "kind: regression\nprompt: support/agent\ncases:\n  - id: lookup\n    vars: { message: \"where is it\", order: A1 }\n    assert:\n      - { type: tool-not-called, value: issue_refund }\n";
-    let p = agent_project()
-        .with("agent.py", script)
-        .with("suites/agent.yaml", suite)
-        .with(
-            "promptgate.yaml",
-            "default_provider: bot\nproviders:\n  bot: { kind: exec, command: [\"python3\", \"agent.py\"] }\n",
-        )
-        .committed("a looping agent");
+    let p = exec_agent(script, suite);
     let ran = p.promptgate(&["run"]).exits(12);
     let report: Value =
         serde_json::from_str(&p.read(&format!("{}/report.json", ran.output.report_dir()))).unwrap();
