@@ -141,3 +141,53 @@ pub(crate) fn write_confined(root: &Path, relative: &Path, bytes: &[u8]) -> Resu
         .ok_or_else(|| Error::Internal(format!("`{}` names no file", relative.display())))?;
     write_atomic(&dir.join(name), bytes)
 }
+
+/// Opens `path` to append to it, creating it where missing, and never through a symlink: on
+/// Unix the open itself refuses one (`O_NOFOLLOW`), so no link planted between a check and the
+/// open can send a run's writes outside the project.
+pub(crate) fn open_append(path: &Path) -> Result<std::fs::File> {
+    let symlink = || {
+        Error::Usage(format!(
+            "{} is a symlink: promptgate writes only regular files inside the project",
+            path.display()
+        ))
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    #[cfg(not(unix))]
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(symlink());
+    }
+    options.open(path).map_err(|e| match e.raw_os_error() {
+        #[cfg(unix)]
+        Some(libc::ELOOP) => symlink(),
+        _ => Error::io("open", path, e),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(unix)]
+    #[test]
+    fn an_append_never_follows_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let link = dir.path().join("results.jsonl");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let refused = super::open_append(&link).unwrap_err().to_string();
+        assert!(refused.contains("is a symlink"), "{refused}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        // A regular file is appended to, and a missing one created.
+        use std::io::Write;
+        let log = dir.path().join("log");
+        super::open_append(&log).unwrap().write_all(b"a").unwrap();
+        super::open_append(&log).unwrap().write_all(b"b").unwrap();
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "ab");
+    }
+}

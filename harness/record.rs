@@ -5,7 +5,7 @@
 //! This module is the one reader and writer of those files: every other module asks it for a
 //! run's manifest, results or report, and every read checks the run's `format_version`.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -148,13 +148,7 @@ impl RunDir {
     }
 
     fn open_log(path: PathBuf) -> Result<Self> {
-        let results_path = path.join(RESULTS_FILE);
-        refuse_symlink(&results_path)?;
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&results_path)
-            .map_err(|e| Error::io("open", &results_path, e))?;
+        let file = crate::files::open_append(&path.join(RESULTS_FILE))?;
         Ok(Self {
             path,
             results: BufWriter::new(file),
@@ -186,14 +180,9 @@ impl RunDir {
     /// requests twice.
     pub(crate) fn append_submission(&self, submission: &Submission) -> Result<()> {
         let path = self.path.join(BATCHES_FILE);
-        refuse_symlink(&path)?;
         let line =
             serde_json::to_string(submission).map_err(Error::encode("a batch submission"))?;
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| Error::io("open", &path, e))?;
+        let mut file = crate::files::open_append(&path)?;
         writeln!(file, "{line}").map_err(|e| Error::io("write", &path, e))?;
         file.sync_data().map_err(|e| Error::io("sync", &path, e))
     }
@@ -217,18 +206,6 @@ impl RunDir {
             .sync_data()
             .map_err(|e| Error::io("sync", &results, e))?;
         Ok(self.path)
-    }
-}
-
-/// Refuses to append to `path` when it is a symlink: appending follows one, so a planted one
-/// would send the run's writes outside the project.
-fn refuse_symlink(path: &Path) -> Result<()> {
-    match std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
-        true => Err(Error::Usage(format!(
-            "{} is a symlink: promptgate writes only regular files inside the project",
-            path.display()
-        ))),
-        false => Ok(()),
     }
 }
 

@@ -8,12 +8,12 @@ use serde::Serialize;
 use crate::errors::{Error, Result};
 use crate::gate::Verdict;
 use crate::ids::{ContentHash, PromptName, RunId};
-use crate::pipeline::check::{Checked, Ready};
+use crate::pipeline::check::{Checked, Ready, rederive};
 use crate::pipeline::prepare::Prepared;
 use crate::pipeline::progress::Progress;
 use crate::pipeline::project::Project;
 use crate::pipeline::request::{CallOptions, CheckOptions};
-use crate::release::baseline::for_release;
+use crate::release::baseline::{Promoted, for_release};
 use crate::release::facts::readiness_of;
 use crate::release::labels::{current_version, identity};
 use crate::release::policy::{Gate, blocked_by, check_policy, check_readiness, gate_of};
@@ -107,7 +107,13 @@ pub fn promote(
         return Err(refusal);
     }
     let hash = &candidate.version.hash;
-    let baseline = for_release(&project, &name, hash, &report, &policy, options.force)?;
+    let promoted = Promoted {
+        name: &name,
+        hash,
+        forced: options.force,
+    };
+    let env = &options.calls.env;
+    let baseline = for_release(&project, promoted, &report, &policy, env, progress)?;
     let cleared = Cleared {
         candidate: &candidate,
         content,
@@ -289,15 +295,7 @@ fn rederived_report(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<CheckReport> {
     let run_id = stored.run_id.as_str();
-    let ready = Ready::replaying(root, run_id, &options.calls.env, progress)?;
-    let report = match ready.run(progress)? {
-        Checked::Gated(outcome) => outcome.report,
-        _ => {
-            return Err(Error::Internal(format!(
-                "run {run_id} could not be re-derived"
-            )));
-        }
-    };
+    let report = rederive(root, run_id, &options.calls.env, progress)?;
     let verdicts = |r: &CheckReport| -> Vec<(String, Verdict)> {
         r.candidates
             .iter()

@@ -162,6 +162,24 @@ impl Ready {
     }
 }
 
+/// The stored check `run_id`'s report re-derived from its own results log, with no call
+/// made and nothing written: what a consumer of a stored run decides from, so a hand-edited
+/// `report.json` decides nothing. A log that cannot answer every call the run's request plans
+/// (its files changed since) is an error.
+pub(crate) fn rederive(
+    root: &Path,
+    run_id: &str,
+    env: &Env,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<CheckReport> {
+    match Ready::replaying(root, run_id, env, progress)?.run(progress)? {
+        Checked::Gated(outcome) => Ok(outcome.report),
+        _ => Err(Error::Internal(format!(
+            "run {run_id} could not be re-derived"
+        ))),
+    }
+}
+
 /// The options a check runs with, and the earlier attempt it continues: `options` for a new
 /// check; for `--resume`, the stored options of the run resumed (with this invocation's
 /// environment and command) and what it logged. The check's baseline commit becomes the

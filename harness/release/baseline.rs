@@ -6,7 +6,8 @@ use crate::config::TierPolicy;
 use crate::errors::{Error, Result};
 use crate::ids::{ContentHash, PromptName};
 use crate::monitor::Observation;
-use crate::pipeline::project::Project;
+use crate::pipeline::progress::Progress;
+use crate::pipeline::project::{Env, Project};
 use crate::report::CheckReport;
 use crate::score::Observed;
 use crate::store::Baseline;
@@ -84,19 +85,27 @@ pub(crate) fn checks_digest(project: &Project, suite: &Suite) -> Option<String> 
     Some(ContentHash::of(text.as_bytes()).as_str().to_string())
 }
 
+/// What a release promotes: the prompt, its content, and whether it is forced past its gate.
+pub(crate) struct Promoted<'a> {
+    pub(crate) name: &'a PromptName,
+    pub(crate) hash: &'a ContentHash,
+    pub(crate) forced: bool,
+}
+
 /// The monitoring baseline a release of `name`'s content `hash` records: production
 /// traffic's, from the newest passing shadow run of that content, when there is one; else the
 /// gate's `report`. A tier that requires a shadow run refuses a release without one, unless
-/// it is `forced`.
+/// it is `forced`. A shadow run is read as its results log gives it, with `env` to replay it.
 pub(crate) fn for_release(
     project: &Project,
-    name: &PromptName,
-    hash: &ContentHash,
+    promoted: Promoted<'_>,
     report: &CheckReport,
     policy: &TierPolicy,
-    forced: bool,
+    env: &Env,
+    progress: &mut dyn FnMut(Progress),
 ) -> Result<Baseline> {
-    let shadow = passing_shadow_run(project, name, hash);
+    let Promoted { name, hash, forced } = promoted;
+    let shadow = passing_shadow_run(project, name, hash, env, progress);
     if policy.require.contains(&SuiteKind::Shadow) && shadow.is_none() && !forced {
         return Err(Error::refused(format!(
             "the `{}` tier requires a passing shadow run of this content before {name} is promoted: run `promptgate shadow {name} --traffic FILE` first",

@@ -2,7 +2,9 @@
 //! prompt's traffic are read from.
 
 use crate::ids::{ContentHash, PromptName};
-use crate::pipeline::project::Project;
+use crate::pipeline::check::rederive;
+use crate::pipeline::progress::Progress;
+use crate::pipeline::project::{Env, Project};
 use crate::pipeline::request::CheckOptions;
 use crate::report::CheckReport;
 
@@ -45,24 +47,60 @@ pub(crate) fn shadow_runs(project: &Project) -> Vec<ShadowRun> {
         .collect()
 }
 
-/// The newest passing shadow run of `name` whose candidate is the content `hash`.
+/// The newest passing shadow run of `name` whose candidate is the content `hash`, as its own
+/// results log gives it ([`rederive`]): a stored `report.json` only picks the runs worth
+/// re-deriving, and one its log does not bear out is none (said through `progress`).
 pub(crate) fn passing_shadow_run(
     project: &Project,
     name: &PromptName,
     hash: &ContentHash,
+    env: &Env,
+    progress: &mut dyn FnMut(Progress),
 ) -> Option<CheckReport> {
     let root = project.root.as_path();
+    let fits = |report: &CheckReport| {
+        report.complete
+            && report.verdict == crate::gate::Verdict::Pass
+            && report
+                .candidates
+                .iter()
+                .any(|c| &c.prompt == name && &c.candidate.hash == hash)
+    };
     shadow_runs(project)
         .iter()
         .filter(|run| &run.prompt == name)
-        .find_map(|run| {
-            let report: CheckReport = crate::record::read_report(root, &run.id).ok()?;
-            let fits = report.complete
-                && report.verdict == crate::gate::Verdict::Pass
-                && report
-                    .candidates
-                    .iter()
-                    .any(|c| &c.prompt == name && &c.candidate.hash == hash);
-            fits.then_some(report)
+        .filter_map(|run| {
+            let stored = crate::record::read_report::<CheckReport>(root, &run.id).ok()?;
+            fits(&stored).then_some((run, stored))
         })
+        .find_map(|(run, stored)| {
+            match rederive(root, run.id.as_str(), env, progress) {
+                Ok(report) if compared(&report) != compared(&stored) => {
+                    progress(Progress::Note(format!(
+                        "shadow run {} is not used: its revisions now name other contents than the ones it compared (a label or HEAD moved since), so its log cannot re-derive it",
+                        run.id
+                    )));
+                }
+                Ok(report) if fits(&report) => return Some(report),
+                Ok(report) => progress(Progress::Note(format!(
+                    "shadow run {} is no passing run of this content: its report.json says so, and its own results log gives {}",
+                    run.id,
+                    report.verdict.as_str()
+                ))),
+                Err(e) => progress(Progress::Note(format!(
+                    "shadow run {} is not used: it could not be re-derived from its own results log ({e})",
+                    run.id
+                ))),
+            }
+            None
+        })
+}
+
+/// The contents `report` compared: each candidate's baseline and candidate content ids.
+fn compared(report: &CheckReport) -> Vec<(&ContentHash, &ContentHash)> {
+    report
+        .candidates
+        .iter()
+        .map(|c| (&c.baseline.hash, &c.candidate.hash))
+        .collect()
 }

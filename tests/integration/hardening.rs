@@ -49,6 +49,67 @@ fn report_writes_never_follow_a_planted_symlink() {
     assert!(std::fs::read_to_string(html).unwrap().contains("<html"));
 }
 
+/// Every directory promptgate writes into, planted as a symlink to a folder outside the
+/// project, with a command that writes there: nothing lands outside, and the command says why
+/// it stopped (the report files, the alerts and the calibrations have tests of their own).
+#[cfg(unix)]
+#[test]
+fn no_write_path_follows_a_planted_directory_symlink() {
+    let mock = crate::mock::Mock::start(vec![]);
+    let triage = || {
+        let p = Project::triage();
+        // A provider whose answers are cached.
+        p.write(
+            "promptgate.yaml",
+            &format!(
+                "default_provider: mock\nproviders:\n  mock: {{ kind: openai, model: m, base_url: \"{}\", api_key_env: MOCK_API_KEY }}\n",
+                mock.base_url
+            ),
+        );
+        p.commit("on the mock");
+        p.write(
+            "prompts/support/triage.prompt",
+            &TRIAGE_PROMPT.replace("billing, bug", "refund"),
+        );
+        p
+    };
+    let bare = || {
+        let p = Project::new();
+        std::fs::remove_file(p.path().join("promptgate.yaml")).unwrap();
+        p
+    };
+    // Each link, whether the triage project (else a bare repository) plants it, and the
+    // command.
+    let planted: [(&str, bool, &[&str]); 6] = [
+        ("reports", true, &["check"]),
+        (".promptgate", true, &["check"]),
+        (".promptgate/cache", true, &["check"]),
+        ("prompts", false, &["init"]),
+        ("schemas", false, &["init"]),
+        (".github/workflows", false, &["init"]),
+    ];
+    for (link, on_triage, args) in planted {
+        let p = if on_triage { triage() } else { bare() };
+        let outside = tempfile::tempdir().unwrap();
+        let at = p.path().join(link);
+        std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(outside.path(), &at).unwrap();
+        let out = p.run_env(args, &[("MOCK_API_KEY", "k")]);
+        let written: Vec<_> = std::fs::read_dir(outside.path())
+            .unwrap()
+            .flatten()
+            .collect();
+        assert!(
+            written.is_empty(),
+            "{link}: `{}` wrote {written:?} outside the project\n{}",
+            args.join(" "),
+            out.stderr
+        );
+        assert_eq!(out.code, 2, "{link}: {}\n{}", out.stdout, out.stderr);
+        assert!(out.stderr.contains("symlink"), "{link}: {}", out.stderr);
+    }
+}
+
 #[test]
 fn a_run_id_names_a_directory_under_reports_and_nothing_else() {
     let p = Project::triage();

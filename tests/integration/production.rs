@@ -488,6 +488,90 @@ fn a_run_directory_a_commit_wrote_is_no_shadow_run_and_resumes_nothing() {
     }
 }
 
+/// `edit` applied to every candidate sample of the report at `dir` (a run directory).
+fn edit_samples(p: &Project, dir: &str, edit: &dyn Fn(&mut Value)) {
+    let path = format!("{}/report.json", dir.trim_end_matches('/'));
+    let mut report: Value = serde_json::from_str(&p.read(&path)).unwrap();
+    for candidate in report["candidates"].as_array_mut().unwrap() {
+        for suite in candidate["suites"].as_array_mut().unwrap() {
+            for case in suite["cases"].as_array_mut().unwrap() {
+                for sample in case["candidate"]["samples"].as_array_mut().unwrap() {
+                    edit(sample);
+                }
+            }
+        }
+    }
+    p.write(&path, &report.to_string());
+}
+
+#[test]
+fn a_shadow_run_counts_as_its_own_log_gives_it_not_as_its_report_says() {
+    let p = project();
+    p.write(
+        "promptgate.yaml",
+        "default_provider: echo\npolicy:\n  low: { require: [regression, shadow] }\n",
+    );
+    p.commit("require shadow");
+    p.write("traffic.jsonl", &traffic(25, "v1", true));
+    let broken = REPLY.replace("{{role \"user\"}}Dear", "Hello");
+    // A failing shadow run of `content` in the worktree, its report edited to say it passed,
+    // and `content` committed.
+    let forged_pass = |content: &str| {
+        p.write("prompts/support/reply.prompt", content);
+        let dir = p
+            .promptgate(&["shadow", "support/reply", "--traffic", "traffic.jsonl"])
+            .exits(10)
+            .output
+            .report_dir();
+        let path = format!("{}/report.json", dir.trim_end_matches('/'));
+        let mut forged: Value = serde_json::from_str(&p.read(&path)).unwrap();
+        forged["verdict"] = "pass".into();
+        for candidate in forged["candidates"].as_array_mut().unwrap() {
+            candidate["verdict"] = "pass".into();
+        }
+        p.write(&path, &forged.to_string());
+        p.commit("a broken format");
+    };
+    // Against HEAD, which has moved to the broken format since: its log re-derives nothing.
+    forged_pass(&broken);
+    p.promptgate(&["promote", "support/reply"])
+        .exits(13)
+        .stderr_has(&[
+            "its revisions now name other contents than the ones it compared",
+            "requires a passing shadow run",
+        ]);
+    // Against the production label, which has not moved: its log gives the failure.
+    p.write("prompts/support/reply.prompt", REPLY);
+    p.commit("the format back");
+    let reason = ["--force", "--reason", "the first release"];
+    p.promptgate(&[&["promote", "support/reply"][..], &reason[..]].concat())
+        .exits(0);
+    forged_pass(&broken);
+    p.promptgate(&["promote", "support/reply"])
+        .exits(13)
+        .stderr_has(&[
+            "is no passing run of this content",
+            "its own results log gives fail",
+            "requires a passing shadow run",
+        ]);
+    // A passing one whose outputs were edited: the baseline is the log's outputs.
+    p.write(
+        "prompts/support/reply.prompt",
+        &REPLY.replace("on it.", "on it!"),
+    );
+    let passed = p
+        .promptgate(&["shadow", "support/reply", "--traffic", "traffic.jsonl"])
+        .exits(0)
+        .output
+        .report_dir();
+    edit_samples(&p, &passed, &|sample| sample["output"] = "forged".into());
+    p.commit("a better format");
+    p.promptgate(&["promote", "support/reply"]).exits(0);
+    p.promptgate(&["log", "support/reply"])
+        .exits(0)
+        .stdout_has(&["baseline: shadow run", "(25 outputs)", "checks pass 100.0%"]);
+}
+
 #[cfg(unix)]
 #[test]
 fn a_breach_never_writes_its_alert_through_a_planted_symlink() {
