@@ -34,7 +34,7 @@ pub(crate) fn print_estimates(estimates: &[ops::Estimate], json: bool) -> Result
         return Ok(exit::PASS);
     }
     for e in estimates {
-        println!(
+        outln!(
             "{}: {} calls ({} answered from the cache), ~{} input tokens, at most {} output tokens, at most {}",
             e.provider,
             e.calls,
@@ -52,7 +52,7 @@ pub(crate) fn print_estimates(estimates: &[ops::Estimate], json: bool) -> Result
 
 /// Says that nothing needed checking; returns the exit code (0).
 pub(crate) fn print_nothing_changed() -> i32 {
-    println!(
+    outln!(
         "nothing to check: no prompt differs between the baseline and the candidate (name prompts, or pass --all)"
     );
     exit::PASS
@@ -70,7 +70,7 @@ pub(crate) fn print_drawn(
         return Ok(drawn.exit_code);
     }
     let shard = shard.unwrap_or(ops::Shard { index: 1, total: 1 });
-    println!(
+    outln!(
         "wave {} of shard {}/{}: {} calls logged in {}; merge the shards of every wave together with `promptgate merge`",
         drawn.wave,
         shard.index,
@@ -108,9 +108,10 @@ pub(crate) fn run_check(
             return Ok(print_nothing_changed());
         };
         print_checked(cx, &outcome, json)?;
-        println!(
+        outln!(
             "shard {}/{}: this run gates nothing; gate the shards' run directories together with `promptgate merge`",
-            shard.index, shard.total
+            shard.index,
+            shard.total
         );
         return Ok(outcome.exit_code);
     }

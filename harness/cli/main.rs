@@ -4,6 +4,21 @@
 //! [`dispatch`] is the table from a command to its file under `commands/`; `checked` prints
 //! a check's result for every command that checks, and `output` what all of them share.
 
+/// `println!` to standard output through [`output::stdout`]: a reader that closed the pipe
+/// ends the output, never the command.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::output::stdout(format!("{}\n", format_args!($($arg)*)).as_bytes())
+    };
+}
+
+/// `print!` through [`output::stdout`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::output::stdout(format!($($arg)*).as_bytes())
+    };
+}
+
 mod args;
 mod checked;
 mod commands;
@@ -92,9 +107,10 @@ fn context(args: &Args) -> Result<Context, Error> {
         Command::Init { .. } | Command::Completions { .. } | Command::Man | Command::Schema { .. }
     );
     let root = match &args.root {
-        Some(root) => root.clone(),
+        Some(root) if anywhere => root.clone(),
+        Some(root) => ops::project_at(root)?,
         None if anywhere => here,
-        None => ops::find_project(&here),
+        None => ops::find_project(&here)?,
     };
     let detail = match (args.quiet, args.verbose) {
         (true, _) => promptgate::report::Detail::Quiet,

@@ -1,8 +1,9 @@
 //! What every command's output shares: the invocation's context (project root, command line,
 //! environment, style), JSON and styled printing, and paths as the user names them.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use promptgate::errors::Error;
 use promptgate::ops;
@@ -54,9 +55,26 @@ impl Style {
     /// Prints a summary, coloured when asked.
     pub(crate) fn print(self, summary: &str) {
         if self.colour {
-            println!("{}", promptgate::report::paint(summary));
+            outln!("{}", promptgate::report::paint(summary));
         } else {
-            println!("{summary}");
+            outln!("{summary}");
+        }
+    }
+}
+
+/// Writes `bytes` to standard output. A reader that closed the pipe (`promptgate check --json
+/// | head -1`) ends the output and nothing else: what follows is dropped, as `git` and `rg` do,
+/// and the command still exits with its own code.
+pub(crate) fn stdout(bytes: &[u8]) {
+    static CLOSED: AtomicBool = AtomicBool::new(false);
+    if CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(bytes) {
+        CLOSED.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("error: cannot write to standard output: {e}");
         }
     }
 }
@@ -64,6 +82,6 @@ impl Style {
 /// Prints `value` as pretty JSON.
 pub(crate) fn print_json(value: &impl serde::Serialize) -> Result<(), Error> {
     let text = serde_json::to_string_pretty(value).map_err(Error::encode("the output"))?;
-    println!("{text}");
+    outln!("{text}");
     Ok(())
 }

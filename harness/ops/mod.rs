@@ -33,7 +33,7 @@ pub use crate::pipeline::check::{CheckOutcome, DrawnWave};
 pub use crate::pipeline::estimate::Estimate;
 pub use crate::pipeline::panel::Calibration;
 pub use crate::pipeline::progress::{CallCounts, Progress};
-pub use crate::pipeline::project::{Env, Project, find_project, model_dir};
+pub use crate::pipeline::project::{Env, Project, find_project, model_dir, project_at};
 pub use crate::pipeline::request::{
     CallOptions, CheckOptions, ErrorBudget, Shard, TrafficSample, WAVE_FILE, WavePlan, WaveSamples,
 };

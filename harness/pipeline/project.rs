@@ -155,20 +155,85 @@ impl Project {
 }
 
 /// The project a command run in `start` works on, found as git and cargo find theirs: the
-/// nearest folder upward with a `promptgate.yaml`, not past the root of the git repository;
-/// else that root; else `start` itself.
-pub fn find_project(start: &Path) -> PathBuf {
-    let mut repository_root = None;
+/// nearest folder upward with a `promptgate.yaml`, not past the root of the git repository.
+/// None is an error naming the projects below `start` (a monorepo's root), so a command never
+/// reports "nothing to check" where there is no project.
+pub fn find_project(start: &Path) -> Result<PathBuf> {
     for dir in start.ancestors() {
         if dir.join(crate::config::CONFIG_FILE).is_file() {
-            return dir.to_path_buf();
+            return Ok(dir.to_path_buf());
         }
         if dir.join(".git").exists() {
-            repository_root = Some(dir.to_path_buf());
             break;
         }
     }
-    repository_root.unwrap_or_else(|| start.to_path_buf())
+    Err(no_project(start, " there or in a folder above it"))
+}
+
+/// `root` (a `--root` the user gave) when a project is there: a folder with a
+/// `promptgate.yaml`; else the error [`find_project`] gives.
+pub fn project_at(root: &Path) -> Result<PathBuf> {
+    match root.join(crate::config::CONFIG_FILE).is_file() {
+        true => Ok(root.to_path_buf()),
+        false => Err(no_project(root, " there")),
+    }
+}
+
+/// How many folders below a directory are looked through for projects, and how deep.
+const SEARCHED: (usize, usize) = (5_000, 6);
+
+fn no_project(start: &Path, looked: &str) -> crate::errors::Error {
+    let found = projects_below(start);
+    let hint = match found.as_slice() {
+        [] => "run `promptgate init` to make one here".to_string(),
+        found => {
+            let listed: Vec<String> = found
+                .iter()
+                .map(|p| format!("{p}: use --root {p}"))
+                .collect();
+            format!(
+                "the projects below are {}; or run `promptgate init` to make one here",
+                listed.join("; ")
+            )
+        }
+    };
+    crate::errors::Error::Usage(format!(
+        "no promptgate project in {}: no {}{looked}; {hint}",
+        start.display(),
+        crate::config::CONFIG_FILE
+    ))
+}
+
+/// The folders below `start` (relative, sorted) holding a `promptgate.yaml`, skipping hidden
+/// folders and the usual build and dependency folders.
+fn projects_below(start: &Path) -> Vec<String> {
+    let (mut budget, depth) = SEARCHED;
+    let mut found = Vec::new();
+    let mut stack = vec![(start.to_path_buf(), 0)];
+    while let Some((dir, level)) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let skipped = name.starts_with('.')
+                || ["node_modules", "target", "reports", "vendor"].contains(&name.as_ref());
+            if skipped || !entry.file_type().is_ok_and(|t| t.is_dir()) || budget == 0 {
+                continue;
+            }
+            budget -= 1;
+            let path = entry.path();
+            if path.join(crate::config::CONFIG_FILE).is_file() {
+                let relative = path.strip_prefix(start).unwrap_or(&path);
+                found.push(relative.display().to_string());
+            } else if level + 1 < depth {
+                stack.push((path, level + 1));
+            }
+        }
+    }
+    found.sort();
+    found
 }
 
 /// Environment variables the CLI read, for API keys named in the config.

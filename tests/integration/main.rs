@@ -15,6 +15,7 @@ mod judges;
 mod messages;
 mod mock;
 mod mock_batches;
+mod newcomer;
 mod production;
 mod project;
 mod providers;

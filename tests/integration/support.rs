@@ -157,6 +157,28 @@ impl Project {
         output
     }
 
+    /// Runs the binary with its standard output a pipe whose reader has gone (`| head` that
+    /// exited): its exit code and its standard error.
+    pub(crate) fn run_into_closed_pipe(&self, args: &[&str]) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_promptgate"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("GITHUB_STEP_SUMMARY")
+            .env_remove("GITHUB_OUTPUT")
+            .env_remove("CI")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run promptgate");
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait for promptgate");
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::new(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     /// The report.json of a run.
     pub(crate) fn report(&self, output: &Output) -> Value {
         let path: PathBuf = self

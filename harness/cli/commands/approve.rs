@@ -13,7 +13,7 @@ pub(crate) fn run(args: Approve, cx: &Context) -> Result<i32, Error> {
         print_json(&approval)?;
         return Ok(exit::PASS);
     }
-    println!(
+    outln!(
         "{} approved {}@{} (content {})",
         approval.id,
         approval.prompt,

@@ -14,7 +14,7 @@ pub(crate) fn run(command: CacheCommand, cx: &Context) -> Result<i32, Error> {
             if json {
                 print_json(&stats)?;
             } else {
-                println!(
+                outln!(
                     "{} cached responses, {:.1} MB in {}",
                     stats.entries,
                     stats.bytes as f64 / 1e6,
@@ -23,7 +23,7 @@ pub(crate) fn run(command: CacheCommand, cx: &Context) -> Result<i32, Error> {
             }
         }
         CacheCommand::Clear => {
-            println!("removed {} cached responses", ops::cache_clear(&cx.root)?);
+            outln!("removed {} cached responses", ops::cache_clear(&cx.root)?);
         }
     }
     Ok(exit::PASS)

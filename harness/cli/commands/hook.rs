@@ -19,7 +19,7 @@ fn install(force: bool, cx: &Context) -> Result<i32, Error> {
     let binary = std::env::current_exe()
         .map_err(|e| Error::Internal(format!("cannot find this program's path: {e}")))?;
     let path = ops::install_hook(&cx.root, &binary, force)?;
-    println!(
+    outln!(
         "installed {}: commits that change prompts are gated",
         path.display()
     );

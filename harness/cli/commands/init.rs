@@ -9,15 +9,15 @@ use crate::output::Context;
 pub(crate) fn run(judges: bool, cx: &Context) -> Result<i32, Error> {
     let done = ops::init(&cx.root, judges)?;
     if done.git_initialised {
-        println!("created a git repository");
+        outln!("created a git repository");
     }
     for f in &done.created {
-        println!("created {f}");
+        outln!("created {f}");
     }
     for f in &done.kept {
-        println!("kept {f} (it exists)");
+        outln!("kept {f} (it exists)");
     }
-    println!(
+    outln!(
         "next: commit; edit a prompt and run `promptgate check` (the report is under reports/);\n\
          release a prompt with `promptgate approve NAME@HEAD --as YOU` and `promptgate promote NAME`,\n\
          then push the release refs: git push origin 'refs/prompts/*' 'refs/promptgate/*' 'refs/tags/prompts/*';\n\

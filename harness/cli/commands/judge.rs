@@ -16,7 +16,7 @@ pub(crate) fn run(command: JudgeCommand, cx: &Context) -> Result<i32, Error> {
     if json {
         print_json(&calibration)?;
     } else {
-        print!("{}", calibration_summary(&calibration));
+        out!("{}", calibration_summary(&calibration));
     }
     Ok(exit::PASS)
 }

@@ -12,7 +12,7 @@ pub(crate) fn run(args: Log, cx: &Context) -> Result<i32, Error> {
     if args.json {
         print_json(&history)?;
     } else {
-        print!("{}", crate::render::history(&history));
+        out!("{}", crate::render::history(&history));
     }
     Ok(exit::PASS)
 }

@@ -8,7 +8,9 @@ use crate::args::Args;
 /// Prints the manual page.
 pub(crate) fn run() -> Result<i32, Error> {
     let page = clap_mangen::Man::new(Args::command().version(promptgate::BUILD));
-    page.render(&mut std::io::stdout())
-        .map_err(|e| Error::Internal(format!("cannot write the manual page: {e}")))?;
+    let mut text = Vec::new();
+    page.render(&mut text)
+        .map_err(|e| Error::Internal(format!("cannot render the manual page: {e}")))?;
+    crate::output::stdout(&text);
     Ok(exit::PASS)
 }

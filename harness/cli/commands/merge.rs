@@ -26,7 +26,7 @@ pub(crate) fn run(args: Merge, cx: &Context) -> Result<i32, Error> {
             if json {
                 print_json(&next.plan)?;
             } else {
-                print!("{}", next_wave(cx, &next));
+                out!("{}", next_wave(cx, &next));
             }
             Ok(exit::NEXT_WAVE)
         }

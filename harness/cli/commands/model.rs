@@ -10,6 +10,6 @@ use crate::output::Context;
 pub(crate) fn run(command: ModelCommand, cx: &Context) -> Result<i32, Error> {
     let ModelCommand::Fetch = command;
     let path = ops::fetch_model(&cx.env(), &mut |note| eprintln!("{note}"))?;
-    println!("{}", path.display());
+    outln!("{}", path.display());
     Ok(exit::PASS)
 }

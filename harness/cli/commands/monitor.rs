@@ -21,7 +21,7 @@ pub(crate) fn run(args: Monitor, cx: &Context) -> Result<i32, Error> {
     if args.json {
         print_json(&report)?;
     } else {
-        print!("{}", crate::render::monitored(&report));
+        out!("{}", crate::render::monitored(&report));
     }
     Ok(match report.health {
         ops::Health::Breach => exit::BREACH,

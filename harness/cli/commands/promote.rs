@@ -15,7 +15,7 @@ pub(crate) fn run(args: Promote, cx: &Context) -> Result<i32, Error> {
     if json {
         print_json(&promotion)?;
     } else {
-        println!("{}", crate::render::promotion(&promotion));
+        outln!("{}", crate::render::promotion(&promotion));
     }
     Ok(exit::PASS)
 }

@@ -12,7 +12,7 @@ pub(crate) fn run(args: Readiness, cx: &Context) -> Result<i32, Error> {
     if args.json {
         print_json(&assessments)?;
     } else {
-        print!("{}", crate::render::readiness(&assessments));
+        out!("{}", crate::render::readiness(&assessments));
     }
     Ok(exit::PASS)
 }

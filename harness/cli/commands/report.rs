@@ -15,7 +15,7 @@ pub(crate) fn run(args: Report, cx: &Context) -> Result<i32, Error> {
     };
     let run_dir = ops::rerender(&cx.root, &args.run_id, &formats)?;
     for format in formats.iter().filter(|f| **f != ops::ReportFormat::Json) {
-        println!("{}", run_dir.join(format.file_name()).display());
+        outln!("{}", run_dir.join(format.file_name()).display());
     }
     if args.open {
         open_in_browser(&run_dir.join(ops::ReportFormat::Html.file_name()));

@@ -14,7 +14,7 @@ pub(crate) fn run(args: Rollback, cx: &Context) -> Result<i32, Error> {
         print_json(&event)?;
         return Ok(exit::PASS);
     }
-    println!(
+    outln!(
         "rolled back {}@{}: v{} → v{} ({})",
         event.prompt,
         event.label,

@@ -19,8 +19,8 @@ pub(crate) fn run(args: Show, cx: &Context) -> Result<i32, Error> {
         return Ok(exit::PASS);
     }
     for m in messages {
-        println!("--- {} ---", visible(&m.role));
-        println!("{}", visible(&m.text_content()));
+        outln!("--- {} ---", visible(&m.role));
+        outln!("{}", visible(&m.text_content()));
     }
     Ok(exit::PASS)
 }

@@ -12,7 +12,7 @@ pub(crate) fn run(args: Status, cx: &Context) -> Result<i32, Error> {
     if args.json {
         print_json(&status)?;
     } else {
-        print!("{}", crate::render::status(&status));
+        out!("{}", crate::render::status(&status));
     }
     Ok(exit::PASS)
 }

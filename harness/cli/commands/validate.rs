@@ -14,9 +14,11 @@ pub(crate) fn run(json: bool, cx: &Context) -> Result<i32, Error> {
     if json {
         print_json(&v)?;
     } else {
-        println!(
+        outln!(
             "ok: {} prompts, {} suites, {} cases checked",
-            v.prompts, v.suites, v.cases
+            v.prompts,
+            v.suites,
+            v.cases
         );
     }
     Ok(exit::PASS)
