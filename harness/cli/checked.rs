@@ -81,6 +81,70 @@ pub(crate) fn print_drawn(
     Ok(drawn.exit_code)
 }
 
+/// What a shard ran and where it logged it, with no verdict: a shard gates nothing.
+#[derive(serde::Serialize)]
+struct ShardRun<'a> {
+    shard: String,
+    run_id: &'a str,
+    run_dir: String,
+    prompts: Vec<&'a str>,
+    totals: &'a promptgate::report::Totals,
+    complete: bool,
+}
+
+/// Prints a shard's run (no verdict: `merge` gates the shards together); returns its exit
+/// code (0 unless the shard is incomplete).
+fn print_shard(
+    cx: &Context,
+    outcome: &ops::CheckOutcome,
+    shard: ops::Shard,
+    json: bool,
+) -> Result<i32, Error> {
+    let report = &outcome.report;
+    let run = ShardRun {
+        shard: format!("{}/{}", shard.index, shard.total),
+        run_id: report.run_id.as_str(),
+        run_dir: cx.shown(&outcome.run_dir),
+        prompts: report
+            .candidates
+            .iter()
+            .map(|c| c.prompt.as_str())
+            .collect(),
+        totals: &report.totals,
+        complete: report.complete,
+    };
+    write_step_output(&outcome.run_dir);
+    if json {
+        print_json(&run)?;
+    } else {
+        let t = run.totals;
+        let mut prompts = run.prompts.clone();
+        prompts.dedup();
+        outln!(
+            "shard {}: {} case comparisons of {}, {} calls ({} cached, {} errors{}), logged in {}",
+            run.shard,
+            t.cases,
+            if prompts.is_empty() {
+                "no prompt".to_string()
+            } else {
+                prompts.join(", ")
+            },
+            t.calls,
+            t.cached,
+            t.errors,
+            match t.skipped {
+                0 => String::new(),
+                n => format!(", {n} skipped: run the shard again"),
+            },
+            run.run_dir
+        );
+        outln!(
+            "a shard gates nothing: gate the shards' run directories together with `promptgate merge`"
+        );
+    }
+    Ok(outcome.exit_code)
+}
+
 /// Runs a check — the estimate, a wave's draw, a shard's run or the check itself, as
 /// `options` ask — and prints it; returns its exit code.
 pub(crate) fn run_check(
@@ -107,13 +171,7 @@ pub(crate) fn run_check(
         let Some(outcome) = cx.with_progress(|p| ops::shard(root, options, p))? else {
             return Ok(print_nothing_changed());
         };
-        print_checked(cx, &outcome, json)?;
-        outln!(
-            "shard {}/{}: this run gates nothing; gate the shards' run directories together with `promptgate merge`",
-            shard.index,
-            shard.total
-        );
-        return Ok(outcome.exit_code);
+        return print_shard(cx, &outcome, shard, json);
     }
     let result = cx.with_progress(|p| ops::check(root, options, p))?;
     print_result(cx, result, None, json)

@@ -427,13 +427,21 @@ fn header(h: &mut String, report: &CheckReport) {
             )
         };
         let providers: Vec<String> = c.suites.iter().map(|s| s.provider.clone()).collect();
+        let provider = match providers.is_empty() {
+            true => "no suite ran".to_string(),
+            false => format!("provider {}", super::ordered(&providers).join(", ")),
+        };
+        let headline = super::candidate_headline(c, report.complete);
         let _ = writeln!(
             h,
-            "<tr><td><code>{}</code><br><span class=\"meta\">provider {}</span></td><td><span class=\"verdict {}\">{}</span></td><td>{}</td><td>{}</td><td>{reasons}</td></tr>",
+            "<tr><td><code>{}</code><br><span class=\"meta\">{}</span></td><td><span class=\"verdict {}\">{}</span></td><td>{}</td><td>{}</td><td>{reasons}</td></tr>",
             escape(&c.label),
-            escape(&super::ordered(&providers).join(", ")),
-            super::headline(c.verdict, report.complete),
-            super::headline(c.verdict, report.complete),
+            escape(&provider),
+            match c.suites.is_empty() {
+                true => "unchecked",
+                false => headline,
+            },
+            headline,
             version(&c.baseline),
             version(&c.candidate),
         );

@@ -408,6 +408,18 @@ fn ordered(items: &[String]) -> Vec<String> {
     out
 }
 
+/// What a candidate's row says: [`headline`], or "no suite selected" for a candidate no suite
+/// checked (a `--suite` filter left its prompt none), which passes nothing.
+pub fn candidate_headline(candidate: &CandidateReport, complete: bool) -> &'static str {
+    match candidate.suites.is_empty() {
+        true => NO_SUITE,
+        false => headline(candidate.verdict, complete),
+    }
+}
+
+/// What a candidate no suite checked says instead of a verdict.
+pub const NO_SUITE: &str = "no suite selected";
+
 /// The word a report leads with: `fail` when the gate failed, `incomplete` when the run did not
 /// see every case (an unreachable provider never reads as a pass), else the verdict.
 pub fn headline(verdict: crate::gate::Verdict, complete: bool) -> &'static str {

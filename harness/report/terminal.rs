@@ -40,7 +40,7 @@ pub fn check_summary(report: &CheckReport, run_dir: &str, detail: Detail) -> Str
         let _ = writeln!(
             out,
             "{} {}  {} (content {}) vs {} (content {})",
-            super::headline(c.verdict, report.complete).to_uppercase(),
+            super::candidate_headline(c, report.complete).to_uppercase(),
             c.prompt,
             c.label,
             c.candidate.hash.short(),
@@ -164,9 +164,10 @@ pub fn check_summary(report: &CheckReport, run_dir: &str, detail: Detail) -> Str
             }
         }
     }
-    if report.candidates.len() > 1 {
-        let _ = writeln!(out, "ranking (best first):");
-        for (i, c) in report.candidates.iter().enumerate() {
+    // Only candidates of one prompt rank against each other.
+    for ranked in rankings(report) {
+        let _ = writeln!(out, "ranking of {} (best first):", ranked[0].prompt);
+        for (i, c) in ranked.iter().enumerate() {
             let _ = writeln!(
                 out,
                 "  {}. {} {} ({:+.1} pts)",
@@ -217,6 +218,20 @@ pub fn check_summary(report: &CheckReport, run_dir: &str, detail: Detail) -> Str
     write_verdict(&mut out, report);
     // Model output and case ids must not act on the terminal.
     super::visible(&out).into_owned()
+}
+
+/// The candidates of each prompt that has more than one with a suite, in the report's order
+/// (best first).
+fn rankings(report: &CheckReport) -> Vec<Vec<&super::CandidateReport>> {
+    let mut by_prompt: Vec<Vec<&super::CandidateReport>> = Vec::new();
+    for c in report.candidates.iter().filter(|c| !c.suites.is_empty()) {
+        match by_prompt.iter_mut().find(|r| r[0].prompt == c.prompt) {
+            Some(ranked) => ranked.push(c),
+            None => by_prompt.push(vec![c]),
+        }
+    }
+    by_prompt.retain(|r| r.len() > 1);
+    by_prompt
 }
 
 /// The last line: the verdict, and why the run is incomplete when it is.

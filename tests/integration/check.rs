@@ -210,7 +210,8 @@ fn variants_are_candidates_gated_on_their_own_and_ranked() {
         ]
     );
     assert!(
-        out.stdout.contains("ranking (best first):"),
+        out.stdout
+            .contains("ranking of support/triage (best first):"),
         "{}",
         out.stdout
     );

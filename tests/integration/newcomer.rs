@@ -86,3 +86,72 @@ fn where_there_is_no_project_every_command_says_so_and_names_the_ones_below() {
         .in_folder("apps/bot/prompts")
         .exits(0);
 }
+
+#[test]
+fn a_shard_says_what_it_ran_and_where_and_no_verdict() {
+    let p = regressed();
+    let ran = p
+        .promptgate(&["check", "--shard", "1/2"])
+        .exits(0)
+        .stdout_has(&[
+            "shard 1/2: ",
+            "case comparisons of support/triage",
+            "logged in reports/",
+            "a shard gates nothing",
+        ]);
+    for verdict in ["verdict", "FAIL", "PASS", "✗"] {
+        assert!(
+            !ran.output.stdout.contains(verdict),
+            "a shard printed a verdict: {}",
+            ran.output.stdout
+        );
+    }
+    let json: serde_json::Value = serde_json::from_str(
+        &p.promptgate(&["check", "--shard", "2/2", "--json"])
+            .exits(0)
+            .output
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(json["shard"], "2/2");
+    assert!(json.get("verdict").is_none(), "{json}");
+    assert!(json["run_dir"].as_str().unwrap().starts_with("reports/"));
+}
+
+#[test]
+fn a_prompt_the_suite_filter_left_nothing_says_so_and_prompts_never_rank_together() {
+    let p = Project::triage();
+    p.write(
+        "prompts/support/reply.prompt",
+        "{{role \"user\"}}Dear {{name}}.\n",
+    );
+    p.write(
+        "suites/reply.yaml",
+        "kind: regression\nprompt: support/reply\ncases:\n  - { id: ana, vars: { name: Ana }, assert: [ { type: contains, value: Ana } ] }\n",
+    );
+    p.commit("a reply prompt");
+    p.write(
+        "prompts/support/reply.prompt",
+        "{{role \"user\"}}Hello {{name}}.\n",
+    );
+    p.write(
+        "prompts/support/triage.prompt",
+        &TRIAGE_PROMPT.replace("billing, bug", "refund"),
+    );
+    let out = p
+        .promptgate(&["check", "--suite", "triage"])
+        .exits(10)
+        .stdout_has(&["NO SUITE SELECTED support/reply", "FAIL support/triage"])
+        .output;
+    assert!(!out.stdout.contains("PASS support/reply"), "{}", out.stdout);
+    assert!(!out.stdout.contains("ranking"), "{}", out.stdout);
+    let html = p.read(&format!("{}/index.html", out.report_dir()));
+    assert!(
+        html.contains("verdict unchecked\">no suite selected"),
+        "the HTML report"
+    );
+    assert!(
+        html.contains("no suite ran"),
+        "the HTML report names no provider"
+    );
+}
