@@ -37,7 +37,8 @@ impl Context {
         &self,
         op: impl FnOnce(&mut dyn FnMut(ops::Progress)) -> T,
     ) -> T {
-        let mut bar = progress::Bar::new(std::io::stderr().is_terminal());
+        let quiet = self.style.detail == promptgate::report::Detail::Quiet;
+        let mut bar = progress::Bar::new(std::io::stderr().is_terminal(), quiet);
         let done = op(&mut |p| bar.update(p));
         bar.finish();
         done

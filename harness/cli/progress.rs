@@ -3,18 +3,20 @@
 use indicatif::{ProgressBar, ProgressStyle};
 use promptgate::ops::Progress;
 
-/// Shows calls done, errors and tokens as a run goes.
+/// Shows calls done, errors and tokens as a run goes; with `-q`, only the notes.
 pub(crate) struct Bar {
     interactive: bool,
+    quiet: bool,
     bar: Option<ProgressBar>,
     total: usize,
     next_line: usize,
 }
 
 impl Bar {
-    pub(crate) fn new(interactive: bool) -> Self {
+    pub(crate) fn new(interactive: bool, quiet: bool) -> Self {
         Self {
             interactive,
+            quiet,
             bar: None,
             total: 0,
             next_line: 0,
@@ -24,6 +26,11 @@ impl Bar {
     pub(crate) fn update(&mut self, progress: Progress) {
         match progress {
             Progress::Note(note) => eprintln!("{note}"),
+            _ if self.quiet => {}
+            Progress::Phase(line) => match &self.bar {
+                Some(bar) => bar.println(line),
+                None => eprintln!("{line}"),
+            },
             Progress::Started { calls } => {
                 self.total = calls;
                 if self.interactive {

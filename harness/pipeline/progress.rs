@@ -5,6 +5,9 @@
 pub enum Progress {
     /// Something slow is happening before the calls (fetching or loading a model).
     Note(String),
+    /// A named stage of calls after the first begins (confirming discordant cases, sampling
+    /// undecided ones again, judging replies): what it is, with its count of calls.
+    Phase(String),
     /// Calls are about to start.
     Started {
         /// Calls to make.

@@ -157,6 +157,7 @@ pub(crate) fn sample_more(
             });
         }
         if !added.is_empty() {
+            progress(Progress::Phase(phase_of(round, adaptive_rounds, &added, extra.planned.len())));
             let mut calls = calls.clone();
             calls.budget = remaining(calls.budget, outcomes.iter());
             let target = run.again();
@@ -291,4 +292,21 @@ pub(crate) fn draw_jobs(
         }
     }
     Ok(Drawn { jobs: extra, added })
+}
+
+/// What a round of extra samples is doing, for the progress display: `confirming 6
+/// discordant cases (24 calls)`.
+fn phase_of(round: Round, adaptive_round: u32, added: &[Added], calls: usize) -> String {
+    let mut cases: Vec<(usize, usize, usize)> =
+        added.iter().map(|a| (a.candidate, a.suite, a.case)).collect();
+    cases.sort_unstable();
+    cases.dedup();
+    let cases = crate::report::plural(cases.len(), "case");
+    let calls = crate::report::plural(calls, "call");
+    match round {
+        Round::Confirm => format!("confirming {cases} whose versions disagree ({calls})"),
+        Round::Adaptive => {
+            format!("sampling {cases} the gate cannot decide yet again, round {adaptive_round} ({calls})")
+        }
+    }
 }

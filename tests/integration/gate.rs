@@ -138,7 +138,11 @@ fn a_provider_that_cannot_vary_blocks_every_regression_beyond_tolerance() {
 fn a_regression_that_reproduces_blocks_and_a_flip_that_does_not_is_noise() {
     // Three of twenty cases answer wrongly on every sample of the candidate.
     let p = bot_project(&["broken-0", "broken-1", "broken-2"], 20, 0.02, "");
-    let out = p.promptgate(&["check"]).exits(10).output;
+    let out = p
+        .promptgate(&["check"])
+        .exits(10)
+        .stderr_has(&["confirming 3 cases whose versions disagree (12 calls)"])
+        .output;
     let report = p.report(&out);
     let stats = statistics(&report);
     assert_eq!(stats["basis"], "measured-noise");

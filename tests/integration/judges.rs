@@ -86,9 +86,15 @@ fn a_judge_grades_each_sample_and_a_reply_that_does_not_fit_is_a_judge_error() {
     let mock = Mock::start(vec![]);
     let p = project(&mock, GRADED);
     // Uncalibrated, the judge only advises: its failures are shown and do not decide.
-    let ran = p.promptgate(&["run", "--json"]).exits(0);
+    let ran = p
+        .promptgate(&["run", "--json"])
+        .exits(0)
+        .stderr_has(&["judging 3 replies (3 judge calls)"]);
     let report: Value = serde_json::from_str(&ran.output.stdout).unwrap();
     let good = judged(&report, "good");
+    // `-q` shows no progress, not even the phases.
+    let quiet = p.promptgate(&["-q", "run"]).exits(0);
+    assert_eq!(quiet.output.stderr, "", "-q printed progress");
     assert_eq!(good["pass"], true, "{good}");
     assert!(
         good["reason"]

@@ -48,6 +48,12 @@ pub(crate) fn grade(
     if wave.jobs.is_empty() {
         return Ok(());
     }
+    progress(Progress::Phase(format!(
+        "judging {} {} ({})",
+        owners.len(),
+        if owners.len() == 1 { "reply" } else { "replies" },
+        crate::report::plural(wave.jobs.len(), "judge call")
+    )));
     progress(Progress::More {
         calls: wave.jobs.len(),
     });
