@@ -127,6 +127,14 @@ pub(crate) fn write_atomic_with(
         .and_then(|()| buffered.flush())
         .map_err(|e| Error::io("write", path, e))?;
     drop(buffered);
+    // Readable like the files the run appends to (a temporary file is made private).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| Error::io("set the permissions of", path, e))?;
+    }
     file.persist(path)
         .map_err(|e| Error::io("write", path, e.error))?;
     Ok(())

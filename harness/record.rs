@@ -19,7 +19,7 @@ use crate::runner::Outcome;
 use crate::runner::Submission;
 
 /// Where runs are written, relative to the project root.
-pub(crate) const REPORTS_DIR: &str = "reports";
+pub const REPORTS_DIR: &str = "reports";
 
 /// The results log's file name in a run directory.
 pub(crate) const RESULTS_FILE: &str = "results.jsonl";

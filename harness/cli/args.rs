@@ -516,7 +516,7 @@ pub(crate) struct Calls {
     #[arg(long)]
     pub(crate) no_cache: bool,
     /// Cases whose calls may fail before the run counts as incomplete (exit 12): a count (3), a
-    /// fraction (0.05) or a percentage (5%). Default 0.
+    /// fraction (0.05) or a percentage (5%).
     #[arg(long, value_name = "N|FRACTION", default_value = "0")]
     pub(crate) max_errors: ops::ErrorBudget,
     /// Make at most this many provider calls (retries count); cases past it are skipped.

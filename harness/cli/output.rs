@@ -45,6 +45,38 @@ impl Context {
     }
 }
 
+/// The run id a user named a run by: its id, or its directory (`reports/ID`, relative to
+/// where the command runs or absolute) when that is a run directory of this project.
+pub(crate) fn run_id_of(cx: &Context, named: &str) -> String {
+    if !named.contains(std::path::MAIN_SEPARATOR) && !named.contains('/') {
+        return named.to_string();
+    }
+    let dir =
+        std::env::current_dir().map_or_else(|_| PathBuf::from(named), |here| here.join(named));
+    let reports = cx.root.join(promptgate::ops::REPORTS_DIR);
+    let under_reports = |d: &Path| {
+        d.parent()
+            .and_then(|p| p.canonicalize().ok())
+            .zip(reports.canonicalize().ok())
+            .is_some_and(|(parent, reports)| parent == reports)
+    };
+    match (dir.file_name(), under_reports(&dir)) {
+        (Some(id), true) => id.to_string_lossy().into_owned(),
+        _ => named.to_string(),
+    }
+}
+
+/// The run directory a user named a run by: a path as given, or a run id's directory under
+/// the project's `reports/` when no such path exists.
+pub(crate) fn run_dir_of(cx: &Context, named: &Path) -> PathBuf {
+    let id = named.to_string_lossy();
+    let as_id = !id.contains('/') && !id.contains(std::path::MAIN_SEPARATOR);
+    match as_id && !named.exists() {
+        true => cx.root.join(promptgate::ops::REPORTS_DIR).join(named),
+        false => named.to_path_buf(),
+    }
+}
+
 /// How summaries are printed: how much, and whether in colour.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Style {

@@ -35,7 +35,7 @@ pub(crate) fn history(h: &History) -> String {
                 out,
                 "    v{:<3} {}  commit {}  gate {}{}  run {}",
                 v.version,
-                r.at,
+                shown_time(&r.at),
                 &r.commit[..r.commit.len().min(12)],
                 r.verdict.map_or("-", |v| v.as_str()),
                 if r.forced { " (forced)" } else { "" },
@@ -120,7 +120,7 @@ fn event(e: &LabelEvent) -> String {
             e.version
         ),
     };
-    let mut line = format!("{}  {what}  by {}", e.at, e.by);
+    let mut line = format!("{}  {what}  by {}", shown_time(&e.at), e.by);
     if let Some(reason) = &e.reason {
         let _ = write!(line, "  reason: {reason}");
     }
@@ -148,17 +148,18 @@ pub(crate) fn status(prompts: &[PromptStatus]) -> String {
                 .filter(|(_, d)| *d)
                 .map(|(what, _)| *what)
                 .collect();
+            let version = l
+                .version
+                .map_or_else(|| "?".to_string(), |v| format!("v{v}"));
             let _ = writeln!(
                 out,
-                "{}  {} {}  {}{uncommitted}",
+                "{}  {} {version}  {}{uncommitted}",
                 p.prompt,
                 l.label,
-                l.version
-                    .map_or_else(|| "?".to_string(), |v| format!("v{v}")),
-                if differs.is_empty() {
-                    "up to date".to_string()
-                } else {
-                    format!("{} differ", differs.join(" and "))
+                match differs.as_slice() {
+                    [] => "up to date".to_string(),
+                    [one] => format!("{one} differs from {version}"),
+                    both => format!("{} both differ from {version}", both.join(" and ")),
                 }
             );
         }
@@ -278,4 +279,17 @@ pub(crate) fn readiness(assessments: &[promptgate::ops::Assessment]) -> String {
         }
     }
     out
+}
+
+/// An RFC 3339 time as a person reads it in a list: to the second, in UTC (`2026-12-04
+/// 21:09:35Z`); a time that does not parse is shown as stored.
+fn shown_time(at: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(at).map_or_else(
+        |_| at.to_string(),
+        |t| {
+            t.with_timezone(&chrono::Utc)
+                .format("%Y-%m-%d %H:%M:%SZ")
+                .to_string()
+        },
+    )
 }

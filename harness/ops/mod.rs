@@ -39,6 +39,7 @@ pub use crate::pipeline::request::{
 };
 pub use crate::provider::local::model_pin;
 pub use crate::readiness::Assessment;
+pub use crate::record::REPORTS_DIR;
 pub use crate::release::labels::{DEFAULT_LABEL, RollbackOptions};
 pub use crate::report::ReportFormat;
 pub use crate::runner::BudgetLimits;

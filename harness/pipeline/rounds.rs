@@ -157,7 +157,12 @@ pub(crate) fn sample_more(
             });
         }
         if !added.is_empty() {
-            progress(Progress::Phase(phase_of(round, adaptive_rounds, &added, extra.planned.len())));
+            progress(Progress::Phase(phase_of(
+                round,
+                adaptive_rounds,
+                &added,
+                extra.planned.len(),
+            )));
             let mut calls = calls.clone();
             calls.budget = remaining(calls.budget, outcomes.iter());
             let target = run.again();
@@ -165,24 +170,7 @@ pub(crate) fn sample_more(
             let offset = outcomes.len();
             outcomes.extend(batch.outcomes);
             interrupted |= batch.interrupted;
-            for &Added {
-                candidate,
-                suite,
-                case,
-                side,
-                job,
-            } in &added
-            {
-                let suite = &mut planned[candidate].suites[suite];
-                match round {
-                    Round::Confirm => suite.extra_calls.confirm += 1,
-                    Round::Adaptive => suite.extra_calls.adaptive += 1,
-                }
-                match side {
-                    Side::Baseline => suite.baseline[case].push(offset + job),
-                    Side::Candidate => suite.candidate[case].push(offset + job),
-                }
-            }
+            record_added(planned, &added, round, offset);
         }
         round = match round {
             Round::Confirm if sampling.adaptive => Round::Adaptive,
@@ -294,11 +282,41 @@ pub(crate) fn draw_jobs(
     Ok(Drawn { jobs: extra, added })
 }
 
+/// Files each sample a round `added` under its case and side (its outcome at `offset` plus
+/// its job), and counts it as the round's extra call.
+fn record_added(
+    planned: &mut [PlannedCandidate<'_>],
+    added: &[Added],
+    round: Round,
+    offset: usize,
+) {
+    for &Added {
+        candidate,
+        suite,
+        case,
+        side,
+        job,
+    } in added
+    {
+        let suite = &mut planned[candidate].suites[suite];
+        match round {
+            Round::Confirm => suite.extra_calls.confirm += 1,
+            Round::Adaptive => suite.extra_calls.adaptive += 1,
+        }
+        match side {
+            Side::Baseline => suite.baseline[case].push(offset + job),
+            Side::Candidate => suite.candidate[case].push(offset + job),
+        }
+    }
+}
+
 /// What a round of extra samples is doing, for the progress display: `confirming 6
 /// discordant cases (24 calls)`.
 fn phase_of(round: Round, adaptive_round: u32, added: &[Added], calls: usize) -> String {
-    let mut cases: Vec<(usize, usize, usize)> =
-        added.iter().map(|a| (a.candidate, a.suite, a.case)).collect();
+    let mut cases: Vec<(usize, usize, usize)> = added
+        .iter()
+        .map(|a| (a.candidate, a.suite, a.case))
+        .collect();
     cases.sort_unstable();
     cases.dedup();
     let cases = crate::report::plural(cases.len(), "case");
@@ -306,7 +324,9 @@ fn phase_of(round: Round, adaptive_round: u32, added: &[Added], calls: usize) ->
     match round {
         Round::Confirm => format!("confirming {cases} whose versions disagree ({calls})"),
         Round::Adaptive => {
-            format!("sampling {cases} the gate cannot decide yet again, round {adaptive_round} ({calls})")
+            format!(
+                "sampling {cases} the gate cannot decide yet again, round {adaptive_round} ({calls})"
+            )
         }
     }
 }

@@ -39,11 +39,15 @@ pub(crate) fn check_policy(
         .len();
     if (approvers as u32) < policy.approvals {
         return Err(Error::refused(format!(
-            "{name} ({} tier) needs {} approval{} of content {} by different people, and has {approvers}: run `promptgate approve {name}@HEAD --as ID`",
+            "{name} ({} tier) needs {} of content {}{}, and has {approvers}: run `promptgate approve {name}@HEAD --as ID`",
             policy.tier.as_str(),
-            policy.approvals,
-            if policy.approvals == 1 { "" } else { "s" },
+            crate::report::plural(policy.approvals as usize, "approval"),
             content.short(),
+            if policy.approvals > 1 {
+                " by different people"
+            } else {
+                ""
+            },
         )));
     }
     check_required_suites(project, name, policy)?;

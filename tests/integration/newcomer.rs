@@ -155,3 +155,103 @@ fn a_prompt_the_suite_filter_left_nothing_says_so_and_prompts_never_rank_togethe
         "the HTML report names no provider"
     );
 }
+
+#[test]
+fn a_run_is_named_by_its_id_or_its_directory_everywhere() {
+    let p = regressed();
+    let dir = p.promptgate(&["check"]).exits(10).output.report_dir();
+    let dir = dir.trim_end_matches('/').to_string();
+    let id = dir.rsplit('/').next().unwrap().to_string();
+    for named in [id.clone(), dir.clone(), format!("{dir}/")] {
+        p.promptgate(&["report", &named])
+            .exits(0)
+            .stdout_has(&[&format!("{dir}/index.html")]);
+    }
+    // From a folder of the project, the directory is named relative to it.
+    p.promptgate(&["report", &format!("../{dir}")])
+        .in_folder("prompts")
+        .exits(0);
+    // A directory outside reports/ is no run.
+    let outside = tempfile::tempdir().unwrap();
+    let out = p.run(&["report", outside.path().to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+
+    // merge takes ids as well as paths.
+    let shards: Vec<String> = ["1/2", "2/2"]
+        .iter()
+        .map(|s| {
+            let out = p.promptgate(&["check", "--shard", s, "--json"]).exits(0);
+            let run: serde_json::Value = serde_json::from_str(&out.output.stdout).unwrap();
+            run["run_id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    p.promptgate(&["merge", &shards[0], &format!("reports/{}", shards[1])])
+        .exits(10)
+        .stdout_has(&["verdict: FAIL"]);
+}
+
+#[cfg(unix)]
+#[test]
+fn the_small_things_a_first_user_trips_on() {
+    use std::os::unix::fs::PermissionsExt;
+    let p = regressed();
+    let dir = p.promptgate(&["check"]).exits(10).output.report_dir();
+    // Every file of a run is readable like its results log.
+    let mode = |file: &str| {
+        let path = p.path().join(&dir).join(file);
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    };
+    let log = mode("results.jsonl");
+    for file in [
+        "report.json",
+        "index.html",
+        "junit.xml",
+        "summary.md",
+        "manifest.json",
+    ] {
+        assert_eq!(mode(file), log, "{file}");
+    }
+    // --open where no browser can start: one line that says what to do, and a failure.
+    let empty = tempfile::tempdir().unwrap();
+    let id = dir.trim_end_matches('/').rsplit('/').next().unwrap();
+    let out = p.run_env(
+        &["report", id, "--open"],
+        &[("PATH", empty.path().to_str().unwrap())],
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(
+        out.stderr.lines().count(),
+        1,
+        "only promptgate's own line: {}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("no browser could be started here"),
+        "{}",
+        out.stderr
+    );
+    // Help says a default once.
+    let help = p.promptgate(&["check", "--help"]).exits(0).output.stdout;
+    assert!(!help.contains("Default 0"), "{help}");
+    // The history shows times to the second.
+    p.write("promptgate.yaml", "default_provider: echo\n");
+    p.commit("the standard tier's defaults");
+    p.promptgate(&["approve", "support/triage", "--as", "ana"])
+        .exits(0);
+    p.promptgate(&["promote", "support/triage"]).exits(0);
+    let log = p
+        .promptgate(&["log", "support/triage"])
+        .exits(0)
+        .output
+        .stdout;
+    let nanos = regex::Regex::new(r"\d\d:\d\d:\d\d\.\d").unwrap();
+    assert!(!nanos.is_match(&log), "{log}");
+    // status says what differs from what.
+    p.write(
+        "prompts/support/triage.prompt",
+        &TRIAGE_PROMPT.replace("account", "login"),
+    );
+    p.promptgate(&["status"])
+        .exits(0)
+        .stdout_has(&["worktree differs from v1"]);
+}

@@ -11,7 +11,11 @@ use crate::output::{Context, print_json};
 pub(crate) fn run(args: Merge, cx: &Context) -> Result<i32, Error> {
     let json = args.json;
     let mut options = ops::MergeOptions {
-        dirs: args.dirs,
+        dirs: args
+            .dirs
+            .iter()
+            .map(|d| crate::output::run_dir_of(cx, d))
+            .collect(),
         allow_incomplete: args.allow_incomplete,
         last_wave: args.last_wave,
         calls: ops::CallOptions::default(),

@@ -13,27 +13,35 @@ pub(crate) fn run(args: Report, cx: &Context) -> Result<i32, Error> {
     } else {
         args.format.into_iter().map(Into::into).collect()
     };
-    let run_dir = ops::rerender(&cx.root, &args.run_id, &formats)?;
+    let run_id = crate::output::run_id_of(cx, &args.run_id);
+    let run_dir = ops::rerender(&cx.root, &run_id, &formats)?;
     for format in formats.iter().filter(|f| **f != ops::ReportFormat::Json) {
         outln!("{}", run_dir.join(format.file_name()).display());
     }
     if args.open {
-        open_in_browser(&run_dir.join(ops::ReportFormat::Html.file_name()));
+        open_in_browser(&run_dir.join(ops::ReportFormat::Html.file_name()))?;
     }
     Ok(exit::PASS)
 }
 
-/// Opens a file with the desktop's default application, reporting (not failing) if it cannot.
-fn open_in_browser(path: &std::path::Path) {
+/// Opens a file with the desktop's default application; a machine with none is an error that
+/// says to open the file by hand (the opener's own messages are not shown).
+fn open_in_browser(path: &std::path::Path) -> Result<(), Error> {
     let opener = if cfg!(target_os = "macos") {
         "open"
     } else {
         "xdg-open"
     };
-    if let Err(e) = std::process::Command::new(opener).arg(path).status() {
-        eprintln!(
-            "warning: cannot run `{opener}` to open {}: {e}",
+    let opened = std::process::Command::new(opener)
+        .arg(path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    match opened {
+        Ok(status) if status.success() => Ok(()),
+        Ok(_) | Err(_) => Err(Error::Usage(format!(
+            "--open: no browser could be started here (`{opener}` failed); open {} in one",
             path.display()
-        );
+        ))),
     }
 }

@@ -51,7 +51,11 @@ pub(crate) fn grade(
     progress(Progress::Phase(format!(
         "judging {} {} ({})",
         owners.len(),
-        if owners.len() == 1 { "reply" } else { "replies" },
+        if owners.len() == 1 {
+            "reply"
+        } else {
+            "replies"
+        },
         crate::report::plural(wave.jobs.len(), "judge call")
     )));
     progress(Progress::More {
