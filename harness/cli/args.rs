@@ -430,6 +430,10 @@ pub(crate) struct Rollback {
     /// Why (recorded in the label's history).
     #[arg(long, value_name = "TEXT")]
     pub(crate) reason: String,
+    /// Move to the version --to names even when it is newer than the current one or was
+    /// pulled from the label (recorded as forced).
+    #[arg(long)]
+    pub(crate) force: bool,
     /// Print the result as JSON.
     #[arg(long)]
     pub(crate) json: bool,
@@ -637,6 +641,7 @@ impl From<Rollback> for ops::RollbackOptions {
             label: r.label,
             to: r.to,
             reason: r.reason,
+            force: r.force,
         }
     }
 }

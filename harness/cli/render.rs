@@ -113,8 +113,13 @@ fn event(e: &LabelEvent) -> String {
             e.verdict.map_or("-", |v| v.as_str())
         ),
         ReleaseAction::Rollback => format!(
-            "{}rollback {} v{} → v{}",
+            "{}{} {} v{} → v{}",
             if e.automatic { "AUTOMATIC " } else { "" },
+            match (e.forced, e.version > e.from.unwrap_or_default()) {
+                (true, true) => "FORCED move forward of",
+                (true, false) => "FORCED rollback",
+                (false, _) => "rollback",
+            },
             e.label,
             e.from.unwrap_or_default(),
             e.version

@@ -264,6 +264,7 @@ fn pull_kill_switch(root: &Path, store: &Store, report: &mut MonitorReport) -> R
         label: report.label.clone(),
         to: None,
         reason,
+        force: false,
     };
     let name = PromptName::new(&report.prompt);
     match roll_back(root, &rollback, Some(report.version)) {

@@ -33,6 +33,9 @@ pub struct RollbackOptions {
     pub to: Option<String>,
     /// Why (required).
     pub reason: String,
+    /// Move to a version `to` names even when it is newer than the current one, or was pulled
+    /// from the label (a breach or an earlier rollback moved the label away from it).
+    pub force: bool,
 }
 
 /// Moves `name@label` back to an earlier promoted version (`rollback`), recording who, when
@@ -61,19 +64,17 @@ pub(crate) fn roll_back(
     if from.is_some_and(|v| v != current.version) {
         return Ok(None);
     }
-    let target = rollback_target(
-        &store,
-        &name,
-        label,
-        options.to.as_deref(),
-        current,
-        &promoted,
-    )?;
+    let history = store.history(&name, label)?;
+    let to = options.to.as_deref();
+    let target = rollback_target(&name, label, to, current, &promoted, &history)?;
     if target.version == current.version {
         return Err(Error::Usage(format!(
             "{name}@{label} is already at v{}",
             current.version
         )));
+    }
+    if !options.force {
+        refuse_unsafe_target(&name, label, target.version, current.version, &history)?;
     }
     let signature = store.signature()?;
     let event = LabelEvent {
@@ -87,7 +88,7 @@ pub(crate) fn roll_back(
         by: identity(&signature),
         at: chrono::Utc::now().to_rfc3339(),
         reason: Some(options.reason.clone()),
-        forced: false,
+        forced: options.force,
         verdict: None,
         reasons: Vec::new(),
         run: None,
@@ -110,34 +111,34 @@ pub(crate) fn roll_back(
     Ok(Some(event))
 }
 
-/// The version a rollback moves `name@label` to: `to` (`v3` or `3`), or the version promoted
-/// to the label before the current one.
+/// The version a rollback moves `name@label` to: `to` (`v3` or `3`), or the latest version
+/// promoted to the label before the current one that was not pulled from it since.
 fn rollback_target<'p>(
-    store: &Store,
     name: &PromptName,
     label: &str,
     to: Option<&str>,
     current: &Promoted,
     promoted: &'p [Promoted],
+    history: &[LabelEvent],
 ) -> Result<&'p Promoted> {
-    Ok(match to {
+    let n = match to {
         Some(to) => {
             let n: u32 = to.trim_start_matches('v').parse().map_err(|_| {
                 Error::Usage(format!("`--to {to}` is not a version; write it as v3 or 3"))
             })?;
-            promoted.iter().find(|p| p.version == n).ok_or_else(|| {
-                Error::Usage(format!(
+            if !promoted.iter().any(|p| p.version == n) {
+                return Err(Error::Usage(format!(
                     "{name} has no version v{n}; promoted versions: {}",
                     promoted
                         .iter()
                         .map(|p| format!("v{}", p.version))
                         .collect::<Vec<_>>()
                         .join(", ")
-                ))
-            })?
+                )));
+            }
+            n
         }
         None => {
-            let history = store.history(name, label)?;
             let order: Vec<u32> = history
                 .iter()
                 .filter(|e| e.action == ReleaseAction::Promote)
@@ -146,19 +147,63 @@ fn rollback_target<'p>(
             let earlier = order
                 .iter()
                 .rposition(|&v| v == current.version)
-                .and_then(|i| order[..i].iter().rev().find(|&&v| v != current.version));
-            let n = earlier.ok_or_else(|| {
+                .and_then(|i| {
+                    order[..i]
+                        .iter()
+                        .rev()
+                        .find(|&&v| v != current.version && pulled(history, v).is_none())
+                });
+            *earlier.ok_or_else(|| {
                 Error::Usage(format!(
-                    "{name}@{label} is at v{}, and no earlier version was promoted to it; name one with --to",
+                    "{name}@{label} is at v{}, and no earlier version promoted to it is left that was not pulled from it; name one with --to (and --force)",
                     current.version
                 ))
-            })?;
-            promoted
-                .iter()
-                .find(|p| p.version == *n)
-                .ok_or_else(|| Error::Internal(format!("the tag of v{n} is missing")))?
+            })?
         }
-    })
+    };
+    promoted
+        .iter()
+        .find(|p| p.version == n)
+        .ok_or_else(|| Error::Internal(format!("the tag of v{n} is missing")))
+}
+
+/// The rollback that last moved the label away from version `v` after it last reached it:
+/// `v` was pulled (by a monitor's breach or by hand).
+fn pulled(history: &[LabelEvent], v: u32) -> Option<&LabelEvent> {
+    let reached = history.iter().rposition(|e| e.version == v)?;
+    history[reached..]
+        .iter()
+        .rfind(|e| e.action == ReleaseAction::Rollback && e.from == Some(v))
+}
+
+/// Refuses a rollback to a version newer than the current one (that is a release, which the
+/// gate decides) or to one pulled from the label, unless forced.
+fn refuse_unsafe_target(
+    name: &PromptName,
+    label: &str,
+    target: u32,
+    current: u32,
+    history: &[LabelEvent],
+) -> Result<()> {
+    if target > current {
+        return Err(Error::refused(format!(
+            "v{target} is newer than {name}@{label}'s v{current}: moving to it is a release, not a rollback; promote it through the gate (`promptgate promote {name}`), or pass --force with --reason to move the label forward ungated"
+        )));
+    }
+    if let Some(pull) = pulled(history, target) {
+        return Err(Error::refused(format!(
+            "v{target} was pulled from {name}@{label} on {} by {}{}: {}; name another version with --to, or pass --force with --reason to serve it again",
+            pull.at,
+            pull.by,
+            if pull.automatic {
+                " (automatic, on a breach)"
+            } else {
+                ""
+            },
+            pull.reason.as_deref().unwrap_or("no reason recorded")
+        )));
+    }
+    Ok(())
 }
 
 /// Who a git signature names, as release records show it.

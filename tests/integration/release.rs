@@ -236,15 +236,70 @@ fn promote_refuse_force_rollback_and_the_audit_trail() {
         "{}",
         first.stderr
     );
-    p.promptgate(&[
+    // Back to v2 is forward, to a version pulled from the label: refused unless forced, and
+    // named for what it is.
+    let forward = [
         "rollback",
         "support/triage",
         "--to",
         "v2",
         "--reason",
         "fixed upstream",
+    ];
+    p.promptgate(&forward).exits(13).stderr_has(&[
+        "v2 is newer than support/triage@production's v1",
+        "promote it through the gate",
+        "--force",
+    ]);
+    p.promptgate(&[&forward[..], &["--force"]].concat())
+        .exits(0)
+        .stdout_has(&["moved forward, ungated, support/triage@production: v1 → v2 (forced)"]);
+    assert!(
+        p.run(&["log", "support/triage"])
+            .stdout
+            .contains("FORCED move forward of production v1 → v2"),
+    );
+}
+
+#[test]
+fn a_rollback_never_lands_on_a_version_pulled_from_the_label_unless_forced() {
+    let p = low_tier();
+    let promote = |p: &Project, category: &str| {
+        let low = "promptgate.owner: support\npromptgate.risk_tier: low\n";
+        p.write(
+            "prompts/support/triage.prompt",
+            &TRIAGE_PROMPT
+                .replace("promptgate.owner: support\n", low)
+                .replace("account", category),
+        );
+        p.commit(category);
+        p.promptgate(&["promote", "support/triage", "--force", "--reason", "r"])
+            .exits(0);
+    };
+    for category in ["login", "refund", "shipping"] {
+        promote(&p, category);
+    }
+    // v3 is pulled (v3 → v2), then v4 ships.
+    p.promptgate(&[
+        "rollback",
+        "support/triage",
+        "--reason",
+        "v3 misroutes refunds",
     ])
-    .exits(0);
+    .exits(0)
+    .stdout_has(&["v3 → v2"]);
+    promote(&p, "returns");
+    p.promptgate(&["rollback", "support/triage", "--to", "v3", "--reason", "x"])
+        .exits(13)
+        .stderr_has(&[
+            "v3 was pulled from support/triage@production on",
+            "v3 misroutes refunds",
+            "--force",
+        ]);
+    // The default target skips it.
+    p.promptgate(&["rollback", "support/triage", "--reason", "v4 is worse"])
+        .exits(0)
+        .stdout_has(&["rolled back support/triage@production: v4 → v2"]);
 }
 
 #[test]

@@ -14,12 +14,17 @@ pub(crate) fn run(args: Rollback, cx: &Context) -> Result<i32, Error> {
         print_json(&event)?;
         return Ok(exit::PASS);
     }
+    let from = event.from.unwrap_or_default();
     outln!(
-        "rolled back {}@{}: v{} → v{} ({})",
+        "{} {}@{}: v{from} → v{}{} ({})",
+        match event.version > from {
+            true => "moved forward, ungated,",
+            false => "rolled back",
+        },
         event.prompt,
         event.label,
-        event.from.unwrap_or_default(),
         event.version,
+        if event.forced { " (forced)" } else { "" },
         event.reason.as_deref().unwrap_or_default()
     );
     Ok(exit::PASS)
