@@ -275,6 +275,8 @@ pub(crate) struct Check {
     #[arg(long, value_name = "FILE", requires = "shard")]
     pub(crate) wave: Option<std::path::PathBuf>,
     #[command(flatten)]
+    pub(crate) cases: Cases,
+    #[command(flatten)]
     pub(crate) calls: Calls,
 }
 
@@ -369,10 +371,12 @@ pub(crate) struct Run {
     pub(crate) suite: Vec<String>,
     /// Revision to run (default: the working tree).
     #[arg(long, value_name = "REV")]
-    pub(crate) version: Option<String>,
+    pub(crate) rev: Option<String>,
     /// Print the run's report as JSON.
     #[arg(long)]
     pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) cases: Cases,
     #[command(flatten)]
     pub(crate) calls: Calls,
 }
@@ -507,12 +511,49 @@ impl From<Format> for ops::ReportFormat {
     }
 }
 
+/// Which part of the suites runs; shared by `check` and `run` (peers: promptfoo's
+/// `--filter-*`, inspect's `--sample-id` and `--limit`).
+#[derive(Debug, Default, clap::Args)]
+pub(crate) struct Cases {
+    /// Only cases with this id (repeatable; `*` and `?` glob; `SUITE:ID` for one suite's).
+    #[arg(long = "case", value_name = "ID")]
+    pub(crate) ids: Vec<String>,
+    /// Only cases whose id matches this regular expression.
+    #[arg(long, value_name = "REGEX")]
+    pub(crate) filter: Option<String>,
+    /// Only the first N cases of each suite (after --case and --filter).
+    #[arg(long, value_name = "N")]
+    pub(crate) limit: Option<usize>,
+    /// Only the cases that failed or regressed in this earlier run (its id or directory).
+    #[arg(long, value_name = "RUN")]
+    pub(crate) failing: Option<String>,
+    /// Samples per case and version for every suite, over the suites' own.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) samples: Option<u32>,
+}
+
+impl From<Cases> for ops::CaseFilter {
+    fn from(c: Cases) -> Self {
+        ops::CaseFilter {
+            ids: c.ids,
+            pattern: c.filter,
+            limit: c.limit,
+            samples: c.samples,
+        }
+    }
+}
+
 /// How the calls are made; shared by `check`, `run` and `promote`.
 #[derive(Debug, Default, clap::Args)]
 pub(crate) struct Calls {
     /// Run every suite on this provider (`replay`: answer from fixtures/cassettes/).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", conflicts_with = "model")]
     pub(crate) provider: Option<String>,
+    /// Run every suite on this model, with no config block: `openai/MODEL` (with
+    /// OPENAI_API_KEY, and OPENAI_BASE_URL for a compatible server), `anthropic/MODEL`
+    /// (ANTHROPIC_API_KEY) or `ollama/MODEL` (OLLAMA_HOST).
+    #[arg(long, value_name = "KIND/MODEL")]
+    pub(crate) model: Option<String>,
     /// Provider calls in flight at once (default 16).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub(crate) concurrency: Option<u16>,
@@ -548,7 +589,7 @@ impl From<Calls> for ops::CallOptions {
     /// line ([`ops::CallOptions::invoked`]).
     fn from(calls: Calls) -> Self {
         ops::CallOptions {
-            provider: calls.provider,
+            provider: calls.provider.or(calls.model),
             concurrency: calls.concurrency.map(usize::from),
             no_cache: calls.no_cache,
             max_errors: calls.max_errors,
@@ -586,6 +627,7 @@ impl From<Check> for ops::CheckOptions {
             // Read from the file by the caller.
             wave: None,
             traffic: None,
+            cases: c.cases.into(),
             calls: c.calls.into(),
         }
     }
@@ -615,7 +657,8 @@ impl From<Run> for ops::RunOptions {
         ops::RunOptions {
             prompts: r.prompts,
             suites: r.suite,
-            version: r.version,
+            version: r.rev,
+            cases: r.cases.into(),
             calls: r.calls.into(),
         }
     }

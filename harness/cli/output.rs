@@ -66,6 +66,14 @@ pub(crate) fn run_id_of(cx: &Context, named: &str) -> String {
     }
 }
 
+/// The cases `--failing RUN` names (`SUITE:ID`): none without the flag.
+pub(crate) fn failing_cases(cx: &Context, failing: Option<String>) -> Result<Vec<String>, Error> {
+    match failing {
+        Some(run) => promptgate::report::failing_cases(&cx.root, &run_id_of(cx, &run)),
+        None => Ok(Vec::new()),
+    }
+}
+
 /// The run directory a user named a run by: a path as given, or a run id's directory under
 /// the project's `reports/` when no such path exists.
 pub(crate) fn run_dir_of(cx: &Context, named: &Path) -> PathBuf {

@@ -105,7 +105,7 @@ pub fn merge(
     }
     let (check, stored) = stored_request(&project, &shards, options)?;
     // This checkout must plan what the shards planned.
-    let selection = selection(&project, &check, progress)?;
+    let selection = selection(&mut project, &check, progress)?;
     let here = fingerprint(&project, &check, &selection.specs)?;
     if here != placed.plan.plan {
         return Err(Error::Usage(format!(

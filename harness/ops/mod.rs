@@ -44,6 +44,7 @@ pub use crate::release::labels::{DEFAULT_LABEL, RollbackOptions};
 pub use crate::report::ReportFormat;
 pub use crate::runner::BudgetLimits;
 pub use crate::store::{Baseline, LabelEvent, Measures, ReleaseAction};
+pub use crate::suite::CaseFilter;
 pub use crate::suite::json_schema as suite_schema;
 pub use approve::approve;
 pub use cache::{CacheStats, cache_clear, cache_stats};

@@ -27,6 +27,8 @@ pub struct RunOptions {
     pub suites: Vec<String>,
     /// The revision to run (default: the working tree).
     pub version: Option<String>,
+    /// The part of the suites to run.
+    pub cases: crate::suite::CaseFilter,
     /// How to make the calls.
     pub calls: CallOptions,
 }
@@ -49,22 +51,15 @@ pub fn run(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<RunOutcome> {
     let started_at = chrono::Utc::now().to_rfc3339();
-    let project = Project::open(root)?;
+    let mut project = Project::open(root)?;
     let calls = options.calls.over_config(&project.config);
     if !options.calls.no_cache {
         project.check_cache_untracked()?;
     }
-    check_suite_names(&project.suites, &options.suites)?;
+    narrow(&mut project, options, progress)?;
+    let project = project;
     let rev = options.version.clone().unwrap_or_else(|| WORKTREE.into());
-    let prompts: Vec<PromptName> = if options.prompts.is_empty() {
-        let present = project.store.prompt_names(&rev)?;
-        present
-            .into_iter()
-            .filter(|p| p.variant().is_none() && project.suites.iter().any(|s| s.targets(p)))
-            .collect()
-    } else {
-        options.prompts.iter().map(PromptName::new).collect()
-    };
+    let prompts = prompts_to_run(&project, options, &rev)?;
     let mut providers = Providers::new(
         &project,
         &options.calls.env,
@@ -118,6 +113,36 @@ pub fn run(
         run_dir,
         exit_code,
     })
+}
+
+/// The suites named exist; only the cases the filter keeps remain.
+fn narrow(
+    project: &mut Project,
+    options: &RunOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<()> {
+    check_suite_names(&project.suites, &options.suites)?;
+    if let Some(kept) = options.cases.apply(&mut project.suites)? {
+        progress(Progress::Note(format!(
+            "running {} of {} cases ({})",
+            kept.kept,
+            kept.of,
+            options.cases.described()
+        )));
+    }
+    Ok(())
+}
+
+/// The prompts named, else every prompt at `rev` that some suite targets.
+fn prompts_to_run(project: &Project, options: &RunOptions, rev: &str) -> Result<Vec<PromptName>> {
+    if !options.prompts.is_empty() {
+        return Ok(options.prompts.iter().map(PromptName::new).collect());
+    }
+    let present = project.store.prompt_names(rev)?;
+    Ok(present
+        .into_iter()
+        .filter(|p| p.variant().is_none() && project.suites.iter().any(|s| s.targets(p)))
+        .collect())
 }
 
 /// A suite planned on one version.

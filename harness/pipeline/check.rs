@@ -125,13 +125,13 @@ impl Ready {
 
     /// The settled check's comparisons selected.
     fn selected(
-        project: Project,
+        mut project: Project,
         options: CheckOptions,
         earlier: Option<Earlier>,
         clock: Instant,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Self> {
-        let selection = selection(&project, &options, progress)?;
+        let selection = selection(&mut project, &options, progress)?;
         let attempt = Attempt {
             earlier,
             waves: None,

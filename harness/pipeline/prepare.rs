@@ -198,6 +198,17 @@ impl<'p> Providers<'p> {
         self.for_name(&own)
     }
 
+    /// The configuration of the provider `name`: the config's, else (for the command line's
+    /// `--model KIND/MODEL` only) one made from the conventional environment ([`ad_hoc`]).
+    fn config_of(&self, name: &str) -> Result<crate::config::ProviderConfig> {
+        match self.project.config.provider(name) {
+            Ok(configured) => Ok(configured),
+            Err(e) => ad_hoc(name, self.env)
+                .filter(|_| self.override_name == Some(name))
+                .ok_or(e),
+        }
+    }
+
     /// The provider named `own` (a suite's, or a judge's): the command line's when it names
     /// one, a replay of `own`'s cassette for `--provider replay`.
     pub(crate) fn for_name(&mut self, own: &str) -> Result<Arc<SuiteProvider>> {
@@ -232,7 +243,7 @@ impl<'p> Providers<'p> {
             self.built.insert(name, built.clone());
             return Ok(built);
         }
-        let provider_config = config.provider(&name)?;
+        let provider_config = self.config_of(&name)?;
         if self.project.distrusted.contains(&name) {
             refuse_distrusted(&name, &provider_config)?;
         }
@@ -511,6 +522,42 @@ pub(crate) fn check_target(suite: &Suite, prepared: &Prepared) -> Result<()> {
             crate::errors::did_you_mean(target, declared.iter().copied())
         ),
     ))
+}
+
+/// The provider `--model KIND/MODEL` names with no config block: `openai/…` (the key from
+/// `OPENAI_API_KEY` when set, the server from `OPENAI_BASE_URL`), `anthropic/…`
+/// (`ANTHROPIC_API_KEY`) or `ollama/…` (`OLLAMA_HOST`), as those tools' own clients read them.
+fn ad_hoc(name: &str, env: &Env) -> Option<crate::config::ProviderConfig> {
+    use crate::config::ProviderKind;
+    let (kind, model) = name.split_once('/')?;
+    let set = |var: &str| env.get(var).filter(|v| !v.trim().is_empty()).cloned();
+    let (kind, key, base_url) = match kind {
+        "openai" => {
+            let base_url = set("OPENAI_BASE_URL");
+            // A compatible server may need no key; OpenAI's own API does.
+            let key = (base_url.is_none() || set("OPENAI_API_KEY").is_some())
+                .then(|| "OPENAI_API_KEY".to_string());
+            (ProviderKind::Openai, key, base_url)
+        }
+        "anthropic" => (
+            ProviderKind::Anthropic,
+            Some("ANTHROPIC_API_KEY".to_string()),
+            set("ANTHROPIC_BASE_URL"),
+        ),
+        "ollama" => {
+            let host = set("OLLAMA_HOST").map(|h| match h.contains("://") {
+                true => h,
+                false => format!("http://{h}"),
+            });
+            (ProviderKind::Ollama, None, host)
+        }
+        _ => return None,
+    };
+    let mut config = crate::config::ProviderConfig::of_kind(kind);
+    config.model = Some(model.to_string()).filter(|m| !m.is_empty());
+    config.api_key_env = key;
+    config.base_url = base_url;
+    Some(config)
 }
 
 /// Refuses a provider the change under check added or changed (in CI, see

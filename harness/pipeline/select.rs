@@ -22,11 +22,20 @@ pub(crate) struct Selection {
 /// traffic, and the comparisons are found (on the whole specification, before a shadow run
 /// narrows it to its suite).
 pub(crate) fn selection(
-    project: &Project,
+    project: &mut Project,
     options: &CheckOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Selection> {
     check_suite_names(&project.suites, &options.suites)?;
+    if let Some(kept) = options.cases.apply(&mut project.suites)? {
+        progress(Progress::Note(format!(
+            "checking {} of {} cases ({}): a part of the specification, so its verdict is only that part's",
+            kept.kept,
+            kept.of,
+            options.cases.described()
+        )));
+    }
+    let project = &*project;
     let shadow = match &options.traffic {
         Some(sample) => Some(shadow::cases(project, options, sample)?),
         None => None,

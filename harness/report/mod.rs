@@ -1,6 +1,7 @@
 //! Reports: the data model of a finished check, its renderers (terminal, JSON, HTML, JUnit,
 //! Markdown), and their files in the run directory.
 
+mod failing;
 mod html;
 mod junit;
 mod markdown;
@@ -16,6 +17,7 @@ use crate::ids::{PromptName, RunId};
 use crate::score::AssertionResult;
 use crate::store::Version;
 
+pub use failing::failing_cases;
 pub use html::{MAX_OUTPUT_CHARS, escape as escape_html, render_html};
 pub use markdown::summary_markdown;
 pub use terminal::{Detail, check_summary, paint, run_summary};

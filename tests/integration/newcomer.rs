@@ -255,3 +255,102 @@ fn the_small_things_a_first_user_trips_on() {
         .exits(0)
         .stdout_has(&["worktree differs from v1"]);
 }
+
+/// The ids of the cases a check's report compared.
+fn compared(p: &Project, out: &crate::support::Output) -> Vec<String> {
+    let report = p.report(out);
+    let mut ids: Vec<String> = report["candidates"][0]["suites"][0]["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn part_of_a_suite_runs_by_id_pattern_count_or_what_failed_with_its_samples() {
+    let p = regressed();
+    let check = |args: &[&str], code: i32| {
+        let args = [&["check"][..], args].concat();
+        p.promptgate(&args).exits(code).output
+    };
+    let out = check(&["--case", "billing"], 10);
+    assert_eq!(compared(&p, &out), ["billing"]);
+    assert!(
+        out.stderr
+            .contains("checking 1 of 3 cases (--case billing)"),
+        "{}",
+        out.stderr
+    );
+    let out = check(&["--case", "b*"], 10);
+    assert_eq!(compared(&p, &out), ["billing", "bug"]);
+    let out = check(&["--case", "triage:refund"], 0);
+    assert_eq!(compared(&p, &out), ["refund"]);
+    let out = check(&["--filter", "^(bug|refund)$"], 10);
+    assert_eq!(compared(&p, &out), ["bug", "refund"]);
+    let out = check(&["--limit", "1"], 10);
+    assert_eq!(compared(&p, &out), ["billing"]);
+    let none = check(&["--case", "nothing-like-it"], 3);
+    assert!(
+        none.stderr
+            .contains("no case of the 3 cases selected matches"),
+        "{}",
+        none.stderr
+    );
+    // Two samples per case and version: twice the calls (echo answers identical requests once,
+    // so count the planned samples).
+    let out = check(&["--samples", "2", "--case", "billing"], 10);
+    assert_eq!(p.report(&out)["candidates"][0]["suites"][0]["samples"], 2);
+    // What failed, again: the two regressions, by run id or directory.
+    let failed = check(&[], 10);
+    let dir = failed.report_dir();
+    let out = check(&["--failing", dir.trim_end_matches('/')], 10);
+    assert_eq!(compared(&p, &out), ["billing", "bug"]);
+    // run takes the same filters, and its revision is --rev.
+    let ran = p
+        .promptgate(&["run", "--rev", "HEAD", "--case", "refund", "--json"])
+        .exits(10)
+        .output;
+    let report: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(report["suites"][0]["cases"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_model_named_on_the_command_line_needs_no_config_block() {
+    let mock = crate::mock::Mock::start(vec![]);
+    let p = Project::triage();
+    let base = mock.base_url.clone();
+    let host = base
+        .trim_start_matches("http://")
+        .trim_end_matches("/v1")
+        .to_string();
+    for (model, env) in [
+        ("openai/tiny", vec![("OPENAI_BASE_URL", base.as_str())]),
+        ("ollama/tiny", vec![("OLLAMA_HOST", host.as_str())]),
+    ] {
+        let ran = p
+            .promptgate(&["run", "--model", model, "--json"])
+            .envs(&env)
+            .exits(10)
+            .output;
+        let report: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
+        assert_eq!(report["suites"][0]["provider"], model, "{model}");
+        let output = report["suites"][0]["cases"][0]["side"]["samples"][0]["output"]
+            .as_str()
+            .unwrap();
+        assert_eq!(
+            output, "CHARGED TWICE",
+            "{model}: the mock shouts the message"
+        );
+    }
+    // A kind promptgate does not know is the usual unknown provider.
+    let out = p.run(&["run", "--model", "gemini/x"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("unknown provider `gemini/x`"),
+        "{}",
+        out.stderr
+    );
+}

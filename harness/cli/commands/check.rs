@@ -13,7 +13,12 @@ pub(crate) fn run(args: Check, cx: &Context) -> Result<i32, Error> {
     let json = args.json;
     let shard = args.shard.clone();
     let wave = args.wave.clone();
+    let failing = args.cases.failing.clone();
     let mut options = ops::CheckOptions::from(args);
+    options
+        .cases
+        .ids
+        .extend(crate::output::failing_cases(cx, failing)?);
     options.calls.invoked(cx.env(), cx.command_line.clone());
     options.shard = match shard.as_deref() {
         None => None,

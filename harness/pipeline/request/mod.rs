@@ -68,6 +68,9 @@ pub struct CheckOptions {
     /// A shadow run: the prompt's `shadow` suite on a sample of this production traffic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traffic: Option<TrafficSample>,
+    /// The part of the suites to check (`--case`, `--filter`, `--limit`, `--samples`).
+    #[serde(default, skip_serializing_if = "crate::suite::CaseFilter::is_empty")]
+    pub cases: crate::suite::CaseFilter,
     /// How to make the calls.
     pub calls: CallOptions,
 }
