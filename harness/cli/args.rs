@@ -69,7 +69,7 @@ pub(crate) enum Command {
     /// Run suites on one version of each prompt, without comparing.
     #[command(after_help = "Examples:
   promptgate run                                    every suite on the working tree
-  promptgate run support/triage --version HEAD~1    one prompt at an earlier commit")]
+  promptgate run support/triage --rev HEAD~1        one prompt at an earlier commit")]
     Run(Run),
     /// Check the config, every prompt and every suite without calling a provider.
     Validate {
@@ -107,8 +107,14 @@ pub(crate) enum Command {
     },
     /// Print a prompt version rendered to messages.
     Show(Show),
-    /// Re-render a stored check's reports from its report.json.
+    /// Re-render a stored check's reports from its report.json (a `run`'s results are shown).
     Report(Report),
+    /// The runs under reports/, newest first: id, kind, prompts, verdict, calls, cost, when.
+    Runs {
+        /// Print the runs as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Inspect or clear the response cache.
     #[command(subcommand)]
     Cache(CacheCommand),

@@ -79,6 +79,7 @@ fn dispatch(args: Args) -> Result<i32, Error> {
         Command::Readiness(r) => run::readiness::run(r, &cx),
         Command::Run(r) => run::run::run(r, &cx),
         Command::Validate { json } => run::validate::run(json, &cx),
+        Command::Runs { json } => run::runs::run(json, &cx),
         Command::Log(l) => run::log::run(l, &cx),
         Command::Status(s) => run::status::run(s, &cx),
         Command::Promote(p) => run::promote::run(p, &cx),

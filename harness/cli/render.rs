@@ -288,7 +288,7 @@ pub(crate) fn readiness(assessments: &[promptgate::ops::Assessment]) -> String {
 
 /// An RFC 3339 time as a person reads it in a list: to the second, in UTC (`2026-12-04
 /// 21:09:35Z`); a time that does not parse is shown as stored.
-fn shown_time(at: &str) -> String {
+pub(crate) fn shown_time(at: &str) -> String {
     chrono::DateTime::parse_from_rfc3339(at).map_or_else(
         |_| at.to_string(),
         |t| {

@@ -107,6 +107,7 @@ pub fn run(
         suites,
     };
     record::write_json(&run_dir.join(record::REPORT_FILE), &report)?;
+    crate::report::record_run(&run_dir, &report)?;
     let exit_code = exit_code(&report, interrupted, options.calls.max_errors);
     Ok(RunOutcome {
         report,

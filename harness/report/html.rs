@@ -38,7 +38,7 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-fn csp_hash(source: &str) -> String {
+pub(super) fn csp_hash(source: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(Sha256::digest(source.as_bytes()))
 }
 
@@ -295,7 +295,6 @@ pub(crate) fn write_html(
     regressions(&mut h, &regressed);
     suites_table(&mut h, report);
     traffic(&mut h, report);
-    readiness(&mut h, report);
     charts(&mut h, report);
     prompt_diffs(&mut h, report);
     h.push_str(
@@ -305,8 +304,11 @@ pub(crate) fn write_html(
          <option value=\"unchanged-pass\">unchanged-pass</option><option value=\"unchanged-fail\">unchanged-fail</option><option value=\"skipped\">skipped</option></select></label>\
          <label>suite <select id=\"f-suite\"><option value=\"all\">all</option></select></label>\
          <input type=\"search\" id=\"f-search\" placeholder=\"search ids, outputs, errors\">\
-         <span id=\"f-count\" class=\"meta\"></span></div>\n<div id=\"cases\"></div>\n<div id=\"pager\" class=\"pager\"></div>\n</main>\n",
+         <span id=\"f-count\" class=\"meta\"></span></div>\n<div id=\"cases\"></div>\n<div id=\"pager\" class=\"pager\"></div>\n",
     );
+    // What readiness found is about the prompt, not this change: after the cases.
+    readiness(&mut h, report);
+    h.push_str("</main>\n");
     h.push_str("<script type=\"application/json\" id=\"case-data\">");
     out.write_all(h.as_bytes())?;
     serde_json::to_writer(ScriptSafe(out), &data).map_err(std::io::Error::other)?;
@@ -363,7 +365,7 @@ fn header(h: &mut String, report: &CheckReport) {
     let _ = write!(
         h,
         "<header>\n<h1>promptgate <span class=\"verdict {class}\">{}</span>{}</h1>\n\
-         <div class=\"meta\">run <code>{}</code> · started {} · {} · {} · {} · {} · {} · {}</div>\n",
+         <div class=\"meta\">run <code>{}</code> · started {} · {} · {} · {} · {} · {} · {} · <a href=\"../index.html\">all runs</a></div>\n",
         escape(class),
         match &report.incomplete {
             Some(why) if !report.complete =>

@@ -5,6 +5,7 @@ mod failing;
 mod html;
 mod junit;
 mod markdown;
+mod runs;
 mod terminal;
 mod write;
 
@@ -20,6 +21,8 @@ use crate::store::Version;
 pub use failing::failing_cases;
 pub use html::{MAX_OUTPUT_CHARS, escape as escape_html, render_html};
 pub use markdown::summary_markdown;
+pub(crate) use runs::record_run;
+pub use runs::{RunEntry, runs};
 pub use terminal::{Detail, check_summary, paint, run_summary};
 pub use write::ReportFormat;
 pub(crate) use write::write;

@@ -55,5 +55,8 @@ pub(crate) fn write(run_dir: &Path, report: &CheckReport, formats: &[ReportForma
             }
         }
     }
-    Ok(())
+    if formats.contains(&ReportFormat::Json) {
+        super::runs::record_check(run_dir, report)?;
+    }
+    super::runs::write_index(run_dir)
 }

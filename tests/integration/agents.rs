@@ -98,6 +98,7 @@ fn out_dir(p: &Project) -> String {
     let mut runs: Vec<String> = std::fs::read_dir(p.path().join("reports"))
         .unwrap()
         .flatten()
+        .filter(|e| e.path().is_dir())
         .map(|e| format!("reports/{}", e.file_name().to_string_lossy()))
         .collect();
     runs.sort();

@@ -354,3 +354,60 @@ fn a_model_named_on_the_command_line_needs_no_config_block() {
         out.stderr
     );
 }
+
+#[test]
+fn report_shows_a_run_as_its_results() {
+    let p = regressed();
+    let ran = p.promptgate(&["run", "--json"]).exits(10).output;
+    let report: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
+    let id = report["run_id"].as_str().unwrap().to_string();
+    p.promptgate(&["report", &id]).exits(0).stdout_has(&[
+        "suite triage",
+        &format!("run {id} is a `promptgate run`: its results are shown above"),
+    ]);
+    p.promptgate(&["report", &id, "--open"])
+        .exits(2)
+        .stderr_has(&["has no HTML report"]);
+}
+
+#[test]
+fn the_runs_are_listed_and_every_report_links_to_their_index() {
+    let p = regressed();
+    p.promptgate(&["runs"])
+        .exits(0)
+        .stdout_has(&["no runs under reports/ yet"]);
+    let check = p.promptgate(&["check"]).exits(10).output.report_dir();
+    p.promptgate(&["run", "--case", "refund"]).exits(0);
+    p.promptgate(&["check", "--shard", "1/2"]).exits(0);
+    let listed: serde_json::Value =
+        serde_json::from_str(&p.promptgate(&["runs", "--json"]).exits(0).output.stdout).unwrap();
+    let kinds: Vec<(&str, &str)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["kind"].as_str().unwrap(), r["verdict"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("shard", "gates nothing"),
+            ("run", "passed"),
+            ("check", "fail")
+        ]
+    );
+    assert_eq!(listed[2]["prompts"], serde_json::json!(["support/triage"]));
+    assert_eq!(listed[2]["calls"], 6);
+    p.promptgate(&["runs"]).exits(0).stdout_has(&[
+        "check  fail",
+        "support/triage",
+        "index: reports/index.html",
+    ]);
+    let html = p.read(&format!("{}/index.html", check.trim_end_matches('/')));
+    assert!(html.contains("<a href=\"../index.html\">all runs</a>"));
+    let index = p.read("reports/index.html");
+    let id = check.trim_end_matches('/').rsplit('/').next().unwrap();
+    assert!(
+        index.contains(&format!("<a href=\"{id}/index.html\">{id}</a>")),
+        "{index}"
+    );
+}

@@ -17,6 +17,7 @@ pub(crate) mod readiness;
 pub(crate) mod report;
 pub(crate) mod rollback;
 pub(crate) mod run;
+pub(crate) mod runs;
 pub(crate) mod schema;
 pub(crate) mod shadow;
 pub(crate) mod show;

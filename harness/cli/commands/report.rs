@@ -14,7 +14,23 @@ pub(crate) fn run(args: Report, cx: &Context) -> Result<i32, Error> {
         args.format.into_iter().map(Into::into).collect()
     };
     let run_id = crate::output::run_id_of(cx, &args.run_id);
-    let run_dir = ops::rerender(&cx.root, &run_id, &formats)?;
+    let run_dir = match ops::rerender(&cx.root, &run_id, &formats)? {
+        ops::Rendered::Check(run_dir) => run_dir,
+        ops::Rendered::Run(report) => {
+            let shown = format!("{}/{run_id}", ops::REPORTS_DIR);
+            cx.style
+                .print(&promptgate::report::run_summary(&report, &shown));
+            outln!(
+                "(run {run_id} is a `promptgate run`: its results are shown above; the HTML, JUnit and Markdown reports are written for checks)"
+            );
+            if args.open {
+                return Err(Error::Usage(format!(
+                    "--open: run {run_id} is a `promptgate run`, which has no HTML report; `promptgate check` writes one"
+                )));
+            }
+            return Ok(exit::PASS);
+        }
+    };
     for format in formats.iter().filter(|f| **f != ops::ReportFormat::Json) {
         outln!("{}", run_dir.join(format.file_name()).display());
     }
