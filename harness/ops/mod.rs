@@ -66,5 +66,5 @@ pub use run::{RunOptions, RunOutcome, run};
 pub use shadow::shadow;
 pub use shard::shard;
 pub use show::{ShowOptions, show};
-pub use status::{LabelStatus, PromptStatus, status};
+pub use status::{LabelStatus, PromptStatus, status, unfetched_releases};
 pub use validate::{Validated, validate};

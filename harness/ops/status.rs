@@ -73,3 +73,10 @@ pub fn status(root: &Path) -> Result<Vec<PromptStatus>> {
         })
         .collect()
 }
+
+/// The warning for a clone that has fetched no release refs, when `root`'s is one: `status`
+/// and `log` say it before reading every prompt as never promoted.
+pub fn unfetched_releases(root: &Path) -> Option<String> {
+    let store = crate::store::Store::open(root).ok()?;
+    crate::pipeline::project::unfetched_releases(&store)
+}

@@ -154,6 +154,17 @@ impl Project {
     }
 }
 
+/// What to tell a user whose clone of `store` has fetched no release refs
+/// ([`crate::store::Store::unfetched_release_refs`]): every label reads as missing until they
+/// are fetched.
+pub(crate) fn unfetched_releases(store: &crate::store::Store) -> Option<String> {
+    let remote = store.unfetched_release_refs()?;
+    Some(format!(
+        "warning: this clone has fetched no release refs from `{remote}` (git clone does not fetch refs/prompts/*), so every prompt reads as never promoted and a check compares with HEAD; if the project has releases, fetch them: {}",
+        crate::store::fetch_command(&remote)
+    ))
+}
+
 /// The project a command run in `start` works on, found as git and cargo find theirs: the
 /// nearest folder upward with a `promptgate.yaml`, not past the root of the git repository.
 /// None is an error naming the projects below `start` (a monorepo's root), so a command never

@@ -36,6 +36,11 @@ pub(crate) fn selection(
         )));
     }
     let project = &*project;
+    if options.baseline.is_none()
+        && let Some(warning) = super::project::unfetched_releases(&project.store)
+    {
+        progress(Progress::Note(warning));
+    }
     let shadow = match &options.traffic {
         Some(sample) => Some(shadow::cases(project, options, sample)?),
         None => None,

@@ -7,7 +7,7 @@
 
 mod release;
 
-pub(crate) use release::{Approval, LabelMove, LabelTarget, Promoted};
+pub(crate) use release::{Approval, LabelMove, LabelTarget, Promoted, fetch_command};
 pub use release::{Baseline, LabelEvent, Measures, ReleaseAction};
 
 use std::collections::BTreeMap;

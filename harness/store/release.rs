@@ -195,7 +195,44 @@ pub struct LabelMove<'a> {
     pub event: &'a LabelEvent,
 }
 
+/// The command that fetches the release refs from `remote` (a clone fetches none of them).
+pub(crate) fn fetch_command(remote: &str) -> String {
+    format!(
+        "git fetch {remote} '+refs/prompts/*:refs/prompts/*' '+refs/promptgate/*:refs/promptgate/*' 'refs/tags/prompts/*:refs/tags/prompts/*'"
+    )
+}
+
 impl Store {
+    /// The remote this clone has fetched no release refs from, when there is one: no label ref
+    /// is here and no remote's fetch refspecs carry `refs/prompts/*`, as after a plain `git
+    /// clone`. Such a clone reads every prompt as never promoted.
+    pub fn unfetched_release_refs(&self) -> Option<String> {
+        let repo = &self.repo;
+        if repo
+            .references_glob("refs/prompts/*")
+            .is_ok_and(|mut refs| refs.next().is_some())
+        {
+            return None;
+        }
+        let remotes = repo.remotes().ok()?;
+        let names: Vec<&str> = remotes.iter().flatten().flatten().collect();
+        let carries = |name: &&str| {
+            repo.find_remote(name).is_ok_and(|remote| {
+                remote.fetch_refspecs().is_ok_and(|specs| {
+                    specs
+                        .iter()
+                        .flatten()
+                        .flatten()
+                        .any(|s| s.contains("refs/prompts/"))
+                })
+            })
+        };
+        match names.iter().any(carries) {
+            true => None,
+            false => names.first().map(|name| (*name).to_string()),
+        }
+    }
+
     /// The tag name of version `n` of `name`.
     pub fn version_tag(&self, name: &PromptName, n: u32) -> String {
         format!("prompts/{}@v{n}", self.ref_name(name))

@@ -411,3 +411,89 @@ fn the_runs_are_listed_and_every_report_links_to_their_index() {
         "{index}"
     );
 }
+
+#[test]
+fn a_candidate_that_no_longer_renders_the_attacks_target_is_refused() {
+    let p = Project::triage();
+    p.write(
+        "suites/adversarial/triage.yaml",
+        "kind: adversarial\nprompt: support/triage\ntarget: message\npacks: [system-prompt-extraction]\n",
+    );
+    p.commit("attacks");
+    // The user's message no longer reaches the model: every attack would "resist".
+    p.write(
+        "prompts/support/triage.prompt",
+        &TRIAGE_PROMPT.replace("{{role \"user\"}}{{message}}", "{{role \"user\"}}A ticket."),
+    );
+    p.promptgate(&["check"]).exits(2).stderr_has(&[
+        "suites/adversarial/triage.yaml:3:",
+        "support/triage@worktree does not render `{{message}}`",
+        "never reach the model",
+    ]);
+    p.promptgate(&["validate"])
+        .exits(2)
+        .stderr_has(&["does not render `{{message}}`"]);
+}
+
+#[test]
+fn a_clone_without_the_release_refs_is_told_how_to_fetch_them() {
+    let origin = Project::triage();
+    let head = origin.repo().head().unwrap().target().unwrap();
+    origin.label("support/triage", "production", head);
+    let dir = tempfile::tempdir().unwrap();
+    let clone_path = dir.path().join("clone");
+    git2::Repository::clone(origin.path().to_str().unwrap(), &clone_path).unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_promptgate"))
+            .args(args)
+            .current_dir(&clone_path)
+            .env_remove("CI")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for args in [
+        &["status"][..],
+        &["log", "support/triage"][..],
+        &["check", "--all"][..],
+    ] {
+        let (_, stderr) = run(args);
+        assert!(
+            stderr.contains("this clone has fetched no release refs from `origin`"),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains("git fetch origin '+refs/prompts/*:refs/prompts/*'"),
+            "{stderr}"
+        );
+    }
+    // The command it gives fetches them, and the warning is gone.
+    let fetch = std::process::Command::new("git")
+        .args([
+            "fetch",
+            "origin",
+            "+refs/prompts/*:refs/prompts/*",
+            "+refs/promptgate/*:refs/promptgate/*",
+            "refs/tags/prompts/*:refs/tags/prompts/*",
+        ])
+        .current_dir(&clone_path)
+        .output()
+        .expect("git runs");
+    assert!(
+        fetch.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fetch.stderr)
+    );
+    let (code, stderr) = run(&["status"]);
+    assert_eq!(code, 0);
+    assert!(!stderr.contains("fetched no release refs"), "{stderr}");
+    // A repository with no remote has nothing to fetch: no warning.
+    let (_, stderr) = {
+        let out = origin.run(&["status"]);
+        (out.code, out.stderr)
+    };
+    assert!(!stderr.contains("fetched no release refs"), "{stderr}");
+}

@@ -9,6 +9,9 @@ use crate::output::{Context, print_json};
 /// Prints a prompt's audit trail.
 pub(crate) fn run(args: Log, cx: &Context) -> Result<i32, Error> {
     let history = ops::history(&cx.root, &args.prompt)?;
+    if let Some(warning) = ops::unfetched_releases(&cx.root) {
+        eprintln!("{warning}");
+    }
     if args.json {
         print_json(&history)?;
     } else {
