@@ -35,10 +35,15 @@ pub(crate) fn print_estimates(estimates: &[ops::Estimate], json: bool) -> Result
     }
     for e in estimates {
         outln!(
-            "{}: {} calls ({} answered from the cache), ~{} input tokens, at most {} output tokens, at most {}",
+            "{}: {} calls ({} answered from the cache){}; at most {} calls with the rounds after them (every case sampled again as if its versions disagreed), ~{} input tokens, at most {} output tokens, at most {}",
             e.provider,
             e.calls,
             e.cached,
+            match e.judge_calls {
+                0 => String::new(),
+                n => format!(" and {n} judge calls"),
+            },
+            e.max_calls,
             e.input_tokens,
             e.max_output_tokens,
             e.max_cost.map_or_else(

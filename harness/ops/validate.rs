@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::errors::{Error, Result};
 use crate::ids::PromptName;
-use crate::pipeline::prepare::{Prepared, check_target, render_case};
+use crate::pipeline::prepare::{Prepared, check_target, render_case, unreached_target};
 use crate::pipeline::project::{Env, Project};
 use crate::store::WORKTREE;
 
@@ -20,6 +20,44 @@ pub struct Validated {
     pub suites: usize,
     /// Cases whose variables were checked and rendered.
     pub cases: usize,
+}
+
+/// Adds to `errors` what is wrong with `suite` on the version `prepared`: an unknown provider,
+/// a target its attacks cannot reach, a case that does not render. Returns the cases checked.
+fn validate_suite(
+    project: &Project,
+    suite: &crate::suite::Suite,
+    prepared: &Prepared,
+    errors: &mut Vec<Error>,
+) -> usize {
+    if let Some(provider) = &suite.provider
+        && project.config.provider(provider).is_err()
+    {
+        let names = project.config.provider_names();
+        errors.push(Error::invalid_with_hint(
+            crate::errors::Location::file(&suite.path),
+            format!("suite `{}` names unknown provider `{provider}`", suite.name),
+            format!(
+                "{}configured providers: {}",
+                crate::errors::did_you_mean(provider, names.iter().map(String::as_str)),
+                names.join(", ")
+            ),
+        ));
+    }
+    if let Err(e) = check_target(suite, prepared) {
+        errors.push(e);
+        return 0;
+    }
+    if let (Some(why), Some((_, at))) = (unreached_target(suite, prepared), &suite.target) {
+        errors.push(Error::invalid(at.clone(), why));
+        return 0;
+    }
+    for case in &suite.cases {
+        if let Err(e) = render_case(suite, case, prepared) {
+            errors.push(e);
+        }
+    }
+    suite.cases.len()
 }
 
 /// Checks the config, every prompt in the working tree and every suite, rendering every case,
@@ -43,30 +81,7 @@ pub fn validate(root: &Path, env: &Env) -> Result<Validated> {
         };
         checked.prompts += 1;
         for suite in project.suites.iter().filter(|s| s.targets(name)) {
-            if let Some(provider) = &suite.provider {
-                if project.config.provider(provider).is_err() {
-                    let names = project.config.provider_names();
-                    errors.push(Error::invalid_with_hint(
-                        crate::errors::Location::file(&suite.path),
-                        format!("suite `{}` names unknown provider `{provider}`", suite.name),
-                        format!(
-                            "{}configured providers: {}",
-                            crate::errors::did_you_mean(provider, names.iter().map(String::as_str)),
-                            names.join(", ")
-                        ),
-                    ));
-                }
-            }
-            if let Err(e) = check_target(suite, &prepared) {
-                errors.push(e);
-                continue;
-            }
-            for case in &suite.cases {
-                if let Err(e) = render_case(suite, case, &prepared) {
-                    errors.push(e);
-                }
-            }
-            checked.cases += suite.cases.len();
+            checked.cases += validate_suite(&project, suite, &prepared, &mut errors);
         }
     }
     for suite in &project.suites {

@@ -332,7 +332,8 @@ pub(crate) fn run(
         latency_unmeasured(&planned)?;
     }
     if options.dry_run {
-        let estimates = estimate(&project.root, &jobs, &options.calls);
+        let sampling = sampling(project, options, shard.is_some());
+        let estimates = estimate(&project.root, &planned, &jobs, &options.calls, sampling);
         return Ok(Checked::Estimated(estimates));
     }
     let Attempt {

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use super::jobs::{Jobs, plan_suite, samples_for};
 use super::panel::JudgeLibrary;
-use super::prepare::{Prepared, Providers, SuiteProvider, described, effective_params, suites_for};
+use super::prepare::{
+    Prepared, Providers, SuiteProvider, described, effective_params, suites_for, unreached_target,
+};
 use super::progress::Progress;
 use super::project::Project;
 use super::request::CheckOptions;
@@ -21,6 +23,9 @@ use crate::suite::{Suite, SuiteKind};
 /// A suite planned on both versions: the job indices of each case's samples per version.
 pub(crate) struct PlannedSuite<'s> {
     pub(crate) suite: &'s Suite,
+    /// Why an adversarial suite's attacks never reach the candidate, when they do not: a
+    /// reason the gate fails on (its cases would all "resist").
+    pub(crate) unreached: Option<String>,
     pub(crate) provider: Arc<SuiteProvider>,
     /// The limits the suite is gated on.
     pub(crate) tolerance: crate::config::Tolerance,
@@ -220,6 +225,7 @@ fn plan_one<'s>(
     });
     Ok(PlannedSuite {
         suite,
+        unreached: unreached_target(suite, candidate),
         tolerance: suite_tolerance(suite, project.config.tier(tier).tolerance),
         provider,
         samples,

@@ -500,15 +500,11 @@ pub(crate) fn ordered_unique<T: Clone + Ord>(items: impl IntoIterator<Item = T>)
     out
 }
 
-/// Refuses an adversarial suite whose `target` is not a variable its prompt declares, or
-/// that the version does not render: the attacks would go nowhere, and every case would
-/// "resist". Located at the `target:` line.
+/// Refuses an adversarial suite whose `target` is not a variable its prompt declares: the
+/// attacks would go nowhere, and every case would "resist". Located at the `target:` line.
 pub(crate) fn check_target(suite: &Suite, prepared: &Prepared) -> Result<()> {
-    let Some((target, location)) = &suite.target else {
-        return Ok(());
-    };
-    check_target_rendered(suite, prepared, target, location)?;
-    let Some(declared) = prepared.inputs.declared() else {
+    let (Some((target, location)), Some(declared)) = (&suite.target, prepared.inputs.declared())
+    else {
         return Ok(());
     };
     if declared.contains(&target.as_str()) {
@@ -528,42 +524,27 @@ pub(crate) fn check_target(suite: &Suite, prepared: &Prepared) -> Result<()> {
     ))
 }
 
-/// Refuses a version whose messages never show the `target` variable: a probe value put in
-/// it (on the suite's first case) must appear in what the version renders.
-fn check_target_rendered(
-    suite: &Suite,
-    prepared: &Prepared,
-    target: &str,
-    location: &Location,
-) -> Result<()> {
-    let Some(case) = suite.cases.first() else {
-        return Ok(());
-    };
+/// Why the attacks of the adversarial suite `suite` would never reach `prepared`, when they
+/// would not: a probe put in its `target` variable (on the suite's first case) appears in
+/// none of the messages the version renders, so every case would "resist".
+pub(crate) fn unreached_target(suite: &Suite, prepared: &Prepared) -> Option<String> {
+    let ((target, _), case) = (suite.target.as_ref()?, suite.cases.first()?);
     const PROBE: &str = "promptgate-target-probe-7f3a";
     let mut input = case.vars.clone();
-    input.insert(target.to_string(), serde_json::Value::String(PROBE.into()));
+    input.insert(target.clone(), serde_json::Value::String(PROBE.into()));
     let data = RenderData {
         input,
         messages: case.history.clone(),
         ..RenderData::default()
     };
     // A version that cannot render at all is reported by the case that fails to render.
-    let Ok(messages) = prepared.template.render(&data) else {
-        return Ok(());
-    };
+    let messages = prepared.template.render(&data).ok()?;
     if messages.iter().any(|m| m.text_content().contains(PROBE)) {
-        return Ok(());
+        return None;
     }
-    Err(Error::invalid_with_hint(
-        location.clone(),
-        format!(
-            "{} does not render `{{{{{target}}}}}`: the attacks of suite {} would never reach the model, and every case would \"resist\"",
-            prepared.version.label(),
-            suite.name
-        ),
-        format!(
-            "put `{{{{{target}}}}}` back where the user's message goes, or point `target:` at the variable that carries it"
-        ),
+    Some(format!(
+        "{} does not render `{{{{{target}}}}}`, so the suite's attacks never reach the model and every case would \"resist\": put `{{{{{target}}}}}` back where the user's message goes, or point `target:` at the variable that carries it",
+        prepared.version.label()
     ))
 }
 

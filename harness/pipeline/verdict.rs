@@ -56,6 +56,13 @@ fn candidate_report(
                 }))
             });
             reasons.extend(decision.reasons);
+            reasons.extend(p.unreached.iter().map(|why| gate::Reason {
+                suite: p.suite.name.clone(),
+                metric: "target".into(),
+                limit: 0.0,
+                observed: None,
+                message: why.clone(),
+            }));
             warnings.extend(decision.warnings);
             SuiteReport {
                 name: p.suite.name.clone(),

@@ -138,6 +138,12 @@ fn a_provider_that_cannot_vary_blocks_every_regression_beyond_tolerance() {
 fn a_regression_that_reproduces_blocks_and_a_flip_that_does_not_is_noise() {
     // Three of twenty cases answer wrongly on every sample of the candidate.
     let p = bot_project(&["broken-0", "broken-1", "broken-2"], 20, 0.02, "");
+    // The dry run's "at most" bounds what the check then makes: the 40 first calls, and every
+    // case that could disagree confirmed.
+    let dry = p.promptgate(&["check", "--dry-run", "--json"]).exits(0);
+    let dry: Value = serde_json::from_str(&dry.output.stdout).unwrap();
+    assert_eq!(dry[0]["calls"], 40);
+    assert_eq!(dry[0]["max_calls"], 40 + 20 * 2 * 2, "{dry}");
     let out = p
         .promptgate(&["check"])
         .exits(10)

@@ -92,6 +92,16 @@ fn a_judge_grades_each_sample_and_a_reply_that_does_not_fit_is_a_judge_error() {
         .stderr_has(&["judging 3 replies (3 judge calls)"]);
     let report: Value = serde_json::from_str(&ran.output.stdout).unwrap();
     let good = judged(&report, "good");
+    // A dry run counts the judge's calls (one per graded output) under the judge's provider.
+    let dry = p
+        .promptgate(&["check", "--all", "--dry-run", "--json", "--no-cache"])
+        .exits(0);
+    let dry: Value = serde_json::from_str(&dry.output.stdout).unwrap();
+    assert_eq!(
+        (dry[0]["calls"].clone(), dry[0]["judge_calls"].clone()),
+        (3.into(), 3.into()),
+        "{dry}"
+    );
     // `-q` shows no progress, not even the phases.
     let quiet = p.promptgate(&["-q", "run"]).exits(0);
     assert_eq!(quiet.output.stderr, "", "-q printed progress");

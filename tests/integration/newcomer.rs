@@ -413,7 +413,7 @@ fn the_runs_are_listed_and_every_report_links_to_their_index() {
 }
 
 #[test]
-fn a_candidate_that_no_longer_renders_the_attacks_target_is_refused() {
+fn a_candidate_that_no_longer_renders_the_attacks_target_fails_the_gate() {
     let p = Project::triage();
     p.write(
         "suites/adversarial/triage.yaml",
@@ -425,14 +425,23 @@ fn a_candidate_that_no_longer_renders_the_attacks_target_is_refused() {
         "prompts/support/triage.prompt",
         &TRIAGE_PROMPT.replace("{{role \"user\"}}{{message}}", "{{role \"user\"}}A ticket."),
     );
-    p.promptgate(&["check"]).exits(2).stderr_has(&[
+    let out = p
+        .promptgate(&["check"])
+        .exits(10)
+        .stdout_has(&[
+            "FAIL support/triage",
+            "✗ suite adversarial/triage: support/triage@worktree does not render `{{message}}`",
+            "never reach the model",
+        ])
+        .output;
+    assert_eq!(
+        p.report(&out)["candidates"][0]["reasons"][0]["metric"],
+        "target"
+    );
+    p.promptgate(&["validate"]).exits(2).stderr_has(&[
         "suites/adversarial/triage.yaml:3:",
-        "support/triage@worktree does not render `{{message}}`",
-        "never reach the model",
+        "does not render `{{message}}`",
     ]);
-    p.promptgate(&["validate"])
-        .exits(2)
-        .stderr_has(&["does not render `{{message}}`"]);
 }
 
 #[test]
