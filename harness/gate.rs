@@ -312,7 +312,9 @@ impl Basis {
     /// The basis as reports name it.
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::Exact => "exact (the provider cannot vary)",
+            Self::Exact => {
+                "exact (the outputs cannot vary: a provider that cannot, or one call answering both versions)"
+            }
             Self::MeasuredNoise => "on these cases, given the measured noise",
             Self::CaseResampling => "on new cases like these (cases resampled)",
         }
@@ -586,13 +588,13 @@ fn decision(
         Basis::Exact if beyond => (
             Verdict::Fail,
             format!(
-                "pass rate changed {change}, beyond {tolerance_text}; the provider cannot vary, so the drop is certain"
+                "pass rate changed {change}, beyond {tolerance_text}; the outputs cannot vary, so the drop is certain"
             ),
         ),
         Basis::Exact => (
             Verdict::Pass,
             format!(
-                "pass rate changed {change}, within {tolerance_text}; the provider cannot vary, so that is exact"
+                "pass rate changed {change}, within {tolerance_text}; the outputs cannot vary, so that is exact"
             ),
         ),
         _ if beyond => (

@@ -135,7 +135,7 @@ fn judged(
         pass,
         score: if pass { 1.0 } else { 0.0 },
         reason: match j.advisory {
-            true => format!("advisory (the judge is not calibrated): {said}"),
+            true => format!("advisory (the judge is not calibrated to block at this tier): {said}"),
             false => said,
         },
         advisory: j.advisory,
@@ -391,7 +391,10 @@ fn check(assertion: &Assertion, o: Observed<'_>) -> AssertionResult {
             let label = j.label.as_deref().unwrap_or("same");
             (
                 label != "worse",
-                format!("found the candidate {label} than the baseline"),
+                match label {
+                    "same" => "found the candidate the same as the baseline".to_string(),
+                    label => format!("found the candidate {label} than the baseline"),
+                },
             )
         }),
         Assertion::ToolCount { name, min, max } => {

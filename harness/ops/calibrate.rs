@@ -128,13 +128,15 @@ fn measured(
         }
     };
     let mut pairs = Vec::new();
-    let mut wrong = Vec::new();
+    let (mut wrong, mut wrong_replies) = (Vec::new(), Vec::new());
     let mut consistent = 0;
     for (example, indices) in examples.iter().zip(planned) {
         let verdicts: Vec<String> = indices.iter().map(|&i| verdict_of(&outcomes[i])).collect();
-        consistent += usize::from(verdicts.iter().all(|v| v == &verdicts[0]));
+        consistent +=
+            usize::from(verdicts[0] != "error" && verdicts.iter().all(|v| v == &verdicts[0]));
         if verdicts[0] != example.label {
             wrong.push((example.line, example.label.clone(), verdicts[0].clone()));
+            wrong_replies.push(reply_of(&outcomes[indices[0]]));
         }
         pairs.push((example.label.clone(), verdicts[0].clone()));
     }
@@ -146,8 +148,26 @@ fn measured(
         samples,
         self_consistency: consistent as f64 / examples.len().max(1) as f64,
         wrong,
+        wrong_replies,
         errors: by_count(errors),
         calibrated_at: chrono::Utc::now().to_rfc3339(),
+    }
+}
+
+/// What the judge replied on `outcome` (or why the call failed), redacted, on one line and cut
+/// at 160 characters.
+fn reply_of(outcome: &Outcome) -> String {
+    let text = match &outcome.result {
+        Ok(completion) => completion.text.clone(),
+        Err(e) => format!("(the call failed: {e})"),
+    };
+    let line: String = crate::secrets::redact(&text)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    match line.chars().count() > 160 {
+        true => line.chars().take(160).collect::<String>() + "…",
+        false => line,
     }
 }
 

@@ -36,10 +36,15 @@ pub struct Calibration {
     pub agreement: Agreement,
     /// Samples per example.
     pub samples: u32,
-    /// Share of examples on which every sample gave the same verdict.
+    /// Share of examples on which every sample gave the same verdict (an example whose
+    /// samples gave none is not consistent).
     pub self_consistency: f64,
     /// The examples it got wrong: (line of the labels file, human label, judge label).
     pub wrong: Vec<(usize, String, String)>,
+    /// The judge's reply on each of `wrong`, redacted and cut short: shown to the person
+    /// calibrating, never stored with the calibration (the file is committed).
+    #[serde(skip)]
+    pub wrong_replies: Vec<String>,
     /// Why the judge gave no verdict, with how many of its calls said so (most first): what
     /// an `error` in the confusion matrix was.
     #[serde(default)]

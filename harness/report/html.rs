@@ -422,7 +422,7 @@ fn header(h: &mut String, report: &CheckReport) {
                 "<code>{}</code><br><span class=\"meta\">{} · content {}</span>",
                 escape(&v.label()),
                 v.commit.as_deref().map_or_else(
-                    || "uncommitted".to_string(),
+                    || "working tree".to_string(),
                     |c| format!("commit {}", escape(&c[..12.min(c.len())]))
                 ),
                 escape(v.hash.short()),
@@ -453,7 +453,7 @@ fn header(h: &mut String, report: &CheckReport) {
 
 fn suites_table(h: &mut String, report: &CheckReport) {
     h.push_str(
-        "<h2>Suites</h2>\n<table>\n<tr><th>candidate</th><th>suite</th><th>provider and parameters</th><th>samples</th><th class=\"num\">baseline pass</th><th class=\"num\">candidate pass</th>\
+        "<h2>Suites</h2>\n<table>\n<tr><th>candidate</th><th>suite</th><th>provider and parameters</th><th>first samples per case</th><th class=\"num\">baseline pass</th><th class=\"num\">candidate pass</th>\
          <th class=\"num\">delta</th><th class=\"num\">regressed</th><th class=\"num\">fixed</th><th class=\"num\">errors</th>\
          <th class=\"num\">latency (ms)</th><th class=\"num\">tokens</th><th class=\"num\">cost</th></tr>\n",
     );

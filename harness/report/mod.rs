@@ -466,7 +466,7 @@ pub fn visible(text: &str) -> std::borrow::Cow<'_, str> {
 pub fn statistics_line(stats: &crate::gate::Statistics) -> String {
     let pts = |x: f64| format!("{:+.1}", x * 100.0);
     let mut line = format!(
-        "k={} · change {} points, 95% interval [{}, {}] {}",
+        "samples per case and version: up to {} · change {} points, 95% interval [{}, {}] {}",
         stats.samples,
         pts(stats.mean_delta),
         pts(stats.interval[0]),
@@ -549,7 +549,10 @@ pub fn attack_line(rates: &crate::adversarial::asr::CategoryRates) -> String {
         ));
     }
     if rates.excluded > 0 {
-        line.push_str(&format!(" · {} not compared (errors)", rates.excluded));
+        line.push_str(&format!(
+            " · {} not compared (a call failed or was not made)",
+            rates.excluded
+        ));
     }
     line
 }

@@ -288,7 +288,7 @@ pub fn paint(summary: &str) -> String {
                 ("fixed", GREEN),
                 ("now resisted", GREEN),
                 ("diff:", DIM),
-                ("k=", DIM),
+                ("samples per case", DIM),
             ];
             STYLED
                 .iter()

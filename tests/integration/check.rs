@@ -467,7 +467,10 @@ fn the_terminal_leads_with_what_failed_and_honours_quiet_verbose_and_colour() {
         "why, right after: {}",
         lines[1]
     );
-    assert!(!out.stdout.contains("k=1"), "statistics only with -v");
+    assert!(
+        !out.stdout.contains("samples per case and version: up to 1"),
+        "statistics only with -v"
+    );
     assert!(!out.stdout.contains('\x1b'), "no colour off a terminal");
     // The report's first screen: the reasons as sentences, then the regressed cases.
     let html = p.read(&format!("{}/index.html", out.report_dir()));
@@ -487,7 +490,13 @@ fn the_terminal_leads_with_what_failed_and_honours_quiet_verbose_and_colour() {
     let quiet = p.run(&[&args[..], &["-q"]].concat());
     assert_eq!(quiet.stdout, "verdict: FAIL\n");
     let verbose = p.run(&[&args[..], &["--verbose"]].concat());
-    assert!(verbose.stdout.contains("k=1"), "{}", verbose.stdout);
+    assert!(
+        verbose
+            .stdout
+            .contains("samples per case and version: up to 1"),
+        "{}",
+        verbose.stdout
+    );
 
     let red_fail = "\x1b[1;31mFAIL\x1b[0m support/triage";
     let always = p.run(&[&args[..], &["--color", "always"]].concat());

@@ -453,7 +453,11 @@ fn a_calibration_says_why_the_judge_gave_no_verdict_and_is_never_written_through
     ];
     p.promptgate(&calibrate).exits(0).stdout_has(&[
         "accuracy 0.0%",
+        // No sample gave a verdict: nothing was consistent.
+        "self-consistency 0.0% over 3 samples",
         "judge error (30 calls): the judge's reply is not a JSON object",
+        // Each miss with what the judge said.
+        "    the judge replied: ",
     ]);
     let stored: Value = serde_json::from_str(&p.read("calibrations/judges/polite.json")).unwrap();
     assert_eq!(

@@ -44,11 +44,18 @@ fn calibration_summary(c: &ops::Calibration) -> String {
 "
         ));
     }
-    for (line, human, judge) in c.wrong.iter().take(10) {
+    for (i, (line, human, judge)) in c.wrong.iter().enumerate().take(10) {
         out.push_str(&format!(
             "  wrong: line {line}: human {human}, judge {judge}
 "
         ));
+        if let Some(reply) = c.wrong_replies.get(i) {
+            out.push_str(&format!(
+                "    the judge replied: {}
+",
+                promptgate::report::visible(reply)
+            ));
+        }
     }
     if c.wrong.len() > 10 {
         out.push_str(&format!(
