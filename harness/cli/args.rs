@@ -192,7 +192,41 @@ pub(crate) struct Calibrate {
     #[arg(long)]
     pub(crate) json: bool,
     #[command(flatten)]
-    pub(crate) calls: Calls,
+    pub(crate) calls: JudgeCalls,
+}
+
+/// How a calibration's judge calls are made: the options of [`Calls`] that apply to them.
+#[derive(Debug, Default, clap::Args)]
+pub(crate) struct JudgeCalls {
+    /// Run the judge on this provider instead of its own.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) provider: Option<String>,
+    /// Judge calls in flight at once (default 16).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) concurrency: Option<u16>,
+    /// Neither read nor write the response cache (.promptgate/cache).
+    #[arg(long)]
+    pub(crate) no_cache: bool,
+    /// Make at most this many judge calls (retries count).
+    #[arg(long, value_name = "N")]
+    pub(crate) max_calls: Option<u64>,
+    /// Spend at most this many dollars (needs prices in the config).
+    #[arg(long, value_name = "USD", value_parser = dollars)]
+    pub(crate) max_cost: Option<f64>,
+}
+
+impl From<JudgeCalls> for ops::CallOptions {
+    fn from(c: JudgeCalls) -> Self {
+        Calls {
+            provider: c.provider,
+            concurrency: c.concurrency,
+            no_cache: c.no_cache,
+            max_calls: c.max_calls,
+            max_cost: c.max_cost,
+            ..Calls::default()
+        }
+        .into()
+    }
 }
 
 impl From<Calibrate> for ops::CalibrateOptions {

@@ -294,7 +294,10 @@ pub fn paint(summary: &str) -> String {
                 .iter()
                 .find(|(prefix, _)| rest.starts_with(prefix))
                 .map(|(prefix, colour)| {
-                    if *colour == DIM {
+                    if *prefix == "diff:" {
+                        // Coloured words replace the diff's markers.
+                        format!("{DIM}diff:{RESET}{}", coloured_diff(&rest[prefix.len()..]))
+                    } else if *colour == DIM {
                         format!("{DIM}{rest}{RESET}")
                     } else {
                         format!("{colour}{prefix}{RESET}{}", &rest[prefix.len()..])
@@ -305,6 +308,35 @@ pub fn paint(summary: &str) -> String {
         painted.push_str(styled.as_deref().unwrap_or(rest));
     }
     painted
+}
+
+/// A diff line's `[-removed-]` and `{+added+}` words as struck red and green, without the
+/// markers (what a colour terminal shows instead of them).
+fn coloured_diff(line: &str) -> String {
+    const REMOVED: &str = "\x1b[9;31m";
+    const ADDED: &str = "\x1b[32m";
+    const RESET: &str = "\x1b[0m";
+    let mut out = String::with_capacity(line.len() + 32);
+    let mut rest = line;
+    loop {
+        let next = [("[-", "-]", REMOVED), ("{+", "+}", ADDED)]
+            .into_iter()
+            .filter_map(|(open, close, colour)| {
+                let at = rest.find(open)?;
+                let end = rest[at + 2..].find(close)? + at + 2;
+                Some((at, end, open.len(), close.len(), colour))
+            })
+            .min_by_key(|(at, ..)| *at);
+        let Some((at, end, open, close, colour)) = next else {
+            out.push_str(rest);
+            return out;
+        };
+        out.push_str(&rest[..at]);
+        out.push_str(colour);
+        out.push_str(&rest[at + open..end]);
+        out.push_str(RESET);
+        rest = &rest[end + close..];
+    }
 }
 
 /// Renders a run (no comparison) for the terminal.

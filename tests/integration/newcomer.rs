@@ -230,9 +230,28 @@ fn the_small_things_a_first_user_trips_on() {
         "{}",
         out.stderr
     );
-    // Help says a default once.
+    // Help says a default once, and calibration's lists only what applies to judge calls.
     let help = p.promptgate(&["check", "--help"]).exits(0).output.stdout;
     assert!(!help.contains("Default 0"), "{help}");
+    let help = p
+        .promptgate(&["judge", "calibrate", "--help"])
+        .exits(0)
+        .output
+        .stdout;
+    for irrelevant in ["--batch", "--record", "--max-errors", "--model"] {
+        assert!(!help.contains(irrelevant), "{irrelevant}: {help}");
+    }
+    // A colour terminal shows the diff's words in colour, not its markers.
+    let coloured = p
+        .promptgate(&["--color", "always", "check"])
+        .exits(10)
+        .output
+        .stdout;
+    assert!(
+        coloured.contains("\x1b[9;31mbilling, bug,\x1b[0m"),
+        "{coloured:?}"
+    );
+    assert!(!coloured.contains("[-billing"), "{coloured:?}");
     // The history shows times to the second.
     p.write("promptgate.yaml", "default_provider: echo\n");
     p.commit("the standard tier's defaults");
