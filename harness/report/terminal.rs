@@ -394,11 +394,21 @@ fn inline_diff(baseline: &SampleReport, candidate: &SampleReport) -> String {
     let b = baseline.output.as_deref().unwrap_or_default();
     let c = candidate.output.as_deref().unwrap_or_default();
     if crate::score::similarity(b, c) < 0.5 {
-        return format!("\n        - {}\n        + {}", one_line(b), one_line(c));
+        // Both from where they part: an agent's two trajectories share their first steps.
+        let shared = b.chars().zip(c.chars()).take_while(|(x, y)| x == y).count();
+        return format!(
+            "\n        - {}\n        + {}",
+            from_change(&b.replace('\n', "⏎"), shared),
+            from_change(&c.replace('\n', "⏎"), shared)
+        );
     }
     let mut line = String::new();
+    let mut first_change = None;
     for span in word_diff(b, c) {
         let text = span.text.replace('\n', "⏎");
+        if span.tag != DiffTag::Equal && first_change.is_none() {
+            first_change = Some(line.chars().count());
+        }
         match span.tag {
             DiffTag::Equal => line.push_str(&text),
             DiffTag::Delete => {
@@ -409,16 +419,24 @@ fn inline_diff(baseline: &SampleReport, candidate: &SampleReport) -> String {
             }
         }
     }
-    cut(&line)
+    from_change(&line, first_change.unwrap_or(0))
 }
 
-fn one_line(text: &str) -> String {
-    cut(&text.replace('\n', "⏎"))
-}
+/// Characters shown before a diff's first change when the line is cut to start near it.
+const CONTEXT_CHARS: usize = 40;
 
-fn cut(line: &str) -> String {
-    match line.char_indices().nth(MAX_CHARS) {
-        Some((i, _)) => format!("{}…", &line[..i]),
-        None => line.to_string(),
+/// `line` cut to [`MAX_CHARS`], starting shortly before its first change (at character
+/// `first`) when the change would fall past the cut: the part where two versions part is
+/// always shown.
+fn from_change(line: &str, first: usize) -> String {
+    let start = match first + CONTEXT_CHARS > MAX_CHARS {
+        true => first.saturating_sub(CONTEXT_CHARS),
+        false => 0,
+    };
+    let shown: String = line.chars().skip(start).collect();
+    let lead = if start > 0 { "…" } else { "" };
+    match shown.char_indices().nth(MAX_CHARS) {
+        Some((i, _)) => format!("{lead}{}…", &shown[..i]),
+        None => format!("{lead}{shown}"),
     }
 }

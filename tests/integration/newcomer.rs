@@ -525,3 +525,25 @@ fn a_clone_without_the_release_refs_is_told_how_to_fetch_them() {
     };
     assert!(!stderr.contains("fetched no release refs"), "{stderr}");
 }
+
+#[test]
+fn a_diff_starts_where_the_versions_part() {
+    let p = Project::new();
+    let preamble = "Read the ticket with care and route it. ".repeat(12);
+    let prompt = TRIAGE_PROMPT.replace("Categories:", &format!("{preamble}Categories:"));
+    p.write("prompts/support/triage.prompt", &prompt);
+    p.write("suites/triage.yaml", crate::support::TRIAGE_SUITE);
+    p.commit("a long preamble");
+    p.write(
+        "prompts/support/triage.prompt",
+        &prompt.replace("billing, bug", "refund"),
+    );
+    let out = p.promptgate(&["check"]).exits(10).output;
+    let diff = out
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("diff:"))
+        .unwrap_or_else(|| panic!("{}", out.stdout));
+    assert!(diff.contains("diff: …"), "{diff}");
+    assert!(diff.contains("[-billing, bug,-]{+refund,+}"), "{diff}");
+}
