@@ -174,9 +174,20 @@ fn page_case<'a>(
             .and_then(|s| s.output.as_deref())
             .map(|o| cut(o).0)
     };
-    let diff = match (output(&case.baseline), output(&case.candidate)) {
-        (Some(b), Some(c)) => Some(
-            word_diff(&b, &c)
+    // Two outputs that share no word are shown as they are: a diff would strike the whole
+    // baseline through, passing or not.
+    let spans = match (output(&case.baseline), output(&case.candidate)) {
+        (Some(b), Some(c)) => Some(word_diff(&b, &c)),
+        _ => None,
+    };
+    let diff = spans
+        .filter(|spans| {
+            spans
+                .iter()
+                .any(|s| s.tag == DiffTag::Equal && !s.text.trim().is_empty())
+        })
+        .map(|spans| {
+            spans
                 .into_iter()
                 .map(|span| {
                     let tag = match span.tag {
@@ -186,10 +197,8 @@ fn page_case<'a>(
                     };
                     (tag, span.text)
                 })
-                .collect(),
-        ),
-        _ => None,
-    };
+                .collect()
+        });
     let with_output = diff.is_none();
     PageCase {
         key,
@@ -382,7 +391,25 @@ fn header(h: &mut String, report: &CheckReport) {
         super::dollars(t.cost),
     );
     h.push_str("<table>\n<tr><th>candidate</th><th>verdict</th><th>baseline</th><th>candidate version</th><th>reasons</th></tr>\n");
-    for c in &report.candidates {
+    // Prompts whose content did not change and that pass are one row, not one each.
+    let unchanged = |c: &&super::CandidateReport| {
+        c.baseline.hash == c.candidate.hash
+            && c.verdict == crate::gate::Verdict::Pass
+            && c.reasons.is_empty()
+            && c.warnings.is_empty()
+            && !c.suites.is_empty()
+    };
+    let quiet: Vec<&str> = report
+        .candidates
+        .iter()
+        .filter(unchanged)
+        .map(|c| c.label.as_str())
+        .collect();
+    for c in report
+        .candidates
+        .iter()
+        .filter(|c| !unchanged(c) || quiet.len() == 1)
+    {
         let reasons: String = if c.reasons.is_empty() && c.warnings.is_empty() {
             "none".into()
         } else if c.reasons.is_empty() {
@@ -448,21 +475,30 @@ fn header(h: &mut String, report: &CheckReport) {
             version(&c.candidate),
         );
     }
+    if quiet.len() > 1 {
+        let _ = writeln!(
+            h,
+            "<tr class=\"unchanged\"><td colspan=\"5\"><span class=\"verdict pass\">pass</span> {} unchanged prompts (the same content on both sides): {}</td></tr>",
+            quiet.len(),
+            escape(&quiet.join(", "))
+        );
+    }
     h.push_str("</table>\n</header>\n");
 }
 
 fn suites_table(h: &mut String, report: &CheckReport) {
     h.push_str(
-        "<h2>Suites</h2>\n<table>\n<tr><th>candidate</th><th>suite</th><th>provider and parameters</th><th>first samples per case</th><th class=\"num\">baseline pass</th><th class=\"num\">candidate pass</th>\
+        "<h2>Suites</h2>\n<table>\n<tr><th>candidate</th><th>suite</th><th>verdict</th><th>provider and parameters</th><th>first samples per case</th><th class=\"num\">baseline pass</th><th class=\"num\">candidate pass</th>\
          <th class=\"num\">delta</th><th class=\"num\">regressed</th><th class=\"num\">fixed</th><th class=\"num\">errors</th>\
          <th class=\"num\">latency (ms)</th><th class=\"num\">tokens</th><th class=\"num\">cost</th></tr>\n",
     );
     for c in &report.candidates {
         for s in &c.suites {
             let cmp = &s.comparison;
+            let verdict = c.suite_verdict(s).as_str();
             let _ = writeln!(
                 h,
-                "<tr><td><code>{}</code></td><td><code>{}</code></td><td><code>{}</code><br><span class=\"meta\">temperature {} · top_p {} · max_tokens {} · seed {}</span></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+                "<tr><td><code>{}</code></td><td><code>{}</code></td><td><span class=\"verdict {verdict}\">{verdict}</span></td><td><code>{}</code><br><span class=\"meta\">temperature {} · top_p {} · max_tokens {} · seed {}</span></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
                  <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{:.0} → {:.0}</td><td class=\"num\">{} → {}</td><td class=\"num\">{} → {}</td></tr>",
                 escape(&c.label),
                 escape(&s.name),
@@ -488,21 +524,21 @@ fn suites_table(h: &mut String, report: &CheckReport) {
             if let Some(stats) = &s.statistics {
                 let _ = writeln!(
                     h,
-                    "<tr><td></td><td colspan=\"12\" class=\"meta\">{}</td></tr>",
+                    "<tr><td></td><td colspan=\"13\" class=\"meta\">{}</td></tr>",
                     escape(&super::statistics_line(stats))
                 );
             }
             for rates in &s.attacks {
                 let _ = writeln!(
                     h,
-                    "<tr class=\"attack\"><td></td><td colspan=\"12\" class=\"meta\">{}</td></tr>",
+                    "<tr class=\"attack\"><td></td><td colspan=\"13\" class=\"meta\">{}</td></tr>",
                     escape(&super::attack_line(rates))
                 );
             }
             if let Some(drift) = &s.drift {
                 let _ = writeln!(
                     h,
-                    "<tr class=\"drift\"><td></td><td colspan=\"12\" class=\"meta\">{}</td></tr>",
+                    "<tr class=\"drift\"><td></td><td colspan=\"13\" class=\"meta\">{}</td></tr>",
                     escape(&super::drift_line(drift))
                 );
             }
@@ -779,6 +815,31 @@ mod tests {
     fn page_skeleton() {
         let html = render_html(&crate::report::tests::sample_report());
         insta::assert_snapshot!(skeleton(&html));
+    }
+
+    #[test]
+    fn outputs_that_share_no_word_are_shown_whole() {
+        let mut report = crate::report::tests::sample_report();
+        let suite = &mut report.candidates[0].suites[0];
+        let case = &mut suite.cases[0];
+        case.baseline.samples[0].output = Some("Refund issued.".into());
+        case.candidate.samples[0].output = Some("Sorry, no.".into());
+        let page = page_case(
+            0,
+            &report.candidates[0].suites[0],
+            &report.candidates[0].suites[0].cases[0],
+            "k".into(),
+        );
+        assert!(page.diff.is_none(), "no diff of outputs that share nothing");
+        let case = &mut report.candidates[0].suites[0].cases[0];
+        case.candidate.samples[0].output = Some("Refund refused.".into());
+        let page = page_case(
+            0,
+            &report.candidates[0].suites[0],
+            &report.candidates[0].suites[0].cases[0],
+            "k".into(),
+        );
+        assert!(page.diff.is_some(), "a diff of outputs that share a word");
     }
 
     #[test]

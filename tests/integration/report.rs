@@ -330,3 +330,45 @@ fn outputs_of_the_output_handling_pack_stay_text() {
     }
     assert!(all.contains("&lt;img src=x onerror=alert(document.cookie)&gt;"));
 }
+
+#[test]
+fn the_page_leads_with_the_cases_marks_each_suite_and_folds_unchanged_prompts() {
+    let p = Project::triage();
+    for name in ["reply", "route"] {
+        p.write(
+            &format!("prompts/support/{name}.prompt"),
+            "{{role \"user\"}}Hello {{name}}.\n",
+        );
+        p.write(
+            &format!("suites/{name}.yaml"),
+            &format!("kind: regression\nprompt: support/{name}\ncases:\n  - {{ id: ana, vars: {{ name: Ana }}, assert: [ {{ type: contains, value: Ana }} ] }}\n"),
+        );
+    }
+    p.commit("two more prompts");
+    // The candidate answers something that shares no word with the baseline's output.
+    p.write(
+        "prompts/support/triage.prompt",
+        "---\npromptgate.owner: support\n---\n{{role \"system\"}}Zzz.\n{{role \"user\"}}{{message}}\n",
+    );
+    let out = p.promptgate(&["check", "--all"]).exits(10).output;
+    let page = p.path().join(out.report_dir()).join("index.html");
+    let html = dom(&page, "");
+    // The two unchanged prompts are one row.
+    assert!(
+        html.contains("2 unchanged prompts (the same content on both sides): support/reply@worktree, support/route@worktree"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("<code>support/reply@worktree</code><br>"),
+        "no row of its own"
+    );
+    // Every suite says its verdict.
+    assert!(
+        html.contains("<td><code>triage</code></td><td><span class=\"verdict fail\">fail</span>"),
+        "{html}"
+    );
+    // What readiness found comes after the cases.
+    if let Some(readiness) = html.find("<h2>Readiness") {
+        assert!(readiness > html.find("<h2>Cases").unwrap());
+    }
+}
