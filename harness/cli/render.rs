@@ -192,6 +192,9 @@ pub(crate) fn promotion(p: &Promotion) -> String {
         r.verdict.map_or("-", |v| v.as_str()),
         if r.forced { ", FORCED" } else { "" }
     );
+    for line in &p.suites {
+        let _ = write!(out, "\n  {}", promptgate::report::visible(line));
+    }
     if let Some(dir) = &p.run_dir {
         let _ = write!(out, "\nreport: {dir}");
     }

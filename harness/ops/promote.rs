@@ -49,6 +49,8 @@ pub struct Promotion {
     pub unchanged: bool,
     /// The check's run directory, when the check ran now.
     pub run_dir: Option<String>,
+    /// The gate's line for each suite it decided on (none when nothing changed).
+    pub suites: Vec<String>,
 }
 
 /// Promotes `name` at HEAD to `label`: checks policy (owner, approvals, required suites), runs
@@ -91,6 +93,7 @@ pub fn promote(
             record: current.record.clone(),
             unchanged: true,
             run_dir: None,
+            suites: Vec::new(),
         });
     }
     let approvals = check_policy(&project, &name, &candidate, &content, &policy)?;
@@ -125,6 +128,12 @@ pub fn promote(
     };
     let mut promotion = release(&project, options, moving, cleared)?;
     promotion.run_dir = run_dir;
+    promotion.suites = report
+        .candidates
+        .iter()
+        .flat_map(|c| &c.suites)
+        .map(crate::report::suite_line)
+        .collect();
     Ok(promotion)
 }
 
@@ -203,6 +212,7 @@ fn release(
         record,
         unchanged: false,
         run_dir: None,
+        suites: Vec::new(),
     })
 }
 

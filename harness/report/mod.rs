@@ -23,7 +23,7 @@ pub use html::{MAX_OUTPUT_CHARS, escape as escape_html, render_html};
 pub use markdown::summary_markdown;
 pub(crate) use runs::record_run;
 pub use runs::{RunEntry, runs};
-pub use terminal::{Detail, check_summary, paint, run_summary};
+pub use terminal::{Detail, check_summary, paint, run_summary, suite_line};
 pub use write::ReportFormat;
 pub(crate) use write::write;
 

@@ -56,24 +56,7 @@ pub fn check_summary(report: &CheckReport, run_dir: &str, detail: Detail) -> Str
         let mut suites: Vec<_> = c.suites.iter().collect();
         suites.sort_by_key(|s| std::cmp::Reverse(c.suite_verdict(s)));
         for s in suites {
-            let cmp = &s.comparison;
-            let _ = writeln!(
-                out,
-                "  suite {:<24} {} {} → {} ({})  regressed {}  fixed {}  errors {}",
-                s.name,
-                match s.kind {
-                    crate::suite::SuiteKind::Regression | crate::suite::SuiteKind::Shadow => {
-                        "pass"
-                    }
-                    crate::suite::SuiteKind::Adversarial => "resisted",
-                },
-                super::percent(cmp.baseline.pass_rate),
-                super::percent(cmp.candidate.pass_rate),
-                super::points(cmp.pass_rate_delta),
-                cmp.regressed,
-                cmp.fixed,
-                cmp.errors
-            );
+            let _ = writeln!(out, "  {}", suite_line(s));
             match s.statistics.as_ref() {
                 Some(stats) if detail == Detail::Verbose => {
                     let _ = writeln!(out, "    {}", super::statistics_line(stats));
@@ -232,6 +215,25 @@ fn rankings(report: &CheckReport) -> Vec<Vec<&super::CandidateReport>> {
     }
     by_prompt.retain(|r| r.len() > 1);
     by_prompt
+}
+
+/// A suite's line: its pass (or resisted) rate on both versions, and what changed.
+pub fn suite_line(s: &super::SuiteReport) -> String {
+    let cmp = &s.comparison;
+    format!(
+        "suite {:<24} {} {} → {} ({})  regressed {}  fixed {}  errors {}",
+        s.name,
+        match s.kind {
+            crate::suite::SuiteKind::Regression | crate::suite::SuiteKind::Shadow => "pass",
+            crate::suite::SuiteKind::Adversarial => "resisted",
+        },
+        super::percent(cmp.baseline.pass_rate),
+        super::percent(cmp.candidate.pass_rate),
+        super::points(cmp.pass_rate_delta),
+        cmp.regressed,
+        cmp.fixed,
+        cmp.errors
+    )
 }
 
 /// The last line: the verdict, and why the run is incomplete when it is.

@@ -89,6 +89,12 @@ fn promote_refuse_force_rollback_and_the_audit_trail() {
         "{}",
         out.stdout
     );
+    // The suites it gated on, as the check shows them.
+    assert!(
+        out.stdout.contains("\n  suite triage ") && out.stdout.contains("regressed 0"),
+        "{}",
+        out.stdout
+    );
     assert_eq!(version_tags(&p), ["prompts/support/triage@v1"]);
     assert_eq!(served(&p), v1);
     let repo = git(&p);
