@@ -53,7 +53,8 @@ impl ColorChoice {
 
 const EXIT_CODES: &str = "Exit codes: 0 pass · 1 unexpected error · 2 invalid input (config, suite, prompt, revision) · \
 3 no cases selected · 10 gate failed · 11 inconclusive and blocked · 12 run incomplete · \
-13 promotion refused (policy, approvals, owner, or a concurrent promotion)";
+13 refused (a promotion or rollback: policy, approvals, owner, a concurrent move) · \
+14 monitor found a breach · 15 merge needs another wave";
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {

@@ -201,3 +201,48 @@ fn the_json_schemas_accept_every_file_promptgate_ships_and_refuse_a_typo() {
     );
     assert!(!schema_errors(&config, &p.path().join("promptgate.yaml")).is_empty());
 }
+
+/// The figures the README quotes from running the examples are the ones
+/// `scripts/readme_figures.py` recorded: each `<!-- figure:NAME -->VALUE<!-- /figure -->` holds
+/// `docs/figures.json`'s value, so a figure cannot be edited by hand or left stale.
+#[test]
+fn the_readme_quotes_the_figures_its_script_recorded() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let figures: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("docs/figures.json")).unwrap())
+            .unwrap();
+    let marker = regex::Regex::new(r"<!-- figure:([a-z0-9_.]+) -->(.*?)<!-- /figure -->").unwrap();
+    let mut quoted = 0;
+    for found in marker.captures_iter(&readme) {
+        let (name, value) = (&found[1], &found[2]);
+        let recorded = match &figures[name] {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => panic!(
+                "the README quotes `{name}`, which docs/figures.json does not hold: run scripts/readme_figures.py"
+            ),
+            other => other.to_string(),
+        };
+        assert_eq!(
+            value, recorded,
+            "the README says {name} is {value}, and the script recorded {recorded}: run scripts/readme_figures.py"
+        );
+        quoted += 1;
+    }
+    assert!(quoted >= 10, "the README's figure markers were not found");
+    // The exit codes the help lists are every code there is.
+    let help = crate::support::Project::new()
+        .promptgate(&["--help"])
+        .exits(0)
+        .output
+        .stdout;
+    for code in [
+        "0 pass",
+        "3 no cases",
+        "13 refused",
+        "14 monitor",
+        "15 merge",
+    ] {
+        assert!(help.contains(code), "{code}: {help}");
+    }
+}
