@@ -86,8 +86,9 @@ def example(figures, work):
     figures["main.terse_broken"] = sum(
         1 for s in terse["suites"] for k in s["cases"] if k["status"] == "regressed"
     )
-    for prompt, suite in [("triage", "triage"), ("reply", "reply"), ("extract", "extract")]:
-        figures[f"main.{prompt}_passing"] = passing(report, f"support/{prompt}@worktree", suite)
+    for prompt, suite in [("support/triage", "triage"), ("support/reply", "reply"),
+                          ("extract/order", "extract")]:
+        figures[f"main.{suite}_passing"] = passing(report, f"{prompt}@worktree", suite)
     agent = check(clone, ["support/agent", "--candidate", "support/agent.no-limit"], (10,))
     figures["agent.calls"] = agent["totals"]["calls"]
 
