@@ -391,9 +391,11 @@ fn header(h: &mut String, report: &CheckReport) {
         super::dollars(t.cost),
     );
     h.push_str("<table>\n<tr><th>candidate</th><th>verdict</th><th>baseline</th><th>candidate version</th><th>reasons</th></tr>\n");
-    // Prompts whose content did not change and that pass are one row, not one each.
+    // Prompts whose content did not change and that pass are one row, not one each (in a
+    // complete run: an incomplete one shows each as it stands).
     let unchanged = |c: &&super::CandidateReport| {
-        c.baseline.hash == c.candidate.hash
+        report.complete
+            && c.baseline.hash == c.candidate.hash
             && c.verdict == crate::gate::Verdict::Pass
             && c.reasons.is_empty()
             && c.warnings.is_empty()
@@ -495,7 +497,7 @@ fn suites_table(h: &mut String, report: &CheckReport) {
     for c in &report.candidates {
         for s in &c.suites {
             let cmp = &s.comparison;
-            let verdict = c.suite_verdict(s).as_str();
+            let verdict = super::headline(c.suite_verdict(s), report.complete);
             let _ = writeln!(
                 h,
                 "<tr><td><code>{}</code></td><td><code>{}</code></td><td><span class=\"verdict {verdict}\">{verdict}</span></td><td><code>{}</code><br><span class=\"meta\">temperature {} · top_p {} · max_tokens {} · seed {}</span></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\

@@ -26,6 +26,17 @@ fn project() -> Project {
         .committed("reply")
 }
 
+/// The project, its `low` tier requiring a regression suite and a shadow run.
+fn requiring_shadow() -> Project {
+    let p = project();
+    p.write(
+        "promptgate.yaml",
+        "default_provider: echo\npolicy:\n  low: { require: [regression, shadow] }\n",
+    );
+    p.commit("require shadow");
+    p
+}
+
 /// `n` JSONL records of support/reply served by `version`, with `output` (the echo
 /// provider's shape when `good`), `at` now minus `i` minutes; the first one carries the
 /// planted key; then four records that cannot be mapped, one per reason.
@@ -412,12 +423,7 @@ jobs:
 
 #[test]
 fn a_tier_that_requires_a_shadow_run_promotes_after_one_with_its_baseline() {
-    let p = project();
-    p.write(
-        "promptgate.yaml",
-        "default_provider: echo\npolicy:\n  low: { require: [regression, shadow] }\n",
-    );
-    p.commit("require shadow");
+    let p = requiring_shadow();
     p.promptgate(&["promote", "support/reply"])
         .exits(13)
         .stderr_has(&[
@@ -450,12 +456,7 @@ fn a_tier_that_requires_a_shadow_run_promotes_after_one_with_its_baseline() {
 
 #[test]
 fn a_run_directory_a_commit_wrote_is_no_shadow_run_and_resumes_nothing() {
-    let p = project();
-    p.write(
-        "promptgate.yaml",
-        "default_provider: echo\npolicy:\n  low: { require: [regression, shadow] }\n",
-    );
-    p.commit("require shadow");
+    let p = requiring_shadow();
     p.write("traffic.jsonl", &traffic(25, "v1", true));
     let shadow = p
         .promptgate(&["shadow", "support/reply", "--traffic", "traffic.jsonl"])
@@ -506,12 +507,7 @@ fn edit_samples(p: &Project, dir: &str, edit: &dyn Fn(&mut Value)) {
 
 #[test]
 fn a_shadow_run_counts_as_its_own_log_gives_it_not_as_its_report_says() {
-    let p = project();
-    p.write(
-        "promptgate.yaml",
-        "default_provider: echo\npolicy:\n  low: { require: [regression, shadow] }\n",
-    );
-    p.commit("require shadow");
+    let p = requiring_shadow();
     p.write("traffic.jsonl", &traffic(25, "v1", true));
     let broken = REPLY.replace("{{role \"user\"}}Dear", "Hello");
     // A failing shadow run of `content` in the worktree, its report edited to say it passed,
