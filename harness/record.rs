@@ -239,8 +239,13 @@ fn decode<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T> 
     serde_json::from_str(text).map_err(located)
 }
 
-/// Reads the file `name` of the run `run_id`; `None` when it does not exist.
-fn read_run_file(root: &Path, run_id: &RunId, name: &str) -> Result<Option<(PathBuf, String)>> {
+/// Reads the file `name` of the run `run_id` (through no symlink: [`crate::files::read_confined`]);
+/// `None` when it does not exist.
+pub(crate) fn read_run_file(
+    root: &Path,
+    run_id: &RunId,
+    name: &str,
+) -> Result<Option<(PathBuf, String)>> {
     let relative = Path::new(REPORTS_DIR).join(run_id.as_str()).join(name);
     let text = crate::files::read_confined(root, &relative)?;
     Ok(text.map(|text| (root.join(relative), text)))

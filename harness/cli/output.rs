@@ -48,7 +48,7 @@ impl Context {
 /// The run id a user named a run by: its id, or its directory (`reports/ID`, relative to
 /// where the command runs or absolute) when that is a run directory of this project.
 pub(crate) fn run_id_of(cx: &Context, named: &str) -> String {
-    if !named.contains(std::path::MAIN_SEPARATOR) && !named.contains('/') {
+    if is_bare(named) {
         return named.to_string();
     }
     let dir =
@@ -77,12 +77,15 @@ pub(crate) fn failing_cases(cx: &Context, failing: Option<String>) -> Result<Vec
 /// The run directory a user named a run by: a path as given, or a run id's directory under
 /// the project's `reports/` when no such path exists.
 pub(crate) fn run_dir_of(cx: &Context, named: &Path) -> PathBuf {
-    let id = named.to_string_lossy();
-    let as_id = !id.contains('/') && !id.contains(std::path::MAIN_SEPARATOR);
-    match as_id && !named.exists() {
+    match is_bare(&named.to_string_lossy()) && !named.exists() {
         true => cx.root.join(promptgate::ops::REPORTS_DIR).join(named),
         false => named.to_path_buf(),
     }
+}
+
+/// Whether `named` is a bare name (a run id), not a path.
+fn is_bare(named: &str) -> bool {
+    !named.contains('/') && !named.contains(std::path::MAIN_SEPARATOR)
 }
 
 /// How summaries are printed: how much, and whether in colour.

@@ -85,19 +85,7 @@ pub(crate) fn estimate(
     sampling: Sampling,
 ) -> Vec<Estimate> {
     let cache = (!options.no_cache).then(|| Cache::open(root));
-    // Only a case whose versions make different calls can disagree, and be sampled again.
-    let mut may_disagree = vec![false; jobs.planned.len()];
-    for suite in planned.iter().flat_map(|c| &c.suites) {
-        for (baseline, candidate) in suite.baseline.iter().zip(&suite.candidate) {
-            if baseline != candidate {
-                for &job in baseline.iter().chain(candidate) {
-                    if let Some(slot) = may_disagree.get_mut(job) {
-                        *slot = true;
-                    }
-                }
-            }
-        }
-    }
+    let may_disagree = may_disagree(planned, jobs.planned.len());
     // Every later round re-samples a case at most this many more times per version.
     let extra = match sampling.adaptive {
         true => sampling.confirm.max(sampling.max_samples.saturating_sub(1)),
@@ -135,6 +123,9 @@ pub(crate) fn estimate(
         }
         e.max_extra_calls += extra;
         e.add(&job.request, call_price, extra);
+        if judges.is_empty() {
+            continue;
+        }
         // A judged output is counted at its call's most tokens.
         let judged = "x ".repeat(job.request.params.max_tokens as usize);
         for task in judges {
@@ -155,4 +146,22 @@ pub(crate) fn estimate(
         }
     }
     estimates
+}
+
+/// Which of `jobs` jobs belong to a case whose versions make different calls: only such a case
+/// can disagree, and be sampled again.
+fn may_disagree(planned: &[PlannedCandidate<'_>], jobs: usize) -> Vec<bool> {
+    let mut may = vec![false; jobs];
+    for suite in planned.iter().flat_map(|c| &c.suites) {
+        for (baseline, candidate) in suite.baseline.iter().zip(&suite.candidate) {
+            if baseline != candidate {
+                for &job in baseline.iter().chain(candidate) {
+                    if let Some(slot) = may.get_mut(job) {
+                        *slot = true;
+                    }
+                }
+            }
+        }
+    }
+    may
 }

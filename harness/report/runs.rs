@@ -108,9 +108,10 @@ pub fn runs(root: &Path) -> Vec<RunEntry> {
 fn entry(root: &Path, id: &RunId) -> Option<RunEntry> {
     let manifest = record::read_manifest(root, id).ok()?;
     let dir = record::RunDir::path_of(root, id);
-    let finished: Option<Finished> = std::fs::read_to_string(dir.join(ENTRY_FILE))
+    let finished: Option<Finished> = record::read_run_file(root, id, ENTRY_FILE)
         .ok()
-        .and_then(|text| serde_json::from_str(&text).ok());
+        .flatten()
+        .and_then(|(_, text)| serde_json::from_str(&text).ok());
     let kind = match &manifest.resume {
         None => "run",
         Some(_) if manifest.shard.is_some() => "shard",
