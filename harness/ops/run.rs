@@ -124,12 +124,7 @@ fn narrow(
 ) -> Result<()> {
     check_suite_names(&project.suites, &options.suites)?;
     if let Some(kept) = options.cases.apply(&mut project.suites)? {
-        progress(Progress::Note(format!(
-            "running {} of {} cases ({})",
-            kept.kept,
-            kept.of,
-            options.cases.described()
-        )));
+        progress(Progress::Note(kept.note("running", &options.cases)));
     }
     Ok(())
 }

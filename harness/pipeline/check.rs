@@ -191,6 +191,12 @@ pub(crate) fn settle(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(CheckOptions, Option<Earlier>)> {
     let Some(id) = &options.resume else {
+        // A defaulted baseline is the production label: say when this clone cannot have it.
+        if options.baseline.is_none()
+            && let Some(warning) = super::project::unfetched_releases(&project.store)
+        {
+            progress(Progress::Note(warning));
+        }
         let mut options = options.clone();
         project.trust_baseline(options.baseline.as_deref(), &options.calls.env)?;
         options.calls = options.calls.over_config(&project.config);

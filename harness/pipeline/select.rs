@@ -28,19 +28,9 @@ pub(crate) fn selection(
 ) -> Result<Selection> {
     check_suite_names(&project.suites, &options.suites)?;
     if let Some(kept) = options.cases.apply(&mut project.suites)? {
-        progress(Progress::Note(format!(
-            "checking {} of {} cases ({}): a part of the specification, so its verdict is only that part's",
-            kept.kept,
-            kept.of,
-            options.cases.described()
-        )));
+        progress(Progress::Note(kept.note("checking", &options.cases)));
     }
     let project = &*project;
-    if options.baseline.is_none()
-        && let Some(warning) = super::project::unfetched_releases(&project.store)
-    {
-        progress(Progress::Note(warning));
-    }
     let shadow = match &options.traffic {
         Some(sample) => Some(shadow::cases(project, options, sample)?),
         None => None,

@@ -32,6 +32,18 @@ pub(crate) struct Kept {
     pub(crate) of: usize,
 }
 
+impl Kept {
+    /// What a command says of the part it runs: `checking 1 of 3 cases (--case billing)`.
+    pub(crate) fn note(self, verb: &str, filter: &CaseFilter) -> String {
+        format!(
+            "{verb} {} of {} cases ({}): a part of the specification, so its verdict is only that part's",
+            self.kept,
+            self.of,
+            filter.described()
+        )
+    }
+}
+
 impl CaseFilter {
     /// Whether the filter keeps every case as its suite samples it.
     pub fn is_empty(&self) -> bool {
